@@ -1,0 +1,101 @@
+// Package cuda is nextconv's thin layer over a CUDA device: the [Driver]
+// interface that kernels/gpu launches kernels through, implemented by the
+// real driver over gorgonia.org/cu (build tag cuda, file driver_cuda.go) and
+// by the CPU simulator in cuda/sim. It knows nothing of layers or models.
+package cuda
+
+import (
+	"errors"
+	"fmt"
+)
+
+// DevicePtr is an address in device memory (a CUdeviceptr). 0 is the null
+// pointer.
+type DevicePtr uintptr
+
+// Dim3 is a CUDA grid or block size; zero components are treated as 1.
+type Dim3 struct{ X, Y, Z int }
+
+// Function is a kernel resolved from the loaded module by its extern "C"
+// name. Drivers resolve every kernel of the manifest at load time, so a
+// missing kernel fails at start, not mid-training.
+type Function interface {
+	// Name returns the kernel's symbol name.
+	Name() string
+}
+
+// Event is a point in a stream's work that Elapsed measures between.
+type Event interface {
+	// Release frees the event.
+	Release()
+}
+
+// Driver is the device API kernels/gpu needs. Launches are ordered on one
+// stream; memory copies wait for preceding work. A Driver is driven from one
+// goroutine (the real one locks it to an OS thread holding the context).
+type Driver interface {
+	// Name returns "cuda" or "cudasim".
+	Name() string
+	// Malloc allocates bytes of device memory aligned to at least 256
+	// bytes. The contents are undefined.
+	Malloc(bytes int) (DevicePtr, error)
+	// Free releases memory returned by Malloc.
+	Free(p DevicePtr) error
+	// CopyHtoD copies len(src) bytes from host memory to dst.
+	CopyHtoD(dst DevicePtr, src []byte) error
+	// CopyDtoH copies len(dst) bytes from src to host memory.
+	CopyDtoH(dst []byte, src DevicePtr) error
+	// CopyDtoD copies bytes between device buffers.
+	CopyDtoD(dst, src DevicePtr, bytes int) error
+	// Memset sets bytes bytes at dst to value (cuMemsetD8).
+	Memset(dst DevicePtr, value byte, bytes int) error
+	// Function returns the kernel named name from the loaded module, or an
+	// error naming it if the module has no such kernel.
+	Function(name string) (Function, error)
+	// Launch queues f on a grid of blocks with smem bytes of dynamic shared
+	// memory. Each argument is a DevicePtr, int32, uint32, int64, float32 or
+	// float64, passed in an 8-byte slot as cuLaunchKernel expects.
+	Launch(f Function, grid, block Dim3, smem int, args ...any) error
+	// Sgemm computes C = alpha·op(A)·op(B) + beta·C in column-major order,
+	// as cublasSgemm does; op(X) is X or Xᵀ. A row-major product
+	// Y[m×n] = X[m×k]·W[k×n] is Sgemm(false, false, n, m, k, 1, W, n, X, k, 0, Y, n).
+	Sgemm(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda int, b DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) error
+	// Synchronize waits for all queued work and returns the first
+	// asynchronous error.
+	Synchronize() error
+	// Record queues a timing event (a CUevent) after the work queued so far.
+	Record() (Event, error)
+	// Elapsed waits for end and returns the time between start and end in
+	// milliseconds of device time.
+	Elapsed(start, end Event) (float64, error)
+	// RangePush opens a named profiler range (NVTX on a real GPU) that an
+	// nsys timeline shows; RangePop closes the innermost one.
+	RangePush(name string)
+	// RangePop closes the range opened by the matching RangePush.
+	RangePop()
+	// Close releases the context and everything allocated through it.
+	Close() error
+}
+
+// ErrNoCUDA is returned by New when the binary was built without the cuda
+// build tag or no device is present. Nothing falls back to the CPU silently.
+var ErrNoCUDA = errors.New("cuda: no CUDA device available (build with -tags cuda on a machine with an NVIDIA GPU and driver)")
+
+// Error is a driver error wrapped with the operation and, for launches, the
+// kernel name.
+type Error struct {
+	Op     string // "malloc", "launch", "sgemm", ...
+	Kernel string // kernel name for launches, else ""
+	Err    error
+}
+
+// Error formats the operation, kernel and cause.
+func (e *Error) Error() string {
+	if e.Kernel != "" {
+		return fmt.Sprintf("cuda %s %s: %v", e.Op, e.Kernel, e.Err)
+	}
+	return fmt.Sprintf("cuda %s: %v", e.Op, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }

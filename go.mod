@@ -1,0 +1,3 @@
+module github.com/nextconv/nextconv
+
+go 1.26

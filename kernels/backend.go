@@ -1,0 +1,173 @@
+package kernels
+
+// Backend executes the numerical ops of nextconv's layers. Implementations:
+// kernels/cpu (pure Go, the reference) and kernels/gpu (CUDA, on a real GPU or
+// the simulator). Every op follows the package conventions: NHWC layout,
+// outputs overwritten, parameter gradients accumulated, optional tensors nil,
+// shape errors wrapping [ErrShape].
+//
+// A Backend is not safe for concurrent use; one training loop drives it.
+type Backend interface {
+	Memory
+	ConvOps
+	NormOps
+	ActivationOps
+	ElementwiseOps
+	LossOps
+	OptimOps
+}
+
+// Memory allocates tensors and moves data between host and backend.
+type Memory interface {
+	// Name identifies the backend in logs and errors: "cpu", "cpu-float64",
+	// "cuda", "cudasim".
+	Name() string
+	// DType returns the element type every tensor of this backend has.
+	DType() DType
+	// Alloc returns a zero-filled tensor of shape s. It returns an error
+	// wrapping ErrShape if a dimension is not positive, or the backend's
+	// out-of-memory error.
+	Alloc(s Shape) (Tensor, error)
+	// Free releases t's memory; t and every view of it must not be used
+	// afterwards. Freeing the nil tensor does nothing.
+	Free(t Tensor)
+	// Upload copies len(src) == dst.Len() host values into dst, converting
+	// to the backend's dtype.
+	Upload(dst Tensor, src []float32) error
+	// Download copies src into dst (len(dst) == src.Len()), converting to
+	// float32.
+	Download(dst []float32, src Tensor) error
+	// Zero sets every element of t to 0.
+	Zero(t Tensor) error
+	// Copy copies src into dst; both have the same number of elements.
+	Copy(dst, src Tensor) error
+	// Sync blocks until all queued work is done and returns the first
+	// asynchronous error. It is a no-op on the CPU.
+	Sync() error
+}
+
+// ConvOps are the dense, depthwise and pointwise (Linear) convolutions.
+type ConvOps interface {
+	// Conv2D computes y = conv(x, w) + b for [ConvShape] s; b may be nil.
+	Conv2D(y, x, w, b Tensor, s ConvShape) error
+	// Conv2DBackward overwrites dx (may be nil: the stem needs none) and
+	// accumulates dw and db (db may be nil) from dy [N, OH, OW, COut].
+	Conv2DBackward(dx, dw, db, dy, x, w Tensor, s ConvShape) error
+
+	// DWConv computes the depthwise convolution y = dwconv(x, w) + b for
+	// [DWConvShape] s; b may be nil.
+	DWConv(y, x, w, b Tensor, s DWConvShape) error
+	// DWConvBackward overwrites dx (may be nil) and accumulates dw and db
+	// (db may be nil) from dy [N, OH, OW, C].
+	DWConvBackward(dx, dw, db, dy, x, w Tensor, s DWConvShape) error
+
+	// Linear computes y = x·wᵀ + b for [LinearShape] s; b may be nil.
+	Linear(y, x, w, b Tensor, s LinearShape) error
+	// LinearBackward overwrites dx = dy·w (dx may be nil) and accumulates
+	// dw += dyᵀ·x and db += Σ_rows dy (db may be nil).
+	LinearBackward(dx, dw, db, dy, x, w Tensor, s LinearShape) error
+}
+
+// NormOps are LayerNorm, fused LayerNorm+GELU and GRN.
+type NormOps interface {
+	// LayerNorm normalizes each row of x [Rows, C] over its C values with
+	// biased variance, y = (x − mean)·rstd·w + b, rstd = 1/sqrt(var + Eps),
+	// and writes the per-row mean and rstd [Rows] that LayerNormBackward
+	// reads. (PyTorch F.layer_norm; ConvNeXt's channels_first LayerNorm is
+	// the same op on NHWC.)
+	LayerNorm(y, mean, rstd, x, w, b Tensor, s NormShape) error
+	// LayerNormBackward overwrites dx and accumulates dw and db from dy,
+	// using the forward's x, mean and rstd.
+	LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w Tensor, s NormShape) error
+
+	// LayerNormGELU computes y = GELU(LayerNorm(x)) in one pass and writes
+	// mean and rstd [Rows]; the pre-activation is not stored.
+	LayerNormGELU(y, mean, rstd, x, w, b Tensor, s NormShape, approx GELUApprox) error
+	// LayerNormGELUBackward overwrites dx and accumulates dw and db,
+	// recomputing the pre-activation from x, mean, rstd, w and b.
+	LayerNormGELUBackward(dx, dw, db, dy, x, mean, rstd, w, b Tensor, s NormShape, approx GELUApprox) error
+
+	// GRN computes Global Response Normalization for [GRNShape] s and
+	// writes the per-sample, per-channel L2 norms gnorm [N, C] that
+	// GRNBackward reads. An all-zero sample gives y = beta + x.
+	GRN(y, gnorm, x, gamma, beta Tensor, s GRNShape) error
+	// GRNBackward overwrites dx and accumulates dgamma and dbeta. Where a
+	// norm g[n,c] is 0 its gradient is taken as 0, as PyTorch's torch.norm
+	// backward does.
+	GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma Tensor, s GRNShape) error
+}
+
+// ActivationOps are GELU and global average pooling.
+type ActivationOps interface {
+	// GELU computes y = GELU(x) elementwise; y may alias x.
+	GELU(y, x Tensor, approx GELUApprox) error
+	// GELUBackward overwrites dx = dy·GELU'(x); dx may alias dy.
+	GELUBackward(dx, dy, x Tensor, approx GELUApprox) error
+
+	// AvgPool averages x [N, HW, C] over HW into y [N, C].
+	AvgPool(y, x Tensor, s PoolShape) error
+	// AvgPoolBackward overwrites dx [N, HW, C] = dy[n, c]/HW.
+	AvgPoolBackward(dx, dy Tensor, s PoolShape) error
+}
+
+// ElementwiseOps are the adds and scalings that residuals, drop path, layer
+// scale, gradient clipping and EMA need. Outputs may alias inputs.
+type ElementwiseOps interface {
+	// Add computes y = a + b; all three have the same number of elements.
+	Add(y, a, b Tensor) error
+	// Scale computes y = alpha·x.
+	Scale(y, x Tensor, alpha float64) error
+	// ScaleSamples computes y[n, ...] = scale[n]·x[n, ...] where scale has
+	// N elements and each sample x.Len()/N. Drop path uses it with scale
+	// 0 or 1/keep_prob, forward and backward.
+	ScaleSamples(y, x, scale Tensor) error
+	// ChannelScale computes y[r, c] = gamma[c]·x[r, c] for gamma [C]
+	// (ConvNeXt V1's layer scale).
+	ChannelScale(y, x, gamma Tensor) error
+	// ChannelScaleBackward overwrites dx = gamma·dy and accumulates
+	// dgamma[c] += Σ_r dy[r, c]·x[r, c].
+	ChannelScaleBackward(dx, dgamma, dy, x, gamma Tensor) error
+	// SumSquares returns Σ x² accumulated in float64; it waits for queued
+	// work (a sync point on device backends).
+	SumSquares(x Tensor) (float64, error)
+}
+
+// LossOps are the classification losses.
+type LossOps interface {
+	// CrossEntropy computes, per sample, the softmax cross-entropy of
+	// logits against a target distribution, loss[n] = −Σ_k target[n,k]·
+	// log softmax(logits[n])_k, and writes the softmax probabilities prob
+	// for the backward. One-hot, label-smoothed ((1−ε)·onehot + ε/K, timm's
+	// LabelSmoothingCrossEntropy) and mixup/cutmix targets are all rows of
+	// target [N, K]; loss is [N].
+	CrossEntropy(loss, prob, logits, target Tensor, s LossShape) error
+	// CrossEntropyBackward overwrites dlogits = scale·(prob − target);
+	// scale = 1/N gives the gradient of the batch mean.
+	CrossEntropyBackward(dlogits, prob, target Tensor, scale float64, s LossShape) error
+}
+
+// OptimOps update parameters in place.
+type OptimOps interface {
+	// AdamW applies one step of AdamW (Loshchilov & Hutter 2019, with
+	// PyTorch's torch.optim.AdamW arithmetic) to the parameter arena p with
+	// gradients g and moments m, v, all of the same length. Each group
+	// covers a contiguous range of the arena with its own learning rate and
+	// weight decay; elements outside every group are left alone.
+	AdamW(p, g, m, v Tensor, groups []AdamWGroup, h AdamWHyper) error
+	// EMA updates avg = decay·avg + (1 − decay)·x (timm's ModelEma).
+	EMA(avg, x Tensor, decay float64) error
+}
+
+// AdamWGroup is a contiguous range [Offset, Offset+Len) of a parameter arena
+// sharing one learning rate and decoupled weight decay.
+type AdamWGroup struct {
+	Offset, Len     int
+	LR, WeightDecay float64
+}
+
+// AdamWHyper holds AdamW's coefficients and the 1-based step number t used
+// for bias correction.
+type AdamWHyper struct {
+	Beta1, Beta2, Eps float64
+	Step              int
+}
