@@ -171,3 +171,13 @@ type AdamWHyper struct {
 	Beta1, Beta2, Eps float64
 	Step              int
 }
+
+// Ranger is implemented by backends that can mark named ranges on a
+// profiler timeline (NVTX on CUDA, shown by nsys). Layers open a range
+// around each forward and backward when their backend is a Ranger.
+type Ranger interface {
+	// RangePush opens a range named name.
+	RangePush(name string)
+	// RangePop closes the innermost open range.
+	RangePop()
+}

@@ -1,0 +1,123 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// BlockConfig describes one ConvNeXt block. [V2Block] and [V1Block] return
+// the published settings; the efficient variants change Kernel, MLPRatio and
+// GRN.
+type BlockConfig struct {
+	Dim        int                // channels C of the block's input and output
+	Kernel     int                // depthwise kernel size, odd (7 in ConvNeXt)
+	MLPRatio   float64            // hidden width = int(MLPRatio·Dim) (4 in ConvNeXt)
+	GRN        bool               // GRN after GELU (ConvNeXt V2)
+	LayerScale float64            // initial layer-scale gamma; 0 disables it (V2). V1 uses 1e-6.
+	DropPath   float64            // stochastic depth rate of this block
+	Eps        float64            // LayerNorm and GRN epsilon (1e-6)
+	GELU       kernels.GELUApprox // GELU form (erf in ConvNeXt)
+}
+
+// V2Block returns the ConvNeXt V2 block of width dim: 7×7 depthwise conv,
+// LayerNorm, Linear to 4·dim, GELU, GRN, Linear back to dim, drop path,
+// residual (official models/convnextv2.py Block).
+func V2Block(dim int, dropPath float64) BlockConfig {
+	return BlockConfig{Dim: dim, Kernel: 7, MLPRatio: 4, GRN: true, DropPath: dropPath, Eps: DefaultEps}
+}
+
+// V1Block returns the ConvNeXt V1 block of width dim: as V2 without GRN and
+// with a layer scale initialised to 1e-6 after the second Linear (official
+// ConvNeXt models/convnext.py Block).
+func V1Block(dim int, dropPath float64) BlockConfig {
+	return BlockConfig{Dim: dim, Kernel: 7, MLPRatio: 4, LayerScale: 1e-6, DropPath: dropPath, Eps: DefaultEps}
+}
+
+// Hidden returns the MLP's hidden width int(MLPRatio·Dim), timm's rule.
+func (c BlockConfig) Hidden() int { return int(math.Floor(c.MLPRatio*float64(c.Dim) + 1e-9)) }
+
+// Validate returns an error describing the first invalid field.
+func (c BlockConfig) Validate() error {
+	switch {
+	case c.Dim <= 0:
+		return fmt.Errorf("block: dim %d must be positive", c.Dim)
+	case c.Kernel <= 0 || c.Kernel%2 == 0:
+		return fmt.Errorf("block: kernel %d must be odd and positive", c.Kernel)
+	case c.Hidden() <= 0:
+		return fmt.Errorf("block: MLP ratio %v gives no hidden units for dim %d", c.MLPRatio, c.Dim)
+	case !(c.LayerScale >= 0):
+		return fmt.Errorf("block: layer scale %v must be >= 0", c.LayerScale)
+	case !(c.DropPath >= 0 && c.DropPath < 1):
+		return fmt.Errorf("block: drop path %v outside [0, 1)", c.DropPath)
+	case !(c.Eps >= 0):
+		return fmt.Errorf("block: eps %v must be >= 0", c.Eps)
+	}
+	return nil
+}
+
+// Block is one ConvNeXt block over NHWC input x [N, H, W, Dim]:
+//
+//	y = x + DropPath(LayerScale(FC2(GRN(GELU(FC1(Norm(DWConv(x))))))))
+//
+// with GRN (V2) and LayerScale (V1) present as configured. Parameter names
+// follow timm: conv_dw, norm, mlp.fc1, mlp.grn, mlp.fc2, gamma.
+type Block struct {
+	*Residual
+	Config   BlockConfig
+	DWConv   *DWConv
+	Norm     *LayerNorm
+	FC1      *Linear
+	Act      *GELU
+	GRN      *GRN // nil unless Config.GRN
+	FC2      *Linear
+	Scale    *LayerScale // nil unless Config.LayerScale > 0
+	DropPath *DropPath
+}
+
+// NewBlock builds a block named name (e.g. "stages.1.blocks.0") on be.
+// Weights are drawn by init (zero when nil); drop path masks by dropRNG.
+// It returns an error if cfg is invalid.
+func NewBlock(be kernels.Backend, name string, cfg BlockConfig, init, dropRNG *rand.Rand) (*Block, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("layer %s: %w", name, err)
+	}
+	b := &Block{Config: cfg}
+	var err error
+	if b.DWConv, err = NewDWConv(be, join(name, "conv_dw"), cfg.Dim, cfg.Kernel, 1, true, init); err != nil {
+		return nil, err
+	}
+	if b.Norm, err = NewLayerNorm(be, join(name, "norm"), cfg.Dim, cfg.Eps); err != nil {
+		return nil, err
+	}
+	h := cfg.Hidden()
+	if b.FC1, err = NewLinear(be, join(name, "mlp.fc1"), cfg.Dim, h, true, init); err != nil {
+		return nil, err
+	}
+	b.Act = NewGELU(be, join(name, "mlp.act"), cfg.GELU)
+	body := []Layer{b.DWConv, b.Norm, b.FC1, b.Act}
+	if cfg.GRN {
+		if b.GRN, err = NewGRN(be, join(name, "mlp.grn"), h, cfg.Eps); err != nil {
+			return nil, err
+		}
+		body = append(body, b.GRN)
+	}
+	if b.FC2, err = NewLinear(be, join(name, "mlp.fc2"), h, cfg.Dim, true, init); err != nil {
+		return nil, err
+	}
+	body = append(body, b.FC2)
+	if cfg.LayerScale > 0 {
+		if b.Scale, err = NewLayerScale(be, join(name, "ls"), join(name, "gamma"), cfg.Dim, float32(cfg.LayerScale)); err != nil {
+			return nil, err
+		}
+		body = append(body, b.Scale)
+	}
+	if b.DropPath, err = NewDropPath(be, join(name, "drop_path"), cfg.DropPath, dropRNG); err != nil {
+		return nil, err
+	}
+	body = append(body, b.DropPath)
+	b.Residual = NewResidual(be, name, NewSequential(join(name, "body"), body...))
+	return b, nil
+}

@@ -1,0 +1,130 @@
+package layers
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// DropPath is per-sample stochastic depth (Huang et al. 2016) as timm's
+// DropPath(p, scale_by_keep=True) defines it: in training each sample's
+// branch is kept with probability keep = 1 − Rate and then scaled by 1/keep,
+// or zeroed; in evaluation, and when Rate is 0, it is the identity. x, y
+// [N, ...].
+type DropPath struct {
+	name     string
+	be       kernels.Backend
+	Rate     float64
+	rng      *rand.Rand
+	training bool
+	// FixedMask, when non-nil, replaces the random draw with these
+	// per-sample factors (0 or 1/keep), for tests and reproductions.
+	FixedMask []float32
+	mask      []float32
+	active    bool // the last Forward applied a mask
+	n         int
+	scale     buffer
+	out, dx   buffer
+	x         kernels.Tensor
+}
+
+// NewDropPath returns a DropPath with drop probability rate in [0, 1) that
+// draws its masks from rng (shared with the model so a checkpoint can save
+// its state). It starts in training mode.
+func NewDropPath(be kernels.Backend, name string, rate float64, rng *rand.Rand) (*DropPath, error) {
+	if !(rate >= 0 && rate < 1) {
+		return nil, fmt.Errorf("layer %s (DropPath): rate %v outside [0, 1)", name, rate)
+	}
+	if rate > 0 && rng == nil {
+		return nil, fmt.Errorf("layer %s (DropPath): rate %v needs a random source", name, rate)
+	}
+	return &DropPath{name: name, be: be, Rate: rate, rng: rng, training: true}, nil
+}
+
+// Name returns the layer's dotted path.
+func (l *DropPath) Name() string { return l.name }
+
+// Params returns nil.
+func (l *DropPath) Params() []*Param { return nil }
+
+// SetTraining switches between drawing masks (training) and identity.
+func (l *DropPath) SetTraining(on bool) { l.training = on }
+
+// Mask returns the per-sample factors of the last Forward, or nil if it was
+// the identity.
+func (l *DropPath) Mask() []float32 {
+	if !l.active {
+		return nil
+	}
+	return l.mask
+}
+
+// Forward scales each sample of x by its mask factor.
+func (l *DropPath) Forward(x kernels.Tensor) (kernels.Tensor, error) {
+	defer rangeOf(l.be, l.name)()
+	if len(x.Shape) == 0 {
+		return kernels.Tensor{}, shapeError(l.name, "DropPath", "forward", x.Shape, "[N ...]")
+	}
+	l.x, l.n = x, x.Shape[0]
+	l.active = l.training && (l.Rate > 0 || l.FixedMask != nil)
+	if !l.active {
+		return x, nil
+	}
+	if err := l.drawMask(); err != nil {
+		return kernels.Tensor{}, layerError(l.name, "DropPath", "forward", err)
+	}
+	scale, err := l.scale.get(l.be, kernels.Shape{l.n})
+	if err == nil {
+		err = l.be.Upload(scale, l.mask)
+	}
+	var y kernels.Tensor
+	if err == nil {
+		y, err = l.out.get(l.be, x.Shape)
+	}
+	if err == nil {
+		err = l.be.ScaleSamples(y, x, scale)
+	}
+	if err != nil {
+		return kernels.Tensor{}, layerError(l.name, "DropPath", "forward", err)
+	}
+	return y, nil
+}
+
+// drawMask fills l.mask for l.n samples.
+func (l *DropPath) drawMask() error {
+	if l.FixedMask != nil {
+		if len(l.FixedMask) != l.n {
+			return fmt.Errorf("fixed mask has %d factors for %d samples: %w", len(l.FixedMask), l.n, kernels.ErrShape)
+		}
+		l.mask = append(l.mask[:0], l.FixedMask...)
+		return nil
+	}
+	keep := 1 - l.Rate
+	l.mask = l.mask[:0]
+	for range l.n {
+		f := float32(0)
+		if l.rng.Float64() < keep {
+			f = float32(1 / keep)
+		}
+		l.mask = append(l.mask, f)
+	}
+	return nil
+}
+
+// Backward scales dy by the same per-sample factors.
+func (l *DropPath) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
+	defer rangeOf(l.be, l.name+".backward")()
+	if l.x.Nil() {
+		return kernels.Tensor{}, layerError(l.name, "DropPath", "backward", ErrNoForward)
+	}
+	if !dy.Shape.Equal(l.x.Shape) {
+		return kernels.Tensor{}, shapeError(l.name, "DropPath", "backward", dy.Shape, l.x.Shape.String())
+	}
+	if !l.active {
+		return dy, nil
+	}
+	return sameShapeBackward(l.be, l.name, "DropPath", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
+		return l.be.ScaleSamples(dx, dy, l.scale.t)
+	})
+}

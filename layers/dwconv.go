@@ -1,0 +1,91 @@
+package layers
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// DWConv is a depthwise 2-D convolution over NHWC input with an odd square
+// kernel and "same" padding K/2, PyTorch's nn.Conv2d(C, C, K, stride,
+// padding=K/2, groups=C):
+//
+//	x [N, H, W, C] → y [N, OH, OW, C]; weight [C, 1, K, K], bias [C]
+//
+// ConvNeXt's block starts with a 7×7 one (conv_dw).
+type DWConv struct {
+	name         string
+	be           kernels.Backend
+	C, K, Stride int
+	Weight, Bias *Param
+	x            kernels.Tensor
+	s            kernels.DWConvShape
+	out, dx      buffer
+}
+
+// NewDWConv returns a DWConv named name with ConvNeXt's weight init drawn by
+// rng (zero when nil) and a zero bias. It returns an error unless c, k,
+// stride are positive and k is odd.
+func NewDWConv(be kernels.Backend, name string, c, k, stride int, bias bool, rng *rand.Rand) (*DWConv, error) {
+	if c <= 0 || k <= 0 || k%2 == 0 || stride <= 0 {
+		return nil, fmt.Errorf("layer %s (DWConv): invalid sizes c=%d k=%d (must be odd) stride=%d: %w", name, c, k, stride, kernels.ErrShape)
+	}
+	l := &DWConv{name: name, be: be, C: c, K: k, Stride: stride}
+	var err error
+	if l.Weight, err = newParam(be, join(name, "weight"), kernels.Shape{c, 1, k, k}, true); err != nil {
+		return nil, err
+	}
+	if err := initWeight(be, l.Weight, rng); err != nil {
+		return nil, err
+	}
+	if bias {
+		if l.Bias, err = newParam(be, join(name, "bias"), kernels.Shape{c}, false); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Name returns the layer's dotted path.
+func (l *DWConv) Name() string { return l.name }
+
+// Params returns weight and bias.
+func (l *DWConv) Params() []*Param { return paramList(l.Weight, l.Bias) }
+
+// Forward convolves x [N, H, W, C].
+func (l *DWConv) Forward(x kernels.Tensor) (kernels.Tensor, error) {
+	defer rangeOf(l.be, l.name)()
+	if len(x.Shape) != 4 || x.Shape[3] != l.C {
+		return kernels.Tensor{}, shapeError(l.name, "DWConv", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
+	}
+	s := kernels.DWConvShape{N: x.Shape[0], H: x.Shape[1], W: x.Shape[2], C: l.C, K: l.K, Stride: l.Stride}
+	y, err := l.out.get(l.be, s.YShape())
+	if err == nil {
+		err = l.be.DWConv(y, x, l.Weight.Value, valueOf(l.Bias), s)
+	}
+	if err != nil {
+		return kernels.Tensor{}, layerError(l.name, "DWConv", "forward", err)
+	}
+	l.x, l.s = x, s
+	return y, nil
+}
+
+// Backward accumulates weight and bias gradients and returns dx.
+func (l *DWConv) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
+	defer rangeOf(l.be, l.name+".backward")()
+	if l.x.Nil() {
+		return kernels.Tensor{}, layerError(l.name, "DWConv", "backward", ErrNoForward)
+	}
+	if !dy.Shape.Equal(l.s.YShape()) {
+		return kernels.Tensor{}, shapeError(l.name, "DWConv", "backward", dy.Shape, l.s.YShape().String())
+	}
+	dx, err := l.dx.get(l.be, l.s.XShape())
+	if err == nil {
+		err = l.be.DWConvBackward(dx, l.Weight.Grad, gradOf(l.Bias), dy, l.x, l.Weight.Value, l.s)
+	}
+	if err != nil {
+		return kernels.Tensor{}, layerError(l.name, "DWConv", "backward", err)
+	}
+	return dx, nil
+}

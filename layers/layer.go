@@ -1,0 +1,154 @@
+// Package layers is nextconv's layer library: explicit Forward and Backward
+// over a [kernels.Backend], no tape and no autograd.
+//
+// A [Layer]'s Forward caches what its Backward needs and returns an output
+// the layer owns (valid until its next Forward). Backward takes dL/dy and
+// returns dL/dx (owned by the layer, valid until its next Backward) while
+// accumulating dL/dθ into every [Param]'s Grad. Parameter gradients
+// accumulate (+=), so a training step zeroes them once ([Arena.ZeroGrad]);
+// activation gradients are overwritten, except where two branches meet
+// ([Residual] adds them).
+//
+// Activations are NHWC float32 (see package kernels). Parameter names follow
+// timm's ConvNeXt state dict ("stages.1.blocks.0.conv_dw.weight"), so
+// checkpoints load by name.
+package layers
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// Layer is one differentiable step of a model.
+type Layer interface {
+	// Name returns the layer's dotted path in the model ("stem.0",
+	// "stages.2.blocks.1"), used in errors and profiler ranges.
+	Name() string
+	// Forward computes the output for input x and caches what Backward
+	// needs. The output belongs to the layer until its next Forward.
+	Forward(x kernels.Tensor) (kernels.Tensor, error)
+	// Backward returns dL/dx for the upstream gradient dy = dL/dy of the
+	// last Forward and accumulates the parameter gradients. It returns an
+	// error wrapping [ErrNoForward] if Forward has not run.
+	Backward(dy kernels.Tensor) (kernels.Tensor, error)
+	// Params returns the layer's parameters, including those of its
+	// children, in state-dict order.
+	Params() []*Param
+}
+
+// Container is a layer made of other layers (Sequential, Residual, Block).
+type Container interface {
+	Layer
+	// Children returns the direct sub-layers in execution order.
+	Children() []Layer
+}
+
+// Trainer is implemented by layers whose forward differs between training
+// and evaluation (drop path).
+type Trainer interface {
+	// SetTraining switches training behaviour on or off.
+	SetTraining(on bool)
+}
+
+// SetTraining switches l and every layer below it between training and
+// evaluation behaviour.
+func SetTraining(l Layer, on bool) {
+	if t, ok := l.(Trainer); ok {
+		t.SetTraining(on)
+	}
+	if c, ok := l.(Container); ok {
+		for _, ch := range c.Children() {
+			SetTraining(ch, on)
+		}
+	}
+}
+
+// Walk calls fn for l and every layer below it, parents before children.
+func Walk(l Layer, fn func(Layer)) {
+	fn(l)
+	if c, ok := l.(Container); ok {
+		for _, ch := range c.Children() {
+			Walk(ch, fn)
+		}
+	}
+}
+
+// ErrNoForward is wrapped by the error Backward returns when no Forward
+// preceded it.
+var ErrNoForward = errors.New("Backward called before Forward")
+
+// Param is one named parameter tensor with its gradient. Value and Grad have
+// the same shape and live on the layer's backend; after [NewArena] they are
+// views into the arena's two buffers.
+type Param struct {
+	Name  string         // state-dict name, e.g. "stages.0.blocks.1.norm.weight"
+	Value kernels.Tensor // the parameter
+	Grad  kernels.Tensor // dL/dValue, accumulated by Backward
+	Decay bool           // whether AdamW's weight decay applies (false for biases, norms, GRN, layer scale)
+}
+
+// Shape returns the parameter's shape.
+func (p *Param) Shape() kernels.Shape { return p.Value.Shape }
+
+// newParam allocates a zero parameter and its gradient on be.
+func newParam(be kernels.Backend, name string, s kernels.Shape, decay bool) (*Param, error) {
+	v, err := be.Alloc(s)
+	if err != nil {
+		return nil, fmt.Errorf("layers: param %s %v: %w", name, s, err)
+	}
+	g, err := be.Alloc(s)
+	if err != nil {
+		return nil, fmt.Errorf("layers: param %s grad %v: %w", name, s, err)
+	}
+	return &Param{Name: name, Value: v, Grad: g, Decay: decay}, nil
+}
+
+// join builds a dotted name, skipping an empty prefix.
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// layerError wraps err with the layer's name and kind.
+func layerError(name, kind, phase string, err error) error {
+	return fmt.Errorf("layer %s (%s) %s: %w", name, kind, phase, err)
+}
+
+// shapeError reports an input of the wrong shape.
+func shapeError(name, kind, phase string, got kernels.Shape, want string) error {
+	return fmt.Errorf("layer %s (%s) %s: input shape %v, want %s: %w", name, kind, phase, got, want, kernels.ErrShape)
+}
+
+// buffer is an output or gradient tensor a layer reuses across calls while
+// the shape stays the same.
+type buffer struct{ t kernels.Tensor }
+
+// get returns a tensor of shape s on be, reusing the previous one when the
+// shape matches. The contents are stale, not zeroed.
+func (b *buffer) get(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error) {
+	if !b.t.Nil() && b.t.Shape.Equal(s) {
+		return b.t, nil
+	}
+	be.Free(b.t)
+	t, err := be.Alloc(s)
+	if err != nil {
+		return kernels.Tensor{}, err
+	}
+	b.t = t
+	return t, nil
+}
+
+// rangeOf opens a profiler range on be if it supports them and returns the
+// function that closes it.
+func rangeOf(be kernels.Backend, name string) func() {
+	r, ok := be.(kernels.Ranger)
+	if !ok {
+		return func() {}
+	}
+	r.RangePush(name)
+	return r.RangePop
+}
