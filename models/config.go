@@ -1,0 +1,192 @@
+// Package models builds the ConvNeXt V2 and V1 families from layers, with the
+// efficient-variant knobs (depthwise kernel, MLP ratio, GRN, compound
+// scaling), timm- and official-named safetensors checkpoints, and a per-layer
+// profiler of parameters, MACs, activation memory and time.
+//
+// Architectures follow the official repositories (facebookresearch/ConvNeXt-V2
+// models/convnextv2.py, facebookresearch/ConvNeXt models/convnext.py) as
+// summarised in shared/design/CONVNEXTV2.md; parameter names follow timm's
+// state dict.
+package models
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Config describes one ConvNeXt network. Inputs are NHWC images [N, H, W,
+// InChans]; outputs logits [N, NumClasses].
+type Config struct {
+	Name          string  `json:"name"`            // variant name, e.g. "convnextv2_atto"
+	Depths        []int   `json:"depths"`          // blocks per stage
+	Dims          []int   `json:"dims"`            // channels per stage
+	InChans       int     `json:"in_chans"`        // input channels (3 for RGB, 1 for Fashion-MNIST)
+	NumClasses    int     `json:"num_classes"`     // classifier outputs
+	StemPatch     int     `json:"stem_patch"`      // stem conv kernel = stride (4; 2 or 1 for 28–64 px inputs)
+	Kernel        int     `json:"kernel"`          // depthwise kernel size (7; the efficient knob allows 3 or 5)
+	MLPRatio      float64 `json:"mlp_ratio"`       // block MLP expansion (4)
+	GRN           bool    `json:"grn"`             // ConvNeXt V2's GRN in every block
+	LayerScale    float64 `json:"layer_scale"`     // V1's layer-scale init (1e-6); 0 for V2
+	DropPath      float64 `json:"drop_path"`       // stochastic depth rate of the last block (linspace from 0)
+	HeadInitScale float64 `json:"head_init_scale"` // head weight and bias are multiplied by this after init (1)
+	Eps           float64 `json:"eps"`             // every LayerNorm's and GRN's epsilon (1e-6)
+	InputSize     int     `json:"input_size"`      // nominal input resolution in pixels (224); only profiles and scaling read it
+	ConvMLP       bool    `json:"conv_mlp"`        // timm stores the block MLP as 1×1 convs, weights (E, C, 1, 1) (V2 atto–nano)
+}
+
+// variant is a published depth/width pair.
+type variant struct {
+	depths, dims []int
+	v1           bool
+}
+
+// variants lists the published ConvNeXt V2 (Woo et al. 2023, Table/README;
+// official models/convnextv2.py) and V1 (Liu et al. 2022; official
+// models/convnext.py) sizes.
+var variants = map[string]variant{
+	"convnextv2_atto":  {[]int{2, 2, 6, 2}, []int{40, 80, 160, 320}, false},
+	"convnextv2_femto": {[]int{2, 2, 6, 2}, []int{48, 96, 192, 384}, false},
+	"convnextv2_pico":  {[]int{2, 2, 6, 2}, []int{64, 128, 256, 512}, false},
+	"convnextv2_nano":  {[]int{2, 2, 8, 2}, []int{80, 160, 320, 640}, false},
+	"convnextv2_tiny":  {[]int{3, 3, 9, 3}, []int{96, 192, 384, 768}, false},
+	"convnextv2_base":  {[]int{3, 3, 27, 3}, []int{128, 256, 512, 1024}, false},
+	"convnextv2_large": {[]int{3, 3, 27, 3}, []int{192, 384, 768, 1536}, false},
+	"convnextv2_huge":  {[]int{3, 3, 27, 3}, []int{352, 704, 1408, 2816}, false},
+	"convnext_tiny":    {[]int{3, 3, 9, 3}, []int{96, 192, 384, 768}, true},
+	"convnext_small":   {[]int{3, 3, 27, 3}, []int{96, 192, 384, 768}, true},
+	"convnext_base":    {[]int{3, 3, 27, 3}, []int{128, 256, 512, 1024}, true},
+	"convnext_large":   {[]int{3, 3, 27, 3}, []int{192, 384, 768, 1536}, true},
+	"convnext_xlarge":  {[]int{3, 3, 27, 3}, []int{256, 512, 1024, 2048}, true},
+}
+
+// Variants returns the names Variant accepts, sorted.
+func Variants() []string {
+	names := make([]string, 0, len(variants))
+	for n := range variants {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Variant returns the published configuration of a ConvNeXt V2 ("atto" …
+// "huge", with or without the "convnextv2_" prefix) or V1 ("convnext_tiny" …
+// "convnext_xlarge") model with 3 input channels, 1000 classes, the 4×4
+// stem, a 7×7 depthwise kernel, MLP ratio 4, no drop path and head init
+// scale 1. It returns an error listing the known names for anything else.
+func Variant(name string) (Config, error) {
+	key := name
+	if _, ok := variants[key]; !ok {
+		key = "convnextv2_" + name
+	}
+	v, ok := variants[key]
+	if !ok {
+		return Config{}, fmt.Errorf("models: unknown variant %q (known: %s)", name, strings.Join(Variants(), ", "))
+	}
+	c := Config{
+		Name: key, Depths: slices.Clone(v.depths), Dims: slices.Clone(v.dims),
+		InChans: 3, NumClasses: 1000, StemPatch: 4, Kernel: 7, MLPRatio: 4,
+		GRN: !v.v1, HeadInitScale: 1, Eps: 1e-6, InputSize: 224,
+	}
+	if v.v1 {
+		c.LayerScale = 1e-6
+	}
+	// timm builds the four small V2 models with conv_mlp=True.
+	c.ConvMLP = !v.v1 && v.dims[0] <= 80
+	return c, nil
+}
+
+// Validate returns an error naming the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Depths) == 0 || len(c.Depths) != len(c.Dims):
+		return fmt.Errorf("models: %d depths and %d dims: need one of each per stage", len(c.Depths), len(c.Dims))
+	case c.InChans <= 0:
+		return fmt.Errorf("models: in_chans %d must be positive", c.InChans)
+	case c.NumClasses <= 0:
+		return fmt.Errorf("models: num_classes %d must be positive", c.NumClasses)
+	case c.StemPatch <= 0:
+		return fmt.Errorf("models: stem patch %d must be positive", c.StemPatch)
+	case c.Kernel <= 0 || c.Kernel%2 == 0:
+		return fmt.Errorf("models: depthwise kernel %d must be odd and positive", c.Kernel)
+	case !(c.MLPRatio > 0):
+		return fmt.Errorf("models: MLP ratio %v must be positive", c.MLPRatio)
+	case !(c.DropPath >= 0 && c.DropPath < 1):
+		return fmt.Errorf("models: drop path %v outside [0, 1)", c.DropPath)
+	case !(c.LayerScale >= 0):
+		return fmt.Errorf("models: layer scale %v must be >= 0", c.LayerScale)
+	case !(c.HeadInitScale > 0):
+		return fmt.Errorf("models: head init scale %v must be positive", c.HeadInitScale)
+	case !(c.Eps >= 0):
+		return fmt.Errorf("models: eps %v must be >= 0", c.Eps)
+	}
+	for i := range c.Depths {
+		if c.Depths[i] <= 0 || c.Dims[i] <= 0 {
+			return fmt.Errorf("models: stage %d has depth %d and dim %d; both must be positive", i, c.Depths[i], c.Dims[i])
+		}
+	}
+	return nil
+}
+
+// DropPathRates returns the per-block stochastic depth rates, a linspace
+// from 0 to DropPath over all blocks in order (official dp_rates; timm's
+// calculate_drop_path_rates).
+func (c Config) DropPathRates() []float64 {
+	total := 0
+	for _, d := range c.Depths {
+		total += d
+	}
+	r := make([]float64, total)
+	for i := range r {
+		if total > 1 {
+			r[i] = c.DropPath * float64(i) / float64(total-1)
+		}
+	}
+	return r
+}
+
+// Compound holds EfficientNet's compound-scaling bases (Tan & Le 2019, eq. 3):
+// depth × Alpha^φ, width × Beta^φ, resolution × Gamma^φ.
+type Compound struct {
+	Alpha, Beta, Gamma float64
+}
+
+// EfficientNetCompound returns EfficientNet-B0's grid-searched bases α = 1.2,
+// β = 1.1, γ = 1.15.
+func EfficientNetCompound() Compound { return Compound{1.2, 1.1, 1.15} }
+
+// Scale returns c scaled by compound coefficient phi: each stage's depth is
+// ceil(depth·α^φ) (EfficientNet's round_repeats), each width β^φ·dim rounded
+// to a multiple of 8 (round_filters: nearest multiple, never below 90% of
+// the scaled width) and InputSize round(size·γ^φ). φ = 0 returns c.
+func (c Config) Scale(phi float64, k Compound) (Config, error) {
+	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || phi < 0 {
+		return Config{}, fmt.Errorf("models: compound scaling needs φ >= 0 and α, β, γ >= 1, got φ=%v %+v", phi, k)
+	}
+	s := c
+	s.Depths, s.Dims = slices.Clone(c.Depths), slices.Clone(c.Dims)
+	if phi == 0 {
+		return s, nil
+	}
+	d, w, r := math.Pow(k.Alpha, phi), math.Pow(k.Beta, phi), math.Pow(k.Gamma, phi)
+	for i := range s.Depths {
+		s.Depths[i] = int(math.Ceil(float64(c.Depths[i]) * d))
+		s.Dims[i] = roundFilters(float64(c.Dims[i])*w, 8)
+	}
+	s.InputSize = int(math.Round(float64(c.InputSize) * r))
+	s.Name = fmt.Sprintf("%s_phi%g", c.Name, phi)
+	return s, nil
+}
+
+// roundFilters rounds a scaled channel count to a multiple of divisor the
+// way EfficientNet's round_filters does.
+func roundFilters(c float64, divisor int) int {
+	n := max(divisor, int(c+float64(divisor)/2)/divisor*divisor)
+	if float64(n) < 0.9*c {
+		n += divisor
+	}
+	return n
+}
