@@ -154,12 +154,26 @@ type OptimOps interface {
 	// covers a contiguous range of the arena with its own learning rate and
 	// weight decay; elements outside every group are left alone.
 	AdamW(p, g, m, v Tensor, groups []AdamWGroup, h AdamWHyper) error
+	// SGD applies one step of SGD with momentum (Sutskever et al. 2013;
+	// torch.optim.SGD arithmetic) over the same groups: g' = g + wd·p;
+	// buf = momentum·buf + (1 − dampening)·g' (buf = g' on the first step);
+	// p −= lr·(g' + momentum·buf) with Nesterov, else lr·buf. With momentum
+	// 0, buf may be nil.
+	SGD(p, g, buf Tensor, groups []AdamWGroup, h SGDHyper) error
 	// EMA updates avg = decay·avg + (1 − decay)·x (timm's ModelEma).
 	EMA(avg, x Tensor, decay float64) error
 }
 
+// SGDHyper holds SGD's momentum coefficients; First marks the first step,
+// on which PyTorch initialises the momentum buffer to the gradient.
+type SGDHyper struct {
+	Momentum, Dampening float64
+	Nesterov, First     bool
+}
+
 // AdamWGroup is a contiguous range [Offset, Offset+Len) of a parameter arena
-// sharing one learning rate and decoupled weight decay.
+// sharing one learning rate and weight decay (decoupled for AdamW, L2 for
+// SGD).
 type AdamWGroup struct {
 	Offset, Len     int
 	LR, WeightDecay float64
