@@ -1,0 +1,287 @@
+package trainer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/optim"
+)
+
+// Config is a whole training run, read from TOML ([Load]) with command-line
+// overrides ([Config.Set]). Every section and key is documented in
+// configs/README.md; [Default] gives each default.
+type Config struct {
+	Model ModelConfig    `toml:"model" json:"model"`
+	Data  DataConfig     `toml:"data" json:"data"`
+	Train TrainConfig    `toml:"train" json:"train"`
+	Optim OptimConfig    `toml:"optim" json:"optim"`
+	Mixup MixupConfig    `toml:"mixup" json:"mixup"`
+	QAT   map[string]any `toml:"qat" json:"qat,omitempty"` // reserved for quantization-aware training
+	EMA   EMAConfig      `toml:"ema" json:"ema"`
+}
+
+// ModelConfig picks the network: a published variant plus the efficient
+// knobs (see models.Config).
+type ModelConfig struct {
+	Variant       string  `toml:"variant" json:"variant"`                 // "atto" … "huge", "convnext_tiny" …
+	InChans       int     `toml:"in_chans" json:"in_chans"`               // 0: the dataset's channel count
+	NumClasses    int     `toml:"num_classes" json:"num_classes"`         // 0: the dataset's class count
+	StemPatch     int     `toml:"stem_patch" json:"stem_patch"`           // stem kernel = stride (4; 2 for 28×28 input)
+	Kernel        int     `toml:"kernel" json:"kernel"`                   // depthwise kernel (7)
+	MLPRatio      float64 `toml:"mlp_ratio" json:"mlp_ratio"`             // MLP expansion (4)
+	GRN           *bool   `toml:"grn" json:"grn,omitempty"`               // override the variant's GRN
+	DropPath      float64 `toml:"drop_path" json:"drop_path"`             // stochastic depth of the last block
+	HeadInitScale float64 `toml:"head_init_scale" json:"head_init_scale"` // head init multiplier (1)
+	Phi           float64 `toml:"phi" json:"phi"`                         // EfficientNet compound coefficient (0 = none)
+	Alpha         float64 `toml:"alpha" json:"alpha"`                     // compound depth base (1.2)
+	Beta          float64 `toml:"beta" json:"beta"`                       // compound width base (1.1)
+	Gamma         float64 `toml:"gamma" json:"gamma"`                     // compound resolution base (1.15)
+}
+
+// DataConfig picks the dataset and its augmentations.
+type DataConfig struct {
+	Dataset       string  `toml:"dataset" json:"dataset"`               // fashion-mnist, mnist, cifar10, cifar100, imagefolder
+	Root          string  `toml:"root" json:"root"`                     // directory holding the files
+	TrainDir      string  `toml:"train_dir" json:"train_dir"`           // imagefolder training root
+	ValDir        string  `toml:"val_dir" json:"val_dir"`               // imagefolder evaluation root
+	Download      bool    `toml:"download" json:"download"`             // fetch the dataset into root if missing
+	InputSize     int     `toml:"input_size" json:"input_size"`         // training and evaluation side in pixels (0: native)
+	CropPadding   int     `toml:"crop_padding" json:"crop_padding"`     // random crop with this zero padding (0: off)
+	ResizedCrop   bool    `toml:"resized_crop" json:"resized_crop"`     // RandomResizedCrop(scale 0.08–1) instead of padded crop
+	HFlip         float64 `toml:"hflip" json:"hflip"`                   // horizontal flip probability
+	RandAugment   string  `toml:"rand_augment" json:"rand_augment"`     // timm spec, e.g. "rand-m9-mstd0.5"; "" off
+	RandomErasing float64 `toml:"random_erasing" json:"random_erasing"` // probability (timm reprob)
+	Workers       int     `toml:"workers" json:"workers"`               // decoding and augmentation goroutines
+	Prefetch      int     `toml:"prefetch" json:"prefetch"`             // batches prepared ahead
+}
+
+// TrainConfig holds the loop's settings.
+type TrainConfig struct {
+	Backend         string   `toml:"backend" json:"backend"`                   // cpu, cuda, cudasim
+	Epochs          int      `toml:"epochs" json:"epochs"`                     // passes over the training set
+	MaxSteps        int      `toml:"max_steps" json:"max_steps"`               // stop after this many steps (0: epochs decide)
+	BatchSize       int      `toml:"batch_size" json:"batch_size"`             // images per step
+	EvalBatchSize   int      `toml:"eval_batch_size" json:"eval_batch_size"`   // images per evaluation batch
+	Seed            uint64   `toml:"seed" json:"seed"`                         // seeds weights, data order, augmentation, drop path, mixup
+	LabelSmoothing  float64  `toml:"label_smoothing" json:"label_smoothing"`   // ε of the smoothed targets
+	LogEvery        int      `toml:"log_every" json:"log_every"`               // steps between metric lines (and loss reads)
+	EvalEvery       int      `toml:"eval_every" json:"eval_every"`             // steps between evaluations (0: each epoch)
+	CheckpointEvery int      `toml:"checkpoint_every" json:"checkpoint_every"` // steps between checkpoints (0: each epoch)
+	OutDir          string   `toml:"out_dir" json:"out_dir"`                   // checkpoints, metrics.jsonl, config.toml
+	Resume          bool     `toml:"resume" json:"resume"`                     // continue from out_dir/last.safetensors if present
+	TimeLimit       Duration `toml:"time_limit" json:"time_limit"`             // stop (with a checkpoint) after this wall time; 0 = none
+}
+
+// OptimConfig is the optimizer, schedule and layer-wise decay.
+type OptimConfig struct {
+	optim.Config
+	LR             float64 `toml:"lr" json:"lr"`                             // peak learning rate
+	MinLR          float64 `toml:"min_lr" json:"min_lr"`                     // cosine floor
+	WarmupSteps    int     `toml:"warmup_steps" json:"warmup_steps"`         // linear warmup length in steps
+	WarmupEpochs   float64 `toml:"warmup_epochs" json:"warmup_epochs"`       // or in epochs (used when warmup_steps is 0)
+	LayerDecay     float64 `toml:"layer_decay" json:"layer_decay"`           // layer-wise lr decay (1 = off)
+	LayerDecayMode string  `toml:"layer_decay_mode" json:"layer_decay_mode"` // single or group
+}
+
+// EMAConfig controls the exponential moving average of the weights.
+type EMAConfig struct {
+	Decay float64 `toml:"decay" json:"decay"` // 0 disables the EMA; ConvNeXt uses 0.9999
+}
+
+// Duration is a time.Duration written in TOML as a string ("20m", "1h30m").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Default returns the defaults every key falls back to: ConvNeXt V2 atto,
+// Fashion-MNIST from Debian's dataset-fashion-mnist, AdamW with cosine
+// decay, no mixup, no EMA.
+func Default() Config {
+	oc := optim.DefaultConfig()
+	return Config{
+		Model: ModelConfig{Variant: "atto", StemPatch: 4, Kernel: 7, MLPRatio: 4, HeadInitScale: 1, Alpha: 1.2, Beta: 1.1, Gamma: 1.15},
+		Data: DataConfig{Dataset: "fashion-mnist", Root: "/usr/share/datasets/fashion-mnist", HFlip: 0.5,
+			Workers: 2, Prefetch: 4},
+		Train: TrainConfig{Backend: "cpu", Epochs: 1, BatchSize: 128, EvalBatchSize: 500, LogEvery: 50,
+			OutDir: "runs/default"},
+		Optim: OptimConfig{Config: oc, LR: 4e-3, MinLR: 1e-6, LayerDecay: 1, LayerDecayMode: "single"},
+		Mixup: MixupConfig{Prob: 1, SwitchProb: 0.5},
+	}
+}
+
+// Load reads a TOML configuration file over the defaults. Unknown keys and
+// values of the wrong type are errors naming the key and its line.
+func Load(path string) (Config, error) {
+	c := Default()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if err := c.decode(path, string(src)); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// decode decodes TOML text over c and rejects keys c does not have.
+func (c *Config) decode(name, src string) error {
+	md, err := toml.Decode(src, c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("config %s: line %d: %s", name, pe.Position.Line, pe.Message)
+		}
+		return fmt.Errorf("config %s: %w", name, err)
+	}
+	var unknown []string
+	for _, k := range md.Undecoded() {
+		if len(k) > 0 && k[0] == "qat" {
+			continue // validated by the QAT phase
+		}
+		unknown = append(unknown, fmt.Sprintf("%s (line %d)", k, lineOf(src, k)))
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("config %s: unknown key(s): %s", name, strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+// lineOf returns the 1-based line where key k is set in src, following
+// [table] headers, or 0 if not found.
+func lineOf(src string, k toml.Key) int {
+	table, leaf := strings.Join(k[:len(k)-1], "."), k[len(k)-1]
+	cur := ""
+	for i, line := range strings.Split(src, "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+			cur = strings.Trim(t, "[] ")
+			continue
+		}
+		if name, _, ok := strings.Cut(t, "="); ok {
+			name = strings.Trim(strings.TrimSpace(name), `"'`)
+			if (cur == table && name == leaf) || (cur == "" && name == k.String()) {
+				return i + 1
+			}
+		}
+	}
+	return 0
+}
+
+// Set applies one command-line override "section.key=value", the value in
+// TOML syntax (strings may be left unquoted). It returns an error for an
+// unknown key or a value of the wrong type.
+func (c *Config) Set(override string) error {
+	key, val, ok := strings.Cut(override, "=")
+	key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+	section, leaf, dotted := strings.Cut(key, ".")
+	if !ok || !dotted || section == "" || leaf == "" {
+		return fmt.Errorf("config: override %q is not section.key=value", override)
+	}
+	doc := fmt.Sprintf("[%s]\n%s = %s\n", section, leaf, val)
+	if _, err := toml.Decode(doc, &map[string]any{}); err != nil {
+		doc = fmt.Sprintf("[%s]\n%s = %q\n", section, leaf, val) // a bare string
+	}
+	if err := c.decode("override "+key, doc); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Validate returns an error naming the first invalid setting.
+func (c Config) Validate() error {
+	t := c.Train
+	switch {
+	case t.Backend != "cpu" && t.Backend != "cuda" && t.Backend != "cudasim":
+		return fmt.Errorf("config: train.backend %q (want cpu, cuda or cudasim)", t.Backend)
+	case t.Epochs <= 0 && t.MaxSteps <= 0:
+		return fmt.Errorf("config: train.epochs %d and train.max_steps %d: one must be positive", t.Epochs, t.MaxSteps)
+	case t.BatchSize <= 0 || t.EvalBatchSize <= 0:
+		return fmt.Errorf("config: batch sizes %d/%d must be positive", t.BatchSize, t.EvalBatchSize)
+	case c.Mixup.Enabled() && t.BatchSize%2 != 0:
+		return fmt.Errorf("config: mixup/cutmix pair samples and need an even train.batch_size, got %d", t.BatchSize)
+	case !(t.LabelSmoothing >= 0 && t.LabelSmoothing < 1):
+		return fmt.Errorf("config: train.label_smoothing %v outside [0, 1)", t.LabelSmoothing)
+	case t.LogEvery <= 0:
+		return fmt.Errorf("config: train.log_every %d must be positive", t.LogEvery)
+	case t.OutDir == "":
+		return fmt.Errorf("config: train.out_dir is empty")
+	case !(c.Optim.LR > 0) || math.IsInf(c.Optim.LR, 0):
+		return fmt.Errorf("config: optim.lr %v must be positive", c.Optim.LR)
+	case !(c.Optim.MinLR >= 0 && c.Optim.MinLR <= c.Optim.LR):
+		return fmt.Errorf("config: optim.min_lr %v must lie in [0, lr]", c.Optim.MinLR)
+	case c.Optim.WarmupSteps < 0 || c.Optim.WarmupEpochs < 0:
+		return fmt.Errorf("config: warmup must be >= 0")
+	case !(c.EMA.Decay >= 0 && c.EMA.Decay < 1):
+		return fmt.Errorf("config: ema.decay %v outside [0, 1)", c.EMA.Decay)
+	case c.Data.Workers <= 0 || c.Data.Prefetch <= 0:
+		return fmt.Errorf("config: data.workers %d and data.prefetch %d must be positive", c.Data.Workers, c.Data.Prefetch)
+	case !(c.Data.HFlip >= 0 && c.Data.HFlip <= 1) || !(c.Data.RandomErasing >= 0 && c.Data.RandomErasing <= 1):
+		return fmt.Errorf("config: data.hflip and data.random_erasing are probabilities in [0, 1]")
+	}
+	if err := c.Optim.Config.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return c.Mixup.Validate()
+}
+
+// ModelConfig resolves the [model] section into a models.Config for a
+// dataset with inChans channels and numClasses classes.
+func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
+	m := c.Model
+	mc, err := models.Variant(m.Variant)
+	if err != nil {
+		return mc, fmt.Errorf("config: model.variant: %w", err)
+	}
+	mc.InChans, mc.NumClasses = inChans, numClasses
+	if m.InChans > 0 {
+		mc.InChans = m.InChans
+	}
+	if m.NumClasses > 0 {
+		mc.NumClasses = m.NumClasses
+	}
+	mc.StemPatch, mc.Kernel, mc.MLPRatio = m.StemPatch, m.Kernel, m.MLPRatio
+	mc.DropPath, mc.HeadInitScale = m.DropPath, m.HeadInitScale
+	if m.GRN != nil {
+		mc.GRN = *m.GRN
+	}
+	if c.Data.InputSize > 0 {
+		mc.InputSize = c.Data.InputSize
+	}
+	if m.Phi != 0 {
+		if mc, err = mc.Scale(m.Phi, models.Compound{Alpha: m.Alpha, Beta: m.Beta, Gamma: m.Gamma}); err != nil {
+			return mc, fmt.Errorf("config: model.phi: %w", err)
+		}
+	}
+	return mc, mc.Validate()
+}
+
+// TOML returns the configuration as TOML text (the resolved configuration
+// printed at start and saved beside the checkpoints).
+func (c Config) TOML() string {
+	var b bytes.Buffer
+	enc := toml.NewEncoder(&b)
+	enc.Indent = ""
+	if err := enc.Encode(c); err != nil {
+		return "# encoding failed: " + err.Error()
+	}
+	return b.String()
+}
