@@ -2,4 +2,7 @@ module github.com/nextconv/nextconv
 
 go 1.26
 
-require gonum.org/v1/gonum v0.17.0
+require (
+	golang.org/x/sys v0.46.0
+	gonum.org/v1/gonum v0.17.0
+)

@@ -8,6 +8,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/nextconv/nextconv/kernels/cpu/internal/openblas"
 )
 
 // blasEnv names the environment variable that picks the BLAS: "gonum" forces
@@ -151,6 +153,18 @@ func scaleRows[T Float](c []T, m, n, ldc int, beta T) {
 			row[j] *= beta
 		}
 	}
+}
+
+// loadOpenBLAS dlopens libopenblas.so.0 with threads threads and returns it,
+// or nil if the build has no cgo or the library is missing. The library's
+// own threads do the parallel work, so its GEMMs must not be called from
+// inside parallelFor.
+func loadOpenBLAS(threads int) *blasImpl {
+	cfg, ok := openblas.Load(openblas.Soname, threads)
+	if !ok {
+		return nil
+	}
+	return &blasImpl{name: cfg, sgemm: openblas.Sgemm, dgemm: openblas.Dgemm}
 }
 
 // gonumBLAS returns the pure-Go fallback over gonum's blas/gonum.

@@ -1,6 +1,6 @@
 //go:build cgo && unix
 
-package cpu
+package openblas
 
 /*
 #cgo linux LDFLAGS: -ldl
@@ -64,22 +64,22 @@ import (
 	"unsafe"
 )
 
-// openBLASLib is the soname loaded at run time; Debian's libopenblas0
-// packages (pthread, openmp, serial) all provide it.
-const openBLASLib = "libopenblas.so.0"
+// Available reports whether this build can call OpenBLAS (it uses cgo).
+const Available = true
 
-// loadOpenBLAS dlopens libopenblas.so.0, sets its thread count and returns
-// the implementation, or nil if the library or a symbol is missing. The
-// library's own threads do the parallel work, so its GEMMs must not be
-// called from inside parallelFor.
-func loadOpenBLAS(threads int) *blasImpl {
-	lib := C.CString(openBLASLib)
-	defer C.free(unsafe.Pointer(lib))
-	cfg := C.nc_load(lib, C.int(threads))
+// Load dlopens lib (normally [Soname]), resolves cblas_sgemm, cblas_dgemm
+// and openblas_get_config, sets the library's thread count when threads >
+// 0, and returns its configuration string. ok is false, and nothing is
+// loaded, if the library or a symbol is missing. Load is not safe for
+// concurrent use; call it once.
+func Load(lib string, threads int) (config string, ok bool) {
+	cs := C.CString(lib)
+	defer C.free(unsafe.Pointer(cs))
+	cfg := C.nc_load(cs, C.int(threads))
 	if cfg == nil {
-		return nil
+		return "", false
 	}
-	return &blasImpl{name: C.GoString(cfg), sgemm: openBLASSgemm, dgemm: openBLASDgemm}
+	return C.GoString(cfg), true
 }
 
 // cBool converts a transpose flag for the C shims.
@@ -90,22 +90,26 @@ func cBool(t bool) C.int {
 	return 0
 }
 
-// cInt converts a size the caller has bounds-checked; CBLAS takes 32-bit
-// ints, so larger sizes panic rather than wrap.
+// cInt converts a size; CBLAS takes 32-bit ints, so larger sizes panic
+// rather than wrap.
 func cInt(v int) C.int {
 	if v > math.MaxInt32 {
-		panic("cpu: GEMM dimension exceeds the 32-bit CBLAS interface")
+		panic("openblas: GEMM dimension exceeds the 32-bit CBLAS interface")
 	}
 	return C.int(v)
 }
 
-func openBLASSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// Sgemm calls cblas_sgemm(CblasRowMajor, ...) on a library loaded by
+// [Load]. The caller has checked the sizes against the slices: m, n, k > 0
+// and every matrix fits its slice.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	C.nc_sgemm(cBool(transA), cBool(transB), cInt(m), cInt(n), cInt(k), C.float(alpha),
 		(*C.float)(unsafe.Pointer(&a[0])), cInt(lda), (*C.float)(unsafe.Pointer(&b[0])), cInt(ldb),
 		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), cInt(ldc))
 }
 
-func openBLASDgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+// Dgemm is [Sgemm] in float64 (cblas_dgemm).
+func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	C.nc_dgemm(cBool(transA), cBool(transB), cInt(m), cInt(n), cInt(k), C.double(alpha),
 		(*C.double)(unsafe.Pointer(&a[0])), cInt(lda), (*C.double)(unsafe.Pointer(&b[0])), cInt(ldb),
 		C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), cInt(ldc))
