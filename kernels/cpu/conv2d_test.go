@@ -87,6 +87,7 @@ var conv2d32Shapes = []kernels.ConvShape{
 	{N: 2, H: 9, W: 11, CIn: 13, COut: 9, K: 2, Stride: 2},
 	{N: 2, H: 9, W: 7, CIn: 5, COut: 6, K: 3, Stride: 2, Pad: 1},
 	{N: 1, H: 6, W: 5, CIn: 4, COut: 3, K: 5, Stride: 1, Pad: 2},
+	{N: 4, H: 30, W: 29, CIn: 16, COut: 8, K: 3, Stride: 1, Pad: 1}, // large enough to run in parallel
 }
 
 func TestConv2DFloat32MatchesReference(t *testing.T) {

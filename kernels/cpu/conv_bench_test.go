@@ -8,8 +8,10 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// Benchmarks at ConvNeXt V2-Atto shapes (dims 40, 80, 160, 320 at 56², 28²,
-// 14², 7² for a 224 input), batch 32. Run briefly on a shared machine:
+// Benchmarks at ConvNeXt V2-Atto shapes (dims 40, 80, 160, 320): at 56², 28²,
+// 14², 7² for a 224 input with batch 32, and at 14², 7², 3², 1² for the
+// 28×28 training target (stem patch 2) with batch 128. Run briefly on a
+// shared machine:
 //
 //	go test ./kernels/cpu -run '^$' -bench . -benchtime 3x
 //
@@ -18,7 +20,12 @@ import (
 
 const benchBatch = 32
 
-var attoStages = []struct{ hw, c int }{{56, 40}, {28, 80}, {14, 160}, {7, 320}}
+type benchStage struct{ n, hw, c int }
+
+var attoStages = []benchStage{
+	{benchBatch, 56, 40}, {benchBatch, 28, 80}, {benchBatch, 14, 160}, {benchBatch, 7, 320},
+	{128, 14, 40}, {128, 7, 80}, {128, 3, 160}, {128, 1, 320},
+}
 
 // benchTensor returns a float32 tensor of shape s filled with uniform values
 // in [−1, 1), or zeros when random is false.
@@ -41,13 +48,13 @@ func reportGFLOPs(b *testing.B, flops float64) {
 func BenchmarkDWConv(b *testing.B) {
 	be := New()
 	for _, st := range attoStages {
-		s := kernels.DWConvShape{N: benchBatch, H: st.hw, W: st.hw, C: st.c, K: 7, Stride: 1}
+		s := kernels.DWConvShape{N: st.n, H: st.hw, W: st.hw, C: st.c, K: 7, Stride: 1}
 		a := int64(s.XShape().Len())
 		x := benchTensor(b, be, s.XShape(), true)
 		w := benchTensor(b, be, s.WShape(), true)
 		bias := benchTensor(b, be, kernels.Shape{s.C}, true)
 		y := benchTensor(b, be, s.YShape(), false)
-		name := fmt.Sprintf("%dx%dx%d", st.hw, st.hw, st.c)
+		name := fmt.Sprintf("%dx%dx%dx%d", st.n, st.hw, st.hw, st.c)
 		b.Run("fwd/"+name, func(b *testing.B) {
 			b.SetBytes(2 * 4 * a)
 			for b.Loop() {
@@ -75,7 +82,7 @@ func BenchmarkDWConv(b *testing.B) {
 func BenchmarkLinear(b *testing.B) {
 	be := New()
 	for _, st := range attoStages {
-		rows := benchBatch * st.hw * st.hw
+		rows := st.n * st.hw * st.hw
 		for _, l := range []struct {
 			name    string
 			in, out int
@@ -122,6 +129,10 @@ func BenchmarkConv2D(b *testing.B) {
 		{"down1", kernels.ConvShape{N: benchBatch, H: 56, W: 56, CIn: 40, COut: 80, K: 2, Stride: 2}, true},
 		{"down2", kernels.ConvShape{N: benchBatch, H: 28, W: 28, CIn: 80, COut: 160, K: 2, Stride: 2}, true},
 		{"down3", kernels.ConvShape{N: benchBatch, H: 14, W: 14, CIn: 160, COut: 320, K: 2, Stride: 2}, true},
+		{"stem28", kernels.ConvShape{N: 128, H: 28, W: 28, CIn: 1, COut: 40, K: 2, Stride: 2}, false},
+		{"down1-28", kernels.ConvShape{N: 128, H: 14, W: 14, CIn: 40, COut: 80, K: 2, Stride: 2}, true},
+		{"down2-28", kernels.ConvShape{N: 128, H: 7, W: 7, CIn: 80, COut: 160, K: 2, Stride: 2}, true},
+		{"down3-28", kernels.ConvShape{N: 128, H: 3, W: 3, CIn: 160, COut: 320, K: 2, Stride: 2}, true},
 	}
 	for _, c := range cases {
 		s := c.s
@@ -130,7 +141,7 @@ func BenchmarkConv2D(b *testing.B) {
 		bias := benchTensor(b, be, kernels.Shape{s.COut}, true)
 		y := benchTensor(b, be, s.YShape(), false)
 		xb, yb := 4*int64(s.XShape().Len()), 4*int64(s.YShape().Len())
-		name := fmt.Sprintf("%s/%dx%dx%d->%d", c.name, s.H, s.W, s.CIn, s.COut)
+		name := fmt.Sprintf("%s/%dx%dx%dx%d->%d", c.name, s.N, s.H, s.W, s.CIn, s.COut)
 		b.Run("fwd/"+name, func(b *testing.B) {
 			b.SetBytes(xb + yb)
 			for b.Loop() {
