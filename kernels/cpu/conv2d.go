@@ -13,7 +13,8 @@ var convColBytes = 16 << 20
 //	y[n,oh,ow,co] = b[co] + Σ_{ci,kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, ci]·w[co,ci,kh,kw]
 //
 // with zero padding; x [N, H, W, CIn], w [COut, CIn, K, K], b [COut] (nil for
-// none), y [N, OH, OW, COut] overwritten. It gathers the patches of a chunk
+// none), y [N, OH, OW, COut] overwritten (y must not share memory with x).
+// It gathers the patches of a chunk
 // of output rows into a matrix [pixels, CIn·K·K] whose columns are ordered
 // (ci, kh, kw), the order of a weight row, and multiplies it by wᵀ with one
 // GEMM (see [SGEMM]); chunks keep that matrix under 16 MiB. Non-overlapping
@@ -47,7 +48,8 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 
 // Conv2DBackward computes the gradients of [Backend.Conv2D] from dy [N, OH,
 // OW, COut]: dx [N, H, W, CIn] is overwritten (nil skips it, as the stem
-// needs), dw [COut, CIn, K, K] and db [COut] (nil skips it) are accumulated.
+// needs), dw [COut, CIn, K, K] and db [COut] (nil skips it) are accumulated;
+// no output may share memory with an input.
 // Per chunk of output rows it re-gathers the patch matrix X, adds dyᵀ·X to
 // dw, forms dX = dy·w and adds each patch entry back to the input pixel it
 // came from (col2im, gathered per input row so that every element of dx is

@@ -20,6 +20,7 @@ var conv2dGradShapes = []kernels.ConvShape{
 	{N: 2, H: 6, W: 5, CIn: 2, COut: 3, K: 4, Stride: 3, Pad: 2},
 	{N: 1, H: 1, W: 3, CIn: 2, COut: 2, K: 3, Stride: 1, Pad: 1},
 	{N: 2, H: 5, W: 4, CIn: 2, COut: 3, K: 2, Stride: 2, Pad: 1},
+	{N: 2, H: 3, W: 2, CIn: 2, COut: 2, K: 2, Stride: 1, Pad: 2}, // border rows see only padding
 }
 
 func TestConv2DGradients(t *testing.T) {

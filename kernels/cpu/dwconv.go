@@ -8,7 +8,8 @@ import "github.com/nextconv/nextconv/kernels"
 //	y[n,oh,ow,c] = b[c] + Σ_{kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, c]·w[c,0,kh,kw]
 //
 // with zero padding P = K/2; x [N, H, W, C], w [C, 1, K, K], b [C] (nil for
-// none), y [N, OH, OW, C] overwritten. Output rows (n, oh) are split over
+// none), y [N, OH, OW, C] overwritten; y must not share memory with x.
+// Output rows (n, oh) are split over
 // the workers; for each of the K² taps a whole run of output pixels is
 // updated with the tap's per-channel weights (contiguous C innermost). It
 // returns an error wrapping kernels.ErrShape or kernels.ErrDType naming the
@@ -39,7 +40,8 @@ func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) er
 
 // DWConvBackward computes the gradients of [Backend.DWConv] from dy [N, OH,
 // OW, C]: dx [N, H, W, C] is overwritten (nil skips it), dw [C, 1, K, K] and
-// db [C] (nil skips it) are accumulated. dx is gathered per input row, so
+// db [C] (nil skips it) are accumulated; no output may share memory with an
+// input. dx is gathered per input row, so
 // each element is written by one worker. The weight and bias sums are taken
 // per worker over a fixed block of output rows (float32 runs of at most a
 // few dozen pixels flushed into float64), then the blocks are added in

@@ -4,7 +4,7 @@ import "github.com/nextconv/nextconv/kernels"
 
 // Linear computes y = x·wᵀ + b for [kernels.LinearShape] s, PyTorch's
 // F.linear: x [Rows, In], w [Out, In], b [Out] (nil for none), y [Rows,
-// Out], overwritten. It is one GEMM (see [SGEMM]) after y is filled with the
+// Out], overwritten (y must not share memory with x). It is one GEMM (see [SGEMM]) after y is filled with the
 // bias. It returns an error wrapping kernels.ErrShape or kernels.ErrDType
 // naming the tensor and its shape if s is invalid or a tensor does not
 // match it.
@@ -43,7 +43,8 @@ func linearForward[T Float](b *Backend, y, x, w, bias []T, s kernels.LinearShape
 
 // LinearBackward computes the gradients of [Backend.Linear] from dy [Rows,
 // Out]: dx [Rows, In] = dy·w is overwritten (nil skips it); dw [Out, In] +=
-// dyᵀ·x and db [Out] += Σ_rows dy are accumulated (db nil skips it). The
+// dyᵀ·x and db [Out] += Σ_rows dy are accumulated (db nil skips it); no
+// output may share memory with an input. The
 // bias sums are taken in float64 per worker block and added in a fixed
 // order. Errors are those of Linear.
 func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.LinearShape) error {
