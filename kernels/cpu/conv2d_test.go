@@ -151,22 +151,22 @@ func TestConv2DErrors(t *testing.T) {
 	wrongW := convTensor(t, be, kernels.Shape{4, 3, 2, 2}, nil)
 	y64 := convTensor(t, New64(), s.YShape(), nil)
 
-	wantErr(t, "wrong w", be.Conv2D(y, x, wrongW, kernels.Tensor{}, s), kernels.ErrShape,
+	wantConvErr(t, "wrong w", be.Conv2D(y, x, wrongW, kernels.Tensor{}, s), kernels.ErrShape,
 		"conv2d", "w has shape [4 3 2 2], want [4 3 4 4]")
-	wantErr(t, "nil y", be.Conv2D(kernels.Tensor{}, x, w, kernels.Tensor{}, s), kernels.ErrShape, "conv2d", "y is missing")
-	wantErr(t, "float64 y", be.Conv2D(y64, x, w, kernels.Tensor{}, s), kernels.ErrDType, "conv2d", "y")
+	wantConvErr(t, "nil y", be.Conv2D(kernels.Tensor{}, x, w, kernels.Tensor{}, s), kernels.ErrShape, "conv2d", "y is missing")
+	wantConvErr(t, "float64 y", be.Conv2D(y64, x, w, kernels.Tensor{}, s), kernels.ErrDType, "conv2d", "y")
 	big := s
 	big.K = 9
-	wantErr(t, "kernel too big", be.Conv2D(y, x, w, kernels.Tensor{}, big), kernels.ErrShape, "conv2d", "does not fit")
+	wantConvErr(t, "kernel too big", be.Conv2D(y, x, w, kernels.Tensor{}, big), kernels.ErrShape, "conv2d", "does not fit")
 	neg := s
 	neg.Pad = -1
-	wantErr(t, "negative pad", be.Conv2D(y, x, w, kernels.Tensor{}, neg), kernels.ErrShape, "conv2d")
+	wantConvErr(t, "negative pad", be.Conv2D(y, x, w, kernels.Tensor{}, neg), kernels.ErrShape, "conv2d")
 
 	dw := convTensor(t, be, s.WShape(), nil)
-	wantErr(t, "backward dy is x", be.Conv2DBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,
+	wantConvErr(t, "backward dy is x", be.Conv2DBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,
 		"conv2d backward", "dy has shape [2 8 8 3], want [2 2 2 4]")
-	wantErr(t, "backward nil x", be.Conv2DBackward(x, dw, kernels.Tensor{}, y, kernels.Tensor{}, w, s), kernels.ErrShape,
+	wantConvErr(t, "backward nil x", be.Conv2DBackward(x, dw, kernels.Tensor{}, y, kernels.Tensor{}, w, s), kernels.ErrShape,
 		"conv2d backward", "x is missing")
-	wantErr(t, "backward float64 db", be.Conv2DBackward(x, dw, convTensor(t, New64(), kernels.Shape{4}, nil), y, x, w, s),
+	wantConvErr(t, "backward float64 db", be.Conv2DBackward(x, dw, convTensor(t, New64(), kernels.Shape{4}, nil), y, x, w, s),
 		kernels.ErrDType, "conv2d backward", "db")
 }

@@ -18,18 +18,18 @@ import (
 // b.SetBytes counts each tensor read or written once; GFLOP/s counts 2 per
 // multiply-accumulate.
 
-const benchBatch = 32
+const convBenchBatch = 32
 
-type benchStage struct{ n, hw, c int }
+type convBenchStage struct{ n, hw, c int }
 
-var attoStages = []benchStage{
-	{benchBatch, 56, 40}, {benchBatch, 28, 80}, {benchBatch, 14, 160}, {benchBatch, 7, 320},
+var convBenchStages = []convBenchStage{
+	{convBenchBatch, 56, 40}, {convBenchBatch, 28, 80}, {convBenchBatch, 14, 160}, {convBenchBatch, 7, 320},
 	{128, 14, 40}, {128, 7, 80}, {128, 3, 160}, {128, 1, 320},
 }
 
-// benchTensor returns a float32 tensor of shape s filled with uniform values
+// convBenchTensor returns a float32 tensor of shape s filled with uniform values
 // in [−1, 1), or zeros when random is false.
-func benchTensor(b *testing.B, be *Backend, s kernels.Shape, random bool) kernels.Tensor {
+func convBenchTensor(b *testing.B, be *Backend, s kernels.Shape, random bool) kernels.Tensor {
 	b.Helper()
 	t, err := be.Alloc(s)
 	if err != nil {
@@ -41,19 +41,19 @@ func benchTensor(b *testing.B, be *Backend, s kernels.Shape, random bool) kernel
 	return t
 }
 
-func reportGFLOPs(b *testing.B, flops float64) {
+func reportConvGFLOPs(b *testing.B, flops float64) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 func BenchmarkDWConv(b *testing.B) {
 	be := New()
-	for _, st := range attoStages {
+	for _, st := range convBenchStages {
 		s := kernels.DWConvShape{N: st.n, H: st.hw, W: st.hw, C: st.c, K: 7, Stride: 1}
 		a := int64(s.XShape().Len())
-		x := benchTensor(b, be, s.XShape(), true)
-		w := benchTensor(b, be, s.WShape(), true)
-		bias := benchTensor(b, be, kernels.Shape{s.C}, true)
-		y := benchTensor(b, be, s.YShape(), false)
+		x := convBenchTensor(b, be, s.XShape(), true)
+		w := convBenchTensor(b, be, s.WShape(), true)
+		bias := convBenchTensor(b, be, kernels.Shape{s.C}, true)
+		y := convBenchTensor(b, be, s.YShape(), false)
 		name := fmt.Sprintf("%dx%dx%dx%d", st.n, st.hw, st.hw, st.c)
 		b.Run("fwd/"+name, func(b *testing.B) {
 			b.SetBytes(2 * 4 * a)
@@ -62,11 +62,11 @@ func BenchmarkDWConv(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportGFLOPs(b, 2*float64(s.MACs()))
+			reportConvGFLOPs(b, 2*float64(s.MACs()))
 		})
-		dx := benchTensor(b, be, s.XShape(), false)
-		dw := benchTensor(b, be, s.WShape(), false)
-		db := benchTensor(b, be, kernels.Shape{s.C}, false)
+		dx := convBenchTensor(b, be, s.XShape(), false)
+		dw := convBenchTensor(b, be, s.WShape(), false)
+		db := convBenchTensor(b, be, kernels.Shape{s.C}, false)
 		b.Run("bwd/"+name, func(b *testing.B) {
 			b.SetBytes(3 * 4 * a) // read dy and x, write dx
 			for b.Loop() {
@@ -74,24 +74,24 @@ func BenchmarkDWConv(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportGFLOPs(b, 4*float64(s.MACs()))
+			reportConvGFLOPs(b, 4*float64(s.MACs()))
 		})
 	}
 }
 
 func BenchmarkLinear(b *testing.B) {
 	be := New()
-	for _, st := range attoStages {
+	for _, st := range convBenchStages {
 		rows := st.n * st.hw * st.hw
 		for _, l := range []struct {
 			name    string
 			in, out int
 		}{{"pwconv1", st.c, 4 * st.c}, {"pwconv2", 4 * st.c, st.c}} {
 			s := kernels.LinearShape{Rows: rows, In: l.in, Out: l.out}
-			x := benchTensor(b, be, kernels.Shape{rows, l.in}, true)
-			w := benchTensor(b, be, kernels.Shape{l.out, l.in}, true)
-			bias := benchTensor(b, be, kernels.Shape{l.out}, true)
-			y := benchTensor(b, be, kernels.Shape{rows, l.out}, true)
+			x := convBenchTensor(b, be, kernels.Shape{rows, l.in}, true)
+			w := convBenchTensor(b, be, kernels.Shape{l.out, l.in}, true)
+			bias := convBenchTensor(b, be, kernels.Shape{l.out}, true)
+			y := convBenchTensor(b, be, kernels.Shape{rows, l.out}, true)
 			name := fmt.Sprintf("%s/%dx%d->%d", l.name, rows, l.in, l.out)
 			b.Run("fwd/"+name, func(b *testing.B) {
 				b.SetBytes(4 * int64(rows) * int64(l.in+l.out))
@@ -100,11 +100,11 @@ func BenchmarkLinear(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				reportGFLOPs(b, 2*float64(s.MACs()))
+				reportConvGFLOPs(b, 2*float64(s.MACs()))
 			})
-			dx := benchTensor(b, be, kernels.Shape{rows, l.in}, false)
-			dw := benchTensor(b, be, kernels.Shape{l.out, l.in}, false)
-			db := benchTensor(b, be, kernels.Shape{l.out}, false)
+			dx := convBenchTensor(b, be, kernels.Shape{rows, l.in}, false)
+			dw := convBenchTensor(b, be, kernels.Shape{l.out, l.in}, false)
+			db := convBenchTensor(b, be, kernels.Shape{l.out}, false)
 			b.Run("bwd/"+name, func(b *testing.B) {
 				b.SetBytes(4 * int64(rows) * int64(2*l.in+l.out))
 				for b.Loop() {
@@ -112,7 +112,7 @@ func BenchmarkLinear(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				reportGFLOPs(b, 4*float64(s.MACs()))
+				reportConvGFLOPs(b, 4*float64(s.MACs()))
 			})
 		}
 	}
@@ -125,10 +125,10 @@ func BenchmarkConv2D(b *testing.B) {
 		s    kernels.ConvShape
 		dx   bool
 	}{
-		{"stem", kernels.ConvShape{N: benchBatch, H: 224, W: 224, CIn: 3, COut: 40, K: 4, Stride: 4}, false},
-		{"down1", kernels.ConvShape{N: benchBatch, H: 56, W: 56, CIn: 40, COut: 80, K: 2, Stride: 2}, true},
-		{"down2", kernels.ConvShape{N: benchBatch, H: 28, W: 28, CIn: 80, COut: 160, K: 2, Stride: 2}, true},
-		{"down3", kernels.ConvShape{N: benchBatch, H: 14, W: 14, CIn: 160, COut: 320, K: 2, Stride: 2}, true},
+		{"stem", kernels.ConvShape{N: convBenchBatch, H: 224, W: 224, CIn: 3, COut: 40, K: 4, Stride: 4}, false},
+		{"down1", kernels.ConvShape{N: convBenchBatch, H: 56, W: 56, CIn: 40, COut: 80, K: 2, Stride: 2}, true},
+		{"down2", kernels.ConvShape{N: convBenchBatch, H: 28, W: 28, CIn: 80, COut: 160, K: 2, Stride: 2}, true},
+		{"down3", kernels.ConvShape{N: convBenchBatch, H: 14, W: 14, CIn: 160, COut: 320, K: 2, Stride: 2}, true},
 		{"stem28", kernels.ConvShape{N: 128, H: 28, W: 28, CIn: 1, COut: 40, K: 2, Stride: 2}, false},
 		{"down1-28", kernels.ConvShape{N: 128, H: 14, W: 14, CIn: 40, COut: 80, K: 2, Stride: 2}, true},
 		{"down2-28", kernels.ConvShape{N: 128, H: 7, W: 7, CIn: 80, COut: 160, K: 2, Stride: 2}, true},
@@ -136,10 +136,10 @@ func BenchmarkConv2D(b *testing.B) {
 	}
 	for _, c := range cases {
 		s := c.s
-		x := benchTensor(b, be, s.XShape(), true)
-		w := benchTensor(b, be, s.WShape(), true)
-		bias := benchTensor(b, be, kernels.Shape{s.COut}, true)
-		y := benchTensor(b, be, s.YShape(), false)
+		x := convBenchTensor(b, be, s.XShape(), true)
+		w := convBenchTensor(b, be, s.WShape(), true)
+		bias := convBenchTensor(b, be, kernels.Shape{s.COut}, true)
+		y := convBenchTensor(b, be, s.YShape(), false)
 		xb, yb := 4*int64(s.XShape().Len()), 4*int64(s.YShape().Len())
 		name := fmt.Sprintf("%s/%dx%dx%dx%d->%d", c.name, s.N, s.H, s.W, s.CIn, s.COut)
 		b.Run("fwd/"+name, func(b *testing.B) {
@@ -149,18 +149,18 @@ func BenchmarkConv2D(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportGFLOPs(b, 2*float64(s.MACs()))
+			reportConvGFLOPs(b, 2*float64(s.MACs()))
 		})
 		var dx kernels.Tensor
 		flops := 2 * float64(s.MACs())
 		bytes := xb + yb
 		if c.dx {
-			dx = benchTensor(b, be, s.XShape(), false)
+			dx = convBenchTensor(b, be, s.XShape(), false)
 			flops *= 2
 			bytes += xb
 		}
-		dw := benchTensor(b, be, s.WShape(), false)
-		db := benchTensor(b, be, kernels.Shape{s.COut}, false)
+		dw := convBenchTensor(b, be, s.WShape(), false)
+		db := convBenchTensor(b, be, kernels.Shape{s.COut}, false)
 		b.Run("bwd/"+name, func(b *testing.B) {
 			b.SetBytes(bytes)
 			for b.Loop() {
@@ -168,7 +168,7 @@ func BenchmarkConv2D(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportGFLOPs(b, flops)
+			reportConvGFLOPs(b, flops)
 		})
 	}
 }
@@ -184,7 +184,7 @@ func BenchmarkSGEMM(b *testing.B) {
 			for b.Loop() {
 				SGEMM(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
 			}
-			reportGFLOPs(b, 2*float64(m)*float64(n)*float64(k))
+			reportConvGFLOPs(b, 2*float64(m)*float64(n)*float64(k))
 		})
 	}
 }

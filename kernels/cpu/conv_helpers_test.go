@@ -209,9 +209,9 @@ func gradCheck(t *testing.T, seed uint64, yShape kernels.Shape, params []gradPar
 	}
 }
 
-// wantErr fails unless err wraps target and its message names every
+// wantConvErr fails unless err wraps target and its message names every
 // fragment.
-func wantErr(t *testing.T, what string, err, target error, fragments ...string) {
+func wantConvErr(t *testing.T, what string, err, target error, fragments ...string) {
 	t.Helper()
 	if err == nil {
 		t.Errorf("%s: no error, want %v", what, target)

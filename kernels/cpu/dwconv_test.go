@@ -151,12 +151,12 @@ func TestDWConvBackwardDeterministic(t *testing.T) {
 	}
 }
 
-// fakeStorage is float32 storage that does not live in host memory.
-type fakeStorage struct{ n int }
+// convDeviceStorage is float32 storage that does not live in host memory.
+type convDeviceStorage struct{ n int }
 
-func (f fakeStorage) Len() int                         { return f.n }
-func (f fakeStorage) DType() kernels.DType             { return kernels.Float32 }
-func (f fakeStorage) Slice(off, n int) kernels.Storage { return fakeStorage{n} }
+func (f convDeviceStorage) Len() int                         { return f.n }
+func (f convDeviceStorage) DType() kernels.DType             { return kernels.Float32 }
+func (f convDeviceStorage) Slice(off, n int) kernels.Storage { return convDeviceStorage{n} }
 
 func TestDWConvErrors(t *testing.T) {
 	be := New()
@@ -167,25 +167,25 @@ func TestDWConvErrors(t *testing.T) {
 	bias := convTensor(t, be, kernels.Shape{s.C}, nil)
 	wrongY := convTensor(t, be, kernels.Shape{2, 5, 7, 4}, nil)
 	x64 := convTensor(t, New64(), s.XShape(), nil)
-	fake := kernels.Tensor{Shape: s.XShape(), Data: fakeStorage{s.XShape().Len()}}
+	fake := kernels.Tensor{Shape: s.XShape(), Data: convDeviceStorage{s.XShape().Len()}}
 
-	wantErr(t, "wrong y", be.DWConv(wrongY, x, w, bias, s), kernels.ErrShape, "dwconv", "y has shape [2 5 7 4], want [2 5 7 3]")
-	wantErr(t, "nil x", be.DWConv(y, kernels.Tensor{}, w, bias, s), kernels.ErrShape, "dwconv", "x is missing")
-	wantErr(t, "float64 x", be.DWConv(y, x64, w, bias, s), kernels.ErrDType, "dwconv", "x")
-	wantErr(t, "device x", be.DWConv(y, fake, w, bias, s), kernels.ErrDType, "dwconv", "x")
+	wantConvErr(t, "wrong y", be.DWConv(wrongY, x, w, bias, s), kernels.ErrShape, "dwconv", "y has shape [2 5 7 4], want [2 5 7 3]")
+	wantConvErr(t, "nil x", be.DWConv(y, kernels.Tensor{}, w, bias, s), kernels.ErrShape, "dwconv", "x is missing")
+	wantConvErr(t, "float64 x", be.DWConv(y, x64, w, bias, s), kernels.ErrDType, "dwconv", "x")
+	wantConvErr(t, "device x", be.DWConv(y, fake, w, bias, s), kernels.ErrDType, "dwconv", "x")
 	even := s
 	even.K = 4
-	wantErr(t, "even K", be.DWConv(y, x, w, bias, even), kernels.ErrShape, "dwconv", "odd")
+	wantConvErr(t, "even K", be.DWConv(y, x, w, bias, even), kernels.ErrShape, "dwconv", "odd")
 	zero := s
 	zero.C = 0
-	wantErr(t, "zero C", be.DWConv(y, x, w, bias, zero), kernels.ErrShape, "dwconv")
-	wantErr(t, "wrong bias", be.DWConv(y, x, w, convTensor(t, be, kernels.Shape{4}, nil), s), kernels.ErrShape, "b has shape [4], want [3]")
+	wantConvErr(t, "zero C", be.DWConv(y, x, w, bias, zero), kernels.ErrShape, "dwconv")
+	wantConvErr(t, "wrong bias", be.DWConv(y, x, w, convTensor(t, be, kernels.Shape{4}, nil), s), kernels.ErrShape, "b has shape [4], want [3]")
 
 	dw := convTensor(t, be, s.WShape(), nil)
 	s2 := s
 	s2.Stride = 2
-	wantErr(t, "backward stride-2 dy", be.DWConvBackward(x, dw, bias, y, x, w, s2), kernels.ErrShape,
+	wantConvErr(t, "backward stride-2 dy", be.DWConvBackward(x, dw, bias, y, x, w, s2), kernels.ErrShape,
 		"dwconv backward", "dy has shape [2 5 7 3], want [2 3 4 3]")
-	wantErr(t, "backward nil dw", be.DWConvBackward(x, kernels.Tensor{}, bias, y, x, w, s), kernels.ErrShape, "dw is missing")
-	wantErr(t, "backward float64 dx", be.DWConvBackward(x64, dw, bias, y, x, w, s), kernels.ErrDType, "dx")
+	wantConvErr(t, "backward nil dw", be.DWConvBackward(x, kernels.Tensor{}, bias, y, x, w, s), kernels.ErrShape, "dw is missing")
+	wantConvErr(t, "backward float64 dx", be.DWConvBackward(x64, dw, bias, y, x, w, s), kernels.ErrDType, "dx")
 }

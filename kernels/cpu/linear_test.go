@@ -76,16 +76,16 @@ func TestLinearErrors(t *testing.T) {
 	y := convTensor(t, be, kernels.Shape{6, 5}, nil)
 	wt := convTensor(t, be, kernels.Shape{4, 5}, nil)
 
-	wantErr(t, "wrong x", be.Linear(y, wt, w, kernels.Tensor{}, s), kernels.ErrShape, "linear", "x has shape [4 5], want [6 4]")
-	wantErr(t, "nil w", be.Linear(y, x, kernels.Tensor{}, kernels.Tensor{}, s), kernels.ErrShape, "linear", "w is missing")
-	wantErr(t, "float64 b", be.Linear(y, x, w, convTensor(t, New64(), kernels.Shape{5}, nil), s), kernels.ErrDType, "linear", "b")
-	wantErr(t, "zero rows", be.Linear(y, x, w, kernels.Tensor{}, kernels.LinearShape{In: 4, Out: 5}), kernels.ErrShape, "linear", "Rows")
+	wantConvErr(t, "wrong x", be.Linear(y, wt, w, kernels.Tensor{}, s), kernels.ErrShape, "linear", "x has shape [4 5], want [6 4]")
+	wantConvErr(t, "nil w", be.Linear(y, x, kernels.Tensor{}, kernels.Tensor{}, s), kernels.ErrShape, "linear", "w is missing")
+	wantConvErr(t, "float64 b", be.Linear(y, x, w, convTensor(t, New64(), kernels.Shape{5}, nil), s), kernels.ErrDType, "linear", "b")
+	wantConvErr(t, "zero rows", be.Linear(y, x, w, kernels.Tensor{}, kernels.LinearShape{In: 4, Out: 5}), kernels.ErrShape, "linear", "Rows")
 
 	dw := convTensor(t, be, kernels.Shape{5, 4}, nil)
-	wantErr(t, "backward dy is x", be.LinearBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,
+	wantConvErr(t, "backward dy is x", be.LinearBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,
 		"linear backward", "dy has shape [6 4], want [6 5]")
-	wantErr(t, "backward nil dw", be.LinearBackward(x, kernels.Tensor{}, kernels.Tensor{}, y, x, w, s), kernels.ErrShape,
+	wantConvErr(t, "backward nil dw", be.LinearBackward(x, kernels.Tensor{}, kernels.Tensor{}, y, x, w, s), kernels.ErrShape,
 		"linear backward", "dw is missing")
-	wantErr(t, "backward float64 dx", be.LinearBackward(convTensor(t, New64(), kernels.Shape{6, 4}, nil), dw, kernels.Tensor{}, y, x, w, s),
+	wantConvErr(t, "backward float64 dx", be.LinearBackward(convTensor(t, New64(), kernels.Shape{6, 4}, nil), dw, kernels.Tensor{}, y, x, w, s),
 		kernels.ErrDType, "linear backward", "dx")
 }
