@@ -76,9 +76,14 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// randVals returns n uniform values in [−scale, scale) from a seeded source.
+// randVals returns n uniform values in [−scale, scale) from a seeded source,
+// rounded to float32 so that both backends see exactly the same inputs.
 func randVals(seed uint64, n int, scale float64) []float64 {
-	return testutil.Rand64(testutil.NewRand(seed), n, scale)
+	v := testutil.Rand64(testutil.NewRand(seed), n, scale)
+	for i := range v {
+		v[i] = float64(float32(v[i]))
+	}
+	return v
 }
 
 // gradStep is the central-difference step of the float64 gradient checks.
