@@ -155,3 +155,25 @@ type fakeStorage struct{ n int }
 func (f fakeStorage) Len() int                         { return f.n }
 func (f fakeStorage) DType() kernels.DType             { return kernels.Float32 }
 func (f fakeStorage) Slice(off, n int) kernels.Storage { return fakeStorage{n: n} }
+
+func TestLayerNormBackwardDeterministic(t *testing.T) {
+	// dw and db are reduced over fixed row blocks: bit-identical results
+	// for any number of workers.
+	s := kernels.NormShape{Rows: 5001, C: 8, Eps: 1e-6}
+	var got [][]float64
+	for _, workers := range []int{1, 2, 5} {
+		b := New()
+		b.workers = workers
+		x, w, bias := lnInputs(b, t, s, 91)
+		rc, r := kernels.Shape{s.Rows, s.C}, kernels.Shape{s.Rows}
+		y, mean, rstd := newT(t, b, rc, nil), newT(t, b, r, nil), newT(t, b, r, nil)
+		must(t, b.LayerNorm(y, mean, rstd, x, w, bias, s))
+		dy, dx := newT(t, b, rc, randVals(92, s.Rows*s.C, 1)), newT(t, b, rc, nil)
+		dw, db := newT(t, b, kernels.Shape{s.C}, nil), newT(t, b, kernels.Shape{s.C}, nil)
+		must(t, b.LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w, s))
+		got = append(got, append(vals(dw), vals(db)...))
+	}
+	for i := 1; i < len(got); i++ {
+		testutil.AllClose(t, "layernorm dw, db across worker counts", got[i], got[0], 0, 0)
+	}
+}
