@@ -186,7 +186,7 @@ const (
 
 // geluTanhSigmoid returns, for the tanh form GELU(x) = x·σ(2u) with
 // u = √(2/π)·(x + 0.044715·x³) (0.5·(1 + tanh u) = σ(2u)), the factor σ(2u)
-// and the derivative d/dx GELU = σ + x·σ·(1 − σ)·2u'. fast uses expFast.
+// and the derivative d/dx GELU = σ + x·σ·(1 − σ)·2u'. fast uses expTable.
 func geluTanhSigmoid(x float64, fast bool) (s, d float64) {
 	u2 := 2 * sqrt2OverPi * (x + geluTanhA*x*x*x)
 	var e float64
@@ -197,7 +197,7 @@ func geluTanhSigmoid(x float64, fast bool) (s, d float64) {
 		} else if a < -700 {
 			a = -700
 		}
-		e = expFast(a)
+		e = expTable(a)
 	} else {
 		e = math.Exp(-u2)
 	}
@@ -206,7 +206,7 @@ func geluTanhSigmoid(x float64, fast bool) (s, d float64) {
 	return s, s + x*s*(1-s)*du2
 }
 
-// Coefficients of the float32 fast path, fitted by testdata/gelu_fit.py
+// Coefficients of the float32 fast paths, fitted by testdata/gelu_fit.py
 // (weighted least squares on the relative error, Lawson-iterated towards
 // minimax, against 40-digit mpmath values).
 const (
@@ -239,36 +239,42 @@ const (
 	erfcQ8  = -0.2355280678904137
 	erfcQ9  = 0.14044706937579576
 	erfcQ10 = -0.02921518185939931
-	// expC0..expC6: exp(r) for |r| <= ln2/2, max relative error 1.9e-9.
-	expC0 = 1.0000000005546095
-	expC1 = 1.0000000363447308
-	expC2 = 0.4999999207505012
-	expC3 = 0.16666420072064925
-	expC4 = 0.04166822619836758
-	expC5 = 0.008374824054430977
-	expC6 = 0.0013836835226505308
 )
 
-const (
-	expLog2e = 1.44269504088896340736 // 1/ln 2
-	expLn2   = 0.69314718055994530942 // ln 2
-	// expShift = 1.5·2^52: adding it to |v| < 2^51 rounds v to an integer
-	// held in the low mantissa bits.
-	expShift = 0x1.8p52
-)
+// expShift = 1.5·2^52: adding it to |v| < 2^51 rounds v to an integer held
+// in the low mantissa bits.
+const expShift = 0x1.8p52
 
-// expFast returns e^y for y in [−708, 708] with relative error below 3e-9
-// (the fit's 1.9e-9 plus rounding): y = k·ln2 + r with k = round(y/ln2),
-// e^y = 2^k·e^r, e^r from a degree-6 polynomial on |r| <= ln2/2. Outside
-// that range and for NaN the result is meaningless (callers clamp). It is
-// small enough to be inlined into the GELU loops.
-func expFast(y float64) float64 {
-	kf := y*expLog2e + expShift
+// exp2Frac holds the bits of 2^(j/32), j = 0..31, for expTable.
+var exp2Frac = [32]uint64{
+	0x3ff0000000000000, 0x3ff059b0d3158574, 0x3ff0b5586cf9890f, 0x3ff11301d0125b51,
+	0x3ff172b83c7d517b, 0x3ff1d4873168b9aa, 0x3ff2387a6e756238, 0x3ff29e9df51fdee1,
+	0x3ff306fe0a31b715, 0x3ff371a7373aa9cb, 0x3ff3dea64c123422, 0x3ff44e086061892d,
+	0x3ff4bfdad5362a27, 0x3ff5342b569d4f82, 0x3ff5ab07dd485429, 0x3ff6247eb03a5585,
+	0x3ff6a09e667f3bcd, 0x3ff71f75e8ec5f74, 0x3ff7a11473eb0187, 0x3ff82589994cce13,
+	0x3ff8ace5422aa0db, 0x3ff93737b0cdc5e5, 0x3ff9c49182a3f090, 0x3ffa5503b23e255d,
+	0x3ffae89f995ad3ad, 0x3ffb7f76f2fb5e47, 0x3ffc199bdd85529c, 0x3ffcb720dcef9069,
+	0x3ffd5818dcfba487, 0x3ffdfc97337b9b5f, 0x3ffea4afa2a490da, 0x3fff50765b6e4540,
+}
+
+// expTable returns e^y for y in [−708, 708] with relative error below 6e-10:
+// y = (32·k + j)·ln2/32 + r with |r| <= ln2/64, e^y = 2^k·2^(j/32)·e^r,
+// 2^(j/32) from exp2Frac (correctly rounded) and e^r from its degree-3
+// Taylor polynomial (error r⁴/24 <= 5.7e-10). The exponent k is added to
+// the table entry's bits; it costs about half of a degree-6 polynomial
+// exponential and a third of math.Exp. Outside the
+// range and for NaN the result is meaningless (callers clamp).
+func expTable(y float64) float64 {
+	const (
+		invLn2Over32 = 32 / 0.69314718055994530942
+		ln2Over32    = 0.69314718055994530942 / 32
+	)
+	kf := y*invLn2Over32 + expShift
 	k := int64(int32(uint32(math.Float64bits(kf))))
 	kf -= expShift
-	r := y - kf*expLn2
-	p := ((((((expC6*r+expC5)*r+expC4)*r+expC3)*r+expC2)*r+expC1)*r + expC0)
-	return p * math.Float64frombits(uint64(k+1023)<<52)
+	r := y - kf*ln2Over32
+	p := (1 + r) + (r*r)*(0.5+r*(1.0/6))
+	return p * math.Float64frombits(exp2Frac[k&31]+uint64(k>>5)<<52)
 }
 
 // normBlock is the number of elements normTail handles per call: the
@@ -283,10 +289,10 @@ const normBlock = 64
 // Method: with z = |x|/√2, erfc(z) = t·e^(−z²)·Q(t), t = 1/(1 + 0.4·z), the
 // form of Abramowitz & Stegun 7.1.25–26 and Numerical Recipes' erfcc (a
 // polynomial in t times the Gaussian), with our own degree-10 Q fitted to the
-// relative error (testdata/gelu_fit.py, 6.2e-9); e^(−z²) comes from the
-// inlined degree-6 exponential of expFast (1.9e-9). TestNormTail measures
-// the result against math.Erfc on a dense grid: relative error below 1e-8
-// for tail and 3e-9 for gauss, for every |x| up to 36 (z is clamped to 26
+// relative error (testdata/gelu_fit.py, 6.2e-9); e^(−z²) comes from
+// expTable (6e-10). TestNormTail measures the result against math.Erfc on a
+// dense grid: relative error below 1e-8 for tail and 1e-9 for gauss, for
+// every |x| up to 36 (z is clamped to 26
 // beyond, where both underflow float32 by far). The error is relative, so
 // GELU keeps full float32 precision for negative x, unlike 1 + erf(x/√2).
 // x and NaN propagate into tail and gauss as garbage, never a panic; GELU's
@@ -316,15 +322,7 @@ func normTail[T Float](x []T, tail, gauss []float64) {
 		tail[i] = 0.5 * t * q
 	}
 	for i, z := range gauss {
-		// e^(−z²) as in expFast, with the polynomial in Estrin's form.
-		y := -z * z
-		kf := y*expLog2e + expShift
-		k := int64(int32(uint32(math.Float64bits(kf))))
-		kf -= expShift
-		r := y - kf*expLn2
-		r2 := r * r
-		p := (expC0 + expC1*r) + (expC2+expC3*r)*r2 + ((expC4+expC5*r)+expC6*r2)*(r2*r2)
-		g := p * math.Float64frombits(uint64(k+1023)<<52)
+		g := expTable(-z * z)
 		gauss[i] = g
 		tail[i] *= g
 	}

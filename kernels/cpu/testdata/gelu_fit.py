@@ -8,13 +8,12 @@ Run with any Python that has numpy and mpmath (Debian: /usr/bin/python3):
    Q(0) = 1, for |z| <= 4.5 (the forward; erf(4.5) = 1 − 2e-10).
 2. erfc(z)·exp(z²)·(1 + P·z) as a degree-10 polynomial in t = 1/(1 + P·z),
    P = 0.4, z in [0, ∞) (t in (0, 1]) (the backward's Φ).
-3. exp(r) as a degree-6 polynomial for |r| <= ln(2)/2.
 
 All are weighted least-squares fits of the *relative* error on Chebyshev
 nodes, reweighted by Lawson's iteration towards the minimax solution (the
 rational fit linearized by Sanathanan-Koerner iteration), with 40-digit
 mpmath reference values. The printed maximum relative errors are the bounds
-quoted in gelu.go; TestNormTail, TestErfRational and TestExpFast check the
+quoted in gelu.go; TestNormTail and TestErfRational check the
 Go evaluations against the math package on dense grids.
 """
 import mpmath as mp
@@ -59,15 +58,6 @@ def fit_erfc(p=0.4, deg=10, n=4000):
     return e, to_monomial(c, -1.0, 2.0)
 
 
-def fit_exp(deg=6, n=3000):
-    h = float(mp.log(2) / 2) * 1.0001
-    k = np.arange(n)
-    r = h * np.cos(np.pi * (k + 0.5) / n)
-    f = np.array([float(mp.exp(mp.mpf(x))) for x in r])
-    e, c = lawson(r, f, lambda x: C.chebvander(x / h, deg))
-    return e, to_monomial(c, 0.0, 1.0 / h)
-
-
 def fit_erf_rational(m=6, n=5, zmax=4.5, N=4000):
     k = np.arange(N)
     z = zmax * 0.5 * (1 - np.cos(np.pi * (k + 0.5) / N))
@@ -107,7 +97,3 @@ if __name__ == "__main__":
     print("erfc: max rel err %.3g" % e)
     for i, v in enumerate(q):
         print("  q%d = %r" % (i, v))
-    e, q = fit_exp()
-    print("exp: max rel err %.3g" % e)
-    for i, v in enumerate(q):
-        print("  e%d = %r" % (i, v))
