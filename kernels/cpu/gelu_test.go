@@ -226,3 +226,25 @@ func TestGELUInPlaceAndErrors(t *testing.T) {
 		t.Error("unknown GELU approximation accepted by the backward")
 	}
 }
+
+func TestGELUNonFinite(t *testing.T) {
+	// NaN propagates and nothing panics; +Inf maps to +Inf (GELU(x) → x).
+	for _, b := range backends() {
+		for _, a := range []kernels.GELUApprox{kernels.GELUErf, kernels.GELUTanh} {
+			x := newT(t, b, kernels.Shape{3}, []float64{math.NaN(), math.Inf(1), 1e30})
+			y, d := newT(t, b, kernels.Shape{3}, nil), newT(t, b, kernels.Shape{3}, nil)
+			must(t, b.GELU(y, x, a))
+			must(t, b.GELUBackward(d, newT(t, b, kernels.Shape{3}, []float64{1, 1, 1}), x, a))
+			yv, dv := vals(y), vals(d)
+			if !math.IsNaN(yv[0]) || !math.IsNaN(dv[0]) {
+				t.Errorf("%s %v: GELU(NaN) = %v, GELU'(NaN) = %v, want NaN", b.Name(), a, yv[0], dv[0])
+			}
+			if !math.IsInf(yv[1], 1) || yv[2] != vals(x)[2] {
+				t.Errorf("%s %v: GELU(+Inf), GELU(1e30) = %v, %v", b.Name(), a, yv[1], yv[2])
+			}
+			if dv[2] != 1 {
+				t.Errorf("%s %v: GELU'(1e30) = %v, want 1", b.Name(), a, dv[2])
+			}
+		}
+	}
+}
