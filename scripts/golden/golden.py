@@ -219,7 +219,8 @@ def layernorm_cases():
     ]
     for i, (name, n, h, w, c, shift, approx) in enumerate(cases):
         r = Rng(400 + i)
-        x = leaf(r.normal(n, h, w, c, shift=shift))
+        rows = n * h * w
+        x = leaf(r.normal(rows, c, shift=shift))
         wt = leaf(r.normal(c, scale=0.3, shift=1.0))
         b = leaf(r.normal(c, scale=0.3))
         # torch.native_layer_norm also returns the per-row mean and rstd.
@@ -227,8 +228,8 @@ def layernorm_cases():
         y = gelu(z, approx) if approx else z
         dy = r.normal(*y.shape)
         dx, dw, db = vjp(y, dy, x, wt, b)
-        t = dict(x=x, w=wt, b=b, y=y, mean=mean.reshape(n, h, w), rstd=rstd.reshape(n, h, w), dy=dy, dx=dx, dw=dw, db=db)
-        meta = dict(op="lngelu" if approx else "layernorm", Rows=n * h * w, C=c, Eps=EPS)
+        t = dict(x=x, w=wt, b=b, y=y, mean=mean.reshape(rows), rstd=rstd.reshape(rows), dy=dy, dx=dx, dw=dw, db=db)
+        meta = dict(op="lngelu" if approx else "layernorm", Rows=rows, C=c, Eps=EPS)
         if approx:
             meta["approx"] = "erf" if approx == "none" else "tanh"
         write(OPS_DIR, name, t, meta)
@@ -275,8 +276,10 @@ def grn_cases():
         y, gx = grn_reference(x, gamma, beta)
         dy = r.normal(*y.shape)
         dx, dgamma, dbeta = vjp(y, dy, x, gamma, beta)
-        t = dict(x=x, gamma=gamma, beta=beta, y=y, gnorm=gx.reshape(n, c), dy=dy, dx=dx, dgamma=dgamma, dbeta=dbeta)
-        write(OPS_DIR, name, t, dict(op="grn", N=n, HW=h * w, C=c, Eps=1e-6))
+        hw = h * w
+        t = dict(x=x.reshape(n, hw, c), gamma=gamma, beta=beta, y=y.reshape(n, hw, c), gnorm=gx.reshape(n, c))
+        t.update(dy=dy.reshape(n, hw, c), dx=dx.reshape(n, hw, c), dgamma=dgamma, dbeta=dbeta)
+        write(OPS_DIR, name, t, dict(op="grn", N=n, H=h, W=w, HW=hw, C=c, Eps=1e-6))
 
 
 def avgpool_case():
@@ -286,7 +289,9 @@ def avgpool_case():
     y = x.mean(dim=(1, 2))
     dy = r.normal(n, c)
     (dx,) = vjp(y, dy, x)
-    write(OPS_DIR, "avgpool", dict(x=x, y=y, dy=dy, dx=dx), dict(op="avgpool", N=n, HW=h * w, C=c))
+    hw = h * w
+    t = dict(x=x.reshape(n, hw, c), y=y, dy=dy, dx=dx.reshape(n, hw, c))
+    write(OPS_DIR, "avgpool", t, dict(op="avgpool", N=n, H=h, W=w, HW=hw, C=c))
 
 
 # --------------------------------------------------------------------------
@@ -318,7 +323,7 @@ def add_case():
 
 def channelscale_case():
     r = Rng(820)
-    x = leaf(r.normal(2, 5, 7, 3))
+    x = leaf(r.normal(70, 3))
     gamma = leaf(r.normal(3, scale=0.5))
     y = x * gamma
     dy = r.normal(*y.shape)
@@ -544,6 +549,11 @@ gradient; `d<name>` (ops) or `grad.<name>` (blocks) the gradient of sum(y·dy) w
 `<name>`."""
 
 OPS_INTRO = COMMON + """
+
+Each file is one case of one op; its metadata holds the op's shape struct fields (kernels/shapes.go)
+and every tensor has the shape that contract names: NHWC [N, H, W, C] for convolutions, [Rows, C]
+for LayerNorm and layer scale, NHWC with the spatial axes flattened, [N, HW, C], for GRN and
+average pooling.
 
 Op-specific notes: `mean` and `rstd` are torch.native_layer_norm's per-row statistics (rstd =
 1/sqrt(var + eps), biased variance); `gnorm` is GRN's per-sample, per-channel L2 norm over H·W;
