@@ -5,7 +5,7 @@ go 1.26
 require (
 	github.com/maruel/safetensors v1.2.0
 	gorgonia.org/gorgonia v0.9.18
-	gorgonia.org/tensor v0.9.23
+	gorgonia.org/tensor v0.9.24
 )
 
 require (
