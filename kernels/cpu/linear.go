@@ -1,0 +1,83 @@
+package cpu
+
+import "github.com/nextconv/nextconv/kernels"
+
+// Linear computes y = x·wᵀ + b for [kernels.LinearShape] s, PyTorch's
+// F.linear: x [Rows, In], w [Out, In], b [Out] (nil for none), y [Rows,
+// Out], overwritten. It is one GEMM (see [SGEMM]) after y is filled with the
+// bias. It returns an error wrapping kernels.ErrShape or kernels.ErrDType
+// naming the tensor and its shape if s is invalid or a tensor does not
+// match it.
+func (b *Backend) Linear(y, x, w, bias kernels.Tensor, s kernels.LinearShape) error {
+	const op = "linear"
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := kernels.CheckArgs(op, b.dt,
+		kernels.Arg{Name: "y", T: y, Want: kernels.Shape{s.Rows, s.Out}},
+		kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.Rows, s.In}},
+		kernels.Arg{Name: "w", T: w, Want: kernels.Shape{s.Out, s.In}},
+		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.Out}, Optional: true},
+	); err != nil {
+		return err
+	}
+	if err := checkHostConv(op, []string{"y", "x", "w", "b"}, y, x, w, bias); err != nil {
+		return err
+	}
+	if b.dt == kernels.Float64 {
+		linearForward(b, host[float64](y), host[float64](x), host[float64](w), host[float64](bias), s)
+	} else {
+		linearForward(b, host[float32](y), host[float32](x), host[float32](w), host[float32](bias), s)
+	}
+	return nil
+}
+
+func linearForward[T Float](b *Backend, y, x, w, bias []T, s kernels.LinearShape) {
+	var beta T
+	if bias != nil {
+		fillRows(b, y, bias, s.Rows, s.Out)
+		beta = 1
+	}
+	gemm(false, true, s.Rows, s.Out, s.In, 1, x, s.In, w, s.In, beta, y, s.Out)
+}
+
+// LinearBackward computes the gradients of [Backend.Linear] from dy [Rows,
+// Out]: dx [Rows, In] = dy·w is overwritten (nil skips it); dw [Out, In] +=
+// dyᵀ·x and db [Out] += Σ_rows dy are accumulated (db nil skips it). The
+// bias sums are taken in float64 per worker block and added in a fixed
+// order. Errors are those of Linear.
+func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.LinearShape) error {
+	const op = "linear backward"
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := kernels.CheckArgs(op, b.dt,
+		kernels.Arg{Name: "dx", T: dx, Want: kernels.Shape{s.Rows, s.In}, Optional: true},
+		kernels.Arg{Name: "dw", T: dw, Want: kernels.Shape{s.Out, s.In}},
+		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.Out}, Optional: true},
+		kernels.Arg{Name: "dy", T: dy, Want: kernels.Shape{s.Rows, s.Out}},
+		kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.Rows, s.In}},
+		kernels.Arg{Name: "w", T: w, Want: kernels.Shape{s.Out, s.In}},
+	); err != nil {
+		return err
+	}
+	if err := checkHostConv(op, []string{"dx", "dw", "db", "dy", "x", "w"}, dx, dw, db, dy, x, w); err != nil {
+		return err
+	}
+	if b.dt == kernels.Float64 {
+		linearBackward(b, host[float64](dx), host[float64](dw), host[float64](db), host[float64](dy), host[float64](x), host[float64](w), s)
+	} else {
+		linearBackward(b, host[float32](dx), host[float32](dw), host[float32](db), host[float32](dy), host[float32](x), host[float32](w), s)
+	}
+	return nil
+}
+
+func linearBackward[T Float](b *Backend, dx, dw, db, dy, x, w []T, s kernels.LinearShape) {
+	if dx != nil {
+		gemm(false, false, s.Rows, s.In, s.Out, 1, dy, s.Out, w, s.In, 0, dx, s.In)
+	}
+	gemm(true, false, s.Out, s.In, s.Rows, 1, dy, s.Out, x, s.In, 1, dw, s.In)
+	if db != nil {
+		addColumnSums(b, db, dy, s.Rows, s.Out)
+	}
+}
