@@ -1,0 +1,123 @@
+package cpu
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// AdamW applies one step of AdamW (Loshchilov & Hutter 2019) to the
+// parameter arena p with gradients g and first and second moments m and v,
+// all four of the same number of elements. Each group covers the range
+// [Offset, Offset+Len) with its own learning rate and decoupled weight decay;
+// elements outside every group (p, m and v alike) are left untouched. The
+// arithmetic follows PyTorch 1.13's torch.optim.AdamW (_single_tensor_adamw,
+// foreach=False, amsgrad=False, maximize=False), in this order, with
+// t = h.Step:
+//
+//	p  = p·(1 − lr·wd)
+//	m  = β1·m + (1 − β1)·g
+//	v  = β2·v + (1 − β2)·g·g
+//	bias_correction1 = 1 − β1^t,  bias_correction2 = 1 − β2^t
+//	denom = sqrt(v)/sqrt(bias_correction2) + eps
+//	p  = p + (−lr/bias_correction1)·m/denom
+//
+// Each line is computed in float64 and rounded to the backend's dtype where
+// PyTorch stores a tensor (p after the decay, m, v, the new p), so on the
+// float32 backend p, m and v follow PyTorch's float32 sequence to within an
+// ulp per line. It returns an error wrapping
+// kernels.ErrShape for a missing or mis-sized tensor or a group that is out
+// of range or overlaps another, kernels.ErrDType for a wrong dtype, and an
+// error for hyper-parameters PyTorch rejects: β1, β2 outside [0, 1), eps, lr
+// or weight decay negative or not finite, or Step < 1.
+func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, h kernels.AdamWHyper) error {
+	const op = "cpu adamw"
+	if err := b.checkArgs(op, kernels.Arg{Name: "p", T: p, Want: p.Shape}, kernels.Arg{Name: "g", T: g, Want: p.Shape},
+		kernels.Arg{Name: "m", T: m, Want: p.Shape}, kernels.Arg{Name: "v", T: v, Want: p.Shape}); err != nil {
+		return err
+	}
+	if err := checkAdamW(op, p.Len(), groups, h); err != nil {
+		return err
+	}
+	if b.dt == kernels.Float64 {
+		adamW(b, host[float64](p), host[float64](g), host[float64](m), host[float64](v), groups, h)
+	} else {
+		adamW(b, host[float32](p), host[float32](g), host[float32](m), host[float32](v), groups, h)
+	}
+	return nil
+}
+
+// checkAdamW validates the hyper-parameters and that the groups lie inside
+// an arena of n elements without overlapping.
+func checkAdamW(op string, n int, groups []kernels.AdamWGroup, h kernels.AdamWHyper) error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case !(h.Beta1 >= 0 && h.Beta1 < 1):
+		return fmt.Errorf("%s: beta1 = %v must lie in [0, 1)", op, h.Beta1)
+	case !(h.Beta2 >= 0 && h.Beta2 < 1):
+		return fmt.Errorf("%s: beta2 = %v must lie in [0, 1)", op, h.Beta2)
+	case !(h.Eps >= 0) || !finite(h.Eps):
+		return fmt.Errorf("%s: eps = %v must be finite and >= 0", op, h.Eps)
+	case h.Step < 1:
+		return fmt.Errorf("%s: step = %d must be >= 1 (it counts from 1)", op, h.Step)
+	}
+	for i, gr := range groups {
+		if !(gr.LR >= 0) || !finite(gr.LR) {
+			return fmt.Errorf("%s: group %d: learning rate %v must be finite and >= 0", op, i, gr.LR)
+		}
+		if !(gr.WeightDecay >= 0) || !finite(gr.WeightDecay) {
+			return fmt.Errorf("%s: group %d: weight decay %v must be finite and >= 0", op, i, gr.WeightDecay)
+		}
+		if gr.Offset < 0 || gr.Len < 0 || gr.Offset > n || gr.Len > n-gr.Offset {
+			return fmt.Errorf("%s: group %d [%d, %d+%d) does not fit the arena of %d elements: %w",
+				op, i, gr.Offset, gr.Offset, gr.Len, n, kernels.ErrShape)
+		}
+	}
+	idx := make([]int, len(groups))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, c int) int { return cmp.Compare(groups[a].Offset, groups[c].Offset) })
+	for k := 1; k < len(idx); k++ {
+		prev, cur := groups[idx[k-1]], groups[idx[k]]
+		if prev.Len > 0 && cur.Len > 0 && prev.Offset+prev.Len > cur.Offset {
+			return fmt.Errorf("%s: group %d [%d, %d) overlaps group %d [%d, %d): %w", op,
+				idx[k-1], prev.Offset, prev.Offset+prev.Len, idx[k], cur.Offset, cur.Offset+cur.Len, kernels.ErrShape)
+		}
+	}
+	return nil
+}
+
+// adamWCost is parallelFor's cost of one AdamW element (four loads, three
+// stores, a square root and a division).
+const adamWCost = 12
+
+func adamW[T Float](b *Backend, p, g, m, v []T, groups []kernels.AdamWGroup, h kernels.AdamWHyper) {
+	b1, b2, eps := h.Beta1, h.Beta2, h.Eps
+	t := float64(h.Step)
+	bc1 := 1 - math.Pow(b1, t)
+	bc2Sqrt := math.Sqrt(1 - math.Pow(b2, t))
+	for _, gr := range groups {
+		if gr.Len == 0 {
+			continue
+		}
+		decay := 1 - gr.LR*gr.WeightDecay
+		negStep := -(gr.LR / bc1)
+		ps, gs := p[gr.Offset:gr.Offset+gr.Len], g[gr.Offset:gr.Offset+gr.Len]
+		ms, vs := m[gr.Offset:gr.Offset+gr.Len], v[gr.Offset:gr.Offset+gr.Len]
+		b.parallelFor(gr.Len, adamWCost, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				gi := float64(gs[i])
+				pi := float64(T(float64(ps[i]) * decay))
+				mi := T(float64(ms[i])*b1 + (1-b1)*gi)
+				vi := T(float64(vs[i])*b2 + (1-b2)*gi*gi)
+				denom := math.Sqrt(float64(vi))/bc2Sqrt + eps
+				ps[i] = T(pi + negStep*float64(mi)/denom)
+				ms[i], vs[i] = mi, vi
+			}
+		})
+	}
+}

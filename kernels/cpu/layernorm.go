@@ -1,0 +1,142 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// LayerNorm normalizes each row of x [Rows, C] over its C values,
+// y = (x − mean)·rstd·w + b with rstd = 1/sqrt(var + Eps) and the biased
+// variance var = mean((x − mean)²) (PyTorch F.layer_norm; ConvNeXt's
+// channels_first LayerNorm on NHWC, CONVNEXTV2.md §1.6). It writes the
+// per-row mean and rstd [Rows] for LayerNormBackward. Statistics are
+// accumulated in float64 (two passes over the row) on both backends; y may
+// alias x. Shapes: x, y [Rows, C]; w, b [C]; mean, rstd [Rows]. It returns
+// an error wrapping kernels.ErrShape for an invalid s or a missing or
+// mis-sized tensor, kernels.ErrDType for a tensor of the wrong dtype.
+func (b *Backend) LayerNorm(y, mean, rstd, x, w, bias kernels.Tensor, s kernels.NormShape) error {
+	const op = "cpu layernorm"
+	if err := b.checkNorm(op, s, y, mean, rstd, x, w, bias, kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}, false); err != nil {
+		return err
+	}
+	if b.dt == kernels.Float64 {
+		layerNorm(b, host[float64](y), host[float64](mean), host[float64](rstd), host[float64](x), host[float64](w), host[float64](bias), s)
+	} else {
+		layerNorm(b, host[float32](y), host[float32](mean), host[float32](rstd), host[float32](x), host[float32](w), host[float32](bias), s)
+	}
+	return nil
+}
+
+// LayerNormBackward overwrites dx [Rows, C] and accumulates dw and db [C]
+// from dy [Rows, C], using the forward's x, mean and rstd [Rows] and the
+// weight w [C]. With x̂ = (x − mean)·rstd and g = dy·w (per row):
+//
+//	dx = rstd·(g − mean_C(g) − x̂·mean_C(g·x̂)),  dw += Σ_rows dy·x̂,  db += Σ_rows dy
+//
+// (the standard LayerNorm gradient, e.g. PyTorch's layer_norm_backward).
+// Row sums and the dw, db reductions are accumulated in float64 over fixed
+// row blocks, so results do not depend on the number of cores. dx may alias
+// dy. Errors as for LayerNorm.
+func (b *Backend) LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w kernels.Tensor, s kernels.NormShape) error {
+	const op = "cpu layernorm backward"
+	if err := b.checkNorm(op, s, kernels.Tensor{}, mean, rstd, x, w, kernels.Tensor{}, dx, dw, db, true); err != nil {
+		return err
+	}
+	if err := b.checkArgs(op, kernels.Arg{Name: "dy", T: dy, Want: kernels.Shape{s.Rows, s.C}}); err != nil {
+		return err
+	}
+	if b.dt == kernels.Float64 {
+		layerNormBackward(b, host[float64](dx), host[float64](dw), host[float64](db), host[float64](dy),
+			host[float64](x), host[float64](mean), host[float64](rstd), host[float64](w), s)
+	} else {
+		layerNormBackward(b, host[float32](dx), host[float32](dw), host[float32](db), host[float32](dy),
+			host[float32](x), host[float32](mean), host[float32](rstd), host[float32](w), s)
+	}
+	return nil
+}
+
+// checkNorm validates s and the tensors the LayerNorm family shares. In the
+// forward (backward false) y and b are checked; in the backward dx, dw, db.
+func (b *Backend) checkNorm(op string, s kernels.NormShape, y, mean, rstd, x, w, bias, dx, dw, db kernels.Tensor, backward bool) error {
+	if err := s.Validate(); err != nil {
+		return shapeErr(op, s, err)
+	}
+	rc, c, r := kernels.Shape{s.Rows, s.C}, kernels.Shape{s.C}, kernels.Shape{s.Rows}
+	args := []kernels.Arg{
+		{Name: "x", T: x, Want: rc},
+		{Name: "mean", T: mean, Want: r},
+		{Name: "rstd", T: rstd, Want: r},
+		{Name: "w", T: w, Want: c},
+	}
+	if backward {
+		args = append(args, kernels.Arg{Name: "dx", T: dx, Want: rc}, kernels.Arg{Name: "dw", T: dw, Want: c}, kernels.Arg{Name: "db", T: db, Want: c})
+	} else {
+		args = append(args, kernels.Arg{Name: "b", T: bias, Want: c}, kernels.Arg{Name: "y", T: y, Want: rc})
+	}
+	return b.checkArgs(op, args...)
+}
+
+// rowStats returns the mean and 1/sqrt(biased variance + eps) of row,
+// accumulated in float64.
+func rowStats[T Float](row []T, eps float64) (mu, rs float64) {
+	n := float64(len(row))
+	mu = sum64(row) / n
+	return mu, 1 / math.Sqrt(sumSqDev64(row, mu)/n+eps)
+}
+
+func layerNorm[T Float](b *Backend, y, mean, rstd, x, w, bias []T, s kernels.NormShape) {
+	C := s.C
+	w, bias = w[:C], bias[:C]
+	b.parallelFor(s.Rows, 3*C, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*C:(r+1)*C], y[r*C:(r+1)*C]
+			mu, rs := rowStats(xr, s.Eps)
+			mean[r], rstd[r] = T(mu), T(rs)
+			for j, v := range xr {
+				yr[j] = T((float64(v)-mu)*rs*float64(w[j]) + float64(bias[j]))
+			}
+		}
+	})
+}
+
+func layerNormBackward[T Float](b *Backend, dx, dw, db, dy, x, mean, rstd, w []T, s kernels.NormShape) {
+	C := s.C
+	w = w[:C]
+	sums := getF64(2 * C)
+	defer putF64(sums)
+	b.rowReduce(s.Rows, 4*C, 0, *sums, func(lo, hi int, acc, _ []float64) {
+		accW, accB := acc[:C], acc[C:2*C]
+		invC := 1 / float64(C)
+		for r := lo; r < hi; r++ {
+			xr, dyr, dxr := x[r*C:(r+1)*C], dy[r*C:(r+1)*C], dx[r*C:(r+1)*C]
+			mu, rs := float64(mean[r]), float64(rstd[r])
+			var sg, sgx float64
+			for j, v := range xr {
+				xh := (float64(v) - mu) * rs
+				d := float64(dyr[j])
+				g := d * float64(w[j])
+				sg += g
+				sgx += g * xh
+				accW[j] += d * xh
+				accB[j] += d
+			}
+			sg *= invC
+			sgx *= invC
+			for j, v := range xr {
+				xh := (float64(v) - mu) * rs
+				g := float64(dyr[j]) * float64(w[j])
+				dxr[j] = T(rs * (g - sg - xh*sgx))
+			}
+		}
+	})
+	addTo(dw, (*sums)[:C])
+	addTo(db, (*sums)[C:])
+}
+
+// addTo accumulates the float64 sums into dst.
+func addTo[T Float](dst []T, sums []float64) {
+	for j, v := range sums {
+		dst[j] = T(float64(dst[j]) + v)
+	}
+}
