@@ -210,17 +210,19 @@ def gelu(x, approx):
 
 
 def layernorm_cases():
-    # name, N, H, W, C, input shift (a mean far from 0 punishes E[x²]−E[x]²), GELU
+    # name, N, H, W, C, input scale, input shift (a mean far from 0 punishes
+    # E[x²]−E[x]²; a variance near eps shows where eps goes), GELU
     cases = [
-        ("layernorm_c3", 2, 5, 7, 3, 0.0, None),
-        ("layernorm_c16_shift", 2, 3, 1, 16, 4.0, None),
-        ("lngelu_erf", 2, 5, 7, 6, 0.0, "none"),
-        ("lngelu_tanh", 2, 5, 7, 6, 0.0, "tanh"),
+        ("layernorm_c3", 2, 5, 7, 3, 1.0, 0.0, None),
+        ("layernorm_c16_shift", 2, 3, 1, 16, 1.0, 4.0, None),
+        ("layernorm_c8_tiny_var", 2, 3, 5, 8, 1e-3, 0.5, None),
+        ("lngelu_erf", 2, 5, 7, 6, 1.0, 0.0, "none"),
+        ("lngelu_tanh", 2, 5, 7, 6, 1.0, 0.0, "tanh"),
     ]
-    for i, (name, n, h, w, c, shift, approx) in enumerate(cases):
+    for i, (name, n, h, w, c, scale, shift, approx) in enumerate(cases):
         r = Rng(400 + i)
         rows = n * h * w
-        x = leaf(r.normal(rows, c, shift=shift))
+        x = leaf(r.normal(rows, c, scale=scale, shift=shift))
         wt = leaf(r.normal(c, scale=0.3, shift=1.0))
         b = leaf(r.normal(c, scale=0.3))
         # torch.native_layer_norm also returns the per-row mean and rstd.
@@ -259,15 +261,16 @@ def grn_reference(x, gamma, beta):
 
 
 def grn_cases():
-    # name, N, H, W, C, zero sample
+    # name, N, H, W, C, input scale, zero sample
     cases = [
-        ("grn", 2, 5, 7, 6, None),
-        ("grn_zero_sample", 3, 5, 3, 4, 1),  # sample 1 all zeros: y = beta + x, norm grad 0
-        ("grn_hw1", 3, 1, 1, 5, None),  # 1×1 spatial: g = |x|
+        ("grn", 2, 5, 7, 6, 1.0, None),
+        ("grn_zero_sample", 3, 5, 3, 4, 1.0, 1),  # sample 1 all zeros: y = beta + x, norm grad 0
+        ("grn_hw1", 3, 1, 1, 5, 1.0, None),  # 1×1 spatial: g = |x|
+        ("grn_tiny", 2, 5, 7, 6, 1e-7, None),  # norms near eps: shows where eps goes
     ]
-    for i, (name, n, h, w, c, zero) in enumerate(cases):
+    for i, (name, n, h, w, c, scale, zero) in enumerate(cases):
         r = Rng(600 + i)
-        x = r.normal(n, h, w, c)
+        x = r.normal(n, h, w, c, scale=scale)
         if zero is not None:
             x[zero] = 0
         x = leaf(x)
