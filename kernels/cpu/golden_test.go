@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nextconv/nextconv/internal/testutil"
@@ -47,11 +48,18 @@ type goldenCase struct {
 	fwd, grad tolerance
 }
 
-// runGolden loads testdata/golden/<file>.safetensors and runs fn on the
+// runGolden runs fn on testdata/golden/<file>.safetensors with the
 // float32 and the float64 CPU backend.
 func runGolden(t *testing.T, file string, fn func(c *goldenCase)) {
 	t.Helper()
-	g := testutil.MustLoadGolden(t, filepath.Join("testdata", "golden", file+".safetensors"))
+	runGoldenFile(t, filepath.Join("testdata", "golden", file+".safetensors"), fn)
+}
+
+// runGoldenFile runs fn on both CPU backends for the golden file at path.
+func runGoldenFile(t *testing.T, path string, fn func(c *goldenCase)) {
+	t.Helper()
+	g := testutil.MustLoadGolden(t, path)
+	file := strings.TrimSuffix(filepath.Base(path), ".safetensors")
 	backends := []struct {
 		name      string
 		be        *cpu.Backend
