@@ -83,7 +83,7 @@ func (c *goldenCase) ok(err error) {
 	}
 }
 
-// meta returns integer metadata key.
+// meta returns the integer metadata value key.
 func (c *goldenCase) meta(key string) int { c.t.Helper(); return c.g.Int(c.t, key) }
 
 // in uploads the golden tensor name, which must have exactly shape.
@@ -424,7 +424,7 @@ func TestGoldenCrossEntropy(t *testing.T) {
 			if c.g.Has("labels") {
 				// torch's F.cross_entropy(label_smoothing=ε) took class
 				// indices; our target rows are (1−ε)·onehot + ε/K.
-				target = c.upload(smoothedTargets(c, s), []int{s.N, s.K})
+				target = c.upload(goldenSmoothedTargets(c, s), []int{s.N, s.K})
 			}
 			loss, prob := c.out(s.N), c.out(s.N, s.K)
 			c.ok(c.be.CrossEntropy(loss, prob, logits, target, s))
@@ -437,21 +437,29 @@ func TestGoldenCrossEntropy(t *testing.T) {
 	}
 }
 
-// smoothedTargets builds label-smoothed target rows from the golden labels
-// and checks them against the stored target.
-func smoothedTargets(c *goldenCase, s kernels.LossShape) []float32 {
-	c.t.Helper()
-	eps := c.g.Float(c.t, "label_smoothing")
-	labels := c.g.Tensor(c.t, "labels", s.N)
-	target := make([]float32, s.N*s.K)
+// smoothedTargets returns the label-smoothed target rows (1−ε)·onehot + ε/K,
+// [len(labels), k] in float64, for class indices stored as floats.
+func smoothedTargets(labels []float32, k int, eps float64) []float64 {
+	target := make([]float64, len(labels)*k)
 	for n, l := range labels {
-		for k := range s.K {
-			v := eps / float64(s.K)
-			if k == int(l) {
-				v += 1 - eps
+		for j := range k {
+			target[n*k+j] = eps / float64(k)
+			if j == int(l) {
+				target[n*k+j] += 1 - eps
 			}
-			target[n*s.K+k] = float32(v)
 		}
+	}
+	return target
+}
+
+// goldenSmoothedTargets builds the target rows from the golden labels in
+// float32 and checks them against the stored target.
+func goldenSmoothedTargets(c *goldenCase, s kernels.LossShape) []float32 {
+	c.t.Helper()
+	t64 := smoothedTargets(c.g.Tensor(c.t, "labels", s.N), s.K, c.g.Float(c.t, "label_smoothing"))
+	target := make([]float32, len(t64))
+	for i, v := range t64 {
+		target[i] = float32(v)
 	}
 	testutil.AllClose(c.t, "smoothed target", target, c.g.Tensor(c.t, "target", s.N, s.K), 1e-7, 0)
 	return target

@@ -287,20 +287,11 @@ func TestGorgoniaCrossEntropy(t *testing.T) {
 	s := kernels.LossShape{N: o.gold.Int(t, "N"), K: o.gold.Int(t, "K")}
 	eps := o.gold.Float(t, "label_smoothing")
 
-	// Label-smoothed targets (1−ε)·onehot + ε/K from the labels, in float64
-	// so that each row sums to 1: the gradient of the loss is
-	// prob·Σtarget − target, which CrossEntropyBackward's prob − target
-	// equals only for normalised rows (float32-rounded rows are off by 1e-8).
-	target := make([]float64, s.N*s.K)
-	for n, l := range o.gold.Tensor(t, "labels", s.N) {
-		for k := range s.K {
-			v := eps / float64(s.K)
-			if k == int(l) {
-				v += 1 - eps
-			}
-			target[n*s.K+k] = v
-		}
-	}
+	// Label-smoothed targets from the labels, in float64 so that each row
+	// sums to 1: the gradient of the loss is prob·Σtarget − target, which
+	// CrossEntropyBackward's prob − target equals only for normalised rows
+	// (float32-rounded rows are off by 1e-8).
+	target := smoothedTargets(o.gold.Tensor(t, "labels", s.N), s.K, eps)
 	// loss[n] = −Σ_k target·(logits − log Σ_j exp logits); logits here stay
 	// below 700, so float64 exp needs no max shift. dy = 1/N makes the
 	// cost the batch mean, as CrossEntropyBackward's scale does.
