@@ -553,7 +553,8 @@ gradient; `d<name>` (ops) or `grad.<name>` (blocks) the gradient of sum(y·dy) w
 
 OPS_INTRO = COMMON + """
 
-Each file is one case of one op; its metadata holds the op's shape struct fields (kernels/shapes.go)
+kernels/cpu/golden_test.go checks every file on both CPU backends; kernels/cpu/gorgonia_test.go
+also checks gorgonia against some of them. Each file is one case of one op; its metadata holds the op's shape struct fields (kernels/shapes.go)
 and every tensor has the shape that contract names: NHWC [N, H, W, C] for convolutions, [Rows, C]
 for LayerNorm and layer scale, NHWC with the spatial axes flattened, [N, HW, C], for GRN and
 average pooling.
@@ -574,7 +575,9 @@ Blocks follow the official ConvNeXt(-V2) `Block` (dwconv 7×7 → LayerNorm(eps 
 GELU(erf) → [V2: GRN] → pwconv2 → [V1: layer scale `gamma`] → drop path → + input), with
 non-trivial random GRN gamma/beta and layer scale. `drop_mask` is the per-sample drop-path scale
 (0 or 1/keep_prob, keep_prob = 1 − drop_prob; sample 1 is dropped). `inter.<module>` are the
-intermediate NHWC activations after each module, for locating a mismatch."""
+intermediate NHWC activations after each module, for locating a mismatch.
+kernels/cpu/golden_block_test.go rebuilds both blocks from backend ops, forward and backward,
+and matches every tensor here: a working recipe for the layers package."""
 
 
 def main():
