@@ -131,7 +131,7 @@ func TestRandomResizedCropParams(t *testing.T) {
 	// Impossible scale: all 10 attempts fail, centre crop fallback.
 	bad := RandomResizedCrop{Scale: [2]float64{2, 3}}
 	for _, c := range []struct{ hIn, wIn, top, left, h, w int }{
-		{28, 28, 0, 0, 28, 28}, // ratio 1 inside (3/4, 4/3): whole image
+		{28, 28, 0, 0, 28, 28},  // ratio 1 inside (3/4, 4/3): whole image
 		{10, 40, 0, 13, 10, 13}, // too wide: h = 10, w = round(10·4/3) = 13
 		{40, 10, 13, 0, 13, 10}, // too tall: w = 10, h = round(10/(3/4)) = 13
 	} {
