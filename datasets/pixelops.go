@@ -5,8 +5,11 @@ package datasets
 // channel; the histogram-based ones (autocontrast, equalize) build one
 // table per channel as PIL does for RGB.
 
+// lut3 holds one 256-entry table per channel (1 or 3 used).
+type lut3 [3][256]uint8
+
 // applyLUT maps every byte of channel c of src through lut[c] into dst.
-func applyLUT(dst *Image, src Image, lut [][256]uint8) {
+func applyLUT(dst *Image, src Image, lut *lut3) {
 	dst.resize(src.H, src.W, src.C)
 	C := src.C
 	s, d := src.Pix[:src.Len()], dst.Pix
@@ -24,9 +27,8 @@ func applyLUT(dst *Image, src Image, lut [][256]uint8) {
 	}
 }
 
-// sameLUT returns C copies of the table f(0..255).
-func sameLUT(C int, f func(v int) uint8) [][256]uint8 {
-	lut := make([][256]uint8, C)
+// sameLUT fills lut with C copies of the table f(0..255) and returns it.
+func sameLUT(lut *lut3, C int, f func(v int) uint8) *lut3 {
 	for v := range 256 {
 		lut[0][v] = f(v)
 	}
@@ -36,18 +38,27 @@ func sameLUT(C int, f func(v int) uint8) [][256]uint8 {
 	return lut
 }
 
-func histograms(src Image) [][256]int {
-	h := make([][256]int, src.C)
+// histograms counts the values of each channel of src into h[:src.C].
+func histograms(h *[3][256]int, src Image) {
 	C := src.C
-	for i, v := range src.Pix[:src.Len()] {
-		h[i%C][v]++
+	p := src.Pix[:src.Len()]
+	if C == 1 {
+		for _, v := range p {
+			h[0][v]++
+		}
+		return
 	}
-	return h
+	for i := 0; i+2 < len(p); i += 3 {
+		h[0][p[i]]++
+		h[1][p[i+1]]++
+		h[2][p[i+2]]++
+	}
 }
 
 // invert is ImageOps.invert: v → 255 − v.
 func invert(dst *Image, src Image) {
-	applyLUT(dst, src, sameLUT(src.C, func(v int) uint8 { return uint8(255 - v) }))
+	var lut lut3
+	applyLUT(dst, src, sameLUT(&lut, src.C, func(v int) uint8 { return uint8(255 - v) }))
 }
 
 // posterize is ImageOps.posterize(bits): keep the top bits bits of each
@@ -59,13 +70,15 @@ func posterize(dst *Image, src Image, bits int) {
 	}
 	bits = max(bits, 0)
 	mask := uint8(0xff << (8 - bits))
-	applyLUT(dst, src, sameLUT(src.C, func(v int) uint8 { return uint8(v) & mask }))
+	var lut lut3
+	applyLUT(dst, src, sameLUT(&lut, src.C, func(v int) uint8 { return uint8(v) & mask }))
 }
 
 // solarize is ImageOps.solarize(threshold): values ≥ threshold are
 // inverted (threshold 256 is the identity, 0 inverts everything).
 func solarize(dst *Image, src Image, threshold int) {
-	applyLUT(dst, src, sameLUT(src.C, func(v int) uint8 {
+	var lut lut3
+	applyLUT(dst, src, sameLUT(&lut, src.C, func(v int) uint8 {
 		if v < threshold {
 			return uint8(v)
 		}
@@ -76,7 +89,8 @@ func solarize(dst *Image, src Image, threshold int) {
 // solarizeAdd is timm's solarize_add(add, thresh=128): values below 128
 // get add added, saturating at 255.
 func solarizeAdd(dst *Image, src Image, add int) {
-	applyLUT(dst, src, sameLUT(src.C, func(v int) uint8 {
+	var lut lut3
+	applyLUT(dst, src, sameLUT(&lut, src.C, func(v int) uint8 {
 		if v < 128 {
 			return uint8(min(255, v+add))
 		}
@@ -89,9 +103,10 @@ func solarizeAdd(dst *Image, src Image, add int) {
 // v → int(v·255/(hi−lo) − lo·255/(hi−lo)) clamped; a channel with hi ≤ lo
 // is unchanged.
 func autocontrast(dst *Image, src Image) {
-	hist := histograms(src)
-	lut := make([][256]uint8, src.C)
-	for c, h := range hist {
+	var hist [3][256]int
+	histograms(&hist, src)
+	var lut lut3
+	for c, h := range hist[:src.C] {
 		lo, hi := 0, 255
 		for lo < 256 && h[lo] == 0 {
 			lo++
@@ -112,7 +127,7 @@ func autocontrast(dst *Image, src Image) {
 			lut[c][v] = uint8(min(max(ix, 0), 255))
 		}
 	}
-	applyLUT(dst, src, lut)
+	applyLUT(dst, src, &lut)
 }
 
 // equalize is ImageOps.equalize: per channel, with h the histogram, step =
@@ -120,9 +135,10 @@ func autocontrast(dst *Image, src Image) {
 // are present or step is 0 the channel is unchanged, else value v maps to
 // (step/2 + Σ_{u<v} h[u]) / step.
 func equalize(dst *Image, src Image) {
-	hist := histograms(src)
-	lut := make([][256]uint8, src.C)
-	for c, h := range hist {
+	var hist [3][256]int
+	histograms(&hist, src)
+	var lut lut3
+	for c, h := range hist[:src.C] {
 		nonzero, total, last := 0, 0, 0
 		for _, n := range h {
 			if n > 0 {
@@ -147,7 +163,7 @@ func equalize(dst *Image, src Image) {
 			n += h[v]
 		}
 	}
-	applyLUT(dst, src, lut)
+	applyLUT(dst, src, &lut)
 }
 
 // blend is Image.blend(degenerate, img, alpha) as ImageEnhance uses it,
