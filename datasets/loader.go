@@ -298,6 +298,9 @@ func (l *Loader) Next() (*Batch, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
+	if err := l.ctx.Err(); err != nil {
+		return nil, l.fail(err)
+	}
 	if l.cur != nil {
 		l.free <- l.cur // capacity is the pool size: never blocks
 		l.cur = nil
