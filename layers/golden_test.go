@@ -1,0 +1,79 @@
+package layers_test
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nextconv/nextconv/internal/testutil"
+	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/kernels/cpu"
+	"github.com/nextconv/nextconv/layers"
+	"github.com/nextconv/nextconv/models"
+)
+
+// TestGoldenBlocks runs the V2 and V1 Block (with its fixed drop-path mask)
+// on PyTorch's golden inputs and parameters (official ConvNeXt Block,
+// scripts/golden/golden.py) and matches the output, dx and every parameter
+// gradient: forward to rtol 1e-5, gradients to rtol 1e-4, on the float32
+// backend. Parameters are found through the official → timm name mapping.
+func TestGoldenBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		cfg  func(dim int, dp float64) layers.BlockConfig
+	}{{"block_v2", layers.V2Block}, {"block_v1", layers.V1Block}} {
+		t.Run(tc.file, func(t *testing.T) {
+			g := testutil.MustLoadGolden(t, filepath.Join("testdata", "golden", tc.file+".safetensors"))
+			n, h, w, c := g.Int(t, "N"), g.Int(t, "H"), g.Int(t, "W"), g.Int(t, "dim")
+			be := cpu.New()
+			const name = "stages.0.blocks.0"
+			b, err := layers.NewBlock(be, name, tc.cfg(c, g.Float(t, "drop_prob")), nil, rand.New(rand.NewPCG(1, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.DropPath.FixedMask = g.Tensor(t, "drop_mask", n)
+			byName := map[string]*layers.Param{}
+			for _, p := range b.Params() {
+				byName[p.Name] = p
+			}
+			data := map[string]bool{"x": true, "y": true, "dx": true, "dy": true, "drop_mask": true}
+			for _, gn := range g.Names() {
+				if strings.HasPrefix(gn, "grad.") || strings.HasPrefix(gn, "inter.") || data[gn] {
+					continue
+				}
+				p := byName[models.OfficialToTimm("stages.0.0."+gn)]
+				if p == nil {
+					t.Fatalf("golden parameter %s has no counterpart in the block", gn)
+				}
+				copy(p.Value.Host32(), g.Tensor(t, gn, p.Shape()...))
+			}
+			x, _ := be.Alloc(kernels.Shape{n, h, w, c})
+			copy(x.Host32(), g.Tensor(t, "x", n, h, w, c))
+			y, err := b.Forward(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.AllClose(t, "y", y.Host32(), g.Tensor(t, "y", n, h, w, c), 1e-5, 1e-6)
+			dy, _ := be.Alloc(y.Shape)
+			copy(dy.Host32(), g.Tensor(t, "dy", n, h, w, c))
+			dx, err := b.Backward(dy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.AllClose(t, "dx", dx.Host32(), g.Tensor(t, "dx", n, h, w, c), 1e-4, 1e-6)
+			checked := 0
+			for _, gn := range g.Names() {
+				if !strings.HasPrefix(gn, "grad.") {
+					continue
+				}
+				p := byName[models.OfficialToTimm("stages.0.0."+strings.TrimPrefix(gn, "grad."))]
+				testutil.AllClose(t, gn, p.Grad.Host32(), g.Tensor(t, gn, p.Shape()...), 1e-4, 1e-6)
+				checked++
+			}
+			if checked != len(b.Params()) {
+				t.Errorf("checked %d gradients, the block has %d parameters", checked, len(b.Params()))
+			}
+		})
+	}
+}
