@@ -610,7 +610,15 @@ ThreadCtx& enter() {
 // where; when a thread is stuck elsewhere (an endless loop) the process
 // aborts, since that thread cannot be unwound.
 
-void stall(int64_t ms) {
+// cancel_mu orders the watchdog's cancellation of a block with the end of
+// that block: the launcher takes it after every block, so the watchdog never
+// touches the barriers of a block that has finished (and whose barriers the
+// next block already uses).
+std::mutex cancel_mu;
+
+void stall(int64_t ms, uint64_t seen) {
+	std::lock_guard<std::mutex> lk(cancel_mu);
+	if (!launch_active.load(std::memory_order_acquire) || progress.load() != seen) return;
 	Block& b = block();
 	std::string head = strf("kernel %s made no progress for %.1f s in block (%u,%u,%u)", b.kernel->name.c_str(),
 	                        double(ms) / 1000, b.bidx.x, b.bidx.y, b.bidx.z);
@@ -669,7 +677,7 @@ void* watchdog_main(void*) {
 			continue;
 		}
 		if (now - since >= timeout) {
-			stall(now - since);
+			stall(now - since, p);
 			since = now;
 		}
 	}
@@ -839,6 +847,9 @@ int run_grid(Kernel* k, const LaunchConfig& cfg, InvokeFn fn, const void* closur
 					for (std::size_t i = 0; i < kDynGuard; i++) dyn[cfg.smem + i] = guard_byte(i);
 				}
 				run_block(b);
+				{
+					std::lock_guard<std::mutex> lk(cancel_mu);  // wait for a cancelling watchdog
+				}
 				for (std::size_t i = 0; dyn && i < kDynGuard; i++)
 					if (dyn[cfg.smem + i] != guard_byte(i)) {
 						dyn_overrun = strf("block (%u,%u,%u): out-of-bounds write past the end of the %zu bytes of "

@@ -357,3 +357,5 @@ func setTimeout(d time.Duration) {
 	C.cudasim_set_timeout_ms(C.int64_t(d.Milliseconds()))
 }
 func asanBuild() bool { return C.cudasim_asan() != 0 }
+
+func threaded(k int) bool { return C.cudasim_threaded(C.int(k)) != 0 }

@@ -1,6 +1,6 @@
 // Kernels that exercise __syncthreads and its variants in the simulator's
-// self-tests (cuda/sim). Markers like "SITE_A" let the tests find the line
-// numbers that error messages must name.
+// self-tests (cuda/sim). The SITE_ comments mark lines whose numbers
+// error messages must name.
 #include "compat.cuh"
 
 // sim_block_reverse reverses each block's slice of in through static shared

@@ -19,7 +19,7 @@ CUDASIM_REGISTER(sim_histogram, "hist", "in", "n", "bins")
 }  // namespace cudasim_src_atomics
 
 // cuda/sim/internal/simtest/barrier.cu
-CUDASIM_SOURCE("simtest", "cuda/sim/internal/simtest/barrier.cu", "d9836b06351e0366c8f82bae1e4a89643d2996191b6387367de41e2173de775d")
+CUDASIM_SOURCE("simtest", "cuda/sim/internal/simtest/barrier.cu", "2d0da9014a2ef775a71e6e360731c0162a14bd2eeda2210a0b007bdf7e226722")
 namespace cudasim_src_barrier {
 #include "barrier.cu"
 CUDASIM_REGISTER(sim_block_reverse, "out", "in")
