@@ -6,4 +6,4 @@
 
 #include "../../kernels/src/compat.cuh"
 
-CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "8db992b8896184e5fa43bff5c720ace8630e758b7d01dd9f0e242043f2a47dc0")
+CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")

@@ -15,9 +15,12 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdio.h>
-// CUDA_DYN_SMEM(T, name) declares the launch's dynamic shared memory as an
-// array of T called name; use it inside the kernel body.
-#define CUDA_DYN_SMEM(T, name) extern __shared__ __align__(16) T name[]
+// CUDA_DYN_SMEM(T, name) declares name as a T* to the launch's dynamic
+// shared memory; use it inside the kernel body. One untyped extern array
+// serves every kernel, so kernels of one file may use different types.
+#define CUDA_DYN_SMEM(T, name) \
+	extern __shared__ __align__(16) unsigned char compat_dyn_smem[]; \
+	T* const name = reinterpret_cast<T*>(compat_dyn_smem)
 #else
 #error "compat.cuh: compile kernels with nvcc, or with -DCUDASIM through cuda/sim"
 #endif

@@ -6,7 +6,7 @@
 
 #include "../../../../kernels/src/compat.cuh"
 
-CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "8db992b8896184e5fa43bff5c720ace8630e758b7d01dd9f0e242043f2a47dc0")
+CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
 CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim.h", "37f54482a70fbfb8f67424e0e3db6871b045cb76f01cae67c6d5216c35a96c93")
 CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim_runtime.h", "a5a4797dea2b29f757ab7148e7887bdc2098455095853a3ff30651404370f4ea")
 
