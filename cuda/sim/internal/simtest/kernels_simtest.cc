@@ -34,7 +34,7 @@ CUDASIM_REGISTER(sim_spin, "flag", "threaded")
 }  // namespace cudasim_src_barrier
 
 // cuda/sim/internal/simtest/memory.cu
-CUDASIM_SOURCE("simtest", "cuda/sim/internal/simtest/memory.cu", "5e9d10e6a8d0299d2ecb28c1e902598a85042bb244d70bf0d014656b4264778d")
+CUDASIM_SOURCE("simtest", "cuda/sim/internal/simtest/memory.cu", "3334cb7c86e0c32d0d405a90e6f441746fb22ba7022fe3f2fd6721f09700b742")
 namespace cudasim_src_memory {
 #include "memory.cu"
 CUDASIM_REGISTER(sim_axpy, "y", "x", "a", "n")
@@ -50,6 +50,8 @@ CUDASIM_REGISTER(sim_dyn_reverse, "out", "in", "n")
 CUDASIM_REGISTER(sim_dyn_double, "out")
 CUDASIM_REGISTER(sim_dyn_overrun, "out", "n")
 CUDASIM_REGISTER(sim_dyn_unwritten, "out")
+CUDASIM_REGISTER(sim_static_overrun, "out")
+CUDASIM_REGISTER(sim_misaligned_float4, "y", "x")
 }  // namespace cudasim_src_memory
 
 // cuda/sim/internal/simtest/warp.cu

@@ -132,3 +132,19 @@ extern "C" __global__ void sim_dyn_unwritten(float* out) {
 	CUDA_DYN_SMEM(float, buf);
 	out[threadIdx.x] = buf[threadIdx.x];
 }
+
+// sim_static_overrun indexes a 32-float static shared array with up to
+// blockDim.x-1 (a bug when blockDim.x > 32).
+extern "C" __global__ void sim_static_overrun(float* out) {
+	__shared__ float s[32];
+	s[threadIdx.x] = 1.0f;
+	__syncthreads();
+	out[threadIdx.x] = s[threadIdx.x % 32];
+}
+
+// sim_misaligned_float4 loads a float4 from an address 4 bytes past a
+// 16-byte boundary (a bug: a misaligned-address fault on a GPU).
+extern "C" __global__ void sim_misaligned_float4(float* y, const float* x) {
+	float4 v = reinterpret_cast<const float4*>(x + 1)[0];
+	y[threadIdx.x] = v.x + v.y + v.z + v.w;
+}
