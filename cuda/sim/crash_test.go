@@ -35,7 +35,7 @@ func TestCrashes(t *testing.T) {
 			"0 bytes to the right of 400-byte region"}},
 		{name: "dyn-overrun", asan: true, want: []string{"ERROR: AddressSanitizer: heap-buffer-overflow", "WRITE of size 4",
 			"0 bytes to the right of 160-byte region"}},
-		{name: "static-overrun", asan: true, want: []string{"index 32 out of bounds for type 'float [32]'"}},
+		{name: "static-overrun", asan: true, want: []string{"runtime error: index ", "out of bounds for type 'float [32]'"}},
 		{name: "misaligned-float4", asan: true, want: []string{"misaligned address", "requires 16 byte alignment"}},
 	}
 	for _, c := range cases {

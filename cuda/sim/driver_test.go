@@ -287,8 +287,11 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("sim_axpy parameters %q", got)
 	}
 	y := alloc(t, d, 8, float32(1))
+	sim.SetForceThreads(true) // forcing threads must not mark a kernel as synchronising
 	launch(t, d, "sim_axpy", dim1(1), dim1(8), 0, y, y, float32(1), int32(8))
-	if got := d.Launches(); len(got) != 1 || got[0].Kernel != "sim_axpy" || got[0].Block != dim1(8) {
+	sim.SetForceThreads(false)
+	launch(t, d, "sim_axpy", dim1(1), dim1(8), 0, y, y, float32(1), int32(8))
+	if got := d.Launches(); len(got) != 2 || got[0].Kernel != "sim_axpy" || got[0].Block != dim1(8) {
 		t.Errorf("Launches() = %+v", got)
 	}
 	if sim.Threaded("sim_axpy") {

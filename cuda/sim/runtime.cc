@@ -575,10 +575,12 @@ void wait_workers() {
 }
 
 // escalate switches the block from serial execution to one OS thread per
-// CUDA thread. The caller, thread k, has reached a synchronising built-in;
-// threads 0..k-1 ran to completion without one and count as exited, threads
-// k+1..n-1 start on workers from the beginning of the kernel.
-void escalate(Block& b, ThreadCtx& c) {
+// CUDA thread. The caller, thread k, has reached a synchronising built-in
+// (synchronised, which makes the kernel start threaded from now on) or is
+// thread 0 of a block that starts threaded. Threads 0..k-1 ran to completion
+// without one and count as exited; threads k+1..n-1 start on workers from the
+// beginning of the kernel.
+void escalate(Block& b, ThreadCtx& c, bool synchronised) {
 	unsigned k = c.tid;
 	b.bar.reset(b.n - k);
 	for (unsigned w = 0; w < b.nwarps; w++) {
@@ -588,7 +590,7 @@ void escalate(Block& b, ThreadCtx& c) {
 	b.exited.store(k, std::memory_order_release);
 	b.first_exited.store(k > 0 ? 0 : -1);
 	b.threaded = true;
-	b.kernel->threaded.store(true, std::memory_order_relaxed);
+	if (synchronised) b.kernel->threaded.store(true, std::memory_order_relaxed);
 	c.mode = ModeThreaded;
 	start_workers(k + 1, b.n);
 }
@@ -598,7 +600,7 @@ ThreadCtx& enter() {
 	ThreadCtx* c = t_ctx;
 	if (!c) fatal("a synchronising CUDA built-in was called outside a simulated kernel");
 	Block& b = block();
-	if (c->mode == ModeSerial) escalate(b, *c);
+	if (c->mode == ModeSerial) escalate(b, *c, true);
 	if (b.cancelled.load(std::memory_order_acquire)) throw Cancelled{};
 	return *c;
 }
@@ -738,7 +740,7 @@ void run_block(Block& b) {
 	if (threaded) {
 		init_ctx(b, 0, ModeSerial);
 		t_ctx = &b.ctx[0];
-		escalate(b, b.ctx[0]);
+		escalate(b, b.ctx[0], false);
 		b.serial_tid = 0;
 		run_threaded(b, 0);
 		wait_workers();
