@@ -68,6 +68,9 @@
 //     outside the built-ins (an endless loop) aborts the process with the
 //     same report.
 //
+// printf in a kernel prints (threads interleave), and a failing assert
+// aborts the test binary, as a device-side assert kills a GPU context.
+//
 // A kernel that breaks these rules fails with an error wrapping
 // [ErrKernelFault], and the Driver stays faulted, as a GPU context does
 // after a fault. Launches rejected before running wrap [ErrInvalidLaunch].
