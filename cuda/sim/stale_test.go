@@ -44,10 +44,7 @@ func TestStaleness(t *testing.T) {
 	if err := sim.Staleness(root, "kernels", "kernels/src"); err != nil {
 		t.Fatalf("the compiled kernels do not match the tree: %v", err)
 	}
-	compat, err := os.ReadFile(filepath.Join(root, "kernels", "src", "compat.cuh"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A copy of the tree's kernel sources, then changed.
 	fake := t.TempDir()
 	src := filepath.Join(fake, "kernels", "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
@@ -58,11 +55,25 @@ func TestStaleness(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("compat.cuh", string(compat))
+	files, err := filepath.Glob(filepath.Join(root, "kernels", "src", "*.cu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compat string
+	for _, f := range append(files, filepath.Join(root, "kernels", "src", "compat.cuh")) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(filepath.Base(f), string(data))
+		if filepath.Base(f) == "compat.cuh" {
+			compat = string(data)
+		}
+	}
 	if err := sim.Staleness(fake, "kernels", "kernels/src"); err != nil {
 		t.Errorf("identical tree reported stale: %v", err)
 	}
-	write("compat.cuh", string(compat)+"\n")
+	write("compat.cuh", compat+"\n")
 	write("new.cu", "")
 	err = sim.Staleness(fake, "kernels", "kernels/src")
 	if err == nil {
