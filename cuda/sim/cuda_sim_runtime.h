@@ -1,8 +1,9 @@
 // cuda_sim_runtime.h: the part of the CUDA simulator shared by the runtime
-// (runtime.cc) and the kernel-facing header (cuda_sim.h): CUDA's vector types,
-// the thread-local built-in variables, call sites, and the runtime functions
-// that the built-ins call. It defines no CUDA keyword macros and no math, so
-// the runtime can include it next to the C++ standard library.
+// (registry.cc, memory.cc, exec.cc) and the kernel-facing header
+// (cuda_sim.h): CUDA's vector types, the thread-local built-in variables,
+// call sites, and the runtime functions that the built-ins call. It defines
+// no CUDA keyword macros and no math, so the runtime can include it next to
+// the C++ standard library.
 //
 // Design: /work/shared/design/CUDASIM.md (sections 2, 3 and 7).
 #pragma once
@@ -99,7 +100,7 @@ enum ReduceOp { ReduceCount = 0, ReduceAnd = 1, ReduceOr = 2 };
 // Warp votes.
 enum VoteOp { VoteBallot = 0, VoteAny = 1, VoteAll = 2 };
 
-// Runtime entry points of the built-ins (runtime.cc). Each may throw an
+// Runtime entry points of the built-ins (exec.cc). Each may throw an
 // internal exception type that unwinds the simulated thread when the launch
 // fails; kernels never see it.
 void syncthreads(const Site* s);

@@ -1,6 +1,6 @@
-/* cudasim_abi.h: the C interface between the simulator runtime (runtime.cc)
- * and its Go binding (sim.go). Device addresses travel as uintptr_t. Every
- * function that can fail returns NULL on success or a malloc'd message that
+/* cudasim_abi.h: the C interface between the simulator runtime (registry.cc,
+ * memory.cc, exec.cc) and its Go binding (sim.go). Device addresses travel
+ * as uintptr_t. Every function that can fail returns NULL on success or a malloc'd message that
  * the caller frees; messages never depend on thread-local state, because a
  * goroutine may move between OS threads between two cgo calls. */
 #ifndef CUDASIM_ABI_H

@@ -8,7 +8,7 @@
 
 CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
 CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim.h", "37f54482a70fbfb8f67424e0e3db6871b045cb76f01cae67c6d5216c35a96c93")
-CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim_runtime.h", "a5a4797dea2b29f757ab7148e7887bdc2098455095853a3ff30651404370f4ea")
+CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim_runtime.h", "d408a2d91e6ea3e90fdd50e6bbd267d1dd6e425a5e02d3841beb31491f743e61")
 
 // cuda/sim/internal/simtest/atomics.cu
 CUDASIM_SOURCE("simtest", "cuda/sim/internal/simtest/atomics.cu", "d150457690fa81fa60019e13c1aa72a71630317c718224448a96697275d25458")

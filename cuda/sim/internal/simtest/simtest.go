@@ -1,8 +1,8 @@
 // Package simtest holds CUDA kernels that test the simulator itself: barrier,
 // shuffle, vote, atomic, shared-memory and memory-checking cases, including
 // planted bugs. Only cuda/sim's tests import it, so these kernels never reach
-// the production registry; they register into the same runtime (cuda/sim's
-// runtime.cc), which this package links by importing cuda/sim.
+// the production registry; they register into the same runtime (the C++
+// files of cuda/sim), which this package links by importing cuda/sim.
 package simtest
 
 /*

@@ -4,7 +4,8 @@
 // a data race in the simulator runtime or a kernel. Run from the module root:
 //
 //	g++ -std=c++20 -DCUDASIM -fsanitize=thread -O1 -g -Icuda/sim -Ikernels/src \
-//	    cuda/sim/runtime.cc cuda/sim/internal/simtest/kernels_simtest.cc \
+//	    cuda/sim/registry.cc cuda/sim/memory.cc cuda/sim/exec.cc \
+//	    cuda/sim/internal/simtest/kernels_simtest.cc \
 //	    cuda/sim/internal/tsan/tsan_main.cc -o /tmp/cudasim-tsan && /tmp/cudasim-tsan
 //
 // "/tmp/cudasim-tsan race" runs a planted missing __syncthreads instead, which

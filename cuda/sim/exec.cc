@@ -1,8 +1,8 @@
-// runtime.cc: the CUDA simulator's runtime: kernel registry, device memory,
-// the launch loop with lazy threading, exit-aware site-checked barriers, warp
-// collectives, the worker pool, the deadlock watchdog, and the C ABI of
-// cudasim_abi.h. Design: /work/shared/design/CUDASIM.md section 3.
-#include <cxxabi.h>
+// exec.cc: the simulator's execution engine: the launch loop with lazy
+// threading, exit-aware site-checked barriers, warp collectives, the worker
+// pool, the deadlock watchdog, shared memory, and the launch part of the C
+// ABI (cudasim_abi.h). Design: /work/shared/design/CUDASIM.md sections 3.4
+// to 3.8.
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cinttypes>
 #include <climits>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,54 +23,14 @@
 #include <string>
 #include <vector>
 
-#include "cuda_sim_runtime.h"
 #include "cudasim_abi.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define CUDASIM_ASAN 1
-#else
-#define CUDASIM_ASAN 0
-#endif
+#include "runtime_internal.h"
 
 namespace cudasim {
+
+using namespace detail;
+
 namespace {
-
-// ---------------------------------------------------------------------------
-// Small helpers.
-
-std::string strf(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string strf(const char* f, ...) {
-	char buf[1024];
-	va_list ap;
-	va_start(ap, f);
-	vsnprintf(buf, sizeof buf, f, ap);
-	va_end(ap);
-	return buf;
-}
-
-char* dup(const std::string& s) {
-	char* p = static_cast<char*>(std::malloc(s.size() + 1));
-	std::memcpy(p, s.c_str(), s.size() + 1);
-	return p;
-}
-
-[[noreturn]] void fatal(const std::string& msg) {
-	std::fprintf(stderr, "cudasim: fatal: %s\n", msg.c_str());
-	std::fflush(stderr);
-	std::abort();
-}
-
-// Source paths arrive as the compiler saw them ("../../kernels/src/x.cu");
-// messages show them from the first path element that is not "." or "..".
-const char* short_path(const char* f) {
-	while (f[0] == '.' && (f[1] == '/' || (f[1] == '.' && f[2] == '/'))) f += f[1] == '/' ? 2 : 3;
-	return f;
-}
-
-std::string site_str(const Site* s) {
-	if (!s) return "?";
-	return strf("%s at %s:%d", s->what, short_path(s->file), s->line);
-}
 
 void futex_wait(std::atomic<uint32_t>* a, uint32_t val) {
 	syscall(SYS_futex, reinterpret_cast<uint32_t*>(a), FUTEX_WAIT_PRIVATE, val, nullptr, nullptr, 0);
@@ -87,197 +46,8 @@ int64_t now_ms() {
 }
 
 // ---------------------------------------------------------------------------
-// Settings: environment variables read once, overridable through the ABI.
-
-struct Settings {
-	std::atomic<int> force_threads{0};
-	std::atomic<int64_t> timeout_ms{30000};
-	std::atomic<int> strict{1};
-	Settings() {
-		if (const char* v = std::getenv("CUDASIM_THREADS")) force_threads = std::strcmp(v, "1") == 0;
-		if (const char* v = std::getenv("CUDASIM_TIMEOUT")) {
-			double s = std::strtod(v, nullptr);
-			if (s > 0) timeout_ms = int64_t(s * 1000);
-		}
-		if (const char* v = std::getenv("CUDASIM_STRICT")) strict = std::strcmp(v, "0") != 0;
-	}
-};
-Settings& settings() {
-	static Settings s;
-	return s;
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------
-// Kernel registry.
-
-struct Param {
-	int kind, size, align;
-	std::string type, name;
-};
-
-struct Kernel {
-	std::string name;
-	LaunchThunk thunk;
-	std::vector<Param> params;
-	std::atomic<bool> threaded{false};  // reached a synchronising built-in once
-	unsigned max_threads = 1024;
-	std::size_t max_dyn_smem = 48 * 1024;
-};
-
-namespace {
-
-std::vector<Kernel*>& kernels() {
-	static std::vector<Kernel*> v;
-	return v;
-}
-
-Kernel* find_kernel(const char* name) {
-	for (Kernel* k : kernels())
-		if (k->name == name) return k;
-	return nullptr;
-}
-
-std::string demangle(const char* mangled) {
-	int status = 0;
-	char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
-	if (status != 0 || !d) return mangled;
-	std::string s(d);
-	std::free(d);
-	return s;
-}
-
-struct Source {
-	std::string group, path, sha;
-};
-std::vector<Source>& sources() {
-	static std::vector<Source> v;
-	return v;
-}
-
-}  // namespace
-
-void register_kernel(const char* name, LaunchThunk thunk, const ParamInfo* params, int nparams,
-                     const char* const* names, int nnames, bool threaded) {
-	if (find_kernel(name)) fatal(strf("kernel %s is registered twice", name));
-	Kernel* k = new Kernel;
-	k->name = name;
-	k->thunk = thunk;
-	k->threaded = threaded;
-	for (int i = 0; i < nparams; i++) {
-		Param p{params[i].kind, params[i].size, params[i].pointee_align, demangle(params[i].type_name), ""};
-		p.name = nnames == nparams ? names[i] : strf("#%d", i);
-		k->params.push_back(p);
-	}
-	kernels().push_back(k);
-}
-
-void set_launch_bounds(const char* name, unsigned max_threads) {
-	Kernel* k = find_kernel(name);
-	if (!k) fatal(strf("CUDASIM_LAUNCH_BOUNDS(%s): no such kernel registered before it", name));
-	if (max_threads >= 1 && max_threads < k->max_threads) k->max_threads = max_threads;
-}
-
-void register_source(const char* group, const char* path, const char* sha256) {
-	sources().push_back(Source{group, path, sha256});
-}
-
-// ---------------------------------------------------------------------------
-// Device memory: exact-size, 256-byte-aligned C allocations recorded in an
-// interval map. Outside ASan each allocation is surrounded by guard bytes,
-// checked after every launch and at Free, so that out-of-bounds writes are
-// reported without a sanitizer. Under ASan the allocation is exact and ASan's
-// own redzones do that job.
-
-namespace {
-
-constexpr std::size_t kAlign = 256;
-constexpr std::size_t kGuard = CUDASIM_ASAN ? 0 : 256;
-
-struct Alloc {
-	uintptr_t base;
-	std::size_t size;
-	uint64_t ctx;
-	unsigned char* raw;
-};
-
-std::mutex mem_mu;
-std::map<uintptr_t, Alloc>& allocs() {
-	static std::map<uintptr_t, Alloc> m;
-	return m;
-}
-std::atomic<uint64_t> next_ctx{1};
-
-inline unsigned char guard_byte(std::size_t i) { return (unsigned char)(0xa5u ^ (i * 0x3bu)); }
-
-void fill_guards(Alloc& a) {
-	for (std::size_t i = 0; i < kGuard; i++) {
-		a.raw[i] = guard_byte(i);
-		a.raw[kGuard + a.size + i] = guard_byte(i + kGuard);
-	}
-}
-
-// check_guards returns "" or a description of the overwritten guard bytes,
-// and restores them so that one overrun is reported once.
-std::string check_guards(Alloc& a) {
-	std::string msg;
-	std::size_t before = 0, first_before = 0, after = 0, first_after = 0;
-	for (std::size_t i = 0; i < kGuard; i++) {
-		if (a.raw[i] != guard_byte(i)) {
-			if (!before) first_before = kGuard - i;
-			before++;
-		}
-		if (a.raw[kGuard + a.size + i] != guard_byte(i + kGuard)) {
-			if (!after) first_after = i;
-			after++;
-		}
-	}
-	if (after)
-		msg += strf("out-of-bounds write: %zu of the %zu guard bytes after the end of the %zu-byte allocation at "
-		            "0x%" PRIxPTR " were overwritten (the first at byte %zu past the end)",
-		            after, kGuard, a.size, a.base, first_after);
-	if (before)
-		msg += strf("%sout-of-bounds write: %zu of the %zu guard bytes before the %zu-byte allocation at "
-		            "0x%" PRIxPTR " were overwritten (the farthest %zu bytes before it)",
-		            msg.empty() ? "" : "; ", before, kGuard, a.size, a.base, first_before);
-	if (!msg.empty()) fill_guards(a);
-	return msg;
-}
-
-// find_alloc returns the allocation with base <= p <= base+size (the end
-// pointer counts as inside), or nullptr. Caller holds mem_mu.
-Alloc* find_alloc(uintptr_t p) {
-	auto& m = allocs();
-	auto it = m.upper_bound(p);
-	if (it == m.begin()) return nullptr;
-	--it;
-	if (p > it->second.base + it->second.size) return nullptr;
-	return &it->second;
-}
-
-// check_range validates [p, p+n) as device memory of ctx. Caller holds mem_mu.
-std::string check_range(uint64_t ctx, uintptr_t p, std::size_t n, const char* what) {
-	if (p == 0) return strf("%s is the null pointer", what);
-	Alloc* a = find_alloc(p);
-	if (!a)
-		return strf("%s 0x%" PRIxPTR " is not device memory from Malloc (a host pointer, a freed buffer or a stray "
-		            "address)",
-		            what, p);
-	if (a->ctx != ctx) return strf("%s 0x%" PRIxPTR " belongs to another simulator context", what, p);
-	if (n > a->base + a->size - p)
-		return strf("%s [0x%" PRIxPTR ", +%zu) runs %zu bytes past the end of its %zu-byte allocation at 0x%" PRIxPTR,
-		            what, p, n, n - (a->base + a->size - p), a->size, a->base);
-	return "";
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------
 // Execution state. One block runs at a time (launches hold launch_mu); its
 // threads share the Block below.
-
-namespace {
 
 enum Mode { ModeSerial = 0, ModeThreaded = 1 };
 enum Status : uint8_t { StatusIdle = 0, StatusRunning = 1, StatusWaiting = 2, StatusExited = 3 };
@@ -691,11 +461,11 @@ void start_watchdog() {
 	std::call_once(once, [] { spawn(watchdog_main, nullptr, 256u << 10); });
 }
 
-// ---------------------------------------------------------------------------
-// Shared memory.
-
 }  // namespace
 }  // namespace cudasim
+
+// ---------------------------------------------------------------------------
+// Shared memory.
 
 // The linker provides these for the cudasim_shared section that holds every
 // static __shared__ variable (absent under ASan, or with no such variables).
@@ -706,7 +476,6 @@ namespace cudasim {
 namespace {
 
 constexpr std::size_t kDynGuard = CUDASIM_ASAN ? 0 : 64;
-constexpr std::size_t kMaxOptInSmem = 99 * 1024;  // sm_86/sm_89 limit, the smallest of the targets
 
 void poison_static_shared() {
 	uintptr_t lo = reinterpret_cast<uintptr_t>(&__start_cudasim_shared[0]);
@@ -1028,120 +797,9 @@ void* dynamic_smem() { return dyn_smem_ptr; }
 // C ABI.
 
 using namespace cudasim;
+using namespace cudasim::detail;
 
 extern "C" {
-
-uint64_t cudasim_ctx_new(void) { return next_ctx.fetch_add(1); }
-
-char* cudasim_ctx_close(uint64_t ctx) {
-	std::string msg;
-	std::lock_guard<std::mutex> lk(mem_mu);
-	auto& m = allocs();
-	for (auto it = m.begin(); it != m.end();) {
-		if (it->second.ctx != ctx) {
-			++it;
-			continue;
-		}
-		std::string s = check_guards(it->second);
-		if (!s.empty()) msg += (msg.empty() ? "" : "; ") + s;
-		std::free(it->second.raw);
-		it = m.erase(it);
-	}
-	return msg.empty() ? nullptr : dup(msg);
-}
-
-char* cudasim_malloc(uint64_t ctx, size_t bytes, uintptr_t* out) {
-	*out = 0;
-	if (bytes == 0) return dup("cannot allocate 0 bytes (cuMemAlloc rejects it with CUDA_ERROR_INVALID_VALUE)");
-	void* raw = nullptr;
-	if (bytes > (size_t(1) << 40) || posix_memalign(&raw, kAlign, bytes + 2 * kGuard) != 0)
-		return dup(strf("out of memory allocating %zu bytes", bytes));
-	Alloc a{reinterpret_cast<uintptr_t>(raw) + kGuard, bytes, ctx, static_cast<unsigned char*>(raw)};
-	fill_guards(a);
-	// Fresh device memory is undefined: fill it with 0xff (a float NaN) so that
-	// code reading memory it never wrote sees NaN, not a lucky zero.
-	std::memset(reinterpret_cast<void*>(a.base), 0xff, bytes);
-	std::lock_guard<std::mutex> lk(mem_mu);
-	allocs()[a.base] = a;
-	*out = a.base;
-	return nullptr;
-}
-
-char* cudasim_free(uint64_t ctx, uintptr_t p) {
-	std::lock_guard<std::mutex> lk(mem_mu);
-	auto& m = allocs();
-	auto it = m.find(p);
-	if (it == m.end() || it->second.ctx != ctx) {
-		Alloc* a = find_alloc(p);
-		if (a && a->ctx == ctx)
-			return dup(strf("0x%" PRIxPTR " points into the allocation at 0x%" PRIxPTR ", not to its start", p, a->base));
-		return dup(strf("0x%" PRIxPTR " was not returned by Malloc of this context (or was freed already)", p));
-	}
-	std::string s = check_guards(it->second);
-	std::free(it->second.raw);
-	m.erase(it);
-	return s.empty() ? nullptr : dup(s + " (found at Free)");
-}
-
-char* cudasim_htod(uint64_t ctx, uintptr_t dst, const void* src, size_t bytes) {
-	std::lock_guard<std::mutex> lk(mem_mu);
-	std::string s = check_range(ctx, dst, bytes, "destination");
-	if (!s.empty()) return dup(s);
-	std::memcpy(reinterpret_cast<void*>(dst), src, bytes);
-	return nullptr;
-}
-
-char* cudasim_dtoh(uint64_t ctx, void* dst, uintptr_t src, size_t bytes) {
-	std::lock_guard<std::mutex> lk(mem_mu);
-	std::string s = check_range(ctx, src, bytes, "source");
-	if (!s.empty()) return dup(s);
-	std::memcpy(dst, reinterpret_cast<const void*>(src), bytes);
-	return nullptr;
-}
-
-char* cudasim_dtod(uint64_t ctx, uintptr_t dst, uintptr_t src, size_t bytes) {
-	std::lock_guard<std::mutex> lk(mem_mu);
-	std::string s = check_range(ctx, dst, bytes, "destination");
-	if (s.empty()) s = check_range(ctx, src, bytes, "source");
-	if (!s.empty()) return dup(s);
-	std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes);
-	return nullptr;
-}
-
-char* cudasim_memset(uint64_t ctx, uintptr_t dst, int value, size_t bytes) {
-	std::lock_guard<std::mutex> lk(mem_mu);
-	std::string s = check_range(ctx, dst, bytes, "destination");
-	if (!s.empty()) return dup(s);
-	std::memset(reinterpret_cast<void*>(dst), value, bytes);
-	return nullptr;
-}
-
-int cudasim_kernel_count(void) { return int(kernels().size()); }
-
-const char* cudasim_kernel_name(int k) {
-	if (k < 0 || k >= int(kernels().size())) return "";
-	return kernels()[k]->name.c_str();
-}
-
-int cudasim_kernel_find(const char* name) {
-	auto& ks = kernels();
-	for (size_t i = 0; i < ks.size(); i++)
-		if (ks[i]->name == name) return int(i);
-	return -1;
-}
-
-int cudasim_kernel_nparams(int k) {
-	if (k < 0 || k >= int(kernels().size())) return -1;
-	return int(kernels()[k]->params.size());
-}
-
-void cudasim_kernel_param(int k, int i, int* kind, int* size, const char** type, const char** name) {
-	const Param& p = kernels()[k]->params[i];
-	*kind = p.kind;
-	*size = p.size;
-	*type = p.type.c_str();
-	*name = p.name.c_str();
-}
 
 int cudasim_launch(uint64_t ctx, int k, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                    unsigned bz, size_t smem, const uint64_t* slots, int nslots, char** err) {
@@ -1162,66 +820,6 @@ int cudasim_launch(uint64_t ctx, int k, unsigned gx, unsigned gy, unsigned gz, u
 	launch_ptrs.clear();
 	return kern->thunk(kern, cfg, params.data(), err);
 }
-
-char* cudasim_sgemm(uint64_t ctx, int transa, int transb, int m, int n, int k, float alpha, uintptr_t a, int lda,
-                    uintptr_t b, int ldb, float beta, uintptr_t c, int ldc) {
-	if (m < 0 || n < 0 || k < 0) return dup(strf("negative size m=%d n=%d k=%d", m, n, k));
-	int arows = transa ? k : m, acols = transa ? m : k;
-	int brows = transb ? n : k, bcols = transb ? k : n;
-	if (lda < std::max(1, arows)) return dup(strf("lda=%d is less than the %d rows of A", lda, arows));
-	if (ldb < std::max(1, brows)) return dup(strf("ldb=%d is less than the %d rows of B", ldb, brows));
-	if (ldc < std::max(1, m)) return dup(strf("ldc=%d is less than the %d rows of C", ldc, m));
-	if (m == 0 || n == 0) return nullptr;
-	bool read_ab = k > 0 && alpha != 0.0f;
-	{
-		std::lock_guard<std::mutex> lk(mem_mu);
-		auto extent = [](int rows, int cols, int ld) { return (std::size_t(cols - 1) * ld + rows) * sizeof(float); };
-		std::string s;
-		if (read_ab) s = check_range(ctx, a, extent(arows, acols, lda), "A");
-		if (s.empty() && read_ab) s = check_range(ctx, b, extent(brows, bcols, ldb), "B");
-		if (s.empty()) s = check_range(ctx, c, extent(m, n, ldc), "C");
-		if (s.empty() && (a % 4 || b % 4 || c % 4)) s = "matrices must be 4-byte aligned";
-		if (!s.empty()) return dup(s);
-	}
-	const float* A = reinterpret_cast<const float*>(a);
-	const float* B = reinterpret_cast<const float*>(b);
-	float* C = reinterpret_cast<float*>(c);
-	// op(A) packed column by column (op(A)(i,p) at Ap[p*m+i]), accumulated in
-	// double; cuBLAS reads neither C when beta == 0 nor A, B when alpha == 0.
-	std::vector<float> Ap(read_ab ? std::size_t(m) * k : 0);
-	if (read_ab)
-		for (int p = 0; p < k; p++)
-			for (int i = 0; i < m; i++)
-				Ap[std::size_t(p) * m + i] = transa ? A[std::size_t(i) * lda + p] : A[std::size_t(p) * lda + i];
-	std::vector<double> acc(m);
-	for (int j = 0; j < n; j++) {
-		std::fill(acc.begin(), acc.end(), 0.0);
-		if (read_ab)
-			for (int p = 0; p < k; p++) {
-				double bv = transb ? B[std::size_t(p) * ldb + j] : B[std::size_t(j) * ldb + p];
-				const float* ap = &Ap[std::size_t(p) * m];
-				for (int i = 0; i < m; i++) acc[i] += double(ap[i]) * bv;
-			}
-		float* cj = C + std::size_t(j) * ldc;
-		for (int i = 0; i < m; i++) {
-			double v = read_ab ? double(alpha) * acc[i] : 0.0;
-			if (beta != 0.0f) v += double(beta) * double(cj[i]);
-			cj[i] = float(v);
-		}
-	}
-	return nullptr;
-}
-
-char* cudasim_sources(void) {
-	std::string s;
-	for (const Source& src : sources()) s += src.group + " " + src.path + " " + src.sha + "\n";
-	return dup(s);
-}
-
-void cudasim_set_force_threads(int on) { settings().force_threads = on != 0; }
-void cudasim_set_timeout_ms(int64_t ms) { settings().timeout_ms = ms > 0 ? ms : 30000; }
-void cudasim_set_strict(int on) { settings().strict = on != 0; }
-int cudasim_asan(void) { return CUDASIM_ASAN; }
 
 int cudasim_threaded(int k) {
 	if (k < 0 || k >= int(kernels().size())) return 0;
