@@ -98,10 +98,10 @@ struct Block {
 	uint3 bidx{0, 0, 0};
 	unsigned n = 0, nwarps = 0;
 	uint64_t epoch = 0;
-	bool threaded = false;      // threads run on the worker pool
-	unsigned serial_tid = 0;    // the thread running serially (for the watchdog)
+	std::atomic<bool> threaded{false};    // threads run on the worker pool
+	std::atomic<unsigned> serial_tid{0};  // the thread running serially (for the watchdog)
 	std::atomic<bool> cancelled{false};
-	std::atomic<unsigned> exited{0};     // threads that returned (threaded mode)
+	std::atomic<unsigned> exited{0};  // threads that returned (threaded mode)
 	std::atomic<int> first_exited{-1};
 	Barrier bar;
 	Barrier wbar[32];
