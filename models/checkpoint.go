@@ -267,30 +267,40 @@ func sameSqueezed(a []int, b kernels.Shape) bool {
 	return slices.Equal(sq(a), sq(b))
 }
 
-// ConfigFromCheckpoint returns the model Config stored in a checkpoint
-// nextconv wrote. It returns an error wrapping ErrNoConfig for files from
-// other tools (timm, official), which need the variant named explicitly.
-func ConfigFromCheckpoint(path string) (Config, error) {
+// ReadMetadata returns the __metadata__ of a safetensors file, reading only
+// its header.
+func ReadMetadata(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("models: %w", err)
+		return nil, fmt.Errorf("models: %w", err)
 	}
 	defer f.Close()
 	var n uint64
 	if err := binary.Read(f, binary.LittleEndian, &n); err != nil || n > 100<<20 {
-		return Config{}, fmt.Errorf("models: checkpoint %s: no valid safetensors header", path)
+		return nil, fmt.Errorf("models: checkpoint %s: no valid safetensors header", path)
 	}
 	hdr := make([]byte, n)
 	if _, err := io.ReadFull(f, hdr); err != nil {
-		return Config{}, fmt.Errorf("models: checkpoint %s: header truncated: %w", path, err)
+		return nil, fmt.Errorf("models: checkpoint %s: header truncated: %w", path, err)
 	}
 	var h struct {
 		Meta map[string]string `json:"__metadata__"`
 	}
 	if err := json.Unmarshal(hdr, &h); err != nil {
-		return Config{}, fmt.Errorf("models: checkpoint %s: header is not JSON: %w", path, err)
+		return nil, fmt.Errorf("models: checkpoint %s: header is not JSON: %w", path, err)
 	}
-	js, ok := h.Meta[MetaConfig]
+	return h.Meta, nil
+}
+
+// ConfigFromCheckpoint returns the model Config stored in a checkpoint
+// nextconv wrote. It returns an error wrapping ErrNoConfig for files from
+// other tools (timm, official), which need the variant named explicitly.
+func ConfigFromCheckpoint(path string) (Config, error) {
+	meta, err := ReadMetadata(path)
+	if err != nil {
+		return Config{}, err
+	}
+	js, ok := meta[MetaConfig]
 	if !ok {
 		return Config{}, fmt.Errorf("models: checkpoint %s: %w", path, ErrNoConfig)
 	}

@@ -54,10 +54,9 @@ type DataConfig struct {
 	ValDir        string  `toml:"val_dir" json:"val_dir"`               // imagefolder evaluation root
 	Download      bool    `toml:"download" json:"download"`             // fetch the dataset into root if missing
 	InputSize     int     `toml:"input_size" json:"input_size"`         // training and evaluation side in pixels (0: native)
-	CropPadding   int     `toml:"crop_padding" json:"crop_padding"`     // random crop with this zero padding (0: off)
-	ResizedCrop   bool    `toml:"resized_crop" json:"resized_crop"`     // RandomResizedCrop(scale 0.08–1) instead of padded crop
+	CropPadding   int     `toml:"crop_padding" json:"crop_padding"`     // RandomCrop padding for inputs of 32 px or less (larger inputs use RandomResizedCrop)
 	HFlip         float64 `toml:"hflip" json:"hflip"`                   // horizontal flip probability
-	RandAugment   string  `toml:"rand_augment" json:"rand_augment"`     // timm spec, e.g. "rand-m9-mstd0.5"; "" off
+	RandAugment   string  `toml:"rand_augment" json:"rand_augment"`     // timm spec, e.g. "rand-m9-mstd0.5-inc1"; "" off
 	RandomErasing float64 `toml:"random_erasing" json:"random_erasing"` // probability (timm reprob)
 	Workers       int     `toml:"workers" json:"workers"`               // decoding and augmentation goroutines
 	Prefetch      int     `toml:"prefetch" json:"prefetch"`             // batches prepared ahead

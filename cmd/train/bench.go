@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/trainer"
+)
+
+// modelFlags are the flags that pick a model without a configuration file.
+type modelFlags struct {
+	name                 *string
+	stem, chans, classes *int
+}
+
+func addModelFlags(fs *flag.FlagSet) modelFlags {
+	return modelFlags{
+		name:    fs.String("model", "atto", "variant: "+fmt.Sprint(models.Variants())),
+		stem:    fs.Int("stem", 4, "stem patch size (kernel = stride)"),
+		chans:   fs.Int("in-chans", 3, "input channels"),
+		classes: fs.Int("classes", 1000, "classes"),
+	}
+}
+
+func (f modelFlags) config() (models.Config, error) {
+	mc, err := models.Variant(*f.name)
+	if err != nil {
+		return mc, err
+	}
+	mc.StemPatch, mc.InChans, mc.NumClasses = *f.stem, *f.chans, *f.classes
+	return mc, mc.Validate()
+}
+
+// bench measures training throughput.
+func bench(args []string) error {
+	fs := flag.NewFlagSet("train bench", flag.ContinueOnError)
+	mf := addModelFlags(fs)
+	size := fs.Int("size", 224, "input side in pixels")
+	batch := fs.Int("batch", 32, "images per step")
+	steps := fs.Int("steps", 5, "timed steps")
+	warmup := fs.Int("warmup", 2, "untimed steps first")
+	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	mc, err := mf.config()
+	if err != nil {
+		return err
+	}
+	be, closeBE, err := trainer.OpenBackend(*backend)
+	if err != nil {
+		return err
+	}
+	defer closeBE()
+	r, err := trainer.Bench(be, mc, *batch, *size, *warmup, *steps)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(r)
+	}
+	fmt.Printf("%s on %s: batch %d at %d px: %.1f ms/step (forward %.1f, backward+optimizer %.1f), %.1f img/s\n",
+		r.Model, r.Backend, r.Batch, r.Size, r.StepMs, r.ForwardMs, r.BackwardMs, r.ImgPerSec)
+	return nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/nextconv/nextconv/trainer"
+)
+
+// fit trains as the configuration says.
+func fit(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	path := fs.String("config", "", "TOML configuration file (required)")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override one setting, section.key=value (repeatable), e.g. -set train.epochs=3")
+	backend := fs.String("backend", "", "override train.backend: cpu, cuda or cudasim")
+	resume := fs.Bool("resume", false, "continue from out_dir/last.safetensors (train.resume)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("-config is required (see configs/)")
+	}
+	cfg, err := trainer.Load(*path)
+	if err != nil {
+		return err
+	}
+	if *backend != "" {
+		sets = append(sets, "train.backend="+*backend)
+	}
+	if *resume {
+		sets = append(sets, "train.resume=true")
+	}
+	for _, s := range sets {
+		if err := cfg.Set(s); err != nil {
+			return err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "# resolved configuration\n%s\n", cfg.TOML())
+	be, closeBE, err := trainer.OpenBackend(cfg.Train.Backend)
+	if err != nil {
+		return err
+	}
+	defer closeBE()
+	t, err := trainer.New(ctx, cfg, be, os.Stderr)
+	if err != nil {
+		return err
+	}
+	res, err := t.Run(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("done: %d steps in %.0f s, test top-1 %.2f%% (best %.2f%%), top-5 %.2f%%\n",
+		res.Steps, res.Seconds, res.Top1, res.BestTop1, res.Top5)
+	return nil
+}

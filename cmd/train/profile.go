@@ -1,0 +1,45 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"os"
+
+	"github.com/nextconv/nextconv/internal/fsutil"
+	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/trainer"
+)
+
+// profile prints the per-layer table and optionally writes it as JSON.
+func profile(args []string) error {
+	fs := flag.NewFlagSet("train profile", flag.ContinueOnError)
+	mf := addModelFlags(fs)
+	size := fs.Int("size", 224, "input side in pixels")
+	batch := fs.Int("batch", 1, "images per pass")
+	iters := fs.Int("iters", 3, "timed forward+backward passes averaged")
+	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
+	jsonPath := fs.String("json", "", "also write the table as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	mc, err := mf.config()
+	if err != nil {
+		return err
+	}
+	be, closeBE, err := trainer.OpenBackend(*backend)
+	if err != nil {
+		return err
+	}
+	defer closeBE()
+	rows, err := models.Profile(be, mc, models.ProfileOptions{Batch: *batch, Size: *size, Iters: *iters})
+	if err != nil {
+		return err
+	}
+	if err := models.WriteProfileTable(os.Stdout, rows); err != nil {
+		return err
+	}
+	if *jsonPath != "" {
+		return fsutil.WriteAtomic(*jsonPath, func(w io.Writer) error { return models.WriteProfileJSON(w, rows) })
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Times ConvNeXt V2 training steps in PyTorch on the CPU, for comparison with
+`train bench` (scripts/bench/cpu_vs_torch.sh runs both and prints the ratio).
+
+The model is the official facebookresearch/ConvNeXt-V2 models/convnextv2.py
+architecture (NCHW convolutions, channels_first LayerNorm in the stem and
+downsampling, NHWC Linear/GRN inside blocks), written out here so the script
+needs only torch. A step is zero_grad, forward, cross-entropy with label
+smoothing 0.1, backward and torch.optim.AdamW, exactly what `train bench`
+times. Prints one JSON object.
+
+Usage: /usr/bin/python3 torch_train_step.py --variant atto --size 28 --stem 2
+       --in-chans 1 --classes 10 --batch 128 --steps 5 --warmup 2 --threads 2
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VARIANTS = {
+    "atto": ([2, 2, 6, 2], [40, 80, 160, 320]),
+    "femto": ([2, 2, 6, 2], [48, 96, 192, 384]),
+    "pico": ([2, 2, 6, 2], [64, 128, 256, 512]),
+    "nano": ([2, 2, 8, 2], [80, 160, 320, 640]),
+    "tiny": ([3, 3, 9, 3], [96, 192, 384, 768]),
+}
+
+
+class LayerNorm2d(nn.Module):
+    """The official channels_first LayerNorm."""
+
+    def __init__(self, c, eps=1e-6):
+        super().__init__()
+        self.weight, self.bias, self.eps = nn.Parameter(torch.ones(c)), nn.Parameter(torch.zeros(c)), eps
+
+    def forward(self, x):
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + self.eps)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+class GRN(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.gamma, self.beta = nn.Parameter(torch.zeros(1, 1, 1, c)), nn.Parameter(torch.zeros(1, 1, 1, c))
+
+    def forward(self, x):
+        gx = torch.norm(x, p=2, dim=(1, 2), keepdim=True)
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
+        return self.gamma * (x * nx) + self.beta + x
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dwconv = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.pwconv1, self.act, self.grn, self.pwconv2 = nn.Linear(c, 4 * c), nn.GELU(), GRN(4 * c), nn.Linear(4 * c, c)
+
+    def forward(self, x):
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.pwconv2(self.grn(self.act(self.pwconv1(self.norm(y)))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+class ConvNeXtV2(nn.Module):
+    def __init__(self, depths, dims, in_chans, classes, stem):
+        super().__init__()
+        self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(in_chans, dims[0], stem, stem), LayerNorm2d(dims[0]))])
+        for i in range(3):
+            self.down.append(nn.Sequential(LayerNorm2d(dims[i]), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
+        self.stages = nn.ModuleList([nn.Sequential(*[Block(d) for _ in range(n)]) for n, d in zip(depths, dims)])
+        self.norm, self.head = nn.LayerNorm(dims[-1], eps=1e-6), nn.Linear(dims[-1], classes)
+
+    def forward(self, x):
+        for d, s in zip(self.down, self.stages):
+            x = s(d(x))
+        return self.head(self.norm(x.mean([-2, -1])))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--variant", default="atto", choices=VARIANTS)
+    p.add_argument("--size", type=int, default=28)
+    p.add_argument("--stem", type=int, default=2)
+    p.add_argument("--in-chans", type=int, default=1)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    depths, dims = VARIANTS[a.variant]
+    model = ConvNeXtV2(depths, dims, a.in_chans, a.classes, a.stem)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(a.batch, a.in_chans, a.size, a.size)
+    y = torch.randint(0, a.classes, (a.batch,))
+    times = []
+    for i in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+        loss.backward()
+        opt.step()
+        if i >= a.warmup:
+            times.append(time.perf_counter() - t0)
+    step = sum(times) / len(times)
+    print(json.dumps({"model": "convnextv2_" + a.variant, "backend": "pytorch-%s-cpu-%dthreads" % (torch.__version__, a.threads),
+                      "blas": torch.__config__.show().split("BLAS_INFO=")[1].split(",")[0],
+                      "batch": a.batch, "size": a.size, "steps": a.steps, "step_ms": step * 1e3,
+                      "img_per_s": a.batch / step}))
+
+
+if __name__ == "__main__":
+    main()

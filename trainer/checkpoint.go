@@ -1,0 +1,185 @@
+package trainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/models"
+)
+
+// Checkpoint tensor names beside the model's own (timm-named) parameters.
+const (
+	tensorOptimM = "optim.m" // AdamW first moment or SGD momentum, arena order
+	tensorOptimV = "optim.v" // AdamW second moment, arena order
+	tensorEMA    = "ema"     // EMA weights, arena order
+	metaState    = "nextconv.train_state"
+	metaRun      = "nextconv.run_config"
+)
+
+// State is the training progress a checkpoint stores beside the tensors, so
+// that a resumed run continues exactly where the saved one stopped.
+type State struct {
+	Step     int            `json:"step"`      // optimizer updates done
+	Loader   datasets.State `json:"loader"`    // next batch of the data stream
+	BestTop1 float64        `json:"best_top1"` // best test top-1 so far (%)
+	DropRNG  []byte         `json:"drop_rng"`  // drop-path generator state
+	MixupRNG []byte         `json:"mixup_rng"` // mixup generator state
+}
+
+// saveCheckpoint writes model, optimizer moments, EMA and state to path
+// atomically. It refuses to save non-finite weights, so a diverged run never
+// replaces a good checkpoint.
+func (t *Trainer) saveCheckpoint(path string) error {
+	sumsq, err := t.be.SumSquares(t.model.Arena.Values)
+	if err != nil {
+		return err
+	}
+	if !finite(sumsq) {
+		return fmt.Errorf("checkpoint %s not written: the weights are not finite: %w", path, kernels.ErrNaN)
+	}
+	tensors, err := t.model.StateDict(models.Timm)
+	if err != nil {
+		return err
+	}
+	step, bufs := t.opt.State()
+	flat := map[string]kernels.Tensor{tensorOptimM: bufs["m"], tensorOptimV: bufs["v"]}
+	if t.ema != nil {
+		flat[tensorEMA] = t.ema.Weights()
+	}
+	for _, name := range []string{tensorOptimM, tensorOptimV, tensorEMA} {
+		if x := flat[name]; !x.Nil() {
+			data := make([]float32, x.Len())
+			if err := t.be.Download(data, x); err != nil {
+				return err
+			}
+			tensors = append(tensors, models.Tensor{Name: name, Shape: []int{x.Len()}, Data: data})
+		}
+	}
+	st := t.state
+	st.Step = step
+	if st.DropRNG, err = t.model.DropRNG.MarshalBinary(); err != nil {
+		return err
+	}
+	if st.MixupRNG, err = t.mixup.PCG.MarshalBinary(); err != nil {
+		return err
+	}
+	stJSON, _ := json.Marshal(st)
+	cfgJSON, _ := json.Marshal(t.model.Config)
+	meta := map[string]string{
+		models.MetaFormat: "nextconv", models.MetaConfig: string(cfgJSON), models.MetaNaming: "timm",
+		metaState: string(stJSON), metaRun: t.cfg.TOML(),
+	}
+	return models.WriteSafetensors(path, tensors, meta)
+}
+
+// loadCheckpoint restores everything saveCheckpoint wrote. A checkpoint of
+// another model gives models.CheckpointError listing the differences.
+func (t *Trainer) loadCheckpoint(path string) error {
+	tensors, meta, err := models.ReadSafetensors(path)
+	if err != nil {
+		return err
+	}
+	var st State
+	if err := json.Unmarshal([]byte(meta[metaState]), &st); err != nil {
+		return fmt.Errorf("checkpoint %s: no training state (a weights-only file cannot resume a run): %w", path, err)
+	}
+	model, extra := splitTensors(tensors)
+	if err := t.model.LoadTensors(path, model); err != nil {
+		return err
+	}
+	_, bufs := t.opt.State()
+	targets := map[string]kernels.Tensor{tensorOptimM: bufs["m"], tensorOptimV: bufs["v"]}
+	if t.ema != nil {
+		targets[tensorEMA] = t.ema.Weights()
+	}
+	for name, dst := range targets {
+		if dst.Nil() {
+			continue
+		}
+		src, ok := extra[name]
+		if !ok {
+			return fmt.Errorf("checkpoint %s: tensor %q missing (was it written with another optimizer or without EMA?)", path, name)
+		}
+		if len(src.Data) != dst.Len() {
+			return fmt.Errorf("checkpoint %s: tensor %q has %d elements, want %d", path, name, len(src.Data), dst.Len())
+		}
+		if err := t.be.Upload(dst, src.Data); err != nil {
+			return err
+		}
+	}
+	if err := t.model.DropRNG.UnmarshalBinary(st.DropRNG); err != nil {
+		return fmt.Errorf("checkpoint %s: drop-path generator: %w", path, err)
+	}
+	if err := t.mixup.PCG.UnmarshalBinary(st.MixupRNG); err != nil {
+		return fmt.Errorf("checkpoint %s: mixup generator: %w", path, err)
+	}
+	t.opt.SetStep(st.Step)
+	t.state = st
+	return nil
+}
+
+// splitTensors separates model parameters from the optimizer and EMA
+// tensors of a training checkpoint.
+func splitTensors(ts []models.Tensor) (model []models.Tensor, extra map[string]models.Tensor) {
+	extra = map[string]models.Tensor{}
+	for _, x := range ts {
+		if x.Name == tensorEMA || strings.HasPrefix(x.Name, "optim.") {
+			extra[x.Name] = x
+			continue
+		}
+		model = append(model, x)
+	}
+	return model, extra
+}
+
+// LoadWeights loads a model's parameters from any checkpoint: one written by
+// `train` (optimizer state ignored; the EMA weights instead of the trained
+// ones when ema is set), by models.Save, or by timm/the official code
+// converted to safetensors.
+func LoadWeights(m *models.Model, path string, ema bool) error {
+	tensors, _, err := models.ReadSafetensors(path)
+	if err != nil {
+		return err
+	}
+	model, extra := splitTensors(tensors)
+	if err := m.LoadTensors(path, model); err != nil {
+		return err
+	}
+	if !ema {
+		return nil
+	}
+	avg, ok := extra[tensorEMA]
+	if !ok {
+		return fmt.Errorf("checkpoint %s has no EMA weights", path)
+	}
+	if len(avg.Data) != m.Arena.Len() {
+		return fmt.Errorf("checkpoint %s: EMA has %d elements, the model %d", path, len(avg.Data), m.Arena.Len())
+	}
+	return m.Backend.Upload(m.Arena.Values, avg.Data)
+}
+
+// ErrNonFinite is wrapped by the error that stops a run whose loss became NaN
+// or infinite.
+var ErrNonFinite = errors.New("loss is not finite")
+
+// RunConfigFromCheckpoint returns the training configuration a checkpoint
+// written by `train` stores in its metadata.
+func RunConfigFromCheckpoint(path string) (Config, error) {
+	meta, err := models.ReadMetadata(path)
+	if err != nil {
+		return Config{}, err
+	}
+	src, ok := meta[metaRun]
+	if !ok {
+		return Config{}, fmt.Errorf("checkpoint %s carries no training configuration", path)
+	}
+	c := Default()
+	if err := c.decode(path+" (stored configuration)", src); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}

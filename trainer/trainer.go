@@ -1,0 +1,283 @@
+// Package trainer runs nextconv's training loop: data loading, mixup/cutmix,
+// forward, loss, backward, optimizer step with schedule and layer-wise decay,
+// EMA, evaluation, checkpoints that resume bit-identically, metrics as JSON
+// Lines and a progress display.
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/layers"
+	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/optim"
+)
+
+// Trainer owns one run: model, optimizer, data and outputs.
+type Trainer struct {
+	cfg      Config
+	be       kernels.Backend
+	data     *Data
+	model    *models.Model
+	opt      *optim.Optimizer
+	ema      *optim.EMA
+	sched    optim.Cosine
+	mixup    *Mixup
+	loss     *layers.CrossEntropy
+	state    State
+	steps    int // total optimizer steps of the run
+	perEpoch int
+	log      *Logger
+	x, tgt   kernels.Tensor // device copies of the current batch
+	lossSum  kernels.Tensor // per-sample losses summed since the last log line
+	logged   int            // steps summed into lossSum
+}
+
+// Result summarises a finished (or stopped) run.
+type Result struct {
+	Steps    int     `json:"steps"`
+	Top1     float64 `json:"top1"` // last evaluation, percent
+	Top5     float64 `json:"top5"`
+	EMATop1  float64 `json:"ema_top1,omitempty"`
+	BestTop1 float64 `json:"best_top1"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// New prepares a run on backend be: it loads the data, builds the model (or
+// resumes it from out_dir/last.safetensors when train.resume is set and the
+// file exists), the optimizer, schedule, EMA and mixup, and opens the
+// outputs. log receives human-readable progress.
+func New(ctx context.Context, cfg Config, be kernels.Backend, log io.Writer) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	data, err := LoadData(ctx, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := cfg.ModelConfig(data.Info.C, data.Info.NumClasses())
+	if err != nil {
+		return nil, err
+	}
+	t := &Trainer{cfg: cfg, be: be, data: data, loss: layers.NewCrossEntropy(be)}
+	if t.model, err = models.New(be, mc, cfg.Train.Seed); err != nil {
+		return nil, err
+	}
+	var scale func(string) float64
+	if cfg.Optim.LayerDecay != 1 {
+		if scale, err = models.LayerDecay(mc, cfg.Optim.LayerDecay, cfg.Optim.LayerDecayMode); err != nil {
+			return nil, err
+		}
+	}
+	if t.opt, err = optim.New(be, t.model.Arena, cfg.Optim.Config, scale); err != nil {
+		return nil, err
+	}
+	if cfg.EMA.Decay > 0 {
+		if t.ema, err = optim.NewEMA(be, t.model.Arena, cfg.EMA.Decay); err != nil {
+			return nil, err
+		}
+	}
+	if t.mixup, err = NewMixup(cfg.Mixup, cfg.Train.Seed); err != nil {
+		return nil, err
+	}
+	t.perEpoch = datasets.StepsPerEpoch(data.Train.Len(), cfg.Train.BatchSize, true)
+	if t.perEpoch == 0 {
+		return nil, fmt.Errorf("trainer: %d training images make no batch of %d", data.Train.Len(), cfg.Train.BatchSize)
+	}
+	t.steps = cfg.Train.Epochs * t.perEpoch
+	if cfg.Train.MaxSteps > 0 && (cfg.Train.Epochs <= 0 || cfg.Train.MaxSteps < t.steps) {
+		t.steps = cfg.Train.MaxSteps
+	}
+	warm := cfg.Optim.WarmupSteps
+	if warm == 0 {
+		warm = int(math.Round(cfg.Optim.WarmupEpochs * float64(t.perEpoch)))
+	}
+	t.sched = optim.Cosine{Base: cfg.Optim.LR, Min: cfg.Optim.MinLR, Warmup: min(warm, t.steps-1), Total: t.steps}
+	if err := t.sched.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Train.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	if last := t.path("last"); cfg.Train.Resume {
+		if _, err := os.Stat(last); err == nil {
+			if err := t.loadCheckpoint(last); err != nil {
+				return nil, fmt.Errorf("trainer: resume: %w", err)
+			}
+		}
+	}
+	if t.log, err = NewLogger(cfg.Train.OutDir, log, t.state.Step > 0); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Model returns the model being trained.
+func (t *Trainer) Model() *models.Model { return t.model }
+
+// Steps returns the run's total number of optimizer steps.
+func (t *Trainer) Steps() int { return t.steps }
+
+// State returns the current progress.
+func (t *Trainer) State() State { return t.state }
+
+// path returns out_dir/<name>.safetensors.
+func (t *Trainer) path(name string) string {
+	return filepath.Join(t.cfg.Train.OutDir, name+".safetensors")
+}
+
+// ErrInterrupted is returned by Run when its context was cancelled (SIGINT)
+// or the time limit passed; a checkpoint was saved first.
+var ErrInterrupted = errors.New("training interrupted; state saved to last.safetensors")
+
+// Run trains until the configured number of steps, evaluating and saving
+// last.safetensors (and best.safetensors on a new best top-1) every epoch or
+// every train.eval_every / train.checkpoint_every steps. Cancelling ctx
+// saves a checkpoint and returns ErrInterrupted. A non-finite loss stops the
+// run with an error wrapping ErrNonFinite and leaves the last checkpoint as
+// it was.
+func (t *Trainer) Run(ctx context.Context) (Result, error) {
+	start := time.Now()
+	res := Result{BestTop1: t.state.BestTop1}
+	if err := os.WriteFile(filepath.Join(t.cfg.Train.OutDir, "config.toml"), []byte(t.cfg.TOML()), 0o644); err != nil {
+		return res, fmt.Errorf("trainer: %w", err)
+	}
+	fmt.Fprintf(t.log.out, "model %s: %d parameters on %s (%s), %d steps of %d images (%d per epoch)\n",
+		t.model.Config.Name, t.model.NumParams(), t.be.Name(), t.be.DType(), t.steps, t.cfg.Train.BatchSize, t.perEpoch)
+	loader, err := datasets.NewLoader(ctx, datasets.LoaderConfig{
+		Dataset: t.data.Train, Pipeline: t.data.TrainPipe, BatchSize: t.cfg.Train.BatchSize,
+		Shuffle: true, DropLast: true, Seed: t.cfg.Train.Seed, Workers: t.cfg.Data.Workers,
+		Prefetch: t.cfg.Data.Prefetch, Start: t.state.Loader,
+	})
+	if err != nil {
+		return res, fmt.Errorf("trainer: %w", err)
+	}
+	defer loader.Close()
+	deadline := time.Time{}
+	if d := t.cfg.Train.TimeLimit.Duration; d > 0 {
+		deadline = start.Add(d)
+	}
+	t.log.StartProgress(t.steps, t.state.Step)
+	defer t.log.StopProgress()
+	t.model.SetTraining(true)
+	for t.state.Step < t.steps {
+		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
+			return t.stop(res, start)
+		}
+		b, err := loader.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return t.stop(res, start)
+			}
+			return res, fmt.Errorf("trainer: data: %w", err)
+		}
+		if err := t.step(b); err != nil {
+			return res, err
+		}
+		t.state.Step++
+		t.state.Loader = loader.State()
+		t.log.Tick()
+		step := t.state.Step
+		if step%t.cfg.Train.LogEvery == 0 || step == t.steps {
+			if err := t.logTrain(b.Epoch); err != nil {
+				return res, err
+			}
+		}
+		evalNow := step == t.steps || (t.cfg.Train.EvalEvery > 0 && step%t.cfg.Train.EvalEvery == 0) ||
+			(t.cfg.Train.EvalEvery == 0 && step%t.perEpoch == 0)
+		if evalNow {
+			if err := t.evaluateAndSave(&res); err != nil {
+				return res, err
+			}
+		} else if ce := t.cfg.Train.CheckpointEvery; ce > 0 && step%ce == 0 {
+			if err := t.checkedSave("last"); err != nil {
+				return res, err
+			}
+		}
+	}
+	res.Steps, res.Seconds = t.state.Step, time.Since(start).Seconds()
+	return res, nil
+}
+
+// stop saves the state after an interruption and returns ErrInterrupted.
+func (t *Trainer) stop(res Result, start time.Time) (Result, error) {
+	if err := t.checkedSave("last"); err != nil {
+		return res, err
+	}
+	res.Steps, res.Seconds = t.state.Step, time.Since(start).Seconds()
+	t.log.Printf("stopped at step %d; resume with train.resume = true", t.state.Step)
+	return res, ErrInterrupted
+}
+
+// checkedSave flushes the loss (failing on a non-finite one, before anything
+// is written) and saves <name>.safetensors.
+func (t *Trainer) checkedSave(name string) error {
+	if t.logged > 0 {
+		if err := t.logTrain(-1); err != nil {
+			return err
+		}
+	}
+	if err := t.saveCheckpoint(t.path(name)); err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	return nil
+}
+
+// evaluateAndSave evaluates the weights (and the EMA), records metrics and
+// saves last and, on a new best, best.
+func (t *Trainer) evaluateAndSave(res *Result) error {
+	if t.logged > 0 {
+		if err := t.logTrain(-1); err != nil {
+			return err
+		}
+	}
+	ev, err := t.Evaluate(false)
+	if err != nil {
+		return err
+	}
+	res.Top1, res.Top5 = ev.Top1, ev.Top5
+	rec := map[string]any{"kind": "eval", "step": t.state.Step, "epoch": float64(t.state.Step) / float64(t.perEpoch),
+		"top1": ev.Top1, "top5": ev.Top5, "loss": ev.Loss}
+	best := ev.Top1
+	if t.ema != nil {
+		evEMA, err := t.Evaluate(true)
+		if err != nil {
+			return err
+		}
+		res.EMATop1 = evEMA.Top1
+		rec["ema_top1"], rec["ema_top5"] = evEMA.Top1, evEMA.Top5
+		best = max(best, evEMA.Top1)
+	}
+	t.log.Record(rec)
+	t.log.Printf("step %d eval: top-1 %.2f%% top-5 %.2f%% loss %.4f%s", t.state.Step, ev.Top1, ev.Top5, ev.Loss, emaNote(rec))
+	isBest := best > t.state.BestTop1
+	if isBest {
+		t.state.BestTop1 = best
+	}
+	res.BestTop1 = t.state.BestTop1
+	if err := t.checkedSave("last"); err != nil {
+		return err
+	}
+	if isBest {
+		return t.checkedSave("best")
+	}
+	return nil
+}
+
+func emaNote(rec map[string]any) string {
+	if v, ok := rec["ema_top1"]; ok {
+		return fmt.Sprintf(", EMA top-1 %.2f%%", v)
+	}
+	return ""
+}
+
+// finite reports whether v is neither NaN nor infinite.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
