@@ -60,6 +60,7 @@ type DataConfig struct {
 	RandomErasing float64 `toml:"random_erasing" json:"random_erasing"` // probability (timm reprob)
 	Workers       int     `toml:"workers" json:"workers"`               // decoding and augmentation goroutines
 	Prefetch      int     `toml:"prefetch" json:"prefetch"`             // batches prepared ahead
+	EvalImages    int     `toml:"eval_images" json:"eval_images"`       // evaluate on the first N test images (0: all)
 }
 
 // TrainConfig holds the loop's settings.
@@ -219,6 +220,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: mixup/cutmix pair samples and need an even train.batch_size, got %d", t.BatchSize)
 	case !(t.LabelSmoothing >= 0 && t.LabelSmoothing < 1):
 		return fmt.Errorf("config: train.label_smoothing %v outside [0, 1)", t.LabelSmoothing)
+	case c.Data.EvalImages < 0:
+		return fmt.Errorf("config: data.eval_images %d must be >= 0", c.Data.EvalImages)
 	case t.LogEvery <= 0:
 		return fmt.Errorf("config: train.log_every %d must be positive", t.LogEvery)
 	case t.OutDir == "":

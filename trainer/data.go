@@ -59,6 +59,9 @@ func LoadData(ctx context.Context, c DataConfig) (*Data, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	d.Info = d.Train.Info()
+	if n := c.EvalImages; n > 0 && n < d.Test.Len() {
+		d.Test = datasets.Subset(d.Test, n)
+	}
 	tc := datasets.DefaultTrainConfig()
 	tc.Size, tc.Padding, tc.HFlip, tc.RandAugment, tc.ReProb = c.InputSize, c.CropPadding, c.HFlip, c.RandAugment, c.RandomErasing
 	if d.TrainPipe, err = datasets.NewTrainPipeline(d.Info, tc); err != nil {

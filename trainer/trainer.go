@@ -39,6 +39,7 @@ type Trainer struct {
 	x, tgt   kernels.Tensor // device copies of the current batch
 	lossSum  kernels.Tensor // per-sample losses summed since the last log line
 	logged   int            // steps summed into lossSum
+	stopAt   int            // StopAfter's step, 0 = none
 }
 
 // Result summarises a finished (or stopped) run.
@@ -119,6 +120,13 @@ func New(ctx context.Context, cfg Config, be kernels.Backend, log io.Writer) (*T
 	}
 	return t, nil
 }
+
+// StopAfter makes Run stop after the given step as if interrupted: it saves
+// last.safetensors and returns ErrInterrupted (used to test resume).
+func (t *Trainer) StopAfter(step int) { t.stopAt = step }
+
+// Close flushes and closes the run's metrics file.
+func (t *Trainer) Close() error { return t.log.Close() }
 
 // Model returns the model being trained.
 func (t *Trainer) Model() *models.Model { return t.model }
@@ -201,6 +209,9 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 			if err := t.checkedSave("last"); err != nil {
 				return res, err
 			}
+		}
+		if step == t.stopAt && step < t.steps {
+			return t.stop(res, start)
 		}
 	}
 	res.Steps, res.Seconds = t.state.Step, time.Since(start).Seconds()

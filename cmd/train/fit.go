@@ -52,6 +52,7 @@ func fit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer t.Close()
 	res, err := t.Run(ctx)
 	if err != nil {
 		return err

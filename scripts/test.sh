@@ -1,0 +1,44 @@
+#!/bin/bash
+# test.sh is nextconv's test command (the README's second command; CI runs
+# it through .ci/run after scripts/setup.sh). Steps, in order:
+#   1. gofmt and go vet on the default build;
+#   2. go test ./... — unit tests, gradient checks, PyTorch golden data, the
+#      CUDA simulator and every kernel on it against the CPU reference, the
+#      fatbin manifest check, and nvcc compiling every kernel;
+#   3. the simulator's tests again under ASan and UBSan;
+#   4. the CUDA build: go vet and go build with -tags cuda against the real
+#      headers and libcuda, and the ptxas report (no spills, no local memory);
+#   5. a short real training run on Fashion-MNIST that must beat a stated
+#      accuracy (NEXTCONV_E2E=1 enables it inside go test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+step "go test ./..."
+go test -count=1 -timeout 30m ./...
+
+step "simulator under ASan/UBSan"
+scripts/sim-asan.sh
+
+if command -v nvcc >/dev/null 2>&1; then
+	step "CUDA build (-tags cuda)"
+	go vet -tags cuda ./...
+	go build -tags cuda ./...
+	if [ -x scripts/ptxas-report.sh ]; then
+		step "ptxas report"
+		scripts/ptxas-report.sh
+	fi
+else
+	step "CUDA build skipped: nvcc not installed (run scripts/setup.sh)"
+fi
+
+step "end-to-end: short Fashion-MNIST training run"
+NEXTCONV_E2E=1 go test -count=1 -timeout 30m -run 'TestEndToEnd' -v ./trainer/

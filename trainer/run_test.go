@@ -1,0 +1,169 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/kernels/cpu"
+	"github.com/nextconv/nextconv/models"
+)
+
+// quickConfig is a small real run on Fashion-MNIST: atto with the 2×2 stem,
+// batch 16, every random component on (augmentation, mixup/cutmix, drop
+// path, EMA), evaluated on 200 test images.
+func quickConfig(t *testing.T, steps int) Config {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(datasets.DefaultFashionMNISTDir, "train-images-idx3-ubyte.gz")); err != nil {
+		t.Skipf("Fashion-MNIST not installed at %s (apt-get install dataset-fashion-mnist): %v", datasets.DefaultFashionMNISTDir, err)
+	}
+	c := Default()
+	c.Model.StemPatch, c.Model.DropPath = 2, 0.1
+	c.Data.RandAugment, c.Data.RandomErasing, c.Data.CropPadding, c.Data.EvalImages = "rand-m9-mstd0.5-inc1", 0.25, 2, 200
+	c.Train.BatchSize, c.Train.MaxSteps, c.Train.LogEvery, c.Train.Seed = 16, steps, 2, 7
+	c.Train.OutDir = t.TempDir()
+	c.Mixup = MixupConfig{MixupAlpha: 0.8, CutmixAlpha: 1, Prob: 1, SwitchProb: 0.5}
+	c.EMA.Decay = 0.9
+	c.Optim.WarmupSteps = 2
+	return c
+}
+
+func run(t *testing.T, c Config, stopAfter int) error {
+	t.Helper()
+	tr, err := New(context.Background(), c, cpu.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if stopAfter > 0 {
+		tr.StopAfter(stopAfter)
+	}
+	_, err = tr.Run(context.Background())
+	return err
+}
+
+func readState(t *testing.T, path string) map[string][]float32 {
+	t.Helper()
+	ts, _, err := models.ReadSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][]float32{}
+	for _, x := range ts {
+		m[x.Name] = x.Data
+	}
+	return m
+}
+
+// TestResumeIsBitIdentical stops a run after 3 of 6 steps, resumes it, and
+// requires every saved tensor (weights, AdamW moments, EMA) to equal the
+// uninterrupted run's bit for bit.
+func TestResumeIsBitIdentical(t *testing.T) {
+	whole := quickConfig(t, 6)
+	if err := run(t, whole, 0); err != nil {
+		t.Fatal(err)
+	}
+	split := quickConfig(t, 6)
+	if err := run(t, split, 3); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("stopping after 3 steps: %v", err)
+	}
+	mid := readState(t, filepath.Join(split.Train.OutDir, "last.safetensors"))
+	split.Train.Resume = true
+	if err := run(t, split, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := readState(t, filepath.Join(whole.Train.OutDir, "last.safetensors"))
+	got := readState(t, filepath.Join(split.Train.OutDir, "last.safetensors"))
+	if len(got) != len(want) || len(want) < 100 {
+		t.Fatalf("%d tensors after resuming, %d uninterrupted", len(got), len(want))
+	}
+	changed := false
+	for name, w := range want {
+		g := got[name]
+		for i := range w {
+			if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+				t.Fatalf("%s[%d] = %v after resume, %v uninterrupted", name, i, g[i], w[i])
+			}
+		}
+		if m := mid[name]; !changed && m != nil && !bytes.Equal(f32bytes(m), f32bytes(w)) {
+			changed = true
+		}
+	}
+	if !changed {
+		t.Error("the state after step 3 equals the final one: the test would not notice a resume that trains nothing")
+	}
+}
+
+func f32bytes(v []float32) []byte {
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		u := math.Float32bits(x)
+		b = append(b, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
+	}
+	return b
+}
+
+// TestNonFiniteLossKeepsCheckpoint poisons the weights of a resumed run: the
+// run must stop with ErrNonFinite and leave last.safetensors untouched.
+func TestNonFiniteLossKeepsCheckpoint(t *testing.T) {
+	c := quickConfig(t, 4)
+	if err := run(t, c, 2); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("first part: %v", err)
+	}
+	last := filepath.Join(c.Train.OutDir, "last.safetensors")
+	before, _ := os.ReadFile(last)
+	c.Train.Resume = true
+	tr, err := New(context.Background(), c, cpu.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	w := tr.Model().Arena.Values.Host32()
+	w[len(w)-1] = float32(math.NaN()) // the head bias: every logit of that class becomes NaN
+	_, err = tr.Run(context.Background())
+	if !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("got %v, want ErrNonFinite", err)
+	}
+	after, _ := os.ReadFile(last)
+	if !bytes.Equal(before, after) {
+		t.Error("a diverged run rewrote last.safetensors")
+	}
+}
+
+// TestResumeOtherModel refuses to resume a checkpoint of another model.
+func TestResumeOtherModel(t *testing.T) {
+	c := quickConfig(t, 4)
+	if err := run(t, c, 2); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("first part: %v", err)
+	}
+	c.Train.Resume = true
+	c.Model.Variant = "femto"
+	_, err := New(context.Background(), c, cpu.New(), nil)
+	var ce *models.CheckpointError
+	if !errors.As(err, &ce) || len(ce.Mismatched) == 0 {
+		t.Fatalf("resuming atto into femto: %v", err)
+	}
+}
+
+// TestBadData checks that a missing or corrupt dataset gives an error naming
+// the file.
+func TestBadData(t *testing.T) {
+	c := quickConfig(t, 2)
+	c.Data.Root = filepath.Join(t.TempDir(), "nowhere")
+	if _, err := New(context.Background(), c, cpu.New(), nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("nowhere")) {
+		t.Errorf("missing dataset: %v", err)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("\x1f\x8b garbage"), 0o644)
+	}
+	c.Data.Root = dir
+	if _, err := New(context.Background(), c, cpu.New(), nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("train-images")) {
+		t.Errorf("corrupt dataset: %v", err)
+	}
+}
