@@ -36,7 +36,7 @@ CUDASIM_REGISTER(ema_f32, "avg", "x", "decay", "keep", "n")
 }  // namespace cudasim_src_elementwise
 
 // kernels/src/optim.cu
-CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "2bc1e060a7312e087ffa2b491cddfbbf4011809ab8d21720a52eec657ca28dcd")
+CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "462dce26db21095fd41419f0f44ce4cd0f75da8e86cd67cc8df01560c30c8db3")
 namespace cudasim_src_optim {
 #include "../../kernels/src/optim.cu"
 CUDASIM_REGISTER(adamw_f32, "p", "g", "m", "v", "chunks", "beta1", "beta2", "eps", "bc2_sqrt")

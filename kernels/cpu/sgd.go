@@ -15,7 +15,7 @@ func (b *Backend) SGD(p, g, buf kernels.Tensor, groups []kernels.AdamWGroup, h k
 	if h.Momentum != 0 {
 		args = append(args, kernels.Arg{Name: "buf", T: buf, Want: kernels.Shape{n}})
 	}
-	if err := kernels.CheckArgs("sgd", b.dt, args...); err != nil {
+	if err := b.checkArgs("sgd", args...); err != nil {
 		return err
 	}
 	if err := h.Validate(); err != nil {

@@ -2,8 +2,10 @@
 // launch per step for every parameter group.
 //
 // The host splits every non-empty group [Offset, Offset+Len) into chunks of
-// at most optim chunk size elements (kernels/gpu/optim.go) and uploads a table
-// of optim_chunk entries, one per block: blockIdx.x = chunk. A block walks
+// at most optimChunkLen = 8192 elements (kernels/gpu/optim.go) and uploads
+// a table of optim_chunk entries, one per block: blockIdx.x = chunk. The
+// table stays on the device and is uploaded again only when it changes (a
+// new learning rate, new groups). A block walks
 // its chunk with a block-stride loop (coalesced), so gaps between groups are
 // never touched and no thread searches for its group. The per-group
 // constants travel in the entry, so groups of any number share one launch.
