@@ -7,3 +7,48 @@
 #include "../../kernels/src/compat.cuh"
 
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
+
+// kernels/src/crossentropy.cu
+CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "7a6cb693845ecedd7b82f6ff7f746f5d98d5dd4bbbbf365cbf5a9215cd1978a1")
+namespace cudasim_src_crossentropy {
+#include "../../kernels/src/crossentropy.cu"
+CUDASIM_REGISTER(cross_entropy_fwd_f32, "loss", "prob", "logits", "target", "K")
+CUDASIM_LAUNCH_BOUNDS(cross_entropy_fwd_f32, 256)
+CUDASIM_REGISTER(cross_entropy_bwd_f32, "dlogits", "prob", "target", "scale", "n")
+}  // namespace cudasim_src_crossentropy
+
+// kernels/src/elementwise.cu
+CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "fcecbe46070ba6c409d82bd7b409e1c82d6c31d2daf0a538676d119b9466822f")
+namespace cudasim_src_elementwise {
+#include "../../kernels/src/elementwise.cu"
+CUDASIM_REGISTER(add_f32, "y", "a", "b", "n")
+CUDASIM_REGISTER(scale_f32, "y", "x", "alpha", "n")
+CUDASIM_REGISTER(scale_samples_f32, "y", "x", "scale", "per", "samples")
+CUDASIM_REGISTER(channel_scale_f32, "y", "x", "gamma", "n", "C")
+CUDASIM_REGISTER(channel_scale_bwd_f32, "dx", "partial", "dy", "x", "gamma", "rows", "C", "width", "rows_per_chunk")
+CUDASIM_LAUNCH_BOUNDS(channel_scale_bwd_f32, 256)
+CUDASIM_REGISTER(channel_scale_dgamma_f32, "dgamma", "partial", "chunks", "C")
+CUDASIM_REGISTER(sum_squares_partial_f32, "partial", "x", "n")
+CUDASIM_LAUNCH_BOUNDS(sum_squares_partial_f32, 256)
+CUDASIM_REGISTER(sum_squares_final_f64, "out", "partial", "count")
+CUDASIM_LAUNCH_BOUNDS(sum_squares_final_f64, 256)
+CUDASIM_REGISTER(ema_f32, "avg", "x", "decay", "keep", "n")
+}  // namespace cudasim_src_elementwise
+
+// kernels/src/optim.cu
+CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "462dce26db21095fd41419f0f44ce4cd0f75da8e86cd67cc8df01560c30c8db3")
+namespace cudasim_src_optim {
+#include "../../kernels/src/optim.cu"
+CUDASIM_REGISTER(adamw_f32, "p", "g", "m", "v", "chunks", "beta1", "beta2", "eps", "bc2_sqrt")
+CUDASIM_LAUNCH_BOUNDS(adamw_f32, 256)
+CUDASIM_REGISTER(sgd_f32, "p", "g", "buf", "chunks", "momentum", "dampening", "nesterov", "first")
+CUDASIM_LAUNCH_BOUNDS(sgd_f32, 256)
+}  // namespace cudasim_src_optim
+
+// kernels/src/pool.cu
+CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "f58e5b2461848574a37d152adf41afdeb56833e57b3fb2a5780177f8d6b8df1d")
+namespace cudasim_src_pool {
+#include "../../kernels/src/pool.cu"
+CUDASIM_REGISTER(avgpool_fwd_f32, "y", "x", "N", "HW", "C")
+CUDASIM_REGISTER(avgpool_bwd_f32, "dx", "dy", "N", "HW", "C")
+}  // namespace cudasim_src_pool

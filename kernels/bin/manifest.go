@@ -3,4 +3,20 @@
 package bin
 
 // Kernels lists every extern "C" __global__ kernel of kernels/src.
-var Kernels = []string{}
+var Kernels = []string{
+	"adamw_f32",
+	"add_f32",
+	"avgpool_bwd_f32",
+	"avgpool_fwd_f32",
+	"channel_scale_bwd_f32",
+	"channel_scale_dgamma_f32",
+	"channel_scale_f32",
+	"cross_entropy_bwd_f32",
+	"cross_entropy_fwd_f32",
+	"ema_f32",
+	"scale_f32",
+	"scale_samples_f32",
+	"sgd_f32",
+	"sum_squares_final_f64",
+	"sum_squares_partial_f32",
+}

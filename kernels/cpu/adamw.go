@@ -1,10 +1,8 @@
 package cpu
 
 import (
-	"cmp"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -50,45 +48,13 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, 
 	return nil
 }
 
-// checkAdamW validates the hyper-parameters and that the groups lie inside
-// an arena of n elements without overlapping.
+// checkAdamW validates the hyper-parameters and the groups (the rules both
+// backends share, kernels.CheckGroups and AdamWHyper.Validate).
 func checkAdamW(op string, n int, groups []kernels.AdamWGroup, h kernels.AdamWHyper) error {
-	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-	switch {
-	case !(h.Beta1 >= 0 && h.Beta1 < 1):
-		return fmt.Errorf("%s: beta1 = %v must lie in [0, 1)", op, h.Beta1)
-	case !(h.Beta2 >= 0 && h.Beta2 < 1):
-		return fmt.Errorf("%s: beta2 = %v must lie in [0, 1)", op, h.Beta2)
-	case !(h.Eps >= 0) || !finite(h.Eps):
-		return fmt.Errorf("%s: eps = %v must be finite and >= 0", op, h.Eps)
-	case h.Step < 1:
-		return fmt.Errorf("%s: step = %d must be >= 1 (it counts from 1)", op, h.Step)
+	if err := h.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
-	for i, gr := range groups {
-		if !(gr.LR >= 0) || !finite(gr.LR) {
-			return fmt.Errorf("%s: group %d: learning rate %v must be finite and >= 0", op, i, gr.LR)
-		}
-		if !(gr.WeightDecay >= 0) || !finite(gr.WeightDecay) {
-			return fmt.Errorf("%s: group %d: weight decay %v must be finite and >= 0", op, i, gr.WeightDecay)
-		}
-		if gr.Offset < 0 || gr.Len < 0 || gr.Offset > n || gr.Len > n-gr.Offset {
-			return fmt.Errorf("%s: group %d [%d, %d+%d) does not fit the arena of %d elements: %w",
-				op, i, gr.Offset, gr.Offset, gr.Len, n, kernels.ErrShape)
-		}
-	}
-	idx := make([]int, len(groups))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, c int) int { return cmp.Compare(groups[a].Offset, groups[c].Offset) })
-	for k := 1; k < len(idx); k++ {
-		prev, cur := groups[idx[k-1]], groups[idx[k]]
-		if prev.Len > 0 && cur.Len > 0 && prev.Offset+prev.Len > cur.Offset {
-			return fmt.Errorf("%s: group %d [%d, %d) overlaps group %d [%d, %d): %w", op,
-				idx[k-1], prev.Offset, prev.Offset+prev.Len, idx[k], cur.Offset, cur.Offset+cur.Len, kernels.ErrShape)
-		}
-	}
-	return nil
+	return kernels.CheckGroups(op, groups, n)
 }
 
 // adamWCost is parallelFor's cost of one AdamW element (four loads, three

@@ -2,8 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"math"
-	"sort"
 
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -17,13 +15,13 @@ func (b *Backend) SGD(p, g, buf kernels.Tensor, groups []kernels.AdamWGroup, h k
 	if h.Momentum != 0 {
 		args = append(args, kernels.Arg{Name: "buf", T: buf, Want: kernels.Shape{n}})
 	}
-	if err := kernels.CheckArgs("sgd", b.dt, args...); err != nil {
+	if err := b.checkArgs("sgd", args...); err != nil {
 		return err
 	}
-	if !(h.Momentum >= 0) || !(h.Dampening >= 0 && h.Dampening <= 1) || (h.Nesterov && (h.Momentum == 0 || h.Dampening != 0)) {
-		return fmt.Errorf("sgd: invalid momentum %v dampening %v nesterov %v (Nesterov needs momentum > 0 and dampening 0)", h.Momentum, h.Dampening, h.Nesterov)
+	if err := h.Validate(); err != nil {
+		return fmt.Errorf("sgd: %w", err)
 	}
-	if err := checkGroups("sgd", groups, n); err != nil {
+	if err := kernels.CheckGroups("sgd", groups, n); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {
@@ -57,28 +55,4 @@ func sgd[T Float](p, g, buf []T, groups []kernels.AdamWGroup, h kernels.SGDHyper
 			p[i] = T(float64(p[i]) - gr.LR*d)
 		}
 	}
-}
-
-// checkGroups returns an error unless every group lies inside [0, n), no two
-// groups overlap, and every learning rate and weight decay is finite and
-// non-negative.
-func checkGroups(op string, groups []kernels.AdamWGroup, n int) error {
-	order := make([]int, len(groups))
-	for i, gr := range groups {
-		if gr.Offset < 0 || gr.Len < 0 || gr.Offset+gr.Len > n {
-			return fmt.Errorf("%s: group %d [%d, %d) outside the arena of %d elements: %w", op, i, gr.Offset, gr.Offset+gr.Len, n, kernels.ErrShape)
-		}
-		if !(gr.LR >= 0 && gr.LR < math.Inf(1)) || !(gr.WeightDecay >= 0 && gr.WeightDecay < math.Inf(1)) {
-			return fmt.Errorf("%s: group %d has learning rate %v and weight decay %v; both must be finite and >= 0", op, i, gr.LR, gr.WeightDecay)
-		}
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool { return groups[order[a]].Offset < groups[order[b]].Offset })
-	for k := 1; k < len(order); k++ {
-		prev, cur := groups[order[k-1]], groups[order[k]]
-		if cur.Offset < prev.Offset+prev.Len {
-			return fmt.Errorf("%s: groups %d and %d overlap: %w", op, order[k-1], order[k], kernels.ErrShape)
-		}
-	}
-	return nil
 }

@@ -47,6 +47,7 @@ type Backend struct {
 	pool     pool
 	SyncEach bool // synchronise and check after every launch (debugging)
 	mu       sync.Mutex
+	optim    optimTable // AdamW/SGD chunk table (optim.go)
 }
 
 var _ kernels.Backend = (*Backend)(nil)

@@ -1,0 +1,250 @@
+package gpu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/nextconv/nextconv/cuda"
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// Launch geometry of the streaming kernels (kernels/src/elementwise.cu):
+// 256-thread blocks in a grid-stride loop over at most streamMaxBlocks
+// blocks, enough to fill an H100 (132 SMs × 8 resident blocks) several
+// times over while keeping the per-thread loop short.
+const (
+	streamThreads   = 256
+	streamMaxBlocks = 4096
+)
+
+// streamGrid returns the 1-D grid for a grid-stride kernel over n elements.
+func streamGrid(n int) cuda.Dim3 { return dim1(max(1, min(blocks(n, streamThreads), streamMaxBlocks))) }
+
+// fits32 returns an error wrapping kernels.ErrShape if a kernel indexing n
+// elements with 32-bit integers cannot cover them.
+func fits32(op string, n int) error {
+	if n > math.MaxInt32 {
+		return fmt.Errorf("%s: %d elements exceed the kernels' 32-bit indexing (%d): %w", op, n, math.MaxInt32, kernels.ErrShape)
+	}
+	return nil
+}
+
+// scratch returns a device allocation of bytes from the backend's cache for
+// the duration of one op; give it back with b.pool.put(ptr, bytes) once the
+// kernels that use it are queued (launches are stream-ordered, so a later
+// op reusing it runs after them).
+func (b *Backend) scratch(op string, bytes int) (cuda.DevicePtr, error) {
+	p, err := b.pool.get(bytes)
+	if err != nil {
+		return 0, fmt.Errorf("%s: scratch of %d bytes: %w", op, bytes, err)
+	}
+	return p, nil
+}
+
+// Add computes y = a + b elementwise (add_f32); y, a and b have the same
+// number of elements (any shapes) and y may alias a or b. It returns an
+// error wrapping kernels.ErrShape for a missing or mis-sized tensor or one
+// of 2^31 or more elements, kernels.ErrDType for a tensor that is not this
+// backend's device memory.
+func (b *Backend) Add(y, a, c kernels.Tensor) error {
+	const op = "gpu add"
+	if err := checkArgs(op, kernels.Arg{Name: "a", T: a, Want: a.Shape}, kernels.Arg{Name: "b", T: c, Want: a.Shape},
+		kernels.Arg{Name: "y", T: y, Want: a.Shape}); err != nil {
+		return err
+	}
+	n := a.Len()
+	if err := fits32(op, n); err != nil || n == 0 {
+		return err
+	}
+	return b.launch("add_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(a), ptr(c), int32(n))
+}
+
+// Scale computes y = alpha·x elementwise in float64, rounded once
+// (scale_f32, as the CPU backend); y may alias x. Errors as for Add.
+func (b *Backend) Scale(y, x kernels.Tensor, alpha float64) error {
+	const op = "gpu scale"
+	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: x.Shape}, kernels.Arg{Name: "y", T: y, Want: x.Shape}); err != nil {
+		return err
+	}
+	n := x.Len()
+	if err := fits32(op, n); err != nil || n == 0 {
+		return err
+	}
+	return b.launch("scale_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(x), alpha, int32(n))
+}
+
+// ScaleSamples computes y[n, ...] = scale[n]·x[n, ...] (scale_samples_f32):
+// scale has N elements, x and y the same number of elements, a multiple of
+// N. Drop path (timm DropPath, scale 0 or 1/keep_prob) uses it forward and
+// backward; y may alias x. It returns an error wrapping kernels.ErrShape if
+// x.Len() is not a multiple of scale.Len(), otherwise errors as for Add.
+func (b *Backend) ScaleSamples(y, x, scale kernels.Tensor) error {
+	const op = "gpu scale-samples"
+	if err := checkArgs(op, kernels.Arg{Name: "scale", T: scale, Want: scale.Shape}, kernels.Arg{Name: "x", T: x, Want: x.Shape},
+		kernels.Arg{Name: "y", T: y, Want: x.Shape}); err != nil {
+		return err
+	}
+	samples := scale.Len()
+	if samples == 0 || x.Len()%samples != 0 {
+		return fmt.Errorf("%s: x %v does not split into %d samples (scale %v): %w", op, x.Shape, samples, scale.Shape, kernels.ErrShape)
+	}
+	per := x.Len() / samples
+	if err := fits32(op, x.Len()); err != nil || per == 0 {
+		return err
+	}
+	gy := min(samples, 65535)
+	gx := max(1, min(blocks(per, streamThreads), streamMaxBlocks/gy))
+	return b.launch("scale_samples_f32", cuda.Dim3{X: gx, Y: gy, Z: 1}, dim1(streamThreads), 0,
+		ptr(y), ptr(x), ptr(scale), int32(per), int32(samples))
+}
+
+// ChannelScale computes y[r, c] = gamma[c]·x[r, c] (channel_scale_f32) for
+// gamma [C] and x, y of Rows·C elements (ConvNeXt V1's layer scale on
+// NHWC); y may alias x. It returns an error wrapping kernels.ErrShape if
+// x.Len() is not a multiple of gamma.Len(), otherwise errors as for Add.
+func (b *Backend) ChannelScale(y, x, gamma kernels.Tensor) error {
+	const op = "gpu channel-scale"
+	if err := checkChannel(op, x, gamma, kernels.Arg{Name: "y", T: y, Want: x.Shape}); err != nil {
+		return err
+	}
+	n := x.Len()
+	if err := fits32(op, n); err != nil || n == 0 {
+		return err
+	}
+	return b.launch("channel_scale_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(x), ptr(gamma), int32(n), int32(gamma.Len()))
+}
+
+// channelBwdTarget is the number of elements one channel_scale_bwd_f32
+// block reduces (64 per thread), which sets the number of row chunks.
+const channelBwdTarget = 16384
+
+// channelTile returns the channel tile width of channel_scale_bwd_f32: all
+// C channels when C <= 256, else C split into equal tiles of at most 256,
+// rounded up to a multiple of 32.
+func channelTile(C int) int {
+	if C <= streamThreads {
+		return C
+	}
+	tiles := blocks(C, streamThreads)
+	return min(streamThreads, (blocks(C, tiles)+31)/32*32)
+}
+
+// ChannelScaleBackward overwrites dx = gamma·dy and accumulates
+// dgamma[c] += Σ_r dy[r, c]·x[r, c] for gamma, dgamma [C] and dx, dy, x of
+// Rows·C elements; dx may alias dy or x. The sum is deterministic: a first
+// kernel (channel_scale_bwd_f32) writes float64 partial sums per chunk of
+// rows to a scratch buffer, a second (channel_scale_dgamma_f32) adds them in
+// chunk order. Errors as for ChannelScale.
+func (b *Backend) ChannelScaleBackward(dx, dgamma, dy, x, gamma kernels.Tensor) error {
+	const op = "gpu channel-scale backward"
+	if err := checkChannel(op, x, gamma, kernels.Arg{Name: "dy", T: dy, Want: x.Shape},
+		kernels.Arg{Name: "dx", T: dx, Want: x.Shape}, kernels.Arg{Name: "dgamma", T: dgamma, Want: gamma.Shape}); err != nil {
+		return err
+	}
+	if err := fits32(op, x.Len()); err != nil || x.Len() == 0 {
+		return err
+	}
+	C := gamma.Len()
+	rows := x.Len() / C
+	width := channelTile(C)
+	perChunk := max(1, blocks(channelBwdTarget, width))
+	if blocks(rows, perChunk) > 65535 {
+		perChunk = blocks(rows, 65535)
+	}
+	chunks := blocks(rows, perChunk)
+	bytes := 8 * chunks * C
+	partial, err := b.scratch(op, bytes)
+	if err != nil {
+		return err
+	}
+	defer b.pool.put(partial, bytes)
+	grid := cuda.Dim3{X: blocks(C, width), Y: chunks, Z: 1}
+	if err := b.launch("channel_scale_bwd_f32", grid, dim1(streamThreads), 0, ptr(dx), partial, ptr(dy), ptr(x), ptr(gamma),
+		int32(rows), int32(C), int32(width), int32(perChunk)); err != nil {
+		return err
+	}
+	return b.launch("channel_scale_dgamma_f32", dim1(blocks(C, streamThreads)), dim1(streamThreads), 0,
+		ptr(dgamma), partial, int32(chunks), int32(C))
+}
+
+// checkChannel checks x and gamma, that x.Len() is a multiple of gamma.Len(),
+// and the further arguments.
+func checkChannel(op string, x, gamma kernels.Tensor, more ...kernels.Arg) error {
+	if err := checkArgs(op, kernels.Arg{Name: "gamma", T: gamma, Want: gamma.Shape}, kernels.Arg{Name: "x", T: x, Want: x.Shape}); err != nil {
+		return err
+	}
+	if gamma.Len() == 0 || x.Len()%gamma.Len() != 0 {
+		return fmt.Errorf("%s: x %v is not rows of gamma's %d channels (gamma %v): %w", op, x.Shape, gamma.Len(), gamma.Shape, kernels.ErrShape)
+	}
+	return checkArgs(op, more...)
+}
+
+// SumSquares geometry: 256-thread blocks, at least sumSquaresPerBlock
+// elements per block and at most sumSquaresMaxBlocks blocks, both functions
+// of the element count only, so the float64 result is reproducible.
+const (
+	sumSquaresPerBlock  = 4096
+	sumSquaresMaxBlocks = 1024
+)
+
+// SumSquares returns Σ x² over every element of x, accumulated in float64
+// and deterministically: sum_squares_partial_f32 writes one float64 partial
+// per block (per-thread sums, then a fixed-order block reduction) and
+// sum_squares_final_f64 adds the partials in one block; the 8-byte result is
+// copied back, which waits for all queued work (a sync point). Gradient-norm
+// clipping uses it. It returns an error wrapping kernels.ErrShape or
+// kernels.ErrDType for a missing, oversized or foreign tensor, and the first
+// asynchronous error of the queued work.
+func (b *Backend) SumSquares(x kernels.Tensor) (float64, error) {
+	const op = "gpu sum-squares"
+	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: x.Shape}); err != nil {
+		return 0, err
+	}
+	n := x.Len()
+	if err := fits32(op, n); err != nil || n == 0 {
+		return 0, err
+	}
+	nb := max(1, min(blocks(n, sumSquaresPerBlock), sumSquaresMaxBlocks))
+	bytes := 8 * (nb + 1)
+	partial, err := b.scratch(op, bytes)
+	if err != nil {
+		return 0, err
+	}
+	defer b.pool.put(partial, bytes)
+	out := partial + cuda.DevicePtr(8*nb)
+	if err := b.launch("sum_squares_partial_f32", dim1(nb), dim1(streamThreads), 0, partial, ptr(x), int32(n)); err != nil {
+		return 0, err
+	}
+	if err := b.launch("sum_squares_final_f64", dim1(1), dim1(streamThreads), 0, out, partial, int32(nb)); err != nil {
+		return 0, err
+	}
+	var res [8]byte
+	if err := b.drv.CopyDtoH(res[:], out); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return math.Float64frombits(binary.LittleEndian.Uint64(res[:])), nil
+}
+
+// EMA updates avg = decay·avg + (1 − decay)·x elementwise (ema_f32; timm's
+// ModelEma), computed in float64 and rounded once like the CPU backend. avg
+// and x have the same number of elements; decay must lie in [0, 1]. It
+// returns an error wrapping kernels.ErrShape or kernels.ErrDType for a bad
+// tensor, and an error for a decay outside [0, 1] (kernels.ErrNaN if NaN).
+func (b *Backend) EMA(avg, x kernels.Tensor, decay float64) error {
+	const op = "gpu ema"
+	if math.IsNaN(decay) {
+		return fmt.Errorf("%s: decay is NaN: %w", op, kernels.ErrNaN)
+	}
+	if decay < 0 || decay > 1 {
+		return fmt.Errorf("%s: decay %v must lie in [0, 1]", op, decay)
+	}
+	if err := checkArgs(op, kernels.Arg{Name: "avg", T: avg, Want: avg.Shape}, kernels.Arg{Name: "x", T: x, Want: avg.Shape}); err != nil {
+		return err
+	}
+	n := avg.Len()
+	if err := fits32(op, n); err != nil || n == 0 {
+		return err
+	}
+	return b.launch("ema_f32", streamGrid(n), dim1(streamThreads), 0, ptr(avg), ptr(x), decay, 1-decay, int32(n))
+}

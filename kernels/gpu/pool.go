@@ -1,0 +1,47 @@
+package gpu
+
+import (
+	"fmt"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// AvgPool averages x [N, HW, C] over its HW spatial positions into y [N, C]
+// (avgpool_fwd_f32; global average pooling before the head), summing in
+// float64 like the CPU backend. It returns an error wrapping
+// kernels.ErrShape for an invalid s or a missing, mis-sized or oversized
+// tensor, kernels.ErrDType for a tensor that is not this backend's device
+// memory.
+func (b *Backend) AvgPool(y, x kernels.Tensor, s kernels.PoolShape) error {
+	const op = "gpu avgpool"
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%s %+v: %w", op, s, err)
+	}
+	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.N, s.HW, s.C}},
+		kernels.Arg{Name: "y", T: y, Want: kernels.Shape{s.N, s.C}}); err != nil {
+		return err
+	}
+	if err := fits32(op, x.Len()); err != nil {
+		return err
+	}
+	return b.launch("avgpool_fwd_f32", dim1(blocks(s.N*s.C, streamThreads)), dim1(streamThreads), 0,
+		ptr(y), ptr(x), int32(s.N), int32(s.HW), int32(s.C))
+}
+
+// AvgPoolBackward overwrites dx [N, HW, C] with dy[n, c]/HW
+// (avgpool_bwd_f32), the gradient of AvgPool. Errors as for AvgPool.
+func (b *Backend) AvgPoolBackward(dx, dy kernels.Tensor, s kernels.PoolShape) error {
+	const op = "gpu avgpool backward"
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%s %+v: %w", op, s, err)
+	}
+	if err := checkArgs(op, kernels.Arg{Name: "dy", T: dy, Want: kernels.Shape{s.N, s.C}},
+		kernels.Arg{Name: "dx", T: dx, Want: kernels.Shape{s.N, s.HW, s.C}}); err != nil {
+		return err
+	}
+	if err := fits32(op, dx.Len()); err != nil {
+		return err
+	}
+	return b.launch("avgpool_bwd_f32", streamGrid(dx.Len()), dim1(streamThreads), 0,
+		ptr(dx), ptr(dy), int32(s.N), int32(s.HW), int32(s.C))
+}
