@@ -55,11 +55,16 @@ var variants = map[string]variant{
 	"convnextv2_base":  {[]int{3, 3, 27, 3}, []int{128, 256, 512, 1024}, false},
 	"convnextv2_large": {[]int{3, 3, 27, 3}, []int{192, 384, 768, 1536}, false},
 	"convnextv2_huge":  {[]int{3, 3, 27, 3}, []int{352, 704, 1408, 2816}, false},
-	"convnext_tiny":    {[]int{3, 3, 9, 3}, []int{96, 192, 384, 768}, true},
-	"convnext_small":   {[]int{3, 3, 27, 3}, []int{96, 192, 384, 768}, true},
-	"convnext_base":    {[]int{3, 3, 27, 3}, []int{128, 256, 512, 1024}, true},
-	"convnext_large":   {[]int{3, 3, 27, 3}, []int{192, 384, 768, 1536}, true},
-	"convnext_xlarge":  {[]int{3, 3, 27, 3}, []int{256, 512, 1024, 2048}, true},
+	// timm's small V1 models (Wightman; the V2 paper's V1 baselines, §3.4).
+	"convnext_atto":   {[]int{2, 2, 6, 2}, []int{40, 80, 160, 320}, true},
+	"convnext_femto":  {[]int{2, 2, 6, 2}, []int{48, 96, 192, 384}, true},
+	"convnext_pico":   {[]int{2, 2, 6, 2}, []int{64, 128, 256, 512}, true},
+	"convnext_nano":   {[]int{2, 2, 8, 2}, []int{80, 160, 320, 640}, true},
+	"convnext_tiny":   {[]int{3, 3, 9, 3}, []int{96, 192, 384, 768}, true},
+	"convnext_small":  {[]int{3, 3, 27, 3}, []int{96, 192, 384, 768}, true},
+	"convnext_base":   {[]int{3, 3, 27, 3}, []int{128, 256, 512, 1024}, true},
+	"convnext_large":  {[]int{3, 3, 27, 3}, []int{192, 384, 768, 1536}, true},
+	"convnext_xlarge": {[]int{3, 3, 27, 3}, []int{256, 512, 1024, 2048}, true},
 }
 
 // Variants returns the names Variant accepts, sorted.
@@ -73,8 +78,9 @@ func Variants() []string {
 }
 
 // Variant returns the published configuration of a ConvNeXt V2 ("atto" …
-// "huge", with or without the "convnextv2_" prefix) or V1 ("convnext_tiny" …
-// "convnext_xlarge") model with 3 input channels, 1000 classes, the 4×4
+// "huge", with or without the "convnextv2_" prefix) or V1 ("convnext_atto" …
+// "convnext_nano" as timm defines them, "convnext_tiny" … "convnext_xlarge")
+// model with 3 input channels, 1000 classes, the 4×4
 // stem, a 7×7 depthwise kernel, MLP ratio 4, no drop path and head init
 // scale 1. It returns an error listing the known names for anything else.
 func Variant(name string) (Config, error) {
@@ -94,8 +100,8 @@ func Variant(name string) (Config, error) {
 	if v.v1 {
 		c.LayerScale = 1e-6
 	}
-	// timm builds the four small V2 models with conv_mlp=True.
-	c.ConvMLP = !v.v1 && v.dims[0] <= 80
+	// timm builds the small models (atto–nano, V1 and V2) with conv_mlp=True.
+	c.ConvMLP = v.dims[0] <= 80
 	return c, nil
 }
 

@@ -64,7 +64,7 @@ func forward(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := be.Upload(xt, NCHWToNHWC(x.Data, n, c, h, w)); err != nil {
+	if err := be.Upload(xt, models.NCHWToNHWC(x.Data, n, c, h, w)); err != nil {
 		return err
 	}
 	logits, err := m.Forward(xt)
@@ -80,19 +80,4 @@ func forward(args []string) error {
 	}
 	fmt.Printf("wrote logits %v to %s\n", logits.Shape, *out)
 	return nil
-}
-
-// NCHWToNHWC transposes PyTorch's [N, C, H, W] layout into NHWC.
-func NCHWToNHWC(v []float32, n, c, h, w int) []float32 {
-	out := make([]float32, len(v))
-	for i := range n {
-		for ch := range c {
-			for y := range h {
-				for x := range w {
-					out[((i*h+y)*w+x)*c+ch] = v[((i*c+ch)*h+y)*w+x]
-				}
-			}
-		}
-	}
-	return out
 }
