@@ -3,4 +3,19 @@
 package bin
 
 // Kernels lists every extern "C" __global__ kernel of kernels/src.
-var Kernels = []string{}
+var Kernels = []string{
+	"gelu_bwd_f32",
+	"gelu_fwd_f32",
+	"grn_apply_f32",
+	"grn_bwd_apply_f32",
+	"grn_bwd_coef_f32",
+	"grn_bwd_params_f32",
+	"grn_bwd_sums_f32",
+	"grn_coef_f32",
+	"grn_sumsq_f32",
+	"layernorm_bwd_f32",
+	"layernorm_bwd_reduce_f32",
+	"layernorm_fwd_f32",
+	"layernorm_gelu_bwd_f32",
+	"layernorm_gelu_fwd_f32",
+}
