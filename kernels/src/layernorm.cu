@@ -67,7 +67,9 @@ static __device__ __forceinline__ void ln_fwd(float* y, float* mean, float* rstd
 		// exact for values within a factor of 2 of k (Sterbenz), so
 		// neither the mean m = mean(x − k) nor the deviations
 		// (x − k) − m lose the digits a large mean would take from x.
-		const float k = xr[0];
+		// Only lane 0 loads x[0] (and broadcasts it), so when y aliases x
+		// no lane can read x[0] after lane 0 has overwritten it.
+		const float k = __shfl_sync(0xffffffffu, lane == 0 ? xr[0] : 0.0f, 0);
 		float s = 0.0f;
 		for (int c = lane; c < C; c += 32) {
 			s += xr[c] - k;
