@@ -18,11 +18,12 @@ type grnCase struct {
 
 // grnCases covers HW = 1 (g = |x|), 5×7, more than one HW chunk (150 rows
 // = 3 chunks of 64), odd C (3, 37, 161), ConvNeXt V2-Atto's 4C widths at
-// their late-stage resolutions (160, 640 and 1280 channels over 7×7 and
-// 3×3), and all-zero samples.
+// their late-stage resolutions (160, 320, 640 and 1280 channels over
+// 5×7 down to 3×3), and all-zero samples.
 var grnCases = []grnCase{
 	{2, 1, 161, nil, nil}, {2, 35, 37, nil, nil}, {2, 35, 3, nil, nil}, {2, 35, 160, []int{1}, []int{0, 7}},
-	{3, 150, 37, []int{0}, nil}, {2, 1, 37, []int{1}, []int{36}}, {2, 49, 640, nil, nil}, {2, 9, 1280, nil, nil},
+	{3, 150, 37, []int{0}, nil}, {2, 1, 37, []int{1}, []int{36}}, {2, 25, 320, nil, nil}, {2, 49, 640, nil, nil},
+	{2, 9, 1280, nil, nil},
 }
 
 // GRN tolerances against the CPU backend (float64 sums): forward rtol 1e-5

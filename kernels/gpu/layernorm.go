@@ -132,10 +132,14 @@ func (b *Backend) lnBackward(name string, dx, dw, db, dy, x, mean, rstd, w, bias
 	if err := b.launch(name, dim1(p.blocks), dim1(32*p.warps), p.smem, args...); err != nil {
 		return err
 	}
-	ny := min(max(p.blocks/16, 1), 32)
-	return b.launch("layernorm_bwd_reduce_f32", dim1(blocks(2*s.C, 32)), cuda.Dim3{X: 32, Y: ny, Z: 1}, 0,
+	return b.launch("layernorm_bwd_reduce_f32", dim1(blocks(2*s.C, 32)), cuda.Dim3{X: 32, Y: lnReduceRows(p), Z: 1}, 0,
 		ptr(dw), ptr(db), part, int32(p.blocks), int32(s.C))
 }
+
+// lnReduceRows is blockDim.y of layernorm_bwd_reduce_f32: one thread row
+// per 16 partial rows, at most 32 (each thread then sums at most 32 of the
+// 1024 partial rows).
+func lnReduceRows(p lnPlan) int { return min(max(p.blocks/16, 1), 32) }
 
 // lnCheck validates s and the tensors the LayerNorm family shares. In the
 // forward (backward false) y and b are checked; in the backward dx, dw, db.

@@ -106,28 +106,31 @@ func TestLayerNormInPlace(t *testing.T) {
 }
 
 // TestLayerNormBackwardPaths forces the backward's other geometries: warps
-// that take several rows (few blocks) with the slabs in shared memory, and
-// the global-slab path at a small C.
+// that take several rows (few blocks) with the slabs in shared memory, the
+// global-slab path at a small C, and one-warp blocks (shared memory for
+// one slab only), enough of them that the reduction kernel splits the
+// partial rows over several thread rows.
 func TestLayerNormBackwardPaths(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
+		shape           lnCase
 		maxBlocks, smem int
-		global          bool
+		check           func(lnPlan) bool
 	}{
-		{"multirow", 2, 48 << 10, false},
-		{"global", 1024, 64, true},
-		{"global-multirow", 1, 64, true},
+		{"multirow", lnCase{37, 45, 0}, 2, 48 << 10, func(p lnPlan) bool { return !p.global && p.rowsPerBlock > p.warps }},
+		{"global", lnCase{37, 45, 0}, 1024, 64, func(p lnPlan) bool { return p.global }},
+		{"global-multirow", lnCase{37, 45, 0}, 1, 64, func(p lnPlan) bool { return p.global && p.rowsPerBlock > p.warps }},
+		{"reduce-rows", lnCase{37, 5, 0}, 1024, 40, func(p lnPlan) bool { return p.warps == 1 && lnReduceRows(p) > 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func(b, s int) { lnMaxBlocks, lnSmemBytes = b, s }(lnMaxBlocks, lnSmemBytes)
 			lnMaxBlocks, lnSmemBytes = tc.maxBlocks, tc.smem
-			shape := lnCase{37, 45, 0}
-			if p := planLNBackward(shape.rows, shape.C); p.global != tc.global || (tc.maxBlocks < 4 && p.rowsPerBlock <= p.warps) {
-				t.Fatalf("plan %+v does not exercise %s", p, tc.name)
+			if plan := planLNBackward(tc.shape.rows, tc.shape.C); !tc.check(plan) {
+				t.Fatalf("plan %+v does not exercise %s", plan, tc.name)
 			}
 			p := newPair(t, 3)
-			lnCheckPair(p, shape, false, kernels.GELUErf, false)
-			lnCheckPair(p, shape, true, kernels.GELUTanh, false)
+			lnCheckPair(p, tc.shape, false, kernels.GELUErf, false)
+			lnCheckPair(p, tc.shape, true, kernels.GELUTanh, false)
 		})
 	}
 }
