@@ -39,7 +39,7 @@ CUDASIM_LAUNCH_BOUNDS(grn_bwd_params_f32, GRN_THREADS)
 }  // namespace cudasim_src_grn
 
 // kernels/src/layernorm.cu
-CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "8bcf7529d719803312830045c5d9f801ff052cdf5584b6e1783ada75a75e4573")
+CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "f8b0f754985727f8cd5a0f43b0f17237a051d77ef4a70aa7d7c695b136fc66d2")
 namespace cudasim_src_layernorm {
 #include "../../kernels/src/layernorm.cu"
 CUDASIM_REGISTER(layernorm_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")

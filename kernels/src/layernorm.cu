@@ -9,7 +9,7 @@
 // Statistics are computed in float32 in two passes over the row (the mean,
 // then the mean squared deviation) on values shifted by the row's first
 // element, which stays accurate when the mean is large compared with the
-// spread; the second and third reads of a row come from L1.
+// spread; the second and third reads of a row are expected to hit L1.
 //
 // Parameter gradients are deterministic: each warp accumulates its rows'
 // shares of dw and db per channel in its own slab (shared memory, or global
@@ -97,9 +97,9 @@ static __device__ __forceinline__ void ln_fwd(float* y, float* mean, float* rstd
 // writes mean and rstd [rows]; w and b are [C]. y may alias x.
 //
 // Launch: block 32·W threads (W warps, W <= 8), grid ceil(rows/W); warp w
-// of block k takes row k·W + w. Traffic per row: 4·C B read from DRAM (two
-// more reads hit L1), 4·C B written, plus 8 B of statistics; about 7 FLOPs
-// per element.
+// of block k takes row k·W + w. Traffic per row: 4·C B read from DRAM (the
+// two further reads should hit L1), 4·C B written, plus 8 B of statistics;
+// about 7 FLOPs per element.
 extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
     layernorm_fwd_f32(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b, int rows,
                       int C, float eps) {
