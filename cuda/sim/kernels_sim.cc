@@ -35,6 +35,52 @@ CUDASIM_LAUNCH_BOUNDS(sum_squares_final_f64, 256)
 CUDASIM_REGISTER(ema_f32, "avg", "x", "decay", "keep", "n")
 }  // namespace cudasim_src_elementwise
 
+// kernels/src/gelu.cu
+CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "53a181f47b7b492345c4d8cc839c5af65db66d56574ea1f4f1b0ff6b5fcaa5f2")
+namespace cudasim_src_gelu {
+#include "../../kernels/src/gelu.cu"
+CUDASIM_REGISTER(gelu_fwd_f32, "y", "x", "n", "approx")
+CUDASIM_LAUNCH_BOUNDS(gelu_fwd_f32, GELU_THREADS)
+CUDASIM_REGISTER(gelu_bwd_f32, "dx", "dy", "x", "n", "approx")
+CUDASIM_LAUNCH_BOUNDS(gelu_bwd_f32, GELU_THREADS)
+}  // namespace cudasim_src_gelu
+
+// kernels/src/grn.cu
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "ecb1abb8560f79bee6319fb7fe167bf41778f495128906951f61ca7e5cd0f461")
+namespace cudasim_src_grn {
+#include "../../kernels/src/grn.cu"
+CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_sumsq_f32, 32 * GRN_ROWS)
+CUDASIM_REGISTER(grn_coef_f32, "coef", "gnorm", "part", "gamma", "chunks", "C", "eps")
+CUDASIM_LAUNCH_BOUNDS(grn_coef_f32, GRN_THREADS)
+CUDASIM_REGISTER(grn_apply_f32, "y", "x", "coef", "beta", "HW", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_apply_f32, GRN_THREADS)
+CUDASIM_REGISTER(grn_bwd_sums_f32, "part", "dy", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_sums_f32, 32 * GRN_ROWS)
+CUDASIM_REGISTER(grn_bwd_coef_f32, "coef", "share", "part", "gnorm", "gamma", "chunks", "C", "eps")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_coef_f32, GRN_THREADS)
+CUDASIM_REGISTER(grn_bwd_apply_f32, "dx", "dy", "x", "coef", "HW", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_f32, GRN_THREADS)
+CUDASIM_REGISTER(grn_bwd_params_f32, "dgamma", "dbeta", "share", "N", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_params_f32, GRN_THREADS)
+}  // namespace cudasim_src_grn
+
+// kernels/src/layernorm.cu
+CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "f8b0f754985727f8cd5a0f43b0f17237a051d77ef4a70aa7d7c695b136fc66d2")
+namespace cudasim_src_layernorm {
+#include "../../kernels/src/layernorm.cu"
+CUDASIM_REGISTER(layernorm_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")
+CUDASIM_LAUNCH_BOUNDS(layernorm_fwd_f32, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_gelu_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps", "approx")
+CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_fwd_f32, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_bwd_f32, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "rows", "C", "rows_per_block")
+CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_f32, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_gelu_bwd_f32, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "b", "rows", "C", "rows_per_block", "approx")
+CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_bwd_f32, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_bwd_reduce_f32, "dw", "db", "part", "T", "C")
+CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_reduce_f32, 1024)
+}  // namespace cudasim_src_layernorm
+
 // kernels/src/optim.cu
 CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "462dce26db21095fd41419f0f44ce4cd0f75da8e86cd67cc8df01560c30c8db3")
 namespace cudasim_src_optim {

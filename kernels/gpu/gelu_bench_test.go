@@ -1,0 +1,39 @@
+package gpu
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// geluBenchSimElems is the most elements a GELU benchmark runs on the
+// simulator (sync-free kernels cost tens of nanoseconds per element there).
+const geluBenchSimElems = 4 << 20
+
+// benchGELU runs GELU on ConvNeXt V2-Atto's hidden activations (HW × 4C
+// per image). Bytes counted: x read and y written (forward); x and dy read
+// and dx written (backward).
+func benchGELU(b *testing.B, backward bool) {
+	for _, approx := range []kernels.GELUApprox{kernels.GELUErf, kernels.GELUTanh} {
+		for _, st := range attoStages {
+			b.Run(fmt.Sprintf("%v_%v", approx, st), func(b *testing.B) {
+				nb := newNormBench(b)
+				s := kernels.Shape{st.N, st.HW, 4 * st.C}
+				n := s.Len()
+				nb.gpuOnly(n, geluBenchSimElems, "elements")
+				x, y := nb.rand(s, 4), nb.rand(s, 1)
+				g := nb.gpu
+				if !backward {
+					nb.run(8*n, func() error { return g.GELU(y, x, approx) })
+					return
+				}
+				dy := nb.rand(s, 1)
+				nb.run(12*n, func() error { return g.GELUBackward(y, dy, x, approx) })
+			})
+		}
+	}
+}
+
+func BenchmarkGELU(b *testing.B)         { benchGELU(b, false) }
+func BenchmarkGELUBackward(b *testing.B) { benchGELU(b, true) }

@@ -1,0 +1,146 @@
+package gpu
+
+import (
+	"fmt"
+
+	"github.com/nextconv/nextconv/cuda"
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// grnChunk is the number of HW rows one block of the GRN statistics kernels
+// sums: 64 rows keep the chunk sums at 1/64 of the activations while giving
+// N·ceil(C/32)·ceil(HW/64) blocks (7,840 at ConvNeXt V2-Atto stage 1,
+// batch 32).
+const grnChunk = 64
+
+// grnThreads is the block size of the per-sample and elementwise GRN
+// kernels.
+const grnThreads = 256
+
+// GRN computes Global Response Normalization (ConvNeXt V2, Woo et al. 2023,
+// eq. 1–3 as in the official models/utils.py GRN; CONVNEXTV2.md §1.5) over
+// x [N, HW, C] (NHWC with the spatial axes flattened):
+//
+//	g[n,c]  = sqrt(Σ_hw x[n,hw,c]²)           (no eps inside the sqrt)
+//	Nx[n,c] = g[n,c] / (mean_c g[n,c] + Eps)
+//	y       = gamma·(x·Nx) + beta + x
+//
+// and writes g to gnorm [N, C] for GRNBackward. gamma and beta are [C]; an
+// all-zero sample gives y = beta + x; y may alias x. Three launches
+// (kernels/src/grn.cu): chunked sums of squares over HW (grn_sumsq_f32),
+// the per-sample norms and scales (grn_coef_f32), and the elementwise
+// y = x·(1 + gamma·Nx) + beta (grn_apply_f32); sums are float32 in a fixed
+// order. It returns an error wrapping kernels.ErrShape for an invalid s, a
+// missing or mis-sized tensor or N above 65,535, kernels.ErrDType for host
+// tensors, or the driver's error.
+func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShape) error {
+	const op = "gpu grn"
+	if err := grnCheck(op, s); err != nil {
+		return err
+	}
+	xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
+	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: xs}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
+		kernels.Arg{Name: "beta", T: beta, Want: c}, kernels.Arg{Name: "y", T: y, Want: xs},
+		kernels.Arg{Name: "gnorm", T: gnorm, Want: nc}); err != nil {
+		return err
+	}
+	chunks := blocks(s.HW, grnChunk)
+	part, freePart, err := b.normTemp(s.N * chunks * s.C)
+	if err != nil {
+		return fmt.Errorf("%s: chunk sums: %w", op, err)
+	}
+	defer freePart()
+	coef, freeCoef, err := b.normTemp(s.N * s.C)
+	if err != nil {
+		return fmt.Errorf("%s: coefficients: %w", op, err)
+	}
+	defer freeCoef()
+	hw, C := int32(s.HW), int32(s.C)
+	if err := b.launch("grn_sumsq_f32", grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0,
+		part, ptr(x), hw, C, int32(grnChunk)); err != nil {
+		return err
+	}
+	if err := b.launch("grn_coef_f32", dim1(s.N), dim1(grnThreads), 0,
+		coef, ptr(gnorm), part, ptr(gamma), int32(chunks), C, float32(s.Eps)); err != nil {
+		return err
+	}
+	return b.launch("grn_apply_f32", cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0,
+		ptr(y), ptr(x), coef, ptr(beta), hw, C)
+}
+
+// GRNBackward overwrites dx [N, HW, C] and accumulates dgamma and dbeta [C]
+// from dy [N, HW, C], using the forward's x, gnorm [N, C] and gamma [C].
+// Where g[n,c] = 0 the gradient through the norm is taken as 0, as
+// PyTorch's torch.norm backward does, so all-zero samples give dx = dy. dx
+// may alias dy. With S_c = Σ_hw dy·x, D = mean_c g + Eps (per sample):
+//
+//	dx[h,c]   = dy[h,c]·(1 + gamma_c·g_c/D) + x[h,c]·(gamma_c·S_c/D − Σ_k gamma_k·S_k·g_k/(C·D²))/g_c
+//	dgamma_c += Σ_n S_c·g_c/D,  dbeta_c += Σ_n Σ_hw dy[h,c]
+//
+// (derivation in kernels/cpu/grn.go). Four launches: chunked sums of dy·x
+// and dy over HW (grn_bwd_sums_f32), the per-sample coefficients and
+// parameter-gradient shares (grn_bwd_coef_f32), the elementwise dx
+// (grn_bwd_apply_f32), and the sums of the shares over samples in sample
+// order (grn_bwd_params_f32): deterministic, no atomics. Errors as for GRN.
+func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Tensor, s kernels.GRNShape) error {
+	const op = "gpu grn backward"
+	if err := grnCheck(op, s); err != nil {
+		return err
+	}
+	xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
+	if err := checkArgs(op, kernels.Arg{Name: "dy", T: dy, Want: xs}, kernels.Arg{Name: "x", T: x, Want: xs},
+		kernels.Arg{Name: "gnorm", T: gnorm, Want: nc}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
+		kernels.Arg{Name: "dx", T: dx, Want: xs}, kernels.Arg{Name: "dgamma", T: dgamma, Want: c},
+		kernels.Arg{Name: "dbeta", T: dbeta, Want: c}); err != nil {
+		return err
+	}
+	chunks := blocks(s.HW, grnChunk)
+	part, freePart, err := b.normTemp(s.N * chunks * 2 * s.C)
+	if err != nil {
+		return fmt.Errorf("%s: chunk sums: %w", op, err)
+	}
+	defer freePart()
+	coef, freeCoef, err := b.normTemp(s.N * 2 * s.C)
+	if err != nil {
+		return fmt.Errorf("%s: coefficients: %w", op, err)
+	}
+	defer freeCoef()
+	share, freeShare, err := b.normTemp(s.N * 2 * s.C)
+	if err != nil {
+		return fmt.Errorf("%s: gradient shares: %w", op, err)
+	}
+	defer freeShare()
+	hw, C := int32(s.HW), int32(s.C)
+	if err := b.launch("grn_bwd_sums_f32", grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0,
+		part, ptr(dy), ptr(x), hw, C, int32(grnChunk)); err != nil {
+		return err
+	}
+	if err := b.launch("grn_bwd_coef_f32", dim1(s.N), dim1(grnThreads), 0,
+		coef, share, part, ptr(gnorm), ptr(gamma), int32(chunks), C, float32(s.Eps)); err != nil {
+		return err
+	}
+	if err := b.launch("grn_bwd_apply_f32", cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0,
+		ptr(dx), ptr(dy), ptr(x), coef, hw, C); err != nil {
+		return err
+	}
+	return b.launch("grn_bwd_params_f32", dim1(blocks(s.C, grnThreads)), dim1(grnThreads), 0,
+		ptr(dgamma), ptr(dbeta), share, int32(s.N), C)
+}
+
+// grnStatsGrid is the grid of the GRN statistics kernels: channel tiles of
+// 32, HW chunks, samples.
+func grnStatsGrid(s kernels.GRNShape, chunks int) cuda.Dim3 {
+	return cuda.Dim3{X: blocks(s.C, 32), Y: chunks, Z: s.N}
+}
+
+// grnCheck validates s, including the limits of the kernels' grids (N and
+// the HW chunks are grid dimensions of at most 65,535) and 32-bit sizes.
+func grnCheck(op string, s kernels.GRNShape) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%s %+v: %w", op, s, err)
+	}
+	if s.N > 65535 || blocks(s.HW, grnChunk) > 65535 {
+		return fmt.Errorf("%s %+v: N and HW/%d must be at most 65535 (CUDA grid limits): %w", op, s, grnChunk, kernels.ErrShape)
+	}
+	return normFitsInt32(op, s, s.N*s.HW*s.C)
+}

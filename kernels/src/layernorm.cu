@@ -1,0 +1,250 @@
+// layernorm.cu: LayerNorm over the channels of NHWC rows x [rows, C], plain
+// and fused with GELU, forward and backward (kernels.NormOps; PyTorch
+// F.layer_norm with biased variance, CONVNEXTV2.md section 1.6).
+//
+// Every kernel gives whole rows to warps: lane l of a warp owns channels
+// l, l+32, l+64, ... of its row, so each load and store of a warp is a
+// coalesced run of 32 consecutive floats along C, and the row statistics
+// are warp sums (xor shuffles, no shared memory, no block barrier).
+// Statistics are computed in float32 in two passes over the row (the mean,
+// then the mean squared deviation) on values shifted by the row's first
+// element, which stays accurate when the mean is large compared with the
+// spread; the second and third reads of a row are expected to hit L1.
+//
+// Parameter gradients are deterministic: each warp accumulates its rows'
+// shares of dw and db per channel in its own slab (shared memory, or global
+// scratch when 2·C floats per warp do not fit), the block adds its warps'
+// slabs in warp order into one partial row, and layernorm_bwd_reduce_f32
+// adds the partial rows in block order to dw and db. No float atomics.
+#include "compat.cuh"
+
+#define LN_MAX_THREADS 256
+#define GELU_SQRT1_2 0.70710678118654752440f      // 1/√2
+#define GELU_INV_SQRT_2PI 0.39894228040143267794f // 1/√(2π)
+#define GELU_SQRT_2_PI 0.79788456080286535588f    // √(2/π)
+#define GELU_TANH_A 0.044715f
+
+// GELU helpers: the same code as gelu.cu's (see there for the numerics).
+// approx is 0 for the erf form, 1 for tanh, −1 for no activation.
+static __device__ __forceinline__ float gelu_act(float x, int approx) {
+	if (approx == 1) {
+		const float u2 = 2.0f * GELU_SQRT_2_PI * (x + GELU_TANH_A * x * x * x);
+		return x / (1.0f + expf(fminf(-u2, 80.0f)));
+	}
+	return 0.5f * x * erfcf(-x * GELU_SQRT1_2);
+}
+
+static __device__ __forceinline__ float gelu_grad(float x, int approx) {
+	if (approx == 1) {
+		const float u2 = 2.0f * GELU_SQRT_2_PI * (x + GELU_TANH_A * x * x * x);
+		const float e = expf(fminf(-u2, 80.0f));
+		const float s = 1.0f / (1.0f + e);
+		const float du2 = 2.0f * GELU_SQRT_2_PI * (1.0f + 3.0f * GELU_TANH_A * x * x);
+		return s + x * s * (e * s) * du2;
+	}
+	return 0.5f * erfcf(-x * GELU_SQRT1_2) + x * GELU_INV_SQRT_2PI * expf(-0.5f * x * x);
+}
+
+// warp_sum returns the sum of v over the 32 lanes to every lane (xor
+// butterfly; the same order on every lane, so all lanes agree bit for bit).
+static __device__ __forceinline__ float warp_sum(float v) {
+	for (int o = 16; o > 0; o >>= 1) {
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	}
+	return v;
+}
+
+// ln_fwd normalises row r = blockIdx.x·warps + warp, if it exists:
+// y = act((x − mean)·rstd·w + b), and stores mean and rstd.
+static __device__ __forceinline__ void ln_fwd(float* y, float* mean, float* rstd, const float* x, const float* w,
+                                              const float* b, int rows, int C, float eps, int approx) {
+	const int lane = threadIdx.x & 31;
+	const int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+	if (r < rows) {  // warp-uniform
+		const float* xr = x + (size_t)r * C;
+		float* yr = y + (size_t)r * C;
+		// Shifted two-pass statistics: with the pivot k = x[0], x − k is
+		// exact for values within a factor of 2 of k (Sterbenz), so
+		// neither the mean m = mean(x − k) nor the deviations
+		// (x − k) − m lose the digits a large mean would take from x.
+		// Only lane 0 loads x[0] (and broadcasts it), so when y aliases x
+		// no lane can read x[0] after lane 0 has overwritten it.
+		const float k = __shfl_sync(0xffffffffu, lane == 0 ? xr[0] : 0.0f, 0);
+		float s = 0.0f;
+		for (int c = lane; c < C; c += 32) {
+			s += xr[c] - k;
+		}
+		const float m = warp_sum(s) / (float)C;
+		float q = 0.0f;
+		for (int c = lane; c < C; c += 32) {
+			const float d = (xr[c] - k) - m;
+			q += d * d;
+		}
+		const float rs = rsqrtf(warp_sum(q) / (float)C + eps);
+		for (int c = lane; c < C; c += 32) {
+			const float u = ((xr[c] - k) - m) * rs * w[c] + b[c];
+			yr[c] = approx < 0 ? u : gelu_act(u, approx);
+		}
+		if (lane == 0) {
+			mean[r] = k + m;
+			rstd[r] = rs;
+		}
+	}
+}
+
+// layernorm_fwd_f32 normalises each row of x [rows, C] over C:
+// y = (x − mean)·rstd·w + b, rstd = 1/sqrt(var + eps), biased var, and
+// writes mean and rstd [rows]; w and b are [C]. y may alias x.
+//
+// Launch: block 32·W threads (W warps, W <= 8), grid ceil(rows/W); warp w
+// of block k takes row k·W + w. Traffic per row: 4·C B read from DRAM (the
+// two further reads should hit L1), 4·C B written, plus 8 B of statistics;
+// about 7 FLOPs per element.
+extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
+    layernorm_fwd_f32(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b, int rows,
+                      int C, float eps) {
+	ln_fwd(y, mean, rstd, x, w, b, rows, C, eps, -1);
+}
+
+// layernorm_gelu_fwd_f32 is layernorm_fwd_f32 followed by y = GELU(u) on the
+// normalised value u, approx 0 (erf) or 1 (tanh); u is not stored. Launch
+// and traffic as for layernorm_fwd_f32, plus about 20 FLOPs per element.
+extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
+    layernorm_gelu_fwd_f32(float* y, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                           int rows, int C, float eps, int approx) {
+	ln_fwd(y, mean, rstd, x, w, b, rows, C, eps, approx);
+}
+
+// ln_bwd is the body of the two backward kernels (see layernorm_bwd_f32).
+// slabs points at this block's W per-warp slabs of 2·C floats.
+static __device__ __forceinline__ void ln_bwd(float* dx, float* part, float* slabs, const float* dy, const float* x,
+                                              const float* mean, const float* rstd, const float* w, const float* b,
+                                              int rows, int C, int rows_per_block, int approx) {
+	const int lane = threadIdx.x & 31;
+	const int warp = threadIdx.x >> 5;
+	const int warps = blockDim.x >> 5;
+	float* acc = slabs + (size_t)warp * 2 * C;  // [0, C): dw share, [C, 2C): db share
+	for (int c = lane; c < C; c += 32) {
+		acc[c] = 0.0f;
+		acc[C + c] = 0.0f;
+	}
+	const int row0 = blockIdx.x * rows_per_block;
+	const int row1 = min(row0 + rows_per_block, rows);
+	const float inv_c = 1.0f / (float)C;
+	for (int r = row0 + warp; r < row1; r += warps) {  // warp-uniform
+		const float* xr = x + (size_t)r * C;
+		const float* dyr = dy + (size_t)r * C;
+		float* dxr = dx + (size_t)r * C;
+		const float mu = mean[r];
+		const float rs = rstd[r];
+		// Pass 1: the row sums of g = d·w and g·x̂, where d is dy, or
+		// dy·GELU'(u) for the fused op (stored in dx for pass 2).
+		float sg = 0.0f;
+		float sgx = 0.0f;
+		for (int c = lane; c < C; c += 32) {
+			const float xh = (xr[c] - mu) * rs;
+			float d = dyr[c];
+			if (approx >= 0) {
+				d *= gelu_grad(xh * w[c] + b[c], approx);
+				dxr[c] = d;
+			}
+			const float g = d * w[c];
+			sg += g;
+			sgx += g * xh;
+		}
+		sg = warp_sum(sg) * inv_c;
+		sgx = warp_sum(sgx) * inv_c;
+		// Pass 2: dx and this warp's shares of dw and db. Each lane reads
+		// and writes only its own channels, so dx may alias dy.
+		const float* dr = approx >= 0 ? dxr : dyr;
+		for (int c = lane; c < C; c += 32) {
+			const float xh = (xr[c] - mu) * rs;
+			const float d = dr[c];
+			acc[c] += d * xh;
+			acc[C + c] += d;
+			dxr[c] = rs * (d * w[c] - sg - xh * sgx);
+		}
+	}
+	__syncthreads();
+	// The block's partial row: its warps' slabs added in warp order.
+	for (int j = threadIdx.x; j < 2 * C; j += blockDim.x) {
+		float s = 0.0f;
+		for (int k = 0; k < warps; k++) {
+			s += slabs[(size_t)k * 2 * C + j];
+		}
+		part[(size_t)blockIdx.x * 2 * C + j] = s;
+	}
+}
+
+// layernorm_bwd_f32 overwrites dx [rows, C] with the LayerNorm input
+// gradient and writes the block's partial sums of the parameter gradients:
+//
+//	x̂ = (x − mean)·rstd, g = dy·w,
+//	dx = rstd·(g − mean_C(g) − x̂·mean_C(g·x̂)),
+//	part[k][c] = Σ_{rows of block k} dy·x̂,  part[k][C + c] = Σ dy,
+//
+// from dy and x [rows, C], mean and rstd [rows] and w [C]. dx may alias dy.
+// layernorm_bwd_reduce_f32 then adds part [gridDim.x, 2C] to dw and db.
+//
+// Launch: block 32·W threads (W <= 8), grid T = ceil(rows/rows_per_block);
+// warp w of block k takes rows k·rows_per_block + w + i·W. The per-warp
+// slabs [W][2C] live in dynamic shared memory (8·W·C bytes) when scratch is
+// null, else in scratch [T][W][2C] (global; for C too large for shared
+// memory). Traffic per row: 8·C B read from DRAM (x, dy; the second pass
+// reads L1), 4·C B written, plus 8·C·T/rows B of partials; about 15 FLOPs
+// per element.
+extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
+    layernorm_bwd_f32(float* dx, float* part, float* scratch, const float* dy, const float* x, const float* mean,
+                      const float* rstd, const float* w, int rows, int C, int rows_per_block) {
+	CUDA_DYN_SMEM(float, smem);
+	float* slabs = scratch != nullptr ? scratch + (size_t)blockIdx.x * (blockDim.x >> 5) * 2 * C : smem;
+	ln_bwd(dx, part, slabs, dy, x, mean, rstd, w, nullptr, rows, C, rows_per_block, -1);
+}
+
+// layernorm_gelu_bwd_f32 is layernorm_bwd_f32 for y = GELU(u),
+// u = x̂·w + b: it recomputes u from x, mean, rstd, w and b [C], forms
+// du = dy·GELU'(u) (approx 0 erf, 1 tanh), stores it in dx between its two
+// passes, and applies the LayerNorm backward to du (dw and db partials are
+// Σ du·x̂ and Σ du). dx may alias dy. Launch as for layernorm_bwd_f32, plus
+// one more write and read of dx per element (L1/L2) and about 30 FLOPs.
+extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
+    layernorm_gelu_bwd_f32(float* dx, float* part, float* scratch, const float* dy, const float* x, const float* mean,
+                           const float* rstd, const float* w, const float* b, int rows, int C, int rows_per_block,
+                           int approx) {
+	CUDA_DYN_SMEM(float, smem);
+	float* slabs = scratch != nullptr ? scratch + (size_t)blockIdx.x * (blockDim.x >> 5) * 2 * C : smem;
+	ln_bwd(dx, part, slabs, dy, x, mean, rstd, w, b, rows, C, rows_per_block, approx);
+}
+
+// layernorm_bwd_reduce_f32 adds the partial rows part [T, 2C] of the
+// backward kernels to the parameter gradients in row order:
+// dw[c] += Σ_t part[t][c], db[c] += Σ_t part[t][C + c].
+//
+// Launch: block (32, Y) with Y <= 32, grid ceil(2C/32); thread (i, j) of
+// block k sums column 32·k + i over rows j, j + Y, ... (coalesced along the
+// row), then thread (i, 0) adds the Y sums in order. The result depends on
+// Y but not on scheduling. Traffic: 8·C·T B read, 8·C B read and written.
+extern "C" __global__ void __launch_bounds__(1024)
+    layernorm_bwd_reduce_f32(float* dw, float* db, const float* part, int T, int C) {
+	__shared__ float sums[32][33];
+	const int j = blockIdx.x * 32 + threadIdx.x;
+	float s = 0.0f;
+	if (j < 2 * C) {
+		for (int t = threadIdx.y; t < T; t += blockDim.y) {
+			s += part[(size_t)t * 2 * C + j];
+		}
+	}
+	sums[threadIdx.y][threadIdx.x] = s;
+	__syncthreads();
+	if (threadIdx.y == 0 && j < 2 * C) {
+		float total = 0.0f;
+		for (int k = 0; k < (int)blockDim.y; k++) {
+			total += sums[k][threadIdx.x];
+		}
+		if (j < C) {
+			dw[j] += total;
+		} else {
+			db[j - C] += total;
+		}
+	}
+}
