@@ -11,7 +11,8 @@ import (
 // variance var = mean((x − mean)²) (PyTorch F.layer_norm; ConvNeXt's
 // channels_first LayerNorm on NHWC, CONVNEXTV2.md §1.6). It writes the
 // per-row mean and rstd [Rows] for LayerNormBackward. Statistics are
-// accumulated in float64 (two passes over the row) on both backends; y may
+// accumulated in float64 (two passes over the row) in the float32 and float64
+// CPU backends alike; y may
 // alias x. Shapes: x, y [Rows, C]; w, b [C]; mean, rstd [Rows]. It returns
 // an error wrapping kernels.ErrShape for an invalid s or a missing or
 // mis-sized tensor, kernels.ErrDType for a tensor of the wrong dtype.
