@@ -48,9 +48,14 @@ func commonFlags(includeDir string) []string {
 }
 
 // FatbinFlags returns the nvcc flags the fatbin is built with; the manifest
-// records them.
+// records them. Besides commonFlags and Gencode: compile the targets in
+// parallel (the output does not depend on it) and compress every image in
+// the fatbin, which the driver undoes at load; that makes the committed file
+// about 2.5 times smaller.
 func FatbinFlags(includeDir string) []string {
-	return append(append([]string{"-fatbin"}, commonFlags(includeDir)...), Gencode...)
+	flags := append([]string{"-fatbin"}, commonFlags(includeDir)...)
+	flags = append(flags, Gencode...)
+	return append(flags, "--threads", "0", "-Xfatbin=-compress-all")
 }
 
 // Config says where the sources are and where the output goes.
@@ -166,6 +171,77 @@ func findNVCC(cfg Config) (path, version string, err error) {
 	return path, version, nil
 }
 
+// verifyImage lists the fatbin's contents with cuobjdump (from nvcc's
+// directory, else PATH) and checks that it holds compute_80 PTX and SASS for
+// every Gencode architecture, each with exactly the kernels the scanner
+// found: a kernel hidden by the preprocessor or declared through a macro
+// would otherwise reach the manifest without being in the image, or the
+// other way round.
+func verifyImage(nvcc, fatbin string, kernels []string) error {
+	tool := filepath.Join(filepath.Dir(nvcc), "cuobjdump")
+	if _, err := os.Stat(tool); err != nil {
+		if tool, err = exec.LookPath("cuobjdump"); err != nil {
+			return fmt.Errorf("cuobjdump (part of the CUDA toolkit) not found next to %s or on PATH", nvcc)
+		}
+	}
+	out, err := exec.Command(tool, "-symbols", fatbin).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s -symbols %s: %v\n%s", tool, fatbin, err, out)
+	}
+	ptx, entries := parseSymbols(string(out))
+	want := strings.Join(kernels, " ")
+	var problems []string
+	if !ptx["sm_80"] {
+		problems = append(problems, "no compute_80 PTX")
+	}
+	for i := 1; i < len(Gencode); i += 2 {
+		_, code, _ := strings.Cut(Gencode[i], "code=")
+		if !strings.HasPrefix(code, "sm_") {
+			continue
+		}
+		names, ok := entries[code]
+		switch {
+		case !ok:
+			problems = append(problems, "no "+code+" SASS")
+		case strings.Join(names, " ") != want:
+			problems = append(problems, fmt.Sprintf("%s SASS holds kernels [%s], the sources declare [%s]", code, strings.Join(names, " "), want))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s: %s", fatbin, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// parseSymbols reads cuobjdump -symbols output: which architectures have
+// PTX, and the sorted entry functions of each architecture's ELF.
+func parseSymbols(out string) (ptx map[string]bool, entries map[string][]string) {
+	ptx, entries = map[string]bool{}, map[string][]string{}
+	section, arch := "", ""
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case strings.HasPrefix(line, "Fatbin ptx code"):
+			section = "ptx"
+		case strings.HasPrefix(line, "Fatbin elf code"):
+			section = "elf"
+		case len(f) == 3 && f[0] == "arch" && f[1] == "=":
+			arch = f[2]
+			if section == "ptx" {
+				ptx[arch] = true
+			} else if _, ok := entries[arch]; !ok {
+				entries[arch] = []string{}
+			}
+		case section == "elf" && len(f) == 4 && f[0] == "STT_FUNC" && f[2] == "STO_ENTRY":
+			entries[arch] = append(entries[arch], f[3])
+		}
+	}
+	for _, names := range entries {
+		sort.Strings(names)
+	}
+	return ptx, entries
+}
+
 // runNVCC compiles p's translation unit with args (output flags included)
 // from the module root and returns nvcc's combined output.
 func runNVCC(p *plan, nvcc string, args []string) (string, error) {
@@ -199,7 +275,11 @@ func build(cfg Config, dir string) (manifest []byte, err error) {
 		return nil, err
 	}
 	flags := FatbinFlags(p.srcRel)
-	if _, err := runNVCC(p, nvcc, append(append([]string(nil), flags...), "-o", filepath.Join(dir, FatbinFile))); err != nil {
+	fatbin := filepath.Join(dir, FatbinFile)
+	if _, err := runNVCC(p, nvcc, append(append([]string(nil), flags...), "-o", fatbin)); err != nil {
+		return nil, err
+	}
+	if err := verifyImage(nvcc, fatbin, p.kernels); err != nil {
 		return nil, err
 	}
 	return renderManifest(p, version, flags)
@@ -289,7 +369,7 @@ func renderManifest(p *plan, version string, flags []string) ([]byte, error) {
 	fmt.Fprintf(&b, "// source of %s in its own namespace.\n", p.srcRel)
 	fmt.Fprintf(&b, "var Flags = []string{\n")
 	for i := 0; i < len(flags); i++ {
-		if flags[i] == "-gencode" || flags[i] == "-I" || flags[i] == "-Werror" {
+		if flags[i] == "-gencode" || flags[i] == "-I" || flags[i] == "-Werror" || flags[i] == "--threads" {
 			if i+1 < len(flags) { // a flag and its value on one line
 				fmt.Fprintf(&b, "%q, %q,\n", flags[i], flags[i+1])
 				i++

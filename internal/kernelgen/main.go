@@ -12,7 +12,8 @@
 //
 //   - kernels.fatbin: SASS for sm_80, sm_86, sm_89 and sm_90 and PTX for
 //     compute_80 (a JIT fallback for newer GPUs), built with -O3 and without
-//     --use_fast_math;
+//     --use_fast_math, images compressed; cuobjdump then checks that every
+//     architecture holds exactly the kernels the scanner found;
 //   - manifest.go: the sorted kernel names, the nvcc version, the flags and
 //     the SHA-256 of every source and of compat.cuh.
 //

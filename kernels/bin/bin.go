@@ -18,7 +18,8 @@ import _ "embed" // for Image
 
 // Image is a CUDA fatbin holding every kernel of Kernels: SASS for sm_80,
 // sm_86, sm_89 and sm_90 and compute_80 PTX, which the driver JIT-compiles
-// for newer GPUs. It is the image cuModuleLoadData takes.
+// for newer GPUs, each image compressed. It is the image cuModuleLoadData
+// takes.
 //
 //go:embed kernels.fatbin
 var Image string

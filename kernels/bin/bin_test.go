@@ -58,18 +58,13 @@ func TestManifestMatchesSources(t *testing.T) {
 // FATBIN_MAGIC, stored little-endian).
 const fatbinMagic = 0xBA55ED50
 
-// TestImage checks that the embedded image is an nvcc fatbin and that it
-// holds every kernel the manifest lists: nvcc 11.8 stores the cubins and
-// PTX uncompressed, so each extern "C" name appears in the image's bytes.
-// A name added to the manifest by hand, without rebuilding, fails here.
+// TestImage checks that the embedded image is an nvcc fatbin and that the
+// manifest describes a build. Which kernels the (compressed) image holds was
+// checked by the generator with cuobjdump; TestManifestMatchesSources ties
+// the manifest to the sources.
 func TestImage(t *testing.T) {
 	if len(Image) < 16 || binary.LittleEndian.Uint32([]byte(Image[:4])) != fatbinMagic {
 		t.Fatalf("kernels.fatbin (%d bytes) is not a fatbin: run go generate ./kernels/...", len(Image))
-	}
-	for _, k := range Kernels {
-		if !strings.Contains(Image, "\x00"+k+"\x00") && !strings.Contains(Image, " "+k+"(") {
-			t.Errorf("kernel %s is in the manifest but not in kernels.fatbin: run go generate ./kernels/...", k)
-		}
 	}
 	if NVCCVersion == "" || len(Flags) == 0 {
 		t.Errorf("manifest lacks the nvcc version (%q) or flags (%v)", NVCCVersion, Flags)

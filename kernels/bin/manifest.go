@@ -23,6 +23,8 @@ var Flags = []string{
 	"-gencode", "arch=compute_89,code=sm_89",
 	"-gencode", "arch=compute_90,code=sm_90",
 	"-gencode", "arch=compute_80,code=compute_80",
+	"--threads", "0",
+	"-Xfatbin=-compress-all",
 }
 
 // Sources maps every file Image was compiled from, relative to the module
