@@ -3,7 +3,9 @@
 # build checks need on Debian 12 (bookworm). It is idempotent: run it as often
 # as you like; packages already present are left alone.
 #
-#   nvidia-cuda-toolkit, nvidia-cuda-dev, libcuda1  nvcc 11.8, CUDA headers, libcuda and cuBLAS (non-free)
+#   nvidia-cuda-toolkit, nvidia-cuda-dev, libcuda1  nvcc 11.8 (go generate ./kernels/...), and for go build
+#                                                   -tags cuda: cuda.h, cublas_v2.h + libcublas, the
+#                                                   header-only NVTX v3, libcuda (non-free)
 #   libopenblas-dev, libopenblas0-pthread           the CPU backend's SGEMM through cgo; PyTorch's BLAS
 #   python3-torch, python3-torchvision              golden test data and the CPU speed comparison
 #   dataset-fashion-mnist                           the real data the end-to-end training runs on

@@ -1,3 +1,8 @@
+//go:build !cuda
+
+// gorgonia built with the cuda tag needs cuDNN (gorgonia.org/cu/dnn), which
+// Debian does not package: this oracle runs in the default build only.
+
 package cpu_test
 
 // A second, independent autodiff oracle: the same expressions as gorgonia

@@ -1,0 +1,648 @@
+//go:build cuda && cgo
+
+package cuda
+
+// The real driver over gorgonia.org/cu v0.9.6 (build tag cuda).
+//
+// Building needs cgo, the CUDA headers (cuda.h, cublas_v2.h, nvtx3/) and the
+// libraries libcuda and libcublas. On Debian 12 they come from the non-free
+// packages nvidia-cuda-dev and libcuda1 (scripts/setup.sh) in /usr/include
+// and /usr/lib/x86_64-linux-gnu, which the compiler searches by default.
+// For a toolkit elsewhere (NVIDIA's installer, a conda environment) point
+// cgo at it:
+//
+//	CGO_CFLAGS=-I$CUDA_HOME/include CGO_LDFLAGS=-L$CUDA_HOME/lib64 go build -tags cuda ./...
+//
+// At run time the binary needs libcuda.so.1 (the NVIDIA driver) and the
+// libcublas.so it was linked against.
+//
+// gorgonia.org/cu runs cuInit in its package init and exits the process
+// when no GPU is present, so only files with this build tag import it, and
+// a binary built with -tags cuda does not start on a machine without one.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/nextconv/nextconv/kernels/bin"
+)
+
+var errClosed = errors.New("driver closed")
+
+// Device is the [Driver] of one NVIDIA GPU, returned by [New].
+//
+// All device work runs on one goroutine locked to an OS thread that holds
+// the device's primary context current (CUDA's current context is per
+// thread; goroutines move between threads). Every method hands its work to
+// that goroutine over a channel, in order. Launch, CopyDtoD, Memset,
+// Sgemm, RangePush and RangePop only queue their work and return: their
+// errors are kept and the first one is returned by the next Synchronize
+// (and by Launch until then). The others wait for the device goroutine;
+// CopyDtoH also waits for the copy, and so for all work queued before it.
+// GPU work is asynchronous on one non-blocking stream, in queue order.
+//
+// Close releases everything; there are no finalizers. A Device may be used
+// from several goroutines, but its work is serialised.
+type Device struct {
+	reqs chan request  // to the device goroutine
+	exit chan struct{} // closed when the device goroutine has returned
+
+	mu     sync.Mutex // held while sending on reqs; guards closed
+	closed bool
+
+	errMu   sync.Mutex
+	pending error // first error of queued work not yet returned by Synchronize
+
+	info string // device name and properties, for String
+
+	// Owned by the device goroutine.
+	dev    cu.Device
+	ctx    cu.CUContext
+	stream cu.Stream
+	mod    cu.Module
+	extra  []cu.Module // modules addModule loaded (tests)
+	fns    map[string]*kernel
+	allocs map[DevicePtr]int // live allocations: freed by Close
+	blas   *blasHandle       // created on the first Sgemm
+	tf32   bool
+}
+
+// request is one piece of device work. reply is nil for queued work, whose
+// error goes to pending.
+type request struct {
+	run   func() error
+	reply chan error
+}
+
+var _ Driver = (*Device)(nil)
+
+// New opens a GPU (device 0 unless NEXTCONV_CUDA_DEVICE or [WithDevice]
+// says otherwise): it starts the device goroutine, makes the primary
+// context current on its thread, creates a non-blocking stream, loads the
+// embedded kernel image (kernels/bin.Image) and resolves every kernel the
+// manifest lists, so a missing or unloadable kernel fails here, with the
+// driver's CUDA version and the nvcc version the image was built with. A
+// device ordinal that does not exist wraps ErrNoCUDA. Without any GPU the
+// process has already exited in gorgonia.org/cu's init.
+func New(opts ...Option) (Driver, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{
+		reqs:   make(chan request, 4096),
+		exit:   make(chan struct{}),
+		fns:    map[string]*kernel{},
+		allocs: map[DevicePtr]int{},
+		tf32:   cfg.tf32,
+	}
+	ready := make(chan error, 1)
+	go d.loop(cfg.device, ready)
+	if err := <-ready; err != nil {
+		<-d.exit
+		return nil, err
+	}
+	return d, nil
+}
+
+// loop is the device goroutine. It never unlocks its thread: when it
+// returns, the runtime ends the thread together with its CUDA state.
+func (d *Device) loop(ordinal int, ready chan<- error) {
+	defer close(d.exit)
+	runtime.LockOSThread()
+	if err := d.open(ordinal); err != nil {
+		d.teardown()
+		ready <- err
+		return
+	}
+	ready <- nil
+	for r := range d.reqs {
+		err := safely(r.run)
+		if r.reply != nil {
+			r.reply <- err
+		} else if err != nil {
+			d.keep(err)
+		}
+	}
+}
+
+// safely runs f, turning a panic (gorgonia.org/cu/blas panics on arguments
+// it rejects) into an error instead of ending the process from the device
+// goroutine.
+func safely(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic on the device goroutine: %v", p)
+		}
+	}()
+	return f()
+}
+
+// open runs on the device goroutine: context, stream, module, kernels.
+func (d *Device) open(ordinal int) error {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return &Error{Op: "init", Err: err}
+	}
+	if ordinal >= n {
+		return &Error{Op: "init", Err: fmt.Errorf("%w: device %d requested, %d present", ErrNoCUDA, ordinal, n)}
+	}
+	if d.dev, err = cu.GetDevice(ordinal); err != nil {
+		return &Error{Op: "init", Err: err}
+	}
+	name, _ := d.dev.Name()
+	major, minor, err := d.dev.ComputeCapability()
+	if err != nil {
+		return &Error{Op: "init", Err: err}
+	}
+	sms, _ := d.dev.Attribute(cu.MultiprocessorCount)
+	mem, _ := d.dev.TotalMem()
+	d.info = fmt.Sprintf("%s (device %d, sm_%d%d, %d SMs, %.1f GiB, driver CUDA %s, kernels from nvcc %s, TF32 %s)",
+		name, ordinal, major, minor, sms, float64(mem)/(1<<30), driverVersion(), bin.NVCCVersion, onOff(d.tf32))
+	if major < 8 {
+		return &Error{Op: "init", Err: fmt.Errorf("%s: the kernels are built for compute capability 8.0 or newer (sm_80, sm_86, sm_89, sm_90 and compute_80 PTX)", d.info)}
+	}
+	if d.ctx, err = d.dev.RetainPrimaryCtx(); err != nil {
+		return &Error{Op: "init", Err: fmt.Errorf("retain the primary context of %s: %w", d.info, err)}
+	}
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		return &Error{Op: "init", Err: err}
+	}
+	if d.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
+		return &Error{Op: "init", Err: fmt.Errorf("create a stream: %w", err)}
+	}
+	log := &cu.JITErrorLogBuffer{Buffer: make([]byte, 16<<10)}
+	if d.mod, err = cu.LoadDataEx(bin.Image, log); err != nil {
+		msg := strings.TrimRight(string(log.Buffer), "\x00")
+		return &Error{Op: "load module", Err: fmt.Errorf("%w (%s; image of %d bytes, flags %s)%s",
+			err, d.info, len(bin.Image), strings.Join(bin.Flags, " "), prefixed("\njit log: ", msg))}
+	}
+	for _, name := range bin.Kernels {
+		f, err := d.mod.Function(name)
+		if err != nil {
+			return &Error{Op: "load module", Kernel: name, Err: fmt.Errorf("%w: the manifest lists it but the image lacks it (%s); run go generate ./kernels/...", err, d.info)}
+		}
+		d.fns[name] = &kernel{name: name, fn: f, dev: d}
+	}
+	return nil
+}
+
+// teardown releases what open and later work created; it runs on the
+// device goroutine and returns the first error.
+func (d *Device) teardown() error {
+	var first error
+	note := func(op string, err error) {
+		if err != nil && first == nil {
+			first = &Error{Op: op, Err: err}
+		}
+	}
+	if d.ctx == (cu.CUContext{}) {
+		return nil
+	}
+	if d.stream != (cu.Stream{}) {
+		note("close: synchronize", d.stream.Synchronize())
+	}
+	if d.blas != nil {
+		note("close: cublas", d.blas.close())
+		d.blas = nil
+	}
+	for p := range d.allocs {
+		note("close: free", cu.MemFree(cu.DevicePtr(p)))
+	}
+	clear(d.allocs)
+	for _, m := range append(d.extra, d.mod) {
+		if m != (cu.Module{}) {
+			note("close: unload module", m.Unload())
+		}
+	}
+	d.extra = nil
+	if d.stream != (cu.Stream{}) {
+		note("close: destroy stream", d.stream.Destroy())
+	}
+	note("close: release context", d.dev.ReleasePrimaryCtx())
+	d.ctx = cu.CUContext{}
+	return first
+}
+
+func driverVersion() string {
+	v := cu.Version()
+	if v <= 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d.%d", v/1000, v%1000/10)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}
+
+// send hands r to the device goroutine unless the Device is closed.
+func (d *Device) send(op string, r request) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return &Error{Op: op, Err: errClosed}
+	}
+	d.reqs <- r
+	return nil
+}
+
+// call runs f on the device goroutine and waits for its result.
+func (d *Device) call(op string, f func() error) error {
+	reply := make(chan error, 1)
+	if err := d.send(op, request{run: f, reply: reply}); err != nil {
+		return err
+	}
+	return <-reply
+}
+
+// queue hands f to the device goroutine without waiting; its error, wrapped
+// by f, is kept for Synchronize.
+func (d *Device) queue(op string, f func() error) error {
+	return d.send(op, request{run: f})
+}
+
+// keep records err as pending unless an earlier error is.
+func (d *Device) keep(err error) {
+	d.errMu.Lock()
+	if d.pending == nil {
+		d.pending = err
+	}
+	d.errMu.Unlock()
+}
+
+// peek returns the pending error without clearing it.
+func (d *Device) peek() error {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	return d.pending
+}
+
+// take returns and clears the pending error.
+func (d *Device) take() error {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	err := d.pending
+	d.pending = nil
+	return err
+}
+
+// Name returns "cuda".
+func (d *Device) Name() string { return "cuda" }
+
+// String describes the GPU: name, ordinal, compute capability, SMs,
+// memory, driver version, the nvcc of the kernel image and the TF32 mode.
+func (d *Device) String() string { return d.info }
+
+// Malloc allocates bytes of device memory (cuMemAlloc: aligned to at least
+// 256 bytes, contents undefined). bytes must be positive.
+func (d *Device) Malloc(bytes int) (DevicePtr, error) {
+	if bytes <= 0 {
+		return 0, &Error{Op: "malloc", Err: fmt.Errorf("cannot allocate %d bytes", bytes)}
+	}
+	var p cu.DevicePtr
+	err := d.call("malloc", func() error {
+		var err error
+		if p, err = cu.MemAlloc(int64(bytes)); err != nil {
+			return &Error{Op: "malloc", Err: fmt.Errorf("%d bytes: %w", bytes, err)}
+		}
+		d.allocs[DevicePtr(p)] = bytes
+		return nil
+	})
+	return DevicePtr(p), err
+}
+
+// Free waits for the work queued so far (which may still use p) and
+// releases memory returned by Malloc.
+func (d *Device) Free(p DevicePtr) error {
+	return d.call("free", func() error {
+		if _, ok := d.allocs[p]; !ok {
+			return &Error{Op: "free", Err: fmt.Errorf("%#x is not an allocation of this device", uintptr(p))}
+		}
+		if err := d.stream.Synchronize(); err != nil {
+			return &Error{Op: "free", Err: err}
+		}
+		delete(d.allocs, p)
+		if err := cu.MemFree(cu.DevicePtr(p)); err != nil {
+			return &Error{Op: "free", Err: err}
+		}
+		return nil
+	})
+}
+
+// CopyHtoD copies len(src) bytes from host memory to dst, after the work
+// queued so far. It returns once src may be reused (the driver stages
+// pageable memory before returning).
+func (d *Device) CopyHtoD(dst DevicePtr, src []byte) error {
+	if len(src) == 0 {
+		return nil
+	}
+	return d.call("memcpy HtoD", func() error {
+		if err := cu.MemcpyHtoDAsync(cu.DevicePtr(dst), unsafe.Pointer(&src[0]), int64(len(src)), d.stream); err != nil {
+			return &Error{Op: "memcpy HtoD", Err: fmt.Errorf("%d bytes to %#x: %w", len(src), uintptr(dst), err)}
+		}
+		return nil
+	})
+}
+
+// CopyDtoH copies len(dst) bytes from src to host memory after the work
+// queued so far, and waits for it.
+func (d *Device) CopyDtoH(dst []byte, src DevicePtr) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	return d.call("memcpy DtoH", func() error {
+		err := cu.MemcpyDtoHAsync(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(len(dst)), d.stream)
+		if err == nil {
+			err = d.stream.Synchronize()
+		}
+		if err != nil {
+			return &Error{Op: "memcpy DtoH", Err: fmt.Errorf("%d bytes from %#x: %w", len(dst), uintptr(src), err)}
+		}
+		return nil
+	})
+}
+
+// CopyDtoD queues a copy of bytes between device buffers.
+func (d *Device) CopyDtoD(dst, src DevicePtr, bytes int) error {
+	if bytes < 0 {
+		return &Error{Op: "memcpy DtoD", Err: fmt.Errorf("negative size %d", bytes)}
+	}
+	if bytes == 0 {
+		return nil
+	}
+	return d.queue("memcpy DtoD", func() error {
+		if err := cu.MemcpyDtoDAsync(cu.DevicePtr(dst), cu.DevicePtr(src), int64(bytes), d.stream); err != nil {
+			return &Error{Op: "memcpy DtoD", Err: fmt.Errorf("%d bytes %#x → %#x: %w", bytes, uintptr(src), uintptr(dst), err)}
+		}
+		return nil
+	})
+}
+
+// Memset queues setting bytes bytes at dst to value (cuMemsetD8Async).
+func (d *Device) Memset(dst DevicePtr, value byte, bytes int) error {
+	if bytes < 0 {
+		return &Error{Op: "memset", Err: fmt.Errorf("negative size %d", bytes)}
+	}
+	if bytes == 0 {
+		return nil
+	}
+	return d.queue("memset", func() error {
+		if err := cu.MemsetD8Async(cu.DevicePtr(dst), value, int64(bytes), d.stream); err != nil {
+			return &Error{Op: "memset", Err: fmt.Errorf("%d bytes at %#x: %w", bytes, uintptr(dst), err)}
+		}
+		return nil
+	})
+}
+
+// kernel is a function of the loaded module.
+type kernel struct {
+	name string
+	fn   cu.Function
+	dev  *Device
+}
+
+// Name returns the kernel's symbol name.
+func (k *kernel) Name() string { return k.name }
+
+// Function returns the kernel named name, resolved when the module loaded.
+func (d *Device) Function(name string) (Function, error) {
+	if k, ok := d.fns[name]; ok {
+		return k, nil
+	}
+	return nil, &Error{Op: "function", Kernel: name, Err: fmt.Errorf("not in the kernel image (%d kernels, nvcc %s): run go generate ./kernels/...", len(d.fns), bin.NVCCVersion)}
+}
+
+// addModule loads one more image (PTX, cubin or fatbin) and makes the
+// named functions of it available to Function. The driver's tests use it
+// for kernels that are not part of kernels/src.
+func (d *Device) addModule(image string, names ...string) error {
+	return d.call("load module", func() error {
+		m, err := cu.LoadData(image)
+		if err != nil {
+			return &Error{Op: "load module", Err: err}
+		}
+		d.extra = append(d.extra, m)
+		for _, name := range names {
+			f, err := m.Function(name)
+			if err != nil {
+				return &Error{Op: "load module", Kernel: name, Err: err}
+			}
+			d.fns[name] = &kernel{name: name, fn: f, dev: d}
+		}
+		return nil
+	})
+}
+
+// Launch queues f on grid × block with smem bytes of dynamic shared memory.
+// Every argument (a DevicePtr, int32, uint32, int64, float32 or float64)
+// gets its own 8-byte slot, since gorgonia.org/cu's Launch copies 8 bytes
+// from each parameter pointer; the driver reads as many as the kernel's
+// parameter has. Bad argument types and geometry are reported at once; an
+// error of the launch itself (too much shared memory for the device, ...)
+// is kept for Synchronize and returned by later Launches until then.
+func (d *Device) Launch(f Function, grid, block Dim3, smem int, args ...any) error {
+	name := ""
+	if f != nil {
+		name = f.Name()
+	}
+	invalid := func(format string, a ...any) error {
+		return &Error{Op: "launch", Kernel: name, Err: fmt.Errorf(format, a...)}
+	}
+	k, ok := f.(*kernel)
+	if !ok || k.dev != d {
+		return invalid("the function was not returned by this device's Function")
+	}
+	g, err := dims(grid)
+	if err != nil {
+		return invalid("grid %v: %v", grid, err)
+	}
+	b, err := dims(block)
+	if err != nil {
+		return invalid("block %v: %v", block, err)
+	}
+	if threads := uint64(b[0]) * uint64(b[1]) * uint64(b[2]); threads > 1024 {
+		return invalid("block %v has %d threads, more than 1024", block, threads)
+	}
+	if smem < 0 || smem > math.MaxInt32 {
+		return invalid("dynamic shared memory size %d", smem)
+	}
+	slots := make([]uint64, len(args))
+	params := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		switch x := a.(type) {
+		case DevicePtr:
+			slots[i] = uint64(x)
+		case int32:
+			slots[i] = uint64(uint32(x))
+		case uint32:
+			slots[i] = uint64(x)
+		case int64:
+			slots[i] = uint64(x)
+		case float32:
+			slots[i] = uint64(math.Float32bits(x))
+		case float64:
+			slots[i] = math.Float64bits(x)
+		default:
+			return invalid("argument %d is a Go %T; pass cuda.DevicePtr, int32, uint32, int64, float32 or float64", i, a)
+		}
+		params[i] = unsafe.Pointer(&slots[i])
+	}
+	if err := d.peek(); err != nil {
+		return err
+	}
+	return d.queue("launch", func() error {
+		if err := k.fn.Launch(int(g[0]), int(g[1]), int(g[2]), int(b[0]), int(b[1]), int(b[2]), smem, d.stream, params); err != nil {
+			return &Error{Op: "launch", Kernel: name, Err: fmt.Errorf("grid %v block %v smem %d: %w", g, b, smem, err)}
+		}
+		return nil
+	})
+}
+
+// dims applies CUDA's "zero means one" and rejects negative or oversized
+// components.
+func dims(v Dim3) ([3]uint32, error) {
+	var out [3]uint32
+	for i, x := range [3]int{v.X, v.Y, v.Z} {
+		switch {
+		case x < 0:
+			return out, fmt.Errorf("negative size %d", x)
+		case x == 0:
+			out[i] = 1
+		case x > math.MaxUint32:
+			return out, fmt.Errorf("size %d too large", x)
+		default:
+			out[i] = uint32(x)
+		}
+	}
+	return out, nil
+}
+
+// Synchronize waits for all queued work and returns the first error of the
+// queued work since the last Synchronize, or the stream's error.
+func (d *Device) Synchronize() error {
+	err := d.call("synchronize", func() error {
+		if err := d.stream.Synchronize(); err != nil {
+			return &Error{Op: "synchronize", Err: err}
+		}
+		return nil
+	})
+	if first := d.take(); first != nil {
+		return first
+	}
+	return err
+}
+
+// event is a CUDA event of a Device.
+type event struct {
+	d  *Device
+	ev cu.Event
+}
+
+// Release queues the event's destruction.
+func (e *event) Release() {
+	ev := e.ev
+	e.ev = cu.Event{}
+	if ev == (cu.Event{}) {
+		return
+	}
+	_ = e.d.queue("event destroy", func() error { return cu.DestroyEvent(&ev) })
+}
+
+// Record creates an event and records it on the stream after the work
+// queued so far.
+func (d *Device) Record() (Event, error) {
+	e := &event{d: d}
+	err := d.call("event record", func() error {
+		ev, err := cu.MakeEvent(cu.DefaultEvent)
+		if err != nil {
+			return &Error{Op: "event record", Err: err}
+		}
+		if err := ev.Record(d.stream); err != nil {
+			cu.DestroyEvent(&ev)
+			return &Error{Op: "event record", Err: err}
+		}
+		e.ev = ev
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Elapsed waits for end and returns the device time from start to end in
+// milliseconds (resolution about 0.5 µs).
+func (d *Device) Elapsed(start, end Event) (float64, error) {
+	s, ok1 := start.(*event)
+	e, ok2 := end.(*event)
+	if !ok1 || !ok2 || s.d != d || e.d != d {
+		return 0, &Error{Op: "event elapsed", Err: errors.New("events must come from this device's Record")}
+	}
+	if s.ev == (cu.Event{}) || e.ev == (cu.Event{}) {
+		return 0, &Error{Op: "event elapsed", Err: errors.New("event already released")}
+	}
+	var ms float64
+	err := d.call("event elapsed", func() error {
+		err := e.ev.Synchronize()
+		if err == nil {
+			ms, err = s.ev.Elapsed(e.ev)
+		}
+		if err != nil {
+			return &Error{Op: "event elapsed", Err: err}
+		}
+		return nil
+	})
+	return ms, err
+}
+
+// RangePush queues opening an NVTX range named name on the device thread,
+// so that Nsight Systems nests it with the launches that follow.
+func (d *Device) RangePush(name string) {
+	_ = d.queue("range push", func() error { nvtxRangePush(name); return nil })
+}
+
+// RangePop queues closing the innermost NVTX range.
+func (d *Device) RangePop() {
+	_ = d.queue("range pop", func() error { nvtxRangePop(); return nil })
+}
+
+// Close waits for queued work, frees every allocation still live, destroys
+// the cuBLAS handle, module and stream, releases the primary context and
+// ends the device goroutine. It returns the first error among the pending
+// one and those of the teardown. Closing twice is a no-op.
+func (d *Device) Close() error {
+	reply := make(chan error, 1)
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.reqs <- request{run: d.teardown, reply: reply}
+	close(d.reqs)
+	d.mu.Unlock()
+	err := <-reply
+	<-d.exit
+	if first := d.take(); first != nil {
+		return first
+	}
+	return err
+}
