@@ -5,15 +5,9 @@ import (
 	"testing"
 
 	"github.com/nextconv/nextconv/cuda"
-	"github.com/nextconv/nextconv/cuda/sim"
 	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 )
-
-// benchDriver opens the driver the benchmarks of this package run on: the
-// simulator by default; a build-tagged file may point it at a real GPU.
-// On the simulator the figures only show that the harness works.
-var benchDriver = func() (cuda.Driver, error) { return sim.New() }
 
 // miscBench is a CUDA backend for one benchmark, closed when it ends.
 type miscBench struct {
@@ -25,7 +19,7 @@ type miscBench struct {
 
 func newMiscBench(b *testing.B) *miscBench {
 	b.Helper()
-	drv, err := benchDriver()
+	drv, err := newTestDriver()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/nextconv/nextconv/cuda/sim"
+	"github.com/nextconv/nextconv/cuda"
 	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
@@ -18,15 +18,16 @@ type pair struct {
 	t   *testing.T
 	cpu *cpu.Backend
 	gpu *Backend
-	drv *sim.Driver
+	drv cuda.Driver
 	rng interface{ Float64() float64 }
 }
 
-// newPair starts a simulator driver and a CUDA backend on it, closed when
+// newPair starts the test driver (the simulator, or the GPU under -tags
+// cuda) and a CUDA backend on it, closed when
 // the test ends. SyncEach is on so a faulting kernel is named.
 func newPair(t *testing.T, seed uint64) *pair {
 	t.Helper()
-	drv, err := sim.New()
+	drv, err := newTestDriver()
 	if err != nil {
 		t.Fatal(err)
 	}

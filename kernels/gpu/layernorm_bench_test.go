@@ -5,17 +5,9 @@ import (
 	"math"
 	"testing"
 
-	"github.com/nextconv/nextconv/cuda"
-	"github.com/nextconv/nextconv/cuda/sim"
 	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 )
-
-// normBenchDriver opens the driver the norm and activation benchmarks run
-// on: the simulator here; a build with a real GPU driver replaces it (from
-// an init in a file with the cuda build tag) so that the same benchmarks
-// measure the GPU.
-var normBenchDriver = func() (cuda.Driver, error) { return sim.New() }
 
 // attoStage is one benchmark shape: a ConvNeXt V2-Atto stage at 224×224
 // with batch N, HW positions of C channels (the block's hidden width is
@@ -47,7 +39,7 @@ type normBench struct {
 // newNormBench opens the benchmark backend (closed when b ends).
 func newNormBench(b *testing.B) *normBench {
 	b.Helper()
-	drv, err := normBenchDriver()
+	drv, err := newTestDriver()
 	if err != nil {
 		b.Fatal(err)
 	}
