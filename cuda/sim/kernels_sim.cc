@@ -7,3 +7,61 @@
 #include "../../kernels/src/compat.cuh"
 
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
+
+// kernels/src/bias.cu
+CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "549056d0e91c6d23ee36348579d82f2b096512e6958a37b19d74a52f5dcfed07")
+namespace cudasim_src_bias {
+#include "../../kernels/src/bias.cu"
+CUDASIM_REGISTER(bias_add_f32, "y", "b", "rows", "cols")
+CUDASIM_LAUNCH_BOUNDS(bias_add_f32, 256)
+CUDASIM_REGISTER(column_sum_f32, "out", "in", "rows", "cols", "ld", "rows_per_chunk", "accumulate")
+CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
+}  // namespace cudasim_src_bias
+
+// kernels/src/dwconv.cu
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "932c46d3c201c2393a23a9536bd667188176153ec3c3428f9fcf1b8da1fa1f47")
+namespace cudasim_src_dwconv {
+#include "../../kernels/src/dwconv.cu"
+CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")
+CUDASIM_LAUNCH_BOUNDS(dwconv_wt_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "K", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_f32, "dx", "dy", "wt", "N", "H", "W", "C", "K", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_f32, "part", "dy", "x", "N", "H", "W", "C", "K", "S", "OH", "OW", "pixels_per_chunk")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k3_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k5_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k7_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k9_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k9_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k3_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k5_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k7_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k9_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k9_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k3_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k5_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k7_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k9_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_f32, 256)
+}  // namespace cudasim_src_dwconv
+
+// kernels/src/im2col.cu
+CUDASIM_SOURCE("kernels", "kernels/src/im2col.cu", "f5cd45c082a9704b8c08a9b04cbaa0f53b1ba3659da07641d56510886ea4e4ad")
+namespace cudasim_src_im2col {
+#include "../../kernels/src/im2col.cu"
+CUDASIM_REGISTER(im2col_f32, "cols", "x", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "pixels")
+CUDASIM_LAUNCH_BOUNDS(im2col_f32, 256)
+CUDASIM_REGISTER(col2im_f32, "dx", "dcols", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "r1", "q0", "count", "accumulate")
+CUDASIM_LAUNCH_BOUNDS(col2im_f32, 256)
+}  // namespace cudasim_src_im2col

@@ -3,4 +3,25 @@
 package bin
 
 // Kernels lists every extern "C" __global__ kernel of kernels/src.
-var Kernels = []string{}
+var Kernels = []string{
+	"bias_add_f32",
+	"col2im_f32",
+	"column_sum_f32",
+	"dwconv_bwd_input_f32",
+	"dwconv_bwd_input_k3_f32",
+	"dwconv_bwd_input_k5_f32",
+	"dwconv_bwd_input_k7_f32",
+	"dwconv_bwd_input_k9_f32",
+	"dwconv_bwd_weight_f32",
+	"dwconv_bwd_weight_k3_f32",
+	"dwconv_bwd_weight_k5_f32",
+	"dwconv_bwd_weight_k7_f32",
+	"dwconv_bwd_weight_k9_f32",
+	"dwconv_fwd_f32",
+	"dwconv_fwd_k3_f32",
+	"dwconv_fwd_k5_f32",
+	"dwconv_fwd_k7_f32",
+	"dwconv_fwd_k9_f32",
+	"dwconv_wt_f32",
+	"im2col_f32",
+}
