@@ -19,7 +19,7 @@ CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
 }  // namespace cudasim_src_bias
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "932c46d3c201c2393a23a9536bd667188176153ec3c3428f9fcf1b8da1fa1f47")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "55d6b6e56436ea9ba276e4b1eb40f27af9fa1315d686f3e5918a6f498ab9560e")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")

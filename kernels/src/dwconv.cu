@@ -330,7 +330,9 @@ __device__ __forceinline__ void dw_bwd_input_tiled(float* dx, const float* dy, c
 // sums in registers over tiles ty, ty + TY, ... of that range, the TY
 // threads of a channel meet in dynamic shared memory red [(K²+1)·TY·CT]
 // (one barrier) and their sums are added in ty order and written, coalesced,
-// to part[blockIdx.y, C·(K²+1)] (dw in [C, K·K] order, then db).
+// to part[blockIdx.y, C·(K²+1)] (dw in [C, K·K] order, then db). With TY =
+// 1 (wide channel tiles) each thread writes its sums directly, with no
+// shared memory and no barrier.
 template <int K, int S>
 __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, const float* dy, const float* x, int N, int H, int W, int C, int OH, int OW, int tiles_per_thread) {
 	constexpr int KK = K * K;
@@ -354,6 +356,17 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, con
 			dw_bwd_weight_tile<K, S>(acc, accb, dy, x, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
 		}
 	}
+	float* row = part + (long long)blockIdx.y * (KK + 1) * C;
+	if (TY == 1) {  // block-uniform: one thread per channel, nothing to reduce
+		if (c < C) {
+#pragma unroll
+			for (int kh = 0; kh < K; kh++)
+#pragma unroll
+				for (int kw = 0; kw < K; kw++) row[c * KK + kh * K + kw] = acc[kh][kw];
+			row[KK * C + c] = accb;
+		}
+		return;
+	}
 #pragma unroll
 	for (int kh = 0; kh < K; kh++)
 #pragma unroll
@@ -361,7 +374,6 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, con
 	red[(KK * TY + ty) * CT + tx] = accb;
 	__syncthreads();
 	const int valid = min(CT, C - c0);
-	float* row = part + (long long)blockIdx.y * (KK + 1) * C;
 	for (int e = ty * CT + tx; e < valid * (KK + 1); e += nt) {
 		// e < valid·KK: weight entry (channel e / KK, tap e % KK), stored
 		// contiguously at row[c0·KK + e]; then the valid bias entries.
@@ -389,8 +401,9 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, con
 // C·(K²+1)] of dw_bwd_weight_tiled. Launch: blockDim = (CT, TY) with CT·TY
 // <= 256, gridDim = (⌈C/CT⌉, chunks) where chunks = ⌈tiles /
 // (TY·tiles_per_thread)⌉, dynamic shared memory 4·(K²+1)·TY·CT bytes
-// (<= 48 KB). Bytes: x about once (L1 serves the window overlap), dy once,
-// part 4·chunks·C·(K²+1); 2·K² FLOPs per output element, as the forward.
+// (<= 48 KB; none is used when TY = 1). Bytes: x about once (L1 serves
+// the window overlap), dy once, part 4·chunks·C·(K²+1); 2·K² FLOPs per
+// output element, as the forward.
 
 #define DW_STRIDES(call) \
 	if (S == 1) {        \
