@@ -9,7 +9,7 @@
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
 
 // kernels/src/bias.cu
-CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "549056d0e91c6d23ee36348579d82f2b096512e6958a37b19d74a52f5dcfed07")
+CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929")
 namespace cudasim_src_bias {
 #include "../../kernels/src/bias.cu"
 CUDASIM_REGISTER(bias_add_f32, "y", "b", "rows", "cols")
@@ -19,7 +19,7 @@ CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
 }  // namespace cudasim_src_bias
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "55d6b6e56436ea9ba276e4b1eb40f27af9fa1315d686f3e5918a6f498ab9560e")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "f6ace127bff5bfd9971363cf500c53c359ad3613cf45887df17f93117fd62ce3")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")
@@ -57,7 +57,7 @@ CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_f32, 256)
 }  // namespace cudasim_src_dwconv
 
 // kernels/src/im2col.cu
-CUDASIM_SOURCE("kernels", "kernels/src/im2col.cu", "f5cd45c082a9704b8c08a9b04cbaa0f53b1ba3659da07641d56510886ea4e4ad")
+CUDASIM_SOURCE("kernels", "kernels/src/im2col.cu", "b0f53ad239458800d468461b4d0c635110ea50ecf33c27c209b9dde4ecffa666")
 namespace cudasim_src_im2col {
 #include "../../kernels/src/im2col.cu"
 CUDASIM_REGISTER(im2col_f32, "cols", "x", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "pixels")

@@ -168,8 +168,8 @@ func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvSha
 	)
 	if dwTiled(s) {
 		// Channel tiles of ct channels (threadIdx.x), ty threads per
-		// channel (threadIdx.y), each summing per tiles; with ty > 1 the
-		// block's shared buffer holds (K²+1)·ty·ct floats.
+		// channel (threadIdx.y), each summing per tiles; the block's
+		// shared buffer holds (K²+1)·ty·ct floats.
 		maxCT := min(256, dwSmemFloats/(kk+1))
 		nct := blocks(s.C, maxCT)
 		ct := blocks(s.C, nct)
@@ -180,9 +180,7 @@ func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvSha
 		chunks = blocks(tiles, ty*per)
 		name = fmt.Sprintf("dwconv_bwd_weight_k%d_f32", s.K)
 		grid, block = cuda.Dim3{X: nct, Y: chunks, Z: 1}, cuda.Dim3{X: ct, Y: ty, Z: 1}
-		if ty > 1 {
-			smem = 4 * (kk + 1) * ty * ct
-		}
+		smem = 4 * (kk + 1) * ty * ct
 		last = int32(per)
 	} else {
 		pixels := s.N * oh * ow

@@ -142,17 +142,15 @@ func BenchmarkDWConvBackward(b *testing.B) {
 }
 
 // dwBarrierBlocks estimates how many blocks of DWConvBackward at K = 7
-// synchronise: the weight-gradient blocks when several threads share a
-// channel, and the second column sum when there are over 32 chunks.
+// synchronise: the weight-gradient blocks, and the second column sum when
+// there are over 32 chunks.
 func dwBarrierBlocks(s kernels.DWConvShape) int {
 	const taps = 7*7 + 1
-	ct := min(s.C, dwSmemFloats/taps)
+	nct := blocks(s.C, min(256, dwSmemFloats/taps))
+	ct := blocks(s.C, nct)
 	ty := max(1, min(256/ct, dwSmemFloats/(taps*ct)))
 	chunks := blocks(s.N*blocks(s.OutH(), dwTile)*blocks(s.OutW(), dwTile), ty)
-	n := 0
-	if ty > 1 {
-		n += chunks
-	}
+	n := chunks * nct
 	if chunks > 32 {
 		n += blocks(s.C*taps, columnSumWidth)
 	}

@@ -15,8 +15,8 @@
 // coalesced and b (cols floats) stays in L1: 8 bytes moved and 1 FLOP per
 // element, purely bandwidth-bound.
 extern "C" __global__ void __launch_bounds__(256) bias_add_f32(float* y, const float* b, int rows, int cols) {
-	const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-	if (i < (long long)rows * cols) y[i] += __ldg(b + (int)(i % cols));
+	const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < (unsigned)(rows * cols)) y[i] += __ldg(b + i % cols);
 }
 
 // column_sum_f32 sums the rows of a row-major matrix in chunks, the bias

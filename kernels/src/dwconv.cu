@@ -59,11 +59,10 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_wt_f32(float* wt, const
 // and wt; 2·K² FLOPs per output. Taps are summed in (kh, kw) order after
 // the bias, as the CPU reference does.
 extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_f32(float* y, const float* x, const float* wt, const float* b, int has_bias, int N, int H, int W, int C, int K, int S, int OH, int OW) {
-	const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-	if (e < (long long)N * OH * OW * C) {
-		const int c = (int)(e % C);
-		const long long pix = e / C;
-		const int ow = (int)(pix % OW), oh = (int)(pix / OW % OH), n = (int)(pix / ((long long)OW * OH));
+	const unsigned e = blockIdx.x * blockDim.x + threadIdx.x;
+	if (e < (unsigned)(N * OH * OW * C)) {
+		const unsigned pix = e / C, rows = pix / OW;
+		const int c = (int)(e - pix * C), ow = (int)(pix - rows * OW), oh = (int)(rows % OH), n = (int)(rows / OH);
 		const int P = K / 2;
 		float acc = has_bias ? __ldg(b + c) : 0.f;
 		for (int kh = 0; kh < K; kh++) {
@@ -88,11 +87,10 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_f32(float* y, const
 // kh <= ih + P can match, so the tap loops step by S. Launch: 1-D, one
 // thread per element of dx (blockDim.x = 256), c fastest.
 extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_f32(float* dx, const float* dy, const float* wt, int N, int H, int W, int C, int K, int S, int OH, int OW) {
-	const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-	if (e < (long long)N * H * W * C) {
-		const int c = (int)(e % C);
-		const long long pix = e / C;
-		const int iw = (int)(pix % W), ih = (int)(pix / W % H), n = (int)(pix / ((long long)W * H));
+	const unsigned e = blockIdx.x * blockDim.x + threadIdx.x;
+	if (e < (unsigned)(N * H * W * C)) {
+		const unsigned pix = e / C, rows = pix / W;
+		const int c = (int)(e - pix * C), iw = (int)(pix - rows * W), ih = (int)(rows % H), n = (int)(rows / H);
 		const int P = K / 2;
 		float acc = 0.f;
 		for (int kh = (ih + P) % S; kh < K && kh <= ih + P; kh += S) {
@@ -126,17 +124,17 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_f32(float* p
 	if (i < (KK + 1) * C) {
 		const int t = i / C, c = i - t * C;
 		const int kh = t / K, kw = t - kh * K, P = K / 2;
-		const long long pixels = (long long)N * OH * OW;
-		const long long p0 = (long long)blockIdx.y * pixels_per_chunk;
-		const long long p1 = min(pixels, p0 + pixels_per_chunk);
+		const int pixels = N * OH * OW;
+		const int p0 = blockIdx.y * pixels_per_chunk;
+		const int p1 = min(pixels, p0 + pixels_per_chunk);
 		float acc = 0.f;
-		for (long long p = p0; p < p1; p++) {
-			const float g = __ldg(dy + p * C + c);
+		for (int p = p0; p < p1; p++) {
+			const float g = __ldg(dy + (long long)p * C + c);
 			if (t == KK) {
 				acc += g;
 				continue;
 			}
-			const int ow = (int)(p % OW), oh = (int)(p / OW % OH), n = (int)(p / ((long long)OW * OH));
+			const int rows = p / OW, ow = p - rows * OW, oh = rows % OH, n = rows / OH;
 			const int ih = oh * S + kh - P, iw = ow * S + kw - P;
 			if (ih >= 0 && ih < H && iw >= 0 && iw < W) acc = fmaf(g, __ldg(x + (((long long)n * H + ih) * W + iw) * C + c), acc);
 		}
@@ -149,14 +147,13 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_f32(float* p
 
 // dw_tile_index splits a tile-major thread index into (n, tile row, tile
 // column, channel); it returns false past the last tile.
-__device__ __forceinline__ bool dw_tile_index(long long g, int N, int C, int tilesH, int tilesW, int& n, int& tr, int& tc, int& c) {
-	c = (int)(g % C);
-	const long long tile = g / C;
-	tc = (int)(tile % tilesW);
-	tr = (int)(tile / tilesW % tilesH);
-	const long long nn = tile / ((long long)tilesW * tilesH);
-	n = (int)nn;
-	return nn < N;
+__device__ __forceinline__ bool dw_tile_index(unsigned g, int N, int C, int tilesH, int tilesW, int& n, int& tr, int& tc, int& c) {
+	const unsigned tile = g / C, rows = tile / tilesW;
+	c = (int)(g - tile * C);
+	tc = (int)(tile - rows * tilesW);
+	tr = (int)(rows % tilesH);
+	n = (int)(rows / tilesH);
+	return rows / tilesH < (unsigned)N;
 }
 
 // dw_fwd_tile computes the DW_T×DW_T output tile at (oh0, ow0) of channel c
@@ -309,7 +306,7 @@ template <int K, int S>
 __device__ __forceinline__ void dw_fwd_tiled(float* y, const float* x, const float* wt, const float* b, int has_bias, int N, int H, int W, int C, int OH, int OW) {
 	const int tilesH = (OH + DW_T - 1) / DW_T, tilesW = (OW + DW_T - 1) / DW_T;
 	int n, tr, tc, c;
-	if (dw_tile_index((long long)blockIdx.x * blockDim.x + threadIdx.x, N, C, tilesH, tilesW, n, tr, tc, c))
+	if (dw_tile_index(blockIdx.x * blockDim.x + threadIdx.x, N, C, tilesH, tilesW, n, tr, tc, c))
 		dw_fwd_tile<K, S>(y, x, wt, b, has_bias, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
 }
 
@@ -319,7 +316,7 @@ template <int K, int S>
 __device__ __forceinline__ void dw_bwd_input_tiled(float* dx, const float* dy, const float* wt, int N, int H, int W, int C, int OH, int OW) {
 	const int tilesH = (H + DW_T - 1) / DW_T, tilesW = (W + DW_T - 1) / DW_T;
 	int n, tr, tc, c;
-	if (dw_tile_index((long long)blockIdx.x * blockDim.x + threadIdx.x, N, C, tilesH, tilesW, n, tr, tc, c))
+	if (dw_tile_index(blockIdx.x * blockDim.x + threadIdx.x, N, C, tilesH, tilesW, n, tr, tc, c))
 		dw_bwd_input_tile<K, S>(dx, dy, wt, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
 }
 
@@ -331,15 +328,15 @@ __device__ __forceinline__ void dw_bwd_input_tiled(float* dx, const float* dy, c
 // threads of a channel meet in dynamic shared memory red [(K²+1)·TY·CT]
 // (one barrier) and their sums are added in ty order and written, coalesced,
 // to part[blockIdx.y, C·(K²+1)] (dw in [C, K·K] order, then db). With TY =
-// 1 (wide channel tiles) each thread writes its sums directly, with no
-// shared memory and no barrier.
+// 1 (wide channel tiles) the shared buffer only transposes the sums into
+// coalesced stores.
 template <int K, int S>
 __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, const float* dy, const float* x, int N, int H, int W, int C, int OH, int OW, int tiles_per_thread) {
 	constexpr int KK = K * K;
 	const int CT = blockDim.x, TY = blockDim.y, nt = CT * TY;
 	const int tx = threadIdx.x, ty = threadIdx.y, c0 = blockIdx.x * CT, c = c0 + tx;
 	const int tilesH = (OH + DW_T - 1) / DW_T, tilesW = (OW + DW_T - 1) / DW_T;
-	const long long tiles = (long long)N * tilesH * tilesW;
+	const int tiles = N * tilesH * tilesW;
 	float acc[K][K];
 #pragma unroll
 	for (int kh = 0; kh < K; kh++)
@@ -347,25 +344,14 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, con
 		for (int kw = 0; kw < K; kw++) acc[kh][kw] = 0.f;
 	float accb = 0.f;
 	if (c < C) {
-		const long long first = (long long)blockIdx.y * TY * tiles_per_thread + ty;
+		const int first = blockIdx.y * TY * tiles_per_thread + ty;
 		for (int k = 0; k < tiles_per_thread; k++) {
-			const long long tile = first + (long long)k * TY;
+			const int tile = first + k * TY;
 			if (tile >= tiles) break;
-			const int tc = (int)(tile % tilesW), tr = (int)(tile / tilesW % tilesH);
-			const int n = (int)(tile / ((long long)tilesW * tilesH));
+			const int rows = tile / tilesW;
+			const int tc = tile - rows * tilesW, tr = rows % tilesH, n = rows / tilesH;
 			dw_bwd_weight_tile<K, S>(acc, accb, dy, x, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
 		}
-	}
-	float* row = part + (long long)blockIdx.y * (KK + 1) * C;
-	if (TY == 1) {  // block-uniform: one thread per channel, nothing to reduce
-		if (c < C) {
-#pragma unroll
-			for (int kh = 0; kh < K; kh++)
-#pragma unroll
-				for (int kw = 0; kw < K; kw++) row[c * KK + kh * K + kw] = acc[kh][kw];
-			row[KK * C + c] = accb;
-		}
-		return;
 	}
 #pragma unroll
 	for (int kh = 0; kh < K; kh++)
@@ -374,6 +360,7 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, con
 	red[(KK * TY + ty) * CT + tx] = accb;
 	__syncthreads();
 	const int valid = min(CT, C - c0);
+	float* row = part + (long long)blockIdx.y * (KK + 1) * C;
 	for (int e = ty * CT + tx; e < valid * (KK + 1); e += nt) {
 		// e < valid·KK: weight entry (channel e / KK, tap e % KK), stored
 		// contiguously at row[c0·KK + e]; then the valid bias entries.
@@ -401,7 +388,7 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, con
 // C·(K²+1)] of dw_bwd_weight_tiled. Launch: blockDim = (CT, TY) with CT·TY
 // <= 256, gridDim = (⌈C/CT⌉, chunks) where chunks = ⌈tiles /
 // (TY·tiles_per_thread)⌉, dynamic shared memory 4·(K²+1)·TY·CT bytes
-// (<= 48 KB; none is used when TY = 1). Bytes: x about once (L1 serves
+// (<= 48 KB). Bytes: x about once (L1 serves
 // the window overlap), dy once, part 4·chunks·C·(K²+1); 2·K² FLOPs per
 // output element, as the forward.
 

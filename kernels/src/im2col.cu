@@ -24,10 +24,10 @@
 // element.
 extern "C" __global__ void __launch_bounds__(256) im2col_f32(float* cols, const float* x, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int pixels) {
 	const int KK = K * K, ck = CIn * KK;
-	const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-	if (e < (long long)pixels * ck) {
-		const int p = (int)(e / ck), j = (int)(e - (long long)p * ck);
-		const int r = r0 + p / OW, ow = p % OW;
+	const unsigned e = blockIdx.x * blockDim.x + threadIdx.x;
+	if (e < (unsigned)(pixels * ck)) {
+		const int p = (int)(e / ck), j = (int)e - p * ck;
+		const int q = p / OW, r = r0 + q, ow = p - q * OW;
 		const int n = r / OH, oh = r % OH;
 		const int ci = j / KK, t = j - ci * KK;
 		const int kh = t / K, kw = t - kh * K;
