@@ -19,7 +19,7 @@ CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
 }  // namespace cudasim_src_bias
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "f6ace127bff5bfd9971363cf500c53c359ad3613cf45887df17f93117fd62ce3")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "b9a1e15451d6f25c64750c659438a18cdfed47c9ed663dce6c6a74a408a932c0")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")

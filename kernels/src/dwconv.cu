@@ -23,9 +23,12 @@
 // at K = 7, S = 1, a load:FMA ratio of 0.13 instead of 1). Neighbouring
 // tiles, and the rows of the K-row window shared between vertically
 // adjacent tiles, are served by L1/L2, so DRAM sees x and y about once:
-// 8 bytes per output element for 2·K² FLOPs (98 FLOPs at K = 7), which puts
-// the forward at the bandwidth/compute balance point of an H100 (roughly
-// 3.3 TB/s, 60 TFLOP/s fp32). No shared memory and no barriers are needed.
+// 8 bytes per output element for 2·K² FLOPs (98 FLOPs at K = 7), 12 FLOPs
+// per byte, below an H100's fp32 ridge of about 20 (66.9 TFLOP/s over
+// 3.35 TB/s; PERFORMANCE.md §4): the forward is bound by DRAM bandwidth,
+// about 0.42·10¹² outputs/s, as long as the FMAs and the L1 traffic (the
+// 100 window loads and 49 weight loads of a 16-output tile) hide under it.
+// The forward and the input gradient need no shared memory and no barrier.
 // Other kernel sizes and strides take the generic kernels (one thread per
 // element, runtime loops), which are correct for any shape but slower.
 //
