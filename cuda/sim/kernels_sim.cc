@@ -8,6 +8,16 @@
 
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
 
+// kernels/src/bias.cu
+CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929")
+namespace cudasim_src_bias {
+#include "../../kernels/src/bias.cu"
+CUDASIM_REGISTER(bias_add_f32, "y", "b", "rows", "cols")
+CUDASIM_LAUNCH_BOUNDS(bias_add_f32, 256)
+CUDASIM_REGISTER(column_sum_f32, "out", "in", "rows", "cols", "ld", "rows_per_chunk", "accumulate")
+CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
+}  // namespace cudasim_src_bias
+
 // kernels/src/crossentropy.cu
 CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "7a6cb693845ecedd7b82f6ff7f746f5d98d5dd4bbbbf365cbf5a9215cd1978a1")
 namespace cudasim_src_crossentropy {
@@ -16,6 +26,44 @@ CUDASIM_REGISTER(cross_entropy_fwd_f32, "loss", "prob", "logits", "target", "K")
 CUDASIM_LAUNCH_BOUNDS(cross_entropy_fwd_f32, 256)
 CUDASIM_REGISTER(cross_entropy_bwd_f32, "dlogits", "prob", "target", "scale", "n")
 }  // namespace cudasim_src_crossentropy
+
+// kernels/src/dwconv.cu
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "b9a1e15451d6f25c64750c659438a18cdfed47c9ed663dce6c6a74a408a932c0")
+namespace cudasim_src_dwconv {
+#include "../../kernels/src/dwconv.cu"
+CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")
+CUDASIM_LAUNCH_BOUNDS(dwconv_wt_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "K", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_f32, "dx", "dy", "wt", "N", "H", "W", "C", "K", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_f32, "part", "dy", "x", "N", "H", "W", "C", "K", "S", "OH", "OW", "pixels_per_chunk")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k3_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k5_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k7_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k9_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k9_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k3_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k5_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k7_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k9_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k9_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k3_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k5_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k7_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k9_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_f32, 256)
+}  // namespace cudasim_src_dwconv
 
 // kernels/src/elementwise.cu
 CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "fcecbe46070ba6c409d82bd7b409e1c82d6c31d2daf0a538676d119b9466822f")
@@ -64,6 +112,16 @@ CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_f32, GRN_THREADS)
 CUDASIM_REGISTER(grn_bwd_params_f32, "dgamma", "dbeta", "share", "N", "C")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_params_f32, GRN_THREADS)
 }  // namespace cudasim_src_grn
+
+// kernels/src/im2col.cu
+CUDASIM_SOURCE("kernels", "kernels/src/im2col.cu", "b0f53ad239458800d468461b4d0c635110ea50ecf33c27c209b9dde4ecffa666")
+namespace cudasim_src_im2col {
+#include "../../kernels/src/im2col.cu"
+CUDASIM_REGISTER(im2col_f32, "cols", "x", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "pixels")
+CUDASIM_LAUNCH_BOUNDS(im2col_f32, 256)
+CUDASIM_REGISTER(col2im_f32, "dx", "dcols", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "r1", "q0", "count", "accumulate")
+CUDASIM_LAUNCH_BOUNDS(col2im_f32, 256)
+}  // namespace cudasim_src_im2col
 
 // kernels/src/layernorm.cu
 CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "f8b0f754985727f8cd5a0f43b0f17237a051d77ef4a70aa7d7c695b136fc66d2")

@@ -19,7 +19,7 @@ func benchGELU(b *testing.B, backward bool) {
 		for _, st := range attoStages {
 			b.Run(fmt.Sprintf("%v_%v", approx, st), func(b *testing.B) {
 				nb := newNormBench(b)
-				s := kernels.Shape{st.N, st.HW, 4 * st.C}
+				s := kernels.Shape{st.N, st.HW(), 4 * st.C}
 				n := s.Len()
 				nb.gpuOnly(n, geluBenchSimElems, "elements")
 				x, y := nb.rand(s, 4), nb.rand(s, 1)

@@ -17,7 +17,7 @@ func benchGRN(b *testing.B, backward bool) {
 	for _, st := range attoStages {
 		b.Run(st.String(), func(b *testing.B) {
 			nb := newNormBench(b)
-			s := kernels.GRNShape{N: st.N, HW: st.HW, C: 4 * st.C, Eps: 1e-6}
+			s := kernels.GRNShape{N: st.N, HW: st.HW(), C: 4 * st.C, Eps: 1e-6}
 			nb.gpuOnly(s.N*blocks(s.C, 32)*blocks(s.HW, grnChunk), grnBenchSimBlocks, "statistics blocks")
 			xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
 			n := xs.Len()

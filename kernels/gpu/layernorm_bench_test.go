@@ -1,32 +1,11 @@
 package gpu
 
 import (
-	"fmt"
-	"math"
 	"testing"
 
 	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 )
-
-// attoStage is one benchmark shape: a ConvNeXt V2-Atto stage at 224×224
-// with batch N, HW positions of C channels (the block's hidden width is
-// 4C).
-type attoStage struct {
-	N, HW, C int
-}
-
-// attoStages are Atto's four stages at batch 32, and a batch-2 stage 4
-// that the simulator runs in about a second, to show the benchmark works.
-var attoStages = []attoStage{
-	{32, 56 * 56, 40}, {32, 28 * 28, 80}, {32, 14 * 14, 160}, {32, 7 * 7, 320}, {2, 7 * 7, 320},
-}
-
-// String names the shape as N32_56x56x40.
-func (st attoStage) String() string {
-	side := int(math.Sqrt(float64(st.HW)))
-	return fmt.Sprintf("N%d_%dx%dx%d", st.N, side, side, st.C)
-}
 
 // normBench is a backend for one benchmark, with helpers for device
 // tensors of random values.
@@ -118,7 +97,7 @@ func benchLayerNorm(b *testing.B, fused, backward bool) {
 	for _, st := range attoStages {
 		b.Run(st.String(), func(b *testing.B) {
 			nb := newNormBench(b)
-			s := kernels.NormShape{Rows: st.N * st.HW, C: st.C, Eps: 1e-6}
+			s := kernels.NormShape{Rows: st.N * st.HW(), C: st.C, Eps: 1e-6}
 			nb.gpuOnly(s.Rows, lnBenchSimRows, "rows")
 			rc, c, r := kernels.Shape{s.Rows, s.C}, kernels.Shape{s.C}, kernels.Shape{s.Rows}
 			x, w, bias := nb.rand(rc, 1), nb.rand(c, 1), nb.rand(c, 1)

@@ -1,0 +1,209 @@
+package gpu
+
+import (
+	"github.com/nextconv/nextconv/cuda"
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// convColBytes bounds the im2col buffer of Conv2D: the batch is processed
+// in chunks of whole output rows (n, oh) whose patch matrix fits in this
+// many bytes (one output row at least). 64 MiB holds a whole batch-128
+// ConvNeXt stem (224×224×3, K = 4) in one chunk, so the GEMMs stay large.
+var convColBytes = 64 << 20
+
+// convPlan holds the sizes every pass of one Conv2D shares.
+type convPlan struct {
+	s       kernels.ConvShape
+	oh, ow  int
+	ck      int  // CIn·K·K: patch length, columns of the patch matrix
+	rows    int  // output rows N·OH
+	perStep int  // output rows per im2col chunk
+	direct  bool // 1×1, stride 1, no padding: x is the patch matrix
+}
+
+func newConvPlan(s kernels.ConvShape) convPlan {
+	p := convPlan{s: s, oh: s.OutH(), ow: s.OutW(), ck: s.CIn * s.K * s.K}
+	p.rows = s.N * p.oh
+	p.perStep = max(1, min(p.rows, convColBytes/(4*p.ow*p.ck)))
+	p.direct = s.K == 1 && s.Stride == 1 && s.Pad == 0
+	return p
+}
+
+// Conv2D computes the dense convolution of [kernels.ConvShape] s, PyTorch's
+// nn.Conv2d(CIn, COut, K, stride=Stride, padding=Pad) on NHWC data:
+//
+//	y[n,oh,ow,co] = b[co] + Σ_{ci,kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, ci]·w[co,ci,kh,kw]
+//
+// with zero padding; x [N, H, W, CIn], w [COut, CIn, K, K] (OIHW), b
+// [COut] (nil for none), y [N, OH, OW, COut] overwritten. Per chunk of
+// output rows (see convColBytes) im2col_f32 gathers the patch matrix cols
+// [pixels, CIn·K·K] with columns in (ci, kh, kw) order, the order of a
+// weight row, and one SGEMM computes y = cols·wᵀ with w used as stored;
+// bias_add_f32 adds the bias. A 1×1 convolution with stride 1 and no
+// padding multiplies x directly. The ConvNeXt stem (K = Stride = 4) and
+// downsampling layers (K = Stride = 2) take the im2col path. It returns an
+// error wrapping kernels.ErrShape or kernels.ErrDType naming the tensor if s
+// is invalid or a tensor does not match it or is not device memory of this
+// backend.
+func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) error {
+	const op = "conv2d"
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := checkArgs(op,
+		kernels.Arg{Name: "y", T: y, Want: s.YShape()},
+		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
+		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
+		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.COut}, Optional: true},
+	); err != nil {
+		return err
+	}
+	if err := checkInt32(op, s.XShape().Len(), s.YShape().Len(), s.WShape().Len()); err != nil {
+		return err
+	}
+	p := newConvPlan(s)
+	if err := checkInt32(op, p.perStep*p.ow*p.ck); err != nil {
+		return err
+	}
+	if p.direct {
+		if err := b.sgemm(op, true, false, s.COut, p.rows*p.ow, p.ck, 1, ptr(w), p.ck, ptr(x), p.ck, 0, ptr(y), s.COut); err != nil {
+			return err
+		}
+	} else {
+		colBytes := 4 * p.perStep * p.ow * p.ck
+		cols, err := b.pool.get(colBytes)
+		if err != nil {
+			return err
+		}
+		defer b.pool.put(cols, colBytes)
+		for r0 := 0; r0 < p.rows; r0 += p.perStep {
+			r1 := min(p.rows, r0+p.perStep)
+			pix := (r1 - r0) * p.ow
+			if err := b.im2col(cols, ptr(x), p, r0, r1); err != nil {
+				return err
+			}
+			yc := ptr(y) + cuda.DevicePtr(4*r0*p.ow*s.COut)
+			if err := b.sgemm(op, true, false, s.COut, pix, p.ck, 1, ptr(w), p.ck, cols, p.ck, 0, yc, s.COut); err != nil {
+				return err
+			}
+		}
+	}
+	if !bias.Nil() {
+		return b.biasAdd(ptr(y), ptr(bias), p.rows*p.ow, s.COut)
+	}
+	return nil
+}
+
+// Conv2DBackward computes the gradients of [Backend.Conv2D] from dy [N, OH,
+// OW, COut]: dx [N, H, W, CIn] is overwritten (nil skips it, as the stem
+// needs), dw [COut, CIn, K, K] and db [COut] (nil skips it) are
+// accumulated. db is the deterministic two-pass column sum of dy. Per chunk
+// of output rows it re-gathers the patch matrix cols, adds dyᵀ·cols to dw
+// (SGEMM, beta = 1), forms dcols = dy·w (SGEMM, in the same buffer) and
+// col2im_f32 gathers, for every element of dx, the entries of dcols that
+// came from it (no atomics, deterministic). With several chunks dx is
+// zeroed first and each chunk adds its share. Errors are those of Conv2D.
+func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.ConvShape) error {
+	const op = "conv2d backward"
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := checkArgs(op,
+		kernels.Arg{Name: "dx", T: dx, Want: s.XShape(), Optional: true},
+		kernels.Arg{Name: "dw", T: dw, Want: s.WShape()},
+		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.COut}, Optional: true},
+		kernels.Arg{Name: "dy", T: dy, Want: s.YShape()},
+		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
+		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
+	); err != nil {
+		return err
+	}
+	if err := checkInt32(op, s.XShape().Len(), s.YShape().Len(), s.WShape().Len()); err != nil {
+		return err
+	}
+	p := newConvPlan(s)
+	if err := checkInt32(op, p.perStep*p.ow*p.ck); err != nil {
+		return err
+	}
+	if !db.Nil() {
+		if err := b.biasGrad(ptr(db), ptr(dy), p.rows*p.ow, s.COut); err != nil {
+			return err
+		}
+	}
+	if p.direct {
+		if err := b.sgemm(op, false, true, p.ck, s.COut, p.rows*p.ow, 1, ptr(x), p.ck, ptr(dy), s.COut, 1, ptr(dw), p.ck); err != nil {
+			return err
+		}
+		if dx.Nil() {
+			return nil
+		}
+		return b.sgemm(op, false, false, p.ck, p.rows*p.ow, s.COut, 1, ptr(w), p.ck, ptr(dy), s.COut, 0, ptr(dx), p.ck)
+	}
+	colBytes := 4 * p.perStep * p.ow * p.ck
+	cols, err := b.pool.get(colBytes)
+	if err != nil {
+		return err
+	}
+	defer b.pool.put(cols, colBytes)
+	chunked := p.perStep < p.rows
+	if !dx.Nil() && chunked {
+		if err := b.drv.Memset(ptr(dx), 0, 4*dx.Len()); err != nil {
+			return err
+		}
+	}
+	for r0 := 0; r0 < p.rows; r0 += p.perStep {
+		r1 := min(p.rows, r0+p.perStep)
+		pix := (r1 - r0) * p.ow
+		dyc := ptr(dy) + cuda.DevicePtr(4*r0*p.ow*s.COut)
+		if err := b.im2col(cols, ptr(x), p, r0, r1); err != nil {
+			return err
+		}
+		// dwᵀ [ck, COut] += colsᵀ·dy in column-major terms.
+		if err := b.sgemm(op, false, true, p.ck, s.COut, pix, 1, cols, p.ck, dyc, s.COut, 1, ptr(dw), p.ck); err != nil {
+			return err
+		}
+		if dx.Nil() {
+			continue
+		}
+		// dcolsᵀ [ck, pix] = wᵀ·dyᵀ in column-major terms, over cols.
+		if err := b.sgemm(op, false, false, p.ck, pix, s.COut, 1, ptr(w), p.ck, dyc, s.COut, 0, cols, p.ck); err != nil {
+			return err
+		}
+		if err := b.col2im(ptr(dx), cols, p, r0, r1, chunked); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// im2col launches im2col_f32 for output rows [r0, r1) into cols.
+func (b *Backend) im2col(cols, x cuda.DevicePtr, p convPlan, r0, r1 int) error {
+	s := p.s
+	pix := (r1 - r0) * p.ow
+	return b.launch("im2col_f32", dim1(blocks(pix*p.ck, 256)), dim1(256), 0, cols, x,
+		int32(s.H), int32(s.W), int32(s.CIn), int32(s.K), int32(s.Stride), int32(s.Pad),
+		int32(p.oh), int32(p.ow), int32(r0), int32(pix))
+}
+
+// col2im launches col2im_f32 for the patch gradient of output rows [r0,
+// r1). Without accumulate it overwrites all of dx (one chunk covers the
+// batch); with it, it adds into the input rows those output rows touch.
+func (b *Backend) col2im(dx, dcols cuda.DevicePtr, p convPlan, r0, r1 int, accumulate bool) error {
+	s := p.s
+	q0, q1 := 0, s.N*s.H // input rows n·H + ih to visit
+	acc := int32(0)
+	if accumulate {
+		acc = 1
+		n0, oh0 := r0/p.oh, r0%p.oh
+		n1, oh1 := (r1-1)/p.oh, (r1-1)%p.oh
+		q0 = n0*s.H + min(s.H, max(0, oh0*s.Stride-s.Pad))
+		q1 = n1*s.H + max(0, min(s.H, oh1*s.Stride-s.Pad+s.K))
+	}
+	count := (q1 - q0) * s.W * s.CIn
+	if count <= 0 {
+		return nil
+	}
+	return b.launch("col2im_f32", dim1(blocks(count, 256)), dim1(256), 0, dx, dcols,
+		int32(s.H), int32(s.W), int32(s.CIn), int32(s.K), int32(s.Stride), int32(s.Pad),
+		int32(p.oh), int32(p.ow), int32(r0), int32(r1), int32(q0), int32(count), acc)
+}

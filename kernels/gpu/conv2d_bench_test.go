@@ -1,0 +1,72 @@
+package gpu
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// attoConvs are the dense convolutions of ConvNeXt V2-Atto at batch 32:
+// the patchify stem and the three 2×2 downsampling layers, then the last
+// at batch 1, which runs on the simulator too.
+var attoConvs = []kernels.ConvShape{
+	{N: 32, H: 224, W: 224, CIn: 3, COut: 40, K: 4, Stride: 4},
+	{N: 32, H: 56, W: 56, CIn: 40, COut: 80, K: 2, Stride: 2},
+	{N: 32, H: 28, W: 28, CIn: 80, COut: 160, K: 2, Stride: 2},
+	{N: 32, H: 14, W: 14, CIn: 160, COut: 320, K: 2, Stride: 2},
+	{N: 1, H: 14, W: 14, CIn: 160, COut: 320, K: 2, Stride: 2},
+}
+
+func convBenchName(s kernels.ConvShape) string {
+	return fmt.Sprintf("N%d_%dx%dx%d_to_%d_K%d", s.N, s.H, s.W, s.CIn, s.COut, s.K)
+}
+
+// biasGradBlocks is the number of blocks of biasGrad over rows × cols that
+// synchronise.
+func biasGradBlocks(rows, cols int) int {
+	chunks := blocks(rows, max(64, blocks(rows, biasGradChunks)))
+	n := chunks * blocks(cols, columnSumWidth)
+	if chunks > 32 {
+		n += blocks(cols, columnSumWidth)
+	}
+	return n
+}
+
+// BenchmarkConv2D times im2col, the GEMM and the bias add. Bytes: x, y
+// and the patch matrix written and read once each.
+func BenchmarkConv2D(b *testing.B) {
+	for _, s := range attoConvs {
+		b.Run(convBenchName(s), func(b *testing.B) {
+			c := newConvBench(b)
+			c.skipLarge(s.MACs(), 0)
+			x, w, bias, y := c.tensor(s.XShape()), c.tensor(s.WShape()), c.tensor(kernels.Shape{s.COut}), c.tensor(s.YShape())
+			cols := int64(s.N) * int64(s.OutH()*s.OutW()*s.CIn*s.K*s.K)
+			bytes := 4 * (int64(x.Len()+y.Len()+w.Len()) + 2*cols)
+			c.run(bytes, 2*s.MACs(), func() error { return c.g.Conv2D(y, x, w, bias, s) })
+		})
+	}
+}
+
+// BenchmarkConv2DBackward times dx, dw and db of the same layers (the stem
+// without dx, as a model runs it). Bytes: x, dy and dx once, the patch
+// matrix written and read twice.
+func BenchmarkConv2DBackward(b *testing.B) {
+	for i, s := range attoConvs {
+		b.Run(convBenchName(s), func(b *testing.B) {
+			c := newConvBench(b)
+			c.skipLarge(2*s.MACs(), biasGradBlocks(s.N*s.OutH()*s.OutW(), s.COut))
+			x, w, dy := c.tensor(s.XShape()), c.tensor(s.WShape()), c.tensor(s.YShape())
+			dw, db := c.tensor(s.WShape()), c.tensor(kernels.Shape{s.COut})
+			var dx kernels.Tensor
+			flops := 2 * s.MACs()
+			if i > 0 {
+				dx = c.tensor(s.XShape())
+				flops *= 2
+			}
+			cols := int64(s.N) * int64(s.OutH()*s.OutW()*s.CIn*s.K*s.K)
+			bytes := 4 * (int64(x.Len()+dy.Len()+dx.Len()) + 4*cols)
+			c.run(bytes, flops, func() error { return c.g.Conv2DBackward(dx, dw, db, dy, x, w, s) })
+		})
+	}
+}

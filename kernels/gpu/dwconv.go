@@ -1,0 +1,215 @@
+package gpu
+
+import (
+	"fmt"
+
+	"github.com/nextconv/nextconv/cuda"
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// Launch geometry of the depthwise kernels (kernels/src/dwconv.cu).
+const (
+	// dwTile is the side of the square pixel tile one thread of the tiled
+	// kernels computes (DW_T in dwconv.cu).
+	dwTile = 4
+	// dwSmemFloats is the dynamic shared memory of one weight-gradient
+	// block, in floats: 48 KB, the most a launch may ask for without
+	// opting in.
+	dwSmemFloats = 48 << 10 / 4
+	// dwMaxTilesPerThread bounds the tiles one thread of the tiled weight
+	// gradient sums before its block reduces.
+	dwMaxTilesPerThread = 8
+)
+
+// dwMinBlocks is the number of blocks the weight-gradient pass aims for
+// (two per SM of an H100 with 132 SMs) before it lets a thread sum more
+// than one tile; fewer blocks mean fewer partial sums to add afterwards.
+// Tests lower it to make threads loop over several tiles.
+var dwMinBlocks = 264
+
+// dwTiled reports whether s has compiled tiled kernels: K = 3, 5, 7 or 9
+// and stride 1 or 2. Other shapes take the generic kernels.
+func dwTiled(s kernels.DWConvShape) bool {
+	return (s.K == 3 || s.K == 5 || s.K == 7 || s.K == 9) && (s.Stride == 1 || s.Stride == 2)
+}
+
+// DWConv computes the depthwise convolution of [kernels.DWConvShape] s,
+// PyTorch's nn.Conv2d(C, C, K, stride, padding=K/2, groups=C) on NHWC data:
+//
+//	y[n,oh,ow,c] = b[c] + Σ_{kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, c]·w[c,0,kh,kw]
+//
+// with zero padding P = K/2; x [N, H, W, C], w [C, 1, K, K], b [C] (nil
+// for none), y [N, OH, OW, C] overwritten. The weights are transposed to
+// tap-major [K·K, C] in a pooled scratch buffer (dwconv_wt_f32), then for K
+// = 3, 5, 7, 9 and stride 1 or 2 each thread computes a 4×4 output tile of
+// one channel with its weights in registers (dwconv_fwd_k<K>_f32); other
+// shapes take dwconv_fwd_f32, one thread per output. dwconv.cu documents
+// the geometry and the bytes and FLOPs. It returns an error wrapping
+// kernels.ErrShape or kernels.ErrDType naming the tensor if s is invalid or
+// a tensor does not match it or is not device memory of this backend.
+func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) error {
+	const op = "dwconv"
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := checkArgs(op,
+		kernels.Arg{Name: "y", T: y, Want: s.YShape()},
+		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
+		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
+		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.C}, Optional: true},
+	); err != nil {
+		return err
+	}
+	if err := checkInt32(op, s.XShape().Len(), s.YShape().Len()); err != nil {
+		return err
+	}
+	wt, err := b.dwTransposed(w, s)
+	if err != nil {
+		return err
+	}
+	defer b.pool.put(wt, 4*s.WShape().Len())
+	hasBias := int32(0)
+	if !bias.Nil() {
+		hasBias = 1
+	}
+	oh, ow := s.OutH(), s.OutW()
+	if dwTiled(s) {
+		threads := s.N * blocks(oh, dwTile) * blocks(ow, dwTile) * s.C
+		return b.launch(fmt.Sprintf("dwconv_fwd_k%d_f32", s.K), dim1(blocks(threads, 256)), dim1(256), 0,
+			ptr(y), ptr(x), wt, ptr(bias), hasBias,
+			int32(s.N), int32(s.H), int32(s.W), int32(s.C), int32(s.Stride), int32(oh), int32(ow))
+	}
+	return b.launch("dwconv_fwd_f32", dim1(blocks(y.Len(), 256)), dim1(256), 0,
+		ptr(y), ptr(x), wt, ptr(bias), hasBias,
+		int32(s.N), int32(s.H), int32(s.W), int32(s.C), int32(s.K), int32(s.Stride), int32(oh), int32(ow))
+}
+
+// DWConvBackward computes the gradients of [Backend.DWConv] from dy [N, OH,
+// OW, C]: dx [N, H, W, C] is overwritten (nil skips it), dw [C, 1, K, K]
+// and db [C] (nil skips it) are accumulated. dx is gathered per 4×4 input
+// tile (dwconv_bwd_input_k<K>_f32, or one thread per element for other
+// shapes), with no atomics. The weight and bias gradients are summed
+// deterministically in two passes: dwconv_bwd_weight_k<K>_f32 (or the
+// generic dwconv_bwd_weight_f32) writes per-block partial sums into a
+// pooled scratch buffer and column_sum_f32 adds them, in a fixed order, into
+// dw and db. Errors are those of DWConv.
+func (b *Backend) DWConvBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.DWConvShape) error {
+	const op = "dwconv backward"
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := checkArgs(op,
+		kernels.Arg{Name: "dx", T: dx, Want: s.XShape(), Optional: true},
+		kernels.Arg{Name: "dw", T: dw, Want: s.WShape()},
+		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.C}, Optional: true},
+		kernels.Arg{Name: "dy", T: dy, Want: s.YShape()},
+		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
+		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
+	); err != nil {
+		return err
+	}
+	if err := checkInt32(op, s.XShape().Len(), s.YShape().Len()); err != nil {
+		return err
+	}
+	if !dx.Nil() {
+		if err := b.dwInputGrad(dx, dy, w, s); err != nil {
+			return err
+		}
+	}
+	return b.dwWeightGrad(dw, db, dy, x, s)
+}
+
+// dwTransposed returns a pooled buffer holding w [C, K·K] transposed to
+// [K·K, C]; the caller puts it back (4·C·K² bytes).
+func (b *Backend) dwTransposed(w kernels.Tensor, s kernels.DWConvShape) (cuda.DevicePtr, error) {
+	n := s.WShape().Len()
+	wt, err := b.pool.get(4 * n)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.launch("dwconv_wt_f32", dim1(blocks(n, 256)), dim1(256), 0, wt, ptr(w), int32(s.C), int32(s.K*s.K)); err != nil {
+		b.pool.put(wt, 4*n)
+		return 0, err
+	}
+	return wt, nil
+}
+
+// dwInputGrad overwrites dx with the input gradient.
+func (b *Backend) dwInputGrad(dx, dy, w kernels.Tensor, s kernels.DWConvShape) error {
+	wt, err := b.dwTransposed(w, s)
+	if err != nil {
+		return err
+	}
+	defer b.pool.put(wt, 4*s.WShape().Len())
+	oh, ow := s.OutH(), s.OutW()
+	if dwTiled(s) {
+		threads := s.N * blocks(s.H, dwTile) * blocks(s.W, dwTile) * s.C
+		return b.launch(fmt.Sprintf("dwconv_bwd_input_k%d_f32", s.K), dim1(blocks(threads, 256)), dim1(256), 0,
+			ptr(dx), ptr(dy), wt,
+			int32(s.N), int32(s.H), int32(s.W), int32(s.C), int32(s.Stride), int32(oh), int32(ow))
+	}
+	return b.launch("dwconv_bwd_input_f32", dim1(blocks(dx.Len(), 256)), dim1(256), 0,
+		ptr(dx), ptr(dy), wt,
+		int32(s.N), int32(s.H), int32(s.W), int32(s.C), int32(s.K), int32(s.Stride), int32(oh), int32(ow))
+}
+
+// dwWeightGrad accumulates dw and (unless nil) db through per-chunk partial
+// sums part [chunks, C·(K²+1)] in a pooled scratch buffer.
+func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvShape) error {
+	kk := s.K * s.K
+	ld := s.C * (kk + 1) // one row of part: dw in [C, K·K] order, then db
+	oh, ow := s.OutH(), s.OutW()
+	var (
+		name        string
+		grid, block cuda.Dim3
+		smem        int
+		chunks      int
+		last        any // the kernel's last argument
+	)
+	if dwTiled(s) {
+		// Channel tiles of ct channels (threadIdx.x), ty threads per
+		// channel (threadIdx.y), each summing per tiles; the block's
+		// shared buffer holds (K²+1)·ty·ct floats.
+		maxCT := min(256, dwSmemFloats/(kk+1))
+		nct := blocks(s.C, maxCT)
+		ct := blocks(s.C, nct)
+		ty := max(1, min(256/ct, dwSmemFloats/((kk+1)*ct)))
+		tiles := s.N * blocks(oh, dwTile) * blocks(ow, dwTile)
+		per := max(1, min(dwMaxTilesPerThread, tiles*nct/(ty*dwMinBlocks)))
+		per = max(per, blocks(tiles, ty*65535)) // gridDim.y <= 65535
+		chunks = blocks(tiles, ty*per)
+		name = fmt.Sprintf("dwconv_bwd_weight_k%d_f32", s.K)
+		grid, block = cuda.Dim3{X: nct, Y: chunks, Z: 1}, cuda.Dim3{X: ct, Y: ty, Z: 1}
+		smem = 4 * (kk + 1) * ty * ct
+		last = int32(per)
+	} else {
+		pixels := s.N * oh * ow
+		bx := blocks(ld, 256)
+		chunks = max(1, min(pixels, dwMinBlocks/bx))
+		per := max(blocks(pixels, chunks), blocks(pixels, 65535))
+		chunks = blocks(pixels, per)
+		name = "dwconv_bwd_weight_f32"
+		grid, block = cuda.Dim3{X: bx, Y: chunks, Z: 1}, dim1(256)
+		last = int32(per)
+	}
+	part, err := b.pool.get(4 * chunks * ld)
+	if err != nil {
+		return err
+	}
+	defer b.pool.put(part, 4*chunks*ld)
+	args := []any{part, ptr(dy), ptr(x), int32(s.N), int32(s.H), int32(s.W), int32(s.C)}
+	if !dwTiled(s) {
+		args = append(args, int32(s.K))
+	}
+	args = append(args, int32(s.Stride), int32(oh), int32(ow), last)
+	if err := b.launch(name, grid, block, smem, args...); err != nil {
+		return err
+	}
+	if err := b.columnSum(ptr(dw), part, chunks, s.C*kk, ld, chunks, true); err != nil {
+		return err
+	}
+	if db.Nil() {
+		return nil
+	}
+	return b.columnSum(ptr(db), part+cuda.DevicePtr(4*s.C*kk), chunks, s.C, ld, chunks, true)
+}

@@ -1,0 +1,104 @@
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/nextconv/nextconv/kernels"
+)
+
+// checkLinear runs Linear and LinearBackward on both backends and compares
+// y, dx, dw and db; dw and db start from the same non-zero values.
+func checkLinear(t *testing.T, seed uint64, s kernels.LinearShape, bias, dx, db bool) {
+	t.Helper()
+	p := newPair(t, seed)
+	xc, xg := p.in(kernels.Shape{s.Rows, s.In}, 1)
+	wc, wg := p.in(kernels.Shape{s.Out, s.In}, 1)
+	var bc, bg kernels.Tensor
+	if bias {
+		bc, bg = p.in(kernels.Shape{s.Out}, 1)
+	}
+	yc, yg := p.out(kernels.Shape{s.Rows, s.Out})
+	p.ok(p.cpu.Linear(yc, xc, wc, bc, s))
+	p.ok(p.gpu.Linear(yg, xg, wg, bg, s))
+	p.same("y", yc, yg, 1e-5, 1e-5)
+
+	dyc, dyg := p.in(kernels.Shape{s.Rows, s.Out}, 1)
+	var dxc, dxg, dbc, dbg kernels.Tensor
+	if dx {
+		dxc, dxg = p.out(kernels.Shape{s.Rows, s.In})
+	}
+	dwc, dwg := p.acc(kernels.Shape{s.Out, s.In})
+	if db {
+		dbc, dbg = p.acc(kernels.Shape{s.Out})
+	}
+	p.ok(p.cpu.LinearBackward(dxc, dwc, dbc, dyc, xc, wc, s))
+	p.ok(p.gpu.LinearBackward(dxg, dwg, dbg, dyg, xg, wg, s))
+	if dx {
+		p.same("dx", dxc, dxg, 1e-5, 1e-5)
+	}
+	p.same("dw", dwc, dwg, 1e-4, 1e-4)
+	if db {
+		p.same("db", dbc, dbg, 1e-4, 1e-4)
+	}
+}
+
+// TestLinear covers odd row counts, a single row, the 4× expansion and
+// projection of a scaled-down ConvNeXt block, and enough rows (301) that
+// the bias gradient takes its two-pass path.
+func TestLinear(t *testing.T) {
+	cases := []kernels.LinearShape{
+		{Rows: 37, In: 5, Out: 161},
+		{Rows: 1, In: 3, Out: 2},
+		{Rows: 2 * 7 * 7, In: 40, Out: 160},
+		{Rows: 2 * 7 * 7, In: 160, Out: 40},
+		{Rows: 301, In: 7, Out: 5},
+		{Rows: 33, In: 1, Out: 1},
+	}
+	for i, s := range cases {
+		t.Run(fmt.Sprintf("%dx%d_to_%d", s.Rows, s.In, s.Out), func(t *testing.T) {
+			checkLinear(t, uint64(700+i), s, true, true, true)
+		})
+	}
+}
+
+// TestLinearOptional leaves out the bias, dx and db in turn.
+func TestLinearOptional(t *testing.T) {
+	s := kernels.LinearShape{Rows: 75, In: 6, Out: 9}
+	for i, o := range [][3]bool{{false, true, true}, {true, false, true}, {true, true, false}, {false, false, false}} {
+		t.Run(fmt.Sprintf("bias%v_dx%v_db%v", o[0], o[1], o[2]), func(t *testing.T) {
+			checkLinear(t, uint64(800+i), s, o[0], o[1], o[2])
+		})
+	}
+}
+
+// TestLinearErrors checks that bad shapes, mismatched, missing and host
+// tensors are errors wrapping ErrShape or ErrDType.
+func TestLinearErrors(t *testing.T) {
+	p := newPair(t, 11)
+	s := kernels.LinearShape{Rows: 3, In: 4, Out: 5}
+	_, x := p.in(kernels.Shape{3, 4}, 1)
+	_, w := p.in(kernels.Shape{5, 4}, 1)
+	_, y := p.in(kernels.Shape{3, 5}, 1)
+	_, dw := p.in(kernels.Shape{5, 4}, 1)
+	hostDY, _ := p.in(kernels.Shape{3, 5}, 1)
+	cases := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"zero rows", p.gpu.Linear(y, x, w, kernels.Tensor{}, kernels.LinearShape{In: 4, Out: 5}), kernels.ErrShape},
+		{"y shape", p.gpu.Linear(x, x, w, kernels.Tensor{}, s), kernels.ErrShape},
+		{"bias shape", p.gpu.Linear(y, x, w, x, s), kernels.ErrShape},
+		{"nil w", p.gpu.Linear(y, x, kernels.Tensor{}, kernels.Tensor{}, s), kernels.ErrShape},
+		{"backward nil dw", p.gpu.LinearBackward(kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}, y, x, w, s), kernels.ErrShape},
+		{"backward db shape", p.gpu.LinearBackward(kernels.Tensor{}, dw, x, y, x, w, s), kernels.ErrShape},
+		{"backward host dy", p.gpu.LinearBackward(kernels.Tensor{}, dw, kernels.Tensor{}, hostDY, x, w, s), kernels.ErrDType},
+	}
+	for _, c := range cases {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("%s: got %v, want an error wrapping %v", c.name, c.err, c.want)
+		}
+	}
+}
