@@ -94,6 +94,15 @@ func geluBackwardOp[T Float](b *Backend, dx, dy, x []T, approx kernels.GELUAppro
 // package's float64 functions.
 func geluSlice[T Float](y, x []T, approx kernels.GELUApprox, fast bool) {
 	y = y[:len(x)]
+	if fast && geluAsm(y, x, approx) {
+		return
+	}
+	geluSliceGo(y, x, approx, fast)
+}
+
+// geluSliceGo is geluSlice in pure Go.
+func geluSliceGo[T Float](y, x []T, approx kernels.GELUApprox, fast bool) {
+	y = y[:len(x)]
 	switch {
 	case approx == kernels.GELUTanh:
 		for i, v := range x {
@@ -113,6 +122,15 @@ func geluSlice[T Float](y, x []T, approx kernels.GELUApprox, fast bool) {
 
 // geluGradSlice writes dx[i] = dy[i]·GELU'(x[i]); dx may alias dy or x.
 func geluGradSlice[T Float](dx, dy, x []T, approx kernels.GELUApprox, fast bool) {
+	dx, dy = dx[:len(x)], dy[:len(x)]
+	if fast && geluGradAsm(dx, dy, x, approx) {
+		return
+	}
+	geluGradSliceGo(dx, dy, x, approx, fast)
+}
+
+// geluGradSliceGo is geluGradSlice in pure Go.
+func geluGradSliceGo[T Float](dx, dy, x []T, approx kernels.GELUApprox, fast bool) {
 	dx, dy = dx[:len(x)], dy[:len(x)]
 	switch {
 	case approx == kernels.GELUTanh:
@@ -156,10 +174,10 @@ func geluErfFast[T Float](y, x []T) {
 	for i, v := range x {
 		f := float64(v)
 		z := f * sqrt1_2
-		if z > 4.5 {
-			z = 4.5
-		} else if z < -4.5 {
-			z = -4.5
+		if z > erfZMax {
+			z = erfZMax
+		} else if z < -erfZMax {
+			z = -erfZMax
 		}
 		u := z * z
 		u2 := u * u
@@ -182,6 +200,15 @@ const (
 	invSqrt2Pi  = 0.39894228040143267794 // 1/√(2π)
 	sqrt2OverPi = 0.79788456080286535588 // √(2/π)
 	geluTanhA   = 0.044715
+	ln2         = 0.69314718055994530942
+	// expClamp bounds the argument of the tanh form's exponential, which
+	// then neither overflows nor underflows float64.
+	expClamp = 700
+	// erfZMax is where geluErfFast clamps z = x/√2: erf(4.5) = 1 − 2e-10.
+	erfZMax = 4.5
+	// normZMax is where normTail clamps z = |x|/√2: Φ(−26·√2) ≈ 1e-296
+	// and e^(−26²) underflow float32 by far and still are normal float64.
+	normZMax = 26
 )
 
 // geluTanhSigmoid returns, for the tanh form GELU(x) = x·σ(2u) with
@@ -192,10 +219,10 @@ func geluTanhSigmoid(x float64, fast bool) (s, d float64) {
 	var e float64
 	if fast {
 		a := -u2
-		if a > 700 {
-			a = 700
-		} else if a < -700 {
-			a = -700
+		if a > expClamp {
+			a = expClamp
+		} else if a < -expClamp {
+			a = -expClamp
 		}
 		e = expTable(a)
 	} else {
@@ -239,6 +266,15 @@ const (
 	erfcQ8  = -0.2355280678904137
 	erfcQ9  = 0.14044706937579576
 	erfcQ10 = -0.02921518185939931
+	// expF0..expF6: e^r = 1 + r + r²·E(r) for |r| <= ln2/2, max relative
+	// error 4e-12 (the assembly kernels' exponential, gelu_amd64.s).
+	expF0 = 0.500000000002088
+	expF1 = 0.16666666718769968
+	expF2 = 0.04166666640540685
+	expF3 = 0.008333298559598275
+	expF4 = 0.0013888923742652183
+	expF5 = 0.00019899223421287495
+	expF6 = 2.482087115125071e-05
 )
 
 // expShift = 1.5·2^52: adding it to |v| < 2^51 rounds v to an integer held
@@ -306,8 +342,8 @@ func normTail[T Float](x []T, tail, gauss []float64) {
 	tail, gauss = tail[:len(x)], gauss[:len(x)]
 	for i, v := range x {
 		z := math.Abs(float64(v)) * sqrt1_2
-		if z > 26 {
-			z = 26
+		if z > normZMax {
+			z = normZMax
 		}
 		gauss[i] = z
 		tail[i] = 1 / (1 + erfcP*z)
