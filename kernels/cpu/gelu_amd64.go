@@ -38,6 +38,9 @@ func geluTanhGradF32(dx, dy, x *float32, n int)
 //go:noescape
 func geluTanhGradF64(dx, dy, x *float64, n int)
 
+// hasGELUAsm reports whether geluAsm and geluGradAsm run assembly.
+var hasGELUAsm = hasAVX2FMA
+
 // geluVec holds the constants of gelu_amd64.s, each repeated over the four
 // float64 lanes of a YMM register (as bits, for the sign masks), in the
 // order of geluVecList: the assembly's K(i) is entry i.
@@ -83,7 +86,7 @@ var geluVecList = [...]uint64{
 // the assembly kernels, float32 or float64 data, and reports whether it did
 // (false without AVX2 and FMA). len(y) >= len(x).
 func geluAsm[T Float](y, x []T, approx kernels.GELUApprox) bool {
-	if !hasAVX2FMA {
+	if !hasGELUAsm {
 		return false
 	}
 	tanh := approx == kernels.GELUTanh
@@ -107,7 +110,7 @@ func geluAsm[T Float](y, x []T, approx kernels.GELUApprox) bool {
 // geluGradAsm writes dx = dy·GELU'(x) like geluAsm; len(dx), len(dy) >=
 // len(x).
 func geluGradAsm[T Float](dx, dy, x []T, approx kernels.GELUApprox) bool {
-	if !hasAVX2FMA {
+	if !hasGELUAsm {
 		return false
 	}
 	tanh := approx == kernels.GELUTanh
