@@ -52,6 +52,16 @@ func init() {
 	}
 }
 
+// geluVecLen is the number of constants gelu_amd64.s names, K(0) to
+// K(geluVecLen−1); the array sizes below fail to compile if geluVecList has
+// another length.
+const geluVecLen = 47
+
+var (
+	_ [len(geluVecList) - geluVecLen]struct{}
+	_ [geluVecLen - len(geluVecList)]struct{}
+)
+
 // f64 returns the bits of v for geluVecList.
 func f64(v float64) uint64 { return math.Float64bits(v) }
 
@@ -66,20 +76,18 @@ var geluVecList = [...]uint64{
 	f64(erfP0), f64(erfP1), f64(erfP2), f64(erfP3), f64(erfP4), f64(erfP5), f64(erfP6), // 6..12 P0..P6
 	f64(erfQ1), f64(erfQ2), f64(erfQ3), f64(erfQ4), f64(erfQ5), // 13..17 Q1..Q5
 	// The backward's normal tail (normTail).
-	f64(-0.5),                 // 18 MHALF
-	f64(-normZMax * normZMax), // 19 AMIN: the clamp of −x²/2
-	f64(normZMax), f64(erfcP), // 20 ZMAX, 21 ERFCP
-	f64(0.5 * erfcQ0), f64(0.5 * erfcQ1), f64(0.5 * erfcQ2), f64(0.5 * erfcQ3), // 22..32 C0..C10: erfcQ
-	f64(0.5 * erfcQ4), f64(0.5 * erfcQ5), f64(0.5 * erfcQ6), f64(0.5 * erfcQ7), // halved, so that t·C(t)
-	f64(0.5 * erfcQ8), f64(0.5 * erfcQ9), f64(0.5 * erfcQ10), //                 is Φ(−|x|)·e^(x²/2)
-	f64(invSqrt2Pi), // 33 INVSQRT2PI
+	f64(normZMax), f64(erfcP), f64(lnSqrt2Pi), // 18 ZMAX, 19 ERFCP, 20 LNSQRT2PI
+	// 21..31 C0..C10: erfcQ·√(2π)/2, so that t·C(t)·φ(x) is Φ(−|x|).
+	f64(0.5 * sqrt2Pi * erfcQ0), f64(0.5 * sqrt2Pi * erfcQ1), f64(0.5 * sqrt2Pi * erfcQ2),
+	f64(0.5 * sqrt2Pi * erfcQ3), f64(0.5 * sqrt2Pi * erfcQ4), f64(0.5 * sqrt2Pi * erfcQ5),
+	f64(0.5 * sqrt2Pi * erfcQ6), f64(0.5 * sqrt2Pi * erfcQ7), f64(0.5 * sqrt2Pi * erfcQ8),
+	f64(0.5 * sqrt2Pi * erfcQ9), f64(0.5 * sqrt2Pi * erfcQ10),
 	// The exponential.
-	f64(1 / ln2), f64(ln2), f64(expShift), // 34 INVLN2, 35 LN2, 36 SHIFT
-	f64(expF0), f64(expF1), f64(expF2), f64(expF3), f64(expF4), f64(expF5), f64(expF6), // 37..43 E0..E6
-	// The tanh form: −2u = x·(NT1 + NT2·x²), d(2u)/dx = T1 + T3·x².
-	f64(-2 * sqrt2OverPi), f64(-2 * sqrt2OverPi * geluTanhA), // 44 NT1, 45 NT2
-	f64(2 * sqrt2OverPi), f64(6 * sqrt2OverPi * geluTanhA), // 46 T1, 47 T3
-	f64(-expClamp), f64(expClamp), // 48 ELO, 49 EHI
+	f64(1 / ln2), f64(ln2), f64(expShift), // 32 INVLN2, 33 LN2, 34 SHIFT
+	f64(expF0), f64(expF1), f64(expF2), f64(expF3), f64(expF4), f64(expF5), f64(expF6), // 35..41 E0..E6
+	// The tanh form: 2u = x·(T1 + T2·x²), d(2u)/dx = T1 + T3·x².
+	f64(2 * sqrt2OverPi), f64(2 * sqrt2OverPi * geluTanhA), f64(6 * sqrt2OverPi * geluTanhA), // 42 T1, 43 T2, 44 T3
+	f64(-expClamp), f64(expClamp), // 45 ELO, 46 EHI
 }
 
 // geluAsm writes y = GELU(x) with the float32 backend's approximation using

@@ -33,38 +33,35 @@
 #define Q3 K(15)
 #define Q4 K(16)
 #define Q5 K(17)
-#define MHALF K(18)
-#define AMIN K(19)
-#define ZMAX K(20)
-#define ERFCP K(21)
-#define C0 K(22)
-#define C1 K(23)
-#define C2 K(24)
-#define C3 K(25)
-#define C4 K(26)
-#define C5 K(27)
-#define C6 K(28)
-#define C7 K(29)
-#define C8 K(30)
-#define C9 K(31)
-#define C10 K(32)
-#define INVSQRT2PI K(33)
-#define INVLN2 K(34)
-#define LN2 K(35)
-#define SHIFT K(36)
-#define E0 K(37)
-#define E1 K(38)
-#define E2 K(39)
-#define E3 K(40)
-#define E4 K(41)
-#define E5 K(42)
-#define E6 K(43)
-#define NT1 K(44)
-#define NT2 K(45)
-#define T1 K(46)
-#define T3 K(47)
-#define ELO K(48)
-#define EHI K(49)
+#define ZMAX K(18)
+#define ERFCP K(19)
+#define LNSQRT2PI K(20)
+#define C0 K(21)
+#define C1 K(22)
+#define C2 K(23)
+#define C3 K(24)
+#define C4 K(25)
+#define C5 K(26)
+#define C6 K(27)
+#define C7 K(28)
+#define C8 K(29)
+#define C9 K(30)
+#define C10 K(31)
+#define INVLN2 K(32)
+#define LN2 K(33)
+#define SHIFT K(34)
+#define E0 K(35)
+#define E1 K(36)
+#define E2 K(37)
+#define E3 K(38)
+#define E4 K(39)
+#define E5 K(40)
+#define E6 K(41)
+#define T1 K(42)
+#define T2 K(43)
+#define T3 K(44)
+#define ELO K(45)
+#define EHI K(46)
 
 // ERF sets Y1 = GELU(x) = x/2 + x/2·erf(x/√2) for x in Y0 as geluErfFast
 // does: erf(z) = z·P(z²)/Q(z²) (Estrin) for z clamped to [−4.5, 4.5].
@@ -98,16 +95,16 @@
 	VMULPD      HALF, Y0, Y1; \
 	VFMADD231PD Y7, Y1, Y1
 
-// EXPY2 replaces Y2 by e^Y2 for Y2 in [−708, 708] (callers clamp), relative
-// error 4e-12: Y2 = k·ln2 + r, |r| <= ln2/2, k rounded by the 1.5·2^52
-// shift (so that k sits in the low bits of Y4), e^r = 1 + r + r²·E(r) with
-// E of degree 6 (expF0..expF6, Estrin), and 2^k added to the exponent
-// field. Clobbers Y4..Y9.
-#define EXPY2 \
+// EXPNEGY2 replaces Y2 by e^(−Y2) for Y2 in [−708, 708] (callers clamp),
+// relative error 4e-12: −Y2 = k·ln2 + r, |r| <= ln2/2, k rounded by the
+// 1.5·2^52 shift (so that k sits in the low bits of Y4), e^r = 1 + r +
+// r²·E(r) with E of degree 6 (expF0..expF6, Estrin), and k added to the
+// exponent field. Clobbers Y4..Y9.
+#define EXPNEGY2 \
 	VMOVUPD      INVLN2, Y4; \
-	VFMADD213PD  SHIFT, Y2, Y4; \
+	VFNMADD213PD SHIFT, Y2, Y4; \
 	VSUBPD       SHIFT, Y4, Y5; \
-	VFNMADD231PD LN2, Y5, Y2; \
+	VFNMSUB231PD LN2, Y5, Y2; \
 	VMULPD       Y2, Y2, Y5; \
 	VMULPD       Y5, Y5, Y6; \
 	VMOVUPD      E1, Y7; \
@@ -124,23 +121,22 @@
 	VPSLLQ       $52, Y4, Y4; \
 	VPADDQ       Y4, Y7, Y2
 
-// NORMCDF sets Y1 = Φ(x) and Y2 = e^(−x²/2) for x in Y0, as normTail does:
-// Φ(−|x|) = t·Q(t)/2·e^(−z²), z = min(|x|/√2, 26), t = 1/(1 + 0.4·z), and
-// Φ(x) = 1 − Φ(−|x|) for x with a clear sign bit. The exponent −x²/2 is
-// formed from x directly (exact for float32 x) and clamped at −26². Clobbers
-// Y3..Y9.
+// NORMCDF sets Y1 = Φ(x) and Y2 = φ(x) = e^(−x²/2)/√(2π) for x in Y0 with
+// normTail's method: Φ(−|x|) = t·Q(t)/2·e^(−z²), z = min(|x|/√2, 26),
+// t = 1/(1 + 0.4·z), and Φ(x) = 1 − Φ(−|x|) for x with a clear sign bit.
+// φ is e^(−(z² + ln√(2π))), one FMA, and Q/2 is scaled by √(2π) to match
+// (the C constants). Clobbers Y3..Y9.
 #define NORMCDF \
-	VMULPD      Y0, Y0, Y2; \
-	VMULPD      MHALF, Y2, Y2; \
-	VMAXPD      AMIN, Y2, Y2; \
 	VANDPD      ABS, Y0, Y3; \
 	VMULPD      SQRT1_2, Y3, Y3; \
 	VMINPD      ZMAX, Y3, Y3; \
+	VMOVUPD     LNSQRT2PI, Y2; \
+	VFMADD231PD Y3, Y3, Y2; \
 	VMOVUPD     ERFCP, Y4; \
 	VFMADD213PD ONE, Y3, Y4; \
 	VMOVUPD     ONE, Y3; \
 	VDIVPD      Y4, Y3, Y3; \
-	EXPY2; \
+	EXPNEGY2; \
 	VMULPD      Y3, Y3, Y4; \
 	VMULPD      Y4, Y4, Y5; \
 	VMULPD      Y5, Y5, Y6; \
@@ -166,16 +162,16 @@
 	VBLENDVPD   Y0, Y7, Y1, Y1
 
 // SIGMOID sets Y1 = σ(2u), u = √(2/π)·(x + 0.044715·x³), for x in Y0, and
-// Y3 = x²: σ(2u) = 1/(1 + e^(−2u)) with −2u clamped to [−700, 700].
-// Clobbers Y2..Y9.
+// Y3 = x²: σ(2u) = 1/(1 + e^(−2u)), 2u = x·(T1 + T2·x²) clamped to
+// [−700, 700]. Clobbers Y2..Y9.
 #define SIGMOID \
 	VMULPD      Y0, Y0, Y3; \
-	VMOVUPD     NT2, Y2; \
-	VFMADD213PD NT1, Y3, Y2; \
+	VMOVUPD     T2, Y2; \
+	VFMADD213PD T1, Y3, Y2; \
 	VMULPD      Y0, Y2, Y2; \
 	VMAXPD      ELO, Y2, Y2; \
 	VMINPD      EHI, Y2, Y2; \
-	EXPY2; \
+	EXPNEGY2; \
 	VADDPD      ONE, Y2, Y2; \
 	VMOVUPD     ONE, Y1; \
 	VDIVPD      Y2, Y1, Y1
@@ -183,10 +179,10 @@
 // ERFGRAD sets Y1 = GELU'(x) = Φ(x) + x·φ(x) for x in Y0.
 #define ERFGRAD \
 	NORMCDF; \
-	VMULPD      Y0, Y2, Y2; \
-	VFMADD231PD INVSQRT2PI, Y2, Y1
+	VFMADD231PD Y2, Y0, Y1
 
-// TANHGRAD sets Y1 = d/dx x·σ(2u) = σ + x·σ·(1 − σ)·(2u)' for x in Y0.
+// TANHGRAD sets Y1 = d/dx x·σ(2u) = σ + x·σ·(1 − σ)·(2u)' for x in Y0,
+// (2u)' = T1 + T3·x².
 #define TANHGRAD \
 	SIGMOID; \
 	VMOVUPD     T3, Y4; \
