@@ -3,9 +3,11 @@
 #include "textflag.h"
 
 // AVX2 + FMA kernels for the float32 backend's GELU, four elements per YMM
-// register in float64 lanes: the approximations of gelu.go (normTail's erfc
-// fit, the tanh form's sigmoid) evaluated in the precision they were fitted
-// for, so the float32 results keep gelu.go's accuracy contracts. Each loop
+// register in float64 lanes: the approximations of gelu.go (geluErfFast's
+// rational erf for the forward, normTail's erfc fit for the backward, the
+// tanh form's sigmoid) evaluated in the precision they were fitted for, so
+// the float32 results keep gelu.go's accuracy contracts; float32 lanes
+// could not hold the forward's 3e-9·|x|. Each loop
 // iteration handles one group of four; its long dependency chain (a
 // division and two polynomials) overlaps with the next iterations' in the
 // out-of-order core. n is a multiple of 4 (gelu_amd64.go pads the tail).
