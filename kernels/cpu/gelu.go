@@ -19,7 +19,11 @@ import (
 // relative 5e-9 for x >= 0 and 1e-7 for x >= −2, growing in the negative
 // tail where x·Φ(x) is tiny (for comparison, PyTorch 1.13's float32 GELU
 // measures 2.7e-7·|x| and 4e-6 relative on [−2, 0]). The tanh form is
-// evaluated as x·σ(2u), which does not cancel either. It returns an error
+// evaluated as x·σ(2u), which does not cancel either; its float32 path has
+// relative error below 1e-9 before rounding. On amd64 with AVX2 and FMA
+// the float32 backend runs these approximations four elements per
+// instruction in assembly (gelu_amd64.s), with the same bounds; TestGELU*
+// check both paths. It returns an error
 // wrapping kernels.ErrShape or kernels.ErrDType for missing, mis-sized or
 // foreign tensors, or an error for an unknown approx.
 func (b *Backend) GELU(y, x kernels.Tensor, approx kernels.GELUApprox) error {
@@ -44,7 +48,9 @@ func (b *Backend) GELU(y, x kernels.Tensor, approx kernels.GELUApprox) error {
 // for GELUTanh it is the derivative of x·σ(2u), u = √(2/π)·(x + 0.044715·x³).
 // The float32 backend evaluates Φ and φ with normTail, which needs the
 // exponential φ anyway and gets Φ from it with relative error below 1e-8
-// everywhere. Errors as for GELU.
+// everywhere (the assembly of [Backend.GELU] uses the same erfc fit with a
+// polynomial exponential); the tanh form's derivative has error below 2e-9
+// of the size of its terms. Errors as for GELU.
 func (b *Backend) GELUBackward(dx, dy, x kernels.Tensor, approx kernels.GELUApprox) error {
 	const op = "cpu gelu backward"
 	if err := checkApprox(op, approx); err != nil {
@@ -72,27 +78,45 @@ func checkApprox(op string, a kernels.GELUApprox) error {
 
 // geluCost is GELU's work per element in parallelFor's unit (elements
 // touched): the erfc polynomial and exponential cost about as much as
-// streaming 20 elements.
-const geluCost = 20
+// streaming 20 elements, or 4 in the assembly kernels.
+const geluCost, geluCostAsm = 20, 4
+
+// geluCostOf returns the work per element of the float32 backend's GELU
+// (fast) or the float64 one's.
+func geluCostOf(fast bool) int {
+	if fast && hasGELUAsm {
+		return geluCostAsm
+	}
+	return geluCost
+}
 
 func geluOp[T Float](b *Backend, y, x []T, approx kernels.GELUApprox) {
 	fast := isFloat32[T]()
-	b.parallelFor(len(x), geluCost, func(lo, hi int) {
+	b.parallelFor(len(x), geluCostOf(fast), func(lo, hi int) {
 		geluSlice(y[lo:hi], x[lo:hi], approx, fast)
 	})
 }
 
 func geluBackwardOp[T Float](b *Backend, dx, dy, x []T, approx kernels.GELUApprox) {
 	fast := isFloat32[T]()
-	b.parallelFor(len(x), geluCost, func(lo, hi int) {
+	b.parallelFor(len(x), geluCostOf(fast), func(lo, hi int) {
 		geluGradSlice(dx[lo:hi], dy[lo:hi], x[lo:hi], approx, fast)
 	})
 }
 
 // geluSlice writes y[i] = GELU(x[i]); y may alias x. fast selects the
 // float32-accurate approximation (for the float32 backend) over the math
-// package's float64 functions.
+// package's float64 functions; it runs in assembly where geluAsm can.
 func geluSlice[T Float](y, x []T, approx kernels.GELUApprox, fast bool) {
+	y = y[:len(x)]
+	if fast && geluAsm(y, x, approx) {
+		return
+	}
+	geluSliceGo(y, x, approx, fast)
+}
+
+// geluSliceGo is geluSlice in pure Go.
+func geluSliceGo[T Float](y, x []T, approx kernels.GELUApprox, fast bool) {
 	y = y[:len(x)]
 	switch {
 	case approx == kernels.GELUTanh:
@@ -113,6 +137,15 @@ func geluSlice[T Float](y, x []T, approx kernels.GELUApprox, fast bool) {
 
 // geluGradSlice writes dx[i] = dy[i]·GELU'(x[i]); dx may alias dy or x.
 func geluGradSlice[T Float](dx, dy, x []T, approx kernels.GELUApprox, fast bool) {
+	dx, dy = dx[:len(x)], dy[:len(x)]
+	if fast && geluGradAsm(dx, dy, x, approx) {
+		return
+	}
+	geluGradSliceGo(dx, dy, x, approx, fast)
+}
+
+// geluGradSliceGo is geluGradSlice in pure Go.
+func geluGradSliceGo[T Float](dx, dy, x []T, approx kernels.GELUApprox, fast bool) {
 	dx, dy = dx[:len(x)], dy[:len(x)]
 	switch {
 	case approx == kernels.GELUTanh:
@@ -156,10 +189,10 @@ func geluErfFast[T Float](y, x []T) {
 	for i, v := range x {
 		f := float64(v)
 		z := f * sqrt1_2
-		if z > 4.5 {
-			z = 4.5
-		} else if z < -4.5 {
-			z = -4.5
+		if z > erfZMax {
+			z = erfZMax
+		} else if z < -erfZMax {
+			z = -erfZMax
 		}
 		u := z * z
 		u2 := u * u
@@ -180,8 +213,19 @@ func positive(x float64) float64 {
 const (
 	sqrt1_2     = 0.70710678118654752440 // 1/√2
 	invSqrt2Pi  = 0.39894228040143267794 // 1/√(2π)
+	sqrt2Pi     = 2.50662827463100050242 // √(2π)
+	lnSqrt2Pi   = 0.91893853320467274178 // ln √(2π)
 	sqrt2OverPi = 0.79788456080286535588 // √(2/π)
 	geluTanhA   = 0.044715
+	ln2         = 0.69314718055994530942
+	// expClamp bounds the argument of the tanh form's exponential, which
+	// then neither overflows nor underflows float64.
+	expClamp = 700
+	// erfZMax is where geluErfFast clamps z = x/√2: erf(4.5) = 1 − 2e-10.
+	erfZMax = 4.5
+	// normZMax is where normTail clamps z = |x|/√2: Φ(−26·√2) ≈ 1e-296
+	// and e^(−26²) underflow float32 by far and still are normal float64.
+	normZMax = 26
 )
 
 // geluTanhSigmoid returns, for the tanh form GELU(x) = x·σ(2u) with
@@ -192,10 +236,10 @@ func geluTanhSigmoid(x float64, fast bool) (s, d float64) {
 	var e float64
 	if fast {
 		a := -u2
-		if a > 700 {
-			a = 700
-		} else if a < -700 {
-			a = -700
+		if a > expClamp {
+			a = expClamp
+		} else if a < -expClamp {
+			a = -expClamp
 		}
 		e = expTable(a)
 	} else {
@@ -239,6 +283,15 @@ const (
 	erfcQ8  = -0.2355280678904137
 	erfcQ9  = 0.14044706937579576
 	erfcQ10 = -0.02921518185939931
+	// expF0..expF6: e^r = 1 + r + r²·E(r) for |r| <= ln2/2, max relative
+	// error 4e-12 (the assembly kernels' exponential, gelu_amd64.s).
+	expF0 = 0.500000000002088
+	expF1 = 0.16666666718769968
+	expF2 = 0.04166666640540685
+	expF3 = 0.008333298559598275
+	expF4 = 0.0013888923742652183
+	expF5 = 0.00019899223421287495
+	expF6 = 2.482087115125071e-05
 )
 
 // expShift = 1.5·2^52: adding it to |v| < 2^51 rounds v to an integer held
@@ -306,8 +359,8 @@ func normTail[T Float](x []T, tail, gauss []float64) {
 	tail, gauss = tail[:len(x)], gauss[:len(x)]
 	for i, v := range x {
 		z := math.Abs(float64(v)) * sqrt1_2
-		if z > 26 {
-			z = 26
+		if z > normZMax {
+			z = normZMax
 		}
 		gauss[i] = z
 		tail[i] = 1 / (1 + erfcP*z)

@@ -100,11 +100,11 @@ func TestErfRational(t *testing.T) {
 
 func TestGELUFastDense(t *testing.T) {
 	// The float32 backend's GELU and its derivative, evaluated on float64
-	// inputs, against the float64 formulas on a dense grid from −13
-	// (Φ ≈ 1e-38) to 8: the forward's absolute error relative to |x| and
-	// its relative error for x >= −2 (the exponential-free forward loses
-	// relative precision in the far negative tail); the derivative's
-	// relative error everywhere.
+	// inputs by each implementation (pure Go, assembly), against the float64
+	// formulas on a dense grid from −13 (Φ ≈ 1e-38) to 8: the forward's
+	// absolute error relative to |x| and its relative error for x >= −2
+	// (the exponential-free forward loses relative precision in the far
+	// negative tail); the derivative's relative error everywhere.
 	const n = 2_100_001
 	x := make([]float64, n)
 	for i := range x {
@@ -115,28 +115,30 @@ func TestGELUFastDense(t *testing.T) {
 	for i := range ones {
 		ones[i] = 1
 	}
-	geluSlice(y, x, kernels.GELUErf, true)
-	geluGradSlice(d, ones, x, kernels.GELUErf, true)
-	var worstAbs, worstPos, worstRel, worstD float64
-	for i, v := range x {
-		wy := v * 0.5 * math.Erfc(-v*sqrt1_2)
-		wd := 0.5*math.Erfc(-v*sqrt1_2) + v*math.Exp(-0.5*v*v)*invSqrt2Pi
-		worstAbs = max(worstAbs, math.Abs(y[i]-wy)/max(math.Abs(v), 1e-300))
-		if v > 0 {
-			worstPos = max(worstPos, math.Abs(y[i]-wy)/math.Abs(wy))
-		} else if v >= -2 && wy != 0 {
-			worstRel = max(worstRel, math.Abs(y[i]-wy)/math.Abs(wy))
+	for _, im := range geluImpls[float64]() {
+		im.fwd(y, x, kernels.GELUErf, true)
+		im.bwd(d, ones, x, kernels.GELUErf, true)
+		var worstAbs, worstPos, worstRel, worstD float64
+		for i, v := range x {
+			wy := v * 0.5 * math.Erfc(-v*sqrt1_2)
+			wd := 0.5*math.Erfc(-v*sqrt1_2) + v*math.Exp(-0.5*v*v)*invSqrt2Pi
+			worstAbs = max(worstAbs, math.Abs(y[i]-wy)/max(math.Abs(v), 1e-300))
+			if v > 0 {
+				worstPos = max(worstPos, math.Abs(y[i]-wy)/math.Abs(wy))
+			} else if v >= -2 && wy != 0 {
+				worstRel = max(worstRel, math.Abs(y[i]-wy)/math.Abs(wy))
+			}
+			// GELU' = Φ + x·φ has a root near x = −0.75, so its error is
+			// measured relative to the size of its terms, |Φ| + |x·φ|.
+			scale := 0.5*math.Erfc(-v*sqrt1_2) + math.Abs(v*math.Exp(-0.5*v*v)*invSqrt2Pi)
+			worstD = max(worstD, math.Abs(d[i]-wd)/scale)
 		}
-		// GELU' = Φ + x·φ has a root near x = −0.75, so its error is
-		// measured relative to the size of its terms, |Φ| + |x·φ|.
-		scale := 0.5*math.Erfc(-v*sqrt1_2) + math.Abs(v*math.Exp(-0.5*v*v)*invSqrt2Pi)
-		worstD = max(worstD, math.Abs(d[i]-wd)/scale)
-	}
-	t.Logf("fast GELU max |error|/|x| %.3g, relative error for x > 0 %.3g, for x in [-2, 0] %.3g; derivative %.3g",
-		worstAbs, worstPos, worstRel, worstD)
-	if worstAbs > 3e-9 || worstPos > 5e-9 || worstRel > 1e-7 || worstD > 1.2e-8 {
-		t.Errorf("fast GELU |error|/|x| %.3g (want < 3e-9), relative %.3g for x > 0 (< 5e-9), %.3g for x in [-2, 0] (< 1e-7), derivative %.3g (< 1.2e-8)",
-			worstAbs, worstPos, worstRel, worstD)
+		t.Logf("%s: fast GELU max |error|/|x| %.3g, relative error for x > 0 %.3g, for x in [-2, 0] %.3g; derivative %.3g",
+			im.name, worstAbs, worstPos, worstRel, worstD)
+		if worstAbs > 3e-9 || worstPos > 5e-9 || worstRel > 1e-7 || worstD > 1.2e-8 {
+			t.Errorf("%s: fast GELU |error|/|x| %.3g (want < 3e-9), relative %.3g for x > 0 (< 5e-9), %.3g for x in [-2, 0] (< 1e-7), derivative %.3g (< 1.2e-8)",
+				im.name, worstAbs, worstPos, worstRel, worstD)
+		}
 	}
 }
 

@@ -60,7 +60,7 @@ func layerNormGELU[T Float](b *Backend, y, mean, rstd, x, w, bias []T, s kernels
 	C := s.C
 	w, bias = w[:C], bias[:C]
 	fast := isFloat32[T]()
-	b.parallelFor(s.Rows, 3*C+geluCost*C, func(lo, hi int) {
+	b.parallelFor(s.Rows, 3*C+geluCostOf(fast)*C, func(lo, hi int) {
 		buf := getF64(C)
 		defer putF64(buf)
 		u := *buf
@@ -85,7 +85,7 @@ func layerNormGELUBackward[T Float](b *Backend, dx, dw, db, dy, x, mean, rstd, w
 	fast := isFloat32[T]()
 	sums := getF64(2 * C)
 	defer putF64(sums)
-	b.rowReduce(s.Rows, 5*C+geluCost*C, 2*C, *sums, func(lo, hi int, acc, tmp []float64) {
+	b.rowReduce(s.Rows, 5*C+geluCostOf(fast)*C, 2*C, *sums, func(lo, hi int, acc, tmp []float64) {
 		accW, accB := acc[:C], acc[C:2*C]
 		u, du := tmp[:C], tmp[C:2*C]
 		invC := 1 / float64(C)

@@ -8,13 +8,16 @@ Run with any Python that has numpy and mpmath (Debian: /usr/bin/python3):
    Q(0) = 1, for |z| <= 4.5 (the forward; erf(4.5) = 1 − 2e-10).
 2. erfc(z)·exp(z²)·(1 + P·z) as a degree-10 polynomial in t = 1/(1 + P·z),
    P = 0.4, z in [0, ∞) (t in (0, 1]) (the backward's Φ).
+3. (e^r − 1 − r)/r² as a degree-6 polynomial E(r) for |r| <= ln2/2, so that
+   e^r = 1 + r + r²·E(r) (the assembly kernels' exponential, gelu_amd64.s).
 
 All are weighted least-squares fits of the *relative* error on Chebyshev
 nodes, reweighted by Lawson's iteration towards the minimax solution (the
 rational fit linearized by Sanathanan-Koerner iteration), with 40-digit
 mpmath reference values. The printed maximum relative errors are the bounds
-quoted in gelu.go; TestNormTail and TestErfRational check the
-Go evaluations against the math package on dense grids.
+quoted in gelu.go (for 3., the error of the whole e^r on a fine grid);
+TestNormTail, TestErfRational and TestGELUAsm* check the Go and assembly
+evaluations against the math package on dense grids.
 """
 import mpmath as mp
 import numpy as np
@@ -86,6 +89,20 @@ def fit_erf_rational(m=6, n=5, zmax=4.5, N=4000):
     return e, c[: m + 1], c[m + 1 :]
 
 
+def fit_exp(deg=6, n=2000):
+    h = float(mp.log(2)) / 2
+    k = np.arange(n)
+    r = h * np.cos(np.pi * (k + 0.5) / n)
+    r = r[np.abs(r) > 1e-6]
+    f = np.array([float((mp.exp(mp.mpf(x)) - 1 - mp.mpf(x)) / mp.mpf(x) ** 2) for x in r])
+    _, c = lawson(r, f, lambda x: C.chebvander(x / h, deg))
+    e = to_monomial(c, 0.0, 1 / h)
+    rr = np.linspace(-h, h, 20001)
+    got = 1 + rr + rr**2 * P.polyval(rr, e)
+    want = np.array([float(mp.exp(mp.mpf(x))) for x in rr])
+    return np.abs(got / want - 1).max(), e
+
+
 if __name__ == "__main__":
     e, p, q = fit_erf_rational()
     print("erf rational: max rel err %.3g" % e)
@@ -97,3 +114,7 @@ if __name__ == "__main__":
     print("erfc: max rel err %.3g" % e)
     for i, v in enumerate(q):
         print("  q%d = %r" % (i, v))
+    e, f = fit_exp()
+    print("exp: max rel err %.3g" % e)
+    for i, v in enumerate(f):
+        print("  f%d = %r" % (i, v))
