@@ -201,9 +201,9 @@ type QuantOps interface {
 	//	otherwise: dscale += g·dy·(y − x)/s    (as y − x times 1/s in float32)
 	//
 	// with s, z, q and y as in FakeQuant. PyTorch's CPU backward rounds
-	// nearbyint(z + x/s) instead, which differs from its own forward at
-	// ties when z is odd; this follows the forward (as PyTorch's CUDA
-	// kernel does). The LSQ gradient scale 1/sqrt(N·QMax) is the caller's
+	// nearbyint(z + x·(1/s)) (one fused multiply-add) instead, which
+	// differs from its own forward near ties when z ≠ 0; this follows the
+	// forward, as PyTorch's CUDA kernel does. The LSQ gradient scale 1/sqrt(N·QMax) is the caller's
 	// gradFactor. Errors as for FakeQuant.
 	FakeQuantBackward(dx, dscale, dzeroPoint, dy, x, scale, zeroPoint Tensor, s QuantShape, gradFactor float64) error
 	// MinMax overwrites min[c] and max[c] with the smallest and largest
