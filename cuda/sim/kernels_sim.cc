@@ -7,3 +7,25 @@
 #include "../../kernels/src/compat.cuh"
 
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
+
+// kernels/src/fakequant.cu
+CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "2925eac065d631d93b9b525c548d1f35dfcfbec7d7508e8a91d83f99378b9178")
+namespace cudasim_src_fakequant {
+#include "../../kernels/src/fakequant.cu"
+CUDASIM_REGISTER(fakequant_fwd_f32, "y", "x", "scale", "zero_point", "n", "C", "inner", "qmin", "qmax", "min_scale")
+CUDASIM_LAUNCH_BOUNDS(fakequant_fwd_f32, FQ_THREADS)
+CUDASIM_REGISTER(fakequant_bwd_f32, "dx", "dy", "x", "scale", "zero_point", "n", "C", "inner", "qmin", "qmax", "min_scale")
+CUDASIM_LAUNCH_BOUNDS(fakequant_bwd_f32, FQ_THREADS)
+CUDASIM_REGISTER(fakequant_lsq_runs_f32, "dx", "part", "dy", "x", "scale", "zero_point", "outer", "C", "inner", "qmin", "qmax", "min_scale", "chunk")
+CUDASIM_LAUNCH_BOUNDS(fakequant_lsq_runs_f32, FQ_THREADS)
+CUDASIM_REGISTER(fakequant_lsq_cols_f32, "dx", "part", "dy", "x", "scale", "zero_point", "outer", "C", "inner", "qmin", "qmax", "min_scale", "chunk")
+CUDASIM_LAUNCH_BOUNDS(fakequant_lsq_cols_f32, 32 * FQ_ROWS)
+CUDASIM_REGISTER(fakequant_lsq_reduce_f32, "dscale", "dzero_point", "part", "P", "inner", "strideP", "strideC", "half", "g")
+CUDASIM_LAUNCH_BOUNDS(fakequant_lsq_reduce_f32, FQ_THREADS)
+CUDASIM_REGISTER(minmax_runs_f32, "part", "x", "outer", "C", "inner", "chunk")
+CUDASIM_LAUNCH_BOUNDS(minmax_runs_f32, FQ_THREADS)
+CUDASIM_REGISTER(minmax_cols_f32, "part", "x", "outer", "L", "chunk")
+CUDASIM_LAUNCH_BOUNDS(minmax_cols_f32, 32 * FQ_ROWS)
+CUDASIM_REGISTER(minmax_reduce_f32, "mn", "mx", "part", "P", "inner", "strideP", "strideC", "half")
+CUDASIM_LAUNCH_BOUNDS(minmax_reduce_f32, FQ_THREADS)
+}  // namespace cudasim_src_fakequant

@@ -3,4 +3,13 @@
 package bin
 
 // Kernels lists every extern "C" __global__ kernel of kernels/src.
-var Kernels = []string{}
+var Kernels = []string{
+	"fakequant_bwd_f32",
+	"fakequant_fwd_f32",
+	"fakequant_lsq_cols_f32",
+	"fakequant_lsq_reduce_f32",
+	"fakequant_lsq_runs_f32",
+	"minmax_cols_f32",
+	"minmax_reduce_f32",
+	"minmax_runs_f32",
+}
