@@ -132,7 +132,7 @@ func TestFakeQuantSpecialValuesGPU(t *testing.T) {
 	p := newPair(t, 3)
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	for _, s := range []kernels.QuantShape{
-		{Outer: 1, Channels: 2, Inner: 4, QMin: -128, QMax: 127, MinScale: 1e-3}, // columns
+		{Outer: 1, Channels: 2, Inner: 4, QMin: -128, QMax: 127, MinScale: 1e-3},  // columns
 		{Outer: 1, Channels: 2, Inner: 40, QMin: -128, QMax: 127, MinScale: 1e-3}, // runs
 	} {
 		xv := make([]float32, s.Len())
