@@ -274,9 +274,9 @@ def ema(name, seed, shape, axis, c, dtype, qscheme, qmin, qmax, steps=4):
         obs(x)
         scale, zp = obs.calculate_qparams()
         out[f"x{t}"] = x
-        out[f"min{t}"] = obs.min_val.reshape(-1)
-        out[f"max{t}"] = obs.max_val.reshape(-1)
-        out[f"scale{t}"] = scale.reshape(-1)
+        out[f"min{t}"] = obs.min_val.clone().reshape(-1)
+        out[f"max{t}"] = obs.max_val.clone().reshape(-1)
+        out[f"scale{t}"] = scale.clone().reshape(-1)
         out[f"zero_point{t}"] = zp.to(torch.float32).reshape(-1)
     outer, C, inner = view(shape, axis)
     meta = {"outer": outer, "channels": C, "inner": inner, "axis": axis, "averaging_constant": repr(c), "qmin": qmin, "qmax": qmax,
