@@ -181,10 +181,11 @@ type QuantOps interface {
 	//
 	// y may alias x. Zero points are stored as floats; integral values in
 	// range (all that observers produce) are used as they are. A NaN x gives
-	// (QMin − z)·s (x86 PyTorch's result), ±Inf saturates. Scales must be
+	// NaN, so a diverged activation stays visible (PyTorch's result depends
+	// on its platform's int64 cast of NaN); ±Inf saturates. Scales must be
 	// positive and finite: the CPU backend returns an error wrapping ErrNaN
 	// otherwise; the CUDA backend, which cannot read device values without
-	// a sync, gives zeros for a zero scale and NaN for a NaN one.
+	// a sync, computes zeros and NaN for them.
 	FakeQuant(y, x, scale, zeroPoint Tensor, s QuantShape) error
 	// FakeQuantBackward overwrites dx = dy·mask, the straight-through
 	// estimator with clipping, where mask = QMin ≤ q ≤ QMax on the
@@ -200,7 +201,8 @@ type QuantOps interface {
 	//	q > QMax:  dscale += g·dy·(QMax − z)   dzeroPoint += −g·dy·s
 	//	otherwise: dscale += g·dy·(y − x)/s    (as y − x times 1/s in float32)
 	//
-	// with s, z, q and y as in FakeQuant. PyTorch's CPU backward rounds
+	// with s, z, q and y as in FakeQuant; a NaN x has mask 0 and makes its
+	// channel's dscale and dzeroPoint NaN. PyTorch's CPU backward rounds
 	// nearbyint(z + x·(1/s)) (one fused multiply-add) instead, which
 	// differs from its own forward near ties when z ≠ 0; this follows the
 	// forward, as PyTorch's CUDA kernel does. The LSQ gradient scale 1/sqrt(N·QMax) is the caller's

@@ -9,7 +9,7 @@
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
 
 // kernels/src/fakequant.cu
-CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "2925eac065d631d93b9b525c548d1f35dfcfbec7d7508e8a91d83f99378b9178")
+CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "5186685de286f74a6620ba4a2584ede1c6702e9337d132f311f39581fa14934b")
 namespace cudasim_src_fakequant {
 #include "../../kernels/src/fakequant.cu"
 CUDASIM_REGISTER(fakequant_fwd_f32, "y", "x", "scale", "zero_point", "n", "C", "inner", "qmin", "qmax", "min_scale")

@@ -112,12 +112,13 @@ func channelParams[T Float](op string, scale, zeroPoint kernels.Tensor, s kernel
 
 // quantize returns the unclamped integer q = nearbyint(x·inv) + z (as a
 // float, exact for the grids QuantShape allows) and the fake-quantized
-// value (clamp(q) − z)·s. The conversions to T keep each operation rounded
-// to T, as PyTorch's float32 kernel rounds it (no fused multiply-add).
+// value (clamp(q) − z)·s; a NaN x gives NaN for both. The conversions to T
+// keep each operation rounded to T, as PyTorch's float32 kernel rounds it
+// (no fused multiply-add).
 func quantize[T Float](x T, p qparams[T], qmin, qmax T) (q, y T) {
 	q = T(math.RoundToEven(float64(T(x*p.inv)))) + p.z
 	qc := q
-	if !(qc >= qmin) { // NaN lands on QMin, as PyTorch's int64 cast does on x86
+	if qc < qmin {
 		qc = qmin
 	} else if qc > qmax {
 		qc = qmax
@@ -201,7 +202,10 @@ func fakeQuantBackward[T Float](b *Backend, op string, dx, dscale, dzeroPoint, d
 				q, yv := quantize(xs[i], p, qmin, qmax)
 				d := float64(dys[i])
 				switch {
-				case q < qmin || q != q: // a NaN x sits on QMin in the forward
+				case q != q: // a NaN x poisons its channel's gradients, loudly
+					ds += float64(q)
+					dz += float64(q)
+				case q < qmin:
 					ds += d * small
 					dz -= d * float64(p.s)
 				case q > qmax:

@@ -17,9 +17,6 @@ func fqRef(x, s, zp float32, qmin, qmax int) (y float32, in bool, q float64) {
 	z := math.Min(math.Max(math.RoundToEven(float64(zp)), float64(qmin)), float64(qmax))
 	q = math.RoundToEven(float64(x*inv)) + z
 	qc := math.Min(math.Max(q, float64(qmin)), float64(qmax))
-	if math.IsNaN(q) {
-		qc = float64(qmin)
-	}
 	return float32(qc-z) * s, q >= float64(qmin) && q <= float64(qmax), q
 }
 
@@ -223,37 +220,40 @@ func to32(v []float64) []float32 {
 }
 
 // TestFakeQuantSpecialValues pins the behaviour on NaN and infinite inputs
-// (PyTorch on x86: NaN lands on QMin with a zero gradient), the MinScale
-// floor, and MinMax on a channel holding NaN.
+// (NaN stays NaN with a zero gradient and poisons its channel's LSQ
+// gradients; ±Inf saturates), the MinScale floor, and MinMax on a channel
+// holding NaN.
 func TestFakeQuantSpecialValues(t *testing.T) {
 	be := cpu.New()
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
-	s := kernels.QuantShape{Outer: 1, Channels: 2, Inner: 4, QMin: -128, QMax: 127}
-	xt := upload(t, be, s.XShape(), []float32{nan, inf, -inf, 1, 0.1, -0.05, 1e-7, 2})
-	st := upload(t, be, s.CShape(), []float32{0.5, 1e-9})
-	zt := upload(t, be, s.CShape(), []float32{2, 0})
+	s := kernels.QuantShape{Outer: 1, Channels: 3, Inner: 4, QMin: -128, QMax: 127}
+	xt := upload(t, be, s.XShape(), []float32{nan, 1, 1, 1, inf, -inf, 1, 0.3, 0.1, -0.05, 1e-7, 2})
+	st := upload(t, be, s.CShape(), []float32{0.5, 0.5, 1e-9})
+	zt := upload(t, be, s.CShape(), []float32{2, 2, 0})
 	yt, _ := be.Alloc(s.XShape())
-	s.MinScale = 1e-3 // channel 1's scale 1e-9 is raised to 1e-3
+	s.MinScale = 1e-3 // channel 2's scale 1e-9 is raised to 1e-3
 	if err := be.FakeQuant(yt, xt, st, zt, s); err != nil {
 		t.Fatal(err)
 	}
-	// channel 0 (s = 0.5, z = 2): NaN and −Inf on QMin, +Inf on QMax;
-	// channel 1 (s = 1e-3 after the floor): 2 clips to 127·s.
-	want := []float32{(-128 - 2) * 0.5, (127 - 2) * 0.5, (-128 - 2) * 0.5, 1, 0.1, -0.05, 0, 0.127}
+	// channels 0, 1 (s = 0.5, z = 2): +Inf on QMax, −Inf on QMin;
+	// channel 2 (s = 1e-3 after the floor): 2 clips to 127·s.
+	want := []float32{nan, 1, 1, 1, (127 - 2) * 0.5, (-128 - 2) * 0.5, 1, 0.5, 0.1, -0.05, 0, 0.127}
 	testutil.AllClose(t, "y", download(t, be, yt), want, 1e-6, 0)
-	dyt := upload(t, be, s.XShape(), []float32{1, 1, 1, 1, 1, 1, 1, 1})
+	dyt := upload(t, be, s.XShape(), []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
 	dxt, _ := be.Alloc(s.XShape())
 	ds, _ := be.Alloc(s.CShape())
-	if err := be.FakeQuantBackward(dxt, ds, kernels.Tensor{}, dyt, xt, st, zt, s, 1); err != nil {
+	dz, _ := be.Alloc(s.CShape())
+	if err := be.FakeQuantBackward(dxt, ds, dz, dyt, xt, st, zt, s, 1); err != nil {
 		t.Fatal(err)
 	}
-	testutil.AllClose(t, "dx", download(t, be, dxt), []float32{0, 0, 0, 1, 1, 1, 1, 0}, 0, 0)
-	// channel 0: NaN and −Inf below (−130 each), +Inf above (125), 1 in range (0);
-	// channel 1 (s = 1e-3): three exact in-range points, 2 above (127).
+	testutil.AllClose(t, "dx", download(t, be, dxt), []float32{0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0}, 0, 0)
+	// channel 1: +Inf above (125), −Inf below (−130), 1 exact (0), 0.3 → 0.5 ((0.5 − 0.3)/0.5 = 0.4)
 	d := download(t, be, ds)
-	testutil.AllClose(t, "dscale", d[:1], []float32{-130 - 130 + 125}, 0, 0)
-	if math.Abs(float64(d[1])-127) > 1e-3 {
-		t.Errorf("dscale[1] = %v, want 127 + rounding terms ≈ 127", d[1])
+	if !math.IsNaN(float64(d[0])) || math.Abs(float64(d[1])-(125-130+0.4)) > 1e-6 || math.Abs(float64(d[2])-127) > 1e-3 {
+		t.Errorf("dscale = %v, want [NaN, −4.6, ≈127]", d)
+	}
+	if z := download(t, be, dz); !math.IsNaN(float64(z[0])) || z[1] != -1 || z[2] != -1e-3 {
+		t.Errorf("dzeroPoint = %v, want [NaN, −2·0.5, −1e-3]", z)
 	}
 
 	mn, _ := be.Alloc(s.CShape())
@@ -265,8 +265,8 @@ func TestFakeQuantSpecialValues(t *testing.T) {
 	if !math.IsNaN(float64(lo[0])) || !math.IsNaN(float64(hi[0])) {
 		t.Errorf("MinMax of a channel holding NaN = %v, %v; want NaN, NaN", lo[0], hi[0])
 	}
-	if lo[1] != -0.05 || hi[1] != 2 {
-		t.Errorf("MinMax channel 1 = %v, %v; want -0.05, 2", lo[1], hi[1])
+	if lo[1] != -inf || hi[1] != inf || lo[2] != -0.05 || hi[2] != 2 {
+		t.Errorf("MinMax channels 1, 2 = %v, %v; want [−Inf, −0.05], [+Inf, 2]", lo[1:], hi[1:])
 	}
 }
 

@@ -25,7 +25,7 @@ const (
 // returns an error wrapping kernels.ErrShape for an invalid s or a missing
 // or mis-shaped tensor, kernels.ErrDType for a tensor that is not this
 // backend's device memory. Scale values are not checked (that would need a
-// sync): a zero scale gives zeros, a NaN one NaN.
+// sync): a zero or NaN scale gives zeros and NaN.
 func (b *Backend) FakeQuant(y, x, scale, zeroPoint kernels.Tensor, s kernels.QuantShape) error {
 	const op = "gpu fakequant"
 	if err := checkQuant(op, s, kernels.Arg{Name: "x", T: x, Want: s.XShape()}, kernels.Arg{Name: "y", T: y, Want: s.XShape()},

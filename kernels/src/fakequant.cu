@@ -16,8 +16,10 @@
 //	y = (clamp(q, qmin, qmax) − z)·s,   mask = qmin ≤ q ≤ qmax
 //
 // q is exact in float for the grids kernels.QuantShape allows (|qmin|,
-// |qmax| ≤ 2^16). A NaN x has a NaN q, which lands on qmin with mask 0 (as
-// PyTorch's int64 cast does on x86). The products are written __fmul_rn so
+// |qmax| ≤ 2^16). A NaN x gives a NaN y, mask 0 and NaN scale and
+// zero-point gradients for its channel, so a diverged activation stays
+// visible (PyTorch's result depends on its int64 cast of NaN); ±Inf
+// saturates to the grid's ends. The products are written __fmul_rn so
 // that nvcc cannot contract them into an FMA with the following subtraction:
 // the CPU backend rounds each step, and so does PyTorch.
 //
@@ -51,9 +53,9 @@ static __device__ __forceinline__ float fq_zero(const float* zp, int c, float qm
 	return fminf(fmaxf(rintf(zp[c]), qmin), qmax);
 }
 
-// fq_clamp returns q clamped to [qmin, qmax], with NaN on qmin.
+// fq_clamp returns q clamped to [qmin, qmax]; NaN stays NaN.
 static __device__ __forceinline__ float fq_clamp(float q, float qmin, float qmax) {
-	return !(q >= qmin) ? qmin : fminf(q, qmax);
+	return q != q ? q : fminf(fmaxf(q, qmin), qmax);
 }
 
 // fq_lsq adds element (x, dy)'s LSQ terms to ds and dz and returns its
@@ -61,12 +63,17 @@ static __device__ __forceinline__ float fq_clamp(float q, float qmin, float qmax
 static __device__ __forceinline__ float fq_lsq(float x, float dy, float s, float inv, float z, float qmin, float qmax,
 					      float& ds, float& dz) {
 	const float q = rintf(__fmul_rn(x, inv)) + z;
+	if (q != q) { // NaN x: poison the channel's sums
+		ds += q;
+		dz += q;
+		return 0.0f;
+	}
 	if (q >= qmin && q <= qmax) {
 		const float y = __fmul_rn(q - z, s);
 		ds += dy * __fmul_rn(y - x, inv);
 		return dy;
 	}
-	ds += dy * (q > qmax ? qmax - z : qmin - z); // NaN q counts as below, like the forward
+	ds += dy * (q > qmax ? qmax - z : qmin - z);
 	dz -= dy * s;
 	return 0.0f;
 }
