@@ -463,6 +463,38 @@ func (f *FakeQuant) QParams() (scale []float32, zeroPoint []int32, err error) {
 	return scale, zeroPoint, nil
 }
 
+// Quantize returns the integers clamp(nearbyint(x·(1/s)) + z, QMin, QMax)
+// of host values x of shape xs under the quantizer's current [QParams],
+// with the backends' float32 arithmetic, so that (q − z)·s is exactly what
+// Forward outputs: the int8 weights an exporter writes, or the integer
+// activations of an integer-arithmetic evaluation. A NaN x is an error
+// wrapping kernels.ErrNaN; errors as for QParams, and kernels.ErrShape for
+// a shape whose channel axis does not match.
+func (f *FakeQuant) Quantize(x []float32, xs kernels.Shape) ([]int32, error) {
+	s, err := f.quantShape(xs)
+	if err != nil {
+		return nil, err
+	}
+	if len(x) != s.Len() {
+		return nil, fmt.Errorf("layer %s (FakeQuant): %d values for shape %v: %w", f.name, len(x), xs, kernels.ErrShape)
+	}
+	scale, zp, err := f.QParams()
+	if err != nil {
+		return nil, err
+	}
+	q := make([]int32, len(x))
+	lo, hi := float64(s.QMin), float64(s.QMax)
+	for i, v := range x {
+		c := (i / s.Inner) % s.Channels
+		r := math.RoundToEven(float64(v*(1/scale[c]))) + float64(zp[c])
+		if math.IsNaN(r) {
+			return nil, fmt.Errorf("layer %s (FakeQuant): value %d is NaN: %w", f.name, i, kernels.ErrNaN)
+		}
+		q[i] = int32(math.Min(math.Max(r, lo), hi))
+	}
+	return q, nil
+}
+
 // String describes the quantizer for logs.
 func (f *FakeQuant) String() string {
 	mode := "observing"

@@ -388,3 +388,44 @@ func TestFakeQuantLSQ(t *testing.T) {
 		t.Errorf("mean-|x| init %v, want %v", got, want)
 	}
 }
+
+// TestFakeQuantQuantize checks that the host integers, dequantized, are
+// exactly the layer's fake-quantized output (per channel, with clipping).
+func TestFakeQuantQuantize(t *testing.T) {
+	be := cpu.New()
+	f, _ := layers.NewFakeQuant(be, "w", layers.WeightQuant(), 5)
+	xs := kernels.Shape{5, 2, 3, 3}
+	v := testutil.Rand(testutil.NewRand(8), xs.Len(), 1)
+	if _, err := f.Forward(tensor(t, be, xs, v)); err != nil {
+		t.Fatal(err)
+	}
+	f.FreezeObserver()
+	for i := range v {
+		v[i] *= 1.3 // some values now clip
+	}
+	y, err := f.Forward(tensor(t, be, xs, v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := f.Quantize(v, xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale, zp, _ := f.QParams()
+	got := make([]float32, len(q))
+	clipped := 0
+	for i, n := range q {
+		c := i / 18
+		got[i] = float32(n-zp[c]) * scale[c]
+		if n == 127 || n == -127 {
+			clipped++
+		}
+	}
+	if clipped == 0 {
+		t.Fatal("no value clipped")
+	}
+	testutil.AllClose(t, "dequantized integers vs fake quant", got, y.Host32(), 0, 0)
+	if _, err := f.Quantize(v[:10], xs); !errors.Is(err, kernels.ErrShape) {
+		t.Errorf("10 values for %v: %v, want ErrShape", xs, err)
+	}
+}
