@@ -53,7 +53,7 @@ func TestFakeQuantLayerGPU(t *testing.T) {
 			}
 			xv := testutil.Rand(rng, tc.shape.Len(), float64(1+step))
 			dv := testutil.Rand(rng, tc.shape.Len(), 1)
-			xc, xg := tensor(t, c, tc.shape, xv), tensor(t, g, tc.shape, xv)
+			xc, xg := qTensor(t, c, tc.shape, xv), qTensor(t, g, tc.shape, xv)
 			yc, err := fc.Forward(xc)
 			if err != nil {
 				t.Fatal(err)
@@ -62,16 +62,16 @@ func TestFakeQuantLayerGPU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			testutil.AllClose(t, "y", download(t, g, yg), yc.Host32(), 0, 0)
-			dxc, err := fc.Backward(tensor(t, c, tc.shape, dv))
+			testutil.AllClose(t, "y", qDownload(t, g, yg), yc.Host32(), 0, 0)
+			dxc, err := fc.Backward(qTensor(t, c, tc.shape, dv))
 			if err != nil {
 				t.Fatal(err)
 			}
-			dxg, err := fg.Backward(tensor(t, g, tc.shape, dv))
+			dxg, err := fg.Backward(qTensor(t, g, tc.shape, dv))
 			if err != nil {
 				t.Fatal(err)
 			}
-			testutil.AllClose(t, "dx", download(t, g, dxg), dxc.Host32(), 0, 0)
+			testutil.AllClose(t, "dx", qDownload(t, g, dxg), dxc.Host32(), 0, 0)
 			sc, zc, err := fc.QParams()
 			if err != nil {
 				t.Fatal(err)
@@ -87,7 +87,7 @@ func TestFakeQuantLayerGPU(t *testing.T) {
 				}
 			}
 			if fc.Scale != nil {
-				testutil.AllClose(t, "LSQ scale grad", download(t, g, fg.Scale.Grad), fc.Scale.Grad.Host32(), 1e-5, 1e-7)
+				testutil.AllClose(t, "LSQ scale grad", qDownload(t, g, fg.Scale.Grad), fc.Scale.Grad.Host32(), 1e-5, 1e-7)
 			}
 		}
 		if fc.Scale != nil && fc.Scale.Grad.Host32()[0] == 0 {
@@ -96,7 +96,7 @@ func TestFakeQuantLayerGPU(t *testing.T) {
 	}
 }
 
-func download(t *testing.T, be kernels.Backend, x kernels.Tensor) []float32 {
+func qDownload(t *testing.T, be kernels.Backend, x kernels.Tensor) []float32 {
 	t.Helper()
 	v := make([]float32, x.Len())
 	if err := be.Download(v, x); err != nil {

@@ -38,7 +38,7 @@ func tinyModel(t *testing.T, be kernels.Backend, seed uint64) *models.Model {
 func TestQuantizeModel(t *testing.T) {
 	be := cpu.New()
 	m := tinyModel(t, be, 1)
-	x := tensor(t, be, kernels.Shape{2, 32, 32, 1}, testutil.Rand(testutil.NewRand(3), 2*32*32, 1))
+	x := qTensor(t, be, kernels.Shape{2, 32, 32, 1}, testutil.Rand(testutil.NewRand(3), 2*32*32, 1))
 	ref, err := m.Forward(x)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestQuantizeModel(t *testing.T) {
 	if err := m.Arena.ZeroGrad(); err != nil {
 		t.Fatal(err)
 	}
-	dl := tensor(t, be, y.Shape, testutil.Rand(testutil.NewRand(4), y.Len(), 1))
+	dl := qTensor(t, be, y.Shape, testutil.Rand(testutil.NewRand(4), y.Len(), 1))
 	if err := m.Backward(dl); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestQuantizeModelLSQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := tensor(t, be, kernels.Shape{2, 32, 32, 1}, testutil.Rand(testutil.NewRand(5), 2*32*32, 1))
+	x := qTensor(t, be, kernels.Shape{2, 32, 32, 1}, testutil.Rand(testutil.NewRand(5), 2*32*32, 1))
 	if _, err := m.Forward(x); err != nil { // static estimate
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestQuantizeModelLSQ(t *testing.T) {
 	if err := arena.ZeroGrad(); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Backward(tensor(t, be, y.Shape, testutil.Rand(testutil.NewRand(6), y.Len(), 1))); err != nil {
+	if err := m.Backward(qTensor(t, be, y.Shape, testutil.Rand(testutil.NewRand(6), y.Len(), 1))); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range layers.FakeQuants(qs) {

@@ -14,13 +14,13 @@ import (
 
 // fq is a host fake quant of one value (PyTorch's float32 arithmetic) that
 // also reports the straight-through mask.
-func fq(x, s float32, z int32, qmin, qmax int) (float32, bool) {
+func fqHost(x, s float32, z int32, qmin, qmax int) (float32, bool) {
 	q := math.RoundToEven(float64(x*(1/s))) + float64(z)
 	qc := math.Min(math.Max(q, float64(qmin)), float64(qmax))
 	return float32(qc-float64(z)) * s, q >= float64(qmin) && q <= float64(qmax)
 }
 
-func tensor(t *testing.T, be kernels.Backend, s kernels.Shape, v []float32) kernels.Tensor {
+func qTensor(t *testing.T, be kernels.Backend, s kernels.Shape, v []float32) kernels.Tensor {
 	t.Helper()
 	x, err := be.Alloc(s)
 	if err != nil {
@@ -56,7 +56,7 @@ func TestQuantizedLinearSTE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calib := tensor(t, be, kernels.Shape{rows, in}, []float32{1, -1, 0.5, 0.2, 0.9, -0.7, 0.3, 0.3, 0.3, -0.1, 0.6, 1.2})
+	calib := qTensor(t, be, kernels.Shape{rows, in}, []float32{1, -1, 0.5, 0.2, 0.9, -0.7, 0.3, 0.3, 0.3, -0.1, 0.6, 1.2})
 	if _, err := q.Forward(calib); err != nil {
 		t.Fatal(err)
 	}
@@ -72,18 +72,18 @@ func TestQuantizedLinearSTE(t *testing.T) {
 	w = []float32{0.9, -0.25, 0.125, -0.4, 0.3, -0.6}
 	copy(lin.Weight.Value.Host32(), w)
 	xv := []float32{2, -1, 0.5, 0.2, -1.9, -0.7, 0.3, 0.31, 0.3, -0.1, 0.6, 1.22}
-	x := tensor(t, be, kernels.Shape{rows, in}, xv)
+	x := qTensor(t, be, kernels.Shape{rows, in}, xv)
 	y, err := q.Forward(x)
 	if err != nil {
 		t.Fatal(err)
 	}
 	xq, mx := make([]float32, len(xv)), make([]bool, len(xv))
 	for i, v := range xv {
-		xq[i], mx[i] = fq(v, sx[0], zx[0], -128, 127)
+		xq[i], mx[i] = fqHost(v, sx[0], zx[0], -128, 127)
 	}
 	wq, mw := make([]float32, len(w)), make([]bool, len(w))
 	for i, v := range w {
-		wq[i], mw[i] = fq(v, sw[i/in], zw[i/in], -127, 127)
+		wq[i], mw[i] = fqHost(v, sw[i/in], zw[i/in], -127, 127)
 	}
 	clippedX, clippedW := 0, 0
 	for i := range mx {
@@ -116,7 +116,7 @@ func TestQuantizedLinearSTE(t *testing.T) {
 	copy(lin.Weight.Grad.Host32(), g0)
 	copy(lin.Bias.Grad.Host32(), []float32{1, 2})
 	dyv := []float32{0.3, -0.2, 0.5, 0.1, -0.4, 0.7, 0.2, 0.2}
-	dx, err := q.Backward(tensor(t, be, kernels.Shape{rows, out}, dyv))
+	dx, err := q.Backward(qTensor(t, be, kernels.Shape{rows, out}, dyv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +164,8 @@ func TestFakeQuantFreeze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := tensor(t, be, kernels.Shape{2, 3}, []float32{-1, 0.5, 2, 0, 1, -0.5})
-	b := tensor(t, be, kernels.Shape{2, 3}, []float32{-8, 0.5, 9, 0, 1, -0.5})
+	a := qTensor(t, be, kernels.Shape{2, 3}, []float32{-1, 0.5, 2, 0, 1, -0.5})
+	b := qTensor(t, be, kernels.Shape{2, 3}, []float32{-8, 0.5, 9, 0, 1, -0.5})
 	if _, err := f.Forward(a); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestFakeQuantFreeze(t *testing.T) {
 	}
 	want := make([]float32, 6)
 	for i, v := range b.Host32() {
-		want[i], _ = fq(v, s0[0], 0, -128, 127)
+		want[i], _ = fqHost(v, s0[0], 0, -128, 127)
 	}
 	testutil.AllClose(t, "y with frozen qparams", y.Host32(), want, 0, 0)
 
@@ -221,7 +221,7 @@ func TestFakeQuantFreeze(t *testing.T) {
 	if err != nil || y.Host32()[0] != -8 || k.Steps() != 1 {
 		t.Errorf("fake quant off: y[0] = %v, %d steps, error %v; want -8, 1, nil", y.Host32()[0], k.Steps(), err)
 	}
-	dy := tensor(t, be, kernels.Shape{2, 3}, []float32{1, 2, 3, 4, 5, 6})
+	dy := qTensor(t, be, kernels.Shape{2, 3}, []float32{1, 2, 3, 4, 5, 6})
 	if dx, err := k.Backward(dy); err != nil || dx.Host32()[5] != 6 {
 		t.Errorf("fake quant off: backward %v, %v; want dy", dx, err)
 	}
@@ -231,14 +231,14 @@ func TestFakeQuantFreeze(t *testing.T) {
 func TestFakeQuantLayerErrors(t *testing.T) {
 	be := cpu.New()
 	f, _ := layers.NewFakeQuant(be, "blocks.0.act", layers.ActivationQuant(), 1)
-	ok := tensor(t, be, kernels.Shape{4}, []float32{-1, 0, 1, 2})
+	ok := qTensor(t, be, kernels.Shape{4}, []float32{-1, 0, 1, 2})
 	if _, err := f.Backward(ok); !errors.Is(err, layers.ErrNoForward) {
 		t.Errorf("backward first: %v, want ErrNoForward", err)
 	}
 	if _, err := f.Forward(ok); err != nil {
 		t.Fatal(err)
 	}
-	bad := tensor(t, be, kernels.Shape{4}, []float32{-1, float32(math.NaN()), 1, 2})
+	bad := qTensor(t, be, kernels.Shape{4}, []float32{-1, float32(math.NaN()), 1, 2})
 	_, err := f.Forward(bad)
 	if !errors.Is(err, kernels.ErrNaN) || !strings.Contains(err.Error(), "blocks.0.act") {
 		t.Errorf("NaN batch: error %v, want ErrNaN naming the layer", err)
@@ -246,7 +246,7 @@ func TestFakeQuantLayerErrors(t *testing.T) {
 	if f.Observer.Min[0] != -1 || f.Observer.Max[0] != 2 || f.Steps() != 1 {
 		t.Errorf("NaN batch changed the range to [%v, %v] (%d steps)", f.Observer.Min[0], f.Observer.Max[0], f.Steps())
 	}
-	inf := tensor(t, be, kernels.Shape{4}, []float32{float32(math.Inf(-1)), 0, 1, 2})
+	inf := qTensor(t, be, kernels.Shape{4}, []float32{float32(math.Inf(-1)), 0, 1, 2})
 	if _, err := f.Forward(inf); !errors.Is(err, kernels.ErrNaN) {
 		t.Errorf("−Inf batch: error %v, want ErrNaN", err)
 	}
@@ -261,7 +261,7 @@ func TestFakeQuantLayerErrors(t *testing.T) {
 	}
 
 	w, _ := layers.NewFakeQuant(be, "w", layers.WeightQuant(), 5)
-	if _, err := w.Forward(tensor(t, be, kernels.Shape{4, 3}, nil)); !errors.Is(err, kernels.ErrShape) {
+	if _, err := w.Forward(qTensor(t, be, kernels.Shape{4, 3}, nil)); !errors.Is(err, kernels.ErrShape) {
 		t.Errorf("4 channels into a 5-channel quantizer: %v, want ErrShape", err)
 	}
 	if _, err := layers.NewFakeQuant(be, "x", layers.QuantConfig{Scheme: layers.WeightInt8()}, 5); err == nil {
@@ -328,8 +328,8 @@ func TestFakeQuantLSQ(t *testing.T) {
 		t.Fatalf("LSQ params %v, want one act.scale without decay", ps)
 	}
 	xv := []float32{-1.3, 0.2, 0.77, 2.54, -0.01, 5, 0.5, -0.6}
-	x := tensor(t, be, kernels.Shape{2, 4}, xv)
-	dy := tensor(t, be, kernels.Shape{2, 4}, []float32{1, -1, 0.5, 0.25, 2, -0.5, 1, 1})
+	x := qTensor(t, be, kernels.Shape{2, 4}, xv)
+	dy := qTensor(t, be, kernels.Shape{2, 4}, []float32{1, -1, 0.5, 0.25, 2, -0.5, 1, 1})
 	if _, err := f.Forward(x); err != nil {
 		t.Fatal(err)
 	}
@@ -354,8 +354,8 @@ func TestFakeQuantLSQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := kernels.QuantShape{Outer: 1, Channels: 1, Inner: 8, QMin: -128, QMax: 127, MinScale: float64(layers.Float32Eps)}
-	want := tensor(t, be, kernels.Shape{1}, nil)
-	if err := be.FakeQuantBackward(kernels.Tensor{}, want, kernels.Tensor{}, dy, x, f.Scale.Value, tensor(t, be, kernels.Shape{1}, nil), s,
+	want := qTensor(t, be, kernels.Shape{1}, nil)
+	if err := be.FakeQuantBackward(kernels.Tensor{}, want, kernels.Tensor{}, dy, x, f.Scale.Value, qTensor(t, be, kernels.Shape{1}, nil), s,
 		1/math.Sqrt(8*127)); err != nil {
 		t.Fatal(err)
 	}
@@ -396,14 +396,14 @@ func TestFakeQuantQuantize(t *testing.T) {
 	f, _ := layers.NewFakeQuant(be, "w", layers.WeightQuant(), 5)
 	xs := kernels.Shape{5, 2, 3, 3}
 	v := testutil.Rand(testutil.NewRand(8), xs.Len(), 1)
-	if _, err := f.Forward(tensor(t, be, xs, v)); err != nil {
+	if _, err := f.Forward(qTensor(t, be, xs, v)); err != nil {
 		t.Fatal(err)
 	}
 	f.FreezeObserver()
 	for i := range v {
 		v[i] *= 1.3 // some values now clip
 	}
-	y, err := f.Forward(tensor(t, be, xs, v))
+	y, err := f.Forward(qTensor(t, be, xs, v))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func fqRef(x, s, zp float32, qmin, qmax int) (y float32, in bool, q float64) {
 	return float32(qc-z) * s, q >= float64(qmin) && q <= float64(qmax), q
 }
 
-func upload(t *testing.T, be kernels.Backend, s kernels.Shape, v []float32) kernels.Tensor {
+func fqUpload(t *testing.T, be kernels.Backend, s kernels.Shape, v []float32) kernels.Tensor {
 	t.Helper()
 	x, err := be.Alloc(s)
 	if err != nil {
@@ -32,7 +32,7 @@ func upload(t *testing.T, be kernels.Backend, s kernels.Shape, v []float32) kern
 	return x
 }
 
-func download(t *testing.T, be kernels.Backend, x kernels.Tensor) []float32 {
+func fqDownload(t *testing.T, be kernels.Backend, x kernels.Tensor) []float32 {
 	t.Helper()
 	v := make([]float32, x.Len())
 	if err := be.Download(v, x); err != nil {
@@ -76,10 +76,10 @@ func TestFakeQuantReference(t *testing.T) {
 			x[i] = float32((rng.Float64()-0.5)*span + float64(float32(float64(s.QMin+s.QMax)/2-float64(zp[c]))*scale[c]))
 			dy[i] = float32(2*rng.Float64() - 1)
 		}
-		xt := upload(t, be, s.XShape(), x)
-		dyt := upload(t, be, s.XShape(), dy)
-		st := upload(t, be, s.CShape(), scale)
-		zt := upload(t, be, s.CShape(), zp)
+		xt := fqUpload(t, be, s.XShape(), x)
+		dyt := fqUpload(t, be, s.XShape(), dy)
+		st := fqUpload(t, be, s.CShape(), scale)
+		zt := fqUpload(t, be, s.CShape(), zp)
 		yt, _ := be.Alloc(s.XShape())
 		dxt, _ := be.Alloc(s.XShape())
 		ds, _ := be.Alloc(s.CShape())
@@ -131,12 +131,12 @@ func TestFakeQuantReference(t *testing.T) {
 			wantDS[c] *= g
 			wantDZ[c] *= g
 		}
-		testutil.AllClose(t, "y", download(t, be, yt), wantY, 0, 0)
-		testutil.AllClose(t, "dx", download(t, be, dxt), wantDX, 0, 0)
-		testutil.AllClose(t, "dscale", download(t, be, ds), wantDS, 1e-6, 1e-5)
-		testutil.AllClose(t, "dzeroPoint", download(t, be, dz), wantDZ, 1e-6, 1e-6)
-		testutil.AllClose(t, "min", download(t, be, mn), wantMin, 0, 0)
-		testutil.AllClose(t, "max", download(t, be, mx), wantMax, 0, 0)
+		testutil.AllClose(t, "y", fqDownload(t, be, yt), wantY, 0, 0)
+		testutil.AllClose(t, "dx", fqDownload(t, be, dxt), wantDX, 0, 0)
+		testutil.AllClose(t, "dscale", fqDownload(t, be, ds), wantDS, 1e-6, 1e-5)
+		testutil.AllClose(t, "dzeroPoint", fqDownload(t, be, dz), wantDZ, 1e-6, 1e-6)
+		testutil.AllClose(t, "min", fqDownload(t, be, mn), wantMin, 0, 0)
+		testutil.AllClose(t, "max", fqDownload(t, be, mx), wantMax, 0, 0)
 	}
 }
 
@@ -171,12 +171,12 @@ func TestFakeQuantLSQFiniteDifference(t *testing.T) {
 		x[i] = float32(v * float64(scale[c]))
 		dy[i] = float32(2*rng.Float64() - 1)
 	}
-	xt := upload(t, be, s.XShape(), x)
-	dyt := upload(t, be, s.XShape(), dy)
-	zt := upload(t, be, s.CShape(), zp)
+	xt := fqUpload(t, be, s.XShape(), x)
+	dyt := fqUpload(t, be, s.XShape(), dy)
+	zt := fqUpload(t, be, s.CShape(), zp)
 	yt, _ := be.Alloc(s.XShape())
 	loss := func(sc []float64) float64 {
-		st := upload(t, be, s.CShape(), to32(sc))
+		st := fqUpload(t, be, s.CShape(), to32(sc))
 		copy(st.Host64(), sc)
 		if err := be.FakeQuant(yt, xt, st, zt, s); err != nil {
 			t.Fatal(err)
@@ -189,7 +189,7 @@ func TestFakeQuantLSQFiniteDifference(t *testing.T) {
 	}
 	sc := []float64{0.25, 0.1, 0.7}
 	fd := testutil.NumGrad(sc, 1e-7, func() float64 { return loss(sc) })
-	st := upload(t, be, s.CShape(), scale)
+	st := fqUpload(t, be, s.CShape(), scale)
 	ds, _ := be.Alloc(s.CShape())
 	if err := be.FakeQuantBackward(kernels.Tensor{}, ds, kernels.Tensor{}, dyt, xt, st, zt, s, 1); err != nil {
 		t.Fatal(err)
@@ -227,9 +227,9 @@ func TestFakeQuantSpecialValues(t *testing.T) {
 	be := cpu.New()
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
 	s := kernels.QuantShape{Outer: 1, Channels: 3, Inner: 4, QMin: -128, QMax: 127}
-	xt := upload(t, be, s.XShape(), []float32{nan, 1, 1, 1, inf, -inf, 1, 0.3, 0.1, -0.05, 1e-7, 2})
-	st := upload(t, be, s.CShape(), []float32{0.5, 0.5, 1e-9})
-	zt := upload(t, be, s.CShape(), []float32{2, 2, 0})
+	xt := fqUpload(t, be, s.XShape(), []float32{nan, 1, 1, 1, inf, -inf, 1, 0.3, 0.1, -0.05, 1e-7, 2})
+	st := fqUpload(t, be, s.CShape(), []float32{0.5, 0.5, 1e-9})
+	zt := fqUpload(t, be, s.CShape(), []float32{2, 2, 0})
 	yt, _ := be.Alloc(s.XShape())
 	s.MinScale = 1e-3 // channel 2's scale 1e-9 is raised to 1e-3
 	if err := be.FakeQuant(yt, xt, st, zt, s); err != nil {
@@ -238,21 +238,21 @@ func TestFakeQuantSpecialValues(t *testing.T) {
 	// channels 0, 1 (s = 0.5, z = 2): +Inf on QMax, −Inf on QMin;
 	// channel 2 (s = 1e-3 after the floor): 2 clips to 127·s.
 	want := []float32{nan, 1, 1, 1, (127 - 2) * 0.5, (-128 - 2) * 0.5, 1, 0.5, 0.1, -0.05, 0, 0.127}
-	testutil.AllClose(t, "y", download(t, be, yt), want, 1e-6, 0)
-	dyt := upload(t, be, s.XShape(), []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
+	testutil.AllClose(t, "y", fqDownload(t, be, yt), want, 1e-6, 0)
+	dyt := fqUpload(t, be, s.XShape(), []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
 	dxt, _ := be.Alloc(s.XShape())
 	ds, _ := be.Alloc(s.CShape())
 	dz, _ := be.Alloc(s.CShape())
 	if err := be.FakeQuantBackward(dxt, ds, dz, dyt, xt, st, zt, s, 1); err != nil {
 		t.Fatal(err)
 	}
-	testutil.AllClose(t, "dx", download(t, be, dxt), []float32{0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0}, 0, 0)
+	testutil.AllClose(t, "dx", fqDownload(t, be, dxt), []float32{0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0}, 0, 0)
 	// channel 1: +Inf above (125), −Inf below (−130), 1 exact (0), 0.3 → 0.5 ((0.5 − 0.3)/0.5 = 0.4)
-	d := download(t, be, ds)
+	d := fqDownload(t, be, ds)
 	if !math.IsNaN(float64(d[0])) || math.Abs(float64(d[1])-(125-130+0.4)) > 1e-6 || math.Abs(float64(d[2])-127) > 1e-3 {
 		t.Errorf("dscale = %v, want [NaN, −4.6, ≈127]", d)
 	}
-	if z := download(t, be, dz); !math.IsNaN(float64(z[0])) || z[1] != -1 || z[2] != -1e-3 {
+	if z := fqDownload(t, be, dz); !math.IsNaN(float64(z[0])) || z[1] != -1 || z[2] != -1e-3 {
 		t.Errorf("dzeroPoint = %v, want [NaN, −2·0.5, −1e-3]", z)
 	}
 
@@ -261,7 +261,7 @@ func TestFakeQuantSpecialValues(t *testing.T) {
 	if err := be.MinMax(mn, mx, xt, s); err != nil {
 		t.Fatal(err)
 	}
-	lo, hi := download(t, be, mn), download(t, be, mx)
+	lo, hi := fqDownload(t, be, mn), fqDownload(t, be, mx)
 	if !math.IsNaN(float64(lo[0])) || !math.IsNaN(float64(hi[0])) {
 		t.Errorf("MinMax of a channel holding NaN = %v, %v; want NaN, NaN", lo[0], hi[0])
 	}
@@ -275,15 +275,15 @@ func TestFakeQuantSpecialValues(t *testing.T) {
 func TestFakeQuantErrors(t *testing.T) {
 	be := cpu.New()
 	s := kernels.QuantShape{Outer: 1, Channels: 2, Inner: 3, QMin: -128, QMax: 127}
-	x := upload(t, be, s.XShape(), []float32{1, 2, 3, 4, 5, 6})
+	x := fqUpload(t, be, s.XShape(), []float32{1, 2, 3, 4, 5, 6})
 	y, _ := be.Alloc(s.XShape())
-	good := upload(t, be, s.CShape(), []float32{0.1, 0.2})
-	zero := upload(t, be, s.CShape(), []float32{0.1, 0})
-	neg := upload(t, be, s.CShape(), []float32{-0.1, 0.2})
-	nanS := upload(t, be, s.CShape(), []float32{float32(math.NaN()), 0.2})
-	infS := upload(t, be, s.CShape(), []float32{float32(math.Inf(1)), 0.2})
-	zp := upload(t, be, s.CShape(), []float32{0, 0})
-	nanZ := upload(t, be, s.CShape(), []float32{0, float32(math.NaN())})
+	good := fqUpload(t, be, s.CShape(), []float32{0.1, 0.2})
+	zero := fqUpload(t, be, s.CShape(), []float32{0.1, 0})
+	neg := fqUpload(t, be, s.CShape(), []float32{-0.1, 0.2})
+	nanS := fqUpload(t, be, s.CShape(), []float32{float32(math.NaN()), 0.2})
+	infS := fqUpload(t, be, s.CShape(), []float32{float32(math.Inf(1)), 0.2})
+	zp := fqUpload(t, be, s.CShape(), []float32{0, 0})
+	nanZ := fqUpload(t, be, s.CShape(), []float32{0, float32(math.NaN())})
 	wrongC, _ := be.Alloc(kernels.Shape{3})
 	short, _ := be.Alloc(kernels.Shape{5})
 	host64, _ := cpu.New64().Alloc(s.CShape())
