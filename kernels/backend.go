@@ -15,6 +15,7 @@ type Backend interface {
 	ElementwiseOps
 	LossOps
 	OptimOps
+	QuantOps
 }
 
 // Memory allocates tensors and moves data between host and backend.
@@ -162,6 +163,57 @@ type OptimOps interface {
 	SGD(p, g, buf Tensor, groups []AdamWGroup, h SGDHyper) error
 	// EMA updates avg = decay·avg + (1 − decay)·x (timm's ModelEma).
 	EMA(avg, x Tensor, decay float64) error
+}
+
+// QuantOps are the fake quantization ops of quantization-aware training and
+// the range reduction its observers read. Tensors are seen through a
+// [QuantShape] as [Outer, Channels, Inner] with per-channel scale and zero
+// point [Channels] (one channel: per tensor).
+type QuantOps interface {
+	// FakeQuant computes, per element of channel c, PyTorch's float32
+	// arithmetic (aten FakeQuantizeCore.cu, fake_quantize_per_channel_affine;
+	// QAT_ECOSYSTEM.md A1.4):
+	//
+	//	s    = max(scale[c], MinScale)          (no floor when MinScale = 0)
+	//	z    = clamp(nearbyint(zeroPoint[c]), QMin, QMax)
+	//	q    = nearbyint(x·(1/s)) + z           1/s and the product in float32, ties to even
+	//	y    = (clamp(q, QMin, QMax) − z)·s
+	//
+	// y may alias x. Zero points are stored as floats; integral values in
+	// range (all that observers produce) are used as they are. A NaN x gives
+	// NaN, so a diverged activation stays visible (PyTorch's result depends
+	// on its platform's int64 cast of NaN); ±Inf saturates. Scales must be
+	// positive and finite: the CPU backend returns an error wrapping ErrNaN
+	// otherwise; the CUDA backend, which cannot read device values without
+	// a sync, computes zeros and NaN for them.
+	FakeQuant(y, x, scale, zeroPoint Tensor, s QuantShape) error
+	// FakeQuantBackward overwrites dx = dy·mask, the straight-through
+	// estimator with clipping, where mask = QMin ≤ q ≤ QMax on the
+	// unclamped integer q of FakeQuant (dx may alias dy; nil skips it).
+	// dscale and dzeroPoint [Channels] (each optional) accumulate the
+	// learnable-quantizer gradients of PyTorch's
+	// _fake_quantize_learnable_per_channel_affine_backward (LSQ, Esser et
+	// al. 2020, eq. 3, with a zero point; QAT_ECOSYSTEM.md A1.5), summed
+	// over the channel's elements in float64 in a fixed order and scaled by
+	// gradFactor:
+	//
+	//	q < QMin:  dscale += g·dy·(QMin − z)   dzeroPoint += −g·dy·s
+	//	q > QMax:  dscale += g·dy·(QMax − z)   dzeroPoint += −g·dy·s
+	//	otherwise: dscale += g·dy·(y − x)/s    (as y − x times 1/s in float32)
+	//
+	// with s, z, q and y as in FakeQuant; a NaN x has mask 0 and makes its
+	// channel's dscale and dzeroPoint NaN. PyTorch's CPU backward rounds
+	// nearbyint(z + x·(1/s)) (one fused multiply-add) instead, which
+	// differs from its own forward near ties when z ≠ 0; this follows the
+	// forward, as PyTorch's CUDA kernel does. The LSQ gradient scale 1/sqrt(N·QMax) is the caller's
+	// gradFactor. Errors as for FakeQuant.
+	FakeQuantBackward(dx, dscale, dzeroPoint, dy, x, scale, zeroPoint Tensor, s QuantShape, gradFactor float64) error
+	// MinMax overwrites min[c] and max[c] with the smallest and largest
+	// element of channel c of x (only s's sizes are read), the statistics
+	// of PyTorch's MinMaxObserver. A channel holding a NaN gets NaN in both,
+	// so observers can refuse it. The result stays on the backend: reading
+	// it back (Download) is the caller's sync point.
+	MinMax(min, max, x Tensor, s QuantShape) error
 }
 
 // SGDHyper holds SGD's momentum coefficients; First marks the first step,

@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ConvShape describes a dense 2-D convolution over NHWC input with a square
 // kernel, PyTorch's nn.Conv2d(CIn, COut, K, stride=Stride, padding=Pad):
@@ -194,4 +197,76 @@ func (a GELUApprox) String() string {
 		return "tanh"
 	}
 	return "erf"
+}
+
+// MaxQuantLevel bounds |QMin| and |QMax| of a [QuantShape]: every integer of
+// the grid, and the sum of a rounded value and a zero point, is then exact
+// in float32, so the kernels can do PyTorch's int64 arithmetic in float.
+// 16-bit grids (−32768..32767, 0..65535) fit.
+const MaxQuantLevel = 1 << 16
+
+// QuantShape describes affine fake quantization with one scale and zero
+// point per channel (PyTorch's fake_quantize_per_channel_affine; per tensor
+// when Channels = 1) of a tensor seen as [Outer, Channels, Inner]:
+//
+//	x, y, dy, dx [Outer, Channels, Inner]   scale, zeroPoint, dscale, dzeroPoint, min, max [Channels]
+//
+// Element (o, c, i) is at (o·Channels + c)·Inner + i. A whole tensor per
+// tensor is {1, 1, Len}; weights per output channel (axis 0 of Linear's
+// [Out, In], Conv2D's [COut, CIn, K, K], DWConv's [C, 1, K, K]) are
+// {1, COut, rest}; NHWC activations per channel are {N·H·W, C, 1}.
+// [QuantAxis] builds the view for any axis.
+//
+// QMin..QMax is the integer grid: −128..127 (int8), −127..127 (int8 narrow
+// range, TensorRT's weights), 0..255 (uint8). MinScale, when positive, is a
+// floor applied to every scale before use, as PyTorch's
+// _LearnableFakeQuantize clamps its learned scale to eps; 0 uses the scales
+// as given.
+type QuantShape struct {
+	Outer, Channels, Inner int
+	QMin, QMax             int
+	MinScale               float64
+}
+
+// QuantAxis returns the [QuantShape] that quantizes a tensor of shape s per
+// channel along axis (0 ≤ axis < len(s)), or per tensor for axis < 0, on the
+// grid qmin..qmax. It returns an error wrapping [ErrShape] for an axis
+// outside s or a shape with a non-positive dimension.
+func QuantAxis(s Shape, axis, qmin, qmax int) (QuantShape, error) {
+	if len(s) == 0 || !s.Valid() {
+		return QuantShape{}, fmt.Errorf("fakequant: tensor shape %v is empty or has a non-positive dimension: %w", s, ErrShape)
+	}
+	if axis >= len(s) {
+		return QuantShape{}, fmt.Errorf("fakequant: channel axis %d of a rank-%d tensor %v: %w", axis, len(s), s, ErrShape)
+	}
+	if axis < 0 {
+		return QuantShape{Outer: 1, Channels: 1, Inner: s.Len(), QMin: qmin, QMax: qmax}, nil
+	}
+	return QuantShape{Outer: s[:axis].Len(), Channels: s[axis], Inner: s[axis+1:].Len(), QMin: qmin, QMax: qmax}, nil
+}
+
+// Len returns Outer·Channels·Inner, the number of elements of x.
+func (s QuantShape) Len() int { return s.Outer * s.Channels * s.Inner }
+
+// XShape returns [Outer, Channels, Inner].
+func (s QuantShape) XShape() Shape { return Shape{s.Outer, s.Channels, s.Inner} }
+
+// CShape returns [Channels], the shape of scale, zero point and their
+// gradients.
+func (s QuantShape) CShape() Shape { return Shape{s.Channels} }
+
+// Validate returns an error wrapping [ErrShape] unless the sizes are
+// positive, QMin ≤ QMax, both within ±[MaxQuantLevel], and MinScale is
+// finite and not negative.
+func (s QuantShape) Validate() error {
+	if err := positive("fakequant", "Outer", s.Outer, "Channels", s.Channels, "Inner", s.Inner); err != nil {
+		return err
+	}
+	if s.QMin > s.QMax || s.QMin < -MaxQuantLevel || s.QMax > MaxQuantLevel {
+		return fmt.Errorf("fakequant: integer range %d..%d must have QMin <= QMax within ±%d: %w", s.QMin, s.QMax, MaxQuantLevel, ErrShape)
+	}
+	if !(s.MinScale >= 0) || math.IsInf(s.MinScale, 0) {
+		return fmt.Errorf("fakequant: minimum scale %v must be finite and >= 0: %w", s.MinScale, ErrShape)
+	}
+	return nil
 }

@@ -83,6 +83,28 @@ CUDASIM_LAUNCH_BOUNDS(sum_squares_final_f64, 256)
 CUDASIM_REGISTER(ema_f32, "avg", "x", "decay", "keep", "n")
 }  // namespace cudasim_src_elementwise
 
+// kernels/src/fakequant.cu
+CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "5186685de286f74a6620ba4a2584ede1c6702e9337d132f311f39581fa14934b")
+namespace cudasim_src_fakequant {
+#include "../../kernels/src/fakequant.cu"
+CUDASIM_REGISTER(fakequant_fwd_f32, "y", "x", "scale", "zero_point", "n", "C", "inner", "qmin", "qmax", "min_scale")
+CUDASIM_LAUNCH_BOUNDS(fakequant_fwd_f32, FQ_THREADS)
+CUDASIM_REGISTER(fakequant_bwd_f32, "dx", "dy", "x", "scale", "zero_point", "n", "C", "inner", "qmin", "qmax", "min_scale")
+CUDASIM_LAUNCH_BOUNDS(fakequant_bwd_f32, FQ_THREADS)
+CUDASIM_REGISTER(fakequant_lsq_runs_f32, "dx", "part", "dy", "x", "scale", "zero_point", "outer", "C", "inner", "qmin", "qmax", "min_scale", "chunk")
+CUDASIM_LAUNCH_BOUNDS(fakequant_lsq_runs_f32, FQ_THREADS)
+CUDASIM_REGISTER(fakequant_lsq_cols_f32, "dx", "part", "dy", "x", "scale", "zero_point", "outer", "C", "inner", "qmin", "qmax", "min_scale", "chunk")
+CUDASIM_LAUNCH_BOUNDS(fakequant_lsq_cols_f32, 32 * FQ_ROWS)
+CUDASIM_REGISTER(fakequant_lsq_reduce_f32, "dscale", "dzero_point", "part", "P", "inner", "strideP", "strideC", "half", "g")
+CUDASIM_LAUNCH_BOUNDS(fakequant_lsq_reduce_f32, FQ_THREADS)
+CUDASIM_REGISTER(minmax_runs_f32, "part", "x", "outer", "C", "inner", "chunk")
+CUDASIM_LAUNCH_BOUNDS(minmax_runs_f32, FQ_THREADS)
+CUDASIM_REGISTER(minmax_cols_f32, "part", "x", "outer", "L", "chunk")
+CUDASIM_LAUNCH_BOUNDS(minmax_cols_f32, 32 * FQ_ROWS)
+CUDASIM_REGISTER(minmax_reduce_f32, "mn", "mx", "part", "P", "inner", "strideP", "strideC", "half")
+CUDASIM_LAUNCH_BOUNDS(minmax_reduce_f32, FQ_THREADS)
+}  // namespace cudasim_src_fakequant
+
 // kernels/src/gelu.cu
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "53a181f47b7b492345c4d8cc839c5af65db66d56574ea1f4f1b0ff6b5fcaa5f2")
 namespace cudasim_src_gelu {
