@@ -14,7 +14,7 @@ import (
 // smoothed cross-entropy, backward, AdamW with weight decay groups — on the
 // CUDA backend (over the simulator) and on the CPU backend from the same
 // initial weights, inputs and drop-path masks, and requires the loss, every
-// parameter gradient and the updated weights to agree (rtol 1e-4).
+// parameter gradient (rtol 1e-4) and the updated weights to agree.
 func TestTrainingStep(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -76,11 +76,17 @@ func TestTrainingStep(t *testing.T) {
 				for i, pc := range c.m.Params() {
 					p.same(pc.Name+" grad", pc.Grad, g.m.Params()[i].Grad, 1e-4, 1e-6)
 				}
+				const lr = 1e-2
 				for _, r := range runs {
-					p.ok(r.opt.Step(1e-2))
+					p.ok(r.opt.Step(lr))
 				}
+				// AdamW divides each gradient by its own magnitude, so a
+				// gradient of ~1e-8 that the backends round differently
+				// moves its weight by a visibly different fraction of lr;
+				// the absolute slack of lr/1000 admits that, while a wrong
+				// sign (2·lr) or a missed update (lr) still fails.
 				for i, pc := range c.m.Params() {
-					p.same(pc.Name+" after step", pc.Value, g.m.Params()[i].Value, 1e-4, 1e-6)
+					p.same(pc.Name+" after step", pc.Value, g.m.Params()[i].Value, 1e-4, lr/1000)
 				}
 				if t.Failed() {
 					t.Fatalf("step %d diverged", step+1)
