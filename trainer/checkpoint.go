@@ -8,6 +8,7 @@ import (
 
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
 )
 
@@ -59,6 +60,7 @@ func (t *Trainer) saveCheckpoint(path string) error {
 			tensors = append(tensors, models.Tensor{Name: name, Shape: []int{x.Len()}, Data: data})
 		}
 	}
+	tensors = append(tensors, quantTensors(t.qat)...)
 	st := t.state
 	st.Step = step
 	if st.DropRNG, err = t.model.DropRNG.MarshalBinary(); err != nil {
@@ -111,6 +113,11 @@ func (t *Trainer) loadCheckpoint(path string) error {
 			return err
 		}
 	}
+	if t.qat != nil {
+		if err := loadQuantTensors(t.qat, extra, path); err != nil {
+			return err
+		}
+	}
 	if err := t.model.DropRNG.UnmarshalBinary(st.DropRNG); err != nil {
 		return fmt.Errorf("checkpoint %s: drop-path generator: %w", path, err)
 	}
@@ -127,7 +134,7 @@ func (t *Trainer) loadCheckpoint(path string) error {
 func splitTensors(ts []models.Tensor) (model []models.Tensor, extra map[string]models.Tensor) {
 	extra = map[string]models.Tensor{}
 	for _, x := range ts {
-		if x.Name == tensorEMA || strings.HasPrefix(x.Name, "optim.") {
+		if x.Name == tensorEMA || strings.HasPrefix(x.Name, "optim.") || strings.HasPrefix(x.Name, quantTensorPrefix) {
 			extra[x.Name] = x
 			continue
 		}
@@ -141,25 +148,32 @@ func splitTensors(ts []models.Tensor) (model []models.Tensor, extra map[string]m
 // ones when ema is set), by models.Save, or by timm/the official code
 // converted to safetensors.
 func LoadWeights(m *models.Model, path string, ema bool) error {
+	_, err := loadWeights(m, path, ema)
+	return err
+}
+
+// loadWeights is LoadWeights returning the checkpoint's other tensors
+// (optimizer, EMA, quantizer state).
+func loadWeights(m *models.Model, path string, ema bool) (map[string]models.Tensor, error) {
 	tensors, _, err := models.ReadSafetensors(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	model, extra := splitTensors(tensors)
 	if err := m.LoadTensors(path, model); err != nil {
-		return err
+		return nil, err
 	}
 	if !ema {
-		return nil
+		return extra, nil
 	}
 	avg, ok := extra[tensorEMA]
 	if !ok {
-		return fmt.Errorf("checkpoint %s has no EMA weights", path)
+		return nil, fmt.Errorf("checkpoint %s has no EMA weights", path)
 	}
 	if len(avg.Data) != m.Arena.Len() {
-		return fmt.Errorf("checkpoint %s: EMA has %d elements, the model %d", path, len(avg.Data), m.Arena.Len())
+		return nil, fmt.Errorf("checkpoint %s: EMA has %d elements, the model %d", path, len(avg.Data), m.Arena.Len())
 	}
-	return m.Backend.Upload(m.Arena.Values, avg.Data)
+	return extra, m.Backend.Upload(m.Arena.Values, avg.Data)
 }
 
 // ErrNonFinite is wrapped by the error that stops a run whose loss became NaN
@@ -182,4 +196,50 @@ func RunConfigFromCheckpoint(path string) (Config, error) {
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// OpenModel builds the model a checkpoint describes on be and loads it: an
+// int8 export (LoadInt8), a QAT training checkpoint (wrapped in its fake
+// quantizers, their state restored and frozen), or a float checkpoint (the
+// EMA weights when ema is set). It also returns the run configuration stored
+// in the checkpoint when there is one (else Default()).
+func OpenModel(be kernels.Backend, path string, ema bool) (*models.Model, []*layers.Quantized, Config, error) {
+	meta, err := models.ReadMetadata(path)
+	if err != nil {
+		return nil, nil, Config{}, err
+	}
+	if meta[models.MetaFormat] == Int8Format {
+		return LoadInt8(be, path)
+	}
+	run := Default()
+	if _, ok := meta[metaRun]; ok {
+		if run, err = RunConfigFromCheckpoint(path); err != nil {
+			return nil, nil, run, err
+		}
+	}
+	mc, err := models.ConfigFromCheckpoint(path)
+	if err != nil {
+		return nil, nil, run, err
+	}
+	m, err := models.New(be, mc, 0)
+	if err != nil {
+		return nil, nil, run, err
+	}
+	var qs []*layers.Quantized
+	if run.QAT.Enabled {
+		if qs, err = Quantize(m, run.QAT); err != nil {
+			return nil, nil, run, err
+		}
+	}
+	extra, err := loadWeights(m, path, ema)
+	if err != nil {
+		return nil, nil, run, err
+	}
+	if qs != nil {
+		if err := loadQuantTensors(qs, extra, path); err != nil {
+			return nil, nil, run, err
+		}
+		layers.FreezeObservers(qs)
+	}
+	return m, qs, run, nil
 }

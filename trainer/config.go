@@ -19,13 +19,13 @@ import (
 // overrides ([Config.Set]). Every section and key is documented in
 // configs/README.md; [Default] gives each default.
 type Config struct {
-	Model ModelConfig    `toml:"model" json:"model"`
-	Data  DataConfig     `toml:"data" json:"data"`
-	Train TrainConfig    `toml:"train" json:"train"`
-	Optim OptimConfig    `toml:"optim" json:"optim"`
-	Mixup MixupConfig    `toml:"mixup" json:"mixup"`
-	QAT   map[string]any `toml:"qat" json:"qat,omitempty"` // reserved for quantization-aware training
-	EMA   EMAConfig      `toml:"ema" json:"ema"`
+	Model ModelConfig `toml:"model" json:"model"`
+	Data  DataConfig  `toml:"data" json:"data"`
+	Train TrainConfig `toml:"train" json:"train"`
+	Optim OptimConfig `toml:"optim" json:"optim"`
+	Mixup MixupConfig `toml:"mixup" json:"mixup"`
+	QAT   QATConfig   `toml:"qat" json:"qat"`
+	EMA   EMAConfig   `toml:"ema" json:"ema"`
 }
 
 // ModelConfig picks the network: a published variant plus the efficient
@@ -125,6 +125,7 @@ func Default() Config {
 			OutDir: "runs/default"},
 		Optim: OptimConfig{Config: oc, LR: 4e-3, MinLR: 1e-6, LayerDecay: 1, LayerDecayMode: "single"},
 		Mixup: MixupConfig{Prob: 1, SwitchProb: 0.5},
+		QAT:   defaultQAT(),
 	}
 }
 
@@ -154,9 +155,6 @@ func (c *Config) decode(name, src string) error {
 	}
 	var unknown []string
 	for _, k := range md.Undecoded() {
-		if len(k) > 0 && k[0] == "qat" {
-			continue // validated by the QAT phase
-		}
 		unknown = append(unknown, fmt.Sprintf("%s (line %d)", k, lineOf(src, k)))
 	}
 	if len(unknown) > 0 {
@@ -241,6 +239,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Optim.Config.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.QAT.Validate(); err != nil {
+		return err
 	}
 	return c.Mixup.Validate()
 }

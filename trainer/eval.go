@@ -21,7 +21,10 @@ type EvalResult struct {
 
 // Evaluate runs the model (or, with ema, its EMA weights) over the test set
 // in evaluation mode and returns top-1/top-5 accuracy and loss.
-func (t *Trainer) Evaluate(ema bool) (EvalResult, error) {
+func (t *Trainer) Evaluate(ema bool) (EvalResult, error) { return t.evaluate(ema) }
+
+// evaluate is Evaluate; the QAT setup calls it before the EMA exists.
+func (t *Trainer) evaluate(ema bool) (EvalResult, error) {
 	if ema {
 		if t.ema == nil {
 			return EvalResult{}, fmt.Errorf("trainer: no EMA in this run")

@@ -23,23 +23,25 @@ import (
 
 // Trainer owns one run: model, optimizer, data and outputs.
 type Trainer struct {
-	cfg      Config
-	be       kernels.Backend
-	data     *Data
-	model    *models.Model
-	opt      *optim.Optimizer
-	ema      *optim.EMA
-	sched    optim.Cosine
-	mixup    *Mixup
-	loss     *layers.CrossEntropy
-	state    State
-	steps    int // total optimizer steps of the run
-	perEpoch int
-	log      *Logger
-	x, tgt   kernels.Tensor // device copies of the current batch
-	lossSum  kernels.Tensor // per-sample losses summed since the last log line
-	logged   int            // steps summed into lossSum
-	stopAt   int            // StopAfter's step, 0 = none
+	cfg        Config
+	be         kernels.Backend
+	data       *Data
+	model      *models.Model
+	opt        *optim.Optimizer
+	ema        *optim.EMA
+	sched      optim.Cosine
+	mixup      *Mixup
+	loss       *layers.CrossEntropy
+	state      State
+	steps      int // total optimizer steps of the run
+	perEpoch   int
+	log        *Logger
+	x, tgt     kernels.Tensor      // device copies of the current batch
+	lossSum    kernels.Tensor      // per-sample losses summed since the last log line
+	logged     int                 // steps summed into lossSum
+	stopAt     int                 // StopAfter's step, 0 = none
+	qat        []*layers.Quantized // fake quantizers of a QAT run
+	qatResults QATResults
 }
 
 // Result summarises a finished (or stopped) run.
@@ -71,6 +73,33 @@ func New(ctx context.Context, cfg Config, be kernels.Backend, log io.Writer) (*T
 	t := &Trainer{cfg: cfg, be: be, data: data, loss: layers.NewCrossEntropy(be)}
 	if t.model, err = models.New(be, mc, cfg.Train.Seed); err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Train.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	last := t.path("last")
+	resume := false
+	if cfg.Train.Resume {
+		_, err := os.Stat(last)
+		resume = err == nil
+	}
+	if t.log, err = NewLogger(cfg.Train.OutDir, log, resume); err != nil {
+		return nil, err
+	}
+	if cfg.QAT.Enabled {
+		if resume {
+			t.qat, err = Quantize(t.model, cfg.QAT)
+		} else {
+			err = t.setupQAT(ctx)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range layers.FakeQuants(t.qat) {
+			if cfg.QAT.FreezeAfter > 0 && !resume {
+				f.FreezeObserverAfter(f.Steps() + cfg.QAT.FreezeAfter)
+			}
+		}
 	}
 	var scale func(string) float64
 	if cfg.Optim.LayerDecay != 1 {
@@ -105,18 +134,10 @@ func New(ctx context.Context, cfg Config, be kernels.Backend, log io.Writer) (*T
 	if err := t.sched.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Train.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
-	}
-	if last := t.path("last"); cfg.Train.Resume {
-		if _, err := os.Stat(last); err == nil {
-			if err := t.loadCheckpoint(last); err != nil {
-				return nil, fmt.Errorf("trainer: resume: %w", err)
-			}
+	if resume {
+		if err := t.loadCheckpoint(last); err != nil {
+			return nil, fmt.Errorf("trainer: resume: %w", err)
 		}
-	}
-	if t.log, err = NewLogger(cfg.Train.OutDir, log, t.state.Step > 0); err != nil {
-		return nil, err
 	}
 	return t, nil
 }
@@ -255,6 +276,11 @@ func (t *Trainer) evaluateAndSave(res *Result) error {
 		return err
 	}
 	res.Top1, res.Top5 = ev.Top1, ev.Top5
+	if t.qat != nil {
+		if err := t.writeQATResults(ev.Top1); err != nil {
+			return err
+		}
+	}
 	rec := map[string]any{"kind": "eval", "step": t.state.Step, "epoch": float64(t.state.Step) / float64(t.perEpoch),
 		"top1": ev.Top1, "top5": ev.Top5, "loss": ev.Loss}
 	best := ev.Top1

@@ -6,14 +6,14 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/trainer"
 )
 
-// eval evaluates a checkpoint on its dataset's test split.
+// eval evaluates a checkpoint — float, QAT or int8 export — on its
+// dataset's test split.
 func eval(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("train eval", flag.ContinueOnError)
-	ckpt := fs.String("checkpoint", "", "checkpoint to evaluate (required)")
+	ckpt := fs.String("checkpoint", "", "checkpoint or int8 export to evaluate (required)")
 	path := fs.String("config", "", "TOML configuration for the data (default: the one stored in the checkpoint)")
 	ema := fs.Bool("ema", false, "evaluate the checkpoint's EMA weights")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
@@ -23,51 +23,37 @@ func eval(ctx context.Context, args []string) error {
 	if *ckpt == "" {
 		return errors.New("-checkpoint is required")
 	}
-	cfg, err := runConfig(*ckpt, *path)
-	if err != nil {
-		return err
-	}
-	mc, err := models.ConfigFromCheckpoint(*ckpt)
-	if err != nil {
-		return err
-	}
-	data, err := trainer.LoadData(ctx, cfg.Data)
-	if err != nil {
-		return err
-	}
-	if mc.InChans != data.Info.C || mc.NumClasses != data.Info.NumClasses() {
-		return fmt.Errorf("checkpoint %s is a model for %d channels and %d classes; dataset %s has %d and %d",
-			*ckpt, mc.InChans, mc.NumClasses, cfg.Data.Dataset, data.Info.C, data.Info.NumClasses())
-	}
 	be, closeBE, err := trainer.OpenBackend(*backend)
 	if err != nil {
 		return err
 	}
 	defer closeBE()
-	m, err := models.New(be, mc, 0)
+	m, qs, cfg, err := trainer.OpenModel(be, *ckpt, *ema)
 	if err != nil {
 		return err
 	}
-	if err := trainer.LoadWeights(m, *ckpt, *ema); err != nil {
+	if *path != "" {
+		if cfg, err = trainer.Load(*path); err != nil {
+			return err
+		}
+	}
+	data, err := trainer.LoadData(ctx, cfg.Data)
+	if err != nil {
 		return err
+	}
+	mc := m.Config
+	if mc.InChans != data.Info.C || mc.NumClasses != data.Info.NumClasses() {
+		return fmt.Errorf("checkpoint %s is a model for %d channels and %d classes; dataset %s has %d and %d",
+			*ckpt, mc.InChans, mc.NumClasses, cfg.Data.Dataset, data.Info.C, data.Info.NumClasses())
 	}
 	res, err := trainer.Evaluate(ctx, m, data.Test, data.EvalPipe, cfg.Train.EvalBatchSize, cfg.Data.Workers)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: %d test images, top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", *ckpt, res.Images, res.Top1, res.Top5, res.Loss)
+	kind := "float"
+	if qs != nil {
+		kind = fmt.Sprintf("int8 (%d quantized layers)", len(qs))
+	}
+	fmt.Printf("%s [%s]: %d test images, top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", *ckpt, kind, res.Images, res.Top1, res.Top5, res.Loss)
 	return nil
-}
-
-// runConfig returns the configuration in path, or the run configuration
-// stored in checkpoint ckpt when path is empty.
-func runConfig(ckpt, path string) (trainer.Config, error) {
-	if path != "" {
-		return trainer.Load(path)
-	}
-	cfg, err := trainer.RunConfigFromCheckpoint(ckpt)
-	if err != nil {
-		return cfg, fmt.Errorf("%w (pass -config)", err)
-	}
-	return cfg, nil
 }

@@ -6,6 +6,7 @@
 //	train bench -model atto -size 28 -stem 2 -in-chans 1 -classes 10 -batch 128
 //	train forward -checkpoint CKPT -input x.safetensors -output logits.safetensors
 //	train profile -model atto -size 224 [-json FILE]
+//	train export -checkpoint runs/x_qat/best.safetensors -output model_int8.safetensors
 //
 // Every subcommand takes -backend cpu|cuda|cudasim. Run a subcommand with
 // -h for its flags.
@@ -42,6 +43,8 @@ func main() {
 		err = forward(args)
 	case "profile":
 		err = profile(args)
+	case "export":
+		err = export(args)
 	case "help":
 		fmt.Fprintln(os.Stderr, usage)
 		return
@@ -62,7 +65,8 @@ const usage = `usage:
   train eval -checkpoint FILE [-config FILE] [-ema]        evaluate a checkpoint on the test set
   train bench -model NAME -size PX -batch N                training images/s on a backend
   train forward -checkpoint FILE -input X -output Y        logits for a batch (PyTorch parity checks)
-  train profile -model NAME -size PX [-json FILE]          per-layer params, MACs, memory and time`
+  train profile -model NAME -size PX [-json FILE]          per-layer params, MACs, memory and time
+  train export -checkpoint QAT -output INT8                int8 weights and scales of a QAT checkpoint`
 
 // multiFlag collects repeated -set flags.
 type multiFlag []string
