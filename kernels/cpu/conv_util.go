@@ -1,14 +1,9 @@
 package cpu
 
-import (
-	"fmt"
-	"sync"
-
-	"github.com/nextconv/nextconv/kernels"
-)
+import "sync"
 
 // Helpers shared by the convolution family (linear.go, conv2d.go,
-// dwconv.go): scratch buffers, host-storage checks, column sums and the two
+// dwconv.go): scratch buffers, column sums and the two
 // row kernels the depthwise loops are built from.
 
 // scratchPools hold reusable buffers: index 0 for float32, 1 for float64.
@@ -38,23 +33,6 @@ func poolIndex[T Float](v T) int {
 		return 1
 	}
 	return 0
-}
-
-// checkHostConv returns an error wrapping kernels.ErrDType if a non-nil
-// tensor is not host storage (kernels.F32 or kernels.F64), which the generic
-// loops index directly. CheckArgs has already matched the dtypes.
-func checkHostConv(op string, names []string, ts ...kernels.Tensor) error {
-	for i, t := range ts {
-		if t.Nil() {
-			continue
-		}
-		switch t.Data.(type) {
-		case kernels.F32, kernels.F64:
-		default:
-			return fmt.Errorf("%s: %s is %T, not CPU host storage: %w", op, names[i], t.Data, kernels.ErrDType)
-		}
-	}
-	return nil
 }
 
 // addColumnSums accumulates db[c] += Σ_r dy[r·cols + c] over rows r. Each

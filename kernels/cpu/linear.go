@@ -13,15 +13,12 @@ func (b *Backend) Linear(y, x, w, bias kernels.Tensor, s kernels.LinearShape) er
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := kernels.CheckArgs(op, b.dt,
+	if err := b.checkArgs(op,
 		kernels.Arg{Name: "y", T: y, Want: kernels.Shape{s.Rows, s.Out}},
 		kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.Rows, s.In}},
 		kernels.Arg{Name: "w", T: w, Want: kernels.Shape{s.Out, s.In}},
 		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.Out}, Optional: true},
 	); err != nil {
-		return err
-	}
-	if err := checkHostConv(op, []string{"y", "x", "w", "b"}, y, x, w, bias); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {
@@ -52,7 +49,7 @@ func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := kernels.CheckArgs(op, b.dt,
+	if err := b.checkArgs(op,
 		kernels.Arg{Name: "dx", T: dx, Want: kernels.Shape{s.Rows, s.In}, Optional: true},
 		kernels.Arg{Name: "dw", T: dw, Want: kernels.Shape{s.Out, s.In}},
 		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.Out}, Optional: true},
@@ -60,9 +57,6 @@ func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 		kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.Rows, s.In}},
 		kernels.Arg{Name: "w", T: w, Want: kernels.Shape{s.Out, s.In}},
 	); err != nil {
-		return err
-	}
-	if err := checkHostConv(op, []string{"dx", "dw", "db", "dy", "x", "w"}, dx, dw, db, dy, x, w); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {
