@@ -33,14 +33,14 @@ func TestConv2DGradients(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				be := New64()
 				rng := testutil.NewRand(uint64(400 + i))
-				x := convTensor(t, be, s.XShape(), testutil.Rand64(rng, s.XShape().Len(), 1))
-				w := convTensor(t, be, s.WShape(), testutil.Rand64(rng, s.WShape().Len(), 1))
-				dw := convTensor(t, be, s.WShape(), nil)
+				x := newT(t, be, s.XShape(), testutil.Rand64(rng, s.XShape().Len(), 1))
+				w := newT(t, be, s.WShape(), testutil.Rand64(rng, s.WShape().Len(), 1))
+				dw := newT(t, be, s.WShape(), nil)
 				var b, dx, db kernels.Tensor
 				if full {
-					b = convTensor(t, be, kernels.Shape{s.COut}, testutil.Rand64(rng, s.COut, 1))
-					dx = convTensor(t, be, s.XShape(), nil)
-					db = convTensor(t, be, kernels.Shape{s.COut}, nil)
+					b = newT(t, be, kernels.Shape{s.COut}, testutil.Rand64(rng, s.COut, 1))
+					dx = newT(t, be, s.XShape(), nil)
+					db = newT(t, be, kernels.Shape{s.COut}, nil)
 				}
 				params := []gradParam{
 					{name: "x", value: x, grad: dx, overwrite: true},
@@ -65,12 +65,12 @@ func TestConv2DChunked(t *testing.T) {
 		t.Run(shapeName(s), func(t *testing.T) {
 			be := New64()
 			rng := testutil.NewRand(uint64(500 + i))
-			x := convTensor(t, be, s.XShape(), testutil.Rand64(rng, s.XShape().Len(), 1))
-			w := convTensor(t, be, s.WShape(), testutil.Rand64(rng, s.WShape().Len(), 1))
-			b := convTensor(t, be, kernels.Shape{s.COut}, testutil.Rand64(rng, s.COut, 1))
-			dx := convTensor(t, be, s.XShape(), nil)
-			dw := convTensor(t, be, s.WShape(), nil)
-			db := convTensor(t, be, kernels.Shape{s.COut}, nil)
+			x := newT(t, be, s.XShape(), testutil.Rand64(rng, s.XShape().Len(), 1))
+			w := newT(t, be, s.WShape(), testutil.Rand64(rng, s.WShape().Len(), 1))
+			b := newT(t, be, kernels.Shape{s.COut}, testutil.Rand64(rng, s.COut, 1))
+			dx := newT(t, be, s.XShape(), nil)
+			dw := newT(t, be, s.WShape(), nil)
+			db := newT(t, be, kernels.Shape{s.COut}, nil)
 			params := []gradParam{
 				{name: "x", value: x, grad: dx, overwrite: true},
 				{name: "w", value: w, grad: dw},
@@ -98,14 +98,14 @@ func TestConv2DFloat32MatchesReference(t *testing.T) {
 		xv := roundTo32(testutil.Rand64(rng, s.XShape().Len(), 1))
 		wv := roundTo32(testutil.Rand64(rng, s.WShape().Len(), 1))
 		bv := roundTo32(testutil.Rand64(rng, s.COut, 1))
-		x, w := convTensor(t, be, s.XShape(), xv), convTensor(t, be, s.WShape(), wv)
+		x, w := newT(t, be, s.XShape(), xv), newT(t, be, s.WShape(), wv)
 		for _, withBias := range []bool{true, false} {
 			var b kernels.Tensor
 			var bref []float64
 			if withBias {
-				b, bref = convTensor(t, be, kernels.Shape{s.COut}, bv), bv
+				b, bref = newT(t, be, kernels.Shape{s.COut}, bv), bv
 			}
-			y := convTensor(t, be, s.YShape(), nil)
+			y := newT(t, be, s.YShape(), nil)
 			for j := range y.Host32() {
 				y.Host32()[j] = float32(math.NaN())
 			}
@@ -125,15 +125,15 @@ func TestConv2DFloat32BackwardMatchesFloat64(t *testing.T) {
 		dyv := roundTo32(testutil.Rand64(rng, s.YShape().Len(), 1))
 		var res [2][3][]float64
 		for k, be := range []*Backend{New(), New64()} {
-			x, w := convTensor(t, be, s.XShape(), xv), convTensor(t, be, s.WShape(), wv)
-			dy := convTensor(t, be, s.YShape(), dyv)
-			dx := convTensor(t, be, s.XShape(), nil)
-			dw := convTensor(t, be, s.WShape(), nil)
-			db := convTensor(t, be, kernels.Shape{s.COut}, nil)
+			x, w := newT(t, be, s.XShape(), xv), newT(t, be, s.WShape(), wv)
+			dy := newT(t, be, s.YShape(), dyv)
+			dx := newT(t, be, s.XShape(), nil)
+			dw := newT(t, be, s.WShape(), nil)
+			db := newT(t, be, kernels.Shape{s.COut}, nil)
 			if err := be.Conv2DBackward(dx, dw, db, dy, x, w, s); err != nil {
 				t.Fatal(err)
 			}
-			res[k] = [3][]float64{convValues(dx), convValues(dw), convValues(db)}
+			res[k] = [3][]float64{vals(dx), vals(dw), vals(db)}
 		}
 		name := shapeName(s)
 		testutil.AllClose(t, "dx "+name, res[0][0], res[1][0], 1e-5, 1e-5)
@@ -145,28 +145,28 @@ func TestConv2DFloat32BackwardMatchesFloat64(t *testing.T) {
 func TestConv2DErrors(t *testing.T) {
 	be := New()
 	s := kernels.ConvShape{N: 2, H: 8, W: 8, CIn: 3, COut: 4, K: 4, Stride: 4}
-	x := convTensor(t, be, s.XShape(), nil)
-	w := convTensor(t, be, s.WShape(), nil)
-	y := convTensor(t, be, s.YShape(), nil)
-	wrongW := convTensor(t, be, kernels.Shape{4, 3, 2, 2}, nil)
-	y64 := convTensor(t, New64(), s.YShape(), nil)
+	x := newT(t, be, s.XShape(), nil)
+	w := newT(t, be, s.WShape(), nil)
+	y := newT(t, be, s.YShape(), nil)
+	wrongW := newT(t, be, kernels.Shape{4, 3, 2, 2}, nil)
+	y64 := newT(t, New64(), s.YShape(), nil)
 
-	wantConvErr(t, "wrong w", be.Conv2D(y, x, wrongW, kernels.Tensor{}, s), kernels.ErrShape,
+	wantErr(t, "wrong w", be.Conv2D(y, x, wrongW, kernels.Tensor{}, s), kernels.ErrShape,
 		"conv2d", "w has shape [4 3 2 2], want [4 3 4 4]")
-	wantConvErr(t, "nil y", be.Conv2D(kernels.Tensor{}, x, w, kernels.Tensor{}, s), kernels.ErrShape, "conv2d", "y is missing")
-	wantConvErr(t, "float64 y", be.Conv2D(y64, x, w, kernels.Tensor{}, s), kernels.ErrDType, "conv2d", "y")
+	wantErr(t, "nil y", be.Conv2D(kernels.Tensor{}, x, w, kernels.Tensor{}, s), kernels.ErrShape, "conv2d", "y is missing")
+	wantErr(t, "float64 y", be.Conv2D(y64, x, w, kernels.Tensor{}, s), kernels.ErrDType, "conv2d", "y")
 	big := s
 	big.K = 9
-	wantConvErr(t, "kernel too big", be.Conv2D(y, x, w, kernels.Tensor{}, big), kernels.ErrShape, "conv2d", "does not fit")
+	wantErr(t, "kernel too big", be.Conv2D(y, x, w, kernels.Tensor{}, big), kernels.ErrShape, "conv2d", "does not fit")
 	neg := s
 	neg.Pad = -1
-	wantConvErr(t, "negative pad", be.Conv2D(y, x, w, kernels.Tensor{}, neg), kernels.ErrShape, "conv2d")
+	wantErr(t, "negative pad", be.Conv2D(y, x, w, kernels.Tensor{}, neg), kernels.ErrShape, "conv2d")
 
-	dw := convTensor(t, be, s.WShape(), nil)
-	wantConvErr(t, "backward dy is x", be.Conv2DBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,
+	dw := newT(t, be, s.WShape(), nil)
+	wantErr(t, "backward dy is x", be.Conv2DBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,
 		"conv2d backward", "dy has shape [2 8 8 3], want [2 2 2 4]")
-	wantConvErr(t, "backward nil x", be.Conv2DBackward(x, dw, kernels.Tensor{}, y, kernels.Tensor{}, w, s), kernels.ErrShape,
+	wantErr(t, "backward nil x", be.Conv2DBackward(x, dw, kernels.Tensor{}, y, kernels.Tensor{}, w, s), kernels.ErrShape,
 		"conv2d backward", "x is missing")
-	wantConvErr(t, "backward float64 db", be.Conv2DBackward(x, dw, convTensor(t, New64(), kernels.Shape{4}, nil), y, x, w, s),
+	wantErr(t, "backward float64 db", be.Conv2DBackward(x, dw, newT(t, New64(), kernels.Shape{4}, nil), y, x, w, s),
 		kernels.ErrDType, "conv2d backward", "db")
 }

@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,56 +11,6 @@ import (
 
 // Test helpers for the convolution family: tensors from float64 values,
 // naive direct-loop references and a central-difference gradient checker.
-
-// convTensor returns a tensor of be holding vals (converted to be's dtype),
-// or a zero tensor when vals is nil.
-func convTensor(t testing.TB, be *Backend, shape kernels.Shape, vals []float64) kernels.Tensor {
-	t.Helper()
-	tt, err := be.Alloc(shape)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if vals == nil {
-		return tt
-	}
-	if len(vals) != shape.Len() {
-		t.Fatalf("convTensor: %d values for shape %v", len(vals), shape)
-	}
-	switch d := tt.Data.(type) {
-	case kernels.F64:
-		copy(d, vals)
-	case kernels.F32:
-		for i, v := range vals {
-			d[i] = float32(v)
-		}
-	}
-	return tt
-}
-
-// convValues returns t's elements as float64.
-func convValues(t kernels.Tensor) []float64 {
-	switch d := t.Data.(type) {
-	case kernels.F64:
-		return append([]float64(nil), d...)
-	case kernels.F32:
-		v := make([]float64, len(d))
-		for i, x := range d {
-			v[i] = float64(x)
-		}
-		return v
-	}
-	return nil
-}
-
-// roundTo32 rounds every value to float32 precision, so that a float64
-// reference sees exactly the inputs a float32 backend does.
-func roundTo32(v []float64) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(float32(x))
-	}
-	return out
-}
 
 // refDWConv is the depthwise convolution by its definition, in float64.
 func refDWConv(x, w, b []float64, s kernels.DWConvShape) []float64 {
@@ -161,8 +110,8 @@ func gradCheck(t *testing.T, seed uint64, yShape kernels.Shape, params []gradPar
 	be := New64()
 	rng := testutil.NewRand(seed)
 	r := testutil.Rand64(rng, yShape.Len(), 1)
-	y := convTensor(t, be, yShape, nil)
-	dy := convTensor(t, be, yShape, r)
+	y := newT(t, be, yShape, nil)
+	dy := newT(t, be, yShape, r)
 	base := make([][]float64, len(params))
 	for i, p := range params {
 		if p.grad.Nil() {
@@ -198,7 +147,7 @@ func gradCheck(t *testing.T, seed uint64, yShape kernels.Shape, params []gradPar
 		if p.grad.Nil() {
 			continue
 		}
-		got := convValues(p.grad)
+		got := vals(p.grad)
 		if base[i] != nil {
 			for j := range got {
 				got[j] -= base[i][j]
@@ -206,24 +155,6 @@ func gradCheck(t *testing.T, seed uint64, yShape kernels.Shape, params []gradPar
 		}
 		want := testutil.NumGrad(p.value.Host64(), 1e-4, loss)
 		testutil.AllClose(t, "d"+p.name, got, want, 1e-6, 1e-9)
-	}
-}
-
-// wantConvErr fails unless err wraps target and its message names every
-// fragment.
-func wantConvErr(t *testing.T, what string, err, target error, fragments ...string) {
-	t.Helper()
-	if err == nil {
-		t.Errorf("%s: no error, want %v", what, target)
-		return
-	}
-	if !errors.Is(err, target) {
-		t.Errorf("%s: error %q does not wrap %v", what, err, target)
-	}
-	for _, f := range fragments {
-		if !strings.Contains(err.Error(), f) {
-			t.Errorf("%s: error %q does not mention %q", what, err, f)
-		}
 	}
 }
 

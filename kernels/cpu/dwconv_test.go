@@ -32,17 +32,17 @@ func TestDWConvGradients(t *testing.T) {
 			be := New64()
 			rng := testutil.NewRand(uint64(100 + i))
 			s := c.s
-			x := convTensor(t, be, s.XShape(), testutil.Rand64(rng, s.XShape().Len(), 1))
-			w := convTensor(t, be, s.WShape(), testutil.Rand64(rng, s.WShape().Len(), 1))
+			x := newT(t, be, s.XShape(), testutil.Rand64(rng, s.XShape().Len(), 1))
+			w := newT(t, be, s.WShape(), testutil.Rand64(rng, s.WShape().Len(), 1))
 			var b, dx, db kernels.Tensor
 			if c.bias {
-				b = convTensor(t, be, kernels.Shape{s.C}, testutil.Rand64(rng, s.C, 1))
-				db = convTensor(t, be, kernels.Shape{s.C}, nil)
+				b = newT(t, be, kernels.Shape{s.C}, testutil.Rand64(rng, s.C, 1))
+				db = newT(t, be, kernels.Shape{s.C}, nil)
 			}
 			if c.dx {
-				dx = convTensor(t, be, s.XShape(), nil)
+				dx = newT(t, be, s.XShape(), nil)
 			}
-			dw := convTensor(t, be, s.WShape(), nil)
+			dw := newT(t, be, s.WShape(), nil)
 			params := []gradParam{
 				{name: "x", value: x, grad: dx, overwrite: true},
 				{name: "w", value: w, grad: dw},
@@ -74,14 +74,14 @@ func TestDWConvFloat32MatchesReference(t *testing.T) {
 		xv := roundTo32(testutil.Rand64(rng, s.XShape().Len(), 1))
 		wv := roundTo32(testutil.Rand64(rng, s.WShape().Len(), 1))
 		bv := roundTo32(testutil.Rand64(rng, s.C, 1))
-		x, w := convTensor(t, be, s.XShape(), xv), convTensor(t, be, s.WShape(), wv)
+		x, w := newT(t, be, s.XShape(), xv), newT(t, be, s.WShape(), wv)
 		for _, withBias := range []bool{true, false} {
 			var b kernels.Tensor
 			var bref []float64
 			if withBias {
-				b, bref = convTensor(t, be, kernels.Shape{s.C}, bv), bv
+				b, bref = newT(t, be, kernels.Shape{s.C}, bv), bv
 			}
-			y := convTensor(t, be, s.YShape(), nil)
+			y := newT(t, be, s.YShape(), nil)
 			for j := range y.Host32() {
 				y.Host32()[j] = float32(math.NaN()) // must be overwritten
 			}
@@ -104,15 +104,15 @@ func TestDWConvFloat32BackwardMatchesFloat64(t *testing.T) {
 		dyv := roundTo32(testutil.Rand64(rng, s.YShape().Len(), 1))
 		var got, want [3][]float64
 		for k, be := range []*Backend{New(), New64()} {
-			x, w := convTensor(t, be, s.XShape(), xv), convTensor(t, be, s.WShape(), wv)
-			dy := convTensor(t, be, s.YShape(), dyv)
-			dx := convTensor(t, be, s.XShape(), nil)
-			dw := convTensor(t, be, s.WShape(), nil)
-			db := convTensor(t, be, kernels.Shape{s.C}, nil)
+			x, w := newT(t, be, s.XShape(), xv), newT(t, be, s.WShape(), wv)
+			dy := newT(t, be, s.YShape(), dyv)
+			dx := newT(t, be, s.XShape(), nil)
+			dw := newT(t, be, s.WShape(), nil)
+			db := newT(t, be, kernels.Shape{s.C}, nil)
 			if err := be.DWConvBackward(dx, dw, db, dy, x, w, s); err != nil {
 				t.Fatal(err)
 			}
-			res := [3][]float64{convValues(dx), convValues(dw), convValues(db)}
+			res := [3][]float64{vals(dx), vals(dw), vals(db)}
 			if k == 0 {
 				got = res
 			} else {
@@ -130,12 +130,12 @@ func TestDWConvBackwardDeterministic(t *testing.T) {
 	be := New()
 	s := kernels.DWConvShape{N: 4, H: 28, W: 28, C: 40, K: 7, Stride: 1}
 	rng := testutil.NewRand(7)
-	x := convTensor(t, be, s.XShape(), testutil.Rand64(rng, s.XShape().Len(), 1))
-	w := convTensor(t, be, s.WShape(), testutil.Rand64(rng, s.WShape().Len(), 1))
-	dy := convTensor(t, be, s.YShape(), testutil.Rand64(rng, s.YShape().Len(), 1))
+	x := newT(t, be, s.XShape(), testutil.Rand64(rng, s.XShape().Len(), 1))
+	w := newT(t, be, s.WShape(), testutil.Rand64(rng, s.WShape().Len(), 1))
+	dy := newT(t, be, s.YShape(), testutil.Rand64(rng, s.YShape().Len(), 1))
 	var first []float32
 	for range 3 {
-		dw := convTensor(t, be, s.WShape(), nil)
+		dw := newT(t, be, s.WShape(), nil)
 		if err := be.DWConvBackward(kernels.Tensor{}, dw, kernels.Tensor{}, dy, x, w, s); err != nil {
 			t.Fatal(err)
 		}
@@ -161,31 +161,31 @@ func (f convDeviceStorage) Slice(off, n int) kernels.Storage { return convDevice
 func TestDWConvErrors(t *testing.T) {
 	be := New()
 	s := kernels.DWConvShape{N: 2, H: 5, W: 7, C: 3, K: 3, Stride: 1}
-	x := convTensor(t, be, s.XShape(), nil)
-	w := convTensor(t, be, s.WShape(), nil)
-	y := convTensor(t, be, s.YShape(), nil)
-	bias := convTensor(t, be, kernels.Shape{s.C}, nil)
-	wrongY := convTensor(t, be, kernels.Shape{2, 5, 7, 4}, nil)
-	x64 := convTensor(t, New64(), s.XShape(), nil)
+	x := newT(t, be, s.XShape(), nil)
+	w := newT(t, be, s.WShape(), nil)
+	y := newT(t, be, s.YShape(), nil)
+	bias := newT(t, be, kernels.Shape{s.C}, nil)
+	wrongY := newT(t, be, kernels.Shape{2, 5, 7, 4}, nil)
+	x64 := newT(t, New64(), s.XShape(), nil)
 	fake := kernels.Tensor{Shape: s.XShape(), Data: convDeviceStorage{s.XShape().Len()}}
 
-	wantConvErr(t, "wrong y", be.DWConv(wrongY, x, w, bias, s), kernels.ErrShape, "dwconv", "y has shape [2 5 7 4], want [2 5 7 3]")
-	wantConvErr(t, "nil x", be.DWConv(y, kernels.Tensor{}, w, bias, s), kernels.ErrShape, "dwconv", "x is missing")
-	wantConvErr(t, "float64 x", be.DWConv(y, x64, w, bias, s), kernels.ErrDType, "dwconv", "x")
-	wantConvErr(t, "device x", be.DWConv(y, fake, w, bias, s), kernels.ErrDType, "dwconv", "x")
+	wantErr(t, "wrong y", be.DWConv(wrongY, x, w, bias, s), kernels.ErrShape, "dwconv", "y has shape [2 5 7 4], want [2 5 7 3]")
+	wantErr(t, "nil x", be.DWConv(y, kernels.Tensor{}, w, bias, s), kernels.ErrShape, "dwconv", "x is missing")
+	wantErr(t, "float64 x", be.DWConv(y, x64, w, bias, s), kernels.ErrDType, "dwconv", "x")
+	wantErr(t, "device x", be.DWConv(y, fake, w, bias, s), kernels.ErrDType, "dwconv", "x")
 	even := s
 	even.K = 4
-	wantConvErr(t, "even K", be.DWConv(y, x, w, bias, even), kernels.ErrShape, "dwconv", "odd")
+	wantErr(t, "even K", be.DWConv(y, x, w, bias, even), kernels.ErrShape, "dwconv", "odd")
 	zero := s
 	zero.C = 0
-	wantConvErr(t, "zero C", be.DWConv(y, x, w, bias, zero), kernels.ErrShape, "dwconv")
-	wantConvErr(t, "wrong bias", be.DWConv(y, x, w, convTensor(t, be, kernels.Shape{4}, nil), s), kernels.ErrShape, "b has shape [4], want [3]")
+	wantErr(t, "zero C", be.DWConv(y, x, w, bias, zero), kernels.ErrShape, "dwconv")
+	wantErr(t, "wrong bias", be.DWConv(y, x, w, newT(t, be, kernels.Shape{4}, nil), s), kernels.ErrShape, "b has shape [4], want [3]")
 
-	dw := convTensor(t, be, s.WShape(), nil)
+	dw := newT(t, be, s.WShape(), nil)
 	s2 := s
 	s2.Stride = 2
-	wantConvErr(t, "backward stride-2 dy", be.DWConvBackward(x, dw, bias, y, x, w, s2), kernels.ErrShape,
+	wantErr(t, "backward stride-2 dy", be.DWConvBackward(x, dw, bias, y, x, w, s2), kernels.ErrShape,
 		"dwconv backward", "dy has shape [2 5 7 3], want [2 3 4 3]")
-	wantConvErr(t, "backward nil dw", be.DWConvBackward(x, kernels.Tensor{}, bias, y, x, w, s), kernels.ErrShape, "dw is missing")
-	wantConvErr(t, "backward float64 dx", be.DWConvBackward(x64, dw, bias, y, x, w, s), kernels.ErrDType, "dx")
+	wantErr(t, "backward nil dw", be.DWConvBackward(x, kernels.Tensor{}, bias, y, x, w, s), kernels.ErrShape, "dw is missing")
+	wantErr(t, "backward float64 dx", be.DWConvBackward(x64, dw, bias, y, x, w, s), kernels.ErrDType, "dx")
 }

@@ -138,17 +138,17 @@ func TestGonumMatchesOpenBLAS(t *testing.T) {
 	run := func() [][]float64 {
 		be := New()
 		rng := testutil.NewRand(21)
-		x := convTensor(t, be, kernels.Shape{lin.Rows, lin.In}, testutil.Rand64(rng, lin.Rows*lin.In, 1))
-		w := convTensor(t, be, kernels.Shape{lin.Out, lin.In}, testutil.Rand64(rng, lin.Out*lin.In, 1))
-		b := convTensor(t, be, kernels.Shape{lin.Out}, testutil.Rand64(rng, lin.Out, 1))
-		y := convTensor(t, be, kernels.Shape{lin.Rows, lin.Out}, nil)
-		dy := convTensor(t, be, kernels.Shape{lin.Rows, lin.Out}, testutil.Rand64(rng, lin.Rows*lin.Out, 1))
-		dx, dw := convTensor(t, be, x.Shape, nil), convTensor(t, be, w.Shape, nil)
-		cx := convTensor(t, be, conv.XShape(), testutil.Rand64(rng, conv.XShape().Len(), 1))
-		cw := convTensor(t, be, conv.WShape(), testutil.Rand64(rng, conv.WShape().Len(), 1))
-		cy := convTensor(t, be, conv.YShape(), nil)
-		cdy := convTensor(t, be, conv.YShape(), testutil.Rand64(rng, conv.YShape().Len(), 1))
-		cdx, cdw := convTensor(t, be, cx.Shape, nil), convTensor(t, be, cw.Shape, nil)
+		x := newT(t, be, kernels.Shape{lin.Rows, lin.In}, testutil.Rand64(rng, lin.Rows*lin.In, 1))
+		w := newT(t, be, kernels.Shape{lin.Out, lin.In}, testutil.Rand64(rng, lin.Out*lin.In, 1))
+		b := newT(t, be, kernels.Shape{lin.Out}, testutil.Rand64(rng, lin.Out, 1))
+		y := newT(t, be, kernels.Shape{lin.Rows, lin.Out}, nil)
+		dy := newT(t, be, kernels.Shape{lin.Rows, lin.Out}, testutil.Rand64(rng, lin.Rows*lin.Out, 1))
+		dx, dw := newT(t, be, x.Shape, nil), newT(t, be, w.Shape, nil)
+		cx := newT(t, be, conv.XShape(), testutil.Rand64(rng, conv.XShape().Len(), 1))
+		cw := newT(t, be, conv.WShape(), testutil.Rand64(rng, conv.WShape().Len(), 1))
+		cy := newT(t, be, conv.YShape(), nil)
+		cdy := newT(t, be, conv.YShape(), testutil.Rand64(rng, conv.YShape().Len(), 1))
+		cdx, cdw := newT(t, be, cx.Shape, nil), newT(t, be, cw.Shape, nil)
 		for _, err := range []error{
 			be.Linear(y, x, w, b, lin),
 			be.LinearBackward(dx, dw, kernels.Tensor{}, dy, x, w, lin),
@@ -159,7 +159,7 @@ func TestGonumMatchesOpenBLAS(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return [][]float64{convValues(y), convValues(dx), convValues(dw), convValues(cy), convValues(cdx), convValues(cdw)}
+		return [][]float64{vals(y), vals(dx), vals(dw), vals(cy), vals(cdx), vals(cdw)}
 	}
 	open := run()
 	var gon [][]float64

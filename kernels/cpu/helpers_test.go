@@ -127,3 +127,13 @@ func allFinite(v []float64) bool {
 // backends returns the float32 and float64 CPU backends, for tests that run
 // on both.
 func backends() []*Backend { return []*Backend{New(), New64()} }
+
+// roundTo32 rounds every value to float32 precision, so that a float64
+// reference sees exactly the inputs a float32 backend does.
+func roundTo32(v []float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(float32(x))
+	}
+	return out
+}

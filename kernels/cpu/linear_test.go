@@ -19,14 +19,14 @@ func TestLinearGradients(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				be := New64()
 				rng := testutil.NewRand(uint64(800 + i))
-				x := convTensor(t, be, kernels.Shape{s.Rows, s.In}, testutil.Rand64(rng, s.Rows*s.In, 1))
-				w := convTensor(t, be, kernels.Shape{s.Out, s.In}, testutil.Rand64(rng, s.Out*s.In, 1))
-				dw := convTensor(t, be, kernels.Shape{s.Out, s.In}, nil)
+				x := newT(t, be, kernels.Shape{s.Rows, s.In}, testutil.Rand64(rng, s.Rows*s.In, 1))
+				w := newT(t, be, kernels.Shape{s.Out, s.In}, testutil.Rand64(rng, s.Out*s.In, 1))
+				dw := newT(t, be, kernels.Shape{s.Out, s.In}, nil)
 				var b, dx, db kernels.Tensor
 				if full {
-					b = convTensor(t, be, kernels.Shape{s.Out}, testutil.Rand64(rng, s.Out, 1))
-					dx = convTensor(t, be, kernels.Shape{s.Rows, s.In}, nil)
-					db = convTensor(t, be, kernels.Shape{s.Out}, nil)
+					b = newT(t, be, kernels.Shape{s.Out}, testutil.Rand64(rng, s.Out, 1))
+					dx = newT(t, be, kernels.Shape{s.Rows, s.In}, nil)
+					db = newT(t, be, kernels.Shape{s.Out}, nil)
 				}
 				params := []gradParam{
 					{name: "x", value: x, grad: dx, overwrite: true},
@@ -48,15 +48,15 @@ func TestLinearFloat32MatchesReference(t *testing.T) {
 		xv := roundTo32(testutil.Rand64(rng, s.Rows*s.In, 1))
 		wv := roundTo32(testutil.Rand64(rng, s.Out*s.In, 1))
 		bv := roundTo32(testutil.Rand64(rng, s.Out, 1))
-		x := convTensor(t, be, kernels.Shape{s.Rows, s.In}, xv)
-		w := convTensor(t, be, kernels.Shape{s.Out, s.In}, wv)
+		x := newT(t, be, kernels.Shape{s.Rows, s.In}, xv)
+		w := newT(t, be, kernels.Shape{s.Out, s.In}, wv)
 		for _, withBias := range []bool{true, false} {
 			var b kernels.Tensor
 			var bref []float64
 			if withBias {
-				b, bref = convTensor(t, be, kernels.Shape{s.Out}, bv), bv
+				b, bref = newT(t, be, kernels.Shape{s.Out}, bv), bv
 			}
-			y := convTensor(t, be, kernels.Shape{s.Rows, s.Out}, nil)
+			y := newT(t, be, kernels.Shape{s.Rows, s.Out}, nil)
 			for j := range y.Host32() {
 				y.Host32()[j] = float32(math.NaN())
 			}
@@ -71,21 +71,21 @@ func TestLinearFloat32MatchesReference(t *testing.T) {
 func TestLinearErrors(t *testing.T) {
 	be := New()
 	s := kernels.LinearShape{Rows: 6, In: 4, Out: 5}
-	x := convTensor(t, be, kernels.Shape{6, 4}, nil)
-	w := convTensor(t, be, kernels.Shape{5, 4}, nil)
-	y := convTensor(t, be, kernels.Shape{6, 5}, nil)
-	wt := convTensor(t, be, kernels.Shape{4, 5}, nil)
+	x := newT(t, be, kernels.Shape{6, 4}, nil)
+	w := newT(t, be, kernels.Shape{5, 4}, nil)
+	y := newT(t, be, kernels.Shape{6, 5}, nil)
+	wt := newT(t, be, kernels.Shape{4, 5}, nil)
 
-	wantConvErr(t, "wrong x", be.Linear(y, wt, w, kernels.Tensor{}, s), kernels.ErrShape, "linear", "x has shape [4 5], want [6 4]")
-	wantConvErr(t, "nil w", be.Linear(y, x, kernels.Tensor{}, kernels.Tensor{}, s), kernels.ErrShape, "linear", "w is missing")
-	wantConvErr(t, "float64 b", be.Linear(y, x, w, convTensor(t, New64(), kernels.Shape{5}, nil), s), kernels.ErrDType, "linear", "b")
-	wantConvErr(t, "zero rows", be.Linear(y, x, w, kernels.Tensor{}, kernels.LinearShape{In: 4, Out: 5}), kernels.ErrShape, "linear", "Rows")
+	wantErr(t, "wrong x", be.Linear(y, wt, w, kernels.Tensor{}, s), kernels.ErrShape, "linear", "x has shape [4 5], want [6 4]")
+	wantErr(t, "nil w", be.Linear(y, x, kernels.Tensor{}, kernels.Tensor{}, s), kernels.ErrShape, "linear", "w is missing")
+	wantErr(t, "float64 b", be.Linear(y, x, w, newT(t, New64(), kernels.Shape{5}, nil), s), kernels.ErrDType, "linear", "b")
+	wantErr(t, "zero rows", be.Linear(y, x, w, kernels.Tensor{}, kernels.LinearShape{In: 4, Out: 5}), kernels.ErrShape, "linear", "Rows")
 
-	dw := convTensor(t, be, kernels.Shape{5, 4}, nil)
-	wantConvErr(t, "backward dy is x", be.LinearBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,
+	dw := newT(t, be, kernels.Shape{5, 4}, nil)
+	wantErr(t, "backward dy is x", be.LinearBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,
 		"linear backward", "dy has shape [6 4], want [6 5]")
-	wantConvErr(t, "backward nil dw", be.LinearBackward(x, kernels.Tensor{}, kernels.Tensor{}, y, x, w, s), kernels.ErrShape,
+	wantErr(t, "backward nil dw", be.LinearBackward(x, kernels.Tensor{}, kernels.Tensor{}, y, x, w, s), kernels.ErrShape,
 		"linear backward", "dw is missing")
-	wantConvErr(t, "backward float64 dx", be.LinearBackward(convTensor(t, New64(), kernels.Shape{6, 4}, nil), dw, kernels.Tensor{}, y, x, w, s),
+	wantErr(t, "backward float64 dx", be.LinearBackward(newT(t, New64(), kernels.Shape{6, 4}, nil), dw, kernels.Tensor{}, y, x, w, s),
 		kernels.ErrDType, "linear backward", "dx")
 }
