@@ -1,0 +1,253 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// docPath is the committed document, relative to this package.
+const docPath = "../../kernels/PERFORMANCE.md"
+
+// TestDocumentInSync regenerates the document in memory and fails when
+// the committed kernels/PERFORMANCE.md differs, e.g. after a launcher's
+// geometry or a kernel changed.
+func TestDocumentInSync(t *testing.T) {
+	want, err := generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatalf("%v (run go generate ./internal/perfmodel)", err)
+	}
+	if string(got) == want {
+		return
+	}
+	g, w := strings.Split(string(got), "\n"), strings.Split(want, "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			t.Fatalf("kernels/PERFORMANCE.md is stale (run go generate ./internal/perfmodel); first difference at line %d:\ncommitted: %s\ngenerated: %s", i+1, gl, wl)
+		}
+	}
+}
+
+var (
+	tracesOnce sync.Once
+	tracesAll  []*trace
+	tracesErr  error
+)
+
+// recorded returns the traces of every workload, recorded once per test
+// binary.
+func recorded(t *testing.T) []*trace {
+	t.Helper()
+	tracesOnce.Do(func() {
+		ws, err := workloads()
+		if err != nil {
+			tracesErr = err
+			return
+		}
+		for _, w := range ws {
+			tr, err := record(w)
+			if err != nil {
+				tracesErr = err
+				return
+			}
+			tracesAll = append(tracesAll, tr)
+		}
+	})
+	if tracesErr != nil {
+		t.Fatal(tracesErr)
+	}
+	return tracesAll
+}
+
+// macs sums m·n·k over the SGEMMs of a phase (and, for the backward, of
+// one β).
+func macs(tr *trace, phase string, beta float32) int64 {
+	var s int64
+	for _, it := range tr.Items {
+		if it.Kernel == "sgemm" && it.Phase == phase && (phase == "forward" || it.launch.GEMM.Beta == beta) {
+			g := it.launch.GEMM
+			s += int64(g.M) * int64(g.N) * int64(g.K)
+		}
+	}
+	return s
+}
+
+// TestGEMMMACs checks the recorded SGEMMs against models.Describe's MAC
+// count of the convolutions and linears: equal in the forward (within 1%,
+// in fact exactly), and in the backward one weight-gradient GEMM per
+// forward GEMM plus one input-gradient GEMM for every layer but the stem,
+// which has no input gradient.
+func TestGEMMMACs(t *testing.T) {
+	for _, tr := range recorded(t) {
+		dense, _ := forwardMACs(tr.Rows)
+		fwd := macs(tr, "forward", 0)
+		if d := float64(fwd-dense) / float64(dense); d > 0.01 || d < -0.01 {
+			t.Errorf("%v: forward SGEMM MACs %d, models.Describe %d (%.2f%% off)", tr.W, fwd, dense, 100*d)
+		}
+		var stem int64
+		for _, r := range tr.Rows {
+			if r.Name == "stem.0" {
+				stem = r.MACs
+			}
+		}
+		if wg := macs(tr, "backward", 1); wg != dense {
+			t.Errorf("%v: weight-gradient SGEMM MACs %d, want %d", tr.W, wg, dense)
+		}
+		if ig := macs(tr, "backward", 0); ig != dense-stem {
+			t.Errorf("%v: input-gradient SGEMM MACs %d, want %d − stem %d = %d", tr.W, ig, dense, stem, dense-stem)
+		}
+	}
+}
+
+// TestPublishedMACs cross-checks the models' forward MACs per image
+// against the published figures PERFORMANCE.md §4.2 quotes: 0.547 GMAC for
+// V2-Atto, 4.47 GMAC for V2-Tiny at 224 px (timm, official README).
+func TestPublishedMACs(t *testing.T) {
+	want := map[string]float64{"convnextv2_atto": 0.547e9, "convnextv2_tiny": 4.47e9}
+	for _, tr := range recorded(t) {
+		w, ok := want[tr.W.Config.Name]
+		if !ok || tr.W.Size != 224 {
+			continue
+		}
+		dense, dw := forwardMACs(tr.Rows)
+		got := float64(dense+dw) / float64(tr.W.Batch)
+		if d := got/w - 1; d > 0.01 || d < -0.01 {
+			t.Errorf("%v: %.4g MAC per image, published %.4g", tr.W, got, w)
+		}
+	}
+}
+
+// TestBlockTraffic checks the traffic of the unfused block kernels against
+// §4.3's per-block counts in units of A: depthwise forward and input
+// gradient 2A (read once, write once), GELU 8A forward and 12A backward
+// (on the 4C hidden tensor), residual add 3A, and at 224 px the two
+// forward SGEMMs 10A (their weights are negligible there, not at 28 px).
+// Σ A itself must match §4.2's 76.3M (Atto) and 274.6M (Tiny).
+func TestBlockTraffic(t *testing.T) {
+	sumA := map[string]float64{"convnextv2_atto": 76.3e6, "convnextv2_tiny": 274.6e6}
+	for _, tr := range recorded(t) {
+		if w, ok := sumA[tr.W.Config.Name]; ok && tr.W.Size == 224 {
+			if got := float64(blockElements(tr.Rows)); got/w-1 > 0.001 || got/w-1 < -0.001 {
+				t.Errorf("%v: Σ A = %.4g, PERFORMANCE.md §4.2 has %.4g", tr.W, got, w)
+			}
+		}
+		fwd, bwd := blockUnits(tr, "forward"), blockUnits(tr, "backward")
+		for _, c := range []struct {
+			what string
+			got  float64
+			want float64
+		}{
+			{"dwconv_fwd_k7_f32", fwd["dwconv_fwd_k7_f32"], 2},
+			{"dwconv_bwd_input_k7_f32", bwd["dwconv_bwd_input_k7_f32"], 2},
+			{"gelu_fwd_f32", fwd["gelu_fwd_f32"], 8},
+			{"gelu_bwd_f32", bwd["gelu_bwd_f32"], 12},
+			{"add_f32 forward", fwd["add_f32"], 3},
+		} {
+			if d := c.got/c.want - 1; d > 0.02 || d < -0.02 {
+				t.Errorf("%v: %s moves %.3gA per block, want %gA", tr.W, c.what, c.got, c.want)
+			}
+		}
+		if g := fwd["sgemm (forward)"]; tr.W.Size == 224 && (g < 10 || g > 10.2) {
+			t.Errorf("%v: forward SGEMMs move %.3gA per block, want 10A plus the weights", tr.W, g)
+		}
+	}
+}
+
+// TestOptimizerTraffic checks that AdamW updates every parameter once
+// (28 bytes each: p, g, m, v read, p, m, v written) and that zeroing the
+// gradients writes 4 bytes a parameter.
+func TestOptimizerTraffic(t *testing.T) {
+	for _, tr := range recorded(t) {
+		var adamw, zero int64
+		for _, it := range tr.Items {
+			switch it.Phase {
+			case "optimizer":
+				adamw += it.Bytes
+			case "zero-grad":
+				zero += it.Bytes
+			}
+		}
+		if p := int64(tr.Params); adamw != 28*p || zero != 4*p {
+			t.Errorf("%v: AdamW %d B, zero-grad %d B; want %d and %d for %d parameters", tr.W, adamw, zero, 28*p, 4*p, p)
+		}
+	}
+}
+
+// TestGeometry recomputes the launch geometry two kernels' comments in
+// kernels/src document and requires the recorded launches to match:
+// dwconv_fwd_k7_f32 has one thread per (4×4 output tile, channel) in
+// 256-thread blocks, layernorm_fwd_f32 one warp per row in 256-thread
+// blocks.
+func TestGeometry(t *testing.T) {
+	seen := 0
+	for _, tr := range recorded(t) {
+		for _, it := range tr.Items {
+			a := args(it.Args)
+			switch it.Kernel {
+			case "dwconv_fwd_k7_f32": // y, x, wt, b, hasBias, N, H, W, C, S, OH, OW
+				n, c, oh, ow := a.i(5), a.i(8), a.i(10), a.i(11)
+				want := (n*((oh+3)/4)*((ow+3)/4)*c + 255) / 256
+				if int64(it.Grid.X) != want || it.Block.X != 256 {
+					t.Errorf("%v: %s grid %v block %v, want %d × 256", tr.W, it.Kernel, it.Grid, it.Block, want)
+				}
+				seen++
+			case "layernorm_fwd_f32": // y, mean, rstd, x, w, b, rows, C, eps
+				if want := (a.i(6) + 7) / 8; int64(it.Grid.X) != want || it.Block.X != 256 {
+					t.Errorf("%v: %s grid %v block %v, want %d × 256", tr.W, it.Kernel, it.Grid, it.Block, want)
+				}
+				seen++
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no dwconv_fwd_k7_f32 or layernorm_fwd_f32 launch recorded")
+	}
+}
+
+// TestAboveSection44 requires this backend's bound to lie above §4.4's
+// fused fp32 schedules, which move fewer bytes by construction: a cost
+// model that lost launches or bytes would undercut them.
+func TestAboveSection44(t *testing.T) {
+	for _, tr := range recorded(t) {
+		if tr.W.Size != 224 {
+			continue
+		}
+		s := total(tr.Items)
+		var strict, tf32 float64
+		switch tr.W.Config.Name {
+		case "convnextv2_atto":
+			strict, tf32 = section44[2].Atto, section44[1].Atto
+		case "convnextv2_tiny":
+			strict, tf32 = section44[2].Tiny, section44[1].Tiny
+		default:
+			continue
+		}
+		if s.T32*1e3 < strict || s.TF32*1e3 < tf32 {
+			t.Errorf("%v: bound %.2f ms (FP32) / %.2f ms (TF32) below §4.4's fused %.2f / %.2f ms", tr.W, s.T32*1e3, s.TF32*1e3, strict, tf32)
+		}
+	}
+}
+
+// TestUnknownKernel checks that a kernel without a cost model, or with
+// arguments the model cannot read, is an error and not a silent zero or a
+// crash.
+func TestUnknownKernel(t *testing.T) {
+	if _, err := costOf(launch{Kernel: "fused_everything_f32"}, nil); err == nil {
+		t.Error("no error for an unknown kernel")
+	}
+	if _, err := costOf(launch{Kernel: "add_f32", Args: []any{int32(1)}}, nil); err == nil {
+		t.Error("no error for add_f32 with one argument")
+	}
+}
