@@ -54,23 +54,10 @@ type bench struct {
 	rng *rand.Rand
 }
 
-// newBench opens the backend of one benchmark.
+// newBench opens the backend of one benchmark (openBackend).
 func newBench(b *testing.B) *bench {
 	b.Helper()
-	drv, err := newTestDriver()
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(drv)
-	if err != nil {
-		drv.Close()
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		g.Close()
-		drv.Close()
-	})
-	return &bench{b: b, g: g, rng: testutil.NewRand(1)}
+	return &bench{b: b, g: openBackend(b), rng: testutil.NewRand(1)}
 }
 
 // simLimit is the one rule for what the simulator runs: it skips the

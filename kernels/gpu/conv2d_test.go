@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -127,11 +126,7 @@ func TestConv2DErrors(t *testing.T) {
 	hostW, _ := p.in(s.WShape(), 1)
 	big := s
 	big.K = 7
-	cases := []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"kernel larger than input", p.gpu.Conv2D(y, x, w, kernels.Tensor{}, big), kernels.ErrShape},
 		{"negative pad", p.gpu.Conv2D(y, x, w, kernels.Tensor{}, kernels.ConvShape{N: 1, H: 4, W: 4, CIn: 2, COut: 3, K: 2, Stride: 2, Pad: -1}), kernels.ErrShape},
 		{"y shape", p.gpu.Conv2D(x, x, w, kernels.Tensor{}, s), kernels.ErrShape},
@@ -141,10 +136,5 @@ func TestConv2DErrors(t *testing.T) {
 		{"backward nil dy", p.gpu.Conv2DBackward(kernels.Tensor{}, dw, kernels.Tensor{}, kernels.Tensor{}, x, w, s), kernels.ErrShape},
 		{"backward dx shape", p.gpu.Conv2DBackward(y, dw, kernels.Tensor{}, y, x, w, s), kernels.ErrShape},
 		{"backward host w", p.gpu.Conv2DBackward(kernels.Tensor{}, dw, kernels.Tensor{}, y, x, hostW, s), kernels.ErrDType},
-	}
-	for _, c := range cases {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }

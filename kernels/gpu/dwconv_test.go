@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -144,11 +143,7 @@ func TestDWConvErrors(t *testing.T) {
 	hostX, _ := p.in(s.XShape(), 1)
 	even := s
 	even.K = 4
-	cases := []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"even K", p.gpu.DWConv(y, x, w, kernels.Tensor{}, even), kernels.ErrShape},
 		{"zero stride", p.gpu.DWConv(y, x, w, kernels.Tensor{}, kernels.DWConvShape{N: 1, H: 4, W: 4, C: 3, K: 3}), kernels.ErrShape},
 		{"y shape", p.gpu.DWConv(x, x, dw, kernels.Tensor{}, kernels.DWConvShape{N: 1, H: 4, W: 4, C: 3, K: 3, Stride: 2}), kernels.ErrShape},
@@ -159,10 +154,5 @@ func TestDWConvErrors(t *testing.T) {
 		{"backward dy shape", p.gpu.DWConvBackward(kernels.Tensor{}, dw, kernels.Tensor{}, w, x, w, s), kernels.ErrShape},
 		{"backward host x", p.gpu.DWConvBackward(kernels.Tensor{}, dw, kernels.Tensor{}, y, hostX, w, s), kernels.ErrDType},
 		{"backward even K", p.gpu.DWConvBackward(kernels.Tensor{}, dw, kernels.Tensor{}, y, x, w, even), kernels.ErrShape},
-	}
-	for _, c := range cases {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }

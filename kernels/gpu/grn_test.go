@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -122,11 +121,7 @@ func TestGRNErrors(t *testing.T) {
 	_, b := p.in(c, 1)
 	_, n := p.out(nc)
 	_, short := p.out(kernels.Shape{4})
-	for _, tc := range []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"C 0", p.gpu.GRN(y, n, x, g, b, kernels.GRNShape{N: 2, HW: 3}), kernels.ErrShape},
 		{"negative eps", p.gpu.GRN(y, n, x, g, b, kernels.GRNShape{N: 2, HW: 3, C: 5, Eps: -1}), kernels.ErrShape},
 		{"N over the grid limit", p.gpu.GRN(y, n, x, g, b, kernels.GRNShape{N: 70000, HW: 1, C: 1}), kernels.ErrShape},
@@ -136,9 +131,5 @@ func TestGRNErrors(t *testing.T) {
 		{"backward short gamma", p.gpu.GRNBackward(y, g, b, y, x, n, short, s), kernels.ErrShape},
 		{"backward host dy", p.gpu.GRNBackward(y, g, b, xc, x, n, g, s), kernels.ErrDType},
 		{"backward HW 0", p.gpu.GRNBackward(y, g, b, y, x, n, g, kernels.GRNShape{N: 2, C: 5}), kernels.ErrShape},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 }

@@ -1,10 +1,11 @@
 package gpu
 
 import (
+	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 
-	"github.com/nextconv/nextconv/cuda"
 	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
@@ -18,45 +19,53 @@ type pair struct {
 	t   *testing.T
 	cpu *cpu.Backend
 	gpu *Backend
-	drv cuda.Driver
-	rng interface{ Float64() float64 }
+	rng *rand.Rand
 }
 
-// newPair starts the test driver (the simulator, or the GPU under -tags
-// cuda) and a CUDA backend on it, closed when
-// the test ends. SyncEach is on so a faulting kernel is named.
-func newPair(t *testing.T, seed uint64) *pair {
-	t.Helper()
+// openBackend starts the test driver (the simulator, or the GPU under
+// -tags cuda; see newTestDriver) and a CUDA backend on it, both closed when
+// the test or benchmark ends.
+func openBackend(tb testing.TB) *Backend {
+	tb.Helper()
 	drv, err := newTestDriver()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	g, err := New(drv)
 	if err != nil {
 		drv.Close()
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	g.SyncEach = true
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := g.Close(); err != nil {
-			t.Errorf("closing the backend: %v", err)
+			tb.Errorf("closing the backend: %v", err)
 		}
 		if err := drv.Close(); err != nil {
-			t.Errorf("closing the simulator: %v", err)
+			tb.Errorf("closing the driver: %v", err)
 		}
 	})
-	return &pair{t: t, cpu: cpu.New(), gpu: g, drv: drv, rng: testutil.NewRand(seed)}
+	return g
 }
+
+// newPair opens a CUDA backend (openBackend) with SyncEach on, so a
+// faulting kernel is named, next to a CPU backend, and a generator seeded
+// with seed for the inputs.
+func newPair(t *testing.T, seed uint64) *pair {
+	t.Helper()
+	g := openBackend(t)
+	g.SyncEach = true
+	return &pair{t: t, cpu: cpu.New(), gpu: g, rng: testutil.NewRand(seed)}
+}
+
+// randVals returns n values drawn uniformly from [−scale, scale) by the
+// pair's generator.
+func (p *pair) randVals(n int, scale float64) []float32 { return testutil.Rand(p.rng, n, scale) }
 
 // in returns the same tensor of uniform values in [−scale, scale) on both
 // backends.
 func (p *pair) in(s kernels.Shape, scale float64) (c, g kernels.Tensor) {
 	p.t.Helper()
-	v := make([]float32, s.Len())
-	for i := range v {
-		v[i] = float32((2*p.rng.Float64() - 1) * scale)
-	}
-	return p.from(s, v)
+	return p.from(s, p.randVals(s.Len(), scale))
 }
 
 // from returns tensors holding v on both backends.
@@ -108,4 +117,21 @@ func (p *pair) same(what string, c, g kernels.Tensor, rtol, atol float64) {
 	v := make([]float32, g.Len())
 	p.ok(p.gpu.Download(v, g))
 	testutil.AllClose(p.t, what, v, c.Host32(), rtol, atol)
+}
+
+// errCase is one bad call of an error test: the error it returned and the
+// sentinel (kernels.ErrShape, ErrDType, ...) it must wrap.
+type errCase struct {
+	name      string
+	err, want error
+}
+
+// wantErrors checks that every case's error wraps its sentinel.
+func wantErrors(t *testing.T, cases []errCase) {
+	t.Helper()
+	for _, c := range cases {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("%s: got %v, want an error wrapping %v", c.name, c.err, c.want)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -165,11 +164,7 @@ func TestLayerNormErrors(t *testing.T) {
 	_, sd := p.out(r)
 	_, short := p.out(kernels.Shape{4})
 	dw, db := w, b
-	for _, tc := range []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"rows 0", p.gpu.LayerNorm(y, m, sd, x, w, b, kernels.NormShape{Rows: 0, C: 5}), kernels.ErrShape},
 		{"negative eps", p.gpu.LayerNorm(y, m, sd, x, w, b, kernels.NormShape{Rows: 3, C: 5, Eps: -1}), kernels.ErrShape},
 		{"short w", p.gpu.LayerNorm(y, m, sd, x, short, b, s), kernels.ErrShape},
@@ -179,11 +174,7 @@ func TestLayerNormErrors(t *testing.T) {
 		{"backward host dy", p.gpu.LayerNormBackward(y, dw, db, xc, x, m, sd, w, s), kernels.ErrDType},
 		{"gelu short mean", p.gpu.LayerNormGELU(y, short, sd, x, w, b, s, kernels.GELUErf), kernels.ErrShape},
 		{"gelu backward missing b", p.gpu.LayerNormGELUBackward(y, dw, db, y, x, m, sd, w, kernels.Tensor{}, s, kernels.GELUTanh), kernels.ErrShape},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 	if err := p.gpu.LayerNormGELU(y, m, sd, x, w, b, s, kernels.GELUApprox(7)); err == nil {
 		t.Error("LayerNormGELU accepted approx 7")
 	}

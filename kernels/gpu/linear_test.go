@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -83,11 +82,7 @@ func TestLinearErrors(t *testing.T) {
 	_, y := p.in(kernels.Shape{3, 5}, 1)
 	_, dw := p.in(kernels.Shape{5, 4}, 1)
 	hostDY, _ := p.in(kernels.Shape{3, 5}, 1)
-	cases := []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"zero rows", p.gpu.Linear(y, x, w, kernels.Tensor{}, kernels.LinearShape{In: 4, Out: 5}), kernels.ErrShape},
 		{"y shape", p.gpu.Linear(x, x, w, kernels.Tensor{}, s), kernels.ErrShape},
 		{"bias shape", p.gpu.Linear(y, x, w, x, s), kernels.ErrShape},
@@ -95,10 +90,5 @@ func TestLinearErrors(t *testing.T) {
 		{"backward nil dw", p.gpu.LinearBackward(kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}, y, x, w, s), kernels.ErrShape},
 		{"backward db shape", p.gpu.LinearBackward(kernels.Tensor{}, dw, x, y, x, w, s), kernels.ErrShape},
 		{"backward host dy", p.gpu.LinearBackward(kernels.Tensor{}, dw, kernels.Tensor{}, hostDY, x, w, s), kernels.ErrDType},
-	}
-	for _, c := range cases {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }
