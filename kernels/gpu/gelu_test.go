@@ -95,7 +95,7 @@ func TestGELUInPlace(t *testing.T) {
 
 		dxc2, _ := p.out(s)
 		p.ok(p.cpu.GELUBackward(dxc2, dyc, xc, approx))
-		_, dyg = p.from(s, dyc.Host32())
+		dyg = p.device(dyc)
 		p.ok(p.gpu.GELUBackward(xg, dyg, xg, approx)) // dx = x
 		p.same(approx.String()+" dx=x", dxc2, xg, geluBwdRtol, geluBwdAtol)
 	}

@@ -48,10 +48,7 @@ func lnCheckPair(p *pair, tc lnCase, fused bool, approx kernels.GELUApprox, alia
 	xc, xg := p.from(rc, xv)
 	wc, wg := p.in(c, 1)
 	bc, bg := p.in(c, 0.5)
-	yc, yg := p.out(rc)
-	if alias {
-		yg = xg
-	}
+	yc, yg := p.outAlias(rc, alias, xg)
 	mc, mg := p.out(r)
 	sc, sg := p.out(r)
 	if fused {
@@ -68,13 +65,9 @@ func lnCheckPair(p *pair, tc lnCase, fused bool, approx kernels.GELUApprox, alia
 	if alias { // the forward overwrote x on the device
 		_, xg = p.from(rc, xv)
 	}
-	_, mg = p.from(r, mc.Host32())
-	_, sg = p.from(r, sc.Host32())
+	mg, sg = p.device(mc), p.device(sc)
 	dyc, dyg := p.in(rc, 1)
-	dxc, dxg := p.out(rc)
-	if alias {
-		dxg = dyg
-	}
+	dxc, dxg := p.outAlias(rc, alias, dyg)
 	dwc, dwg := p.acc(c)
 	dbc, dbg := p.acc(c)
 	if fused {

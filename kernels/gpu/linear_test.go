@@ -7,40 +7,10 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// checkLinear runs Linear and LinearBackward on both backends and compares
-// y, dx, dw and db; dw and db start from the same non-zero values.
-func checkLinear(t *testing.T, seed uint64, s kernels.LinearShape, bias, dx, db bool) {
-	t.Helper()
-	p := newPair(t, seed)
-	xc, xg := p.in(kernels.Shape{s.Rows, s.In}, 1)
-	wc, wg := p.in(kernels.Shape{s.Out, s.In}, 1)
-	var bc, bg kernels.Tensor
-	if bias {
-		bc, bg = p.in(kernels.Shape{s.Out}, 1)
-	}
-	yc, yg := p.out(kernels.Shape{s.Rows, s.Out})
-	p.ok(p.cpu.Linear(yc, xc, wc, bc, s))
-	p.ok(p.gpu.Linear(yg, xg, wg, bg, s))
-	p.same("y", yc, yg, 1e-5, 1e-5)
-
-	dyc, dyg := p.in(kernels.Shape{s.Rows, s.Out}, 1)
-	var dxc, dxg, dbc, dbg kernels.Tensor
-	if dx {
-		dxc, dxg = p.out(kernels.Shape{s.Rows, s.In})
-	}
-	dwc, dwg := p.acc(kernels.Shape{s.Out, s.In})
-	if db {
-		dbc, dbg = p.acc(kernels.Shape{s.Out})
-	}
-	p.ok(p.cpu.LinearBackward(dxc, dwc, dbc, dyc, xc, wc, s))
-	p.ok(p.gpu.LinearBackward(dxg, dwg, dbg, dyg, xg, wg, s))
-	if dx {
-		p.same("dx", dxc, dxg, 1e-5, 1e-5)
-	}
-	p.same("dw", dwc, dwg, 1e-4, 1e-4)
-	if db {
-		p.same("db", dbc, dbg, 1e-4, 1e-4)
-	}
+// linearLayer is Linear at s for checkLayer.
+func linearLayer(s kernels.LinearShape) layerCase {
+	x, w, y := kernels.Shape{s.Rows, s.In}, kernels.Shape{s.Out, s.In}, kernels.Shape{s.Rows, s.Out}
+	return newLayerCase(s, x, w, y, s.Out, kernels.Backend.Linear, kernels.Backend.LinearBackward)
 }
 
 // TestLinear covers odd row counts, a single row, the 4× expansion and
@@ -57,7 +27,7 @@ func TestLinear(t *testing.T) {
 	}
 	for i, s := range cases {
 		t.Run(fmt.Sprintf("%dx%d_to_%d", s.Rows, s.In, s.Out), func(t *testing.T) {
-			checkLinear(t, uint64(700+i), s, true, true, true)
+			checkLayer(t, uint64(700+i), linearLayer(s), layerAll)
 		})
 	}
 }
@@ -65,9 +35,9 @@ func TestLinear(t *testing.T) {
 // TestLinearOptional leaves out the bias, dx and db in turn.
 func TestLinearOptional(t *testing.T) {
 	s := kernels.LinearShape{Rows: 75, In: 6, Out: 9}
-	for i, o := range [][3]bool{{false, true, true}, {true, false, true}, {true, true, false}, {false, false, false}} {
-		t.Run(fmt.Sprintf("bias%v_dx%v_db%v", o[0], o[1], o[2]), func(t *testing.T) {
-			checkLinear(t, uint64(800+i), s, o[0], o[1], o[2])
+	for i, o := range []layerOpts{{dx: true, db: true}, {bias: true, db: true}, {bias: true, dx: true}, {}} {
+		t.Run(fmt.Sprintf("bias%v_dx%v_db%v", o.bias, o.dx, o.db), func(t *testing.T) {
+			checkLayer(t, uint64(800+i), linearLayer(s), o)
 		})
 	}
 }
