@@ -13,10 +13,10 @@ func BenchmarkBiasAdd(b *testing.B) {
 	for _, st := range attoStages {
 		rows, cols := st.N*st.H*st.H, 4*st.C
 		b.Run(fmt.Sprintf("%dx%d", rows, cols), func(b *testing.B) {
-			c := newConvBench(b)
-			c.skipLarge(int64(rows*cols), 0)
-			y, bias := c.tensor(kernels.Shape{rows, cols}), c.tensor(kernels.Shape{cols})
-			c.run(8*int64(rows*cols), int64(rows*cols), func() error { return c.g.biasAdd(ptr(y), ptr(bias), rows, cols) })
+			h := newBench(b)
+			h.simLimit(simSeconds(int64(rows*cols), 0), convSimSeconds, "estimated seconds")
+			y, bias := h.rand(kernels.Shape{rows, cols}, 1), h.rand(kernels.Shape{cols}, 1)
+			h.runGFLOPs(8*int64(rows*cols), int64(rows*cols), func() error { return h.g.biasAdd(ptr(y), ptr(bias), rows, cols) })
 		})
 	}
 }
@@ -27,10 +27,10 @@ func BenchmarkBiasGrad(b *testing.B) {
 	for _, st := range attoStages {
 		rows, cols := st.N*st.H*st.H, 4*st.C
 		b.Run(fmt.Sprintf("%dx%d", rows, cols), func(b *testing.B) {
-			c := newConvBench(b)
-			c.skipLarge(int64(rows*cols), biasGradBlocks(rows, cols))
-			dy, db := c.tensor(kernels.Shape{rows, cols}), c.tensor(kernels.Shape{cols})
-			c.run(4*int64(rows*cols), int64(rows*cols), func() error { return c.g.biasGrad(ptr(db), ptr(dy), rows, cols) })
+			h := newBench(b)
+			h.simLimit(simSeconds(int64(rows*cols), biasGradBlocks(rows, cols)), convSimSeconds, "estimated seconds")
+			dy, db := h.rand(kernels.Shape{rows, cols}, 1), h.rand(kernels.Shape{cols}, 1)
+			h.runGFLOPs(4*int64(rows*cols), int64(rows*cols), func() error { return h.g.biasGrad(ptr(db), ptr(dy), rows, cols) })
 		})
 	}
 }

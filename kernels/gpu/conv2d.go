@@ -29,6 +29,15 @@ func newConvPlan(s kernels.ConvShape) convPlan {
 	return p
 }
 
+// shapes returns the tensor shapes of the convolution and its int32
+// counts: x, y, w and one im2col chunk.
+func (p convPlan) shapes() layerShapes {
+	s := p.s
+	x, y, w := s.XShape(), s.YShape(), s.WShape()
+	return layerShapes{x: x, y: y, w: w, b: kernels.Shape{s.COut},
+		int32s: []int{x.Len(), y.Len(), w.Len(), p.perStep * p.ow * p.ck}}
+}
+
 // Conv2D computes the dense convolution of [kernels.ConvShape] s, PyTorch's
 // nn.Conv2d(CIn, COut, K, stride=Stride, padding=Pad) on NHWC data:
 //
@@ -50,19 +59,8 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := checkArgs(op,
-		kernels.Arg{Name: "y", T: y, Want: s.YShape()},
-		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
-		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
-		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.COut}, Optional: true},
-	); err != nil {
-		return err
-	}
-	if err := checkInt32(op, s.XShape().Len(), s.YShape().Len(), s.WShape().Len()); err != nil {
-		return err
-	}
 	p := newConvPlan(s)
-	if err := checkInt32(op, p.perStep*p.ow*p.ck); err != nil {
+	if err := p.shapes().checkForward(op, y, x, w, bias); err != nil {
 		return err
 	}
 	if p.direct {
@@ -108,21 +106,8 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := checkArgs(op,
-		kernels.Arg{Name: "dx", T: dx, Want: s.XShape(), Optional: true},
-		kernels.Arg{Name: "dw", T: dw, Want: s.WShape()},
-		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.COut}, Optional: true},
-		kernels.Arg{Name: "dy", T: dy, Want: s.YShape()},
-		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
-		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
-	); err != nil {
-		return err
-	}
-	if err := checkInt32(op, s.XShape().Len(), s.YShape().Len(), s.WShape().Len()); err != nil {
-		return err
-	}
 	p := newConvPlan(s)
-	if err := checkInt32(op, p.perStep*p.ow*p.ck); err != nil {
+	if err := p.shapes().checkBackward(op, dx, dw, db, dy, x, w); err != nil {
 		return err
 	}
 	if !db.Nil() {

@@ -38,12 +38,12 @@ func biasGradBlocks(rows, cols int) int {
 func BenchmarkConv2D(b *testing.B) {
 	for _, s := range attoConvs {
 		b.Run(convBenchName(s), func(b *testing.B) {
-			c := newConvBench(b)
-			c.skipLarge(s.MACs(), 0)
-			x, w, bias, y := c.tensor(s.XShape()), c.tensor(s.WShape()), c.tensor(kernels.Shape{s.COut}), c.tensor(s.YShape())
+			h := newBench(b)
+			h.simLimit(simSeconds(s.MACs(), 0), convSimSeconds, "estimated seconds")
+			x, w, bias, y := h.rand(s.XShape(), 1), h.rand(s.WShape(), 1), h.rand(kernels.Shape{s.COut}, 1), h.rand(s.YShape(), 1)
 			cols := int64(s.N) * int64(s.OutH()*s.OutW()*s.CIn*s.K*s.K)
 			bytes := 4 * (int64(x.Len()+y.Len()+w.Len()) + 2*cols)
-			c.run(bytes, 2*s.MACs(), func() error { return c.g.Conv2D(y, x, w, bias, s) })
+			h.runGFLOPs(bytes, 2*s.MACs(), func() error { return h.g.Conv2D(y, x, w, bias, s) })
 		})
 	}
 }
@@ -54,19 +54,19 @@ func BenchmarkConv2D(b *testing.B) {
 func BenchmarkConv2DBackward(b *testing.B) {
 	for i, s := range attoConvs {
 		b.Run(convBenchName(s), func(b *testing.B) {
-			c := newConvBench(b)
-			c.skipLarge(2*s.MACs(), biasGradBlocks(s.N*s.OutH()*s.OutW(), s.COut))
-			x, w, dy := c.tensor(s.XShape()), c.tensor(s.WShape()), c.tensor(s.YShape())
-			dw, db := c.tensor(s.WShape()), c.tensor(kernels.Shape{s.COut})
+			h := newBench(b)
+			h.simLimit(simSeconds(2*s.MACs(), biasGradBlocks(s.N*s.OutH()*s.OutW(), s.COut)), convSimSeconds, "estimated seconds")
+			x, w, dy := h.rand(s.XShape(), 1), h.rand(s.WShape(), 1), h.rand(s.YShape(), 1)
+			dw, db := h.rand(s.WShape(), 1), h.rand(kernels.Shape{s.COut}, 1)
 			var dx kernels.Tensor
 			flops := 2 * s.MACs()
 			if i > 0 {
-				dx = c.tensor(s.XShape())
+				dx = h.rand(s.XShape(), 1)
 				flops *= 2
 			}
 			cols := int64(s.N) * int64(s.OutH()*s.OutW()*s.CIn*s.K*s.K)
 			bytes := 4 * (int64(x.Len()+dy.Len()+dx.Len()) + 4*cols)
-			c.run(bytes, flops, func() error { return c.g.Conv2DBackward(dx, dw, db, dy, x, w, s) })
+			h.runGFLOPs(bytes, flops, func() error { return h.g.Conv2DBackward(dx, dw, db, dy, x, w, s) })
 		})
 	}
 }

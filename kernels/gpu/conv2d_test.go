@@ -1,54 +1,15 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// convOpts selects the optional tensors of one Conv2D check.
-type convOpts struct {
-	bias, dx, db bool
-}
-
-var convAll = convOpts{bias: true, dx: true, db: true}
-
-// checkConv2D runs Conv2D and Conv2DBackward on both backends and compares
-// y, dx, dw and db; dw and db start from the same non-zero values.
-func checkConv2D(t *testing.T, seed uint64, s kernels.ConvShape, o convOpts) {
-	t.Helper()
-	p := newPair(t, seed)
-	xc, xg := p.in(s.XShape(), 1)
-	wc, wg := p.in(s.WShape(), 1)
-	var bc, bg kernels.Tensor
-	if o.bias {
-		bc, bg = p.in(kernels.Shape{s.COut}, 1)
-	}
-	yc, yg := p.out(s.YShape())
-	p.ok(p.cpu.Conv2D(yc, xc, wc, bc, s))
-	p.ok(p.gpu.Conv2D(yg, xg, wg, bg, s))
-	p.same("y", yc, yg, 1e-5, 1e-5)
-
-	dyc, dyg := p.in(s.YShape(), 1)
-	var dxc, dxg, dbc, dbg kernels.Tensor
-	if o.dx {
-		dxc, dxg = p.out(s.XShape())
-	}
-	dwc, dwg := p.acc(s.WShape())
-	if o.db {
-		dbc, dbg = p.acc(kernels.Shape{s.COut})
-	}
-	p.ok(p.cpu.Conv2DBackward(dxc, dwc, dbc, dyc, xc, wc, s))
-	p.ok(p.gpu.Conv2DBackward(dxg, dwg, dbg, dyg, xg, wg, s))
-	if o.dx {
-		p.same("dx", dxc, dxg, 1e-5, 1e-5)
-	}
-	p.same("dw", dwc, dwg, 1e-4, 1e-4)
-	if o.db {
-		p.same("db", dbc, dbg, 1e-4, 1e-4)
-	}
+// conv2DLayer is Conv2D at s for checkLayer.
+func conv2DLayer(s kernels.ConvShape) layerCase {
+	return newLayerCase(s, s.XShape(), s.WShape(), s.YShape(), s.COut, kernels.Backend.Conv2D, kernels.Backend.Conv2DBackward)
 }
 
 // convCases are the ConvNeXt patchify stem on 1- and 3-channel input, the
@@ -76,7 +37,7 @@ func convName(s kernels.ConvShape) string {
 // TestConv2D compares every output and gradient with the CPU backend.
 func TestConv2D(t *testing.T) {
 	for i, s := range convCases {
-		t.Run(convName(s), func(t *testing.T) { checkConv2D(t, uint64(400+i), s, convAll) })
+		t.Run(convName(s), func(t *testing.T) { checkLayer(t, uint64(400+i), conv2DLayer(s), layerAll) })
 	}
 }
 
@@ -95,7 +56,7 @@ func TestConv2DChunked(t *testing.T) {
 		if p = newConvPlan(s); p.perStep != 2 || p.rows <= 2 {
 			continue
 		}
-		t.Run(convName(s), func(t *testing.T) { checkConv2D(t, uint64(500+i), s, convAll) })
+		t.Run(convName(s), func(t *testing.T) { checkLayer(t, uint64(500+i), conv2DLayer(s), layerAll) })
 	}
 }
 
@@ -107,9 +68,9 @@ func TestConv2DOptional(t *testing.T) {
 		{N: 2, H: 5, W: 6, CIn: 3, COut: 4, K: 3, Stride: 1, Pad: 1},
 		{N: 2, H: 3, W: 3, CIn: 5, COut: 4, K: 1, Stride: 1},
 	} {
-		for j, o := range []convOpts{{dx: true, db: true}, {bias: true, db: true}, {bias: true, dx: true}, {}} {
+		for j, o := range []layerOpts{{dx: true, db: true}, {bias: true, db: true}, {bias: true, dx: true}, {}} {
 			t.Run(fmt.Sprintf("%s_bias%v_dx%v_db%v", convName(s), o.bias, o.dx, o.db), func(t *testing.T) {
-				checkConv2D(t, uint64(600+10*i+j), s, o)
+				checkLayer(t, uint64(600+10*i+j), conv2DLayer(s), o)
 			})
 		}
 	}
@@ -127,11 +88,7 @@ func TestConv2DErrors(t *testing.T) {
 	hostW, _ := p.in(s.WShape(), 1)
 	big := s
 	big.K = 7
-	cases := []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"kernel larger than input", p.gpu.Conv2D(y, x, w, kernels.Tensor{}, big), kernels.ErrShape},
 		{"negative pad", p.gpu.Conv2D(y, x, w, kernels.Tensor{}, kernels.ConvShape{N: 1, H: 4, W: 4, CIn: 2, COut: 3, K: 2, Stride: 2, Pad: -1}), kernels.ErrShape},
 		{"y shape", p.gpu.Conv2D(x, x, w, kernels.Tensor{}, s), kernels.ErrShape},
@@ -141,10 +98,5 @@ func TestConv2DErrors(t *testing.T) {
 		{"backward nil dy", p.gpu.Conv2DBackward(kernels.Tensor{}, dw, kernels.Tensor{}, kernels.Tensor{}, x, w, s), kernels.ErrShape},
 		{"backward dx shape", p.gpu.Conv2DBackward(y, dw, kernels.Tensor{}, y, x, w, s), kernels.ErrShape},
 		{"backward host w", p.gpu.Conv2DBackward(kernels.Tensor{}, dw, kernels.Tensor{}, y, x, hostW, s), kernels.ErrDType},
-	}
-	for _, c := range cases {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }

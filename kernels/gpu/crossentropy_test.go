@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -122,10 +121,7 @@ func TestCrossEntropyErrors(t *testing.T) {
 	_, loss := p.out(kernels.Shape{2})
 	_, short := p.out(kernels.Shape{5})
 	hostT, _ := p.cpu.Alloc(kernels.Shape{2, 3})
-	for _, tc := range []struct {
-		name      string
-		err, want error
-	}{
+	wantErrors(t, []errCase{
 		{"zero K", p.gpu.CrossEntropy(loss, pr, l, tg, kernels.LossShape{N: 2}), kernels.ErrShape},
 		{"short prob", p.gpu.CrossEntropy(loss, short, l, tg, s), kernels.ErrShape},
 		{"loss of 6", p.gpu.CrossEntropy(pr, pr, l, tg, s), kernels.ErrShape},
@@ -134,9 +130,5 @@ func TestCrossEntropyErrors(t *testing.T) {
 		{"backward zero N", p.gpu.CrossEntropyBackward(l, pr, tg, 1, kernels.LossShape{K: 3}), kernels.ErrShape},
 		{"backward short dlogits", p.gpu.CrossEntropyBackward(short, pr, tg, 1, s), kernels.ErrShape},
 		{"backward host target", p.gpu.CrossEntropyBackward(l, pr, hostT, 1, s), kernels.ErrDType},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 }

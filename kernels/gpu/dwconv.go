@@ -33,6 +33,13 @@ func dwTiled(s kernels.DWConvShape) bool {
 	return (s.K == 3 || s.K == 5 || s.K == 7 || s.K == 9) && (s.Stride == 1 || s.Stride == 2)
 }
 
+// dwShapes returns the tensor shapes of the depthwise convolution at s and
+// its int32 counts, x and y.
+func dwShapes(s kernels.DWConvShape) layerShapes {
+	x, y := s.XShape(), s.YShape()
+	return layerShapes{x: x, y: y, w: s.WShape(), b: kernels.Shape{s.C}, int32s: []int{x.Len(), y.Len()}}
+}
+
 // DWConv computes the depthwise convolution of [kernels.DWConvShape] s,
 // PyTorch's nn.Conv2d(C, C, K, stride, padding=K/2, groups=C) on NHWC data:
 //
@@ -52,15 +59,7 @@ func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) er
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := checkArgs(op,
-		kernels.Arg{Name: "y", T: y, Want: s.YShape()},
-		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
-		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
-		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.C}, Optional: true},
-	); err != nil {
-		return err
-	}
-	if err := checkInt32(op, s.XShape().Len(), s.YShape().Len()); err != nil {
+	if err := dwShapes(s).checkForward(op, y, x, w, bias); err != nil {
 		return err
 	}
 	wt, err := b.dwTransposed(w, s)
@@ -98,17 +97,7 @@ func (b *Backend) DWConvBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := checkArgs(op,
-		kernels.Arg{Name: "dx", T: dx, Want: s.XShape(), Optional: true},
-		kernels.Arg{Name: "dw", T: dw, Want: s.WShape()},
-		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.C}, Optional: true},
-		kernels.Arg{Name: "dy", T: dy, Want: s.YShape()},
-		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
-		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
-	); err != nil {
-		return err
-	}
-	if err := checkInt32(op, s.XShape().Len(), s.YShape().Len()); err != nil {
+	if err := dwShapes(s).checkBackward(op, dx, dw, db, dy, x, w); err != nil {
 		return err
 	}
 	if !dx.Nil() {

@@ -1,55 +1,15 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// dwOpts selects the optional tensors of one depthwise check.
-type dwOpts struct {
-	bias, dx, db bool
-}
-
-var dwAll = dwOpts{bias: true, dx: true, db: true}
-
-// checkDWConv runs DWConv and DWConvBackward on both backends and compares
-// y, dx, dw and db; dw and db start from the same non-zero values on both,
-// so a kernel that overwrites instead of accumulating fails.
-func checkDWConv(t *testing.T, seed uint64, s kernels.DWConvShape, o dwOpts) {
-	t.Helper()
-	p := newPair(t, seed)
-	xc, xg := p.in(s.XShape(), 1)
-	wc, wg := p.in(s.WShape(), 1)
-	var bc, bg kernels.Tensor
-	if o.bias {
-		bc, bg = p.in(kernels.Shape{s.C}, 1)
-	}
-	yc, yg := p.out(s.YShape())
-	p.ok(p.cpu.DWConv(yc, xc, wc, bc, s))
-	p.ok(p.gpu.DWConv(yg, xg, wg, bg, s))
-	p.same("y", yc, yg, 1e-5, 1e-5)
-
-	dyc, dyg := p.in(s.YShape(), 1)
-	var dxc, dxg, dbc, dbg kernels.Tensor
-	if o.dx {
-		dxc, dxg = p.out(s.XShape())
-	}
-	dwc, dwg := p.acc(s.WShape())
-	if o.db {
-		dbc, dbg = p.acc(kernels.Shape{s.C})
-	}
-	p.ok(p.cpu.DWConvBackward(dxc, dwc, dbc, dyc, xc, wc, s))
-	p.ok(p.gpu.DWConvBackward(dxg, dwg, dbg, dyg, xg, wg, s))
-	if o.dx {
-		p.same("dx", dxc, dxg, 1e-5, 1e-5)
-	}
-	p.same("dw", dwc, dwg, 1e-4, 1e-4)
-	if o.db {
-		p.same("db", dbc, dbg, 1e-4, 1e-4)
-	}
+// dwConvLayer is DWConv at s for checkLayer.
+func dwConvLayer(s kernels.DWConvShape) layerCase {
+	return newLayerCase(s, s.XShape(), s.WShape(), s.YShape(), s.C, kernels.Backend.DWConv, kernels.Backend.DWConvBackward)
 }
 
 // TestDWConvTiled covers every compiled (K, stride) pair of the tiled
@@ -72,7 +32,7 @@ func TestDWConvTiled(t *testing.T) {
 				}
 				seed++
 				t.Run(fmt.Sprintf("K%d_S%d_%dx%dx%dx%d", k, stride, z.N, z.H, z.W, z.C), func(t *testing.T) {
-					checkDWConv(t, seed, s, dwAll)
+					checkLayer(t, seed, dwConvLayer(s), layerAll)
 				})
 			}
 		}
@@ -94,7 +54,7 @@ func TestDWConvShapes(t *testing.T) {
 	}
 	for i, s := range cases {
 		t.Run(fmt.Sprintf("K%d_S%d_%dx%dx%dx%d", s.K, s.Stride, s.N, s.H, s.W, s.C), func(t *testing.T) {
-			checkDWConv(t, uint64(100+i), s, dwAll)
+			checkLayer(t, uint64(100+i), dwConvLayer(s), layerAll)
 		})
 	}
 }
@@ -106,9 +66,9 @@ func TestDWConvOptional(t *testing.T) {
 		{N: 2, H: 6, W: 5, C: 9, K: 7, Stride: 1},
 		{N: 1, H: 6, W: 5, C: 9, K: 11, Stride: 2},
 	} {
-		for j, o := range []dwOpts{{dx: true, db: true}, {bias: true, db: true}, {bias: true, dx: true}, {}} {
+		for j, o := range []layerOpts{{dx: true, db: true}, {bias: true, db: true}, {bias: true, dx: true}, {}} {
 			t.Run(fmt.Sprintf("K%d_bias%v_dx%v_db%v", s.K, o.bias, o.dx, o.db), func(t *testing.T) {
-				checkDWConv(t, uint64(200+10*i+j), s, o)
+				checkLayer(t, uint64(200+10*i+j), dwConvLayer(s), o)
 			})
 		}
 	}
@@ -127,7 +87,7 @@ func TestDWConvTilesPerThread(t *testing.T) {
 		{N: 2, H: 9, W: 8, C: 5, K: 13, Stride: 1},
 	} {
 		t.Run(fmt.Sprintf("K%d_S%d_%dx%dx%dx%d", s.K, s.Stride, s.N, s.H, s.W, s.C), func(t *testing.T) {
-			checkDWConv(t, uint64(300+i), s, dwAll)
+			checkLayer(t, uint64(300+i), dwConvLayer(s), layerAll)
 		})
 	}
 }
@@ -144,11 +104,7 @@ func TestDWConvErrors(t *testing.T) {
 	hostX, _ := p.in(s.XShape(), 1)
 	even := s
 	even.K = 4
-	cases := []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"even K", p.gpu.DWConv(y, x, w, kernels.Tensor{}, even), kernels.ErrShape},
 		{"zero stride", p.gpu.DWConv(y, x, w, kernels.Tensor{}, kernels.DWConvShape{N: 1, H: 4, W: 4, C: 3, K: 3}), kernels.ErrShape},
 		{"y shape", p.gpu.DWConv(x, x, dw, kernels.Tensor{}, kernels.DWConvShape{N: 1, H: 4, W: 4, C: 3, K: 3, Stride: 2}), kernels.ErrShape},
@@ -159,10 +115,5 @@ func TestDWConvErrors(t *testing.T) {
 		{"backward dy shape", p.gpu.DWConvBackward(kernels.Tensor{}, dw, kernels.Tensor{}, w, x, w, s), kernels.ErrShape},
 		{"backward host x", p.gpu.DWConvBackward(kernels.Tensor{}, dw, kernels.Tensor{}, y, hostX, w, s), kernels.ErrDType},
 		{"backward even K", p.gpu.DWConvBackward(kernels.Tensor{}, dw, kernels.Tensor{}, y, x, w, even), kernels.ErrShape},
-	}
-	for _, c := range cases {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }

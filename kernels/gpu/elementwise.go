@@ -30,6 +30,17 @@ func fits32(op string, n int) error {
 	return nil
 }
 
+// checkStream checks the tensors of a streaming op (checkArgs), whose Want
+// is the first one's shape, and that their element count fits the kernels'
+// 32-bit indexing (fits32); it returns that count.
+func checkStream(op string, args ...kernels.Arg) (int, error) {
+	if err := checkArgs(op, args...); err != nil {
+		return 0, err
+	}
+	n := args[0].T.Len()
+	return n, fits32(op, n)
+}
+
 // scratch returns a device allocation of bytes from the backend's cache for
 // the duration of one op; give it back with b.pool.put(ptr, bytes) once the
 // kernels that use it are queued (launches are stream-ordered, so a later
@@ -49,12 +60,9 @@ func (b *Backend) scratch(op string, bytes int) (cuda.DevicePtr, error) {
 // backend's device memory.
 func (b *Backend) Add(y, a, c kernels.Tensor) error {
 	const op = "gpu add"
-	if err := checkArgs(op, kernels.Arg{Name: "a", T: a, Want: a.Shape}, kernels.Arg{Name: "b", T: c, Want: a.Shape},
-		kernels.Arg{Name: "y", T: y, Want: a.Shape}); err != nil {
-		return err
-	}
-	n := a.Len()
-	if err := fits32(op, n); err != nil || n == 0 {
+	n, err := checkStream(op, kernels.Arg{Name: "a", T: a, Want: a.Shape}, kernels.Arg{Name: "b", T: c, Want: a.Shape},
+		kernels.Arg{Name: "y", T: y, Want: a.Shape})
+	if err != nil || n == 0 {
 		return err
 	}
 	return b.launch("add_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(a), ptr(c), int32(n))
@@ -64,11 +72,8 @@ func (b *Backend) Add(y, a, c kernels.Tensor) error {
 // (scale_f32, as the CPU backend); y may alias x. Errors as for Add.
 func (b *Backend) Scale(y, x kernels.Tensor, alpha float64) error {
 	const op = "gpu scale"
-	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: x.Shape}, kernels.Arg{Name: "y", T: y, Want: x.Shape}); err != nil {
-		return err
-	}
-	n := x.Len()
-	if err := fits32(op, n); err != nil || n == 0 {
+	n, err := checkStream(op, kernels.Arg{Name: "x", T: x, Want: x.Shape}, kernels.Arg{Name: "y", T: y, Want: x.Shape})
+	if err != nil || n == 0 {
 		return err
 	}
 	return b.launch("scale_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(x), alpha, int32(n))
@@ -198,11 +203,8 @@ const (
 // asynchronous error of the queued work.
 func (b *Backend) SumSquares(x kernels.Tensor) (float64, error) {
 	const op = "gpu sum-squares"
-	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: x.Shape}); err != nil {
-		return 0, err
-	}
-	n := x.Len()
-	if err := fits32(op, n); err != nil || n == 0 {
+	n, err := checkStream(op, kernels.Arg{Name: "x", T: x, Want: x.Shape})
+	if err != nil || n == 0 {
 		return 0, err
 	}
 	nb := max(1, min(blocks(n, sumSquaresPerBlock), sumSquaresMaxBlocks))
@@ -239,11 +241,8 @@ func (b *Backend) EMA(avg, x kernels.Tensor, decay float64) error {
 	if decay < 0 || decay > 1 {
 		return fmt.Errorf("%s: decay %v must lie in [0, 1]", op, decay)
 	}
-	if err := checkArgs(op, kernels.Arg{Name: "avg", T: avg, Want: avg.Shape}, kernels.Arg{Name: "x", T: x, Want: avg.Shape}); err != nil {
-		return err
-	}
-	n := avg.Len()
-	if err := fits32(op, n); err != nil || n == 0 {
+	n, err := checkStream(op, kernels.Arg{Name: "avg", T: avg, Want: avg.Shape}, kernels.Arg{Name: "x", T: x, Want: avg.Shape})
+	if err != nil || n == 0 {
 		return err
 	}
 	return b.launch("ema_f32", streamGrid(n), dim1(streamThreads), 0, ptr(avg), ptr(x), decay, 1-decay, int32(n))

@@ -201,11 +201,7 @@ func TestElementwiseErrors(t *testing.T) {
 	_, short := p.in(kernels.Shape{11}, 1)
 	_, five := p.in(kernels.Shape{5}, 1)
 	hostT, _ := p.cpu.Alloc(kernels.Shape{2, 6})
-	for _, tc := range []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"add short b", p.gpu.Add(a, a, short), kernels.ErrShape},
 		{"add nil y", p.gpu.Add(kernels.Tensor{}, a, b), kernels.ErrShape},
 		{"add host a", p.gpu.Add(a, hostT, b), kernels.ErrDType},
@@ -219,11 +215,7 @@ func TestElementwiseErrors(t *testing.T) {
 		{"ema short x", p.gpu.EMA(a, short, 0.5), kernels.ErrShape},
 		{"ema host avg", p.gpu.EMA(hostT, a, 0.5), kernels.ErrDType},
 		{"ema NaN decay", p.gpu.EMA(a, b, math.NaN()), kernels.ErrNaN},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 	if err := p.gpu.EMA(a, b, 1.5); err == nil {
 		t.Error("ema accepted decay 1.5")
 	}

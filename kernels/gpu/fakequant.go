@@ -66,22 +66,18 @@ func (b *Backend) FakeQuantBackward(dx, dscale, dzeroPoint, dy, x, scale, zeroPo
 		return b.launch("fakequant_bwd_f32", fqGrid(n), dim1(fqThreads), 0,
 			ptr(dx), ptr(dy), ptr(x), ptr(scale), ptr(zeroPoint), int32(n), int32(s.Channels), int32(s.Inner), qmin, qmax, floor)
 	}
-	l := fqLayoutOf(s)
-	part, bytes, err := b.scratchF32(op, l.parts)
+	l, part, free, err := b.fqPartials(op, s)
 	if err != nil {
 		return err
 	}
-	defer b.pool.put(part, bytes)
+	defer free()
+	name := "fakequant_lsq_cols_f32"
 	if l.runs {
-		err = b.launch("fakequant_lsq_runs_f32", l.grid, dim1(fqThreads), 0,
-			ptr(dx), part, ptr(dy), ptr(x), ptr(scale), ptr(zeroPoint), int32(s.Outer), int32(s.Channels), int32(s.Inner),
-			qmin, qmax, floor, int32(l.chunk))
-	} else {
-		err = b.launch("fakequant_lsq_cols_f32", l.grid, cuda.Dim3{X: 32, Y: fqRows, Z: 1}, 0,
-			ptr(dx), part, ptr(dy), ptr(x), ptr(scale), ptr(zeroPoint), int32(s.Outer), int32(s.Channels), int32(s.Inner),
-			qmin, qmax, floor, int32(l.chunk))
+		name = "fakequant_lsq_runs_f32"
 	}
-	if err != nil {
+	if err := b.launch(name, l.grid, l.block(), 0,
+		ptr(dx), part, ptr(dy), ptr(x), ptr(scale), ptr(zeroPoint), int32(s.Outer), int32(s.Channels), int32(s.Inner),
+		qmin, qmax, floor, int32(l.chunk)); err != nil {
 		return err
 	}
 	return b.launch("fakequant_lsq_reduce_f32", dim1(s.Channels), dim1(fqThreads), 0,
@@ -99,17 +95,16 @@ func (b *Backend) MinMax(min, max, x kernels.Tensor, s kernels.QuantShape) error
 		kernels.Arg{Name: "min", T: min, Want: s.CShape()}, kernels.Arg{Name: "max", T: max, Want: s.CShape()}); err != nil {
 		return err
 	}
-	l := fqLayoutOf(s)
-	part, bytes, err := b.scratchF32(op, l.parts)
+	l, part, free, err := b.fqPartials(op, s)
 	if err != nil {
 		return err
 	}
-	defer b.pool.put(part, bytes)
+	defer free()
 	if l.runs {
-		err = b.launch("minmax_runs_f32", l.grid, dim1(fqThreads), 0,
+		err = b.launch("minmax_runs_f32", l.grid, l.block(), 0,
 			part, ptr(x), int32(s.Outer), int32(s.Channels), int32(s.Inner), int32(l.chunk))
 	} else {
-		err = b.launch("minmax_cols_f32", l.grid, cuda.Dim3{X: 32, Y: fqRows, Z: 1}, 0,
+		err = b.launch("minmax_cols_f32", l.grid, l.block(), 0,
 			part, ptr(x), int32(s.Outer), int32(s.Channels*s.Inner), int32(l.chunk))
 	}
 	if err != nil {
@@ -175,14 +170,22 @@ func fqLayoutOf(s kernels.QuantShape) fqLayout {
 		inner: s.Inner, strideP: L, strideC: s.Inner, half: p * L}
 }
 
-// scratchF32 returns a device buffer of n floats from the backend's cache
-// for the duration of one op (return it with b.pool.put(ptr, bytes)). Work
-// queued on the one stream finishes before a later op reuses it.
-func (b *Backend) scratchF32(op string, n int) (cuda.DevicePtr, int, error) {
-	bytes := 4 * n
-	p, err := b.pool.get(bytes)
-	if err != nil {
-		return 0, 0, fmt.Errorf("%s: scratch of %d bytes: %w", op, bytes, err)
+// block is the block of the partial pass: fqThreads threads along a run,
+// or 32 columns × fqRows rows.
+func (l fqLayout) block() cuda.Dim3 {
+	if l.runs {
+		return dim1(fqThreads)
 	}
-	return p, bytes, nil
+	return cuda.Dim3{X: 32, Y: fqRows, Z: 1}
+}
+
+// fqPartials returns the layout of s and a scratch buffer (b.scratch) for
+// the partials of its two-pass reduction, which free gives back.
+func (b *Backend) fqPartials(op string, s kernels.QuantShape) (l fqLayout, part cuda.DevicePtr, free func(), err error) {
+	l = fqLayoutOf(s)
+	bytes := 4 * l.parts
+	if part, err = b.scratch(op, bytes); err != nil {
+		return l, 0, nil, err
+	}
+	return l, part, func() { b.pool.put(part, bytes) }, nil
 }

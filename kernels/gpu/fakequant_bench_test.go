@@ -3,15 +3,8 @@ package gpu
 import (
 	"testing"
 
-	"github.com/nextconv/nextconv/cuda"
-	"github.com/nextconv/nextconv/cuda/sim"
-	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 )
-
-// fqBenchDriver opens the driver the fake-quant benchmarks run on: the
-// simulator here; a GPU build can point it at a real driver.
-var fqBenchDriver = func() (cuda.Driver, error) { return sim.New() }
 
 // fqSimLimit is the most elements one benchmark iteration may touch on the
 // simulator before it is skipped (about a second of simulated threads).
@@ -27,87 +20,31 @@ var (
 	fqBenchNHWC   = kernels.QuantShape{Outer: 32 * 7 * 7, Channels: 320, Inner: 1, QMin: -128, QMax: 127}
 )
 
-type fqBench struct {
-	b   *testing.B
-	drv cuda.Driver
-	g   *Backend
-	s   kernels.QuantShape
-}
-
-func newFQBench(b *testing.B, s kernels.QuantShape) *fqBench {
-	b.Helper()
-	drv, err := fqBenchDriver()
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(drv)
-	if err != nil {
-		drv.Close()
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		g.Close()
-		drv.Close()
-	})
-	if drv.Name() != "cuda" && s.Len() > fqSimLimit {
-		b.Skipf("%d elements take seconds per iteration on the simulator (limit %d); run on a GPU", s.Len(), fqSimLimit)
-	}
-	return &fqBench{b: b, drv: drv, g: g, s: s}
-}
-
-func (e *fqBench) tensor(s kernels.Shape, lo, hi float64) kernels.Tensor {
-	rng := testutil.NewRand(1)
-	v := make([]float32, s.Len())
-	for i := range v {
-		v[i] = float32(lo + (hi-lo)*rng.Float64())
-	}
-	t, err := e.g.Alloc(s)
-	if err == nil {
-		err = e.g.Upload(t, v)
-	}
-	if err != nil {
-		e.b.Fatal(err)
-	}
-	return t
-}
-
-// run times fn, syncing every iteration, and reports GB/s for bytes per
-// call.
-func (e *fqBench) run(bytes int64, fn func() error) {
-	e.b.SetBytes(bytes)
-	e.b.ResetTimer()
-	for range e.b.N {
-		if err := fn(); err != nil {
-			e.b.Fatal(err)
-		}
-		if err := e.g.Sync(); err != nil {
-			e.b.Fatal(err)
-		}
-	}
-}
-
 func benchFakeQuant(b *testing.B, s kernels.QuantShape) {
-	e := newFQBench(b, s)
-	x := e.tensor(s.XShape(), -3, 3)
-	y := e.tensor(s.XShape(), 0, 0)
-	sc, zp := e.tensor(s.CShape(), 0.02, 0.03), e.tensor(s.CShape(), 0, 0)
-	e.run(8*int64(s.Len()), func() error { return e.g.FakeQuant(y, x, sc, zp, s) })
+	h := newBench(b)
+	h.simLimit(float64(s.Len()), fqSimLimit, "elements")
+	x := h.uniform(s.XShape(), -3, 3)
+	y := h.uniform(s.XShape(), 0, 0)
+	sc, zp := h.uniform(s.CShape(), 0.02, 0.03), h.uniform(s.CShape(), 0, 0)
+	h.run(8*int64(s.Len()), func() error { return h.g.FakeQuant(y, x, sc, zp, s) })
 }
 
 func benchFakeQuantLSQ(b *testing.B, s kernels.QuantShape) {
-	e := newFQBench(b, s)
-	x, dy := e.tensor(s.XShape(), -3, 3), e.tensor(s.XShape(), -1, 1)
-	dx := e.tensor(s.XShape(), 0, 0)
-	sc, zp := e.tensor(s.CShape(), 0.02, 0.03), e.tensor(s.CShape(), 0, 0)
-	ds := e.tensor(s.CShape(), 0, 0)
-	e.run(12*int64(s.Len()), func() error { return e.g.FakeQuantBackward(dx, ds, kernels.Tensor{}, dy, x, sc, zp, s, 1e-3) })
+	h := newBench(b)
+	h.simLimit(float64(s.Len()), fqSimLimit, "elements")
+	x, dy := h.uniform(s.XShape(), -3, 3), h.uniform(s.XShape(), -1, 1)
+	dx := h.uniform(s.XShape(), 0, 0)
+	sc, zp := h.uniform(s.CShape(), 0.02, 0.03), h.uniform(s.CShape(), 0, 0)
+	ds := h.uniform(s.CShape(), 0, 0)
+	h.run(12*int64(s.Len()), func() error { return h.g.FakeQuantBackward(dx, ds, kernels.Tensor{}, dy, x, sc, zp, s, 1e-3) })
 }
 
 func benchMinMax(b *testing.B, s kernels.QuantShape) {
-	e := newFQBench(b, s)
-	x := e.tensor(s.XShape(), -3, 3)
-	mn, mx := e.tensor(s.CShape(), 0, 0), e.tensor(s.CShape(), 0, 0)
-	e.run(4*int64(s.Len()), func() error { return e.g.MinMax(mn, mx, x, s) })
+	h := newBench(b)
+	h.simLimit(float64(s.Len()), fqSimLimit, "elements")
+	x := h.uniform(s.XShape(), -3, 3)
+	mn, mx := h.uniform(s.CShape(), 0, 0), h.uniform(s.CShape(), 0, 0)
+	h.run(4*int64(s.Len()), func() error { return h.g.MinMax(mn, mx, x, s) })
 }
 
 func BenchmarkFakeQuantAct(b *testing.B)         { benchFakeQuant(b, fqBenchAct) }

@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"math"
 	"testing"
 
@@ -181,11 +180,7 @@ func TestFakeQuantErrorsGPU(t *testing.T) {
 	_, sc := p.from(s.CShape(), []float32{0.1, 0.1})
 	_, zp := p.out(s.CShape())
 	_, wrong := p.out(kernels.Shape{3})
-	cases := []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"host x", p.gpu.FakeQuant(y, xc, sc, zp, s), kernels.ErrDType},
 		{"scale of 3", p.gpu.FakeQuant(y, x, wrong, zp, s), kernels.ErrShape},
 		{"nil zero point", p.gpu.FakeQuant(y, x, sc, kernels.Tensor{}, s), kernels.ErrShape},
@@ -194,10 +189,5 @@ func TestFakeQuantErrorsGPU(t *testing.T) {
 		{"Inf grad factor", p.gpu.FakeQuantBackward(y, sc, kernels.Tensor{}, x, x, sc, zp, s, math.Inf(1)), kernels.ErrShape},
 		{"minmax max of 3", p.gpu.MinMax(sc, wrong, x, s), kernels.ErrShape},
 		{"too many channels", p.gpu.MinMax(sc, sc, x, kernels.QuantShape{Outer: 1, Channels: fqMaxGridY + 1, Inner: 1, QMin: 0, QMax: 1}), kernels.ErrShape},
-	}
-	for _, c := range cases {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: error %v, want one wrapping %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }

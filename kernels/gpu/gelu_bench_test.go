@@ -18,18 +18,18 @@ func benchGELU(b *testing.B, backward bool) {
 	for _, approx := range []kernels.GELUApprox{kernels.GELUErf, kernels.GELUTanh} {
 		for _, st := range attoStages {
 			b.Run(fmt.Sprintf("%v_%v", approx, st), func(b *testing.B) {
-				nb := newNormBench(b)
+				h := newBench(b)
 				s := kernels.Shape{st.N, st.HW(), 4 * st.C}
 				n := s.Len()
-				nb.gpuOnly(n, geluBenchSimElems, "elements")
-				x, y := nb.rand(s, 4), nb.rand(s, 1)
-				g := nb.gpu
+				h.simLimit(float64(n), geluBenchSimElems, "elements")
+				x, y := h.rand(s, 4), h.rand(s, 1)
+				g := h.g
 				if !backward {
-					nb.run(8*n, func() error { return g.GELU(y, x, approx) })
+					h.run(8*int64(n), func() error { return g.GELU(y, x, approx) })
 					return
 				}
-				dy := nb.rand(s, 1)
-				nb.run(12*n, func() error { return g.GELUBackward(y, dy, x, approx) })
+				dy := h.rand(s, 1)
+				h.run(12*int64(n), func() error { return g.GELUBackward(y, dy, x, approx) })
 			})
 		}
 	}

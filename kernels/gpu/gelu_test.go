@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -96,7 +95,7 @@ func TestGELUInPlace(t *testing.T) {
 
 		dxc2, _ := p.out(s)
 		p.ok(p.cpu.GELUBackward(dxc2, dyc, xc, approx))
-		_, dyg = p.from(s, dyc.Host32())
+		dyg = p.device(dyc)
 		p.ok(p.gpu.GELUBackward(xg, dyg, xg, approx)) // dx = x
 		p.same(approx.String()+" dx=x", dxc2, xg, geluBwdRtol, geluBwdAtol)
 	}
@@ -108,21 +107,13 @@ func TestGELUErrors(t *testing.T) {
 	xc, x := p.in(s, 1)
 	_, y := p.out(s)
 	_, short := p.out(kernels.Shape{9})
-	for _, tc := range []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"short y", p.gpu.GELU(short, x, kernels.GELUErf), kernels.ErrShape},
 		{"missing x", p.gpu.GELU(y, kernels.Tensor{}, kernels.GELUErf), kernels.ErrShape},
 		{"host x", p.gpu.GELU(y, xc, kernels.GELUTanh), kernels.ErrDType},
 		{"backward short dy", p.gpu.GELUBackward(y, short, x, kernels.GELUErf), kernels.ErrShape},
 		{"backward host dx", p.gpu.GELUBackward(xc, y, x, kernels.GELUErf), kernels.ErrDType},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 	if err := p.gpu.GELU(y, x, kernels.GELUApprox(2)); err == nil {
 		t.Error("GELU accepted approx 2")
 	}

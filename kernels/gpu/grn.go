@@ -35,11 +35,8 @@ const grnThreads = 256
 // tensors, or the driver's error.
 func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShape) error {
 	const op = "gpu grn"
-	if err := grnCheck(op, s); err != nil {
-		return err
-	}
 	xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
-	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: xs}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
+	if err := grnCheck(op, s, kernels.Arg{Name: "x", T: x, Want: xs}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
 		kernels.Arg{Name: "beta", T: beta, Want: c}, kernels.Arg{Name: "y", T: y, Want: xs},
 		kernels.Arg{Name: "gnorm", T: gnorm, Want: nc}); err != nil {
 		return err
@@ -84,11 +81,8 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 // order (grn_bwd_params_f32): deterministic, no atomics. Errors as for GRN.
 func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Tensor, s kernels.GRNShape) error {
 	const op = "gpu grn backward"
-	if err := grnCheck(op, s); err != nil {
-		return err
-	}
 	xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
-	if err := checkArgs(op, kernels.Arg{Name: "dy", T: dy, Want: xs}, kernels.Arg{Name: "x", T: x, Want: xs},
+	if err := grnCheck(op, s, kernels.Arg{Name: "dy", T: dy, Want: xs}, kernels.Arg{Name: "x", T: x, Want: xs},
 		kernels.Arg{Name: "gnorm", T: gnorm, Want: nc}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
 		kernels.Arg{Name: "dx", T: dx, Want: xs}, kernels.Arg{Name: "dgamma", T: dgamma, Want: c},
 		kernels.Arg{Name: "dbeta", T: dbeta, Want: c}); err != nil {
@@ -134,13 +128,17 @@ func grnStatsGrid(s kernels.GRNShape, chunks int) cuda.Dim3 {
 }
 
 // grnCheck validates s, including the limits of the kernels' grids (N and
-// the HW chunks are grid dimensions of at most 65,535) and 32-bit sizes.
-func grnCheck(op string, s kernels.GRNShape) error {
+// the HW chunks are grid dimensions of at most 65,535) and 32-bit sizes,
+// then the tensors (checkArgs).
+func grnCheck(op string, s kernels.GRNShape, args ...kernels.Arg) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("%s %+v: %w", op, s, err)
 	}
 	if s.N > 65535 || blocks(s.HW, grnChunk) > 65535 {
 		return fmt.Errorf("%s %+v: N and HW/%d must be at most 65535 (CUDA grid limits): %w", op, s, grnChunk, kernels.ErrShape)
 	}
-	return normFitsInt32(op, s, s.N*s.HW*s.C)
+	if err := normFitsInt32(op, s, s.N*s.HW*s.C); err != nil {
+		return err
+	}
+	return checkArgs(op, args...)
 }

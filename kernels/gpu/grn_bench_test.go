@@ -16,22 +16,22 @@ const grnBenchSimBlocks = 200
 func benchGRN(b *testing.B, backward bool) {
 	for _, st := range attoStages {
 		b.Run(st.String(), func(b *testing.B) {
-			nb := newNormBench(b)
+			h := newBench(b)
 			s := kernels.GRNShape{N: st.N, HW: st.HW(), C: 4 * st.C, Eps: 1e-6}
-			nb.gpuOnly(s.N*blocks(s.C, 32)*blocks(s.HW, grnChunk), grnBenchSimBlocks, "statistics blocks")
+			h.simLimit(float64(s.N*blocks(s.C, 32)*blocks(s.HW, grnChunk)), grnBenchSimBlocks, "statistics blocks")
 			xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
 			n := xs.Len()
-			x, y, gamma, beta, gnorm := nb.rand(xs, 1), nb.rand(xs, 1), nb.rand(c, 1), nb.rand(c, 1), nb.rand(nc, 1)
-			g := nb.gpu
+			x, y, gamma, beta, gnorm := h.rand(xs, 1), h.rand(xs, 1), h.rand(c, 1), h.rand(c, 1), h.rand(nc, 1)
+			g := h.g
 			if !backward {
-				nb.run(12*n, func() error { return g.GRN(y, gnorm, x, gamma, beta, s) })
+				h.run(12*int64(n), func() error { return g.GRN(y, gnorm, x, gamma, beta, s) })
 				return
 			}
 			if err := g.GRN(y, gnorm, x, gamma, beta, s); err != nil {
 				b.Fatal(err)
 			}
-			dy, dg, db := nb.rand(xs, 1), nb.rand(c, 1), nb.rand(c, 1)
-			nb.run(20*n, func() error { return g.GRNBackward(y, dg, db, dy, x, gnorm, gamma, s) })
+			dy, dg, db := h.rand(xs, 1), h.rand(c, 1), h.rand(c, 1)
+			h.run(20*int64(n), func() error { return g.GRNBackward(y, dg, db, dy, x, gnorm, gamma, s) })
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -41,10 +40,7 @@ func grnCheckPair(p *pair, tc grnCase, alias bool) {
 	p.t.Helper()
 	s := kernels.GRNShape{N: tc.N, HW: tc.HW, C: tc.C, Eps: 1e-6}
 	xs, c, nc := kernels.Shape{tc.N, tc.HW, tc.C}, kernels.Shape{tc.C}, kernels.Shape{tc.N, tc.C}
-	xv := make([]float32, xs.Len())
-	for i := range xv {
-		xv[i] = float32(2*p.rng.Float64() - 1)
-	}
+	xv := p.randVals(xs.Len(), 1)
 	for _, n := range tc.zero {
 		clear(xv[n*tc.HW*tc.C : (n+1)*tc.HW*tc.C])
 	}
@@ -56,10 +52,7 @@ func grnCheckPair(p *pair, tc grnCase, alias bool) {
 	xc, xg := p.from(xs, xv)
 	gc, gg := p.in(c, 1)
 	bc, bg := p.in(c, 1)
-	yc, yg := p.out(xs)
-	if alias {
-		yg = xg
-	}
+	yc, yg := p.outAlias(xs, alias, xg)
 	nc1, ng := p.out(nc)
 	p.ok(p.cpu.GRN(yc, nc1, xc, gc, bc, s))
 	p.ok(p.gpu.GRN(yg, ng, xg, gg, bg, s))
@@ -69,12 +62,9 @@ func grnCheckPair(p *pair, tc grnCase, alias bool) {
 	if alias {
 		_, xg = p.from(xs, xv)
 	}
-	_, ng = p.from(nc, nc1.Host32())
+	ng = p.device(nc1)
 	dyc, dyg := p.in(xs, 1)
-	dxc, dxg := p.out(xs)
-	if alias {
-		dxg = dyg
-	}
+	dxc, dxg := p.outAlias(xs, alias, dyg)
 	dgc, dgg := p.acc(c)
 	dbc, dbg := p.acc(c)
 	p.ok(p.cpu.GRNBackward(dxc, dgc, dbc, dyc, xc, nc1, gc, s))
@@ -122,11 +112,7 @@ func TestGRNErrors(t *testing.T) {
 	_, b := p.in(c, 1)
 	_, n := p.out(nc)
 	_, short := p.out(kernels.Shape{4})
-	for _, tc := range []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"C 0", p.gpu.GRN(y, n, x, g, b, kernels.GRNShape{N: 2, HW: 3}), kernels.ErrShape},
 		{"negative eps", p.gpu.GRN(y, n, x, g, b, kernels.GRNShape{N: 2, HW: 3, C: 5, Eps: -1}), kernels.ErrShape},
 		{"N over the grid limit", p.gpu.GRN(y, n, x, g, b, kernels.GRNShape{N: 70000, HW: 1, C: 1}), kernels.ErrShape},
@@ -136,9 +122,5 @@ func TestGRNErrors(t *testing.T) {
 		{"backward short gamma", p.gpu.GRNBackward(y, g, b, y, x, n, short, s), kernels.ErrShape},
 		{"backward host dy", p.gpu.GRNBackward(y, g, b, xc, x, n, g, s), kernels.ErrDType},
 		{"backward HW 0", p.gpu.GRNBackward(y, g, b, y, x, n, g, kernels.GRNShape{N: 2, C: 5}), kernels.ErrShape},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 }

@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -49,10 +48,7 @@ func lnCheckPair(p *pair, tc lnCase, fused bool, approx kernels.GELUApprox, alia
 	xc, xg := p.from(rc, xv)
 	wc, wg := p.in(c, 1)
 	bc, bg := p.in(c, 0.5)
-	yc, yg := p.out(rc)
-	if alias {
-		yg = xg
-	}
+	yc, yg := p.outAlias(rc, alias, xg)
 	mc, mg := p.out(r)
 	sc, sg := p.out(r)
 	if fused {
@@ -69,13 +65,9 @@ func lnCheckPair(p *pair, tc lnCase, fused bool, approx kernels.GELUApprox, alia
 	if alias { // the forward overwrote x on the device
 		_, xg = p.from(rc, xv)
 	}
-	_, mg = p.from(r, mc.Host32())
-	_, sg = p.from(r, sc.Host32())
+	mg, sg = p.device(mc), p.device(sc)
 	dyc, dyg := p.in(rc, 1)
-	dxc, dxg := p.out(rc)
-	if alias {
-		dxg = dyg
-	}
+	dxc, dxg := p.outAlias(rc, alias, dyg)
 	dwc, dwg := p.acc(c)
 	dbc, dbg := p.acc(c)
 	if fused {
@@ -165,11 +157,7 @@ func TestLayerNormErrors(t *testing.T) {
 	_, sd := p.out(r)
 	_, short := p.out(kernels.Shape{4})
 	dw, db := w, b
-	for _, tc := range []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"rows 0", p.gpu.LayerNorm(y, m, sd, x, w, b, kernels.NormShape{Rows: 0, C: 5}), kernels.ErrShape},
 		{"negative eps", p.gpu.LayerNorm(y, m, sd, x, w, b, kernels.NormShape{Rows: 3, C: 5, Eps: -1}), kernels.ErrShape},
 		{"short w", p.gpu.LayerNorm(y, m, sd, x, short, b, s), kernels.ErrShape},
@@ -179,11 +167,7 @@ func TestLayerNormErrors(t *testing.T) {
 		{"backward host dy", p.gpu.LayerNormBackward(y, dw, db, xc, x, m, sd, w, s), kernels.ErrDType},
 		{"gelu short mean", p.gpu.LayerNormGELU(y, short, sd, x, w, b, s, kernels.GELUErf), kernels.ErrShape},
 		{"gelu backward missing b", p.gpu.LayerNormGELUBackward(y, dw, db, y, x, m, sd, w, kernels.Tensor{}, s, kernels.GELUTanh), kernels.ErrShape},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 	if err := p.gpu.LayerNormGELU(y, m, sd, x, w, b, s, kernels.GELUApprox(7)); err == nil {
 		t.Error("LayerNormGELU accepted approx 7")
 	}

@@ -20,15 +20,7 @@ func (b *Backend) Linear(y, x, w, bias kernels.Tensor, s kernels.LinearShape) er
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := checkArgs(op,
-		kernels.Arg{Name: "y", T: y, Want: kernels.Shape{s.Rows, s.Out}},
-		kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.Rows, s.In}},
-		kernels.Arg{Name: "w", T: w, Want: kernels.Shape{s.Out, s.In}},
-		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.Out}, Optional: true},
-	); err != nil {
-		return err
-	}
-	if err := checkInt32(op, s.Rows*s.In, s.Rows*s.Out, s.Out*s.In); err != nil {
+	if err := linearShapes(s).checkForward(op, y, x, w, bias); err != nil {
 		return err
 	}
 	if err := b.sgemm(op, true, false, s.Out, s.Rows, s.In, 1, ptr(w), s.In, ptr(x), s.In, 0, ptr(y), s.Out); err != nil {
@@ -50,17 +42,7 @@ func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := checkArgs(op,
-		kernels.Arg{Name: "dx", T: dx, Want: kernels.Shape{s.Rows, s.In}, Optional: true},
-		kernels.Arg{Name: "dw", T: dw, Want: kernels.Shape{s.Out, s.In}},
-		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.Out}, Optional: true},
-		kernels.Arg{Name: "dy", T: dy, Want: kernels.Shape{s.Rows, s.Out}},
-		kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.Rows, s.In}},
-		kernels.Arg{Name: "w", T: w, Want: kernels.Shape{s.Out, s.In}},
-	); err != nil {
-		return err
-	}
-	if err := checkInt32(op, s.Rows*s.In, s.Rows*s.Out, s.Out*s.In); err != nil {
+	if err := linearShapes(s).checkBackward(op, dx, dw, db, dy, x, w); err != nil {
 		return err
 	}
 	if !dx.Nil() {
@@ -77,6 +59,51 @@ func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 		return b.biasGrad(ptr(db), ptr(dy), s.Rows, s.Out)
 	}
 	return nil
+}
+
+// linearShapes are the tensor shapes of [Backend.Linear] at s.
+func linearShapes(s kernels.LinearShape) layerShapes {
+	return layerShapes{x: kernels.Shape{s.Rows, s.In}, y: kernels.Shape{s.Rows, s.Out}, w: kernels.Shape{s.Out, s.In}, b: kernels.Shape{s.Out},
+		int32s: []int{s.Rows * s.In, s.Rows * s.Out, s.Out * s.In}}
+}
+
+// layerShapes are the tensor shapes of a layer with a weight and an
+// optional bias (Linear, Conv2D, DWConv) — input x, output y, weight w,
+// bias b — and the element counts its kernels and GEMMs index with int32.
+type layerShapes struct {
+	x, y, w, b kernels.Shape
+	int32s     []int
+}
+
+// checkForward checks the forward's y, x, w and b (nil for none) against
+// l, then l.int32s (checkInt32). It returns an error wrapping
+// kernels.ErrShape or kernels.ErrDType that names op and the tensor.
+func (l layerShapes) checkForward(op string, y, x, w, bias kernels.Tensor) error {
+	if err := checkArgs(op,
+		kernels.Arg{Name: "y", T: y, Want: l.y},
+		kernels.Arg{Name: "x", T: x, Want: l.x},
+		kernels.Arg{Name: "w", T: w, Want: l.w},
+		kernels.Arg{Name: "b", T: bias, Want: l.b, Optional: true},
+	); err != nil {
+		return err
+	}
+	return checkInt32(op, l.int32s...)
+}
+
+// checkBackward is checkForward for the backward's dx and db (nil skips
+// either), dw, dy, x and w.
+func (l layerShapes) checkBackward(op string, dx, dw, db, dy, x, w kernels.Tensor) error {
+	if err := checkArgs(op,
+		kernels.Arg{Name: "dx", T: dx, Want: l.x, Optional: true},
+		kernels.Arg{Name: "dw", T: dw, Want: l.w},
+		kernels.Arg{Name: "db", T: db, Want: l.b, Optional: true},
+		kernels.Arg{Name: "dy", T: dy, Want: l.y},
+		kernels.Arg{Name: "x", T: x, Want: l.x},
+		kernels.Arg{Name: "w", T: w, Want: l.w},
+	); err != nil {
+		return err
+	}
+	return checkInt32(op, l.int32s...)
 }
 
 // sgemm runs Driver.Sgemm (column-major, cuBLAS semantics) for op and, with

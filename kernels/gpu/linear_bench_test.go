@@ -22,11 +22,11 @@ func attoLinears() []kernels.LinearShape {
 func BenchmarkLinear(b *testing.B) {
 	for _, s := range attoLinears() {
 		b.Run(fmt.Sprintf("%dx%d_to_%d", s.Rows, s.In, s.Out), func(b *testing.B) {
-			c := newConvBench(b)
-			c.skipLarge(s.MACs(), 0)
-			x, w, bias, y := c.tensor(kernels.Shape{s.Rows, s.In}), c.tensor(kernels.Shape{s.Out, s.In}), c.tensor(kernels.Shape{s.Out}), c.tensor(kernels.Shape{s.Rows, s.Out})
+			h := newBench(b)
+			h.simLimit(simSeconds(s.MACs(), 0), convSimSeconds, "estimated seconds")
+			x, w, bias, y := h.rand(kernels.Shape{s.Rows, s.In}, 1), h.rand(kernels.Shape{s.Out, s.In}, 1), h.rand(kernels.Shape{s.Out}, 1), h.rand(kernels.Shape{s.Rows, s.Out}, 1)
 			bytes := 4 * int64(x.Len()+y.Len()+w.Len())
-			c.run(bytes, 2*s.MACs(), func() error { return c.g.Linear(y, x, w, bias, s) })
+			h.runGFLOPs(bytes, 2*s.MACs(), func() error { return h.g.Linear(y, x, w, bias, s) })
 		})
 	}
 }
@@ -36,12 +36,12 @@ func BenchmarkLinear(b *testing.B) {
 func BenchmarkLinearBackward(b *testing.B) {
 	for _, s := range attoLinears() {
 		b.Run(fmt.Sprintf("%dx%d_to_%d", s.Rows, s.In, s.Out), func(b *testing.B) {
-			c := newConvBench(b)
-			c.skipLarge(2*s.MACs(), biasGradBlocks(s.Rows, s.Out))
-			x, w, dy := c.tensor(kernels.Shape{s.Rows, s.In}), c.tensor(kernels.Shape{s.Out, s.In}), c.tensor(kernels.Shape{s.Rows, s.Out})
-			dx, dw, db := c.tensor(kernels.Shape{s.Rows, s.In}), c.tensor(kernels.Shape{s.Out, s.In}), c.tensor(kernels.Shape{s.Out})
+			h := newBench(b)
+			h.simLimit(simSeconds(2*s.MACs(), biasGradBlocks(s.Rows, s.Out)), convSimSeconds, "estimated seconds")
+			x, w, dy := h.rand(kernels.Shape{s.Rows, s.In}, 1), h.rand(kernels.Shape{s.Out, s.In}, 1), h.rand(kernels.Shape{s.Rows, s.Out}, 1)
+			dx, dw, db := h.rand(kernels.Shape{s.Rows, s.In}, 1), h.rand(kernels.Shape{s.Out, s.In}, 1), h.rand(kernels.Shape{s.Out}, 1)
 			bytes := 4 * int64(2*dy.Len()+x.Len()+dx.Len())
-			c.run(bytes, 4*s.MACs(), func() error { return c.g.LinearBackward(dx, dw, db, dy, x, w, s) })
+			h.runGFLOPs(bytes, 4*s.MACs(), func() error { return h.g.LinearBackward(dx, dw, db, dy, x, w, s) })
 		})
 	}
 }

@@ -1,47 +1,16 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// checkLinear runs Linear and LinearBackward on both backends and compares
-// y, dx, dw and db; dw and db start from the same non-zero values.
-func checkLinear(t *testing.T, seed uint64, s kernels.LinearShape, bias, dx, db bool) {
-	t.Helper()
-	p := newPair(t, seed)
-	xc, xg := p.in(kernels.Shape{s.Rows, s.In}, 1)
-	wc, wg := p.in(kernels.Shape{s.Out, s.In}, 1)
-	var bc, bg kernels.Tensor
-	if bias {
-		bc, bg = p.in(kernels.Shape{s.Out}, 1)
-	}
-	yc, yg := p.out(kernels.Shape{s.Rows, s.Out})
-	p.ok(p.cpu.Linear(yc, xc, wc, bc, s))
-	p.ok(p.gpu.Linear(yg, xg, wg, bg, s))
-	p.same("y", yc, yg, 1e-5, 1e-5)
-
-	dyc, dyg := p.in(kernels.Shape{s.Rows, s.Out}, 1)
-	var dxc, dxg, dbc, dbg kernels.Tensor
-	if dx {
-		dxc, dxg = p.out(kernels.Shape{s.Rows, s.In})
-	}
-	dwc, dwg := p.acc(kernels.Shape{s.Out, s.In})
-	if db {
-		dbc, dbg = p.acc(kernels.Shape{s.Out})
-	}
-	p.ok(p.cpu.LinearBackward(dxc, dwc, dbc, dyc, xc, wc, s))
-	p.ok(p.gpu.LinearBackward(dxg, dwg, dbg, dyg, xg, wg, s))
-	if dx {
-		p.same("dx", dxc, dxg, 1e-5, 1e-5)
-	}
-	p.same("dw", dwc, dwg, 1e-4, 1e-4)
-	if db {
-		p.same("db", dbc, dbg, 1e-4, 1e-4)
-	}
+// linearLayer is Linear at s for checkLayer.
+func linearLayer(s kernels.LinearShape) layerCase {
+	x, w, y := kernels.Shape{s.Rows, s.In}, kernels.Shape{s.Out, s.In}, kernels.Shape{s.Rows, s.Out}
+	return newLayerCase(s, x, w, y, s.Out, kernels.Backend.Linear, kernels.Backend.LinearBackward)
 }
 
 // TestLinear covers odd row counts, a single row, the 4× expansion and
@@ -58,7 +27,7 @@ func TestLinear(t *testing.T) {
 	}
 	for i, s := range cases {
 		t.Run(fmt.Sprintf("%dx%d_to_%d", s.Rows, s.In, s.Out), func(t *testing.T) {
-			checkLinear(t, uint64(700+i), s, true, true, true)
+			checkLayer(t, uint64(700+i), linearLayer(s), layerAll)
 		})
 	}
 }
@@ -66,9 +35,9 @@ func TestLinear(t *testing.T) {
 // TestLinearOptional leaves out the bias, dx and db in turn.
 func TestLinearOptional(t *testing.T) {
 	s := kernels.LinearShape{Rows: 75, In: 6, Out: 9}
-	for i, o := range [][3]bool{{false, true, true}, {true, false, true}, {true, true, false}, {false, false, false}} {
-		t.Run(fmt.Sprintf("bias%v_dx%v_db%v", o[0], o[1], o[2]), func(t *testing.T) {
-			checkLinear(t, uint64(800+i), s, o[0], o[1], o[2])
+	for i, o := range []layerOpts{{dx: true, db: true}, {bias: true, db: true}, {bias: true, dx: true}, {}} {
+		t.Run(fmt.Sprintf("bias%v_dx%v_db%v", o.bias, o.dx, o.db), func(t *testing.T) {
+			checkLayer(t, uint64(800+i), linearLayer(s), o)
 		})
 	}
 }
@@ -83,11 +52,7 @@ func TestLinearErrors(t *testing.T) {
 	_, y := p.in(kernels.Shape{3, 5}, 1)
 	_, dw := p.in(kernels.Shape{5, 4}, 1)
 	hostDY, _ := p.in(kernels.Shape{3, 5}, 1)
-	cases := []struct {
-		name string
-		err  error
-		want error
-	}{
+	wantErrors(t, []errCase{
 		{"zero rows", p.gpu.Linear(y, x, w, kernels.Tensor{}, kernels.LinearShape{In: 4, Out: 5}), kernels.ErrShape},
 		{"y shape", p.gpu.Linear(x, x, w, kernels.Tensor{}, s), kernels.ErrShape},
 		{"bias shape", p.gpu.Linear(y, x, w, x, s), kernels.ErrShape},
@@ -95,10 +60,5 @@ func TestLinearErrors(t *testing.T) {
 		{"backward nil dw", p.gpu.LinearBackward(kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}, y, x, w, s), kernels.ErrShape},
 		{"backward db shape", p.gpu.LinearBackward(kernels.Tensor{}, dw, x, y, x, w, s), kernels.ErrShape},
 		{"backward host dy", p.gpu.LinearBackward(kernels.Tensor{}, dw, kernels.Tensor{}, hostDY, x, w, s), kernels.ErrDType},
-	}
-	for _, c := range cases {
-		if !errors.Is(c.err, c.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", c.name, c.err, c.want)
-		}
-	}
+	})
 }

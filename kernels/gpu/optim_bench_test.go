@@ -23,27 +23,27 @@ func benchGroups(n, k int) []kernels.AdamWGroup {
 func BenchmarkAdamW(b *testing.B) {
 	for _, k := range []int{3, 200} {
 		b.Run(fmt.Sprintf("atto/%dgroups", k), func(b *testing.B) {
-			e := newMiscBench(b)
+			h := newBench(b)
 			s := kernels.Shape{attoParams}
-			p, g, m, v := e.tensor(s, 1), e.tensor(s, 1e-2), e.tensor(s, 0), e.tensor(s, 0)
-			if err := e.g.Zero(v); err != nil {
+			p, g, m, v := h.rand(s, 1), h.rand(s, 1e-2), h.rand(s, 0), h.rand(s, 0)
+			if err := h.g.Zero(v); err != nil {
 				b.Fatal(err)
 			}
 			groups := benchGroups(attoParams, k)
-			h := kernels.AdamWHyper{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
-			e.run(28*attoParams, func() error {
-				h.Step++
-				return e.g.AdamW(p, g, m, v, groups, h)
+			hp := kernels.AdamWHyper{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+			h.runGBps(28*attoParams, func() error {
+				hp.Step++
+				return h.g.AdamW(p, g, m, v, groups, hp)
 			})
 		})
 	}
 }
 
 func BenchmarkSGD(b *testing.B) {
-	e := newMiscBench(b)
+	h := newBench(b)
 	s := kernels.Shape{attoParams}
-	p, g, buf := e.tensor(s, 1), e.tensor(s, 1e-2), e.tensor(s, 1e-2)
+	p, g, buf := h.rand(s, 1), h.rand(s, 1e-2), h.rand(s, 1e-2)
 	groups := benchGroups(attoParams, 3)
-	h := kernels.SGDHyper{Momentum: 0.9, Nesterov: true}
-	e.run(20*attoParams, func() error { return e.g.SGD(p, g, buf, groups, h) })
+	hp := kernels.SGDHyper{Momentum: 0.9, Nesterov: true}
+	h.runGBps(20*attoParams, func() error { return h.g.SGD(p, g, buf, groups, hp) })
 }

@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -39,16 +38,6 @@ func (p *pair) sameOutside(what string, g kernels.Tensor, init []float32) {
 			p.t.Fatalf("%s: element %d outside every group changed from %v to %v", what, i, init[i], v[i])
 		}
 	}
-}
-
-// randVals returns n uniform values in [−scale, scale) from the pair's
-// generator.
-func (p *pair) randVals(n int, scale float64) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32((2*p.rng.Float64() - 1) * scale)
-	}
-	return v
 }
 
 func TestAdamWMatchesCPU(t *testing.T) {
@@ -152,10 +141,7 @@ func TestOptimErrors(t *testing.T) {
 	ok := []kernels.AdamWGroup{{Offset: 0, Len: 10, LR: 1e-3}}
 	p.ok(p.gpu.Zero(v))
 	p.ok(p.gpu.AdamW(pg, g, m, v, ok, h))
-	for _, tc := range []struct {
-		name      string
-		err, want error
-	}{
+	wantErrors(t, []errCase{
 		{"adamw short m", p.gpu.AdamW(pg, g, short, v, ok, h), kernels.ErrShape},
 		{"adamw nil g", p.gpu.AdamW(pg, kernels.Tensor{}, m, v, ok, h), kernels.ErrShape},
 		{"adamw host v", p.gpu.AdamW(pg, g, m, hostT, ok, h), kernels.ErrDType},
@@ -166,11 +152,7 @@ func TestOptimErrors(t *testing.T) {
 		{"sgd momentum without buffer", p.gpu.SGD(pg, g, kernels.Tensor{}, ok, kernels.SGDHyper{Momentum: 0.9}), kernels.ErrShape},
 		{"sgd host buffer", p.gpu.SGD(pg, g, hostT, ok, kernels.SGDHyper{Momentum: 0.9}), kernels.ErrDType},
 		{"sgd short g", p.gpu.SGD(pg, short, m, ok, kernels.SGDHyper{}), kernels.ErrShape},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 	for name, hp := range map[string]kernels.AdamWHyper{
 		"beta1 = 1": {Beta1: 1, Beta2: 0.999, Eps: 1e-8, Step: 1},
 		"NaN beta2": {Beta1: 0.9, Beta2: math.NaN(), Eps: 1e-8, Step: 1},

@@ -10,15 +10,15 @@ import (
 var poolBench = kernels.PoolShape{N: 32, HW: 49, C: 320}
 
 func BenchmarkAvgPool(b *testing.B) {
-	e := newMiscBench(b)
+	h := newBench(b)
 	s := poolBench
-	x, y := e.tensor(kernels.Shape{s.N, s.HW, s.C}, 1), e.tensor(kernels.Shape{s.N, s.C}, 0)
-	e.run(4*int64(s.N*s.C*(s.HW+1)), func() error { return e.g.AvgPool(y, x, s) })
+	x, y := h.rand(kernels.Shape{s.N, s.HW, s.C}, 1), h.rand(kernels.Shape{s.N, s.C}, 0)
+	h.runGBps(4*int64(s.N*s.C*(s.HW+1)), func() error { return h.g.AvgPool(y, x, s) })
 }
 
 func BenchmarkAvgPoolBackward(b *testing.B) {
-	e := newMiscBench(b)
+	h := newBench(b)
 	s := poolBench
-	dx, dy := e.tensor(kernels.Shape{s.N, s.HW, s.C}, 0), e.tensor(kernels.Shape{s.N, s.C}, 1)
-	e.run(4*int64(s.N*s.C*(s.HW+1)), func() error { return e.g.AvgPoolBackward(dx, dy, s) })
+	dx, dy := h.rand(kernels.Shape{s.N, s.HW, s.C}, 0), h.rand(kernels.Shape{s.N, s.C}, 1)
+	h.runGBps(4*int64(s.N*s.C*(s.HW+1)), func() error { return h.g.AvgPoolBackward(dx, dy, s) })
 }

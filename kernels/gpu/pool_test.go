@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
@@ -41,10 +40,7 @@ func TestAvgPoolErrors(t *testing.T) {
 	_, y := p.out(kernels.Shape{2, 5})
 	_, short := p.out(kernels.Shape{9})
 	hostY, _ := p.cpu.Alloc(kernels.Shape{2, 5})
-	for _, tc := range []struct {
-		name      string
-		err, want error
-	}{
+	wantErrors(t, []errCase{
 		{"zero HW", p.gpu.AvgPool(y, x, kernels.PoolShape{N: 2, HW: 0, C: 5}), kernels.ErrShape},
 		{"short y", p.gpu.AvgPool(short, x, s), kernels.ErrShape},
 		{"x for another shape", p.gpu.AvgPool(y, x, kernels.PoolShape{N: 2, HW: 5, C: 3}), kernels.ErrShape},
@@ -52,9 +48,5 @@ func TestAvgPoolErrors(t *testing.T) {
 		{"backward negative C", p.gpu.AvgPoolBackward(x, y, kernels.PoolShape{N: 2, HW: 3, C: -5}), kernels.ErrShape},
 		{"backward short dy", p.gpu.AvgPoolBackward(x, short, s), kernels.ErrShape},
 		{"backward host dy", p.gpu.AvgPoolBackward(x, hostY, s), kernels.ErrDType},
-	} {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: got %v, want an error wrapping %v", tc.name, tc.err, tc.want)
-		}
-	}
+	})
 }
