@@ -162,12 +162,12 @@ CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_reduce_f32, 1024)
 }  // namespace cudasim_src_layernorm
 
 // kernels/src/optim.cu
-CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "462dce26db21095fd41419f0f44ce4cd0f75da8e86cd67cc8df01560c30c8db3")
+CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "0627a234feaef964ef6b8ffcef5b45722baa207723bf2877a03749c2159f1bae")
 namespace cudasim_src_optim {
 #include "../../kernels/src/optim.cu"
-CUDASIM_REGISTER(adamw_f32, "p", "g", "m", "v", "chunks", "beta1", "beta2", "eps", "bc2_sqrt")
+CUDASIM_REGISTER(adamw_f32, "p", "g", "m", "v", "chunks", "lr_ref", "bc1", "beta1", "beta2", "eps", "bc2_sqrt")
 CUDASIM_LAUNCH_BOUNDS(adamw_f32, 256)
-CUDASIM_REGISTER(sgd_f32, "p", "g", "buf", "chunks", "momentum", "dampening", "nesterov", "first")
+CUDASIM_REGISTER(sgd_f32, "p", "g", "buf", "chunks", "lr_ref", "momentum", "dampening", "nesterov", "first")
 CUDASIM_LAUNCH_BOUNDS(sgd_f32, 256)
 }  // namespace cudasim_src_optim
 

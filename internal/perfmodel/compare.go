@@ -254,15 +254,14 @@ are a pessimistic serial estimate Σ max(roofline, launch cost), with TF32 SGEMM
 
 CUDA Graphs would capture the step once and replay it with one launch, removing the host cost
 per kernel; what remains is the GPU's own gap between dependent kernels (of the order of a
-microsecond; not sourced here, to be measured with nsys). Two things in the current step stand
-in the way of capture and are worth knowing before timing it:
+microsecond; not sourced here, to be measured with nsys). Worth knowing before timing it:
 
-- AdamW's chunk table is uploaded with a synchronous host-to-device copy whenever it changes,
-  and it changes every step: its per-group constant −lr/(1 − β₁ᵗ) carries the bias correction,
-  which depends on the step t (kernels/gpu/optim.go). The recorded steady-state step makes
-  %d such upload(s); each waits for the queued backward pass before AdamW is launched, a
-  pipeline bubble of one launch latency per step, and a graph would have to take the table
-  from a fixed buffer updated outside it.
+- AdamW's chunk table holds only what is fixed over a run (each group's learning rate relative
+  to the largest, and its weight decay); the scheduled rate and the bias corrections are kernel
+  arguments (kernels/gpu/optim.go). A table upload is a synchronous host-to-device copy; the
+  recorded steady-state step makes %d of them.
+- The batch itself is uploaded each step (host-to-device copies of the images and targets);
+  capture would take them from fixed device buffers filled outside the graph.
 - cuBLAS may pick different kernels (split-K, workspace) per shape; capture needs a workspace
   set on the handle.
 

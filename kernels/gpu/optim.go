@@ -15,10 +15,13 @@ import (
 // describes each chunk by an optimChunk entry carrying the group's
 // constants; one launch runs one 256-thread block per entry. The table lives
 // in a device buffer the backend keeps (optimTable) and is uploaded only
-// when it differs from the previous step's: a new learning rate (schedule,
-// layer-wise decay) changes it, a constant one does not. An upload is a
-// synchronous host-to-device copy, so a step whose table changed waits for
-// the queued backward pass before it launches.
+// when it differs from the previous step's. It holds what stays constant
+// over a run — each group's learning rate relative to a reference rate and
+// its weight decay — while the reference rate and the step's bias
+// corrections travel as kernel arguments, so a schedule that moves the
+// learning rate every step does not re-upload it (an upload is a
+// synchronous host-to-device copy, which would make the step wait for the
+// queued backward pass and keep the step out of a CUDA graph).
 
 // optimChunkLen is the most elements one block updates: 8192 gives 452
 // blocks for the 3.7M parameters of ConvNeXt V2-Atto (about 3.4 per H100 SM)
@@ -37,9 +40,10 @@ type optimChunk struct {
 // optimTable is the device copy of the last chunk table the backend
 // uploaded.
 type optimTable struct {
-	ptr   cuda.DevicePtr
-	bytes int
-	last  []optimChunk
+	ptr     cuda.DevicePtr
+	bytes   int
+	last    []optimChunk
+	uploads int // host-to-device copies made (tests check a schedule causes none)
 }
 
 // chunkTable appends the chunks of every non-empty group to dst, with the
@@ -78,6 +82,7 @@ func (b *Backend) uploadTable(op string, chunks []optimChunk) (cuda.DevicePtr, e
 		return 0, fmt.Errorf("%s: uploading the chunk table: %w", op, err)
 	}
 	t.last = append(t.last, chunks...)
+	t.uploads++
 	return t.ptr, nil
 }
 
@@ -107,9 +112,8 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, 
 	t := float64(h.Step)
 	bc1 := 1 - math.Pow(h.Beta1, t)
 	bc2Sqrt := math.Sqrt(1 - math.Pow(h.Beta2, t))
-	chunks := chunkTable(nil, groups, func(gr kernels.AdamWGroup) (float64, float64) {
-		return 1 - gr.LR*gr.WeightDecay, -(gr.LR / bc1)
-	})
+	ref := refLR(groups)
+	chunks := chunkTable(nil, groups, func(gr kernels.AdamWGroup) (float64, float64) { return gr.LR / ref, gr.WeightDecay })
 	if len(chunks) == 0 {
 		return nil
 	}
@@ -118,7 +122,7 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, 
 		return err
 	}
 	return b.launch("adamw_f32", dim1(len(chunks)), dim1(streamThreads), 0, ptr(p), ptr(g), ptr(m), ptr(v), table,
-		h.Beta1, h.Beta2, h.Eps, bc2Sqrt)
+		ref, bc1, h.Beta1, h.Beta2, h.Eps, bc2Sqrt)
 }
 
 // SGD applies one torch.optim.SGD step (momentum, dampening, Nesterov, L2
@@ -142,7 +146,8 @@ func (b *Backend) SGD(p, g, buf kernels.Tensor, groups []kernels.AdamWGroup, h k
 	if err := kernels.CheckGroups(op, groups, n); err != nil {
 		return err
 	}
-	chunks := chunkTable(nil, groups, func(gr kernels.AdamWGroup) (float64, float64) { return gr.LR, gr.WeightDecay })
+	ref := refLR(groups)
+	chunks := chunkTable(nil, groups, func(gr kernels.AdamWGroup) (float64, float64) { return gr.LR / ref, gr.WeightDecay })
 	if len(chunks) == 0 {
 		return nil
 	}
@@ -155,10 +160,25 @@ func (b *Backend) SGD(p, g, buf kernels.Tensor, groups []kernels.AdamWGroup, h k
 		bufPtr = ptr(buf)
 	}
 	return b.launch("sgd_f32", dim1(len(chunks)), dim1(streamThreads), 0, ptr(p), ptr(g), bufPtr, table,
-		h.Momentum, h.Dampening, boolInt(h.Nesterov), boolInt(h.First))
+		ref, h.Momentum, h.Dampening, boolInt(h.Nesterov), boolInt(h.First))
 }
 
 // boolInt returns 1 for true and 0 for false, as an int kernel argument.
+// refLR returns the reference learning rate the chunk table's per-group
+// ratios are relative to: the largest group rate (1 when every rate is 0).
+// Layer-wise decay multiplies the schedule's rate by fixed factors, so the
+// ratios — and the table — stay the same from step to step.
+func refLR(groups []kernels.AdamWGroup) float64 {
+	ref := 0.0
+	for _, g := range groups {
+		ref = max(ref, g.LR)
+	}
+	if ref == 0 {
+		return 1
+	}
+	return ref
+}
+
 func boolInt(v bool) int32 {
 	if v {
 		return 1

@@ -186,3 +186,31 @@ func TestOptimErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestOptimTableSurvivesSchedule checks that a learning rate that changes
+// every step (a schedule, with layer-wise decay ratios fixed) re-uses the
+// device chunk table instead of uploading a new one each step, and that the
+// steps still match the CPU backend.
+func TestOptimTableSurvivesSchedule(t *testing.T) {
+	p := newPair(t, 9)
+	const n = 20000
+	pc, pg := p.in(kernels.Shape{n}, 1)
+	gc, gg := p.in(kernels.Shape{n}, 1)
+	mc, mg := p.from(kernels.Shape{n}, make([]float32, n))
+	vc, vg := p.from(kernels.Shape{n}, make([]float32, n))
+	for step := 1; step <= 3; step++ {
+		lr := 1e-3 / float64(step)
+		groups := []kernels.AdamWGroup{
+			{Offset: 0, Len: 12000, LR: lr * 0.81, WeightDecay: 0.05},
+			{Offset: 12000, Len: 8000, LR: lr, WeightDecay: 0},
+		}
+		h := kernels.AdamWHyper{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: step}
+		p.ok(p.cpu.AdamW(pc, gc, mc, vc, groups, h))
+		p.ok(p.gpu.AdamW(pg, gg, mg, vg, groups, h))
+	}
+	p.same("p", pc, pg, 1e-6, 1e-7)
+	p.same("v", vc, vg, 1e-6, 0)
+	if u := p.gpu.optim.uploads; u != 1 {
+		t.Errorf("%d chunk-table uploads over 3 scheduled steps, want 1", u)
+	}
+}

@@ -34,24 +34,25 @@ struct optim_chunk {
 // adamw_f32: one torch.optim.AdamW step (PyTorch 1.13 _single_tensor_adamw,
 // amsgrad=False, maximize=False) over the chunks of a parameter arena:
 // p, g, m, v are the arena's parameters, gradients and first and second
-// moments (float32, same length); chunks[blockIdx.x] gives the range and
-// c0 = 1 − lr·wd (decoupled weight decay), c1 = −lr/(1 − β1^t). With
-// bc2_sqrt = sqrt(1 − β2^t), per element:
-//   p = (float)(p·c0)
+// moments (float32, same length); chunks[blockIdx.x] gives the range, the
+// group's learning rate as c0 = lr/lr_ref and its weight decay c1 = wd. With
+// lr = lr_ref·c0, bc1 = 1 − β1^t and bc2_sqrt = sqrt(1 − β2^t), per element:
+//   p = (float)(p·(1 − lr·wd))
 //   m = (float)(β1·m + (1 − β1)·g),  v = (float)(β2·v + (1 − β2)·g·g)
-//   p = (float)(p + c1·m / (sqrt(v)/bc2_sqrt + eps))
+//   p = (float)(p − (lr/bc1)·m / (sqrt(v)/bc2_sqrt + eps))
 // Elements outside every chunk are not touched.
 // Geometry: one block (256 threads) per chunk, block-stride loop; no
 // barriers. Traffic: 28 bytes/element (4 loads, 3 stores); ~10 FP64 FLOPs,
 // one FP64 sqrt and one FP64 division.
 extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const float* g, float* m, float* v,
-	const optim_chunk* chunks, double beta1, double beta2, double eps, double bc2_sqrt) {
+	const optim_chunk* chunks, double lr_ref, double bc1, double beta1, double beta2, double eps, double bc2_sqrt) {
 	const optim_chunk ch = chunks[blockIdx.x];
 	float* ps = p + ch.offset;
 	const float* gs = g + ch.offset;
 	float* ms = m + ch.offset;
 	float* vs = v + ch.offset;
-	const double decay = ch.c0, neg_step = ch.c1;
+	const double lr = lr_ref * ch.c0;
+	const double decay = 1.0 - lr * ch.c1, neg_step = -(lr / bc1);
 	for (int i = threadIdx.x; i < ch.len; i += blockDim.x) {
 		const double gi = (double)gs[i];
 		const double pi = (double)(float)((double)ps[i] * decay);
@@ -67,7 +68,8 @@ extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const floa
 // sgd_f32: one torch.optim.SGD step over the chunks of a parameter arena:
 // p, g (and buf, the momentum buffer, null when momentum is 0) are float32
 // arenas of the same length; chunks[blockIdx.x] gives the range with
-// c0 = lr and c1 = weight decay (L2, added to the gradient). Per element,
+// c0 = lr/lr_ref and c1 = weight decay (L2, added to the gradient);
+// lr = lr_ref·c0. Per element,
 // in float64:
 //   d = g + wd·p                       (only when wd ≠ 0)
 //   if momentum ≠ 0:
@@ -78,12 +80,12 @@ extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const floa
 // Geometry: one block (256 threads) per chunk, block-stride loop; no
 // barriers. Traffic: 12 bytes/element without momentum, 20 with.
 extern "C" __global__ void __launch_bounds__(256) sgd_f32(float* p, const float* g, float* buf,
-	const optim_chunk* chunks, double momentum, double dampening, int nesterov, int first) {
+	const optim_chunk* chunks, double lr_ref, double momentum, double dampening, int nesterov, int first) {
 	const optim_chunk ch = chunks[blockIdx.x];
 	float* ps = p + ch.offset;
 	const float* gs = g + ch.offset;
 	float* bs = buf == nullptr ? nullptr : buf + ch.offset;
-	const double lr = ch.c0, wd = ch.c1;
+	const double lr = lr_ref * ch.c0, wd = ch.c1;
 	for (int i = threadIdx.x; i < ch.len; i += blockDim.x) {
 		double d = (double)gs[i];
 		if (wd != 0.0) d += wd * (double)ps[i];
