@@ -142,13 +142,91 @@ func BenchmarkAdamW(b *testing.B) {
 	benchRun(b, 7*4*n, func() error { return be.AdamW(p, g, m, v, groups, h) })
 }
 
+func BenchmarkSGD(b *testing.B) {
+	be := New()
+	const n = 3_708_400
+	p, g, buf := benchT(b, be, kernels.Shape{n}, 1), benchT(b, be, kernels.Shape{n}, 2), benchT(b, be, kernels.Shape{n}, 3)
+	groups := []kernels.AdamWGroup{{Offset: 0, Len: n, LR: 1e-2, WeightDecay: 1e-4}}
+	h := kernels.SGDHyper{Momentum: 0.9, Nesterov: true}
+	benchRun(b, 5*4*n, func() error { return be.SGD(p, g, buf, groups, h) })
+}
+
+// BenchmarkElementwise covers the residual add, drop path (ScaleSamples),
+// layer scale, EMA and the gradient norm at stage 0 (32×56×56×40).
 func BenchmarkElementwise(b *testing.B) {
 	be := New()
 	sh := kernels.Shape{benchBatch, 56 * 56, 40}
 	x, y, z := benchT(b, be, sh, 1), benchT(b, be, sh, 2), benchT(b, be, sh, 3)
+	scale, gamma, dgamma := benchT(b, be, kernels.Shape{benchBatch}, 4), benchT(b, be, kernels.Shape{40}, 5), benchT(b, be, kernels.Shape{40}, 6)
 	n := int64(sh.Len() * 4)
 	b.Run("add", func(b *testing.B) { benchRun(b, 3*n, func() error { return be.Add(z, x, y) }) })
+	b.Run("scale-samples", func(b *testing.B) { benchRun(b, 2*n, func() error { return be.ScaleSamples(z, x, scale) }) })
+	b.Run("channel-scale", func(b *testing.B) { benchRun(b, 2*n, func() error { return be.ChannelScale(z, x, gamma) }) })
+	b.Run("channel-scale-backward", func(b *testing.B) {
+		benchRun(b, 3*n, func() error { return be.ChannelScaleBackward(z, dgamma, y, x, gamma) })
+	})
+	b.Run("ema", func(b *testing.B) { benchRun(b, 3*n, func() error { return be.EMA(z, x, 0.9999) }) })
 	b.Run("sum-squares", func(b *testing.B) {
 		benchRun(b, n, func() error { _, err := be.SumSquares(x); return err })
 	})
+}
+
+// BenchmarkAvgPool pools stage 3 (32×7×7×320) into the head's [32, 320].
+func BenchmarkAvgPool(b *testing.B) {
+	be := New()
+	s := kernels.PoolShape{N: benchBatch, HW: 7 * 7, C: 320}
+	x, y := benchT(b, be, kernels.Shape{s.N, s.HW, s.C}, 1), benchT(b, be, kernels.Shape{s.N, s.C}, 2)
+	n := int64(4 * (s.N*s.HW*s.C + s.N*s.C))
+	b.Run("forward", func(b *testing.B) { benchRun(b, n, func() error { return be.AvgPool(y, x, s) }) })
+	b.Run("backward", func(b *testing.B) { benchRun(b, n, func() error { return be.AvgPoolBackward(x, y, s) }) })
+}
+
+// BenchmarkCrossEntropy is the loss of a batch of 32 over 1000 classes.
+func BenchmarkCrossEntropy(b *testing.B) {
+	be := New()
+	s := kernels.LossShape{N: benchBatch, K: 1000}
+	sh := kernels.Shape{s.N, s.K}
+	logits, prob, target, d := benchT(b, be, sh, 1), benchT(b, be, sh, 2), benchT(b, be, sh, 3), benchT(b, be, sh, 4)
+	if err := be.Scale(target, target, 0); err != nil {
+		b.Fatal(err)
+	}
+	loss := benchT(b, be, kernels.Shape{s.N}, 5)
+	n := int64(4 * s.N * s.K)
+	b.Run("forward", func(b *testing.B) {
+		benchRun(b, 3*n, func() error { return be.CrossEntropy(loss, prob, logits, target, s) })
+	})
+	b.Run("backward", func(b *testing.B) {
+		benchRun(b, 3*n, func() error { return be.CrossEntropyBackward(d, prob, target, 1.0/32, s) })
+	})
+}
+
+// BenchmarkFakeQuant fake-quantizes a pwconv1 weight per output channel
+// (160×40) and a stage-0 activation per tensor, forward and STE backward.
+func BenchmarkFakeQuant(b *testing.B) {
+	be := New()
+	for _, c := range []struct {
+		name  string
+		shape kernels.Shape
+		axis  int
+	}{{"weight_160x40", kernels.Shape{160, 40}, 0}, {"activation_s0", kernels.Shape{benchBatch * 56 * 56, 40}, -1}} {
+		s, err := kernels.QuantAxis(c.shape, c.axis, -127, 127)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x, y := benchT(b, be, c.shape, 1), benchT(b, be, c.shape, 2)
+		scale, zp := benchT(b, be, kernels.Shape{s.Channels}, 3), benchT(b, be, kernels.Shape{s.Channels}, 4)
+		if err := be.Scale(zp, zp, 0); err != nil {
+			b.Fatal(err)
+		}
+		for i := range scale.Host32() {
+			scale.Host32()[i] = 0.01
+		}
+		n := int64(4 * c.shape.Len())
+		b.Run(c.name+"/forward", func(b *testing.B) { benchRun(b, 2*n, func() error { return be.FakeQuant(y, x, scale, zp, s) }) })
+		b.Run(c.name+"/backward", func(b *testing.B) {
+			benchRun(b, 3*n, func() error {
+				return be.FakeQuantBackward(y, kernels.Tensor{}, kernels.Tensor{}, x, x, scale, zp, s, 1)
+			})
+		})
+	}
 }
