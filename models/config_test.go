@@ -80,6 +80,40 @@ func TestVariantCounts(t *testing.T) {
 	}
 }
 
+// TestTimmV1SmallCounts checks timm's small V1 models against timm's
+// published parameter counts (results CSVs: 3.70, 5.22, 9.05, 15.59 M) and
+// their MACs, which equal the V2 models' (GRN and layer scale have none).
+func TestTimmV1SmallCounts(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		mparams float64
+		v2      string
+	}{{"convnext_atto", 3.70, "atto"}, {"convnext_femto", 5.22, "femto"}, {"convnext_pico", 9.05, "pico"}, {"convnext_nano", 15.59, "nano"}} {
+		cfg, _ := Variant(c.name)
+		v2, _ := Variant(c.v2)
+		m, err := build(shapeOnly{cpu.New()}, cfg, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, _ := build(shapeOnly{cpu.New()}, v2, 0, nil)
+		if got := float64(m.NumParams()) / 1e6; math.Abs(got-c.mparams) > 0.005 {
+			t.Errorf("%s: %.3f M parameters, timm lists %.2f M", c.name, got, c.mparams)
+		}
+		blocks := 0
+		for i, d := range cfg.Depths {
+			blocks += d * cfg.Dims[i]
+		}
+		if m2.NumParams()-m.NumParams() != 7*blocks {
+			t.Errorf("%s: %d parameters fewer than %s, want 7·ΣC = %d", c.name, m2.NumParams()-m.NumParams(), c.v2, 7*blocks)
+		}
+		r1, _ := m.Describe(1, 224, 224, 4)
+		r2, _ := m2.Describe(1, 224, 224, 4)
+		if Totals(r1).MACs != Totals(r2).MACs {
+			t.Errorf("%s: %d MACs, %s has %d", c.name, Totals(r1).MACs, c.v2, Totals(r2).MACs)
+		}
+	}
+}
+
 // TestAttoBreakdown checks the per-part parameter counts of atto
 // (CONVNEXTV2.md §1.10) and the smaller heads.
 func TestAttoBreakdown(t *testing.T) {
