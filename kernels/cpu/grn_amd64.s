@@ -1,0 +1,377 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 + FMA kernels for the float32 backend's GRN (grn_amd64.go): float32
+// data converted to float64 lanes, four channels per YMM register. Every
+// kernel needs c >= 1 and rows >= 1. The sums keep 16 channels (four
+// registers per sum) in registers over all rows, then 4, then one; the
+// elementwise kernels walk each row 16, 4 and 1 channels at a time.
+
+// func grnSumSqF32(ss *float64, x *float32, stride, c, rows int)
+//
+// ss[j] += Σ_r x[r*stride+j]² for j < c, r < rows, in row order.
+TEXT ·grnSumSqF32(SB), NOSPLIT, $0-40
+	MOVQ ss+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ stride+16(FP), R8
+	MOVQ c+24(FP), CX
+	MOVQ rows+32(FP), BX
+	SHLQ $2, R8           // row stride in bytes
+	XORQ AX, AX           // channel index
+	MOVQ CX, R10
+	ANDQ $-16, R10
+	MOVQ CX, R11
+	ANDQ $-4, R11
+
+gss_block16:
+	CMPQ    AX, R10
+	JGE     gss_block4
+	VMOVUPD (DI)(AX*8), Y0
+	VMOVUPD 32(DI)(AX*8), Y1
+	VMOVUPD 64(DI)(AX*8), Y2
+	VMOVUPD 96(DI)(AX*8), Y3
+	LEAQ    (SI)(AX*4), R12
+	MOVQ    BX, R13
+
+gss_rows16:
+	VCVTPS2PD   (R12), Y4
+	VCVTPS2PD   16(R12), Y5
+	VCVTPS2PD   32(R12), Y6
+	VCVTPS2PD   48(R12), Y7
+	VFMADD231PD Y4, Y4, Y0
+	VFMADD231PD Y5, Y5, Y1
+	VFMADD231PD Y6, Y6, Y2
+	VFMADD231PD Y7, Y7, Y3
+	ADDQ        R8, R12
+	DECQ        R13
+	JNZ         gss_rows16
+	VMOVUPD     Y0, (DI)(AX*8)
+	VMOVUPD     Y1, 32(DI)(AX*8)
+	VMOVUPD     Y2, 64(DI)(AX*8)
+	VMOVUPD     Y3, 96(DI)(AX*8)
+	ADDQ        $16, AX
+	JMP         gss_block16
+
+gss_block4:
+	CMPQ    AX, R11
+	JGE     gss_block1
+	VMOVUPD (DI)(AX*8), Y0
+	LEAQ    (SI)(AX*4), R12
+	MOVQ    BX, R13
+
+gss_rows4:
+	VCVTPS2PD   (R12), Y4
+	VFMADD231PD Y4, Y4, Y0
+	ADDQ        R8, R12
+	DECQ        R13
+	JNZ         gss_rows4
+	VMOVUPD     Y0, (DI)(AX*8)
+	ADDQ        $4, AX
+	JMP         gss_block4
+
+gss_block1:
+	CMPQ   AX, CX
+	JGE    gss_done
+	VMOVSD (DI)(AX*8), X0
+	LEAQ   (SI)(AX*4), R12
+	MOVQ   BX, R13
+
+gss_rows1:
+	VCVTSS2SD   (R12), X4, X4
+	VFMADD231SD X4, X4, X0
+	ADDQ        R8, R12
+	DECQ        R13
+	JNZ         gss_rows1
+	VMOVSD      X0, (DI)(AX*8)
+	INCQ        AX
+	JMP         gss_block1
+
+gss_done:
+	VZEROUPPER
+	RET
+
+// func grnDotF32(sum, sumDy *float64, dy, x *float32, stride, c, rows int)
+//
+// sum[j] += Σ_r dy·x and sumDy[j] += Σ_r dy over dy[r*stride+j],
+// x[r*stride+j] for j < c, r < rows, in row order.
+TEXT ·grnDotF32(SB), NOSPLIT, $0-56
+	MOVQ sum+0(FP), DI
+	MOVQ sumDy+8(FP), R9
+	MOVQ dy+16(FP), DX
+	MOVQ x+24(FP), SI
+	MOVQ stride+32(FP), R8
+	MOVQ c+40(FP), CX
+	MOVQ rows+48(FP), BX
+	SHLQ $2, R8
+	XORQ AX, AX
+	MOVQ CX, R10
+	ANDQ $-16, R10
+	MOVQ CX, R11
+	ANDQ $-4, R11
+
+gd_block16:
+	CMPQ    AX, R10
+	JGE     gd_block4
+	VMOVUPD (DI)(AX*8), Y0
+	VMOVUPD 32(DI)(AX*8), Y1
+	VMOVUPD 64(DI)(AX*8), Y2
+	VMOVUPD 96(DI)(AX*8), Y3
+	VMOVUPD (R9)(AX*8), Y4
+	VMOVUPD 32(R9)(AX*8), Y5
+	VMOVUPD 64(R9)(AX*8), Y6
+	VMOVUPD 96(R9)(AX*8), Y7
+	LEAQ    (DX)(AX*4), R12
+	LEAQ    (SI)(AX*4), R13
+	MOVQ    BX, R14
+
+gd_rows16:
+	VCVTPS2PD   (R12), Y8
+	VCVTPS2PD   16(R12), Y9
+	VCVTPS2PD   32(R12), Y10
+	VCVTPS2PD   48(R12), Y11
+	VCVTPS2PD   (R13), Y12
+	VCVTPS2PD   16(R13), Y13
+	VCVTPS2PD   32(R13), Y14
+	VCVTPS2PD   48(R13), Y15
+	VFMADD231PD Y8, Y12, Y0
+	VFMADD231PD Y9, Y13, Y1
+	VFMADD231PD Y10, Y14, Y2
+	VFMADD231PD Y11, Y15, Y3
+	VADDPD      Y8, Y4, Y4
+	VADDPD      Y9, Y5, Y5
+	VADDPD      Y10, Y6, Y6
+	VADDPD      Y11, Y7, Y7
+	ADDQ        R8, R12
+	ADDQ        R8, R13
+	DECQ        R14
+	JNZ         gd_rows16
+	VMOVUPD     Y0, (DI)(AX*8)
+	VMOVUPD     Y1, 32(DI)(AX*8)
+	VMOVUPD     Y2, 64(DI)(AX*8)
+	VMOVUPD     Y3, 96(DI)(AX*8)
+	VMOVUPD     Y4, (R9)(AX*8)
+	VMOVUPD     Y5, 32(R9)(AX*8)
+	VMOVUPD     Y6, 64(R9)(AX*8)
+	VMOVUPD     Y7, 96(R9)(AX*8)
+	ADDQ        $16, AX
+	JMP         gd_block16
+
+gd_block4:
+	CMPQ    AX, R11
+	JGE     gd_block1
+	VMOVUPD (DI)(AX*8), Y0
+	VMOVUPD (R9)(AX*8), Y4
+	LEAQ    (DX)(AX*4), R12
+	LEAQ    (SI)(AX*4), R13
+	MOVQ    BX, R14
+
+gd_rows4:
+	VCVTPS2PD   (R12), Y8
+	VCVTPS2PD   (R13), Y12
+	VFMADD231PD Y8, Y12, Y0
+	VADDPD      Y8, Y4, Y4
+	ADDQ        R8, R12
+	ADDQ        R8, R13
+	DECQ        R14
+	JNZ         gd_rows4
+	VMOVUPD     Y0, (DI)(AX*8)
+	VMOVUPD     Y4, (R9)(AX*8)
+	ADDQ        $4, AX
+	JMP         gd_block4
+
+gd_block1:
+	CMPQ   AX, CX
+	JGE    gd_done
+	VMOVSD (DI)(AX*8), X0
+	VMOVSD (R9)(AX*8), X4
+	LEAQ   (DX)(AX*4), R12
+	LEAQ   (SI)(AX*4), R13
+	MOVQ   BX, R14
+
+gd_rows1:
+	VCVTSS2SD   (R12), X8, X8
+	VCVTSS2SD   (R13), X12, X12
+	VFMADD231SD X8, X12, X0
+	VADDSD      X8, X4, X4
+	ADDQ        R8, R12
+	ADDQ        R8, R13
+	DECQ        R14
+	JNZ         gd_rows1
+	VMOVSD      X0, (DI)(AX*8)
+	VMOVSD      X4, (R9)(AX*8)
+	INCQ        AX
+	JMP         gd_block1
+
+gd_done:
+	VZEROUPPER
+	RET
+
+// func grnScaleShiftF32(y, x *float32, stride int, a, bb *float64, c, rows int)
+//
+// y[r*stride+j] = float32(x·a[j] + bb[j]) for j < c, r < rows: a multiply
+// and an add in float64 (not fused, as grnScaleShift rounds). y may equal x.
+TEXT ·grnScaleShiftF32(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ stride+16(FP), R8
+	MOVQ a+24(FP), R9
+	MOVQ bb+32(FP), R10
+	MOVQ c+40(FP), CX
+	MOVQ rows+48(FP), BX
+	SHLQ $2, R8
+	MOVQ CX, R11
+	ANDQ $-16, R11
+	MOVQ CX, R12
+	ANDQ $-4, R12
+
+gsh_row:
+	XORQ AX, AX
+
+gsh_loop16:
+	CMPQ       AX, R11
+	JGE        gsh_loop4
+	VCVTPS2PD  (SI)(AX*4), Y0
+	VCVTPS2PD  16(SI)(AX*4), Y1
+	VCVTPS2PD  32(SI)(AX*4), Y2
+	VCVTPS2PD  48(SI)(AX*4), Y3
+	VMULPD     (R9)(AX*8), Y0, Y0
+	VMULPD     32(R9)(AX*8), Y1, Y1
+	VMULPD     64(R9)(AX*8), Y2, Y2
+	VMULPD     96(R9)(AX*8), Y3, Y3
+	VADDPD     (R10)(AX*8), Y0, Y0
+	VADDPD     32(R10)(AX*8), Y1, Y1
+	VADDPD     64(R10)(AX*8), Y2, Y2
+	VADDPD     96(R10)(AX*8), Y3, Y3
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y1, X1
+	VCVTPD2PSY Y2, X2
+	VCVTPD2PSY Y3, X3
+	VMOVUPS    X0, (DI)(AX*4)
+	VMOVUPS    X1, 16(DI)(AX*4)
+	VMOVUPS    X2, 32(DI)(AX*4)
+	VMOVUPS    X3, 48(DI)(AX*4)
+	ADDQ       $16, AX
+	JMP        gsh_loop16
+
+gsh_loop4:
+	CMPQ       AX, R12
+	JGE        gsh_loop1
+	VCVTPS2PD  (SI)(AX*4), Y0
+	VMULPD     (R9)(AX*8), Y0, Y0
+	VADDPD     (R10)(AX*8), Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)(AX*4)
+	ADDQ       $4, AX
+	JMP        gsh_loop4
+
+gsh_loop1:
+	CMPQ      AX, CX
+	JGE       gsh_next
+	VCVTSS2SD (SI)(AX*4), X0, X0
+	VMULSD    (R9)(AX*8), X0, X0
+	VADDSD    (R10)(AX*8), X0, X0
+	VCVTSD2SS X0, X0, X0
+	VMOVSS    X0, (DI)(AX*4)
+	INCQ      AX
+	JMP       gsh_loop1
+
+gsh_next:
+	ADDQ R8, DI
+	ADDQ R8, SI
+	DECQ BX
+	JNZ  gsh_row
+	VZEROUPPER
+	RET
+
+// func grnGradApplyF32(dx, dy, x *float32, stride int, a, k *float64, c, rows int)
+//
+// dx[r*stride+j] = float32(dy·a[j] + x·k[j]) for j < c, r < rows: two
+// multiplies and an add in float64 (not fused, as grnGradApply rounds). dx
+// may equal dy or x.
+TEXT ·grnGradApplyF32(SB), NOSPLIT, $0-64
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ stride+24(FP), R8
+	MOVQ a+32(FP), R9
+	MOVQ k+40(FP), R10
+	MOVQ c+48(FP), CX
+	MOVQ rows+56(FP), BX
+	SHLQ $2, R8
+	MOVQ CX, R11
+	ANDQ $-16, R11
+	MOVQ CX, R12
+	ANDQ $-4, R12
+
+gga_row:
+	XORQ AX, AX
+
+gga_loop16:
+	CMPQ       AX, R11
+	JGE        gga_loop4
+	VCVTPS2PD  (DX)(AX*4), Y0
+	VCVTPS2PD  16(DX)(AX*4), Y1
+	VCVTPS2PD  32(DX)(AX*4), Y2
+	VCVTPS2PD  48(DX)(AX*4), Y3
+	VCVTPS2PD  (SI)(AX*4), Y4
+	VCVTPS2PD  16(SI)(AX*4), Y5
+	VCVTPS2PD  32(SI)(AX*4), Y6
+	VCVTPS2PD  48(SI)(AX*4), Y7
+	VMULPD     (R9)(AX*8), Y0, Y0
+	VMULPD     32(R9)(AX*8), Y1, Y1
+	VMULPD     64(R9)(AX*8), Y2, Y2
+	VMULPD     96(R9)(AX*8), Y3, Y3
+	VMULPD     (R10)(AX*8), Y4, Y4
+	VMULPD     32(R10)(AX*8), Y5, Y5
+	VMULPD     64(R10)(AX*8), Y6, Y6
+	VMULPD     96(R10)(AX*8), Y7, Y7
+	VADDPD     Y4, Y0, Y0
+	VADDPD     Y5, Y1, Y1
+	VADDPD     Y6, Y2, Y2
+	VADDPD     Y7, Y3, Y3
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y1, X1
+	VCVTPD2PSY Y2, X2
+	VCVTPD2PSY Y3, X3
+	VMOVUPS    X0, (DI)(AX*4)
+	VMOVUPS    X1, 16(DI)(AX*4)
+	VMOVUPS    X2, 32(DI)(AX*4)
+	VMOVUPS    X3, 48(DI)(AX*4)
+	ADDQ       $16, AX
+	JMP        gga_loop16
+
+gga_loop4:
+	CMPQ       AX, R12
+	JGE        gga_loop1
+	VCVTPS2PD  (DX)(AX*4), Y0
+	VCVTPS2PD  (SI)(AX*4), Y4
+	VMULPD     (R9)(AX*8), Y0, Y0
+	VMULPD     (R10)(AX*8), Y4, Y4
+	VADDPD     Y4, Y0, Y0
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)(AX*4)
+	ADDQ       $4, AX
+	JMP        gga_loop4
+
+gga_loop1:
+	CMPQ      AX, CX
+	JGE       gga_next
+	VCVTSS2SD (DX)(AX*4), X0, X0
+	VCVTSS2SD (SI)(AX*4), X4, X4
+	VMULSD    (R9)(AX*8), X0, X0
+	VMULSD    (R10)(AX*8), X4, X4
+	VADDSD    X4, X0, X0
+	VCVTSD2SS X0, X0, X0
+	VMOVSS    X0, (DI)(AX*4)
+	INCQ      AX
+	JMP       gga_loop1
+
+gga_next:
+	ADDQ R8, DI
+	ADDQ R8, DX
+	ADDQ R8, SI
+	DECQ BX
+	JNZ  gga_row
+	VZEROUPPER
+	RET
