@@ -127,7 +127,7 @@ func grn[T Float](b *Backend, y, gnorm, x, gamma, beta []T, s kernels.GRNShape) 
 	gamma, beta = gamma[:C], beta[:C]
 	// Per sample, C sums of squares that become the coefficients
 	// a_c = 1 + gamma_c·N_c in place; then beta in float64.
-	buf := getF64((N + 1) * C)
+	buf := getF64Dirty((N + 1) * C)
 	defer putF64(buf)
 	scratch := *buf
 	bb := scratch[N*C:]
@@ -162,24 +162,36 @@ func grn[T Float](b *Backend, y, gnorm, x, gamma, beta []T, s kernels.GRNShape) 
 
 // grnCoef turns one sample's sums of squares a[c] = Σ_h x² into the norms
 // g, written to gn, and then into the forward's coefficients
-// a[c] = 1 + gamma_c·g_c/D, D = mean_c g + eps.
+// a[c] = 1 + gamma_c·g_c/D, D = mean_c g + eps. The channel sum runs in four
+// interleaved partial sums (channel c into sum c mod 4), like sum64.
 func grnCoef[T Float](a []float64, gn, gamma []T, eps float64) {
-	gn, gamma = gn[:len(a)], gamma[:len(a)]
-	var m float64
-	for c, ss := range a {
-		g := math.Sqrt(ss)
-		a[c] = g
-		m += g
+	C := len(a)
+	gn, gamma = gn[:C], gamma[:C]
+	var m0, m1, m2, m3 float64
+	c := 0
+	for ; c+4 <= C; c += 4 {
+		v := a[c : c+4 : c+4]
+		g0, g1, g2, g3 := math.Sqrt(v[0]), math.Sqrt(v[1]), math.Sqrt(v[2]), math.Sqrt(v[3])
+		v[0], v[1], v[2], v[3] = g0, g1, g2, g3
+		m0 += g0
+		m1 += g1
+		m2 += g2
+		m3 += g3
 	}
-	d := m/float64(len(a)) + eps
+	for ; c < C; c++ {
+		g := math.Sqrt(a[c])
+		a[c] = g
+		m0 += g
+	}
+	d := ((m0+m1)+(m2+m3))/float64(C) + eps
 	for c, g := range a {
 		gn[c] = T(g)
 		a[c] = 1 + float64(gamma[c])*(g/d)
 	}
 }
 
-// grnSumSq adds Σ_r x[r·stride+j]² to ss[j] for j < len(ss) and r < rows,
-// in float64, one row after another.
+// grnSumSq writes ss[j] = Σ_r x[r·stride+j]² for j < len(ss) and
+// r < rows, summed in float64 one row after another.
 func grnSumSq[T Float](ss []float64, x []T, stride, rows int) {
 	if !grnSumSqAsm(ss, x, stride, rows) {
 		grnSumSqGo(ss, x, stride, rows)
@@ -188,6 +200,7 @@ func grnSumSq[T Float](ss []float64, x []T, stride, rows int) {
 
 // grnSumSqGo is grnSumSq in Go.
 func grnSumSqGo[T Float](ss []float64, x []T, stride, rows int) {
+	clear(ss)
 	for r := range rows {
 		row := x[r*stride : r*stride+len(ss)]
 		for j, v := range row {
@@ -228,7 +241,7 @@ func grnBackward[T Float](b *Backend, dx, dgamma, dbeta, dy, x, gnorm, gamma []T
 	// Σ_h dy (dbeta's share), and the coefficients a_c and (∂L/∂g_c)/g_c.
 	// The shares are summed over samples afterwards, in sample order, so
 	// dgamma and dbeta do not depend on the number of workers.
-	buf := getF64(N * 4 * C)
+	buf := getF64Dirty(N * 4 * C)
 	defer putF64(buf)
 	scratch := *buf
 	dot := func(n, c0, c1 int) {
@@ -258,13 +271,16 @@ func grnBackward[T Float](b *Backend, dx, dgamma, dbeta, dy, x, gnorm, gamma []T
 		}
 		p.run(b, s, 3, apply)
 	}
-	// Sum the samples' shares in sample order into sample 0's slots.
+	// Sum the samples' shares in sample order into sample 0's slots, the
+	// channels split over the workers.
 	total := scratch[:2*C]
-	for n := 1; n < N; n++ {
-		for c, v := range scratch[n*4*C : n*4*C+2*C] {
-			total[c] += v
+	b.parallelFor(2*C, N, func(lo, hi int) {
+		for n := 1; n < N; n++ {
+			for j, v := range scratch[n*4*C+lo : n*4*C+hi] {
+				total[lo+j] += v
+			}
 		}
-	}
+	})
 	addTo(dgamma, total[:C])
 	addTo(dbeta, total[C:])
 }
@@ -272,34 +288,39 @@ func grnBackward[T Float](b *Backend, dx, dgamma, dbeta, dy, x, gnorm, gamma []T
 // grnGradCoef computes one sample's backward coefficients from S_c =
 // Σ_h dy·x (in sum), the norms g and gamma (see GRNBackward): a_c =
 // 1 + gamma_c·g_c/D and k_c = (∂L/∂g_c)/g_c (0 where g_c = 0), and
-// replaces sum with dgamma's share S_c·g_c/D.
+// replaces sum with dgamma's share S_c·g_c/D. The channel sums run in four
+// interleaved partial sums, like sum64.
 func grnGradCoef[T Float](sum, a, k []float64, g, gamma []T, eps float64) {
 	C := len(sum)
 	a, k, g, gamma = a[:C], k[:C], g[:C], gamma[:C]
-	var m float64
-	for _, v := range g {
-		m += float64(v)
+	D := sum64(g)/float64(C) + eps
+	var x0, x1, x2, x3 float64 // Σ_c gamma_c·S_c·g_c
+	c := 0
+	for ; c+4 <= C; c += 4 {
+		x0 += float64(gamma[c]) * sum[c] * float64(g[c])
+		x1 += float64(gamma[c+1]) * sum[c+1] * float64(g[c+1])
+		x2 += float64(gamma[c+2]) * sum[c+2] * float64(g[c+2])
+		x3 += float64(gamma[c+3]) * sum[c+3] * float64(g[c+3])
 	}
-	D := m/float64(C) + eps
-	var cross float64 // Σ_c gamma_c·S_c·g_c
-	for c, v := range g {
-		cross += float64(gamma[c]) * sum[c] * float64(v)
+	for ; c < C; c++ {
+		x0 += float64(gamma[c]) * sum[c] * float64(g[c])
 	}
-	cross /= float64(C) * D * D
+	cross := ((x0 + x1) + (x2 + x3)) / (float64(C) * D * D)
 	for c, v := range g {
 		gc, gm := float64(v), float64(gamma[c])
-		a[c] = 1 + gm*(gc/D)
+		gd := gc / D
+		a[c] = 1 + gm*gd
 		k[c] = 0
 		if gc > 0 {
 			k[c] = (gm*sum[c]/D - cross) / gc
 		}
-		sum[c] *= gc / D
+		sum[c] *= gd
 	}
 }
 
-// grnDot adds Σ_r dy·x to sum[j] and Σ_r dy to sumDy[j] over the rows
-// r < rows of dy[r·stride+j] and x[r·stride+j], j < len(sum), in float64,
-// one row after another.
+// grnDot writes sum[j] = Σ_r dy·x and sumDy[j] = Σ_r dy over the rows
+// r < rows of dy[r·stride+j] and x[r·stride+j], j < len(sum), summed in
+// float64 one row after another.
 func grnDot[T Float](sum, sumDy []float64, dy, x []T, stride, rows int) {
 	if !grnDotAsm(sum, sumDy, dy, x, stride, rows) {
 		grnDotGo(sum, sumDy, dy, x, stride, rows)
@@ -309,6 +330,8 @@ func grnDot[T Float](sum, sumDy []float64, dy, x []T, stride, rows int) {
 // grnDotGo is grnDot in Go.
 func grnDotGo[T Float](sum, sumDy []float64, dy, x []T, stride, rows int) {
 	sumDy = sumDy[:len(sum)]
+	clear(sum)
+	clear(sumDy)
 	for r := range rows {
 		xr, dyr := x[r*stride:r*stride+len(sum)], dy[r*stride:r*stride+len(sum)]
 		for j, v := range dyr {

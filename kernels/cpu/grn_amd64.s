@@ -10,7 +10,7 @@
 
 // func grnSumSqF32(ss *float64, x *float32, stride, c, rows int)
 //
-// ss[j] += Σ_r x[r*stride+j]² for j < c, r < rows, in row order.
+// ss[j] = Σ_r x[r*stride+j]² for j < c, r < rows, in row order.
 TEXT ·grnSumSqF32(SB), NOSPLIT, $0-40
 	MOVQ ss+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -27,12 +27,12 @@ TEXT ·grnSumSqF32(SB), NOSPLIT, $0-40
 gss_block16:
 	CMPQ    AX, R10
 	JGE     gss_block4
-	VMOVUPD (DI)(AX*8), Y0
-	VMOVUPD 32(DI)(AX*8), Y1
-	VMOVUPD 64(DI)(AX*8), Y2
-	VMOVUPD 96(DI)(AX*8), Y3
-	LEAQ    (SI)(AX*4), R12
-	MOVQ    BX, R13
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	LEAQ   (SI)(AX*4), R12
+	MOVQ   BX, R13
 
 gss_rows16:
 	VCVTPS2PD   (R12), Y4
@@ -56,9 +56,9 @@ gss_rows16:
 gss_block4:
 	CMPQ    AX, R11
 	JGE     gss_block1
-	VMOVUPD (DI)(AX*8), Y0
-	LEAQ    (SI)(AX*4), R12
-	MOVQ    BX, R13
+	VXORPD Y0, Y0, Y0
+	LEAQ   (SI)(AX*4), R12
+	MOVQ   BX, R13
 
 gss_rows4:
 	VCVTPS2PD   (R12), Y4
@@ -73,7 +73,7 @@ gss_rows4:
 gss_block1:
 	CMPQ   AX, CX
 	JGE    gss_done
-	VMOVSD (DI)(AX*8), X0
+	VXORPD X0, X0, X0
 	LEAQ   (SI)(AX*4), R12
 	MOVQ   BX, R13
 
@@ -93,7 +93,7 @@ gss_done:
 
 // func grnDotF32(sum, sumDy *float64, dy, x *float32, stride, c, rows int)
 //
-// sum[j] += Σ_r dy·x and sumDy[j] += Σ_r dy over dy[r*stride+j],
+// sum[j] = Σ_r dy·x and sumDy[j] = Σ_r dy over dy[r*stride+j],
 // x[r*stride+j] for j < c, r < rows, in row order.
 TEXT ·grnDotF32(SB), NOSPLIT, $0-56
 	MOVQ sum+0(FP), DI
@@ -113,17 +113,17 @@ TEXT ·grnDotF32(SB), NOSPLIT, $0-56
 gd_block16:
 	CMPQ    AX, R10
 	JGE     gd_block4
-	VMOVUPD (DI)(AX*8), Y0
-	VMOVUPD 32(DI)(AX*8), Y1
-	VMOVUPD 64(DI)(AX*8), Y2
-	VMOVUPD 96(DI)(AX*8), Y3
-	VMOVUPD (R9)(AX*8), Y4
-	VMOVUPD 32(R9)(AX*8), Y5
-	VMOVUPD 64(R9)(AX*8), Y6
-	VMOVUPD 96(R9)(AX*8), Y7
-	LEAQ    (DX)(AX*4), R12
-	LEAQ    (SI)(AX*4), R13
-	MOVQ    BX, R14
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	LEAQ   (DX)(AX*4), R12
+	LEAQ   (SI)(AX*4), R13
+	MOVQ   BX, R14
 
 gd_rows16:
 	VCVTPS2PD   (R12), Y8
@@ -160,11 +160,11 @@ gd_rows16:
 gd_block4:
 	CMPQ    AX, R11
 	JGE     gd_block1
-	VMOVUPD (DI)(AX*8), Y0
-	VMOVUPD (R9)(AX*8), Y4
-	LEAQ    (DX)(AX*4), R12
-	LEAQ    (SI)(AX*4), R13
-	MOVQ    BX, R14
+	VXORPD Y0, Y0, Y0
+	VXORPD Y4, Y4, Y4
+	LEAQ   (DX)(AX*4), R12
+	LEAQ   (SI)(AX*4), R13
+	MOVQ   BX, R14
 
 gd_rows4:
 	VCVTPS2PD   (R12), Y8
@@ -183,8 +183,8 @@ gd_rows4:
 gd_block1:
 	CMPQ   AX, CX
 	JGE    gd_done
-	VMOVSD (DI)(AX*8), X0
-	VMOVSD (R9)(AX*8), X4
+	VXORPD X0, X0, X0
+	VXORPD X4, X4, X4
 	LEAQ   (DX)(AX*4), R12
 	LEAQ   (SI)(AX*4), R13
 	MOVQ   BX, R14
