@@ -94,7 +94,10 @@ gss_done:
 // func grnDotF32(sum, sumDy *float64, dy, x *float32, stride, c, rows int)
 //
 // sum[j] = Σ_r dy·x and sumDy[j] = Σ_r dy over dy[r*stride+j],
-// x[r*stride+j] for j < c, r < rows, in row order.
+// x[r*stride+j] for j < c, r < rows, in row order. The channels up to
+// c&^15 go row by row (four rows at a time, groups of 16 channels, the sums
+// in memory), which streams both inputs in address order; the rest go
+// column by column with the sums in registers.
 TEXT ·grnDotF32(SB), NOSPLIT, $0-56
 	MOVQ sum+0(FP), DI
 	MOVQ sumDy+8(FP), R9
@@ -103,37 +106,56 @@ TEXT ·grnDotF32(SB), NOSPLIT, $0-56
 	MOVQ stride+32(FP), R8
 	MOVQ c+40(FP), CX
 	MOVQ rows+48(FP), BX
-	SHLQ $2, R8
-	XORQ AX, AX
-	MOVQ CX, R10
-	ANDQ $-16, R10
-	MOVQ CX, R11
-	ANDQ $-4, R11
-
-gd_block16:
-	CMPQ    AX, R10
-	JGE     gd_block4
+	SHLQ $2, R8                // row stride in bytes
+	LEAQ (R8)(R8*2), R10       // three rows
+	MOVQ CX, AX
+	SHRQ $4, AX                // groups of 16 channels
+	JZ   gd_cols
+	MOVQ DI, R11
+	MOVQ R9, R12
 	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-	LEAQ   (DX)(AX*4), R12
-	LEAQ   (SI)(AX*4), R13
-	MOVQ   BX, R14
 
-gd_rows16:
-	VCVTPS2PD   (R12), Y8
-	VCVTPS2PD   16(R12), Y9
-	VCVTPS2PD   32(R12), Y10
-	VCVTPS2PD   48(R12), Y11
-	VCVTPS2PD   (R13), Y12
-	VCVTPS2PD   16(R13), Y13
-	VCVTPS2PD   32(R13), Y14
-	VCVTPS2PD   48(R13), Y15
+gd_zero:
+	VMOVUPD Y0, (R11)
+	VMOVUPD Y0, 32(R11)
+	VMOVUPD Y0, 64(R11)
+	VMOVUPD Y0, 96(R11)
+	VMOVUPD Y0, (R12)
+	VMOVUPD Y0, 32(R12)
+	VMOVUPD Y0, 64(R12)
+	VMOVUPD Y0, 96(R12)
+	ADDQ    $128, R11
+	ADDQ    $128, R12
+	DECQ    AX
+	JNZ     gd_zero
+
+gd_rowblk4:
+	CMPQ BX, $4
+	JLT  gd_rowblk1
+	MOVQ DI, R11
+	MOVQ R9, R12
+	MOVQ DX, R13
+	MOVQ SI, R14
+	MOVQ CX, AX
+	SHRQ $4, AX
+
+gd_g4:
+	VMOVUPD     (R11), Y0
+	VMOVUPD     32(R11), Y1
+	VMOVUPD     64(R11), Y2
+	VMOVUPD     96(R11), Y3
+	VMOVUPD     (R12), Y4
+	VMOVUPD     32(R12), Y5
+	VMOVUPD     64(R12), Y6
+	VMOVUPD     96(R12), Y7
+	VCVTPS2PD   (R13), Y8
+	VCVTPS2PD   16(R13), Y9
+	VCVTPS2PD   32(R13), Y10
+	VCVTPS2PD   48(R13), Y11
+	VCVTPS2PD   (R14), Y12
+	VCVTPS2PD   16(R14), Y13
+	VCVTPS2PD   32(R14), Y14
+	VCVTPS2PD   48(R14), Y15
 	VFMADD231PD Y8, Y12, Y0
 	VFMADD231PD Y9, Y13, Y1
 	VFMADD231PD Y10, Y14, Y2
@@ -142,20 +164,138 @@ gd_rows16:
 	VADDPD      Y9, Y5, Y5
 	VADDPD      Y10, Y6, Y6
 	VADDPD      Y11, Y7, Y7
-	ADDQ        R8, R12
-	ADDQ        R8, R13
-	DECQ        R14
-	JNZ         gd_rows16
-	VMOVUPD     Y0, (DI)(AX*8)
-	VMOVUPD     Y1, 32(DI)(AX*8)
-	VMOVUPD     Y2, 64(DI)(AX*8)
-	VMOVUPD     Y3, 96(DI)(AX*8)
-	VMOVUPD     Y4, (R9)(AX*8)
-	VMOVUPD     Y5, 32(R9)(AX*8)
-	VMOVUPD     Y6, 64(R9)(AX*8)
-	VMOVUPD     Y7, 96(R9)(AX*8)
-	ADDQ        $16, AX
-	JMP         gd_block16
+	VCVTPS2PD   (R13)(R8*1), Y8
+	VCVTPS2PD   16(R13)(R8*1), Y9
+	VCVTPS2PD   32(R13)(R8*1), Y10
+	VCVTPS2PD   48(R13)(R8*1), Y11
+	VCVTPS2PD   (R14)(R8*1), Y12
+	VCVTPS2PD   16(R14)(R8*1), Y13
+	VCVTPS2PD   32(R14)(R8*1), Y14
+	VCVTPS2PD   48(R14)(R8*1), Y15
+	VFMADD231PD Y8, Y12, Y0
+	VFMADD231PD Y9, Y13, Y1
+	VFMADD231PD Y10, Y14, Y2
+	VFMADD231PD Y11, Y15, Y3
+	VADDPD      Y8, Y4, Y4
+	VADDPD      Y9, Y5, Y5
+	VADDPD      Y10, Y6, Y6
+	VADDPD      Y11, Y7, Y7
+	VCVTPS2PD   (R13)(R8*2), Y8
+	VCVTPS2PD   16(R13)(R8*2), Y9
+	VCVTPS2PD   32(R13)(R8*2), Y10
+	VCVTPS2PD   48(R13)(R8*2), Y11
+	VCVTPS2PD   (R14)(R8*2), Y12
+	VCVTPS2PD   16(R14)(R8*2), Y13
+	VCVTPS2PD   32(R14)(R8*2), Y14
+	VCVTPS2PD   48(R14)(R8*2), Y15
+	VFMADD231PD Y8, Y12, Y0
+	VFMADD231PD Y9, Y13, Y1
+	VFMADD231PD Y10, Y14, Y2
+	VFMADD231PD Y11, Y15, Y3
+	VADDPD      Y8, Y4, Y4
+	VADDPD      Y9, Y5, Y5
+	VADDPD      Y10, Y6, Y6
+	VADDPD      Y11, Y7, Y7
+	VCVTPS2PD   (R13)(R10*1), Y8
+	VCVTPS2PD   16(R13)(R10*1), Y9
+	VCVTPS2PD   32(R13)(R10*1), Y10
+	VCVTPS2PD   48(R13)(R10*1), Y11
+	VCVTPS2PD   (R14)(R10*1), Y12
+	VCVTPS2PD   16(R14)(R10*1), Y13
+	VCVTPS2PD   32(R14)(R10*1), Y14
+	VCVTPS2PD   48(R14)(R10*1), Y15
+	VFMADD231PD Y8, Y12, Y0
+	VFMADD231PD Y9, Y13, Y1
+	VFMADD231PD Y10, Y14, Y2
+	VFMADD231PD Y11, Y15, Y3
+	VADDPD      Y8, Y4, Y4
+	VADDPD      Y9, Y5, Y5
+	VADDPD      Y10, Y6, Y6
+	VADDPD      Y11, Y7, Y7
+	VMOVUPD     Y0, (R11)
+	VMOVUPD     Y1, 32(R11)
+	VMOVUPD     Y2, 64(R11)
+	VMOVUPD     Y3, 96(R11)
+	VMOVUPD     Y4, (R12)
+	VMOVUPD     Y5, 32(R12)
+	VMOVUPD     Y6, 64(R12)
+	VMOVUPD     Y7, 96(R12)
+	ADDQ        $128, R11
+	ADDQ        $128, R12
+	ADDQ        $64, R13
+	ADDQ        $64, R14
+	DECQ        AX
+	JNZ         gd_g4
+	LEAQ        (DX)(R8*4), DX
+	LEAQ        (SI)(R8*4), SI
+	SUBQ        $4, BX
+	JMP         gd_rowblk4
+
+gd_rowblk1:
+	TESTQ BX, BX
+	JZ    gd_cols_reset
+	MOVQ  DI, R11
+	MOVQ  R9, R12
+	MOVQ  DX, R13
+	MOVQ  SI, R14
+	MOVQ  CX, AX
+	SHRQ  $4, AX
+
+gd_g1:
+	VMOVUPD     (R11), Y0
+	VMOVUPD     32(R11), Y1
+	VMOVUPD     64(R11), Y2
+	VMOVUPD     96(R11), Y3
+	VMOVUPD     (R12), Y4
+	VMOVUPD     32(R12), Y5
+	VMOVUPD     64(R12), Y6
+	VMOVUPD     96(R12), Y7
+	VCVTPS2PD   (R13), Y8
+	VCVTPS2PD   16(R13), Y9
+	VCVTPS2PD   32(R13), Y10
+	VCVTPS2PD   48(R13), Y11
+	VCVTPS2PD   (R14), Y12
+	VCVTPS2PD   16(R14), Y13
+	VCVTPS2PD   32(R14), Y14
+	VCVTPS2PD   48(R14), Y15
+	VFMADD231PD Y8, Y12, Y0
+	VFMADD231PD Y9, Y13, Y1
+	VFMADD231PD Y10, Y14, Y2
+	VFMADD231PD Y11, Y15, Y3
+	VADDPD      Y8, Y4, Y4
+	VADDPD      Y9, Y5, Y5
+	VADDPD      Y10, Y6, Y6
+	VADDPD      Y11, Y7, Y7
+	VMOVUPD     Y0, (R11)
+	VMOVUPD     Y1, 32(R11)
+	VMOVUPD     Y2, 64(R11)
+	VMOVUPD     Y3, 96(R11)
+	VMOVUPD     Y4, (R12)
+	VMOVUPD     Y5, 32(R12)
+	VMOVUPD     Y6, 64(R12)
+	VMOVUPD     Y7, 96(R12)
+	ADDQ        $128, R11
+	ADDQ        $128, R12
+	ADDQ        $64, R13
+	ADDQ        $64, R14
+	DECQ        AX
+	JNZ         gd_g1
+	ADDQ        R8, DX
+	ADDQ        R8, SI
+	DECQ        BX
+	JMP         gd_rowblk1
+
+gd_cols_reset:
+	MOVQ dy+16(FP), DX
+	MOVQ x+24(FP), SI
+	MOVQ rows+48(FP), BX
+
+gd_cols:
+	// The last c mod 16 channels, column by column from channel c&^15.
+	MOVQ CX, AX
+	ANDQ $-16, AX
+	MOVQ CX, R11
+	ANDQ $-4, R11
 
 gd_block4:
 	CMPQ    AX, R11

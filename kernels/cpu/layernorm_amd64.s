@@ -24,25 +24,46 @@
 // For each of rows rows of c elements: mean = Σx/c, rstd =
 // 1/sqrt(Σ(x − mean)²/c + eps), y = ((x − mean)·rstd)·w + b, all in
 // float64 (no fused multiply-adds), stored as float32. y may equal x.
-TEXT ·layerNormRowsF32(SB), NOSPLIT, $0-72
-	MOVQ      y+0(FP), DI
-	MOVQ      x+8(FP), SI
-	MOVQ      mean+16(FP), R8
-	MOVQ      rstd+24(FP), R9
-	MOVQ      w+32(FP), R10
-	MOVQ      b+40(FP), R11
-	MOVQ      c+48(FP), CX
-	MOVQ      rows+56(FP), BX
-	VMOVSD    eps+64(FP), X13
-	VCVTSI2SDQ CX, X14, X14      // c as float64
-	MOVQ      $0x3FF0000000000000, AX
-	VMOVQ     AX, X12            // 1.0
-	MOVQ      CX, R12
-	ANDQ      $-4, R12           // end of the vector part
-	MOVQ      CX, R13
-	SHLQ      $2, R13            // row length in bytes
+//
+// A row's statistics are two chains of dependent adds, a division and a
+// square root: latency, not throughput. When c is a multiple of 4, blocks
+// of four rows therefore compute their statistics together, four
+// independent chains interleaved, and park them in the frame (row k of the
+// block in slot 3−k) for the output pass, which then runs row by row.
+TEXT ·layerNormRowsF32(SB), NOSPLIT, $64-72
+	MOVQ       y+0(FP), DI
+	MOVQ       x+8(FP), SI
+	MOVQ       mean+16(FP), R8
+	MOVQ       rstd+24(FP), R9
+	MOVQ       w+32(FP), R10
+	MOVQ       b+40(FP), R11
+	MOVQ       c+48(FP), CX
+	MOVQ       rows+56(FP), BX
+	VMOVSD     eps+64(FP), X13
+	VCVTSI2SDQ CX, X14, X14     // c as float64
+	MOVQ       $0x3FF0000000000000, AX
+	VMOVQ      AX, X12          // 1.0
+	MOVQ       CX, R12
+	ANDQ       $-4, R12         // end of the vector part
+	MOVQ       CX, R13
+	SHLQ       $2, R13          // row length in bytes
+	XORQ       DX, DX           // rows of the current block still to output
 
 ln_row:
+	TESTQ        DX, DX
+	JZ           ln_stats
+	DECQ         DX
+	VBROADCASTSD (SP)(DX*8), Y10
+	VBROADCASTSD 32(SP)(DX*8), Y11
+	JMP          ln_out
+
+ln_stats:
+	CMPQ BX, $4
+	JLT  ln_single
+	CMPQ R12, CX
+	JEQ  ln_block4
+
+ln_single:
 	// mean = Σx / c
 	VXORPD Y0, Y0, Y0
 	XORQ   AX, AX
@@ -110,6 +131,7 @@ ln_sq_done:
 	VMOVSS       X2, (R9)
 	VBROADCASTSD X11, Y11      // rstd
 
+ln_out:
 	// y = ((x − mean)·rstd)·w + b
 	XORQ AX, AX
 
@@ -148,6 +170,127 @@ ln_next:
 	JNZ  ln_row
 	VZEROUPPER
 	RET
+
+ln_block4:
+	// Statistics of rows SI, R10, R11, R12 (c a multiple of 4): sums in
+	// Y0..Y3, means in Y8..Y11. w, b and the vector end are reloaded
+	// afterwards.
+	LEAQ   (SI)(R13*1), R10
+	LEAQ   (R10)(R13*1), R11
+	LEAQ   (R11)(R13*1), R12
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	XORQ   AX, AX
+
+ln_b4_sum:
+	VCVTPS2PD (SI)(AX*4), Y4
+	VCVTPS2PD (R10)(AX*4), Y5
+	VCVTPS2PD (R11)(AX*4), Y6
+	VCVTPS2PD (R12)(AX*4), Y7
+	VADDPD    Y4, Y0, Y0
+	VADDPD    Y5, Y1, Y1
+	VADDPD    Y6, Y2, Y2
+	VADDPD    Y7, Y3, Y3
+	ADDQ      $4, AX
+	CMPQ      AX, CX
+	JLT       ln_b4_sum
+	VEXTRACTF128 $1, Y0, X4
+	HSUM(X0, X4, X5)
+	VDIVSD       X14, X0, X8
+	VBROADCASTSD X8, Y8
+	VMOVSD       X8, 24(SP)
+	VEXTRACTF128 $1, Y1, X4
+	HSUM(X1, X4, X5)
+	VDIVSD       X14, X1, X9
+	VBROADCASTSD X9, Y9
+	VMOVSD       X9, 16(SP)
+	VEXTRACTF128 $1, Y2, X4
+	HSUM(X2, X4, X5)
+	VDIVSD       X14, X2, X10
+	VBROADCASTSD X10, Y10
+	VMOVSD       X10, 8(SP)
+	VEXTRACTF128 $1, Y3, X4
+	HSUM(X3, X4, X5)
+	VDIVSD       X14, X3, X11
+	VBROADCASTSD X11, Y11
+	VMOVSD       X11, 0(SP)
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	XORQ         AX, AX
+
+ln_b4_sq:
+	VCVTPS2PD (SI)(AX*4), Y4
+	VCVTPS2PD (R10)(AX*4), Y5
+	VCVTPS2PD (R11)(AX*4), Y6
+	VCVTPS2PD (R12)(AX*4), Y7
+	VSUBPD    Y8, Y4, Y4
+	VSUBPD    Y9, Y5, Y5
+	VSUBPD    Y10, Y6, Y6
+	VSUBPD    Y11, Y7, Y7
+	VMULPD    Y4, Y4, Y4
+	VMULPD    Y5, Y5, Y5
+	VMULPD    Y6, Y6, Y6
+	VMULPD    Y7, Y7, Y7
+	VADDPD    Y4, Y0, Y0
+	VADDPD    Y5, Y1, Y1
+	VADDPD    Y6, Y2, Y2
+	VADDPD    Y7, Y3, Y3
+	ADDQ      $4, AX
+	CMPQ      AX, CX
+	JLT       ln_b4_sq
+	VEXTRACTF128 $1, Y0, X4
+	HSUM(X0, X4, X5)
+	VEXTRACTF128 $1, Y1, X4
+	HSUM(X1, X4, X5)
+	VEXTRACTF128 $1, Y2, X4
+	HSUM(X2, X4, X5)
+	VEXTRACTF128 $1, Y3, X4
+	HSUM(X3, X4, X5)
+	VDIVSD       X14, X0, X0
+	VDIVSD       X14, X1, X1
+	VDIVSD       X14, X2, X2
+	VDIVSD       X14, X3, X3
+	VADDSD       X13, X0, X0
+	VADDSD       X13, X1, X1
+	VADDSD       X13, X2, X2
+	VADDSD       X13, X3, X3
+	VSQRTSD      X0, X0, X0
+	VSQRTSD      X1, X1, X1
+	VSQRTSD      X2, X2, X2
+	VSQRTSD      X3, X3, X3
+	VDIVSD       X0, X12, X0
+	VDIVSD       X1, X12, X1
+	VDIVSD       X2, X12, X2
+	VDIVSD       X3, X12, X3
+	VMOVSD       X0, 56(SP)
+	VMOVSD       X1, 48(SP)
+	VMOVSD       X2, 40(SP)
+	VMOVSD       X3, 32(SP)
+	VCVTSD2SS    X0, X4, X4
+	VMOVSS       X4, (R9)
+	VCVTSD2SS    X1, X4, X4
+	VMOVSS       X4, 4(R9)
+	VCVTSD2SS    X2, X4, X4
+	VMOVSS       X4, 8(R9)
+	VCVTSD2SS    X3, X4, X4
+	VMOVSS       X4, 12(R9)
+	VCVTSD2SS    X8, X4, X4
+	VMOVSS       X4, (R8)
+	VCVTSD2SS    X9, X4, X4
+	VMOVSS       X4, 4(R8)
+	VCVTSD2SS    X10, X4, X4
+	VMOVSS       X4, 8(R8)
+	VCVTSD2SS    X11, X4, X4
+	VMOVSS       X4, 12(R8)
+	MOVQ         w+32(FP), R10
+	MOVQ         b+40(FP), R11
+	MOVQ         CX, R12
+	MOVQ         $4, DX
+	JMP          ln_row
 
 // func layerNormGradRowsF32(dx, dy, x *float32, mean, rstd *float32, w, accW, accB *float64, c, rows int, invC float64)
 //
