@@ -165,6 +165,13 @@ func grn[T Float](b *Backend, y, gnorm, x, gamma, beta []T, s kernels.GRNShape) 
 // a[c] = 1 + gamma_c·g_c/D, D = mean_c g + eps. The channel sum runs in four
 // interleaved partial sums (channel c into sum c mod 4), like sum64.
 func grnCoef[T Float](a []float64, gn, gamma []T, eps float64) {
+	if !grnCoefAsm(a, gn, gamma, eps) {
+		grnCoefGo(a, gn, gamma, eps)
+	}
+}
+
+// grnCoefGo is grnCoef in Go.
+func grnCoefGo[T Float](a []float64, gn, gamma []T, eps float64) {
 	C := len(a)
 	gn, gamma = gn[:C], gamma[:C]
 	var m0, m1, m2, m3 float64
@@ -186,7 +193,7 @@ func grnCoef[T Float](a []float64, gn, gamma []T, eps float64) {
 	d := ((m0+m1)+(m2+m3))/float64(C) + eps
 	for c, g := range a {
 		gn[c] = T(g)
-		a[c] = 1 + float64(gamma[c])*(g/d)
+		a[c] = 1 + float64(float64(gamma[c])*(g/d))
 	}
 }
 
@@ -291,25 +298,32 @@ func grnBackward[T Float](b *Backend, dx, dgamma, dbeta, dy, x, gnorm, gamma []T
 // replaces sum with dgamma's share S_c·g_c/D. The channel sums run in four
 // interleaved partial sums, like sum64.
 func grnGradCoef[T Float](sum, a, k []float64, g, gamma []T, eps float64) {
+	if !grnGradCoefAsm(sum, a, k, g, gamma, eps) {
+		grnGradCoefGo(sum, a, k, g, gamma, eps)
+	}
+}
+
+// grnGradCoefGo is grnGradCoef in Go.
+func grnGradCoefGo[T Float](sum, a, k []float64, g, gamma []T, eps float64) {
 	C := len(sum)
 	a, k, g, gamma = a[:C], k[:C], g[:C], gamma[:C]
 	D := sum64(g)/float64(C) + eps
 	var x0, x1, x2, x3 float64 // Σ_c gamma_c·S_c·g_c
 	c := 0
 	for ; c+4 <= C; c += 4 {
-		x0 += float64(gamma[c]) * sum[c] * float64(g[c])
-		x1 += float64(gamma[c+1]) * sum[c+1] * float64(g[c+1])
-		x2 += float64(gamma[c+2]) * sum[c+2] * float64(g[c+2])
-		x3 += float64(gamma[c+3]) * sum[c+3] * float64(g[c+3])
+		x0 += float64(float64(gamma[c]) * sum[c] * float64(g[c]))
+		x1 += float64(float64(gamma[c+1]) * sum[c+1] * float64(g[c+1]))
+		x2 += float64(float64(gamma[c+2]) * sum[c+2] * float64(g[c+2]))
+		x3 += float64(float64(gamma[c+3]) * sum[c+3] * float64(g[c+3]))
 	}
 	for ; c < C; c++ {
-		x0 += float64(gamma[c]) * sum[c] * float64(g[c])
+		x0 += float64(float64(gamma[c]) * sum[c] * float64(g[c]))
 	}
 	cross := ((x0 + x1) + (x2 + x3)) / (float64(C) * D * D)
 	for c, v := range g {
 		gc, gm := float64(v), float64(gamma[c])
 		gd := gc / D
-		a[c] = 1 + gm*gd
+		a[c] = 1 + float64(gm*gd)
 		k[c] = 0
 		if gc > 0 {
 			k[c] = (gm*sum[c]/D - cross) / gc

@@ -22,6 +22,12 @@ func grnScaleShiftF32(y, x *float32, stride int, a, bb *float64, c, rows int)
 //go:noescape
 func grnGradApplyF32(dx, dy, x *float32, stride int, a, k *float64, c, rows int)
 
+//go:noescape
+func grnCoefF32(a *float64, gn, gamma *float32, c int, eps float64)
+
+//go:noescape
+func grnGradCoefF32(sum, a, k *float64, norm, gamma *float32, c int, eps float64)
+
 // hasGRNAsm reports whether the GRN helpers run assembly.
 var hasGRNAsm = hasAVX2FMA
 
@@ -91,5 +97,27 @@ func grnGradApplyAsm[T Float](dx, dy, x []T, stride int, a, k []float64, rows in
 		return false
 	}
 	grnGradApplyF32(&dx32[0], &dy32[0], &x32[0], stride, &a[0], &k[0], len(a), rows)
+	return true
+}
+
+// grnCoefAsm runs grnCoef with grnCoefF32 like grnSumSqAsm.
+func grnCoefAsm[T Float](a []float64, gn, gamma []T, eps float64) bool {
+	gn32, ok := any(gn).([]float32)
+	c := len(a)
+	if !hasGRNAsm || !ok || c == 0 || len(gn32) < c || len(gamma) < c {
+		return false
+	}
+	grnCoefF32(&a[0], &gn32[0], &any(gamma).([]float32)[0], c, eps)
+	return true
+}
+
+// grnGradCoefAsm runs grnGradCoef with grnGradCoefF32 like grnSumSqAsm.
+func grnGradCoefAsm[T Float](sum, a, k []float64, g, gamma []T, eps float64) bool {
+	g32, ok := any(g).([]float32)
+	c := len(sum)
+	if !hasGRNAsm || !ok || c == 0 || len(a) < c || len(k) < c || len(g32) < c || len(gamma) < c {
+		return false
+	}
+	grnGradCoefF32(&sum[0], &a[0], &k[0], &g32[0], &any(gamma).([]float32)[0], c, eps)
 	return true
 }

@@ -126,3 +126,42 @@ func TestGRNAsmMatchesGo(t *testing.T) {
 		sameBits(t, name+" dx in place", inPlace, inPlaceGo)
 	}
 }
+
+func TestGRNCoefAsmMatchesGo(t *testing.T) {
+	requireAsm(t, hasGRNAsm)
+	for i, c := range []int{1, 3, 4, 5, 16, 17, 40, 160, 1280, 1283} {
+		for _, eps := range []float64{1e-6, 0} {
+			name := fmt.Sprintf("c%d_eps%g", c, eps)
+			seed := uint64(3000 + 10*i)
+			norms := rand32(seed, c, 3) // with zeros: channels whose norm is 0
+			ss := make([]float64, c)
+			for j, v := range norms {
+				norms[j] = float32(math.Abs(float64(v)))
+				ss[j] = float64(v) * float64(v) * 7
+			}
+			gamma := rand32(seed+1, c, 1.5)
+
+			a, aGo := slices.Clone(ss), slices.Clone(ss)
+			gn, gnGo := make([]float32, c), make([]float32, c)
+			grnCoef(a, gn, gamma, eps)
+			grnCoefGo(aGo, gnGo, gamma, eps)
+			sameBits(t, name+" forward a", a, aGo)
+			sameBits(t, name+" forward g", gn, gnGo)
+
+			sum := randVals(seed+2, c, 4)
+			sumGo := slices.Clone(sum)
+			ga, k := make([]float64, c), make([]float64, c)
+			gaGo, kGo := make([]float64, c), make([]float64, c)
+			grnGradCoef(sum, ga, k, norms, gamma, eps)
+			grnGradCoefGo(sumGo, gaGo, kGo, norms, gamma, eps)
+			sameBits(t, name+" backward a", ga, gaGo)
+			sameBits(t, name+" backward k", k, kGo)
+			sameBits(t, name+" dgamma share", sum, sumGo)
+			for j, v := range norms {
+				if v == 0 && math.Float64bits(k[j]) != 0 {
+					t.Errorf("%s: k[%d] = %v at a zero norm, want +0", name, j, k[j])
+				}
+			}
+		}
+	}
+}

@@ -14,5 +14,11 @@ func grnDotAsm[T Float](sum, sumDy []float64, dy, x []T, stride, rows int) bool 
 // grnGradApplyAsm reports false: this build has no assembly GRN kernels.
 func grnGradApplyAsm[T Float](dx, dy, x []T, stride int, a, k []float64, rows int) bool { return false }
 
+// grnCoefAsm reports false: this build has no assembly GRN kernels.
+func grnCoefAsm[T Float](a []float64, gn, gamma []T, eps float64) bool { return false }
+
+// grnGradCoefAsm reports false: this build has no assembly GRN kernels.
+func grnGradCoefAsm[T Float](sum, a, k []float64, g, gamma []T, eps float64) bool { return false }
+
 // hasGRNAsm reports whether the GRN helpers run assembly.
 const hasGRNAsm = false
