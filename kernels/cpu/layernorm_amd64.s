@@ -298,7 +298,12 @@ ln_b4_sq:
 // g = dy·w: accW += dy·x̂, accB += dy, sg = Σg·invC, sgx = Σg·x̂·invC and
 // dx = rstd·((g − sg) − x̂·sgx), all in float64 (no fused multiply-adds),
 // dx stored as float32. dx may equal dy.
-TEXT ·layerNormGradRowsF32(SB), NOSPLIT, $0-88
+//
+// When c is a multiple of 4, pairs of rows go together, their two sets of
+// reductions interleaved (a row alone is a latency-bound chain of adds);
+// the second row's x, dy and dx pointers borrow R8, R9 and R13, whose mean
+// and rstd pointers wait in the frame.
+TEXT ·layerNormGradRowsF32(SB), NOSPLIT, $16-88
 	MOVQ   dx+0(FP), DI
 	MOVQ   dy+8(FP), DX
 	MOVQ   x+16(FP), SI
@@ -316,6 +321,12 @@ TEXT ·layerNormGradRowsF32(SB), NOSPLIT, $0-88
 	SHLQ   $2, R14             // row length in bytes
 
 lg_row:
+	CMPQ BX, $2
+	JLT  lg_single
+	CMPQ R13, CX
+	JEQ  lg_pair
+
+lg_single:
 	VCVTSS2SD    (R8), X10, X10
 	VBROADCASTSD X10, Y10      // mean
 	VCVTSS2SD    (R9), X11, X11
@@ -417,5 +428,115 @@ lg_next:
 	ADDQ $4, R9
 	DECQ BX
 	JNZ  lg_row
+
+lg_done:
 	VZEROUPPER
 	RET
+
+lg_pair:
+	// Rows 0 and 1: mean in Y8, Y10, rstd in Y9, Y11, Σg in Y12, Y14,
+	// Σg·x̂ in Y13, Y15; invC comes from the arguments (and goes back into
+	// X15 at the end).
+	VCVTSS2SD    (R8), X8, X8
+	VBROADCASTSD X8, Y8
+	VCVTSS2SD    4(R8), X10, X10
+	VBROADCASTSD X10, Y10
+	VCVTSS2SD    (R9), X9, X9
+	VBROADCASTSD X9, Y9
+	VCVTSS2SD    4(R9), X11, X11
+	VBROADCASTSD X11, Y11
+	ADDQ         $8, R8
+	ADDQ         $8, R9
+	MOVQ         R8, 0(SP)
+	MOVQ         R9, 8(SP)
+	LEAQ         (SI)(R14*1), R8   // x of row 1
+	LEAQ         (DX)(R14*1), R9   // dy of row 1
+	LEAQ         (DI)(R14*1), R13  // dx of row 1
+	VXORPD       Y12, Y12, Y12
+	VXORPD       Y13, Y13, Y13
+	VXORPD       Y14, Y14, Y14
+	VXORPD       Y15, Y15, Y15
+	XORQ         AX, AX
+
+lg_pair_sum:
+	VCVTPS2PD (SI)(AX*4), Y0
+	VSUBPD    Y8, Y0, Y0
+	VMULPD    Y9, Y0, Y0           // x̂ of row 0
+	VCVTPS2PD (DX)(AX*4), Y1       // dy of row 0
+	VMULPD    (R10)(AX*8), Y1, Y2  // g of row 0
+	VADDPD    Y2, Y12, Y12
+	VMULPD    Y0, Y2, Y2
+	VADDPD    Y2, Y13, Y13
+	VCVTPS2PD (R8)(AX*4), Y3
+	VSUBPD    Y10, Y3, Y3
+	VMULPD    Y11, Y3, Y3          // x̂ of row 1
+	VCVTPS2PD (R9)(AX*4), Y4       // dy of row 1
+	VMULPD    (R10)(AX*8), Y4, Y5  // g of row 1
+	VADDPD    Y5, Y14, Y14
+	VMULPD    Y3, Y5, Y5
+	VADDPD    Y5, Y15, Y15
+	VMULPD    Y0, Y1, Y6
+	VADDPD    (R11)(AX*8), Y6, Y6
+	VMULPD    Y3, Y4, Y7
+	VADDPD    Y7, Y6, Y6
+	VMOVUPD   Y6, (R11)(AX*8)
+	VADDPD    (R12)(AX*8), Y1, Y6
+	VADDPD    Y4, Y6, Y6
+	VMOVUPD   Y6, (R12)(AX*8)
+	ADDQ      $4, AX
+	CMPQ      AX, CX
+	JLT       lg_pair_sum
+	VEXTRACTF128 $1, Y12, X0
+	HSUM(X12, X0, X1)
+	VMULSD       invC+80(FP), X12, X12
+	VEXTRACTF128 $1, Y13, X0
+	HSUM(X13, X0, X1)
+	VMULSD       invC+80(FP), X13, X13
+	VEXTRACTF128 $1, Y14, X0
+	HSUM(X14, X0, X1)
+	VMULSD       invC+80(FP), X14, X14
+	VEXTRACTF128 $1, Y15, X0
+	HSUM(X15, X0, X1)
+	VMULSD       invC+80(FP), X15, X15
+	VBROADCASTSD X12, Y12
+	VBROADCASTSD X13, Y13
+	VBROADCASTSD X14, Y14
+	VBROADCASTSD X15, Y15
+	XORQ         AX, AX
+
+lg_pair_out:
+	VCVTPS2PD  (SI)(AX*4), Y0
+	VSUBPD     Y8, Y0, Y0
+	VMULPD     Y9, Y0, Y0
+	VCVTPS2PD  (DX)(AX*4), Y1
+	VMULPD     (R10)(AX*8), Y1, Y1
+	VSUBPD     Y12, Y1, Y1
+	VMULPD     Y13, Y0, Y0
+	VSUBPD     Y0, Y1, Y1
+	VMULPD     Y9, Y1, Y1
+	VCVTPD2PSY Y1, X1
+	VMOVUPS    X1, (DI)(AX*4)
+	VCVTPS2PD  (R8)(AX*4), Y2
+	VSUBPD     Y10, Y2, Y2
+	VMULPD     Y11, Y2, Y2
+	VCVTPS2PD  (R9)(AX*4), Y3
+	VMULPD     (R10)(AX*8), Y3, Y3
+	VSUBPD     Y14, Y3, Y3
+	VMULPD     Y15, Y2, Y2
+	VSUBPD     Y2, Y3, Y3
+	VMULPD     Y11, Y3, Y3
+	VCVTPD2PSY Y3, X3
+	VMOVUPS    X3, (R13)(AX*4)
+	ADDQ       $4, AX
+	CMPQ       AX, CX
+	JLT        lg_pair_out
+	MOVQ       0(SP), R8
+	MOVQ       8(SP), R9
+	MOVQ       CX, R13
+	VMOVSD     invC+80(FP), X15
+	LEAQ       (SI)(R14*2), SI
+	LEAQ       (DX)(R14*2), DX
+	LEAQ       (DI)(R14*2), DI
+	SUBQ       $2, BX
+	JNZ        lg_row
+	JMP        lg_done
