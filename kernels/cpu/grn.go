@@ -15,8 +15,12 @@ import (
 //	y       = gamma·(x·Nx) + beta + x
 //
 // and writes g to gnorm [N, C] for GRNBackward. gamma and beta are [C]; an
-// all-zero sample gives y = beta + x. Sums of squares are accumulated in
-// float64. Work is split over samples (one worker per sample); y may alias
+// all-zero sample gives y = beta + x. Sums of squares, the norms and their
+// channel mean are computed in float64 (the float32 backend runs them, and
+// the output pass, through AVX2 kernels where the CPU has them, with the
+// same rounding as the Go loops). Work is split over samples, or over
+// blocks of channels when there are too few samples to occupy every
+// worker; the results do not depend on the number of workers. y may alias
 // x. It returns an error wrapping kernels.ErrShape for an invalid s or a
 // missing or mis-sized tensor, kernels.ErrDType for a wrong dtype.
 func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShape) error {
@@ -59,6 +63,9 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 // With ∂g_k/∂x[h,k] = x[h,k]/g_k (0 where g_k = 0):
 //
 //	dx[h,c] = dy[h,c]·a_c + x[h,c]·(∂L/∂g_c)/g_c.
+//
+// The samples' shares of dgamma and dbeta are added in sample order, so
+// the gradients are bit-identical for any number of workers.
 func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Tensor, s kernels.GRNShape) error {
 	const op = "cpu grn backward"
 	if err := s.Validate(); err != nil {

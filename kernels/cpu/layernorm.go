@@ -12,8 +12,9 @@ import (
 // channels_first LayerNorm on NHWC, CONVNEXTV2.md §1.6). It writes the
 // per-row mean and rstd [Rows] for LayerNormBackward. Statistics are
 // accumulated in float64 (two passes over the row) in the float32 and float64
-// CPU backends alike; y may
-// alias x. Shapes: x, y [Rows, C]; w, b [C]; mean, rstd [Rows]. It returns
+// CPU backends alike; the float32 backend runs its rows through AVX2
+// kernels where the CPU has them, with the same rounding as the Go loops.
+// y may alias x. Shapes: x, y [Rows, C]; w, b [C]; mean, rstd [Rows]. It returns
 // an error wrapping kernels.ErrShape for an invalid s or a missing or
 // mis-sized tensor, kernels.ErrDType for a tensor of the wrong dtype.
 func (b *Backend) LayerNorm(y, mean, rstd, x, w, bias kernels.Tensor, s kernels.NormShape) error {
@@ -173,30 +174,50 @@ func layerNormGradRowsGo[T Float](dx, dy, x, mean, rstd []T, w, accW, accB []flo
 	C := len(w)
 	accW, accB = accW[:C], accB[:C]
 	invC := 1 / float64(C)
-	body := C &^ 3
 	for r := range mean {
 		xr, dyr, dxr := x[r*C:(r+1)*C], dy[r*C:(r+1)*C], dx[r*C:(r+1)*C]
 		mu, rs := float64(mean[r]), float64(rstd[r])
-		var sg, sgx [4]float64 // partial sums of g and g·x̂, element j in j mod 4
-		for j, v := range xr {
-			xh := (float64(v) - mu) * rs
+		// Partial sums of g and g·x̂, element j in sum j mod 4.
+		var g0, g1, g2, g3, h0, h1, h2, h3 float64
+		j := 0
+		for ; j+4 <= C; j += 4 {
+			xv, dv, wv := xr[j:j+4:j+4], dyr[j:j+4:j+4], w[j:j+4:j+4]
+			aw, ab := accW[j:j+4:j+4], accB[j:j+4:j+4]
+			x0, x1, x2, x3 := (float64(xv[0])-mu)*rs, (float64(xv[1])-mu)*rs, (float64(xv[2])-mu)*rs, (float64(xv[3])-mu)*rs
+			d0, d1, d2, d3 := float64(dv[0]), float64(dv[1]), float64(dv[2]), float64(dv[3])
+			e0, e1, e2, e3 := float64(d0*wv[0]), float64(d1*wv[1]), float64(d2*wv[2]), float64(d3*wv[3])
+			g0 += e0
+			g1 += e1
+			g2 += e2
+			g3 += e3
+			h0 += float64(e0 * x0)
+			h1 += float64(e1 * x1)
+			h2 += float64(e2 * x2)
+			h3 += float64(e3 * x3)
+			aw[0] += float64(d0 * x0)
+			aw[1] += float64(d1 * x1)
+			aw[2] += float64(d2 * x2)
+			aw[3] += float64(d3 * x3)
+			ab[0] += d0
+			ab[1] += d1
+			ab[2] += d2
+			ab[3] += d3
+		}
+		for ; j < C; j++ {
+			xh := (float64(xr[j]) - mu) * rs
 			d := float64(dyr[j])
-			g := float64(d * w[j])
-			l := j & 3
-			if j >= body {
-				l = 0
-			}
-			sg[l] += g
-			sgx[l] += float64(g * xh)
+			e := float64(d * w[j])
+			g0 += e
+			h0 += float64(e * xh)
 			accW[j] += float64(d * xh)
 			accB[j] += d
 		}
-		sgm := ((sg[0] + sg[1]) + (sg[2] + sg[3])) * invC
-		sgxm := ((sgx[0] + sgx[1]) + (sgx[2] + sgx[3])) * invC
+		sg := ((g0 + g1) + (g2 + g3)) * invC
+		sgx := ((h0 + h1) + (h2 + h3)) * invC
 		for j, v := range xr {
 			xh := (float64(v) - mu) * rs
 			g := float64(float64(dyr[j]) * w[j])
-			dxr[j] = T(rs * (g - sgm - float64(xh*sgxm)))
+			dxr[j] = T(rs * (g - sg - float64(xh*sgx)))
 		}
 	}
 }
