@@ -4,11 +4,13 @@ package cpu
 
 // The AVX2 kernels of grn_amd64.s for the float32 backend's GRN: float32
 // data, float64 arithmetic in the same operations and order as the Go loops
-// of grn.go (grnSumSq, grnDot, grnScaleShift, grnGradApply), which they
-// replace. Each walks rows r < rows of c channels at a stride of stride
-// elements; the sums keep 16 channels per block in registers over all rows.
-// The products of two float32 values are exact in float64, so the sums'
-// fused multiply-adds round as the Go loops' multiply and add do.
+// of grn.go (grnSumSq, grnDot, grnScaleShift, grnGradApply, grnCoef,
+// grnGradCoef), which they replace, so both give bit-identical results.
+// The row kernels walk rows r < rows of c channels at a stride of stride
+// elements, each channel's sum in row order. The products of two float32
+// values are exact in float64, so the sums' fused multiply-adds round as
+// the Go loops' multiply and add do; everywhere else the kernels multiply
+// and add separately, as the Go loops must.
 
 //go:noescape
 func grnSumSqF32(ss *float64, x *float32, stride, c, rows int)

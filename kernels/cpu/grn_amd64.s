@@ -4,9 +4,11 @@
 
 // AVX2 + FMA kernels for the float32 backend's GRN (grn_amd64.go): float32
 // data converted to float64 lanes, four channels per YMM register. Every
-// kernel needs c >= 1 and rows >= 1. The sums keep 16 channels (four
-// registers per sum) in registers over all rows, then 4, then one; the
-// elementwise kernels walk each row 16, 4 and 1 channels at a time.
+// kernel needs c >= 1 and rows >= 1. The sums over rows walk the input in
+// address order, four rows at a time, for groups of 16 channels, and then
+// the last c mod 16 channels column by column (sums in registers, 4 then 1
+// channels at a time); the elementwise kernels walk each row 16, 4 and 1
+// channels at a time; the per-sample coefficient kernels 4 and 1.
 
 // func grnSumSqF32(ss *float64, x *float32, stride, c, rows int)
 //
