@@ -62,7 +62,19 @@ func getF64(n int) *[]float64 {
 	return &s
 }
 
-// putF64 returns a buffer obtained from getF64 to the pool.
+// getF64Dirty is getF64 without the clearing, for callers that write every
+// element before they read it: the buffer holds whatever a previous user
+// left there.
+func getF64Dirty(n int) *[]float64 {
+	if p, _ := f64Pool.Get().(*[]float64); p != nil && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float64, n)
+	return &s
+}
+
+// putF64 returns a buffer obtained from getF64 or getF64Dirty to the pool.
 func putF64(p *[]float64) { f64Pool.Put(p) }
 
 // reduceBlocks is the most row blocks a reduction is split into. The block
@@ -120,7 +132,9 @@ func sum64[T Float](v []T) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// sumSqDev64 returns Σ (v − mu)² in float64 with four partial sums.
+// sumSqDev64 returns Σ (v − mu)² in float64 with four partial sums. Each
+// square is rounded before it is added (the conversions forbid a fused
+// multiply-add), as in LayerNorm's assembly kernel.
 func sumSqDev64[T Float](v []T, mu float64) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
@@ -129,14 +143,14 @@ func sumSqDev64[T Float](v []T, mu float64) float64 {
 		d1 := float64(v[i+1]) - mu
 		d2 := float64(v[i+2]) - mu
 		d3 := float64(v[i+3]) - mu
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
+		s0 += float64(d0 * d0)
+		s1 += float64(d1 * d1)
+		s2 += float64(d2 * d2)
+		s3 += float64(d3 * d3)
 	}
 	for ; i < len(v); i++ {
 		d := float64(v[i]) - mu
-		s0 += d * d
+		s0 += float64(d * d)
 	}
 	return (s0 + s1) + (s2 + s3)
 }

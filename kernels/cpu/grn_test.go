@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -197,4 +198,40 @@ func TestGRNMatchesPyTorch(t *testing.T) {
 	testutil.AllClose(t, "grn dx vs PyTorch", vals(dx), wantDx, 1e-12, 1e-14)
 	testutil.AllClose(t, "grn dgamma vs PyTorch", vals(dg), wantDgamma, 1e-12, 1e-14)
 	testutil.AllClose(t, "grn dbeta vs PyTorch", vals(db), wantDbeta, 1e-12, 1e-14)
+}
+
+func TestGRNWorkersBitIdentical(t *testing.T) {
+	// Whole samples per worker or samples split into channel blocks, on any
+	// number of workers: the same bits everywhere, dgamma and dbeta
+	// included. The shapes are large enough to run in parallel; C = 1300
+	// leaves a block narrower than the others.
+	for _, s := range []kernels.GRNShape{
+		{N: 1, HW: 49, C: 1280, Eps: 1e-6},
+		{N: 3, HW: 9, C: 1300, Eps: 1e-6},
+		{N: 4, HW: 9, C: 1300, Eps: 1e-6},
+	} {
+		sh := kernels.Shape{s.N, s.HW, s.C}
+		var ref [][]float64
+		for _, workers := range []int{1, 2, 3} {
+			b := New()
+			b.workers = workers
+			if workers == 2 && s.N < 4 && !b.grnPlanFor(s).split {
+				t.Fatalf("grn %+v: expected channel blocks on 2 workers", s)
+			}
+			x, gamma, beta := grnSetup(t, b, s, 141, -1, -1)
+			y, gn := newT(t, b, sh, nil), newT(t, b, kernels.Shape{s.N, s.C}, nil)
+			must(t, b.GRN(y, gn, x, gamma, beta, s))
+			dy, dx := newT(t, b, sh, randVals(142, sh.Len(), 1)), newT(t, b, sh, nil)
+			dg, db := newT(t, b, kernels.Shape{s.C}, nil), newT(t, b, kernels.Shape{s.C}, nil)
+			must(t, b.GRNBackward(dx, dg, db, dy, x, gn, gamma, s))
+			got := [][]float64{vals(y), vals(gn), vals(dx), vals(dg), vals(db)}
+			if ref == nil {
+				ref = got
+				continue
+			}
+			for i, what := range []string{"y", "gnorm", "dx", "dgamma", "dbeta"} {
+				testutil.AllClose(t, fmt.Sprintf("grn %+v %s on %d workers", s, what, workers), got[i], ref[i], 0, 0)
+			}
+		}
+	}
 }
