@@ -14,6 +14,7 @@ Usage: /usr/bin/python3 torch_train_step.py --variant atto --size 28 --stem 2
 """
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -112,9 +113,20 @@ def main():
             times.append(time.perf_counter() - t0)
     step = sum(times) / len(times)
     print(json.dumps({"model": "convnextv2_" + a.variant, "backend": "pytorch-%s-cpu-%dthreads" % (torch.__version__, a.threads),
-                      "blas": torch.__config__.show().split("BLAS_INFO=")[1].split(",")[0],
+                      "blas": loaded_blas(),
                       "batch": a.batch, "size": a.size, "steps": a.steps, "step_ms": step * 1e3,
                       "img_per_s": a.batch / step}))
+
+
+def loaded_blas():
+    """loaded_blas names the BLAS library mapped into this process.
+
+    torch.__config__ reports the build-time BLAS ("generic" for Debian's
+    torch, which links libblas.so.3); the library behind that name is chosen
+    at run time by update-alternatives, so read it from the memory map."""
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "blas" in os.path.basename(line.split()[-1])}
+    return ",".join(sorted(os.path.realpath(p) for p in paths)) or "none"
 
 
 if __name__ == "__main__":
