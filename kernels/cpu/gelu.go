@@ -106,7 +106,8 @@ func geluBackwardOp[T Float](b *Backend, dx, dy, x []T, approx kernels.GELUAppro
 
 // geluSlice writes y[i] = GELU(x[i]); y may alias x. fast selects the
 // float32-accurate approximation (for the float32 backend) over the math
-// package's float64 functions; it runs in assembly where geluAsm can.
+// package's float64 functions; it runs in assembly where geluAsm can
+// (float32 data, AVX2 and FMA).
 func geluSlice[T Float](y, x []T, approx kernels.GELUApprox, fast bool) {
 	y = y[:len(x)]
 	if fast && geluAsm(y, x, approx) {

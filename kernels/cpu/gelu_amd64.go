@@ -9,34 +9,22 @@ import (
 )
 
 // The AVX2 + FMA GELU kernels of gelu_amd64.s. Each evaluates the float32
-// backend's approximations (see geluVecAsm) four elements at a time in
-// float64 lanes and handles n elements, n a multiple of 4; the F32 kernels
-// read and write float32, the F64 ones float64 (LayerNormGELU's float64
-// pre-activations). y may equal x, and dx may equal dy or x.
+// backend's approximations (geluErfFast, normTail and geluTanhSigmoid in
+// gelu.go) four elements at a time in float64 lanes, reading and writing
+// float32, and handles n elements, n a multiple of 4. y may equal x, and dx
+// may equal dy or x.
 
 //go:noescape
 func geluErfF32(y, x *float32, n int)
 
 //go:noescape
-func geluErfF64(y, x *float64, n int)
-
-//go:noescape
 func geluTanhF32(y, x *float32, n int)
-
-//go:noescape
-func geluTanhF64(y, x *float64, n int)
 
 //go:noescape
 func geluErfGradF32(dx, dy, x *float32, n int)
 
 //go:noescape
-func geluErfGradF64(dx, dy, x *float64, n int)
-
-//go:noescape
 func geluTanhGradF32(dx, dy, x *float32, n int)
-
-//go:noescape
-func geluTanhGradF64(dx, dy, x *float64, n int)
 
 // hasGELUAsm reports whether geluAsm and geluGradAsm run assembly.
 var hasGELUAsm = hasAVX2FMA
@@ -91,65 +79,47 @@ var geluVecList = [...]uint64{
 }
 
 // geluAsm writes y = GELU(x) with the float32 backend's approximation using
-// the assembly kernels, float32 or float64 data, and reports whether it did
-// (false without AVX2 and FMA). len(y) >= len(x).
+// the assembly kernels and reports whether it did: only for float32 data
+// on a CPU with AVX2 and FMA. len(y) >= len(x).
 func geluAsm[T Float](y, x []T, approx kernels.GELUApprox) bool {
-	if !hasGELUAsm {
+	x32, ok := any(x).([]float32)
+	if !hasGELUAsm || !ok {
 		return false
 	}
-	tanh := approx == kernels.GELUTanh
-	switch xs := any(x).(type) {
-	case []float32:
-		k := geluErfF32
-		if tanh {
-			k = geluTanhF32
-		}
-		vecFwd(k, any(y).([]float32), xs)
-	case []float64:
-		k := geluErfF64
-		if tanh {
-			k = geluTanhF64
-		}
-		vecFwd(k, any(y).([]float64), xs)
+	k := geluErfF32
+	if approx == kernels.GELUTanh {
+		k = geluTanhF32
 	}
+	vecFwd(k, any(y).([]float32), x32)
 	return true
 }
 
 // geluGradAsm writes dx = dy·GELU'(x) like geluAsm; len(dx), len(dy) >=
 // len(x).
 func geluGradAsm[T Float](dx, dy, x []T, approx kernels.GELUApprox) bool {
-	if !hasGELUAsm {
+	x32, ok := any(x).([]float32)
+	if !hasGELUAsm || !ok {
 		return false
 	}
-	tanh := approx == kernels.GELUTanh
-	switch xs := any(x).(type) {
-	case []float32:
-		k := geluErfGradF32
-		if tanh {
-			k = geluTanhGradF32
-		}
-		vecGrad(k, any(dx).([]float32), any(dy).([]float32), xs)
-	case []float64:
-		k := geluErfGradF64
-		if tanh {
-			k = geluTanhGradF64
-		}
-		vecGrad(k, any(dx).([]float64), any(dy).([]float64), xs)
+	k := geluErfGradF32
+	if approx == kernels.GELUTanh {
+		k = geluTanhGradF32
 	}
+	vecGrad(k, any(dx).([]float32), any(dy).([]float32), x32)
 	return true
 }
 
 // vecFwd runs the forward kernel k on the multiple-of-4 body of x and on the
 // last len(x)%4 elements padded in a buffer, so that every element goes
 // through the same arithmetic wherever it sits.
-func vecFwd[E float32 | float64](k func(y, x *E, n int), y, x []E) {
+func vecFwd(k func(y, x *float32, n int), y, x []float32) {
 	body := len(x) &^ 3
 	y = y[:len(x)]
 	if body > 0 {
 		k(&y[0], &x[0], body)
 	}
 	if body < len(x) {
-		var buf [4]E
+		var buf [4]float32
 		copy(buf[:], x[body:])
 		k(&buf[0], &buf[0], 4)
 		copy(y[body:], buf[:])
@@ -157,14 +127,14 @@ func vecFwd[E float32 | float64](k func(y, x *E, n int), y, x []E) {
 }
 
 // vecGrad is vecFwd for the backward kernels.
-func vecGrad[E float32 | float64](k func(dx, dy, x *E, n int), dx, dy, x []E) {
+func vecGrad(k func(dx, dy, x *float32, n int), dx, dy, x []float32) {
 	body := len(x) &^ 3
 	dx, dy = dx[:len(x)], dy[:len(x)]
 	if body > 0 {
 		k(&dx[0], &dy[0], &x[0], body)
 	}
 	if body < len(x) {
-		var bx, bdy [4]E
+		var bx, bdy [4]float32
 		copy(bx[:], x[body:])
 		copy(bdy[:], dy[body:])
 		k(&bdy[0], &bdy[0], &bx[0], 4)

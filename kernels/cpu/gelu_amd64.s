@@ -217,27 +217,6 @@ ef32_done:
 	VZEROUPPER
 	RET
 
-// func geluErfF64(y, x *float64, n int)
-TEXT ·geluErfF64(SB), NOSPLIT, $0-24
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
-	LEAQ ·geluVec(SB), R8
-	XORQ AX, AX
-
-ef64_loop:
-	CMPQ    AX, CX
-	JGE     ef64_done
-	VMOVUPD (SI)(AX*8), Y0
-	ERF
-	VMOVUPD Y1, (DI)(AX*8)
-	ADDQ    $4, AX
-	JMP     ef64_loop
-
-ef64_done:
-	VZEROUPPER
-	RET
-
 // func geluTanhF32(y, x *float32, n int)
 TEXT ·geluTanhF32(SB), NOSPLIT, $0-24
 	MOVQ y+0(FP), DI
@@ -258,28 +237,6 @@ tf32_loop:
 	JMP        tf32_loop
 
 tf32_done:
-	VZEROUPPER
-	RET
-
-// func geluTanhF64(y, x *float64, n int)
-TEXT ·geluTanhF64(SB), NOSPLIT, $0-24
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
-	LEAQ ·geluVec(SB), R8
-	XORQ AX, AX
-
-tf64_loop:
-	CMPQ    AX, CX
-	JGE     tf64_done
-	VMOVUPD (SI)(AX*8), Y0
-	SIGMOID
-	VMULPD  Y0, Y1, Y1
-	VMOVUPD Y1, (DI)(AX*8)
-	ADDQ    $4, AX
-	JMP     tf64_loop
-
-tf64_done:
 	VZEROUPPER
 	RET
 
@@ -308,29 +265,6 @@ egf32_done:
 	VZEROUPPER
 	RET
 
-// func geluErfGradF64(dx, dy, x *float64, n int)
-TEXT ·geluErfGradF64(SB), NOSPLIT, $0-32
-	MOVQ dx+0(FP), DI
-	MOVQ dy+8(FP), DX
-	MOVQ x+16(FP), SI
-	MOVQ n+24(FP), CX
-	LEAQ ·geluVec(SB), R8
-	XORQ AX, AX
-
-egf64_loop:
-	CMPQ    AX, CX
-	JGE     egf64_done
-	VMOVUPD (SI)(AX*8), Y0
-	ERFGRAD
-	VMULPD  (DX)(AX*8), Y1, Y1
-	VMOVUPD Y1, (DI)(AX*8)
-	ADDQ    $4, AX
-	JMP     egf64_loop
-
-egf64_done:
-	VZEROUPPER
-	RET
-
 // func geluTanhGradF32(dx, dy, x *float32, n int)
 TEXT ·geluTanhGradF32(SB), NOSPLIT, $0-32
 	MOVQ dx+0(FP), DI
@@ -353,28 +287,5 @@ tgf32_loop:
 	JMP        tgf32_loop
 
 tgf32_done:
-	VZEROUPPER
-	RET
-
-// func geluTanhGradF64(dx, dy, x *float64, n int)
-TEXT ·geluTanhGradF64(SB), NOSPLIT, $0-32
-	MOVQ dx+0(FP), DI
-	MOVQ dy+8(FP), DX
-	MOVQ x+16(FP), SI
-	MOVQ n+24(FP), CX
-	LEAQ ·geluVec(SB), R8
-	XORQ AX, AX
-
-tgf64_loop:
-	CMPQ    AX, CX
-	JGE     tgf64_done
-	VMOVUPD (SI)(AX*8), Y0
-	TANHGRAD
-	VMULPD  (DX)(AX*8), Y1, Y1
-	VMOVUPD Y1, (DI)(AX*8)
-	ADDQ    $4, AX
-	JMP     tgf64_loop
-
-tgf64_done:
 	VZEROUPPER
 	RET

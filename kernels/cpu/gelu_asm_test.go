@@ -15,11 +15,11 @@ type geluImpl[T Float] struct {
 	bwd  func(dx, dy, x []T, approx kernels.GELUApprox, fast bool)
 }
 
-// geluImpls returns the pure-Go implementation and, where the build and CPU
-// have it, the assembly one (geluSlice dispatches to it).
+// geluImpls returns the pure-Go implementation and, for float32 data where
+// the build and CPU have it, the assembly one (geluSlice dispatches to it).
 func geluImpls[T Float]() []geluImpl[T] {
 	impls := []geluImpl[T]{{"go", geluSliceGo[T], geluGradSliceGo[T]}}
-	if hasGELUAsm {
+	if hasGELUAsm && isFloat32[T]() {
 		impls = append(impls, geluImpl[T]{"asm", geluSlice[T], geluGradSlice[T]})
 	}
 	return impls
@@ -115,10 +115,12 @@ func TestGELUFloat32Dense(t *testing.T) {
 	}
 }
 
-// TestGELUFloat64Fast checks both implementations of the float32 backend's
-// approximation on float64 data (LayerNormGELU's pre-activations) against
-// the reference on a dense grid, within the documented error (no rounding
-// to float32 here).
+// TestGELUFloat64Fast checks the float32 backend's approximations, both
+// forms, evaluated by the pure-Go path on float64 data, against the
+// reference on a dense grid: without the rounding to float32 the errors
+// must stay within the documented bounds before rounding (the only check
+// of those for the tanh form; the assembly kernels, float32 only, are held
+// to them after rounding by TestGELUFloat32Dense).
 func TestGELUFloat64Fast(t *testing.T) {
 	const n = 230_001
 	xs := make([]float64, n)
@@ -206,37 +208,6 @@ func TestGELUAsmMatchesGo(t *testing.T) {
 			for i := n; i < n+guard; i++ {
 				if y[i] != 7 || d[i] != 7 {
 					t.Errorf("%v n=%d: wrote past the end: y[%d]=%g dx[%d]=%g", a, n, i, y[i], i, d[i])
-				}
-			}
-		}
-	}
-}
-
-// TestGELUAsmMatchesGoFloat64 is TestGELUAsmMatchesGo for the float64
-// kernels of LayerNormGELU: the same approximations in the same precision,
-// so the results agree to rounding (the forward) or to the exponentials'
-// difference (expTable's 6e-10 against the polynomial's 4e-12).
-func TestGELUAsmMatchesGoFloat64(t *testing.T) {
-	if !hasGELUAsm {
-		t.Skip("no assembly GELU in this build or on this CPU")
-	}
-	for _, a := range geluApproxes {
-		for n := 0; n <= 70; n++ {
-			x := randVals(uint64(100+n), n, 6)
-			dy := randVals(uint64(200+n), n, 2)
-			want, wantD := make([]float64, n), make([]float64, n)
-			geluSliceGo(want, x, a, true)
-			geluGradSliceGo(wantD, dy, x, a, true)
-			y, d := make([]float64, n), append([]float64(nil), dy...)
-			geluSlice(y, x, a, true)
-			geluGradSlice(d, d, x, a, true)
-			for i, v := range x {
-				tolY := 1e-15 * math.Abs(v)
-				if a == kernels.GELUTanh {
-					tolY = 1e-9 * math.Abs(want[i])
-				}
-				if math.Abs(y[i]-want[i]) > tolY || math.Abs(d[i]-wantD[i]) > 2e-9*math.Abs(dy[i])*(1+math.Abs(v)) {
-					t.Errorf("%v n=%d x[%d]=%g: asm y=%g dx=%g, go y=%g dx=%g", a, n, i, v, y[i], d[i], want[i], wantD[i])
 				}
 			}
 		}

@@ -100,10 +100,11 @@ func TestErfRational(t *testing.T) {
 
 func TestGELUFastDense(t *testing.T) {
 	// The float32 backend's GELU and its derivative, evaluated on float64
-	// inputs by each implementation (pure Go, assembly), against the float64
-	// formulas on a dense grid from −13 (Φ ≈ 1e-38) to 8: the forward's
-	// absolute error relative to |x| and its relative error for x >= −2
-	// (the exponential-free forward loses relative precision in the far
+	// inputs by the pure-Go path (the assembly kernels take float32 only;
+	// TestGELUFloat32Dense checks them), against the float64 formulas on a
+	// dense grid from −13 (Φ ≈ 1e-38) to 8: the forward's absolute error
+	// relative to |x| and its relative error for x >= −2 (the
+	// exponential-free forward loses relative precision in the far
 	// negative tail); the derivative's relative error everywhere.
 	const n = 2_100_001
 	x := make([]float64, n)

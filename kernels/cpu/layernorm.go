@@ -135,12 +135,38 @@ func layerNormRowsGo[T Float](y, mean, rstd, x []T, w, bias []float64, eps float
 	C := len(w)
 	bias = bias[:C]
 	for r := range mean {
-		xr, yr := x[r*C:(r+1)*C], y[r*C:(r+1)*C]
+		xr := x[r*C : (r+1)*C]
 		mu, rs := rowStats(xr, eps)
 		mean[r], rstd[r] = T(mu), T(rs)
-		for j, v := range xr {
-			yr[j] = T(float64((float64(v)-mu)*rs*w[j]) + bias[j])
-		}
+		normAffineRow(y[r*C:(r+1)*C], xr, mu, rs, w, bias)
+	}
+}
+
+// normAffineRows writes y = (x − mean)·rstd·w + b for the len(mean) rows
+// of x [rows, C] with their given mean and rstd (LayerNorm's output from
+// saved statistics), w and bias [C] in float64, rounded as in
+// layerNormRowsGo. y may alias x.
+func normAffineRows[T Float](y, mean, rstd, x []T, w, bias []float64) {
+	if !normAffineRowsAsm(y, mean, rstd, x, w, bias) {
+		normAffineRowsGo(y, mean, rstd, x, w, bias)
+	}
+}
+
+// normAffineRowsGo is normAffineRows in Go.
+func normAffineRowsGo[T Float](y, mean, rstd, x []T, w, bias []float64) {
+	C := len(w)
+	for r := range mean {
+		normAffineRow(y[r*C:(r+1)*C], x[r*C:(r+1)*C], float64(mean[r]), float64(rstd[r]), w, bias)
+	}
+}
+
+// normAffineRow writes y = (x − mu)·rs·w + bias for one row x [C], with w
+// and bias [C] in float64: the product is rounded before the bias is added
+// and the sum is rounded to T, as in the assembly kernels. y may alias x.
+func normAffineRow[T Float](y, x []T, mu, rs float64, w, bias []float64) {
+	y, w, bias = y[:len(x)], w[:len(x)], bias[:len(x)]
+	for j, v := range x {
+		y[j] = T(float64((float64(v)-mu)*rs*w[j]) + bias[j])
 	}
 }
 

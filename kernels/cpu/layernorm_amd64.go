@@ -3,12 +3,16 @@
 package cpu
 
 // The AVX2 kernels of layernorm_amd64.s for the float32 backend's
-// LayerNorm: float32 rows, float64 arithmetic in the same operations and
-// order as layerNormRowsGo and layerNormGradRowsGo, which they replace, so
-// both give bit-identical results.
+// LayerNorm and LayerNormGELU: float32 rows, float64 arithmetic in the same
+// operations and order as layerNormRowsGo, normAffineRowsGo and
+// layerNormGradRowsGo, which they replace, so both give bit-identical
+// results.
 
 //go:noescape
 func layerNormRowsF32(y, x *float32, mean, rstd *float32, w, b *float64, c, rows int, eps float64)
+
+//go:noescape
+func normAffineRowsF32(y, x *float32, mean, rstd *float32, w, b *float64, c, rows int)
 
 //go:noescape
 func layerNormGradRowsF32(dx, dy, x *float32, mean, rstd *float32, w, accW, accB *float64, c, rows int, invC float64)
@@ -29,6 +33,22 @@ func layerNormRowsAsm[T Float](y, mean, rstd, x []T, w, bias []float64, eps floa
 		return false
 	}
 	layerNormRowsF32(&y32[0], &x32[0], &mean32[0], &rstd32[0], &w[0], &bias[0], c, rows, eps)
+	return true
+}
+
+// normAffineRowsAsm runs normAffineRows with normAffineRowsF32 like
+// layerNormRowsAsm.
+func normAffineRowsAsm[T Float](y, mean, rstd, x []T, w, bias []float64) bool {
+	x32, ok := any(x).([]float32)
+	c, rows := len(w), len(mean)
+	if !hasLayerNormAsm || !ok || c == 0 || rows == 0 || len(bias) < c {
+		return false
+	}
+	y32, mean32, rstd32 := any(y).([]float32), any(mean).([]float32), any(rstd).([]float32)
+	if len(x32) < rows*c || len(y32) < rows*c || len(rstd32) < rows {
+		return false
+	}
+	normAffineRowsF32(&y32[0], &x32[0], &mean32[0], &rstd32[0], &w[0], &bias[0], c, rows)
 	return true
 }
 

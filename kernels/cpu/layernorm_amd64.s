@@ -292,6 +292,69 @@ ln_b4_sq:
 	MOVQ         $4, DX
 	JMP          ln_row
 
+// func normAffineRowsF32(y, x *float32, mean, rstd *float32, w, b *float64, c, rows int)
+//
+// For each of rows rows of c elements: y = ((x − mean)·rstd)·w + b with
+// the row's given mean and rstd (float32, converted to float64), in the
+// operations of layerNormRowsF32's output pass, stored as float32. c >= 1,
+// rows >= 1; y may equal x.
+TEXT ·normAffineRowsF32(SB), NOSPLIT, $0-64
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ mean+16(FP), R8
+	MOVQ rstd+24(FP), R9
+	MOVQ w+32(FP), R10
+	MOVQ b+40(FP), R11
+	MOVQ c+48(FP), CX
+	MOVQ rows+56(FP), BX
+	MOVQ CX, R12
+	ANDQ $-4, R12        // end of the vector part
+	MOVQ CX, R13
+	SHLQ $2, R13         // row length in bytes
+
+af_row:
+	VCVTSS2SD    (R8), X10, X10
+	VBROADCASTSD X10, Y10          // mean
+	VCVTSS2SD    (R9), X11, X11
+	VBROADCASTSD X11, Y11          // rstd
+	XORQ         AX, AX
+
+af_out4:
+	CMPQ       AX, R12
+	JGE        af_out1
+	VCVTPS2PD  (SI)(AX*4), Y1
+	VSUBPD     Y10, Y1, Y1
+	VMULPD     Y11, Y1, Y1
+	VMULPD     (R10)(AX*8), Y1, Y1
+	VADDPD     (R11)(AX*8), Y1, Y1
+	VCVTPD2PSY Y1, X1
+	VMOVUPS    X1, (DI)(AX*4)
+	ADDQ       $4, AX
+	JMP        af_out4
+
+af_out1:
+	CMPQ      AX, CX
+	JGE       af_next
+	VCVTSS2SD (SI)(AX*4), X1, X1
+	VSUBSD    X10, X1, X1
+	VMULSD    X11, X1, X1
+	VMULSD    (R10)(AX*8), X1, X1
+	VADDSD    (R11)(AX*8), X1, X1
+	VCVTSD2SS X1, X1, X1
+	VMOVSS    X1, (DI)(AX*4)
+	INCQ      AX
+	JMP       af_out1
+
+af_next:
+	ADDQ R13, SI
+	ADDQ R13, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ BX
+	JNZ  af_row
+	VZEROUPPER
+	RET
+
 // func layerNormGradRowsF32(dx, dy, x *float32, mean, rstd *float32, w, accW, accB *float64, c, rows int, invC float64)
 //
 // For each of rows rows of c elements, with x̂ = (x − mean)·rstd and

@@ -33,6 +33,16 @@ func TestLayerNormAsmMatchesGo(t *testing.T) {
 			layerNormRows(inPlace, mean, rstd, inPlace, w, bias, eps)
 			sameBits(t, name+" y in place", inPlace, yGo)
 
+			// The affine pass from the saved statistics (LayerNormGELU's
+			// backward).
+			u, uGo := make([]float32, rows*c), make([]float32, rows*c)
+			normAffineRows(u, mean, rstd, x, w, bias)
+			normAffineRowsGo(uGo, mean, rstd, x, w, bias)
+			sameBits(t, name+" u", u, uGo)
+			inPlace = slices.Clone(x)
+			normAffineRows(inPlace, mean, rstd, inPlace, w, bias)
+			sameBits(t, name+" u in place", inPlace, uGo)
+
 			// The gradient sums add to what the accumulators held.
 			acc := randVals(seed+3, 2*c, 3)
 			accW, accB := slices.Clone(acc[:c]), slices.Clone(acc[c:])
