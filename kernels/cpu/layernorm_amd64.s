@@ -19,6 +19,28 @@
 	VADDSD    t, hi, hi \
 	VADDSD    hi, lo, lo
 
+// AFFINE4 stores y = ((x − mean)·rstd)·w + b for the four elements at
+// index AX: x float32 at SI, y float32 at DI, w and b float64 at R10 and
+// R11, mean and rstd broadcast in Y10 and Y11. Clobbers Y1.
+#define AFFINE4 \
+	VCVTPS2PD  (SI)(AX*4), Y1 \
+	VSUBPD     Y10, Y1, Y1 \
+	VMULPD     Y11, Y1, Y1 \
+	VMULPD     (R10)(AX*8), Y1, Y1 \
+	VADDPD     (R11)(AX*8), Y1, Y1 \
+	VCVTPD2PSY Y1, X1 \
+	VMOVUPS    X1, (DI)(AX*4)
+
+// AFFINE1 is AFFINE4 for the one element at index AX.
+#define AFFINE1 \
+	VCVTSS2SD (SI)(AX*4), X1, X1 \
+	VSUBSD    X10, X1, X1 \
+	VMULSD    X11, X1, X1 \
+	VMULSD    (R10)(AX*8), X1, X1 \
+	VADDSD    (R11)(AX*8), X1, X1 \
+	VCVTSD2SS X1, X1, X1 \
+	VMOVSS    X1, (DI)(AX*4)
+
 // func layerNormRowsF32(y, x *float32, mean, rstd *float32, w, b *float64, c, rows int, eps float64)
 //
 // For each of rows rows of c elements: mean = Σx/c, rstd =
@@ -138,26 +160,14 @@ ln_out:
 ln_out4:
 	CMPQ       AX, R12
 	JGE        ln_out1
-	VCVTPS2PD  (SI)(AX*4), Y1
-	VSUBPD     Y10, Y1, Y1
-	VMULPD     Y11, Y1, Y1
-	VMULPD     (R10)(AX*8), Y1, Y1
-	VADDPD     (R11)(AX*8), Y1, Y1
-	VCVTPD2PSY Y1, X1
-	VMOVUPS    X1, (DI)(AX*4)
+	AFFINE4
 	ADDQ       $4, AX
 	JMP        ln_out4
 
 ln_out1:
 	CMPQ      AX, CX
 	JGE       ln_next
-	VCVTSS2SD (SI)(AX*4), X1, X1
-	VSUBSD    X10, X1, X1
-	VMULSD    X11, X1, X1
-	VMULSD    (R10)(AX*8), X1, X1
-	VADDSD    (R11)(AX*8), X1, X1
-	VCVTSD2SS X1, X1, X1
-	VMOVSS    X1, (DI)(AX*4)
+	AFFINE1
 	INCQ      AX
 	JMP       ln_out1
 
@@ -322,26 +332,14 @@ af_row:
 af_out4:
 	CMPQ       AX, R12
 	JGE        af_out1
-	VCVTPS2PD  (SI)(AX*4), Y1
-	VSUBPD     Y10, Y1, Y1
-	VMULPD     Y11, Y1, Y1
-	VMULPD     (R10)(AX*8), Y1, Y1
-	VADDPD     (R11)(AX*8), Y1, Y1
-	VCVTPD2PSY Y1, X1
-	VMOVUPS    X1, (DI)(AX*4)
+	AFFINE4
 	ADDQ       $4, AX
 	JMP        af_out4
 
 af_out1:
 	CMPQ      AX, CX
 	JGE       af_next
-	VCVTSS2SD (SI)(AX*4), X1, X1
-	VSUBSD    X10, X1, X1
-	VMULSD    X11, X1, X1
-	VMULSD    (R10)(AX*8), X1, X1
-	VADDSD    (R11)(AX*8), X1, X1
-	VCVTSD2SS X1, X1, X1
-	VMOVSS    X1, (DI)(AX*4)
+	AFFINE1
 	INCQ      AX
 	JMP       af_out1
 
