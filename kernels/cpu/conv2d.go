@@ -27,12 +27,7 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := b.checkArgs(op,
-		kernels.Arg{Name: "y", T: y, Want: s.YShape()},
-		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
-		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
-		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.COut}, Optional: true},
-	); err != nil {
+	if err := b.checkArgs(op, s.Layer().Forward(y, x, w, bias)...); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {
@@ -57,14 +52,7 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := b.checkArgs(op,
-		kernels.Arg{Name: "dx", T: dx, Want: s.XShape(), Optional: true},
-		kernels.Arg{Name: "dw", T: dw, Want: s.WShape()},
-		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.COut}, Optional: true},
-		kernels.Arg{Name: "dy", T: dy, Want: s.YShape()},
-		kernels.Arg{Name: "x", T: x, Want: s.XShape()},
-		kernels.Arg{Name: "w", T: w, Want: s.WShape()},
-	); err != nil {
+	if err := b.checkArgs(op, s.Layer().Backward(dx, dw, db, dy, x, w)...); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {

@@ -64,19 +64,7 @@ func (b *Backend) checkNorm(op string, s kernels.NormShape, y, mean, rstd, x, w,
 	if err := s.Validate(); err != nil {
 		return shapeErr(op, s, err)
 	}
-	rc, c, r := kernels.Shape{s.Rows, s.C}, kernels.Shape{s.C}, kernels.Shape{s.Rows}
-	args := []kernels.Arg{
-		{Name: "x", T: x, Want: rc},
-		{Name: "mean", T: mean, Want: r},
-		{Name: "rstd", T: rstd, Want: r},
-		{Name: "w", T: w, Want: c},
-	}
-	if backward {
-		args = append(args, kernels.Arg{Name: "dx", T: dx, Want: rc}, kernels.Arg{Name: "dw", T: dw, Want: c}, kernels.Arg{Name: "db", T: db, Want: c})
-	} else {
-		args = append(args, kernels.Arg{Name: "b", T: bias, Want: c}, kernels.Arg{Name: "y", T: y, Want: rc})
-	}
-	return b.checkArgs(op, args...)
+	return b.checkArgs(op, kernels.NormArgs(s, y, mean, rstd, x, w, bias, dx, dw, db, backward)...)
 }
 
 // rowStats returns the mean and 1/sqrt(biased variance + eps) of row,

@@ -13,12 +13,7 @@ func (b *Backend) Linear(y, x, w, bias kernels.Tensor, s kernels.LinearShape) er
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := b.checkArgs(op,
-		kernels.Arg{Name: "y", T: y, Want: kernels.Shape{s.Rows, s.Out}},
-		kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.Rows, s.In}},
-		kernels.Arg{Name: "w", T: w, Want: kernels.Shape{s.Out, s.In}},
-		kernels.Arg{Name: "b", T: bias, Want: kernels.Shape{s.Out}, Optional: true},
-	); err != nil {
+	if err := b.checkArgs(op, s.Layer().Forward(y, x, w, bias)...); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {
@@ -49,14 +44,7 @@ func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := b.checkArgs(op,
-		kernels.Arg{Name: "dx", T: dx, Want: kernels.Shape{s.Rows, s.In}, Optional: true},
-		kernels.Arg{Name: "dw", T: dw, Want: kernels.Shape{s.Out, s.In}},
-		kernels.Arg{Name: "db", T: db, Want: kernels.Shape{s.Out}, Optional: true},
-		kernels.Arg{Name: "dy", T: dy, Want: kernels.Shape{s.Rows, s.Out}},
-		kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.Rows, s.In}},
-		kernels.Arg{Name: "w", T: w, Want: kernels.Shape{s.Out, s.In}},
-	); err != nil {
+	if err := b.checkArgs(op, s.Layer().Backward(dx, dw, db, dy, x, w)...); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {

@@ -32,10 +32,8 @@ func newConvPlan(s kernels.ConvShape) convPlan {
 // shapes returns the tensor shapes of the convolution and its int32
 // counts: x, y, w and one im2col chunk.
 func (p convPlan) shapes() layerShapes {
-	s := p.s
-	x, y, w := s.XShape(), s.YShape(), s.WShape()
-	return layerShapes{x: x, y: y, w: w, b: kernels.Shape{s.COut},
-		int32s: []int{x.Len(), y.Len(), w.Len(), p.perStep * p.ow * p.ck}}
+	l := p.s.Layer()
+	return layerShapes{l, []int{l.X.Len(), l.Y.Len(), l.W.Len(), p.perStep * p.ow * p.ck}}
 }
 
 // Conv2D computes the dense convolution of [kernels.ConvShape] s, PyTorch's

@@ -36,8 +36,8 @@ func dwTiled(s kernels.DWConvShape) bool {
 // dwShapes returns the tensor shapes of the depthwise convolution at s and
 // its int32 counts, x and y.
 func dwShapes(s kernels.DWConvShape) layerShapes {
-	x, y := s.XShape(), s.YShape()
-	return layerShapes{x: x, y: y, w: s.WShape(), b: kernels.Shape{s.C}, int32s: []int{x.Len(), y.Len()}}
+	l := s.Layer()
+	return layerShapes{l, []int{l.X.Len(), l.Y.Len()}}
 }
 
 // DWConv computes the depthwise convolution of [kernels.DWConvShape] s,

@@ -150,19 +150,7 @@ func lnCheck(op string, s kernels.NormShape, y, mean, rstd, x, w, bias, dx, dw, 
 	if err := normFitsInt32(op, s, s.Rows*s.C); err != nil {
 		return err
 	}
-	rc, c, r := kernels.Shape{s.Rows, s.C}, kernels.Shape{s.C}, kernels.Shape{s.Rows}
-	args := []kernels.Arg{
-		{Name: "x", T: x, Want: rc},
-		{Name: "mean", T: mean, Want: r},
-		{Name: "rstd", T: rstd, Want: r},
-		{Name: "w", T: w, Want: c},
-	}
-	if backward {
-		args = append(args, kernels.Arg{Name: "dx", T: dx, Want: rc}, kernels.Arg{Name: "dw", T: dw, Want: c}, kernels.Arg{Name: "db", T: db, Want: c})
-	} else {
-		args = append(args, kernels.Arg{Name: "b", T: bias, Want: c}, kernels.Arg{Name: "y", T: y, Want: rc})
-	}
-	return checkArgs(op, args...)
+	return checkArgs(op, kernels.NormArgs(s, y, mean, rstd, x, w, bias, dx, dw, db, backward)...)
 }
 
 // normFitsInt32 rejects tensors of n elements or more than 2³¹ − 1: the

@@ -63,28 +63,22 @@ func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 
 // linearShapes are the tensor shapes of [Backend.Linear] at s.
 func linearShapes(s kernels.LinearShape) layerShapes {
-	return layerShapes{x: kernels.Shape{s.Rows, s.In}, y: kernels.Shape{s.Rows, s.Out}, w: kernels.Shape{s.Out, s.In}, b: kernels.Shape{s.Out},
-		int32s: []int{s.Rows * s.In, s.Rows * s.Out, s.Out * s.In}}
+	return layerShapes{s.Layer(), []int{s.Rows * s.In, s.Rows * s.Out, s.Out * s.In}}
 }
 
 // layerShapes are the tensor shapes of a layer with a weight and an
-// optional bias (Linear, Conv2D, DWConv) — input x, output y, weight w,
-// bias b — and the element counts its kernels and GEMMs index with int32.
+// optional bias (Linear, Conv2D, DWConv), as the CPU backend checks them,
+// and the element counts its kernels and GEMMs index with int32.
 type layerShapes struct {
-	x, y, w, b kernels.Shape
-	int32s     []int
+	kernels.LayerShapes
+	int32s []int
 }
 
 // checkForward checks the forward's y, x, w and b (nil for none) against
 // l, then l.int32s (checkInt32). It returns an error wrapping
 // kernels.ErrShape or kernels.ErrDType that names op and the tensor.
 func (l layerShapes) checkForward(op string, y, x, w, bias kernels.Tensor) error {
-	if err := checkArgs(op,
-		kernels.Arg{Name: "y", T: y, Want: l.y},
-		kernels.Arg{Name: "x", T: x, Want: l.x},
-		kernels.Arg{Name: "w", T: w, Want: l.w},
-		kernels.Arg{Name: "b", T: bias, Want: l.b, Optional: true},
-	); err != nil {
+	if err := checkArgs(op, l.Forward(y, x, w, bias)...); err != nil {
 		return err
 	}
 	return checkInt32(op, l.int32s...)
@@ -93,14 +87,7 @@ func (l layerShapes) checkForward(op string, y, x, w, bias kernels.Tensor) error
 // checkBackward is checkForward for the backward's dx and db (nil skips
 // either), dw, dy, x and w.
 func (l layerShapes) checkBackward(op string, dx, dw, db, dy, x, w kernels.Tensor) error {
-	if err := checkArgs(op,
-		kernels.Arg{Name: "dx", T: dx, Want: l.x, Optional: true},
-		kernels.Arg{Name: "dw", T: dw, Want: l.w},
-		kernels.Arg{Name: "db", T: db, Want: l.b, Optional: true},
-		kernels.Arg{Name: "dy", T: dy, Want: l.y},
-		kernels.Arg{Name: "x", T: x, Want: l.x},
-		kernels.Arg{Name: "w", T: w, Want: l.w},
-	); err != nil {
+	if err := checkArgs(op, l.Backward(dx, dw, db, dy, x, w)...); err != nil {
 		return err
 	}
 	return checkInt32(op, l.int32s...)
