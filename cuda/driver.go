@@ -7,6 +7,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // DevicePtr is an address in device memory (a CUdeviceptr). 0 is the null
@@ -15,6 +16,27 @@ type DevicePtr uintptr
 
 // Dim3 is a CUDA grid or block size; zero components are treated as 1.
 type Dim3 struct{ X, Y, Z int }
+
+// Sizes returns v's components as cuLaunchKernel takes them, with CUDA's
+// "zero means one" applied. It returns an error for a negative component
+// or one above 2³² − 1; drivers add their own limits (such as 1024
+// threads a block).
+func (v Dim3) Sizes() ([3]uint32, error) {
+	var out [3]uint32
+	for i, x := range [3]int{v.X, v.Y, v.Z} {
+		switch {
+		case x < 0:
+			return out, fmt.Errorf("negative size %d", x)
+		case x == 0:
+			out[i] = 1
+		case x > math.MaxUint32:
+			return out, fmt.Errorf("size %d too large", x)
+		default:
+			out[i] = uint32(x)
+		}
+	}
+	return out, nil
+}
 
 // Function is a kernel resolved from the loaded module by its extern "C"
 // name. Drivers resolve every kernel of the manifest at load time, so a

@@ -470,11 +470,11 @@ func (d *Device) Launch(f Function, grid, block Dim3, smem int, args ...any) err
 	if !ok || k.dev != d {
 		return invalid("the function was not returned by this device's Function")
 	}
-	g, err := dims(grid)
+	g, err := grid.Sizes()
 	if err != nil {
 		return invalid("grid %v: %v", grid, err)
 	}
-	b, err := dims(block)
+	b, err := block.Sizes()
 	if err != nil {
 		return invalid("block %v: %v", block, err)
 	}
@@ -514,25 +514,6 @@ func (d *Device) Launch(f Function, grid, block Dim3, smem int, args ...any) err
 		}
 		return nil
 	})
-}
-
-// dims applies CUDA's "zero means one" and rejects negative or oversized
-// components.
-func dims(v Dim3) ([3]uint32, error) {
-	var out [3]uint32
-	for i, x := range [3]int{v.X, v.Y, v.Z} {
-		switch {
-		case x < 0:
-			return out, fmt.Errorf("negative size %d", x)
-		case x == 0:
-			out[i] = 1
-		case x > math.MaxUint32:
-			return out, fmt.Errorf("size %d too large", x)
-		default:
-			out[i] = uint32(x)
-		}
-	}
-	return out, nil
 }
 
 // Synchronize waits for all queued work and returns the first error of the

@@ -128,11 +128,11 @@ func (d *Driver) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args .
 	if !ok {
 		return invalid("the function was not returned by the simulator's Function")
 	}
-	g, err := dims(grid)
+	g, err := grid.Sizes()
 	if err != nil {
 		return invalid("grid %v: %v", grid, err)
 	}
-	b, err := dims(block)
+	b, err := block.Sizes()
 	if err != nil {
 		return invalid("block %v: %v", block, err)
 	}
@@ -163,25 +163,6 @@ func (d *Driver) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args .
 	}
 	d.fault = &cuda.Error{Op: "launch", Kernel: name, Err: fmt.Errorf("%w: %s", ErrKernelFault, s)}
 	return d.fault
-}
-
-// dims applies CUDA's "zero means one" to a Dim3 and rejects negative or
-// oversized components.
-func dims(v cuda.Dim3) ([3]uint32, error) {
-	var out [3]uint32
-	for i, x := range [3]int{v.X, v.Y, v.Z} {
-		switch {
-		case x < 0:
-			return out, fmt.Errorf("negative size %d", x)
-		case x == 0:
-			out[i] = 1
-		case x > math.MaxUint32:
-			return out, fmt.Errorf("size %d too large", x)
-		default:
-			out[i] = uint32(x)
-		}
-	}
-	return out, nil
 }
 
 // pack converts Go arguments into the 8-byte slots cuLaunchKernel reads,
