@@ -217,19 +217,9 @@ func OpenModel(be kernels.Backend, path string, ema bool) (*models.Model, []*lay
 			return nil, nil, run, err
 		}
 	}
-	mc, err := models.ConfigFromCheckpoint(path)
+	m, qs, err := newCheckpointModel(be, path, run, run.QAT.Enabled)
 	if err != nil {
 		return nil, nil, run, err
-	}
-	m, err := models.New(be, mc, 0)
-	if err != nil {
-		return nil, nil, run, err
-	}
-	var qs []*layers.Quantized
-	if run.QAT.Enabled {
-		if qs, err = Quantize(m, run.QAT); err != nil {
-			return nil, nil, run, err
-		}
 	}
 	extra, err := loadWeights(m, path, ema)
 	if err != nil {
@@ -242,4 +232,27 @@ func OpenModel(be kernels.Backend, path string, ema bool) (*models.Model, []*lay
 		layers.FreezeObservers(qs)
 	}
 	return m, qs, run, nil
+}
+
+// newCheckpointModel builds, on be, the model whose configuration the
+// checkpoint at path stores, with freshly initialized weights, and wraps it
+// in run.QAT's fake quantizers when quantize is set. Loading the weights
+// and quantizer state is the caller's.
+func newCheckpointModel(be kernels.Backend, path string, run Config, quantize bool) (*models.Model, []*layers.Quantized, error) {
+	mc, err := models.ConfigFromCheckpoint(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := models.New(be, mc, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !quantize {
+		return m, nil, nil
+	}
+	qs, err := Quantize(m, run.QAT)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, qs, nil
 }

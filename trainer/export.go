@@ -106,15 +106,7 @@ func LoadInt8(be kernels.Backend, path string) (*models.Model, []*layers.Quantiz
 	if err != nil {
 		return nil, nil, run, err
 	}
-	mc, err := models.ConfigFromCheckpoint(path)
-	if err != nil {
-		return nil, nil, run, err
-	}
-	m, err := models.New(be, mc, 0)
-	if err != nil {
-		return nil, nil, run, err
-	}
-	qs, err := Quantize(m, run.QAT)
+	m, qs, err := newCheckpointModel(be, path, run, true)
 	if err != nil {
 		return nil, nil, run, err
 	}
