@@ -46,16 +46,24 @@ type optimTable struct {
 	uploads int // host-to-device copies made (tests check a schedule causes none)
 }
 
-// chunkTable appends the chunks of every non-empty group to dst, with the
-// constants c(group) gives.
-func chunkTable(dst []optimChunk, groups []kernels.AdamWGroup, c func(kernels.AdamWGroup) (float64, float64)) []optimChunk {
+// groupTable makes the device chunk table describe groups — every
+// non-empty group cut into chunks of at most optimChunkLen elements, each
+// with the group's learning rate as a ratio to ref = refLR(groups) (C0) and
+// its weight decay (C1) — and returns the table's address, ref and the
+// number of chunks, one block each (0: nothing to update, no table).
+func (b *Backend) groupTable(op string, groups []kernels.AdamWGroup) (table cuda.DevicePtr, ref float64, chunks int, err error) {
+	ref = refLR(groups)
+	var cs []optimChunk
 	for _, gr := range groups {
-		c0, c1 := c(gr)
 		for off := 0; off < gr.Len; off += optimChunkLen {
-			dst = append(dst, optimChunk{Offset: int64(gr.Offset + off), Len: int32(min(optimChunkLen, gr.Len-off)), C0: c0, C1: c1})
+			cs = append(cs, optimChunk{Offset: int64(gr.Offset + off), Len: int32(min(optimChunkLen, gr.Len-off)), C0: gr.LR / ref, C1: gr.WeightDecay})
 		}
 	}
-	return dst
+	if len(cs) == 0 {
+		return 0, ref, 0, nil
+	}
+	table, err = b.uploadTable(op, cs)
+	return table, ref, len(cs), err
 }
 
 // uploadTable makes the device table hold chunks and returns its address.
@@ -112,16 +120,11 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, 
 	t := float64(h.Step)
 	bc1 := 1 - math.Pow(h.Beta1, t)
 	bc2Sqrt := math.Sqrt(1 - math.Pow(h.Beta2, t))
-	ref := refLR(groups)
-	chunks := chunkTable(nil, groups, func(gr kernels.AdamWGroup) (float64, float64) { return gr.LR / ref, gr.WeightDecay })
-	if len(chunks) == 0 {
-		return nil
-	}
-	table, err := b.uploadTable(op, chunks)
-	if err != nil {
+	table, ref, chunks, err := b.groupTable(op, groups)
+	if err != nil || chunks == 0 {
 		return err
 	}
-	return b.launch("adamw_f32", dim1(len(chunks)), dim1(streamThreads), 0, ptr(p), ptr(g), ptr(m), ptr(v), table,
+	return b.launch("adamw_f32", dim1(chunks), dim1(streamThreads), 0, ptr(p), ptr(g), ptr(m), ptr(v), table,
 		ref, bc1, h.Beta1, h.Beta2, h.Eps, bc2Sqrt)
 }
 
@@ -146,24 +149,18 @@ func (b *Backend) SGD(p, g, buf kernels.Tensor, groups []kernels.AdamWGroup, h k
 	if err := kernels.CheckGroups(op, groups, n); err != nil {
 		return err
 	}
-	ref := refLR(groups)
-	chunks := chunkTable(nil, groups, func(gr kernels.AdamWGroup) (float64, float64) { return gr.LR / ref, gr.WeightDecay })
-	if len(chunks) == 0 {
-		return nil
-	}
-	table, err := b.uploadTable(op, chunks)
-	if err != nil {
+	table, ref, chunks, err := b.groupTable(op, groups)
+	if err != nil || chunks == 0 {
 		return err
 	}
 	bufPtr := cuda.DevicePtr(0)
 	if h.Momentum != 0 {
 		bufPtr = ptr(buf)
 	}
-	return b.launch("sgd_f32", dim1(len(chunks)), dim1(streamThreads), 0, ptr(p), ptr(g), bufPtr, table,
+	return b.launch("sgd_f32", dim1(chunks), dim1(streamThreads), 0, ptr(p), ptr(g), bufPtr, table,
 		ref, h.Momentum, h.Dampening, boolInt(h.Nesterov), boolInt(h.First))
 }
 
-// boolInt returns 1 for true and 0 for false, as an int kernel argument.
 // refLR returns the reference learning rate the chunk table's per-group
 // ratios are relative to: the largest group rate (1 when every rate is 0).
 // Layer-wise decay multiplies the schedule's rate by fixed factors, so the
@@ -179,6 +176,7 @@ func refLR(groups []kernels.AdamWGroup) float64 {
 	return ref
 }
 
+// boolInt returns 1 for true and 0 for false, as an int kernel argument.
 func boolInt(v bool) int32 {
 	if v {
 		return 1
