@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/nextconv/nextconv/internal/fsutil"
 )
 
 //go:generate go run ./internal/gen/simgen -group kernels -src ../../kernels/src -out kernels_sim.cc
@@ -56,26 +58,22 @@ var staleOnce = sync.OnceValue(func() error {
 func checkSources() error { return staleOnce() }
 
 // findModuleRoot returns the root of the nextconv module above the working
-// directory, or "".
+// directory, or "" when the nearest go.mod is another module's or there is
+// none.
 func findModuleRoot() string {
-	d, err := os.Getwd()
+	d, err := fsutil.ModuleRoot(".")
 	if err != nil {
 		return ""
 	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil {
-			line, _, _ := strings.Cut(string(data), "\n")
-			if strings.TrimSpace(strings.TrimPrefix(line, "module")) == modulePath {
-				return d
-			}
-			return ""
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return ""
-		}
-		d = parent
+	data, err := os.ReadFile(filepath.Join(d, "go.mod"))
+	if err != nil {
+		return ""
 	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	if strings.TrimSpace(strings.TrimPrefix(line, "module")) != modulePath {
+		return ""
+	}
+	return d
 }
 
 // staleness compares the sources compiled for group with the *.cu files and

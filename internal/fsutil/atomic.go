@@ -1,5 +1,6 @@
-// Package fsutil holds file helpers shared by checkpoints, exports and
-// configuration dumps.
+// Package fsutil holds file helpers shared by checkpoints, exports,
+// configuration dumps and the code generators: atomic writes and finding the
+// module root.
 package fsutil
 
 import (

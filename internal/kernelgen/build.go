@@ -82,7 +82,7 @@ func newPlan(cfg Config) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := moduleRoot(srcDir)
+	root, err := fsutil.ModuleRoot(srcDir)
 	if err != nil {
 		return nil, err
 	}
@@ -111,20 +111,6 @@ func newPlan(cfg Config) (*plan, error) {
 	}
 	p.umbrella = u.String()
 	return p, nil
-}
-
-// moduleRoot walks up from dir to the directory holding go.mod.
-func moduleRoot(dir string) (string, error) {
-	for d := dir; ; {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("no go.mod above %s", dir)
-		}
-		d = parent
-	}
 }
 
 func identifier(s string) string {

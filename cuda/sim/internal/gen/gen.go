@@ -18,11 +18,11 @@ package gen
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/nextconv/nextconv/internal/cudasrc"
+	"github.com/nextconv/nextconv/internal/fsutil"
 )
 
 // Config says what to generate.
@@ -35,7 +35,7 @@ type Config struct {
 
 // Generate scans cfg.SrcDir and returns the registry file's contents.
 func Generate(cfg Config) ([]byte, error) {
-	root, err := ModuleRoot(filepath.Dir(cfg.OutFile))
+	root, err := fsutil.ModuleRoot(filepath.Dir(cfg.OutFile))
 	if err != nil {
 		return nil, err
 	}
@@ -91,24 +91,6 @@ func Generate(cfg Config) ([]byte, error) {
 		fmt.Fprintf(&b, "}  // namespace %s\n", ns)
 	}
 	return b.Bytes(), nil
-}
-
-// ModuleRoot walks up from dir to the directory holding go.mod.
-func ModuleRoot(dir string) (string, error) {
-	d, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("gen: no go.mod above %s", dir)
-		}
-		d = parent
-	}
 }
 
 func rel(root, path string) string {
