@@ -271,25 +271,38 @@ func build(cfg Config, dir string) (manifest []byte, err error) {
 	return renderManifest(p, version, flags)
 }
 
-// Generate writes kernels.fatbin and manifest.go into cfg.OutDir.
-func Generate(cfg Config) error {
+// output is one generated file: its name in cfg.OutDir and its contents.
+type output struct {
+	name string
+	data []byte
+}
+
+// buildOutputs builds in a temporary directory and returns the fatbin and
+// the manifest.
+func buildOutputs(cfg Config) ([]output, error) {
 	tmp, err := os.MkdirTemp("", "kernelgen-out-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	manifest, err := build(cfg, tmp)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fatbin, err := os.ReadFile(filepath.Join(tmp, FatbinFile))
 	if err != nil {
+		return nil, err
+	}
+	return []output{{FatbinFile, fatbin}, {ManifestFile, manifest}}, nil
+}
+
+// Generate writes kernels.fatbin and manifest.go into cfg.OutDir.
+func Generate(cfg Config) error {
+	outs, err := buildOutputs(cfg)
+	if err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{FatbinFile, fatbin}, {ManifestFile, manifest}} {
+	for _, f := range outs {
 		err := fsutil.WriteAtomic(filepath.Join(cfg.OutDir, f.name), func(w io.Writer) error {
 			_, err := w.Write(f.data)
 			return err
@@ -307,24 +320,12 @@ func Generate(cfg Config) error {
 // Check rebuilds into a temporary directory and reports which output files
 // in cfg.OutDir differ from the rebuild.
 func Check(cfg Config) error {
-	tmp, err := os.MkdirTemp("", "kernelgen-check-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	manifest, err := build(cfg, tmp)
-	if err != nil {
-		return err
-	}
-	fresh, err := os.ReadFile(filepath.Join(tmp, FatbinFile))
+	outs, err := buildOutputs(cfg)
 	if err != nil {
 		return err
 	}
 	var stale []string
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{FatbinFile, fresh}, {ManifestFile, manifest}} {
+	for _, f := range outs {
 		old, err := os.ReadFile(filepath.Join(cfg.OutDir, f.name))
 		if err != nil || !bytes.Equal(old, f.data) {
 			stale = append(stale, f.name)
