@@ -14,10 +14,7 @@ import (
 // bandwidth. Run briefly, e.g.
 //
 //	go test -run '^$' -bench . -benchtime=3x ./kernels/cpu/
-var attoStages = []struct {
-	hw, c int
-	name  string
-}{
+var attoStages = []benchStage{
 	{56 * 56, 40, "s0_56x56x40"},
 	{28 * 28, 80, "s1_28x28x80"},
 	{14 * 14, 160, "s2_14x14x160"},
@@ -25,6 +22,12 @@ var attoStages = []struct {
 }
 
 const benchBatch = 32
+
+// benchStage is one stage's H·W and C, and the sub-benchmark name.
+type benchStage struct {
+	hw, c int
+	name  string
+}
 
 // benchT allocates a float32 tensor filled with smooth pseudo-random values.
 func benchT(b *testing.B, be *Backend, s kernels.Shape, seed uint64) kernels.Tensor {
@@ -53,41 +56,30 @@ func benchRun(b *testing.B, bytes int64, fn func() error) {
 	}
 }
 
-func BenchmarkLayerNorm(b *testing.B) {
-	be := New()
-	for _, st := range attoStages {
-		s := kernels.NormShape{Rows: benchBatch * st.hw, C: st.c, Eps: 1e-6}
-		rc := kernels.Shape{s.Rows, s.C}
-		x, y, dy, dx := benchT(b, be, rc, 1), benchT(b, be, rc, 2), benchT(b, be, rc, 3), benchT(b, be, rc, 4)
-		w, bias, dw, db := benchT(b, be, kernels.Shape{s.C}, 5), benchT(b, be, kernels.Shape{s.C}, 6), benchT(b, be, kernels.Shape{s.C}, 7), benchT(b, be, kernels.Shape{s.C}, 8)
-		mean, rstd := benchT(b, be, kernels.Shape{s.Rows}, 9), benchT(b, be, kernels.Shape{s.Rows}, 10)
-		n := int64(s.Rows * s.C * 4)
-		b.Run(st.name+"/fwd", func(b *testing.B) {
-			benchRun(b, 2*n, func() error { return be.LayerNorm(y, mean, rstd, x, w, bias, s) })
-		})
-		b.Run(st.name+"/bwd", func(b *testing.B) {
-			benchRun(b, 3*n, func() error { return be.LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w, s) })
-		})
-	}
-}
+func BenchmarkLayerNorm(b *testing.B)     { benchLayerNorm(b, attoStages, benchBatch, false) }
+func BenchmarkLayerNormGELU(b *testing.B) { benchLayerNorm(b, attoStages, benchBatch, true) }
 
-func BenchmarkLayerNormGELU(b *testing.B) {
+// benchLayerNorm times LayerNorm, or the fused LayerNorm+GELU (erf) when
+// gelu is set, forward and backward over C on batch·H·W rows at each stage.
+func benchLayerNorm(b *testing.B, stages []benchStage, batch int, gelu bool) {
 	be := New()
-	for _, st := range attoStages {
-		s := kernels.NormShape{Rows: benchBatch * st.hw, C: st.c, Eps: 1e-6}
+	for _, st := range stages {
+		s := kernels.NormShape{Rows: batch * st.hw, C: st.c, Eps: 1e-6}
 		rc := kernels.Shape{s.Rows, s.C}
 		x, y, dy, dx := benchT(b, be, rc, 1), benchT(b, be, rc, 2), benchT(b, be, rc, 3), benchT(b, be, rc, 4)
 		w, bias, dw, db := benchT(b, be, kernels.Shape{s.C}, 5), benchT(b, be, kernels.Shape{s.C}, 6), benchT(b, be, kernels.Shape{s.C}, 7), benchT(b, be, kernels.Shape{s.C}, 8)
 		mean, rstd := benchT(b, be, kernels.Shape{s.Rows}, 9), benchT(b, be, kernels.Shape{s.Rows}, 10)
 		n := int64(s.Rows * s.C * 4)
-		b.Run(st.name+"/fwd", func(b *testing.B) {
-			benchRun(b, 2*n, func() error { return be.LayerNormGELU(y, mean, rstd, x, w, bias, s, kernels.GELUErf) })
-		})
-		b.Run(st.name+"/bwd", func(b *testing.B) {
-			benchRun(b, 3*n, func() error {
+		fwd := func() error { return be.LayerNorm(y, mean, rstd, x, w, bias, s) }
+		bwd := func() error { return be.LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w, s) }
+		if gelu {
+			fwd = func() error { return be.LayerNormGELU(y, mean, rstd, x, w, bias, s, kernels.GELUErf) }
+			bwd = func() error {
 				return be.LayerNormGELUBackward(dx, dw, db, dy, x, mean, rstd, w, bias, s, kernels.GELUErf)
-			})
-		})
+			}
+		}
+		b.Run(st.name+"/fwd", func(b *testing.B) { benchRun(b, 2*n, fwd) })
+		b.Run(st.name+"/bwd", func(b *testing.B) { benchRun(b, 3*n, bwd) })
 	}
 }
 
@@ -108,10 +100,14 @@ func BenchmarkGELU(b *testing.B) {
 	}
 }
 
-func BenchmarkGRN(b *testing.B) {
+func BenchmarkGRN(b *testing.B) { benchGRN(b, attoStages, benchBatch) }
+
+// benchGRN times GRN forward and backward on the 4C expansion of each stage
+// for batch images.
+func benchGRN(b *testing.B, stages []benchStage, batch int) {
 	be := New()
-	for _, st := range attoStages {
-		s := kernels.GRNShape{N: benchBatch, HW: st.hw, C: 4 * st.c, Eps: 1e-6}
+	for _, st := range stages {
+		s := kernels.GRNShape{N: batch, HW: st.hw, C: 4 * st.c, Eps: 1e-6}
 		sh := kernels.Shape{s.N, s.HW, s.C}
 		x, y, dy, dx := benchT(b, be, sh, 1), benchT(b, be, sh, 2), benchT(b, be, sh, 3), benchT(b, be, sh, 4)
 		gamma, beta := benchT(b, be, kernels.Shape{s.C}, 5), benchT(b, be, kernels.Shape{s.C}, 6)
