@@ -105,15 +105,7 @@ func bicubicSample(out []uint8, src Image, u, v float64) {
 			v2 := cubicA1(float64(p[0]), float64(p[C]), float64(p[2*C]), float64(p[3*C]), dx)
 			p = p[stride:]
 			v3 := cubicA1(float64(p[0]), float64(p[C]), float64(p[2*C]), float64(p[3*C]), dx)
-			s := cubicA1(v0, v1, v2, v3, dy)
-			switch {
-			case s <= 0:
-				out[c] = 0
-			case s >= 255:
-				out[c] = 255
-			default:
-				out[c] = uint8(s)
-			}
+			out[c] = truncByte(cubicA1(v0, v1, v2, v3, dy))
 		}
 		return
 	}
@@ -139,15 +131,7 @@ func bicubicSample(out []uint8, src Image, u, v float64) {
 			r := rows[i]
 			vs[i] = cubicA1(float64(r[xs[0]+c]), float64(r[xs[1]+c]), float64(r[xs[2]+c]), float64(r[xs[3]+c]), dx)
 		}
-		s := cubicA1(vs[0], vs[1], vs[2], vs[3], dy)
-		switch {
-		case s <= 0:
-			out[c] = 0
-		case s >= 255:
-			out[c] = 255
-		default:
-			out[c] = uint8(s)
-		}
+		out[c] = truncByte(cubicA1(vs[0], vs[1], vs[2], vs[3], dy))
 	}
 }
 

@@ -175,16 +175,21 @@ func blend(dst *Image, src Image, alpha float64, degenerate func(i int) uint8) {
 	a := float32(alpha)
 	for i, v := range src.Pix[:src.Len()] {
 		d := degenerate(i)
-		t := float32(d) + float32(a*float32(int(v)-int(d)))
-		switch {
-		case t <= 0:
-			dst.Pix[i] = 0
-		case t >= 255:
-			dst.Pix[i] = 255
-		default:
-			dst.Pix[i] = uint8(t)
-		}
+		dst.Pix[i] = truncByte(float32(d) + float32(a*float32(int(v)-int(d))))
 	}
+}
+
+// truncByte clamps v to [0, 255] and truncates it toward zero: the
+// float-to-byte conversion of the PIL blend, smoothing filter and bicubic
+// affine code that those functions reproduce.
+func truncByte[F float32 | float64](v F) uint8 {
+	switch {
+	case v <= 0:
+		return 0
+	case v >= 255:
+		return 255
+	}
+	return uint8(v)
 }
 
 // brightness is ImageEnhance.Brightness(img).enhance(f): blend with black.
@@ -251,16 +256,7 @@ func smooth(dst *Image, src Image) {
 				ss += at(y+1, x-1, c)*k1 + at(y+1, x, c)*k1 + at(y+1, x+1, c)*k1
 				ss += at(y, x-1, c)*k1 + at(y, x, c)*k5 + at(y, x+1, c)*k1
 				ss += at(y-1, x-1, c)*k1 + at(y-1, x, c)*k1 + at(y-1, x+1, c)*k1
-				var o uint8
-				switch {
-				case ss <= 0:
-					o = 0
-				case ss >= 255:
-					o = 255
-				default:
-					o = uint8(ss)
-				}
-				dst.Pix[(y*W+x)*C+c] = o
+				dst.Pix[(y*W+x)*C+c] = truncByte(ss)
 			}
 		}
 	}
