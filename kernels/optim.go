@@ -72,3 +72,16 @@ func (h SGDHyper) Validate() error {
 	}
 	return nil
 }
+
+// CheckEMADecay returns an error naming op unless decay, the weight of the
+// running average in an EMA update (timm's ModelEma), lies in [0, 1]; a NaN
+// decay's error wraps [ErrNaN]. Both backends' EMA call it.
+func CheckEMADecay(op string, decay float64) error {
+	if math.IsNaN(decay) {
+		return fmt.Errorf("%s: decay is NaN: %w", op, ErrNaN)
+	}
+	if decay < 0 || decay > 1 {
+		return fmt.Errorf("%s: decay %v must lie in [0, 1]", op, decay)
+	}
+	return nil
+}

@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -141,11 +140,8 @@ func (b *Backend) SumSquares(x kernels.Tensor) (float64, error) {
 // tensor, and an error for a decay outside [0, 1] (kernels.ErrNaN if NaN).
 func (b *Backend) EMA(avg, x kernels.Tensor, decay float64) error {
 	const op = "cpu ema"
-	if math.IsNaN(decay) {
-		return fmt.Errorf("%s: decay is NaN: %w", op, kernels.ErrNaN)
-	}
-	if decay < 0 || decay > 1 {
-		return fmt.Errorf("%s: decay %v must lie in [0, 1]", op, decay)
+	if err := kernels.CheckEMADecay(op, decay); err != nil {
+		return err
 	}
 	if err := b.checkArgs(op, kernels.Arg{Name: "avg", T: avg, Want: avg.Shape}, kernels.Arg{Name: "x", T: x, Want: avg.Shape}); err != nil {
 		return err

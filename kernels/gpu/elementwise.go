@@ -235,11 +235,8 @@ func (b *Backend) SumSquares(x kernels.Tensor) (float64, error) {
 // tensor, and an error for a decay outside [0, 1] (kernels.ErrNaN if NaN).
 func (b *Backend) EMA(avg, x kernels.Tensor, decay float64) error {
 	const op = "gpu ema"
-	if math.IsNaN(decay) {
-		return fmt.Errorf("%s: decay is NaN: %w", op, kernels.ErrNaN)
-	}
-	if decay < 0 || decay > 1 {
-		return fmt.Errorf("%s: decay %v must lie in [0, 1]", op, decay)
+	if err := kernels.CheckEMADecay(op, decay); err != nil {
+		return err
 	}
 	n, err := checkStream(op, kernels.Arg{Name: "avg", T: avg, Want: avg.Shape}, kernels.Arg{Name: "x", T: x, Want: avg.Shape})
 	if err != nil || n == 0 {
