@@ -68,3 +68,20 @@ func NormArgs(s NormShape, y, mean, rstd, x, w, b, dx, dw, db Tensor, backward b
 	}
 	return append(args, Arg{Name: "b", T: b, Want: c}, Arg{Name: "y", T: y, Want: rc})
 }
+
+// ForwardArgs returns the arguments of GRN's forward at s for [CheckArgs]:
+// x and y [N, HW, C], gamma and beta [C], gnorm [N, C]. None may be nil.
+func (s GRNShape) ForwardArgs(y, gnorm, x, gamma, beta Tensor) []Arg {
+	xs, c, nc := Shape{s.N, s.HW, s.C}, Shape{s.C}, Shape{s.N, s.C}
+	return []Arg{{Name: "x", T: x, Want: xs}, {Name: "gamma", T: gamma, Want: c},
+		{Name: "beta", T: beta, Want: c}, {Name: "y", T: y, Want: xs}, {Name: "gnorm", T: gnorm, Want: nc}}
+}
+
+// BackwardArgs returns the arguments of GRN's backward at s: dy, x and dx
+// [N, HW, C], gnorm [N, C], gamma, dgamma and dbeta [C]. None may be nil.
+func (s GRNShape) BackwardArgs(dx, dgamma, dbeta, dy, x, gnorm, gamma Tensor) []Arg {
+	xs, c, nc := Shape{s.N, s.HW, s.C}, Shape{s.C}, Shape{s.N, s.C}
+	return []Arg{{Name: "dy", T: dy, Want: xs}, {Name: "x", T: x, Want: xs},
+		{Name: "gnorm", T: gnorm, Want: nc}, {Name: "gamma", T: gamma, Want: c},
+		{Name: "dx", T: dx, Want: xs}, {Name: "dgamma", T: dgamma, Want: c}, {Name: "dbeta", T: dbeta, Want: c}}
+}

@@ -28,10 +28,7 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 	if err := s.Validate(); err != nil {
 		return shapeErr(op, s, err)
 	}
-	xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
-	if err := b.checkArgs(op, kernels.Arg{Name: "x", T: x, Want: xs}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
-		kernels.Arg{Name: "beta", T: beta, Want: c}, kernels.Arg{Name: "y", T: y, Want: xs},
-		kernels.Arg{Name: "gnorm", T: gnorm, Want: nc}); err != nil {
+	if err := b.checkArgs(op, s.ForwardArgs(y, gnorm, x, gamma, beta)...); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {
@@ -71,11 +68,7 @@ func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Ten
 	if err := s.Validate(); err != nil {
 		return shapeErr(op, s, err)
 	}
-	xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
-	if err := b.checkArgs(op, kernels.Arg{Name: "dy", T: dy, Want: xs}, kernels.Arg{Name: "x", T: x, Want: xs},
-		kernels.Arg{Name: "gnorm", T: gnorm, Want: nc}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
-		kernels.Arg{Name: "dx", T: dx, Want: xs}, kernels.Arg{Name: "dgamma", T: dgamma, Want: c},
-		kernels.Arg{Name: "dbeta", T: dbeta, Want: c}); err != nil {
+	if err := b.checkArgs(op, s.BackwardArgs(dx, dgamma, dbeta, dy, x, gnorm, gamma)...); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {

@@ -35,10 +35,7 @@ const grnThreads = 256
 // tensors, or the driver's error.
 func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShape) error {
 	const op = "gpu grn"
-	xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
-	if err := grnCheck(op, s, kernels.Arg{Name: "x", T: x, Want: xs}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
-		kernels.Arg{Name: "beta", T: beta, Want: c}, kernels.Arg{Name: "y", T: y, Want: xs},
-		kernels.Arg{Name: "gnorm", T: gnorm, Want: nc}); err != nil {
+	if err := grnCheck(op, s, s.ForwardArgs(y, gnorm, x, gamma, beta)...); err != nil {
 		return err
 	}
 	chunks := blocks(s.HW, grnChunk)
@@ -81,11 +78,7 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 // order (grn_bwd_params_f32): deterministic, no atomics. Errors as for GRN.
 func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Tensor, s kernels.GRNShape) error {
 	const op = "gpu grn backward"
-	xs, c, nc := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.C}, kernels.Shape{s.N, s.C}
-	if err := grnCheck(op, s, kernels.Arg{Name: "dy", T: dy, Want: xs}, kernels.Arg{Name: "x", T: x, Want: xs},
-		kernels.Arg{Name: "gnorm", T: gnorm, Want: nc}, kernels.Arg{Name: "gamma", T: gamma, Want: c},
-		kernels.Arg{Name: "dx", T: dx, Want: xs}, kernels.Arg{Name: "dgamma", T: dgamma, Want: c},
-		kernels.Arg{Name: "dbeta", T: dbeta, Want: c}); err != nil {
+	if err := grnCheck(op, s, s.BackwardArgs(dx, dgamma, dbeta, dy, x, gnorm, gamma)...); err != nil {
 		return err
 	}
 	chunks := blocks(s.HW, grnChunk)
