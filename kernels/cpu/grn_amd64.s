@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "avx2_amd64.h"
 
 // AVX2 + FMA kernels for the float32 backend's GRN (grn_amd64.go): float32
 // data converted to float64 lanes, four channels per YMM register. Every
@@ -602,15 +603,6 @@ gga_next:
 	JNZ  gga_row
 	VZEROUPPER
 	RET
-
-// HSUM leaves (l0 + l1) + (l2 + l3) in the low lane of lo, where lo holds
-// lanes l0, l1 (plus any tail) and hi lanes l2, l3; t is scratch.
-#define HSUM(lo, hi, t) \
-	VUNPCKHPD lo, lo, t \
-	VADDSD    t, lo, lo \
-	VUNPCKHPD hi, hi, t \
-	VADDSD    t, hi, hi \
-	VADDSD    hi, lo, lo
 
 // func grnCoefF32(a *float64, gn, gamma *float32, c int, eps float64)
 //

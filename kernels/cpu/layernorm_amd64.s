@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "avx2_amd64.h"
 
 // AVX2 kernels for the float32 backend's LayerNorm (layernorm_amd64.go):
 // float32 rows converted to float64 lanes, four elements per YMM register,
@@ -9,15 +10,6 @@
 // and add the last c mod 4 to lane 0, then combine the lanes as
 // (l0 + l1) + (l2 + l3), as sum64 does. Both kernels need c >= 1 and
 // rows >= 1.
-
-// HSUM leaves (l0 + l1) + (l2 + l3) in the low lane of lo, where lo holds
-// lanes l0, l1 (plus any tail) and hi lanes l2, l3; t is scratch.
-#define HSUM(lo, hi, t) \
-	VUNPCKHPD lo, lo, t \
-	VADDSD    t, lo, lo \
-	VUNPCKHPD hi, hi, t \
-	VADDSD    t, hi, hi \
-	VADDSD    hi, lo, lo
 
 // AFFINE4 stores y = ((x − mean)·rstd)·w + b for the four elements at
 // index AX: x float32 at SI, y float32 at DI, w and b float64 at R10 and
