@@ -17,11 +17,22 @@ type DevicePtr uintptr
 // Dim3 is a CUDA grid or block size; zero components are treated as 1.
 type Dim3 struct{ X, Y, Z int }
 
-// Sizes returns v's components as cuLaunchKernel takes them, with CUDA's
-// "zero means one" applied. It returns an error for a negative component
-// or one above 2³² − 1; drivers add their own limits (such as 1024
-// threads a block).
-func (v Dim3) Sizes() ([3]uint32, error) {
+// LaunchSizes returns the grid and block components as cuLaunchKernel
+// takes them, with CUDA's "zero means one" applied. It returns an error
+// naming the grid or block for a negative component or one above 2³² − 1;
+// drivers add their own limits (such as 1024 threads a block).
+func LaunchSizes(grid, block Dim3) (g, b [3]uint32, err error) {
+	if g, err = grid.sizes(); err != nil {
+		return g, b, fmt.Errorf("grid %v: %w", grid, err)
+	}
+	if b, err = block.sizes(); err != nil {
+		return g, b, fmt.Errorf("block %v: %w", block, err)
+	}
+	return g, b, nil
+}
+
+// sizes applies "zero means one" to v and checks each component's range.
+func (v Dim3) sizes() ([3]uint32, error) {
 	var out [3]uint32
 	for i, x := range [3]int{v.X, v.Y, v.Z} {
 		switch {

@@ -470,13 +470,9 @@ func (d *Device) Launch(f Function, grid, block Dim3, smem int, args ...any) err
 	if !ok || k.dev != d {
 		return invalid("the function was not returned by this device's Function")
 	}
-	g, err := grid.Sizes()
+	g, b, err := LaunchSizes(grid, block)
 	if err != nil {
-		return invalid("grid %v: %v", grid, err)
-	}
-	b, err := block.Sizes()
-	if err != nil {
-		return invalid("block %v: %v", block, err)
+		return invalid("%v", err)
 	}
 	if threads := uint64(b[0]) * uint64(b[1]) * uint64(b[2]); threads > 1024 {
 		return invalid("block %v has %d threads, more than 1024", block, threads)

@@ -128,13 +128,9 @@ func (d *Driver) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args .
 	if !ok {
 		return invalid("the function was not returned by the simulator's Function")
 	}
-	g, err := grid.Sizes()
+	g, b, err := cuda.LaunchSizes(grid, block)
 	if err != nil {
-		return invalid("grid %v: %v", grid, err)
-	}
-	b, err := block.Sizes()
-	if err != nil {
-		return invalid("block %v: %v", block, err)
+		return invalid("%v", err)
 	}
 	if smem < 0 {
 		return invalid("negative dynamic shared memory size %d", smem)
