@@ -43,6 +43,20 @@ type Source struct {
 	Kernels []Kernel
 }
 
+// Namespace returns prefix followed by the file's base name without ".cu",
+// every character other than an ASCII letter, digit or underscore replaced
+// by '_': the C++ namespace a generated translation unit wraps the file in,
+// so that the static helpers of different files cannot collide.
+func (s *Source) Namespace(prefix string) string {
+	b := []byte(strings.TrimSuffix(filepath.Base(s.Path), ".cu"))
+	for i, c := range b {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return prefix + string(b)
+}
+
 // ScanDir scans every *.cu file of dir, in sorted order. A kernel name
 // defined in two files is an error naming both (by base name, as Scan's
 // errors do).

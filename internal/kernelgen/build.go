@@ -106,21 +106,11 @@ func newPlan(cfg Config) (*plan, error) {
 	for _, s := range p.sources {
 		base := filepath.Base(s.Path)
 		p.hashes[p.srcRel+"/"+base] = s.SHA256
-		ns := "nextconv_src_" + identifier(strings.TrimSuffix(base, ".cu"))
+		ns := s.Namespace("nextconv_src_")
 		fmt.Fprintf(&u, "namespace %s {\n#include %q\n}  // namespace %s\n", ns, base, ns)
 	}
 	p.umbrella = u.String()
 	return p, nil
-}
-
-func identifier(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 var versionRE = regexp.MustCompile(`release (\d+\.\d+), V(\d+\.\d+\.\d+)`)

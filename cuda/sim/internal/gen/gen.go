@@ -19,7 +19,6 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/nextconv/nextconv/internal/cudasrc"
 	"github.com/nextconv/nextconv/internal/fsutil"
@@ -73,7 +72,7 @@ func Generate(cfg Config) ([]byte, error) {
 	}
 	for _, src := range srcs {
 		path, include := rel(root, src.Path), includePath(outDir, src.Path)
-		ns := "cudasim_src_" + identifier(strings.TrimSuffix(filepath.Base(src.Path), ".cu"))
+		ns := src.Namespace("cudasim_src_")
 		fmt.Fprintf(&b, "\n// %s\n", path)
 		fmt.Fprintf(&b, "CUDASIM_SOURCE(%q, %q, %q)\n", cfg.Group, path, src.SHA256)
 		fmt.Fprintf(&b, "namespace %s {\n", ns)
@@ -107,14 +106,4 @@ func includePath(fromDir, file string) string {
 		return filepath.ToSlash(file)
 	}
 	return filepath.ToSlash(r)
-}
-
-func identifier(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
