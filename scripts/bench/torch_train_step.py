@@ -4,8 +4,8 @@
 
 The model is the official facebookresearch/ConvNeXt-V2 models/convnextv2.py
 architecture (NCHW convolutions, channels_first LayerNorm in the stem and
-downsampling, NHWC Linear/GRN inside blocks), written out here so the script
-needs only torch. A step is zero_grad, forward, cross-entropy with label
+downsampling, NHWC Linear/GRN inside blocks), as scripts/golden/models.py
+writes it out for the golden checkpoints, so the script needs only torch. A step is zero_grad, forward, cross-entropy with label
 smoothing 0.1, backward and torch.optim.AdamW, exactly what `train bench`
 times. Prints one JSON object.
 
@@ -17,9 +17,13 @@ import json
 import os
 import time
 
+import sys
+
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+from models import ConvNeXt  # noqa: E402
 
 VARIANTS = {
     "atto": ([2, 2, 6, 2], [40, 80, 160, 320]),
@@ -30,57 +34,10 @@ VARIANTS = {
 }
 
 
-class LayerNorm2d(nn.Module):
-    """The official channels_first LayerNorm."""
-
-    def __init__(self, c, eps=1e-6):
-        super().__init__()
-        self.weight, self.bias, self.eps = nn.Parameter(torch.ones(c)), nn.Parameter(torch.zeros(c)), eps
-
-    def forward(self, x):
-        u = x.mean(1, keepdim=True)
-        s = (x - u).pow(2).mean(1, keepdim=True)
-        x = (x - u) / torch.sqrt(s + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
-
-
-class GRN(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.gamma, self.beta = nn.Parameter(torch.zeros(1, 1, 1, c)), nn.Parameter(torch.zeros(1, 1, 1, c))
-
-    def forward(self, x):
-        gx = torch.norm(x, p=2, dim=(1, 2), keepdim=True)
-        nx = gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
-        return self.gamma * (x * nx) + self.beta + x
-
-
-class Block(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.dwconv = nn.Conv2d(c, c, 7, padding=3, groups=c)
-        self.norm = nn.LayerNorm(c, eps=1e-6)
-        self.pwconv1, self.act, self.grn, self.pwconv2 = nn.Linear(c, 4 * c), nn.GELU(), GRN(4 * c), nn.Linear(4 * c, c)
-
-    def forward(self, x):
-        y = self.dwconv(x).permute(0, 2, 3, 1)
-        y = self.pwconv2(self.grn(self.act(self.pwconv1(self.norm(y)))))
-        return x + y.permute(0, 3, 1, 2)
-
-
-class ConvNeXtV2(nn.Module):
-    def __init__(self, depths, dims, in_chans, classes, stem):
-        super().__init__()
-        self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(in_chans, dims[0], stem, stem), LayerNorm2d(dims[0]))])
-        for i in range(3):
-            self.down.append(nn.Sequential(LayerNorm2d(dims[i]), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
-        self.stages = nn.ModuleList([nn.Sequential(*[Block(d) for _ in range(n)]) for n, d in zip(depths, dims)])
-        self.norm, self.head = nn.LayerNorm(dims[-1], eps=1e-6), nn.Linear(dims[-1], classes)
-
-    def forward(self, x):
-        for d, s in zip(self.down, self.stages):
-            x = s(d(x))
-        return self.head(self.norm(x.mean([-2, -1])))
+def convnextv2(depths, dims, in_chans, classes, stem):
+    """The official ConvNeXt V2 at the given depths and widths, with in_chans
+    input channels and a stem×stem patchify stem."""
+    return ConvNeXt(depths, dims, classes, True, in_chans=in_chans, stem=stem)
 
 
 def main():
@@ -98,7 +55,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     depths, dims = VARIANTS[a.variant]
-    model = ConvNeXtV2(depths, dims, a.in_chans, a.classes, a.stem)
+    model = convnextv2(depths, dims, a.in_chans, a.classes, a.stem)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(a.batch, a.in_chans, a.size, a.size)
     y = torch.randint(0, a.classes, (a.batch,))

@@ -85,9 +85,12 @@ class Block(nn.Module):
 
 
 class ConvNeXt(nn.Module):
-    def __init__(self, depths, dims, classes, v2):
+    """The official ConvNeXt V2 (v2) or V1 model; in_chans and the stem's
+    patch size are options for small inputs (scripts/bench uses them)."""
+
+    def __init__(self, depths, dims, classes, v2, in_chans=3, stem=4):
         super().__init__()
-        self.downsample_layers = nn.ModuleList([nn.Sequential(nn.Conv2d(3, dims[0], 4, 4), LayerNorm2d(dims[0]))])
+        self.downsample_layers = nn.ModuleList([nn.Sequential(nn.Conv2d(in_chans, dims[0], stem, stem), LayerNorm2d(dims[0]))])
         for i in range(3):
             self.downsample_layers.append(nn.Sequential(LayerNorm2d(dims[i]), nn.Conv2d(dims[i], dims[i + 1], 2, 2)))
         self.stages = nn.ModuleList([nn.Sequential(*[Block(d, v2) for _ in range(n)]) for n, d in zip(depths, dims)])

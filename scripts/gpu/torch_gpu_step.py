@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-from torch_train_step import VARIANTS, ConvNeXtV2  # noqa: E402
+from torch_train_step import VARIANTS, convnextv2  # noqa: E402
 
 
 def main():
@@ -61,7 +61,7 @@ def main():
     torch.manual_seed(0)
     dev = torch.device("cuda")
     depths, dims = VARIANTS[a.variant]
-    model = ConvNeXtV2(depths, dims, a.in_chans, a.classes, a.stem).to(dev)
+    model = convnextv2(depths, dims, a.in_chans, a.classes, a.stem).to(dev)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     try:
