@@ -144,15 +144,22 @@ def conv2d_cases():
         b = leaf(r.normal(cout, scale=0.5)) if bias else None
         y = nhwc(F.conv2d(nchw(x), wt, b, stride=s, padding=p))
         dy = r.normal(*y.shape)
-        grads = vjp(y, dy, x, wt, *([b] if bias else []))
-        t = {"x": x, "w": wt}
-        if bias:
-            t["b"] = b
-        t.update(y=y, dy=dy, dx=grads[0], dw=grads[1])
-        if bias:
-            t["db"] = grads[2]
+        t = weighted_tensors(x, wt, b, y, dy)
         meta = dict(op="conv2d", N=n, H=h, W=w, CIn=cin, COut=cout, K=k, Stride=s, Pad=p)
         write(OPS_DIR, "conv2d_" + name, t, meta)
+
+
+def weighted_tensors(x, wt, b, y, dy):
+    """The tensors of a weighted op's case: x, w, b (when not None), y, dy
+    and the gradients dx, dw, db (when b is not None) of y·dy."""
+    grads = vjp(y, dy, x, wt, *([b] if b is not None else []))
+    t = {"x": x, "w": wt}
+    if b is not None:
+        t["b"] = b
+    t.update(y=y, dy=dy, dx=grads[0], dw=grads[1])
+    if b is not None:
+        t["db"] = grads[2]
+    return t
 
 
 def dwconv_cases():
@@ -174,8 +181,7 @@ def dwconv_cases():
         b = leaf(r.normal(c, scale=0.5))
         y = nhwc(F.conv2d(nchw(x), wt, b, stride=s, padding=k // 2, groups=c))
         dy = r.normal(*y.shape)
-        dx, dw, db = vjp(y, dy, x, wt, b)
-        t = dict(x=x, w=wt, b=b, y=y, dy=dy, dx=dx, dw=dw, db=db)
+        t = weighted_tensors(x, wt, b, y, dy)
         write(OPS_DIR, "dwconv_" + name, t, dict(op="dwconv", N=n, H=h, W=w, C=c, K=k, Stride=s))
 
 
@@ -189,13 +195,7 @@ def linear_cases():
         b = leaf(r.normal(fout, scale=0.5)) if bias else None
         y = F.linear(x, wt, b)
         dy = r.normal(rows, fout)
-        grads = vjp(y, dy, x, wt, *([b] if bias else []))
-        t = {"x": x, "w": wt}
-        if bias:
-            t["b"] = b
-        t.update(y=y, dy=dy, dx=grads[0], dw=grads[1])
-        if bias:
-            t["db"] = grads[2]
+        t = weighted_tensors(x, wt, b, y, dy)
         write(OPS_DIR, "linear_" + name, t, dict(op="linear", Rows=rows, In=fin, Out=fout))
 
 
