@@ -28,7 +28,7 @@ CUDASIM_REGISTER(cross_entropy_bwd_f32, "dlogits", "prob", "target", "scale", "n
 }  // namespace cudasim_src_crossentropy
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "b9a1e15451d6f25c64750c659438a18cdfed47c9ed663dce6c6a74a408a932c0")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "7466adc6e54bde713e1924bb34c8ba33b2fb13a3fad4665922401b48bb7e2a2f")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")

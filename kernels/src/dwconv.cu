@@ -159,6 +159,38 @@ __device__ __forceinline__ bool dw_tile_index(unsigned g, int N, int C, int tile
 	return rows / tilesH < (unsigned)N;
 }
 
+// dw_load_taps reads channel c's K×K taps from the tap-major weights
+// wt [K·K, C] into registers.
+template <int K>
+__device__ __forceinline__ void dw_load_taps(float (&w)[K][K], const float* wt, int C, int c) {
+#pragma unroll
+	for (int kh = 0; kh < K; kh++)
+#pragma unroll
+		for (int kw = 0; kw < K; kw++) w[kh][kw] = __ldg(wt + (kh * K + kw) * C + c);
+}
+
+// dw_fill_tile sets every element of the register tile acc to v.
+__device__ __forceinline__ void dw_fill_tile(float (&acc)[DW_T][DW_T], float v) {
+#pragma unroll
+	for (int i = 0; i < DW_T; i++)
+#pragma unroll
+		for (int q = 0; q < DW_T; q++) acc[i][q] = v;
+}
+
+// dw_store_tile writes the register tile acc to rows r0.. and columns c0..
+// of channel c of sample n of out [N, rows, cols, C] (NHWC), leaving out
+// the elements past the last row or column.
+__device__ __forceinline__ void dw_store_tile(float* out, const float (&acc)[DW_T][DW_T], int rows, int cols, int C, int n, int r0, int c0, int c) {
+#pragma unroll
+	for (int i = 0; i < DW_T; i++) {
+		if (r0 + i >= rows) continue;
+		float* row = out + ((long long)n * rows + r0 + i) * cols * C + c;
+#pragma unroll
+		for (int q = 0; q < DW_T; q++)
+			if (c0 + q < cols) row[(long long)(c0 + q) * C] = acc[i][q];
+	}
+}
+
 // dw_fwd_tile computes the DW_T×DW_T output tile at (oh0, ow0) of channel c
 // of sample n. Input window row r (column j) is ih = oh0·S − P + r; output
 // (i, q) reads it through tap kh = r − i·S (kw = j − q·S). Taps reach each
@@ -167,16 +199,10 @@ template <int K, int S>
 __device__ __forceinline__ void dw_fwd_tile(float* y, const float* x, const float* wt, const float* b, int has_bias, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
 	constexpr int P = K / 2, R = (DW_T - 1) * S + K;
 	float w[K][K];
-#pragma unroll
-	for (int kh = 0; kh < K; kh++)
-#pragma unroll
-		for (int kw = 0; kw < K; kw++) w[kh][kw] = __ldg(wt + (kh * K + kw) * C + c);
+	dw_load_taps<K>(w, wt, C, c);
 	const float b0 = has_bias ? __ldg(b + c) : 0.f;
 	float acc[DW_T][DW_T];
-#pragma unroll
-	for (int i = 0; i < DW_T; i++)
-#pragma unroll
-		for (int q = 0; q < DW_T; q++) acc[i][q] = b0;
+	dw_fill_tile(acc, b0);
 	const int ih0 = oh0 * S - P, iw0 = ow0 * S - P;
 #pragma unroll
 	for (int r = 0; r < R; r++) {
@@ -199,15 +225,7 @@ __device__ __forceinline__ void dw_fwd_tile(float* y, const float* x, const floa
 			}
 		}
 	}
-#pragma unroll
-	for (int i = 0; i < DW_T; i++) {
-		const int oh = oh0 + i;
-		if (oh >= OH) continue;
-		float* yrow = y + ((long long)n * OH + oh) * OW * C + c;
-#pragma unroll
-		for (int q = 0; q < DW_T; q++)
-			if (ow0 + q < OW) yrow[(long long)(ow0 + q) * C] = acc[i][q];
-	}
+	dw_store_tile(y, acc, OH, OW, C, n, oh0, ow0, c);
 }
 
 // dw_bwd_input_tile overwrites the DW_T×DW_T tile of dx at (ih0, iw0),
@@ -219,15 +237,9 @@ template <int K, int S>
 __device__ __forceinline__ void dw_bwd_input_tile(float* dx, const float* dy, const float* wt, int H, int W, int C, int OH, int OW, int n, int ih0, int iw0, int c) {
 	constexpr int P = K / 2, A0 = -(P / S), A1 = (DW_T - 1 + P) / S;
 	float w[K][K];
-#pragma unroll
-	for (int kh = 0; kh < K; kh++)
-#pragma unroll
-		for (int kw = 0; kw < K; kw++) w[kh][kw] = __ldg(wt + (kh * K + kw) * C + c);
+	dw_load_taps<K>(w, wt, C, c);
 	float acc[DW_T][DW_T];
-#pragma unroll
-	for (int i = 0; i < DW_T; i++)
-#pragma unroll
-		for (int q = 0; q < DW_T; q++) acc[i][q] = 0.f;
+	dw_fill_tile(acc, 0.f);
 	const int oh0 = ih0 / S, ow0 = iw0 / S;
 #pragma unroll
 	for (int a = A0; a <= A1; a++) {
@@ -250,15 +262,7 @@ __device__ __forceinline__ void dw_bwd_input_tile(float* dx, const float* dy, co
 			}
 		}
 	}
-#pragma unroll
-	for (int i = 0; i < DW_T; i++) {
-		const int ih = ih0 + i;
-		if (ih >= H) continue;
-		float* dxrow = dx + ((long long)n * H + ih) * W * C + c;
-#pragma unroll
-		for (int q = 0; q < DW_T; q++)
-			if (iw0 + q < W) dxrow[(long long)(iw0 + q) * C] = acc[i][q];
-	}
+	dw_store_tile(dx, acc, H, W, C, n, ih0, iw0, c);
 }
 
 // dw_bwd_weight_tile adds to acc (K² taps) and accb the weight and bias
