@@ -106,6 +106,29 @@ func tapRange(k, stride, pad, inLen, outLen int) (lo, hi int) {
 	return lo, max(lo, hi)
 }
 
+// rowTaps calls fn for every tap (kh, kw) through which output row oh of
+// sample n reads input from x [N, H, W, C]: the input row oh·S + kh − P
+// lies inside the image and the output columns [lo, hi) that reach inside
+// it through kw are not empty. xs is x from the input pixel of output
+// column lo on; taps come in (kh, kw) order, the summation order of the
+// forward and the weight gradient.
+func (p *dwPlan[T]) rowTaps(x []T, n, oh int, fn func(kh, kw int, xs []T, lo, hi int)) {
+	s, c := p.s, p.s.C
+	for kh := range s.K {
+		ih := oh*s.Stride + kh - p.pad
+		if ih < 0 || ih >= s.H {
+			continue
+		}
+		xrow := x[(n*s.H+ih)*p.rowStride : (n*s.H+ih+1)*p.rowStride]
+		for kw := range s.K {
+			lo, hi := p.colLo[kw], p.colHi[kw]
+			if lo < hi {
+				fn(kh, kw, xrow[(lo*s.Stride+kw-p.pad)*c:], lo, hi)
+			}
+		}
+	}
+}
+
 // tap returns the transposed weights of tap (kh, kw), one per channel.
 func (p *dwPlan[T]) tap(kh, kw int) []T {
 	t := (kh*p.s.K + kw) * p.s.C
@@ -115,7 +138,7 @@ func (p *dwPlan[T]) tap(kh, kw int) []T {
 func dwconvForward[T Float](b *Backend, y, x, w, bias []T, s kernels.DWConvShape) {
 	p := newDWPlan(w, s)
 	defer p.release()
-	c, k := s.C, s.K
+	c := s.C
 	b.parallelFor(s.N*p.oh, p.outRowStride*p.tapsPerChannel, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			n, oh := r/p.oh, r%p.oh
@@ -127,21 +150,9 @@ func dwconvForward[T Float](b *Backend, y, x, w, bias []T, s kernels.DWConvShape
 					copy(yrow[o:o+c], bias)
 				}
 			}
-			for kh := range k {
-				ih := oh*s.Stride + kh - p.pad
-				if ih < 0 || ih >= s.H {
-					continue
-				}
-				xrow := x[(n*s.H+ih)*p.rowStride : (n*s.H+ih+1)*p.rowStride]
-				for kw := range k {
-					lo, hi := p.colLo[kw], p.colHi[kw]
-					if lo >= hi {
-						continue
-					}
-					iw := lo*s.Stride + kw - p.pad
-					mulAddRows(yrow[lo*c:], c, xrow[iw*c:], p.inPixelStride, p.tap(kh, kw), hi-lo)
-				}
-			}
+			p.rowTaps(x, n, oh, func(kh, kw int, xs []T, lo, hi int) {
+				mulAddRows(yrow[lo*c:], c, xs, p.inPixelStride, p.tap(kh, kw), hi-lo)
+			})
 		}
 	})
 }
@@ -202,22 +213,10 @@ func dwconvBackward[T Float](b *Backend, dx, dw, db, dy, x, w []T, s kernels.DWC
 			for r := ch * per; r < min(rows, (ch+1)*per); r++ {
 				n, oh := r/p.oh, r%p.oh
 				dyrow := dy[r*p.outRowStride : (r+1)*p.outRowStride]
-				for kh := range k {
-					ih := oh*s.Stride + kh - p.pad
-					if ih < 0 || ih >= s.H {
-						continue
-					}
-					xrow := x[(n*s.H+ih)*p.rowStride : (n*s.H+ih+1)*p.rowStride]
-					for kw := range k {
-						lo, hi := p.colLo[kw], p.colHi[kw]
-						if lo >= hi {
-							continue
-						}
-						iw := lo*s.Stride + kw - p.pad
-						t := (kh*k + kw) * c
-						dotAddRows(acc[t:t+c], dyrow[lo*c:], c, xrow[iw*c:], p.inPixelStride, hi-lo)
-					}
-				}
+				p.rowTaps(x, n, oh, func(kh, kw int, xs []T, lo, hi int) {
+					t := (kh*k + kw) * c
+					dotAddRows(acc[t:t+c], dyrow[lo*c:], c, xs, p.inPixelStride, hi-lo)
+				})
 				if dbPart != nil {
 					dbp := dbPart[ch*c : (ch+1)*c]
 					for o := 0; o < len(dyrow); o += c {
