@@ -28,7 +28,7 @@ CUDASIM_REGISTER(cross_entropy_bwd_f32, "dlogits", "prob", "target", "scale", "n
 }  // namespace cudasim_src_crossentropy
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "7466adc6e54bde713e1924bb34c8ba33b2fb13a3fad4665922401b48bb7e2a2f")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "067f080eb9d0941b7d5074185a7a53ef02d7efac669a8968577d231489fac222")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")

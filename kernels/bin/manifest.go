@@ -91,7 +91,7 @@ var Sources = map[string]string{
 	"kernels/src/bias.cu":         "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929",
 	"kernels/src/compat.cuh":      "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8",
 	"kernels/src/crossentropy.cu": "7a6cb693845ecedd7b82f6ff7f746f5d98d5dd4bbbbf365cbf5a9215cd1978a1",
-	"kernels/src/dwconv.cu":       "7466adc6e54bde713e1924bb34c8ba33b2fb13a3fad4665922401b48bb7e2a2f",
+	"kernels/src/dwconv.cu":       "067f080eb9d0941b7d5074185a7a53ef02d7efac669a8968577d231489fac222",
 	"kernels/src/elementwise.cu":  "fcecbe46070ba6c409d82bd7b409e1c82d6c31d2daf0a538676d119b9466822f",
 	"kernels/src/fakequant.cu":    "5186685de286f74a6620ba4a2584ede1c6702e9337d132f311f39581fa14934b",
 	"kernels/src/gelu.cu":         "53a181f47b7b492345c4d8cc839c5af65db66d56574ea1f4f1b0ff6b5fcaa5f2",

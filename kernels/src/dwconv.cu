@@ -191,18 +191,16 @@ __device__ __forceinline__ void dw_store_tile(float* out, const float (&acc)[DW_
 	}
 }
 
-// dw_fwd_tile computes the DW_T×DW_T output tile at (oh0, ow0) of channel c
-// of sample n. Input window row r (column j) is ih = oh0·S − P + r; output
-// (i, q) reads it through tap kh = r − i·S (kw = j − q·S). Taps reach each
-// output in (kh, kw) order after the bias, as in the CPU reference.
-template <int K, int S>
-__device__ __forceinline__ void dw_fwd_tile(float* y, const float* x, const float* wt, const float* b, int has_bias, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
+// dw_window walks the input window of the DW_T×DW_T output tile at
+// (oh0, ow0) of channel c of sample n of x [N, H, W, C]: window row r
+// (column j) is ih = oh0·S − P + r (iw = ow0·S − P + j); rows outside the
+// image are skipped, columns outside read as 0. Each value v is handed to
+// f(i, q, kh, kw, v) for every output (i, q) of the tile that reads it,
+// through tap kh = r − i·S, kw = j − q·S, in (r, j, i, q) order: for a
+// fixed output, taps in (kh, kw) order, as in the CPU reference.
+template <int K, int S, typename F>
+__device__ __forceinline__ void dw_window(const float* x, int H, int W, int C, int n, int oh0, int ow0, int c, F f) {
 	constexpr int P = K / 2, R = (DW_T - 1) * S + K;
-	float w[K][K];
-	dw_load_taps<K>(w, wt, C, c);
-	const float b0 = has_bias ? __ldg(b + c) : 0.f;
-	float acc[DW_T][DW_T];
-	dw_fill_tile(acc, b0);
 	const int ih0 = oh0 * S - P, iw0 = ow0 * S - P;
 #pragma unroll
 	for (int r = 0; r < R; r++) {
@@ -220,11 +218,24 @@ __device__ __forceinline__ void dw_fwd_tile(float* y, const float* x, const floa
 #pragma unroll
 				for (int q = 0; q < DW_T; q++) {
 					const int kw = j - q * S;
-					if (kw >= 0 && kw < K) acc[i][q] = fmaf(v, w[kh][kw], acc[i][q]);
+					if (kw >= 0 && kw < K) f(i, q, kh, kw, v);
 				}
 			}
 		}
 	}
+}
+
+// dw_fwd_tile computes the DW_T×DW_T output tile at (oh0, ow0) of channel c
+// of sample n over its input window (dw_window). Taps reach each output in
+// (kh, kw) order after the bias, as in the CPU reference.
+template <int K, int S>
+__device__ __forceinline__ void dw_fwd_tile(float* y, const float* x, const float* wt, const float* b, int has_bias, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
+	float w[K][K];
+	dw_load_taps<K>(w, wt, C, c);
+	const float b0 = has_bias ? __ldg(b + c) : 0.f;
+	float acc[DW_T][DW_T];
+	dw_fill_tile(acc, b0);
+	dw_window<K, S>(x, H, W, C, n, oh0, ow0, c, [&](int i, int q, int kh, int kw, float v) { acc[i][q] = fmaf(v, w[kh][kw], acc[i][q]); });
 	dw_store_tile(y, acc, OH, OW, C, n, oh0, ow0, c);
 }
 
@@ -271,7 +282,6 @@ __device__ __forceinline__ void dw_bwd_input_tile(float* dx, const float* dy, co
 // is multiplied into each tap that pairs it with an output of the tile.
 template <int K, int S>
 __device__ __forceinline__ void dw_bwd_weight_tile(float (&acc)[K][K], float& accb, const float* dy, const float* x, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
-	constexpr int P = K / 2, R = (DW_T - 1) * S + K;
 	float g[DW_T][DW_T];
 #pragma unroll
 	for (int i = 0; i < DW_T; i++) {
@@ -283,28 +293,7 @@ __device__ __forceinline__ void dw_bwd_weight_tile(float (&acc)[K][K], float& ac
 			accb += g[i][q];
 		}
 	}
-	const int ih0 = oh0 * S - P, iw0 = ow0 * S - P;
-#pragma unroll
-	for (int r = 0; r < R; r++) {
-		const int ih = ih0 + r;
-		if (ih < 0 || ih >= H) continue;
-		const float* xrow = x + ((long long)n * H + ih) * W * C + c;
-#pragma unroll
-		for (int j = 0; j < R; j++) {
-			const int iw = iw0 + j;
-			const float v = (iw >= 0 && iw < W) ? __ldg(xrow + (long long)iw * C) : 0.f;
-#pragma unroll
-			for (int i = 0; i < DW_T; i++) {
-				const int kh = r - i * S;
-				if (kh < 0 || kh >= K) continue;
-#pragma unroll
-				for (int q = 0; q < DW_T; q++) {
-					const int kw = j - q * S;
-					if (kw >= 0 && kw < K) acc[kh][kw] = fmaf(g[i][q], v, acc[kh][kw]);
-				}
-			}
-		}
-	}
+	dw_window<K, S>(x, H, W, C, n, oh0, ow0, c, [&](int i, int q, int kh, int kw, float v) { acc[kh][kw] = fmaf(g[i][q], v, acc[kh][kw]); });
 }
 
 // dw_fwd_tiled is the body of dwconv_fwd_k*_f32: one thread per (output
