@@ -68,8 +68,8 @@ func ReadCIFARBinary(r io.Reader, name string, hundred bool) (*CIFARRecords, err
 	if err != nil {
 		return nil, fmt.Errorf("datasets: %s: %v: %w", name, err, ErrFormat)
 	}
-	if err := checkAnnounced(name, "CIFAR records", int64(len(raw)), MaxFileBytes, false); err != nil {
-		return nil, err
+	if int64(len(raw)) > MaxFileBytes {
+		return nil, fmt.Errorf("datasets: %s: more than %d bytes (datasets.MaxFileBytes): %w", name, MaxFileBytes, ErrLimit)
 	}
 	return decodeCIFAR(raw, name, hundred)
 }
@@ -214,14 +214,11 @@ func readCIFARFiles(dir string, files []string, spec cifarSpec) (*CIFARRecords, 
 	parts := make([]*CIFARRecords, len(files))
 	for i, name := range files {
 		p := filepath.Join(dir, name)
-		f, err := os.Open(p)
+		f, size, err := openSized(p)
 		if err != nil {
-			return nil, fmt.Errorf("datasets: %w", err)
+			return nil, err
 		}
-		st, err := f.Stat()
-		if err == nil {
-			parts[i], err = readCIFARSized(f, st.Size(), st.Size(), false, p, spec.labelBytes == 2)
-		}
+		parts[i], err = readCIFARSized(f, size, size, false, p, spec.labelBytes == 2)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -233,16 +230,12 @@ func readCIFARFiles(dir string, files []string, spec cifarSpec) (*CIFARRecords, 
 // readCIFARArchive streams a .tar.gz (or plain .tar) archive once and decodes
 // the members whose base names are in files, in the order of files.
 func readCIFARArchive(archive string, files []string, spec cifarSpec) (*CIFARRecords, error) {
-	f, err := os.Open(archive)
+	f, size, err := openSized(archive)
 	if err != nil {
-		return nil, fmt.Errorf("datasets: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("datasets: %w", err)
-	}
-	return readCIFARTar(f, st.Size(), archive, files, spec)
+	return readCIFARTar(f, size, archive, files, spec)
 }
 
 // readCIFARTar is [readCIFARArchive] on a stream of size bytes; archive is

@@ -205,7 +205,11 @@ func Download(ctx context.Context, dir string, r Resource, opt DownloadOptions) 
 // timeoutClient is an HTTP client like http.DefaultClient (proxy from the
 // environment, HTTP/2) whose connection set-up gives up after connect.
 func timeoutClient(connect time.Duration) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	base, ok := http.DefaultTransport.(*http.Transport)
+	if !ok { // replaced by the program
+		base = &http.Transport{Proxy: http.ProxyFromEnvironment}
+	}
+	t := base.Clone()
 	t.DialContext = (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = connect
 	return &http.Client{Transport: t}

@@ -27,16 +27,12 @@ const idxUint8 = 0x08
 // is read incrementally, so memory follows what the stream delivers, not
 // what the header announces.
 func ReadIDX(path string) (dims []int, data []uint8, err error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("datasets: %w", err)
+		return nil, nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("datasets: %w", err)
-	}
-	return readIDX(f, st.Size(), path)
+	return readIDX(f, size, path)
 }
 
 // readIDX is [ReadIDX] on a stream of size bytes; name is used in errors.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 )
 
 // DefaultMaxPixels is the default pixel budget of one decoded ImageFolder
@@ -31,6 +32,20 @@ const maxDeflateRatio = 1032
 // readChunk is the most a reader allocates before the stream has
 // delivered any data; buffers then double as bytes arrive.
 const readChunk = 1 << 20
+
+// openSized opens path for reading and returns its size in bytes.
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("datasets: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("datasets: %w", err)
+	}
+	return f, st.Size(), nil
+}
 
 // maybeGunzip returns a reader of r's data, decompressed if it starts with
 // the gzip magic 1f 8b (the file name is not consulted), and the most bytes
