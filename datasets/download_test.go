@@ -244,7 +244,7 @@ func TestDownloadStalledServer(t *testing.T) {
 
 // With every mirror failing, each one's error is in the message: a
 // checksum mismatch on the first is not hidden by the second's 502.
-func TestDownloadEveryMirrorsError(t *testing.T) {
+func TestDownloadReportsEveryMirror(t *testing.T) {
 	body := []byte(strings.Repeat("fashion-mnist bytes ", 100))
 	srv := newArchiveServer(t, body)
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
