@@ -60,27 +60,62 @@ func (r *CIFARRecords) Len() int { return len(r.Labels) }
 // used in errors. With hundred false the records are CIFAR-10's 3073 bytes
 // (label, pixels), with hundred true CIFAR-100's 3074 bytes (coarse label,
 // fine label, pixels). It returns an error wrapping [ErrFormat] for an
-// empty input or one whose size is not a whole number of records, and
-// [ErrLabel] for a label ≥ 10 (CIFAR-10), a fine label ≥ 100 or a coarse
-// label ≥ 20 (CIFAR-100).
+// empty input or one whose size is not a whole number of records,
+// [ErrLimit] for more than [MaxFileBytes], and [ErrLabel] for a label ≥ 10
+// (CIFAR-10), a fine label ≥ 100 or a coarse label ≥ 20 (CIFAR-100).
 func ReadCIFARBinary(r io.Reader, name string, hundred bool) (*CIFARRecords, error) {
-	raw, err := io.ReadAll(r)
+	raw, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("datasets: %s: %v: %w", name, err, ErrFormat)
+	}
+	if int64(len(raw)) > MaxFileBytes {
+		return nil, fmt.Errorf("datasets: %s: more than %d bytes (datasets.MaxFileBytes): %w", name, MaxFileBytes, ErrLimit)
 	}
 	return decodeCIFAR(raw, name, hundred)
 }
 
-func decodeCIFAR(raw []byte, name string, hundred bool) (*CIFARRecords, error) {
-	lb := 1
+// readCIFARSized decodes a CIFAR batch of size bytes from r, checking size
+// before reading anything: a positive multiple of the record size, at most
+// bound (what the containing file can hold) and [MaxFileBytes].
+func readCIFARSized(r io.Reader, size, bound int64, gz bool, name string, hundred bool) (*CIFARRecords, error) {
+	if err := checkAnnounced(name, "CIFAR records", size, bound, gz); err != nil {
+		return nil, err
+	}
+	if err := checkCIFARSize(size, name, hundred); err != nil {
+		return nil, err
+	}
+	raw, err := readAtMost(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("datasets: %s: truncated: %d of %d bytes: %v: %w", name, len(raw), size, err, ErrFormat)
+	}
+	return decodeCIFAR(raw, name, hundred)
+}
+
+// checkCIFARSize reports an error unless n is a positive multiple of the
+// CIFAR record size.
+func checkCIFARSize(n int64, name string, hundred bool) error {
+	rec := int64(cifarRecord(hundred))
+	if n <= 0 || n%rec != 0 {
+		return fmt.Errorf("datasets: %s: %d bytes is not a positive multiple of the %d-byte CIFAR-%s record (truncated or not a CIFAR binary file): %w",
+			name, n, rec, map[bool]string{false: "10", true: "100"}[hundred], ErrFormat)
+	}
+	return nil
+}
+
+// cifarRecord is the byte size of a CIFAR-10 or (hundred) CIFAR-100 record.
+func cifarRecord(hundred bool) int {
 	if hundred {
-		lb = 2
+		return 2 + cifarPixels
 	}
-	rec := lb + cifarPixels
-	if len(raw) == 0 || len(raw)%rec != 0 {
-		return nil, fmt.Errorf("datasets: %s: %d bytes is not a positive multiple of the %d-byte CIFAR-%s record (truncated or not a CIFAR binary file): %w",
-			name, len(raw), rec, map[bool]string{false: "10", true: "100"}[hundred], ErrFormat)
+	return 1 + cifarPixels
+}
+
+func decodeCIFAR(raw []byte, name string, hundred bool) (*CIFARRecords, error) {
+	if err := checkCIFARSize(int64(len(raw)), name, hundred); err != nil {
+		return nil, err
 	}
+	rec := cifarRecord(hundred)
+	lb := rec - cifarPixels
 	n := len(raw) / rec
 	out := &CIFARRecords{Pix: make([]uint8, n*cifarPixels), Labels: make([]uint8, n)}
 	if hundred {
@@ -179,11 +214,11 @@ func readCIFARFiles(dir string, files []string, spec cifarSpec) (*CIFARRecords, 
 	parts := make([]*CIFARRecords, len(files))
 	for i, name := range files {
 		p := filepath.Join(dir, name)
-		f, err := os.Open(p)
+		f, size, err := openSized(p)
 		if err != nil {
-			return nil, fmt.Errorf("datasets: %w", err)
+			return nil, err
 		}
-		parts[i], err = ReadCIFARBinary(f, p, spec.labelBytes == 2)
+		parts[i], err = readCIFARSized(f, size, size, false, p, spec.labelBytes == 2)
 		f.Close()
 		if err != nil {
 			return nil, err
@@ -195,11 +230,21 @@ func readCIFARFiles(dir string, files []string, spec cifarSpec) (*CIFARRecords, 
 // readCIFARArchive streams a .tar.gz (or plain .tar) archive once and decodes
 // the members whose base names are in files, in the order of files.
 func readCIFARArchive(archive string, files []string, spec cifarSpec) (*CIFARRecords, error) {
-	r, c, err := openMaybeGzip(archive)
+	f, size, err := openSized(archive)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer f.Close()
+	return readCIFARTar(f, size, archive, files, spec)
+}
+
+// readCIFARTar is [readCIFARArchive] on a stream of size bytes; archive is
+// used in errors.
+func readCIFARTar(f io.Reader, size int64, archive string, files []string, spec cifarSpec) (*CIFARRecords, error) {
+	r, bound, gz, err := maybeGunzip(f, size, archive)
+	if err != nil {
+		return nil, err
+	}
 	want := map[string]int{}
 	for i, f := range files {
 		want[f] = i
@@ -219,14 +264,7 @@ func readCIFARArchive(archive string, files []string, spec cifarSpec) (*CIFARRec
 		if !ok || h.Typeflag != tar.TypeReg || parts[i] != nil {
 			continue
 		}
-		if h.Size <= 0 || h.Size > maxIDXBytes {
-			return nil, fmt.Errorf("datasets: %s: member %s has size %d: %w", archive, h.Name, h.Size, ErrFormat)
-		}
-		raw := make([]byte, h.Size)
-		if _, err := io.ReadFull(tr, raw); err != nil {
-			return nil, fmt.Errorf("datasets: %s: member %s: %v: %w", archive, h.Name, readErr(err), ErrFormat)
-		}
-		parts[i], err = decodeCIFAR(raw, archive+":"+h.Name, spec.labelBytes == 2)
+		parts[i], err = readCIFARSized(tr, h.Size, bound, gz, archive+":"+h.Name, spec.labelBytes == 2)
 		if err != nil {
 			return nil, err
 		}

@@ -36,7 +36,23 @@
 //
 // Readers return errors that name the file and say what is wrong; they wrap
 // [ErrFormat] (bad magic, truncated or inconsistent files), [ErrLabel] (label
-// out of range), [ErrEmptyClass] (an ImageFolder class without images) or the
-// os error for a missing file. Downloads wrap [ErrChecksum] when the bytes do
-// not match the published digest.
+// out of range), [ErrLimit] (over a size limit), [ErrEmptyClass] (an
+// ImageFolder class without images), [ErrClasses] (a validation folder whose
+// classes differ from the training folder's) or the os error for a missing
+// file. Downloads wrap [ErrChecksum] when the bytes do not match the
+// published digest, and list every mirror's error when all fail.
+//
+// # Limits
+//
+// Dataset files are untrusted: no size a header announces is allocated
+// before it is checked. An IDX file or CIFAR batch may hold at most
+// [MaxFileBytes] (1 GiB) and no more than its file can: its size when raw,
+// 1032 times its size when gzip-compressed (DEFLATE's largest expansion);
+// data is then read incrementally, so memory follows what the stream
+// delivers. An ImageFolder image's header must announce at most
+// ImageFolderOptions.MaxPixels ([DefaultMaxPixels], Pillow's limit) before
+// it is decoded, and its resized size must fit too. [Download] abandons a
+// server that sends nothing for [DefaultIdleTimeout] and a connection that
+// takes longer than [DefaultConnectTimeout] (both configurable in
+// [DownloadOptions]).
 package datasets

@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Resource is one downloadable file: its name in the destination
@@ -63,10 +66,29 @@ func fashionMNIST(file, md5 string) Resource {
 	}}
 }
 
+// Download timeouts used when [DownloadOptions] leaves them 0.
+const (
+	// DefaultConnectTimeout bounds a TCP connect or TLS handshake.
+	DefaultConnectTimeout = 30 * time.Second
+	// DefaultIdleTimeout bounds a silence of the server: waiting for the
+	// response headers, or between two reads of the body.
+	DefaultIdleTimeout = 60 * time.Second
+)
+
 // DownloadOptions configures [Download].
 type DownloadOptions struct {
-	// Client does the requests; nil means http.DefaultClient.
+	// Client does the requests; nil means a client whose dialer gives up
+	// after ConnectTimeout (TCP connect and TLS handshake each).
 	Client *http.Client
+	// ConnectTimeout bounds establishing a connection when Client is nil;
+	// 0 means [DefaultConnectTimeout].
+	ConnectTimeout time.Duration
+	// IdleTimeout bounds every wait for the server, with any Client: from
+	// sending the request to the response headers, and between two reads
+	// of the body. A transfer that stalls longer is abandoned with an
+	// error wrapping os.ErrDeadlineExceeded (and retried, resuming where
+	// it stopped). 0 means [DefaultIdleTimeout].
+	IdleTimeout time.Duration
 	// Progress, if set, is called after every chunk with the bytes of the
 	// file on disk so far and the total (−1 when the server does not say).
 	Progress func(file string, done, total int64)
@@ -77,13 +99,36 @@ type DownloadOptions struct {
 
 // httpError is a non-success HTTP status.
 type httpError struct {
-	url  string
 	code int
 }
 
 func (e *httpError) Error() string {
-	return fmt.Sprintf("GET %s: %d %s", e.url, e.code, http.StatusText(e.code))
+	return fmt.Sprintf("%d %s", e.code, http.StatusText(e.code))
 }
+
+// mirrorErrors is the failure of every mirror of a download, in the order
+// they were tried.
+type mirrorErrors struct {
+	file    string
+	mirrors int
+	errs    []error
+}
+
+func (e *mirrorErrors) Error() string {
+	msgs := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		msgs[i] = err.Error()
+	}
+	what := fmt.Sprintf("all %d mirrors failed", e.mirrors)
+	if e.mirrors == 1 {
+		what = "failed"
+	} else if len(e.errs) < e.mirrors {
+		what = fmt.Sprintf("stopped after %d of %d mirrors", len(e.errs), e.mirrors)
+	}
+	return fmt.Sprintf("datasets: download %s: %s: %s", e.file, what, strings.Join(msgs, "; "))
+}
+
+func (e *mirrorErrors) Unwrap() []error { return e.errs }
 
 // permanent reports whether retrying the same URL is pointless.
 func permanent(err error) bool {
@@ -102,7 +147,10 @@ func permanent(err error) bool {
 // against MD5, SHA256 and Size, synced and atomically renamed into place.
 // A mismatch deletes the part file and returns an error wrapping
 // [ErrChecksum] that names the file, URL and both digests. Mirrors are
-// tried in order; the error of the last one is returned.
+// tried in order; when all fail, the error lists each mirror's URL and
+// error, and wraps them all (errors.Is finds [ErrChecksum], a
+// context error or os.ErrDeadlineExceeded from any of them). Waits for the
+// server are bounded by the options' timeouts.
 func Download(ctx context.Context, dir string, r Resource, opt DownloadOptions) (string, error) {
 	if r.File == "" || len(r.URLs) == 0 {
 		return "", fmt.Errorf("datasets: download: resource %q has no file name or URL", r.File)
@@ -114,15 +162,24 @@ func Download(ctx context.Context, dir string, r Resource, opt DownloadOptions) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("datasets: download: %w", err)
 	}
-	attempts := opt.Attempts
-	if attempts <= 0 {
-		attempts = 3
+	if opt.Attempts <= 0 {
+		opt.Attempts = 3
+	}
+	if opt.ConnectTimeout <= 0 {
+		opt.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = DefaultIdleTimeout
+	}
+	if opt.Client == nil {
+		opt.Client = timeoutClient(opt.ConnectTimeout)
+		defer opt.Client.CloseIdleConnections()
 	}
 	part := final + ".part"
-	var last error
+	failed := &mirrorErrors{file: r.File, mirrors: len(r.URLs)}
 	for _, url := range r.URLs {
 		var err error
-		for range attempts {
+		for range opt.Attempts {
 			if err = fetch(ctx, url, part, r, opt); err == nil || permanent(err) {
 				break
 			}
@@ -137,21 +194,54 @@ func Download(ctx context.Context, dir string, r Resource, opt DownloadOptions) 
 			}
 			os.Remove(part)
 		}
-		last = fmt.Errorf("datasets: download %s: %w", r.File, err)
+		failed.errs = append(failed.errs, err)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return "", last
+	return "", failed
+}
+
+// timeoutClient is an HTTP client like http.DefaultClient (proxy from the
+// environment, HTTP/2) whose connection set-up gives up after connect.
+func timeoutClient(connect time.Duration) *http.Client {
+	base, ok := http.DefaultTransport.(*http.Transport)
+	if !ok { // replaced by the program
+		base = &http.Transport{Proxy: http.ProxyFromEnvironment}
+	}
+	t := base.Clone()
+	t.DialContext = (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = connect
+	return &http.Client{Transport: t}
 }
 
 // fetch appends the rest of url to part (or rewrites it when the server
-// does not honour the range).
+// does not honour the range). Its errors start with "GET url".
 func fetch(ctx context.Context, url, part string, r Resource, opt DownloadOptions) error {
-	client := opt.Client
-	if client == nil {
-		client = http.DefaultClient
+	// The watchdog cancels the request when the server has been silent for
+	// IdleTimeout; every byte received rearms it.
+	idle := fmt.Errorf("no data from the server for %v (idle timeout): %w", opt.IdleTimeout, os.ErrDeadlineExceeded)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(opt.IdleTimeout, func() { cancel(idle) })
+	defer watchdog.Stop()
+	err := fetchBody(ctx, url, part, r, opt, func() { watchdog.Reset(opt.IdleTimeout) })
+	if err == nil {
+		return nil
 	}
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // drop the "Get URL" prefix; ours follows
+	}
+	if context.Cause(ctx) == idle && !errors.Is(err, idle) {
+		err = fmt.Errorf("%v: %w", err, idle)
+	}
+	return fmt.Errorf("GET %s: %w", url, err)
+}
+
+// fetchBody does fetch's work, calling alive after the response headers
+// and after every chunk of the body.
+func fetchBody(ctx context.Context, url, part string, r Resource, opt DownloadOptions, alive func()) error {
 	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
@@ -172,24 +262,25 @@ func fetch(ctx context.Context, url, part string, r Resource, opt DownloadOption
 	if off > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", off))
 	}
-	resp, err := client.Do(req)
+	resp, err := opt.Client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	alive()
 	switch resp.StatusCode {
 	case http.StatusOK:
 		off = 0
 	case http.StatusPartialContent:
 		if start, ok := contentRangeStart(resp.Header.Get("Content-Range")); !ok || start != off {
 			f.Truncate(0)
-			return fmt.Errorf("GET %s: server resumed at %q, wanted byte %d; restarting", url, resp.Header.Get("Content-Range"), off)
+			return fmt.Errorf("server resumed at %q, wanted byte %d; restarting", resp.Header.Get("Content-Range"), off)
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
 		f.Truncate(0)
-		return fmt.Errorf("GET %s: range from byte %d not satisfiable; restarting", url, off)
+		return fmt.Errorf("range from byte %d not satisfiable; restarting", off)
 	default:
-		return &httpError{url: url, code: resp.StatusCode}
+		return &httpError{code: resp.StatusCode}
 	}
 	if err := f.Truncate(off); err != nil {
 		return err
@@ -202,7 +293,7 @@ func fetch(ctx context.Context, url, part string, r Resource, opt DownloadOption
 		total = off + resp.ContentLength
 	}
 	if r.Size > 0 && total >= 0 && total != r.Size {
-		return fmt.Errorf("GET %s: server announces %d bytes, want %d: %w", url, total, r.Size, ErrChecksum)
+		return fmt.Errorf("server announces %d bytes, want %d: %w", total, r.Size, ErrChecksum)
 	}
 	done := off
 	if opt.Progress != nil {
@@ -212,6 +303,7 @@ func fetch(ctx context.Context, url, part string, r Resource, opt DownloadOption
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			alive()
 			if _, err := f.Write(buf[:n]); err != nil {
 				return err
 			}
@@ -225,11 +317,11 @@ func fetch(ctx context.Context, url, part string, r Resource, opt DownloadOption
 		}
 		if rerr != nil {
 			f.Sync()
-			return fmt.Errorf("GET %s: transfer cut after %d of %s bytes: %w", url, done, sizeString(total), rerr)
+			return fmt.Errorf("transfer cut after %d of %s bytes: %w", done, sizeString(total), rerr)
 		}
 	}
 	if total >= 0 && done != total {
-		return fmt.Errorf("GET %s: transfer cut after %d of %d bytes: %w", url, done, total, io.ErrUnexpectedEOF)
+		return fmt.Errorf("transfer cut after %d of %d bytes: %w", done, total, io.ErrUnexpectedEOF)
 	}
 	return f.Sync()
 }

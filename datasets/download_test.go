@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -176,5 +178,94 @@ func TestPublishedResources(t *testing.T) {
 				t.Errorf("%s: URL %s does not end in the file name", r.File, u)
 			}
 		}
+	}
+}
+
+// stalledServer is a loopback server whose handler for /headers/ sends the
+// headers and half the body, then stalls, and for anything else stalls
+// before the headers, until the test ends or the client goes away.
+func stalledServer(t *testing.T, body []byte) *httptest.Server {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/headers/") {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body[:len(body)/2])
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first
+	return srv
+}
+
+func TestDownloadStalledServer(t *testing.T) {
+	body := []byte(strings.Repeat("cifar bytes ", 1000))
+	md5sum, _ := digests(body)
+	srv := stalledServer(t, body)
+	// A listener that never accepts: the kernel completes the TCP
+	// handshake, then nothing; fetched with Download's own client.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	const idle = 200 * time.Millisecond
+	for _, c := range []struct {
+		url    string
+		client *http.Client
+	}{
+		{srv.URL + "/headers/f", srv.Client()},
+		{srv.URL + "/silent/f", srv.Client()},
+		{"http://" + ln.Addr().String() + "/f", nil},
+	} {
+		dir := t.TempDir()
+		opt := DownloadOptions{Client: c.client, Attempts: 2, IdleTimeout: idle}
+		start := time.Now()
+		_, err := Download(context.Background(), dir, Resource{File: "f", URLs: []string{c.url}, MD5: md5sum}, opt)
+		took := time.Since(start)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), c.url) ||
+			!strings.Contains(err.Error(), "no data from the server for 200ms (idle timeout)") {
+			t.Errorf("%s: error %v, want an idle timeout naming the URL", c.url, err)
+		}
+		// Two attempts of one idle timeout each, with slack for a loaded machine.
+		if took < 2*idle || took > 10*time.Second {
+			t.Errorf("%s: gave up after %v, want about %v", c.url, took, 2*idle)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "f")); !os.IsNotExist(err) {
+			t.Errorf("%s: a stalled download produced the final file", c.url)
+		}
+		t.Logf("%s: %v after %v", c.url, err, took.Round(time.Millisecond))
+	}
+}
+
+// With every mirror failing, each one's error is in the message: a
+// checksum mismatch on the first is not hidden by the second's 502.
+func TestDownloadReportsEveryMirror(t *testing.T) {
+	body := []byte(strings.Repeat("fashion-mnist bytes ", 100))
+	srv := newArchiveServer(t, body)
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "upstream down", http.StatusBadGateway)
+	}))
+	t.Cleanup(bad.Close)
+	wrongMD5 := "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+	res := Resource{File: "train-images-idx3-ubyte.gz", URLs: []string{srv.URL + "/ok/a", bad.URL + "/b"}, MD5: wrongMD5}
+	_, err := Download(context.Background(), t.TempDir(), res, DownloadOptions{Client: srv.Client(), Attempts: 1})
+	msg := fmt.Sprint(err)
+	t.Log(msg)
+	for _, want := range []string{"download train-images-idx3-ubyte.gz: all 2 mirrors failed", srv.URL + "/ok/a", "MD5", wrongMD5,
+		bad.URL + "/b", "502 Bad Gateway"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+	if !errors.Is(err, ErrChecksum) {
+		t.Errorf("error %v does not wrap ErrChecksum", err)
+	}
+	if strings.Index(msg, srv.URL+"/ok/a") > strings.Index(msg, bad.URL+"/b") {
+		t.Errorf("mirrors out of order: %s", msg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -110,4 +111,55 @@ func tinyCIFAR10() (map[string][]byte, []string) {
 	// Test batch first in the archive: the reader must not rely on order.
 	order = append([]string{"cifar-10-batches-bin/test_batch.bin", "cifar-10-batches-bin/batches.meta.txt"}, order...)
 	return files, order
+}
+
+// cifarTar is a tar archive (gzip-compressed when gz) holding a CIFAR-10
+// test batch whose header announces size bytes, of which body is written.
+func cifarTar(t testing.TB, size int64, body []byte, gz bool) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	tw := tar.NewWriter(&b)
+	if gz {
+		tw = tar.NewWriter(zw)
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "cifar-10-batches-bin/test_batch.bin", Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	tw.Flush() // reports the missing bytes; the truncation is the point
+	if gz {
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+// pngHeader is a PNG file of a w×h 8-bit RGBA image whose IDAT holds a
+// single empty deflate block: a valid header and nothing else.
+func pngHeader(w, h uint32) []byte {
+	b := []byte("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+		start := len(b)
+		b = append(append(b, typ...), data...)
+		b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[start:]))
+	}
+	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h)
+	chunk("IHDR", append(ihdr, 8, 6, 0, 0, 0))
+	chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})
+	chunk("IEND", nil)
+	return b
+}
+
+// jpegHeader is a baseline JPEG whose frame header (SOF0) announces a w×h
+// YCbCr 4:2:0 image, followed by a scan header (SOS) and no scan data.
+func jpegHeader(w, h uint16) []byte {
+	b := []byte{0xff, 0xd8, 0xff, 0xc0, 0, 17, 8}
+	b = binary.BigEndian.AppendUint16(b, h)
+	b = binary.BigEndian.AppendUint16(b, w)
+	b = append(b, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1)
+	return append(b, 0xff, 0xda, 0, 12, 3, 1, 0, 2, 0x11, 3, 0x11, 0, 0x3f, 0, 0xff, 0xd9)
 }

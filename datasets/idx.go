@@ -1,8 +1,6 @@
 package datasets
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,46 +15,34 @@ import (
 // bytes are used by MNIST and Fashion-MNIST.
 const idxUint8 = 0x08
 
-// maxIDXBytes bounds the data size an IDX header may announce (4 GiB), so
-// that a corrupt header cannot make the reader allocate absurd amounts.
-const maxIDXBytes = 1 << 32
-
-// openMaybeGzip opens path and, if its first two bytes are the gzip magic
-// 1f 8b, returns a decompressing reader; the extension is not consulted.
-// The returned closer closes the file.
-func openMaybeGzip(path string) (io.Reader, io.Closer, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("datasets: %w", err)
-	}
-	br := bufio.NewReaderSize(f, 1<<16)
-	magic, err := br.Peek(2)
-	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			f.Close()
-			return nil, nil, fmt.Errorf("datasets: %s: gzip header: %v: %w", path, err, ErrFormat)
-		}
-		return zr, f, nil
-	}
-	return br, f, nil
-}
-
 // ReadIDX reads an IDX file of unsigned bytes (raw or gzip-compressed,
 // detected from the content) and returns its dimensions, outermost first,
 // and its data in row-major order. MNIST's image files are 3-D
 // [count, rows, cols] with magic 0x00000803, its label files 1-D [count]
 // with magic 0x00000801. Errors name path and wrap [ErrFormat] for a wrong
 // magic number, an unsupported element type, a zero dimension, a truncated
-// file or trailing bytes; a missing file gives the os error.
+// file, trailing bytes or a data size the file cannot hold (more than its
+// size, or 1032 times its size when gzip-compressed), and [ErrLimit] for
+// more than [MaxFileBytes]; a missing file gives the os error. The data
+// is read incrementally, so memory follows what the stream delivers, not
+// what the header announces.
 func ReadIDX(path string) (dims []int, data []uint8, err error) {
-	r, c, err := openMaybeGzip(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer c.Close()
+	defer f.Close()
+	return readIDX(f, size, path)
+}
+
+// readIDX is [ReadIDX] on a stream of size bytes; name is used in errors.
+func readIDX(f io.Reader, size int64, name string) (dims []int, data []uint8, err error) {
+	r, bound, gz, err := maybeGunzip(f, size, name)
+	if err != nil {
+		return nil, nil, err
+	}
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("datasets: %s: %s: %w", path, fmt.Sprintf(format, args...), ErrFormat)
+		return fmt.Errorf("datasets: %s: %s: %w", name, fmt.Sprintf(format, args...), ErrFormat)
 	}
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -74,7 +60,7 @@ func ReadIDX(path string) (dims []int, data []uint8, err error) {
 	if _, err := io.ReadFull(r, dimBytes); err != nil {
 		return nil, nil, bad("truncated IDX header: %d dimensions announced: %v", nd, readErr(err))
 	}
-	size := uint64(1)
+	n := int64(1)
 	dims = make([]int, nd)
 	for i := range dims {
 		d := binary.BigEndian.Uint32(dimBytes[4*i:])
@@ -82,31 +68,22 @@ func ReadIDX(path string) (dims []int, data []uint8, err error) {
 			return nil, nil, bad("IDX dimension %d is 0", i)
 		}
 		dims[i] = int(d)
-		size *= uint64(d)
-		if size > maxIDXBytes {
-			return nil, nil, bad("IDX dimensions %v announce more than %d bytes", dims[:i+1], uint64(maxIDXBytes))
-		}
+		n = mulSat(n, int64(d))
 	}
-	data = make([]uint8, size)
-	if n, err := io.ReadFull(r, data); err != nil {
-		return nil, nil, bad("truncated: %d of %d data bytes for dimensions %v: %v", n, size, dims, readErr(err))
+	if err := checkAnnounced(name, fmt.Sprintf("IDX dimensions %v", dims), n, bound-int64(4+4*nd), gz); err != nil {
+		return nil, nil, err
+	}
+	data, err = readAtMost(r, n)
+	if err != nil {
+		return nil, nil, bad("truncated: %d of %d data bytes for dimensions %v: %v", len(data), n, dims, err)
 	}
 	var one [1]byte
-	if n, err := r.Read(one[:]); n > 0 {
-		return nil, nil, bad("trailing bytes after the %d data bytes of dimensions %v", size, dims)
+	if m, err := r.Read(one[:]); m > 0 {
+		return nil, nil, bad("trailing bytes after the %d data bytes of dimensions %v", n, dims)
 	} else if err != nil && err != io.EOF {
 		return nil, nil, bad("%v", err)
 	}
 	return dims, data, nil
-}
-
-// readErr turns io.EOF into io.ErrUnexpectedEOF: every EOF a reader sees
-// before it has what the header announced is a truncation.
-func readErr(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // LoadIDX reads an MNIST-style pair of IDX files, images [count, rows, cols]

@@ -67,7 +67,7 @@ func TestIDXErrors(t *testing.T) {
 		{"type", append([]byte{0, 0, 0x0d, 3}, good[4:]...), "element type 0x0d"},
 		{"zero-dim", idxBytes([]int{2, 0, 2}, nil), "dimension 1 is 0"},
 		{"truncated-header", good[:9], "truncated IDX header"},
-		{"truncated-data", good[:len(good)-3], "truncated: 5 of 8 data bytes"},
+		{"truncated-data", good[:len(good)-3], "truncated: the file holds 5 of the 8 data bytes"},
 		{"trailing", append(append([]byte{}, good...), 7), "trailing bytes"},
 		{"truncated-gzip", gzipBytes(t, good)[:20], "truncated"},
 		{"1-d-images", idxBytes([]int{8}, make([]byte, 8)), "want 3 (count, rows, cols"},

@@ -6,6 +6,7 @@ import (
 	"image/color"
 	_ "image/jpeg" // registers the JPEG decoder for image.Decode
 	_ "image/png"  // registers the PNG decoder for image.Decode
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -38,6 +39,14 @@ type ImageFolderOptions struct {
 	// Mean and Std normalise the images; nil means ImageNet's statistics
 	// for RGB and 0.5/0.5 for grayscale.
 	Mean, Std []float64
+	// MaxPixels is the pixel budget (width·height) of an image, checked
+	// against the file's header before decoding and against the resized
+	// size; 0 means [DefaultMaxPixels].
+	MaxPixels int64
+	// Classes, when set, are the class directory names the folder must
+	// hold, no more and no fewer (a validation folder gets the training
+	// folder's classes, so that class indices agree).
+	Classes []string
 }
 
 // ImageFolder is a dataset laid out as torchvision's ImageFolder: one
@@ -58,8 +67,10 @@ type ImageFolder struct {
 
 // LoadImageFolder scans root and returns the dataset. It returns an error
 // wrapping [ErrEmptyClass] naming the directory when root has no class
-// directory or a class directory holds no image, and with Preload set any
-// decoding error ([ErrFormat]) naming the file.
+// directory or a class directory holds no image, [ErrClasses] listing the
+// missing and extra classes when opts.Classes is set and differs, and with
+// Preload set any decoding error ([ErrFormat], or [ErrLimit] for an image
+// over the pixel budget) naming the file.
 func LoadImageFolder(root string, opts ImageFolderOptions) (*ImageFolder, error) {
 	if opts.Channels == 0 {
 		opts.Channels = 3
@@ -69,6 +80,9 @@ func LoadImageFolder(root string, opts ImageFolderOptions) (*ImageFolder, error)
 	}
 	if opts.Kernel == nil {
 		opts.Kernel = draw.CatmullRom
+	}
+	if opts.MaxPixels <= 0 {
+		opts.MaxPixels = DefaultMaxPixels
 	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -84,6 +98,11 @@ func LoadImageFolder(root string, opts ImageFolderOptions) (*ImageFolder, error)
 		return nil, fmt.Errorf("datasets: image folder %s has no class directory: %w", root, ErrEmptyClass)
 	}
 	sort.Strings(classes)
+	if opts.Classes != nil {
+		if err := sameClasses(root, classes, opts.Classes); err != nil {
+			return nil, err
+		}
+	}
 	d := &ImageFolder{root: root, opts: opts}
 	for label, class := range classes {
 		files, err := classFiles(filepath.Join(root, class))
@@ -119,6 +138,36 @@ func LoadImageFolder(root string, opts ImageFolderOptions) (*ImageFolder, error)
 		}
 	}
 	return d, nil
+}
+
+// sameClasses reports an error wrapping [ErrClasses] naming root and
+// listing the classes of want that root lacks and those it has beyond
+// want.
+func sameClasses(root string, have, want []string) error {
+	in := func(list []string) map[string]bool {
+		m := map[string]bool{}
+		for _, c := range list {
+			m[c] = true
+		}
+		return m
+	}
+	haveSet, wantSet := in(have), in(want)
+	var missing, extra []string
+	for _, c := range want {
+		if !haveSet[c] {
+			missing = append(missing, c)
+		}
+	}
+	for _, c := range have {
+		if !wantSet[c] {
+			extra = append(extra, c)
+		}
+	}
+	if len(missing) == 0 && len(extra) == 0 {
+		return nil
+	}
+	return fmt.Errorf("datasets: image folder %s: class directories differ from the %d required (the training set's): missing %q, extra %q: %w",
+		root, len(want), missing, extra, ErrClasses)
 }
 
 // classFiles lists the images below dir in torchvision's order: directories
@@ -232,14 +281,11 @@ func (d *ImageFolder) decode(i int, buf *Image) (Image, error) {
 		return Image{}, fmt.Errorf("datasets: %w", err)
 	}
 	defer f.Close()
-	src, _, err := image.Decode(f)
+	src, err := decodeImage(f, path, d.opts.MaxPixels)
 	if err != nil {
-		return Image{}, fmt.Errorf("datasets: %s: decoding image: %v: %w", path, err, ErrFormat)
+		return Image{}, err
 	}
 	b := src.Bounds()
-	if b.Empty() {
-		return Image{}, fmt.Errorf("datasets: %s: empty image: %w", path, ErrFormat)
-	}
 	if buf == nil {
 		buf = new(Image)
 	}
@@ -249,6 +295,9 @@ func (d *ImageFolder) decode(i int, buf *Image) (Image, error) {
 		h, w = d.opts.Size, d.opts.Size
 	case d.opts.ShorterSide > 0:
 		h, w = shorterSideSize(h, w, d.opts.ShorterSide)
+	}
+	if err := checkPixels(path, "resized to", w, h, d.opts.MaxPixels); err != nil {
+		return Image{}, err
 	}
 	if h == b.Dy() && w == b.Dx() {
 		toHWC(buf, src, d.opts.Channels)
@@ -267,6 +316,44 @@ func (d *ImageFolder) decode(i int, buf *Image) (Image, error) {
 	d.opts.Kernel.Scale(dst, dst.Bounds(), rgba, rgba.Bounds(), draw.Src, nil)
 	toHWC(buf, dst, d.opts.Channels)
 	return *buf, nil
+}
+
+// decodeImage decodes a JPEG or PNG image from r after checking the
+// dimensions its header announces against maxPixels, so that a small file
+// claiming a huge image is refused before its pixels are allocated. Errors
+// name name and wrap [ErrFormat] (undecodable or empty) or [ErrLimit].
+func decodeImage(r io.ReadSeeker, name string, maxPixels int64) (image.Image, error) {
+	cfg, _, err := image.DecodeConfig(r)
+	if err != nil {
+		return nil, fmt.Errorf("datasets: %s: decoding image header: %v: %w", name, err, ErrFormat)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("datasets: %s: empty image (%d×%d): %w", name, cfg.Width, cfg.Height, ErrFormat)
+	}
+	if err := checkPixels(name, "header announces", cfg.Width, cfg.Height, maxPixels); err != nil {
+		return nil, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("datasets: %s: %w", name, err)
+	}
+	src, _, err := image.Decode(r)
+	if err != nil {
+		return nil, fmt.Errorf("datasets: %s: decoding image: %v: %w", name, err, ErrFormat)
+	}
+	if b := src.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+		return nil, fmt.Errorf("datasets: %s: decoded %d×%d, header says %d×%d: %w", name, b.Dx(), b.Dy(), cfg.Width, cfg.Height, ErrFormat)
+	}
+	return src, nil
+}
+
+// checkPixels reports an error wrapping [ErrLimit] when a w×h image
+// exceeds maxPixels; what says where the size comes from.
+func checkPixels(name, what string, w, h int, maxPixels int64) error {
+	if px := int64(w) * int64(h); px > maxPixels {
+		return fmt.Errorf("datasets: %s: %s %d×%d = %d pixels, more than the budget of %d (ImageFolderOptions.MaxPixels): %w",
+			name, what, w, h, px, maxPixels, ErrLimit)
+	}
+	return nil
 }
 
 // shorterSideSize returns the (h, w) torchvision's Resize(size) gives an

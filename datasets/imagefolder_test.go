@@ -7,7 +7,9 @@ import (
 	stdcolor "image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -127,5 +129,59 @@ func TestImageFolderErrors(t *testing.T) {
 	}
 	if _, err := LoadImageFolder(filepath.Join(root, "missing"), ImageFolderOptions{}); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing root: %v", err)
+	}
+}
+
+func TestImageFolderClasses(t *testing.T) {
+	train, val := t.TempDir(), t.TempDir()
+	for _, c := range []string{"cat", "dog", "emu"} {
+		writeFile(t, filepath.Join(train, c, "a.png"), pngBytes(t, rgbTestImage(2, 2)))
+	}
+	for _, c := range []string{"ant", "cat", "emu"} {
+		writeFile(t, filepath.Join(val, c, "a.png"), pngBytes(t, rgbTestImage(2, 2)))
+	}
+	tr, err := LoadImageFolder(train, ImageFolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := tr.Info().Classes
+	_, err = LoadImageFolder(val, ImageFolderOptions{Classes: classes})
+	if !errors.Is(err, ErrClasses) || !strings.Contains(err.Error(), val) ||
+		!strings.Contains(err.Error(), `missing ["dog"], extra ["ant"]`) {
+		t.Errorf("val with a missing and an extra class: %v", err)
+	}
+	writeFile(t, filepath.Join(val, "dog", "a.png"), pngBytes(t, rgbTestImage(2, 2)))
+	if _, err = LoadImageFolder(val, ImageFolderOptions{Classes: classes}); !errors.Is(err, ErrClasses) ||
+		!strings.Contains(err.Error(), `missing [], extra ["ant"]`) {
+		t.Errorf("val with an extra class: %v", err)
+	}
+	if err := os.RemoveAll(filepath.Join(val, "ant")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := LoadImageFolder(val, ImageFolderOptions{Classes: classes})
+	if err != nil || !slices.Equal(v.Info().Classes, classes) {
+		t.Errorf("same classes: %v, %v", err, v)
+	}
+}
+
+func TestImageFolderPixelBudget(t *testing.T) {
+	root := t.TempDir()
+	p := writeFile(t, filepath.Join(root, "c", "strip.png"), pngBytes(t, rgbTestImage(300, 1)))
+	// 300×1 decodes within 1000 pixels, but resizing its shorter side to 10
+	// would make it 3000×10.
+	d, err := LoadImageFolder(root, ImageFolderOptions{ShorterSide: 10, MaxPixels: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Image(0, nil); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), p) ||
+		!strings.Contains(err.Error(), "resized to 3000×10 = 30000 pixels, more than the budget of 1000") {
+		t.Errorf("resized over the budget: %v", err)
+	}
+	if _, err := LoadImageFolder(root, ImageFolderOptions{MaxPixels: 299, Preload: true}); !errors.Is(err, ErrLimit) ||
+		!strings.Contains(err.Error(), "header announces 300×1 = 300 pixels, more than the budget of 299") {
+		t.Errorf("decoded over the budget: %v", err)
+	}
+	if _, err := LoadImageFolder(root, ImageFolderOptions{MaxPixels: 300, Preload: true}); err != nil {
+		t.Errorf("at the budget: %v", err)
 	}
 }

@@ -48,9 +48,12 @@ func LoadData(ctx context.Context, c DataConfig) (*Data, error) {
 		if c.TrainDir == "" || c.ValDir == "" {
 			return nil, fmt.Errorf("data: imagefolder needs data.train_dir and data.val_dir")
 		}
-		opts := datasets.ImageFolderOptions{}
-		if d.Train, err = datasets.LoadImageFolder(c.TrainDir, opts); err == nil {
-			d.Test, err = datasets.LoadImageFolder(c.ValDir, opts)
+		var train *datasets.ImageFolder
+		if train, err = datasets.LoadImageFolder(c.TrainDir, datasets.ImageFolderOptions{}); err == nil {
+			d.Train = train
+			// The validation folder must hold the training classes, or
+			// class indices would disagree.
+			d.Test, err = datasets.LoadImageFolder(c.ValDir, datasets.ImageFolderOptions{Classes: train.Info().Classes})
 		}
 	default:
 		return nil, fmt.Errorf("data: unknown dataset %q (want fashion-mnist, mnist, cifar10, cifar100 or imagefolder)", c.Dataset)
