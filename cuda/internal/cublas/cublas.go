@@ -55,6 +55,9 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -70,8 +73,8 @@ var BLASSpec = dynlib.Spec{
 }
 
 // LtSpec is where Load looks for cuBLASLt: NEXTCONV_CUBLASLT, else the
-// sonames of CUDA 13, 12 and 11 (Load tries the major version of the
-// cuBLAS it loaded first).
+// sonames of CUDA 13, 12 and 11 (Load tries the one of cuBLAS's release
+// first: see load).
 var LtSpec = dynlib.Spec{
 	Name:       "cuBLASLt",
 	Env:        "NEXTCONV_CUBLASLT",
@@ -130,25 +133,75 @@ func Load() (*Library, error) {
 }
 
 // load opens both libraries of blas and lt and resolves their functions.
-// cuBLASLt is tried first at the soname suffix of the cuBLAS it found, so
-// that the two come from one CUDA release.
+//
+// Without overrides cuBLAS is opened first and cuBLASLt is tried first at
+// the soname suffix of the cuBLAS found, so that the two come from one CUDA
+// release. With an override cuBLASLt is opened first, from its override or
+// else from beside the cuBLAS override (libcublasLt.so.N next to
+// libcublas.so.N): libcublas.so.N needs libcublasLt.so.N, and a directory
+// outside the dynamic linker's search path is found only because the
+// linker then matches the soname of the library already loaded.
 func load(blas, lt dynlib.Spec) (*Library, error) {
 	l := &Library{}
-	var err error
-	if l.BLAS, err = dynlib.Open(blas); err != nil {
+	blasOver, ltOver := os.Getenv(blas.Env), os.Getenv(lt.Env)
+	if blasOver == "" && ltOver == "" {
+		if err := l.openBLAS(blas); err != nil {
+			return nil, err
+		}
+		lt.Candidates = sameReleaseFirst(lt.Candidates, blas.Candidates, l.BLAS.Path)
+		if err := l.openLt(lt); err != nil {
+			return nil, errors.Join(err, l.BLAS.Close())
+		}
+		return l, nil
+	}
+	if ltOver == "" {
+		if beside, ok := besideBLAS(blasOver); ok {
+			lt.Candidates = append([]string{beside}, lt.Candidates...)
+		}
+	}
+	if err := l.openLt(lt); err != nil {
 		return nil, err
 	}
-	if err := l.BLAS.Resolve(l.fn.blasSymbols()); err != nil {
-		return nil, errors.Join(err, l.BLAS.Close())
-	}
-	lt.Candidates = sameReleaseFirst(lt.Candidates, blas.Candidates, l.BLAS.Path)
-	if l.Lt, err = dynlib.Open(lt); err != nil {
-		return nil, errors.Join(err, l.BLAS.Close())
-	}
-	if err := l.Lt.Resolve(l.fn.ltSymbols()); err != nil {
-		return nil, errors.Join(err, l.Lt.Close(), l.BLAS.Close())
+	if err := l.openBLAS(blas); err != nil {
+		return nil, errors.Join(err, l.Lt.Close())
 	}
 	return l, nil
+}
+
+// openBLAS opens cuBLAS from spec and resolves its functions.
+func (l *Library) openBLAS(spec dynlib.Spec) error {
+	lib, err := dynlib.Open(spec)
+	if err != nil {
+		return err
+	}
+	if err := lib.Resolve(l.fn.blasSymbols()); err != nil {
+		return errors.Join(err, lib.Close())
+	}
+	l.BLAS = lib
+	return nil
+}
+
+// openLt opens cuBLASLt from spec and resolves its functions.
+func (l *Library) openLt(spec dynlib.Spec) error {
+	lib, err := dynlib.Open(spec)
+	if err != nil {
+		return err
+	}
+	if err := lib.Resolve(l.fn.ltSymbols()); err != nil {
+		return errors.Join(err, lib.Close())
+	}
+	l.Lt = lib
+	return nil
+}
+
+// besideBLAS returns the path of libcublasLt.so.N in the directory of the
+// cuBLAS at path, when path names a libcublas.so.N file.
+func besideBLAS(path string) (string, bool) {
+	dir, file := filepath.Split(path)
+	if !strings.HasPrefix(file, "libcublas.so") {
+		return "", false
+	}
+	return filepath.Join(dir, "libcublasLt"+strings.TrimPrefix(file, "libcublas")), true
 }
 
 // sameReleaseFirst moves the candidate at the index of loaded in

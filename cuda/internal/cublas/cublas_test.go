@@ -60,8 +60,8 @@ size_t cublasLtGetVersion(void) { return VERSION; }
 func fakeSpecs(t *testing.T, majors ...int) (blas, lt dynlib.Spec) {
 	dir := t.TempDir()
 	for _, v := range majors {
-		fakelib.Build(t, dir, "libcublas.so."+strconv.Itoa(v), fakeBLAS, "VERSION="+strconv.Itoa(v*10000))
-		fakelib.Build(t, dir, "libcublasLt.so."+strconv.Itoa(v), fakeLt, "VERSION="+strconv.Itoa(v*10000+1))
+		fakelib.Build(t, dir, "libcublas.so."+strconv.Itoa(v), fakeBLAS, "-DVERSION="+strconv.Itoa(v*10000))
+		fakelib.Build(t, dir, "libcublasLt.so."+strconv.Itoa(v), fakeLt, "-DVERSION="+strconv.Itoa(v*10000+1))
 	}
 	blas, lt = BLASSpec, LtSpec
 	blas.Candidates, lt.Candidates = nil, nil
@@ -123,6 +123,28 @@ func TestLoadOverride(t *testing.T) {
 	}
 }
 
+// TestLoadOverrideDependency: a real libcublas.so.N needs libcublasLt.so.N
+// (DT_NEEDED). With NEXTCONV_CUBLAS naming one in a directory outside the
+// linker's search path, dlopen alone fails to find that dependency; the
+// loader opens the cuBLASLt beside it first, which the linker then matches
+// by soname.
+func TestLoadOverrideDependency(t *testing.T) {
+	dir := t.TempDir()
+	fakelib.Build(t, dir, "libcublasLt.so.12", fakeLt, "-DVERSION=120001", "-Wl,-soname,libcublasLt.so.12")
+	blasPath := fakelib.Build(t, dir, "libcublas.so.12", fakeBLAS, "-DVERSION=120000",
+		"-Wl,-soname,libcublas.so.12", "-L"+dir, "-Wl,--no-as-needed", "-l:libcublasLt.so.12")
+	if _, err := dynlib.Open(dynlib.Spec{Name: "cuBLAS", Candidates: []string{blasPath}}); err == nil ||
+		!strings.Contains(err.Error(), "libcublasLt.so.12") {
+		t.Fatalf("dlopen of the fake cuBLAS alone gave %v; want it to miss libcublasLt.so.12 (is %s in the search path?)", err, dir)
+	}
+	t.Setenv("NEXTCONV_CUBLAS", blasPath)
+	t.Setenv("NEXTCONV_CUBLASLT", "")
+	l := mustLoad(t)(BLASSpec, LtSpec)
+	if v, lv := versions(t, l); v != 120000 || lv != 120001 || l.Lt.Path != filepath.Join(dir, "libcublasLt.so.12") {
+		t.Errorf("loaded %s (%d) and %s (%d)", l.BLAS.Path, v, l.Lt.Path, lv)
+	}
+}
+
 // TestLoadMissing: without any cuBLAS the error lists every path tried and
 // the variable that overrides them; with cuBLAS but no cuBLASLt it names
 // cuBLASLt; a library without one of the functions is named with it.
@@ -151,7 +173,8 @@ func TestLoadMissing(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	broken := fakelib.Build(t, dir, "libcublas.so.13", fakeBLAS, "VERSION=130000", "NO_SGEMM")
+	broken := fakelib.Build(t, dir, "libcublas.so.13", fakeBLAS, "-DVERSION=130000", "-DNO_SGEMM")
+	fakelib.Build(t, dir, "libcublasLt.so.13", fakeLt, "-DVERSION=130001")
 	t.Setenv("NEXTCONV_CUBLAS", broken)
 	_, err = load(blas, lt)
 	if err == nil || !strings.Contains(err.Error(), broken+" lacks cublasSgemm_v2") {

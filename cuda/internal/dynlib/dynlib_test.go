@@ -24,7 +24,7 @@ int fake_twice(int x) { return 2 * x; }
 func fakes(t *testing.T, versions ...int) (dir string, candidates []string) {
 	dir = t.TempDir()
 	for _, v := range versions {
-		fakelib.Build(t, dir, "libfake.so."+strconv.Itoa(v), fakeSrc, "VERSION="+strconv.Itoa(v*1000))
+		fakelib.Build(t, dir, "libfake.so."+strconv.Itoa(v), fakeSrc, "-DVERSION="+strconv.Itoa(v*1000))
 	}
 	for _, v := range []int{13, 12, 11} {
 		candidates = append(candidates, filepath.Join(dir, "libfake.so."+strconv.Itoa(v)))

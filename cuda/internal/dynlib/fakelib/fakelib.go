@@ -10,10 +10,11 @@ import (
 	"testing"
 )
 
-// Build compiles src (C) with cc -shared -fPIC and the given -D defines
-// into dir/name and returns its path. It skips the test when no C compiler
-// is installed (CC, else cc) and fails it when compiling fails.
-func Build(t testing.TB, dir, name, src string, defines ...string) string {
+// Build compiles src (C) with cc -shared -fPIC and the further arguments
+// args (-DNAME=VALUE, -Wl,-soname,..., -L..., -l...) into dir/name and
+// returns its path. It skips the test when no C compiler is installed (CC,
+// else cc) and fails it when compiling fails.
+func Build(t testing.TB, dir, name, src string, args ...string) string {
 	t.Helper()
 	cc := os.Getenv("CC")
 	if cc == "" {
@@ -27,10 +28,7 @@ func Build(t testing.TB, dir, name, src string, defines ...string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, name)
-	args := []string{"-shared", "-fPIC", "-O1", "-o", out, srcPath}
-	for _, d := range defines {
-		args = append(args, "-D"+d)
-	}
+	args = append([]string{"-shared", "-fPIC", "-O1", "-o", out, srcPath}, args...)
 	if msg, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", cc, args, err, msg)
 	}
