@@ -183,7 +183,8 @@ def main():
             md.append("| %s | %s |" % (k, env[k].replace("|", "/")))
     md += ["", "| step | status | s | note |", "|---|---|---:|---|"]
     for s in steps:
-        md.append("| %s | %s | %s | %s |" % (s["name"], s["status"].upper(), s["seconds"], s["reason"] or s["log"]))
+        note = "; ".join(x for x in (s["reason"], s["log"]) if x)
+        md.append("| %s | %s | %s | %s |" % (s["name"], s["status"].upper(), s["seconds"], note))
     md += ["", "Training step (forward, loss, backward, AdamW); nextconv: median of the runs.", "",
            "| impl | model | mode | precision | ms/step | img/s | vs nextconv fp32 | floor ms | of roofline |",
            "|---|---|---|---|---:|---:|---:|---:|---:|"]

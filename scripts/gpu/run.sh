@@ -102,7 +102,7 @@ skip() { record "$1" skip 0 "" "$2"; }
 # `timeout`, LIMIT seconds or what is left of the budget, whichever is less.
 # Returns CMD's status (124 on timeout, 125 when skipped for lack of time).
 step() {
-	local name=$1 limit=$2 log left t0 rc status reason=
+	local name=$1 limit=$2 log left t0 rc status cut reason=
 	shift 2
 	log=logs/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_').log
 	left=$((BUDGET - ($(date +%s) - T0) - RESERVE))
@@ -110,15 +110,16 @@ step() {
 		skip "$name" "out of time: ${BUDGET} s budget spent"
 		return 125
 	fi
-	[ "$limit" -le "$left" ] || { limit=$left; reason="limit cut to $left s by the budget"; }
+	cut=
+	[ "$limit" -le "$left" ] || { limit=$left; cut=" (cut to what is left of the budget)"; }
 	t0=$(date +%s%N)
 	timeout -k 5 "$limit" bash -c '"$@"' step "$@" >"$OUT/$log" 2>&1
 	rc=$?
 	t0=$((($(date +%s%N) - t0) / 100000000)) # tenths of a second
 	case $rc in
 	0) status=pass ;;
-	124 | 137) status=timeout; reason="timed out after $limit s${reason:+; $reason}"; FAILED=1 ;;
-	*) status=fail; reason="exit status $rc${reason:+; $reason}"; FAILED=1 ;;
+	124 | 137) status=timeout; reason="timed out after $limit s$cut"; FAILED=1 ;;
+	*) status=fail; reason="exit status $rc"; FAILED=1 ;;
 	esac
 	record "$name" $status "$((t0 / 10)).$((t0 % 10))" "$log" "$reason"
 	return $rc
