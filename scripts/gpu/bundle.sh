@@ -14,7 +14,8 @@
 # library, and load cuBLAS and cuBLASLt of CUDA 13, 12 or 11 at run time:
 # the archive carries no CUDA library, which bundle.sh checks with ldd, and
 # stays under 40 MB, which it checks too. Built on Debian 12 they need glibc
-# 2.34 or newer (Ubuntu 22.04 and later). The cudasim binaries (bin/cudasim/,
+# 2.34 or newer; bundle.sh fails if they would need more than Ubuntu 22.04's
+# 2.35. The cudasim binaries (bin/cudasim/,
 # built without the tag) run the same steps on the CUDA simulator, so that
 # CI can run run.sh end to end (scripts/gpu/selftest.sh).
 #
@@ -26,6 +27,7 @@ cd "$(dirname "$0")/../.."
 BACKENDS=cuda
 OUT=nextconv-gpu.tar.gz
 MAX_MB=40
+MAX_GLIBC=2.35 # Ubuntu 22.04
 usage() { echo "usage: scripts/gpu/bundle.sh [--backend cuda|cudasim|both] [OUT.tar.gz]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -71,6 +73,12 @@ for backend in $BACKENDS; do
 	for b in "$bin"/*; do
 		if ldd "$b" | grep -E 'libcublas|libcudart|not found'; then
 			echo "bundle: $b links a CUDA library other than libcuda (or misses one); the bundle must carry none" >&2
+			exit 1
+		fi
+		# The newest glibc symbol version it needs: at most Ubuntu 22.04's.
+		glibc=$(objdump -T "$b" 2>/dev/null | grep -oE 'GLIBC_[0-9.]+' | sort -uV | tail -n 1 || true)
+		if [ -n "$glibc" ] && [ "$(printf '%s\n' "$glibc" GLIBC_$MAX_GLIBC | sort -V | tail -n 1)" != GLIBC_$MAX_GLIBC ]; then
+			echo "bundle: $b needs $glibc, newer than Ubuntu 22.04's $MAX_GLIBC: build on an older system" >&2
 			exit 1
 		fi
 	done
