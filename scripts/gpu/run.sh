@@ -18,10 +18,11 @@
 #      compute-sanitizer, and ldd of the binaries (no libcublas linked)
 #   2. the driver's tests (cuda.test: memory, launches, cuBLAS SGEMM, events)
 #   3. the kernel tests against the CPU reference ($KERNEL_TESTS, ≤ 90 s)
-#   4. one Atto training step at batch 8 under compute-sanitizer memcheck,
-#      then racecheck
+#   4. one Atto training step at batch 8 under compute-sanitizer memcheck
+#      (224²), then racecheck (112²: it is the slower tool)
 #   5. `train bench` for $MODELS at 224², batch 128, in each of $PRECISIONS
-#      (fp32, tf32 and bf16; one the binary does not support is skipped),
+#      (fp32 and tf32 through NEXTCONV_CUDA_TF32, any other as
+#      `train bench -precision P`, skipped when the binary has no such flag),
 #      three runs each, the median kept
 #   6. the same step in PyTorch eager, channels_last, fp32/tf32/bf16 autocast,
 #      fused AdamW (scripts/gpu/torch_gpu_step.py)
@@ -67,6 +68,12 @@ OUT=$(cd "$OUT" && pwd)
 T0=$(date +%s)
 RESERVE=10 # seconds kept for the report
 
+# compute-sanitizer's step (on cuda only); racecheck tracks every
+# shared-memory access, so it gets a quarter of the pixels.
+SAN_SHAPE="-model atto -batch 8 -steps 1 -warmup 0"
+SAN_SIZE_memcheck=224
+SAN_SIZE_racecheck=112
+
 # What each backend runs. The simulator runs a model and shapes small
 # enough for a CI machine; the same script paths are exercised.
 if [ "$BACKEND" = cuda ]; then
@@ -75,14 +82,12 @@ if [ "$BACKEND" = cuda ]; then
 	SHAPE="-size 224 -batch 128"
 	BENCH_STEPS="-steps 20 -warmup 5"
 	REPEATS=3
-	SAN_SHAPE="-model atto -size 224 -batch 8 -steps 1 -warmup 0"
 else
 	: "${MODELS:=atto}" "${PRECISIONS:=fp32 bf16}" "${TORCH_PRECISIONS:=fp32}"
 	: "${KERNEL_TESTS:=^(TestAddMatchesCPU|TestGELUTail|TestAvgPoolMatchesCPU)$}" "${KERNEL_BENCH:=^BenchmarkDWConv\$/^N1_}"
 	SHAPE="-size 16 -stem 2 -batch 1 -classes 10"
 	BENCH_STEPS="-steps 1 -warmup 0"
 	REPEATS=1
-	SAN_SHAPE="-model atto -size 16 -stem 2 -batch 8 -classes 10 -steps 1 -warmup 0"
 fi
 FAILED=0
 
@@ -176,10 +181,14 @@ trainbench() {
 	done
 }
 
-# supports PRECISION: whether this train binary can run it.
+# supports PRECISION: whether this train binary can run it: fp32 and tf32
+# always (NEXTCONV_CUDA_TF32), others when `train bench` has -precision.
 supports() {
+	local usage
 	case $1 in fp32 | tf32) return 0 ;; esac
-	"$BIN/train" bench -h 2>&1 | grep -q -- '-precision'
+	usage=$("$BIN/train" bench -h 2>&1)
+	case $usage in *-precision*) return 0 ;; esac
+	return 1
 }
 
 torch_cuda() { "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; }
@@ -204,7 +213,8 @@ step "kernel tests vs CPU" 90 sh -c "cd '$SCRATCH' && '$BIN/gpu.test' -test.v -t
 
 # 4. compute-sanitizer.
 for tool in memcheck racecheck; do
-	name="atto step batch 8 under $tool"
+	size_var=SAN_SIZE_$tool
+	name="atto step batch 8 at ${!size_var}² under $tool"
 	if [ "$BACKEND" != cuda ]; then
 		skip "$name" "compute-sanitizer checks a GPU; the $BACKEND backend has none"
 	elif ! sanitizer; then
@@ -212,7 +222,7 @@ for tool in memcheck racecheck; do
 	else
 		# shellcheck disable=SC2086
 		step "$name" 100 "$SANITIZER" --tool $tool --error-exitcode 3 --print-limit 20 \
-			"$BIN/train" bench -backend cuda $SAN_SHAPE
+			"$BIN/train" bench -backend cuda $SAN_SHAPE -size "${!size_var}"
 	fi
 done
 
