@@ -57,6 +57,24 @@ type Function interface {
 	Name() string
 }
 
+// Image is the compiled kernel module a driver loads: what
+// cuModuleLoadData takes, and the kernels to resolve from it at start, so
+// that a missing kernel fails in New, not mid-training. The driver knows
+// no particular image; nextconv's kernels are kernels/gpu.Image.
+type Image struct {
+	// Data is a fatbin, cubin or PTX image.
+	Data string
+	// Kernels are the extern "C" names New resolves from Data.
+	Kernels []string
+	// Compiler names what built Data ("nvcc 11.8.89") and Flags its
+	// arguments; String and load errors quote them.
+	Compiler string
+	Flags    []string
+	// Rebuild tells the user how to rebuild Data when it lacks a kernel
+	// ("run go generate ./kernels/..."); errors quote it.
+	Rebuild string
+}
+
 // Event is a point in a stream's work that Elapsed measures between.
 type Event interface {
 	// Release frees the event.

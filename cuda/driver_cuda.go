@@ -4,17 +4,19 @@ package cuda
 
 // The real driver over gorgonia.org/cu v0.9.6 (build tag cuda).
 //
-// Building needs cgo, the CUDA headers (cuda.h, cublas_v2.h, nvtx3/) and the
-// libraries libcuda and libcublas. On Debian 12 they come from the non-free
-// packages nvidia-cuda-dev and libcuda1 (scripts/setup.sh) in /usr/include
-// and /usr/lib/x86_64-linux-gnu, which the compiler searches by default.
-// For a toolkit elsewhere (NVIDIA's installer, a conda environment) point
-// cgo at it:
+// Building needs cgo, the CUDA headers cuda.h and nvtx3/ and libcuda.so to
+// link against (the driver's, or the toolkit's stub in lib64/stubs). On
+// Debian 12 they come from the non-free packages nvidia-cuda-dev and
+// libcuda1 (scripts/setup.sh) in /usr/include and /usr/lib/x86_64-linux-gnu,
+// which the compiler searches by default. For a toolkit elsewhere (NVIDIA's
+// installer, a conda environment) point cgo at it:
 //
-//	CGO_CFLAGS=-I$CUDA_HOME/include CGO_LDFLAGS=-L$CUDA_HOME/lib64 go build -tags cuda ./...
+//	CGO_CFLAGS=-I$CUDA_HOME/include CGO_LDFLAGS=-L$CUDA_HOME/lib64/stubs go build -tags cuda ./...
 //
-// At run time the binary needs libcuda.so.1 (the NVIDIA driver) and the
-// libcublas.so it was linked against.
+// At run time the binary needs libcuda.so.1 (the NVIDIA driver) and cuBLAS
+// and cuBLASLt of CUDA 13, 12 or 11, which New loads with dlopen (package
+// cuda/internal/cublas; NEXTCONV_CUBLAS and NEXTCONV_CUBLASLT override the
+// paths). Nothing of cuBLAS is linked.
 //
 // gorgonia.org/cu runs cuInit in its package init and exits the process
 // when no GPU is present, so only files with this build tag import it, and
@@ -31,7 +33,7 @@ import (
 
 	"gorgonia.org/cu"
 
-	"github.com/nextconv/nextconv/kernels/bin"
+	"github.com/nextconv/nextconv/cuda/internal/cublas"
 )
 
 var errClosed = errors.New("driver closed")
@@ -60,18 +62,20 @@ type Device struct {
 	errMu   sync.Mutex
 	pending error // first error of queued work not yet returned by Synchronize
 
-	info string // device name and properties, for String
+	info  string // device name and properties, for String
+	image Image  // the kernel module New loaded
 
 	// Owned by the device goroutine.
-	dev    cu.Device
-	ctx    cu.CUContext
-	stream cu.Stream
-	mod    cu.Module
-	extra  []cu.Module // modules addModule loaded (tests)
-	fns    map[string]*kernel
-	allocs map[DevicePtr]int // live allocations: freed by Close
-	blas   *blasHandle       // created on the first Sgemm
-	tf32   bool
+	dev     cu.Device
+	ctx     cu.CUContext
+	stream  cu.Stream
+	mod     cu.Module
+	extra   []cu.Module // modules addModule loaded (tests)
+	fns     map[string]*kernel
+	allocs  map[DevicePtr]int // live allocations: freed by Close
+	blasLib *cublas.Library   // loaded by open
+	blas    cublas.Handle     // created on the first Sgemm; 0 before
+	tf32    bool
 }
 
 // request is one piece of device work. reply is nil for queued work, whose
@@ -85,13 +89,14 @@ var _ Driver = (*Device)(nil)
 
 // New opens a GPU (device 0 unless NEXTCONV_CUDA_DEVICE or [WithDevice]
 // says otherwise): it starts the device goroutine, makes the primary
-// context current on its thread, creates a non-blocking stream, loads the
-// embedded kernel image (kernels/bin.Image) and resolves every kernel the
-// manifest lists, so a missing or unloadable kernel fails here, with the
-// driver's CUDA version and the nvcc version the image was built with. A
-// device ordinal that does not exist wraps ErrNoCUDA. Without any GPU the
-// process has already exited in gorgonia.org/cu's init.
-func New(opts ...Option) (Driver, error) {
+// context current on its thread, creates a non-blocking stream, loads
+// cuBLAS and cuBLASLt (an error lists every path tried), loads image and
+// resolves every kernel image.Kernels lists, so a missing library or an
+// unloadable kernel fails here, with the driver's CUDA version and the
+// compiler the image was built with. A device ordinal that does not exist
+// wraps ErrNoCUDA. Without any GPU the process has already exited in
+// gorgonia.org/cu's init.
+func New(image Image, opts ...Option) (Driver, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
@@ -102,6 +107,7 @@ func New(opts ...Option) (Driver, error) {
 		fns:    map[string]*kernel{},
 		allocs: map[DevicePtr]int{},
 		tf32:   cfg.tf32,
+		image:  image,
 	}
 	ready := make(chan error, 1)
 	go d.loop(cfg.device, ready)
@@ -133,9 +139,8 @@ func (d *Device) loop(ordinal int, ready chan<- error) {
 	}
 }
 
-// safely runs f, turning a panic (gorgonia.org/cu/blas panics on arguments
-// it rejects) into an error instead of ending the process from the device
-// goroutine.
+// safely runs f, turning a panic into an error instead of ending the
+// process from the device goroutine.
 func safely(f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -164,8 +169,15 @@ func (d *Device) open(ordinal int) error {
 	}
 	sms, _ := d.dev.Attribute(cu.MultiprocessorCount)
 	mem, _ := d.dev.TotalMem()
-	d.info = fmt.Sprintf("%s (device %d, sm_%d%d, %d SMs, %.1f GiB, driver CUDA %s, kernels from nvcc %s, TF32 %s)",
-		name, ordinal, major, minor, sms, float64(mem)/(1<<30), driverVersion(), bin.NVCCVersion, onOff(d.tf32))
+	if d.blasLib, err = cublas.Load(); err != nil {
+		return &Error{Op: "init", Err: err}
+	}
+	blasVersion, err := d.blasLib.Version(0)
+	if err != nil {
+		return &Error{Op: "init", Err: fmt.Errorf("%s: %w", d.blasLib.BLAS.Path, err)}
+	}
+	d.info = fmt.Sprintf("%s (device %d, sm_%d%d, %d SMs, %.1f GiB, driver CUDA %s, cuBLAS %s from %s, kernels from %s, TF32 %s)",
+		name, ordinal, major, minor, sms, float64(mem)/(1<<30), driverVersion(), blasRelease(blasVersion), d.blasLib.BLAS.Path, d.image.Compiler, onOff(d.tf32))
 	if major < 8 {
 		return &Error{Op: "init", Err: fmt.Errorf("%s: the kernels are built for compute capability 8.0 or newer (sm_80, sm_86, sm_89, sm_90 and compute_80 PTX)", d.info)}
 	}
@@ -179,15 +191,18 @@ func (d *Device) open(ordinal int) error {
 		return &Error{Op: "init", Err: fmt.Errorf("create a stream: %w", err)}
 	}
 	log := &cu.JITErrorLogBuffer{Buffer: make([]byte, 16<<10)}
-	if d.mod, err = cu.LoadDataEx(bin.Image, log); err != nil {
+	if d.image.Data == "" {
+		return &Error{Op: "load module", Err: errors.New("empty kernel image")}
+	}
+	if d.mod, err = cu.LoadDataEx(d.image.Data, log); err != nil {
 		msg := strings.TrimRight(string(log.Buffer), "\x00")
 		return &Error{Op: "load module", Err: fmt.Errorf("%w (%s; image of %d bytes, flags %s)%s",
-			err, d.info, len(bin.Image), strings.Join(bin.Flags, " "), prefixed("\njit log: ", msg))}
+			err, d.info, len(d.image.Data), strings.Join(d.image.Flags, " "), prefixed("\njit log: ", msg))}
 	}
-	for _, name := range bin.Kernels {
+	for _, name := range d.image.Kernels {
 		f, err := d.mod.Function(name)
 		if err != nil {
-			return &Error{Op: "load module", Kernel: name, Err: fmt.Errorf("%w: the manifest lists it but the image lacks it (%s); run go generate ./kernels/...", err, d.info)}
+			return &Error{Op: "load module", Kernel: name, Err: fmt.Errorf("%w: the image's kernel list names it but the image lacks it (%s)%s", err, d.info, prefixed("; ", d.image.Rebuild))}
 		}
 		d.fns[name] = &kernel{name: name, fn: f, dev: d}
 	}
@@ -209,9 +224,9 @@ func (d *Device) teardown() error {
 	if d.stream != (cu.Stream{}) {
 		note("close: synchronize", d.stream.Synchronize())
 	}
-	if d.blas != nil {
-		note("close: cublas", d.blas.close())
-		d.blas = nil
+	if d.blas != 0 {
+		note("close: cublas", d.blasLib.Destroy(d.blas))
+		d.blas = 0
 	}
 	for p := range d.allocs {
 		note("close: free", cu.MemFree(cu.DevicePtr(p)))
@@ -427,7 +442,7 @@ func (d *Device) Function(name string) (Function, error) {
 	if k, ok := d.fns[name]; ok {
 		return k, nil
 	}
-	return nil, &Error{Op: "function", Kernel: name, Err: fmt.Errorf("not in the kernel image (%d kernels, nvcc %s): run go generate ./kernels/...", len(d.fns), bin.NVCCVersion)}
+	return nil, &Error{Op: "function", Kernel: name, Err: fmt.Errorf("not in the kernel image (%d kernels, %s)%s", len(d.fns), d.image.Compiler, prefixed(": ", d.image.Rebuild))}
 }
 
 // addModule loads one more image (PTX, cubin or fatbin) and makes the

@@ -24,9 +24,19 @@ import (
 //go:embed testdata/driver_test.ptx
 var testPTX string
 
+// image is nextconv's kernel module, as kernels/gpu.Image describes it
+// (which this package's tests cannot import: kernels/gpu imports cuda).
+var image = Image{
+	Data:     bin.Image,
+	Kernels:  bin.Kernels,
+	Compiler: "nvcc " + bin.NVCCVersion,
+	Flags:    bin.Flags,
+	Rebuild:  "run go generate ./kernels/...",
+}
+
 func open(t *testing.T, opts ...Option) *Device {
 	t.Helper()
-	drv, err := New(opts...)
+	drv, err := New(image, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +102,8 @@ func fn(t *testing.T, d *Device, name string) Function {
 func TestNew(t *testing.T) {
 	d := open(t)
 	t.Logf("%s", d)
-	if d.Name() != "cuda" || !strings.Contains(d.String(), "sm_") || !strings.Contains(d.String(), bin.NVCCVersion) {
+	if d.Name() != "cuda" || !strings.Contains(d.String(), "sm_") || !strings.Contains(d.String(), bin.NVCCVersion) ||
+		!strings.Contains(d.String(), "cuBLAS 1") || !strings.Contains(d.String(), "libcublas.so") {
 		t.Errorf("Name %q, String %q", d.Name(), d)
 	}
 	for _, k := range bin.Kernels {
@@ -103,8 +114,16 @@ func TestNew(t *testing.T) {
 	if _, err := d.Function("no_such_kernel"); err == nil || !strings.Contains(err.Error(), "no_such_kernel") || !strings.Contains(err.Error(), "go generate ./kernels/...") {
 		t.Errorf("unknown kernel: %v", err)
 	}
-	if _, err := New(WithDevice(1 << 20)); !errors.Is(err, ErrNoCUDA) {
+	if _, err := New(image, WithDevice(1<<20)); !errors.Is(err, ErrNoCUDA) {
 		t.Errorf("absent device: %v, want ErrNoCUDA", err)
+	}
+	lacking := image
+	lacking.Kernels = append([]string{"no_such_kernel"}, image.Kernels...)
+	if _, err := New(lacking); err == nil || !strings.Contains(err.Error(), "no_such_kernel") || !strings.Contains(err.Error(), lacking.Rebuild) {
+		t.Errorf("an image lacking a listed kernel: %v", err)
+	}
+	if _, err := New(Image{}); err == nil || !strings.Contains(err.Error(), "empty kernel image") {
+		t.Errorf("an empty image: %v", err)
 	}
 }
 
@@ -417,7 +436,7 @@ func TestEventsAndRanges(t *testing.T) {
 // error, and a second Device on the same primary context keeps working.
 func TestClose(t *testing.T) {
 	keep := open(t)
-	drv, err := New()
+	drv, err := New(image)
 	if err != nil {
 		t.Fatal(err)
 	}

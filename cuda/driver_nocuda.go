@@ -11,8 +11,8 @@ import "fmt"
 //
 // (cgo on, CUDA headers and libcuda present; see driver_cuda.go) to get the
 // real one. The options are checked all the same, so a bad
-// NEXTCONV_CUDA_DEVICE is reported in every build.
-func New(opts ...Option) (Driver, error) {
+// NEXTCONV_CUDA_DEVICE is reported in every build; image is not used.
+func New(image Image, opts ...Option) (Driver, error) {
 	if _, err := newConfig(opts); err != nil {
 		return nil, err
 	}

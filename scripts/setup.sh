@@ -4,8 +4,9 @@
 # as you like; packages already present are left alone.
 #
 #   nvidia-cuda-toolkit, nvidia-cuda-dev, libcuda1  nvcc 11.8 (go generate ./kernels/...), and for go build
-#                                                   -tags cuda: cuda.h, cublas_v2.h + libcublas, the
-#                                                   header-only NVTX v3, libcuda (non-free)
+#                                                   -tags cuda: cuda.h, the header-only NVTX v3, libcuda
+#                                                   (non-free); libcublas.so.11, which the cuBLAS loader's
+#                                                   tests load when present (never linked)
 #   libopenblas-dev, libopenblas0-pthread           the CPU backend's SGEMM through cgo; PyTorch's BLAS
 #   python3-torch, python3-torchvision              golden test data and the CPU speed comparison
 #   dataset-fashion-mnist                           the real data the end-to-end training runs on

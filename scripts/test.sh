@@ -8,6 +8,8 @@
 #   3. the simulator's tests again under ASan and UBSan;
 #   4. the CUDA build: go vet and go build with -tags cuda against the real
 #      headers and libcuda, and the ptxas report (no spills, no local memory);
+#      the GPU proof bundle built and scripts/gpu/run.sh run from it end to
+#      end on the simulator (scripts/gpu/selftest.sh);
 #   5. a short real training run on Fashion-MNIST that must beat a stated
 #      accuracy (NEXTCONV_E2E=1 enables it inside go test).
 set -euo pipefail
@@ -36,6 +38,8 @@ if command -v nvcc >/dev/null 2>&1; then
 		step "ptxas report"
 		scripts/ptxas-report.sh
 	fi
+	step "GPU proof bundle and run.sh on the simulator"
+	scripts/gpu/selftest.sh
 else
 	step "CUDA build skipped: nvcc not installed (run scripts/setup.sh)"
 fi

@@ -28,7 +28,7 @@ func openCUDABackend(name string) (kernels.Backend, func() error, error) {
 		}
 		drv = d
 	case "cuda":
-		d, err := cuda.New()
+		d, err := cuda.New(gpu.Image)
 		if err != nil {
 			return nil, nil, fmt.Errorf("trainer: backend cuda: %w", err)
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // benchCase is one sub-benchmark of kernels/gpu's *_bench_test.go, which
-// scripts/gpu/run.sh runs on the GPU (results/gpu-bench.log): the backend
+// scripts/gpu/run.sh runs on the GPU (its "kernel times" step): the backend
 // op it times and the bytes per call it reports through b.SetBytes (its
 // MB/s column).
 type benchCase struct {

@@ -72,11 +72,11 @@ func bound(s *sum) string {
 func writeMeasure(b *strings.Builder, traces []*trace, bench []benchRow) {
 	b.WriteString(`## What to measure on a GPU
 
-scripts/gpu/run.sh writes everything below to scripts/gpu/results/. Hold each measurement
-against the floor given here: fraction of roofline = floor ÷ measured time (1.0 is the
-roofline; the §7 goals ask for 0.5–0.8 on the bandwidth-bound kernels).
+scripts/gpu/run.sh measures everything below into its output folder (results.json,
+report.md) and holds it against the floor given here: fraction of roofline = floor ÷ measured
+time (1.0 is the roofline; the §7 goals ask for 0.5–0.8 on the bandwidth-bound kernels).
 
-### Training step (run.sh step 5: train-{atto,tiny}-{fp32,tf32}.log)
+### Training step (run.sh: train bench)
 
 ` + "`train bench -backend cuda -size 224 -batch 128`" + ` prints JSON with step_ms, forward_ms (zero
 the gradients, forward and loss, up to a synchronisation) and backward_ms (backward and AdamW).
@@ -139,14 +139,17 @@ per-launch details give every shape).
 		tb.write(b)
 	}
 
-	b.WriteString(`### Kernel benchmarks (run.sh step 4: gpu-bench.log)
+	b.WriteString(`### Kernel benchmarks (run.sh: kernel times)
 
 The kernels/gpu benchmarks time one backend op at ConvNeXt V2-Atto's stage shapes at batch 32
 (N32_HxWxC), synchronising after every call, so ns/op also holds one launch and one
 synchronisation (several µs, which dominates the small shapes). Each reports MB/s from its own
 byte count (b.SetBytes, "bench MB"), which may differ from this model's; compare either
-ns/op ÷ 1000 with the floor, or the reported MB/s with "MB/s at the floor". The floors are
-computed as above, by running the op on the backend over the recording driver.
+ns/op ÷ 1000 with the floor, or the reported MB/s with "MB/s at the floor". Each also reports
+gpu-µs/op, the device time per call between two CUDA events around calls queued back to back
+(no synchronisation, and launch latency hidden once the queue runs ahead): run.sh holds that
+against the FP32 floor. The floors are computed as above, by running the op on the backend over
+the recording driver.
 
 `)
 	tb = newTable("lrrrrrr", "benchmark", "launches", "model MB", "floor µs, FP32", "floor µs, TF32", "bench MB", "MB/s at the floor (FP32)")

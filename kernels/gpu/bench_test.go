@@ -127,6 +127,38 @@ func (h *bench) run(bytes int64, op func() error) {
 		}
 	}
 	b.StopTimer()
+	h.eventTime(min(b.N, 50), op)
+}
+
+// eventTime reports "gpu-µs/op": the device time of n calls of op queued
+// back to back, between two CUDA events, per call. Unlike ns/op it holds no
+// synchronisation and, once the queue runs ahead, no launch latency: it is
+// the time to hold against kernels/PERFORMANCE.md's floors
+// (scripts/gpu/run.sh does). On the simulator it is wall-clock time.
+func (h *bench) eventTime(n int, op func() error) {
+	b := h.b
+	b.Helper()
+	drv := h.g.Driver()
+	start, err := drv.Record()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer start.Release()
+	for range n {
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	end, err := drv.Record()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer end.Release()
+	ms, err := drv.Elapsed(start, end)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(ms*1e3/float64(n), "gpu-µs/op")
 }
 
 // runGBps is run that also reports the bandwidth in GB/s.

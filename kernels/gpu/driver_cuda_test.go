@@ -22,5 +22,5 @@ func newTestDriver() (cuda.Driver, error) {
 		}
 		return d, nil
 	}
-	return cuda.New()
+	return cuda.New(Image)
 }

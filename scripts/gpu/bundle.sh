@@ -1,60 +1,93 @@
-#!/bin/sh
-# bundle.sh builds nextconv's GPU binaries on a machine WITHOUT a GPU (CI, or
-# a Debian 12 box with scripts/setup.sh's CUDA 11.8 packages) and packs them
-# with the source tree, for scripts/gpu/run.sh on a machine with one:
+#!/bin/bash
+# bundle.sh builds what scripts/gpu/run.sh runs on a GPU machine that has no
+# Go and no network: the binaries and the few files run.sh reads, packed as
+# one archive with a nextconv-gpu/ folder.
 #
-#   scripts/gpu/bundle.sh [--with-cublas] [OUT.tar.gz]     (default nextconv-gpu.tar.gz)
+#   scripts/gpu/bundle.sh [--backend cuda|cudasim|both] [OUT.tar.gz]
 #
-#   # copy OUT.tar.gz to the GPU machine, then there:
-#   tar xzf nextconv-gpu.tar.gz && cd nextconv && scripts/gpu/run.sh
+# (default: cuda, nextconv-gpu.tar.gz). Then, on the GPU machine:
 #
-# It first checks what can be checked here: the kernel manifest matches
-# kernels/src, and the cuda-tagged code vets and builds. The binaries (in
-# scripts/gpu/bin/ of the bundle) are:
+#   tar xzf nextconv-gpu.tar.gz && nextconv-gpu/scripts/gpu/run.sh results/
 #
-#   cuda.test   go test -tags cuda -c ./cuda         (the driver's tests)
-#   gpu.test    go test -tags cuda -c ./kernels/gpu  (kernel tests and benchmarks)
-#   train       go build -tags cuda ./cmd/train
+# The cuda binaries (bin/cuda/: cuda.test and gpu.test from go test -c
+# -tags cuda, and train) link only libcuda.so.1, the NVIDIA driver's
+# library, and load cuBLAS and cuBLASLt of CUDA 13, 12 or 11 at run time:
+# the archive carries no CUDA library, which bundle.sh checks with ldd, and
+# stays under 40 MB, which it checks too. Built on Debian 12 they need glibc
+# 2.34 or newer; bundle.sh fails if they would need more than Ubuntu 22.04's
+# 2.35. The cudasim binaries (bin/cudasim/,
+# built without the tag) run the same steps on the CUDA simulator, so that
+# CI can run run.sh end to end (scripts/gpu/selftest.sh).
 #
-# They link libcuda.so.1 (from the GPU machine's NVIDIA driver) and
-# libcublas.so.11 / libcublasLt.so.11; --with-cublas copies the latter two
-# (about 670 MB) into scripts/gpu/bin/lib, where run.sh finds them. They need glibc
-# 2.36 or newer (Debian 12, Ubuntu 23.04+); on older systems build on the GPU
-# machine instead: run.sh builds when scripts/gpu/bin/ is missing.
-set -eu
+# Building the cuda binaries needs cgo, the CUDA headers (cuda.h, nvtx3/)
+# and libcuda.so to link against (see cuda/driver_cuda.go); no nvcc, no
+# cuBLAS.
+set -euo pipefail
 cd "$(dirname "$0")/../.."
-CUBLAS=0
+BACKENDS=cuda
 OUT=nextconv-gpu.tar.gz
-for arg in "$@"; do
-	case $arg in
-	--with-cublas) CUBLAS=1 ;;
-	-*) echo "usage: scripts/gpu/bundle.sh [--with-cublas] [OUT.tar.gz]" >&2; exit 2 ;;
-	*) OUT=$arg ;;
+MAX_MB=40
+MAX_GLIBC=2.35 # Ubuntu 22.04
+usage() { echo "usage: scripts/gpu/bundle.sh [--backend cuda|cudasim|both] [OUT.tar.gz]" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--backend)
+		case ${2:-} in cuda | cudasim) BACKENDS=$2 ;; both) BACKENDS="cuda cudasim" ;; *) usage ;; esac
+		shift 2 ;;
+	-*) usage ;;
+	*) OUT=$1; shift ;;
 	esac
 done
 case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
 
-echo "bundle: checking the kernel manifest and the cuda build"
-go test ./kernels/bin
-go vet -tags cuda ./cuda ./kernels/... ./trainer ./cmd/... 2>&1 | grep -v -e warning: -e note: -e cgo-gcc-prolog -e '^ *[0-9]* |' -e '^ *|' -e 'In function' -e '^# gorgonia.org/cu$' || true
-
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
-DEST=$STAGE/nextconv
-mkdir -p "$DEST/scripts/gpu/bin"
-echo "bundle: building with -tags cuda"
-go test -tags cuda -c -o "$DEST/scripts/gpu/bin/cuda.test" ./cuda
-go test -tags cuda -c -o "$DEST/scripts/gpu/bin/gpu.test" ./kernels/gpu
-go build -tags cuda -o "$DEST/scripts/gpu/bin/train" ./cmd/train
-# The source tree: test binaries run in their package directories, and the
-# PyTorch script sits in scripts/.
-git ls-files -z --cached --others --exclude-standard | xargs -0 tar cf - | tar xf - -C "$DEST"
-if [ $CUBLAS = 1 ]; then
-	mkdir -p "$DEST/scripts/gpu/bin/lib"
-	for lib in libcublas.so.11 libcublasLt.so.11; do
-		cp -L "$(ldconfig -p | awk -v l=$lib '$1 == l { print $NF; exit }')" "$DEST/scripts/gpu/bin/lib/$lib"
+DEST=$STAGE/nextconv-gpu
+# The files run.sh reads: itself, the report, the PyTorch step and the
+# model definition it imports, and the floors.
+for f in scripts/gpu/run.sh scripts/gpu/report.py scripts/gpu/torch_gpu_step.py \
+	scripts/bench/torch_train_step.py scripts/golden/models.py kernels/PERFORMANCE.md; do
+	mkdir -p "$DEST/$(dirname "$f")"
+	cp "$f" "$DEST/$f"
+done
+
+# -s -w: no symbol table or DWARF (a third of the size); panics still
+# print file:line.
+LDFLAGS="-s -w"
+for backend in $BACKENDS; do
+	tags=
+	[ "$backend" = cuda ] && tags="-tags cuda"
+	bin=$DEST/bin/$backend
+	mkdir -p "$bin"
+	echo "bundle: building the $backend binaries"
+	# The three links run side by side; each is mostly one thread.
+	# shellcheck disable=SC2086
+	go test -c $tags -ldflags="$LDFLAGS" -o "$bin/cuda.test" ./cuda & p1=$!
+	# shellcheck disable=SC2086
+	go test -c $tags -ldflags="$LDFLAGS" -o "$bin/gpu.test" ./kernels/gpu & p2=$!
+	# shellcheck disable=SC2086
+	go build $tags -ldflags="$LDFLAGS" -o "$bin/train" ./cmd/train & p3=$!
+	ok=1
+	for p in $p1 $p2 $p3; do wait $p || ok=0; done
+	[ $ok = 1 ] || { echo "bundle: building the $backend binaries failed" >&2; exit 1; }
+	for b in "$bin"/*; do
+		if ldd "$b" | grep -E 'libcublas|libcudart|not found'; then
+			echo "bundle: $b links a CUDA library other than libcuda (or misses one); the bundle must carry none" >&2
+			exit 1
+		fi
+		# The newest glibc symbol version it needs: at most Ubuntu 22.04's.
+		glibc=$(objdump -T "$b" 2>/dev/null | grep -oE 'GLIBC_[0-9.]+' | sort -uV | tail -n 1 || true)
+		if [ -n "$glibc" ] && [ "$(printf '%s\n' "$glibc" GLIBC_$MAX_GLIBC | sort -V | tail -n 1)" != GLIBC_$MAX_GLIBC ]; then
+			echo "bundle: $b needs $glibc, newer than Ubuntu 22.04's $MAX_GLIBC: build on an older system" >&2
+			exit 1
+		fi
 	done
+done
+
+tar czf "$OUT" -C "$STAGE" nextconv-gpu
+size=$(stat -c %s "$OUT")
+echo "bundle: $OUT, $((size / 1024)) KiB: $BACKENDS"
+if [ "$size" -gt $((MAX_MB * 1024 * 1024)) ]; then
+	echo "bundle: larger than $MAX_MB MB" >&2
+	exit 1
 fi
-tar czf "$OUT" -C "$STAGE" nextconv
-ls -l "$OUT"
-echo "bundle: on the GPU machine: tar xzf $(basename "$OUT") && cd nextconv && scripts/gpu/run.sh"

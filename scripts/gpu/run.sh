@@ -1,173 +1,275 @@
-#!/bin/sh
-# run.sh checks and benchmarks nextconv on a machine with an NVIDIA GPU
-# (compute capability 8.0 or newer: A100, A10, L4, L40, H100, H200, RTX 30xx/40xx).
+#!/bin/bash
+# run.sh is nextconv's proof on a GPU: within a time budget (8 minutes by
+# default, sized for one H100 with a CUDA 12 or 13 driver) it checks the
+# CUDA backend against the CPU reference and times it against the roofline
+# of kernels/PERFORMANCE.md and against PyTorch on the same GPU. It runs
+# from what scripts/gpu/bundle.sh built (bin/cuda/, bin/cudasim/), with no
+# Go and no network:
 #
-# Run it from the top of a nextconv tree on the GPU machine:
+#   tar xzf nextconv-gpu.tar.gz && nextconv-gpu/scripts/gpu/run.sh OUTDIR
+#   scripts/gpu/run.sh --backend cudasim OUTDIR     (the simulator, no GPU)
 #
-#   scripts/gpu/run.sh [--quick] [--no-torch]
+# Options: --backend cuda|cudasim (default cuda), --budget SECONDS (480).
+# Every step runs under its own `timeout`, cut to what is left of the
+# budget; a step that cannot start in time is skipped, with the reason.
+# In this order:
 #
-# The tree is either a clone (the script then builds with Go, see BUILDING) or
-# the bundle scripts/gpu/bundle.sh made on a build machine, which already
-# holds the binaries in scripts/gpu/bin/. Steps, each logged to scripts/gpu/results/:
+#   1. environment: GPU, driver, CUDA and cuBLAS versions, clocks, PyTorch,
+#      compute-sanitizer, and ldd of the binaries (no libcublas linked)
+#   2. the driver's tests (cuda.test: memory, launches, cuBLAS SGEMM, events)
+#   3. the kernel tests against the CPU reference ($KERNEL_TESTS, ≤ 90 s)
+#   4. one Atto training step at batch 8 under compute-sanitizer memcheck
+#      (224²), then racecheck (112²: it is the slower tool)
+#   5. `train bench` for $MODELS at 224², batch 128, in each of $PRECISIONS
+#      (fp32 and tf32 through NEXTCONV_CUDA_TF32, any other as
+#      `train bench -precision P`, skipped when the binary has no such flag),
+#      three runs each, the median kept
+#   6. the same step in PyTorch eager, channels_last, fp32/tf32/bf16 autocast,
+#      fused AdamW (scripts/gpu/torch_gpu_step.py)
+#   7. per-kernel device times between CUDA events (gpu.test benchmarks,
+#      "gpu-µs/op") against kernels/PERFORMANCE.md's floors
+#   8. torch.compile, for what time is left
 #
-#   1. the GPU, its driver, and whether the binaries find libcuda/libcublas
-#   2. the driver's own tests (cuda.test: memory, argument passing, cuBLAS
-#      Sgemm in float32 and TF32, events, NVTX ranges, errors)
-#   3. the kernel tests against the CPU reference (gpu.test: the same tests
-#      the simulator runs, here on the real GPU)
-#   4. the kernel benchmarks (gpu.test -test.bench)
-#   5. `train bench` at 224 px, batch 128, for atto and tiny, with TF32 off
-#      and on (NEXTCONV_CUDA_TF32)
-#   6. the same training step in PyTorch (scripts/gpu/torch_gpu_step.py):
-#      eager and torch.compile, fp32, TF32 and bf16 autocast, channels_last,
-#      fused AdamW; skipped without a CUDA PyTorch, or with --no-torch
-#   7. a table of every training-step result (scripts/gpu/results/table.txt)
-#
-# --quick skips torch.compile (which compiles for minutes) and NCHW runs.
-# The exit status is 1 when any step failed; the table is printed anyway.
-#
-# BUILDING on the GPU machine needs Go >= 1.26 with cgo, gcc/g++, the CUDA
-# headers and libcublas (any CUDA >= 11.8 toolkit). For a toolkit outside
-# /usr/include and /usr/lib/x86_64-linux-gnu set, before running:
-#
-#   export CGO_CFLAGS=-I$CUDA_HOME/include CGO_LDFLAGS=-L$CUDA_HOME/lib64
-#
-# RUNNING prebuilt binaries from bundle.sh (built on Debian 12 against CUDA
-# 11.8) needs glibc >= 2.36 and libcublas.so.11 + libcublasLt.so.11: the
-# bundle carries them in scripts/gpu/bin/lib when made with --with-cublas;
-# otherwise install them, e.g. pip install nvidia-cublas-cu11 and add its
-# lib directory to LD_LIBRARY_PATH.
-set -u
-cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
-QUICK=0
-TORCH=1
-for arg in "$@"; do
-	case $arg in
-	--quick) QUICK=1 ;;
-	--no-torch) TORCH=0 ;;
-	*) echo "usage: scripts/gpu/run.sh [--quick] [--no-torch]" >&2; exit 2 ;;
+# OUTDIR receives results.json (everything, machine-readable), report.md
+# (the same as Markdown tables) and logs/ (one log per step). The exit
+# status is 1 when a step failed or timed out, else 0; skipped steps do not
+# fail the run. Environment: PYTHON (default python3; it needs PyTorch with
+# CUDA for steps 6 and 8), NEXTCONV_CUBLAS / NEXTCONV_CUBLASLT (paths of
+# cuBLAS and cuBLASLt when not in the linker's search path), and the lists
+# MODELS, PRECISIONS, TORCH_PRECISIONS, KERNEL_TESTS, KERNEL_BENCH.
+set -uo pipefail
+
+usage() { echo "usage: scripts/gpu/run.sh [--backend cuda|cudasim] [--budget SECONDS] OUTDIR" >&2; exit 2; }
+BACKEND=cuda
+BUDGET=480
+OUT=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--backend) BACKEND=${2:-}; shift 2 || usage ;;
+	--budget) BUDGET=${2:-}; shift 2 || usage ;;
+	-*) usage ;;
+	*) [ -z "$OUT" ] || usage; OUT=$1; shift ;;
 	esac
 done
-BIN=$ROOT/scripts/gpu/bin
-OUT=$ROOT/scripts/gpu/results
-mkdir -p "$OUT"
-: >"$OUT/results.jsonl"
-: >"$OUT/steps.txt"
-if [ -d "$BIN/lib" ]; then
-	LD_LIBRARY_PATH=$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	export LD_LIBRARY_PATH
+[ -n "$OUT" ] || usage
+case $BACKEND in cuda | cudasim) ;; *) usage ;; esac
+case $BUDGET in '' | *[!0-9]*) usage ;; esac
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$ROOT/bin/$BACKEND
+PYTHON=${PYTHON:-python3}
+for b in cuda.test gpu.test train; do
+	[ -x "$BIN/$b" ] || { echo "run.sh: $BIN/$b missing: build the bundle with scripts/gpu/bundle.sh --backend $BACKEND" >&2; exit 2; }
+done
+command -v "$PYTHON" >/dev/null || { echo "run.sh: $PYTHON not found (set PYTHON); it writes the report" >&2; exit 2; }
+mkdir -p "$OUT/logs" || exit 2
+OUT=$(cd "$OUT" && pwd)
+: >"$OUT/steps.jsonl"
+T0=$(date +%s)
+RESERVE=10 # seconds kept for the report
+
+# compute-sanitizer's step (on cuda only); racecheck tracks every
+# shared-memory access, so it gets a quarter of the pixels.
+SAN_SHAPE="-model atto -batch 8 -steps 1 -warmup 0"
+SAN_SIZE_memcheck=224
+SAN_SIZE_racecheck=112
+
+# What each backend runs. The simulator runs a model and shapes small
+# enough for a CI machine; the same script paths are exercised.
+if [ "$BACKEND" = cuda ]; then
+	: "${MODELS:=atto tiny}" "${PRECISIONS:=fp32 tf32 bf16}" "${TORCH_PRECISIONS:=fp32 tf32 bf16}"
+	: "${KERNEL_TESTS:=.}" "${KERNEL_BENCH:=^Benchmark(DWConv|DWConvBackward|LayerNorm|LayerNormBackward|GELU|GELUBackward|GRN|GRNBackward|Linear|LinearBackward|Conv2D|Conv2DBackward|Add)/(N32|[0-9]+x|erf_N32|\[32_)}"
+	SHAPE="-size 224 -batch 128"
+	BENCH_STEPS="-steps 20 -warmup 5"
+	REPEATS=3
+else
+	: "${MODELS:=atto}" "${PRECISIONS:=fp32 bf16}" "${TORCH_PRECISIONS:=fp32}"
+	: "${KERNEL_TESTS:=^(TestAddMatchesCPU|TestGELUTail|TestAvgPoolMatchesCPU)$}" "${KERNEL_BENCH:=^BenchmarkDWConv\$/^N1_}"
+	SHAPE="-size 16 -stem 2 -batch 1 -classes 10"
+	BENCH_STEPS="-steps 1 -warmup 0"
+	REPEATS=1
 fi
 FAILED=0
 
-# step NAME LOG COMMAND...: runs COMMAND with output to scripts/gpu/results/LOG and
-# the terminal, and records PASS or FAIL.
-step() {
-	s_name=$1 s_log=$OUT/$2
-	shift 2
-	echo "=== $s_name"
-	if "$@" >"$s_log" 2>&1; then
-		s_status=PASS
-	else
-		s_status=FAIL
-		FAILED=1
-	fi
-	tail -n 25 "$s_log"
-	echo "--- $s_status: $s_name (log: $s_log)"
-	echo "$s_status $s_name" >>"$OUT/steps.txt"
+# jstr S: S as a JSON string.
+jstr() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t\r' '   ')"; }
+
+# record NAME STATUS SECONDS LOG REASON: one line of steps.jsonl.
+record() {
+	printf '{"name":%s,"status":"%s","seconds":%s,"log":%s,"reason":%s}\n' \
+		"$(jstr "$1")" "$2" "$3" "$(jstr "$4")" "$(jstr "$5")" >>"$OUT/steps.jsonl"
+	printf '%-8s %6ss  %s%s\n' "$2" "$3" "$1" "${5:+ ($5)}"
 }
 
-# 0. Build unless prebuilt binaries are here.
-if [ ! -x "$BIN/train" ] || [ ! -x "$BIN/gpu.test" ] || [ ! -x "$BIN/cuda.test" ]; then
-	echo "=== building with -tags cuda (no prebuilt binaries in scripts/gpu/bin/)"
-	mkdir -p "$BIN"
-	go test -tags cuda -c -o "$BIN/cuda.test" ./cuda &&
-		go test -tags cuda -c -o "$BIN/gpu.test" ./kernels/gpu &&
-		go build -tags cuda -o "$BIN/train" ./cmd/train || {
-		echo "build failed: see BUILDING at the top of $0" >&2
-		exit 1
-	}
-fi
+skip() { record "$1" skip 0 "" "$2"; }
 
-# 1. Environment.
-envcheck() {
-	nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv || nvidia-smi -L || return 1
-	for b in train gpu.test cuda.test; do
-		if ldd "$BIN/$b" | grep "not found"; then
-			echo "$b: missing libraries (see RUNNING at the top of scripts/gpu/run.sh)"
+# step NAME LIMIT CMD...: runs CMD with output to logs/NAME.log under
+# `timeout`, LIMIT seconds or what is left of the budget, whichever is less.
+# Returns CMD's status (124 on timeout, 125 when skipped for lack of time).
+step() {
+	local name=$1 limit=$2 log left t0 rc status cut reason=
+	shift 2
+	log=logs/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_').log
+	left=$((BUDGET - ($(date +%s) - T0) - RESERVE))
+	if [ "$left" -lt 5 ]; then
+		skip "$name" "out of time: ${BUDGET} s budget spent"
+		return 125
+	fi
+	cut=
+	[ "$limit" -le "$left" ] || { limit=$left; cut=" (cut to what is left of the budget)"; }
+	t0=$(date +%s%N)
+	timeout -k 5 "$limit" bash -c '"$@"' step "$@" >"$OUT/$log" 2>&1
+	rc=$?
+	t0=$((($(date +%s%N) - t0) / 100000000)) # tenths of a second
+	case $rc in
+	0) status=pass ;;
+	124 | 137) status=timeout; reason="timed out after $limit s$cut"; FAILED=1 ;;
+	*) status=fail; reason="exit status $rc"; FAILED=1 ;;
+	esac
+	record "$name" $status "$((t0 / 10)).$((t0 % 10))" "$log" "$reason"
+	return $rc
+}
+
+# 1. Environment: key=value lines in env.txt.
+environment() {
+	local f=$OUT/env.txt b
+	{
+		echo "backend=$BACKEND"
+		echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		echo "host=$(uname -n) $(uname -m) $(uname -r)"
+		echo "os=$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+		echo "glibc=$(ldd --version 2>/dev/null | head -n 1 | awk '{print $NF}')"
+		if command -v nvidia-smi >/dev/null; then
+			echo "gpu=$(nvidia-smi --query-gpu=name,compute_cap,memory.total --format=csv,noheader | head -n 1)"
+			echo "driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -n 1)"
+			echo "driver_cuda=$(nvidia-smi | grep -o 'CUDA Version: *[0-9.]*' | awk '{print $NF}')"
+			echo "clocks=$(nvidia-smi --query-gpu=clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.limit,persistence_mode --format=csv | tr '\n' ';')"
+		else
+			echo "gpu=none (nvidia-smi not found)"
+		fi
+		echo "cublas_override=${NEXTCONV_CUBLAS:-}"
+		echo "cublas_found=$(ldconfig -p 2>/dev/null | grep -oE 'libcublas(Lt)?\.so\.1[0-9]+ ' | sort -u | tr -d ' ' | tr '\n' ' ')"
+		echo "torch=$("$PYTHON" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda, "cuDNN", torch.backends.cudnn.version(), "device", torch.cuda.get_device_name() if torch.cuda.is_available() else "none")' 2>/dev/null || echo none)"
+		echo "compute_sanitizer=$(sanitizer && "$SANITIZER" --version 2>/dev/null | tail -n 1 || echo none)"
+		for b in cuda.test gpu.test train; do
+			echo "ldd_$b=$(ldd "$BIN/$b" | awk '{print $1}' | tr '\n' ' ')"
+		done
+	} >"$f"
+	cat "$f"
+	for b in cuda.test gpu.test train; do
+		if ldd "$BIN/$b" | grep -E 'libcublas|not found'; then
+			echo "$BIN/$b links cuBLAS or misses a library: it must link only the driver (libcuda) and libc"
 			return 1
 		fi
 	done
-	ldd "$BIN/train" | grep -E "libcuda|libcublas"
 }
-step "GPU and libraries" env.log envcheck || true
-if grep -q "^FAIL GPU and libraries" "$OUT/steps.txt"; then
-	echo "stopping: no usable GPU or libraries" >&2
-	exit 1
-fi
 
-# 2-4. Driver tests, kernel tests, kernel benchmarks. Test binaries run in
-# their package directory, as go test runs them.
-step "driver tests (cuda.test)" cuda-test.log sh -c "cd cuda && '$BIN/cuda.test' -test.v -test.count=1"
-step "kernel tests vs the CPU reference (gpu.test)" gpu-test.log \
-	sh -c "cd kernels/gpu && '$BIN/gpu.test' -test.v -test.count=1 -test.timeout=60m"
-step "kernel benchmarks (gpu.test -test.bench)" gpu-bench.log \
-	sh -c "cd kernels/gpu && '$BIN/gpu.test' -test.run='^\$' -test.bench=. -test.benchtime=2s -test.timeout=60m"
+# sanitizer sets SANITIZER to compute-sanitizer's path, or fails.
+sanitizer() {
+	SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null) && [ -n "$SANITIZER" ]
+}
+
+# trainbench MODEL PRECISION: REPEATS runs of `train bench`, each one JSON
+# line appended to the log.
+trainbench() {
+	local model=$1 prec=$2 tf32=0 flag= i
+	[ "$prec" = tf32 ] && tf32=1
+	[ "$prec" = fp32 ] || [ "$prec" = tf32 ] || flag="-precision $prec"
+	for i in $(seq "$REPEATS"); do
+		# shellcheck disable=SC2086
+		NEXTCONV_CUDA_TF32=$tf32 "$BIN/train" bench -backend "$BACKEND" -model "$model" $SHAPE $BENCH_STEPS $flag -json || return 1
+	done
+}
+
+# supports PRECISION: whether this train binary can run it: fp32 and tf32
+# always (NEXTCONV_CUDA_TF32), others when `train bench` has -precision.
+supports() {
+	local usage
+	case $1 in fp32 | tf32) return 0 ;; esac
+	usage=$("$BIN/train" bench -h 2>&1)
+	case $usage in *-precision*) return 0 ;; esac
+	return 1
+}
+
+torch_cuda() { "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; }
+
+torchstep() { # MODEL MODE PRECISION
+	"$PYTHON" "$ROOT/scripts/gpu/torch_gpu_step.py" --variant "$1" --mode "$2" --precision "$3" --channels-last \
+		--size 224 --batch 128 --steps 20 --warmup 5
+}
+
+# Steps run in a child bash under timeout: it needs these.
+export BACKEND BIN OUT PYTHON ROOT SHAPE BENCH_STEPS REPEATS
+export -f environment sanitizer trainbench supports torchstep
+
+echo "run.sh: backend $BACKEND, budget $BUDGET s, results in $OUT"
+step "environment" 30 environment
+
+# 2-3. Tests; they run in a scratch directory (test binaries may write there).
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
+step "driver tests" 60 sh -c "cd '$SCRATCH' && '$BIN/cuda.test' -test.v -test.count=1 -test.timeout=55s"
+step "kernel tests vs CPU" 90 sh -c "cd '$SCRATCH' && '$BIN/gpu.test' -test.v -test.count=1 -test.timeout=85s -test.run '$KERNEL_TESTS'"
+
+# 4. compute-sanitizer.
+for tool in memcheck racecheck; do
+	size_var=SAN_SIZE_$tool
+	name="atto step batch 8 at ${!size_var}² under $tool"
+	if [ "$BACKEND" != cuda ]; then
+		skip "$name" "compute-sanitizer checks a GPU; the $BACKEND backend has none"
+	elif ! sanitizer; then
+		skip "$name" "compute-sanitizer not found (PATH, /usr/local/cuda/bin)"
+	else
+		# shellcheck disable=SC2086
+		step "$name" 100 "$SANITIZER" --tool $tool --error-exitcode 3 --print-limit 20 \
+			"$BIN/train" bench -backend cuda $SAN_SHAPE -size "${!size_var}"
+	fi
+done
 
 # 5. nextconv training steps.
-for model in atto tiny; do
-	for tf32 in 0 1; do
-		prec=fp32
-		[ $tf32 = 1 ] && prec=tf32
-		log=train-$model-$prec.log
-		step "train bench $model $prec" "$log" env NEXTCONV_CUDA_TF32=$tf32 \
-			"$BIN/train" bench -backend cuda -model "$model" -size 224 -batch 128 -steps 20 -warmup 5 -json
-		tail -n 1 "$OUT/$log" | python3 -c '
-import json, sys
-r = json.loads(sys.stdin.read())
-r.update(impl="nextconv", mode="go", precision=sys.argv[1], layout="NHWC")
-print(json.dumps(r))' "$prec" >>"$OUT/results.jsonl" 2>/dev/null || true
+for model in $MODELS; do
+	for prec in $PRECISIONS; do
+		name="train bench $model $prec"
+		if supports "$prec"; then
+			step "$name" 90 trainbench "$model" "$prec"
+		else
+			skip "$name" "this train binary has no $prec (no -precision flag)"
+		fi
 	done
 done
 
-# 6. PyTorch.
-if [ $TORCH = 1 ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-	modes="eager compile"
-	python3 -c 'import torch, sys; sys.exit(0 if hasattr(torch, "compile") else 1)' || modes=eager
-	[ $QUICK = 1 ] && modes=eager
-	for model in atto tiny; do
-		for mode in $modes; do
-			for prec in fp32 tf32 bf16; do
-				layouts="--channels-last"
-				[ $QUICK = 0 ] && [ $mode = eager ] && layouts="--channels-last --nchw"
-				for layout in $layouts; do
-					flag=$layout
-					[ "$layout" = --nchw ] && flag=""
-					log=torch-$model-$mode-$prec${flag:+-cl}.log
-					step "PyTorch $model $mode $prec ${flag:-NCHW}" "$log" \
-						python3 scripts/gpu/torch_gpu_step.py --variant "$model" --size 224 --batch 128 \
-						--steps 20 --warmup 5 --mode "$mode" --precision "$prec" $flag
-					tail -n 1 "$OUT/$log" | grep '^{' >>"$OUT/results.jsonl" || true
-				done
-			done
+# 6. PyTorch eager.
+if torch_cuda; then
+	for model in $MODELS; do
+		for prec in $TORCH_PRECISIONS; do
+			step "pytorch eager $model $prec" 60 torchstep "$model" eager "$prec"
 		done
 	done
 else
-	echo "=== PyTorch comparison skipped (--no-torch, or no PyTorch with CUDA for python3)"
+	skip "pytorch eager" "$PYTHON has no PyTorch with a CUDA device"
 fi
 
-# 7. Table.
-python3 - "$OUT/results.jsonl" <<'PY' | tee "$OUT/table.txt"
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-base = {r["model"]: r["img_per_s"] for r in rows if r.get("impl") == "nextconv" and r.get("precision") == "fp32"}
-print("training step, 224 px, batch 128 (forward, loss, backward, AdamW)")
-print("%-9s %-20s %-8s %-6s %-13s %10s %10s %12s" % ("impl", "model", "mode", "prec", "layout", "ms/step", "img/s", "vs nextconv"))
-for r in rows:
-    rel = r["img_per_s"] / base[r["model"]] if r["model"] in base else float("nan")
-    print("%-9s %-20s %-8s %-6s %-13s %10.1f %10.1f %11.2fx" % (r.get("impl"), r["model"], r.get("mode", ""),
-          r.get("precision", ""), r.get("layout", ""), r["step_ms"], r["img_per_s"], rel))
-PY
-echo
-cat "$OUT/steps.txt"
+# 7. Per-kernel device times (CUDA events) for the floors of PERFORMANCE.md.
+step "kernel times (CUDA events)" 120 sh -c "cd '$SCRATCH' && NEXTCONV_CUDA_TF32=0 '$BIN/gpu.test' -test.run '^\$' -test.bench '$KERNEL_BENCH' -test.benchtime 20x -test.timeout=115s"
+
+# 8. torch.compile with what is left (about 2 minutes a model).
+if torch_cuda && "$PYTHON" -c 'import torch, sys; sys.exit(0 if hasattr(torch, "compile") else 1)' 2>/dev/null; then
+	for model in $MODELS; do
+		for prec in bf16 fp32; do
+			left=$((BUDGET - ($(date +%s) - T0) - RESERVE))
+			if [ "$left" -ge 120 ]; then
+				step "pytorch compile $model $prec" 150 torchstep "$model" compile "$prec"
+			else
+				skip "pytorch compile $model $prec" "only $left s of the budget left"
+			fi
+		done
+	done
+else
+	skip "pytorch compile" "$PYTHON has no PyTorch >= 2.0 with a CUDA device"
+fi
+
+# The report: results.json and report.md.
+"$PYTHON" "$ROOT/scripts/gpu/report.py" --out "$OUT" --performance "$ROOT/kernels/PERFORMANCE.md" \
+	--backend "$BACKEND" --budget "$BUDGET" --elapsed $(($(date +%s) - T0)) || FAILED=1
+echo "run.sh: $OUT/report.md, $OUT/results.json"
 exit $FAILED
