@@ -78,20 +78,22 @@ func (t *Trainer) saveCheckpoint(path string) error {
 	return models.WriteSafetensors(path, tensors, meta)
 }
 
-// loadCheckpoint restores everything saveCheckpoint wrote. A checkpoint of
-// another model gives models.CheckpointError listing the differences.
-func (t *Trainer) loadCheckpoint(path string) error {
+// loadCheckpoint restores everything saveCheckpoint wrote and returns the
+// run configuration (TOML) stored beside it, "" when there is none. A
+// checkpoint of another model gives models.CheckpointError listing the
+// differences.
+func (t *Trainer) loadCheckpoint(path string) (string, error) {
 	tensors, meta, err := models.ReadSafetensors(path)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var st State
 	if err := json.Unmarshal([]byte(meta[metaState]), &st); err != nil {
-		return fmt.Errorf("checkpoint %s: no training state (a weights-only file cannot resume a run): %w", path, err)
+		return "", fmt.Errorf("checkpoint %s: no training state (a weights-only file cannot resume a run): %w", path, err)
 	}
 	model, extra := splitTensors(tensors)
 	if err := t.model.LoadTensors(path, model); err != nil {
-		return err
+		return "", err
 	}
 	_, bufs := t.opt.State()
 	targets := map[string]kernels.Tensor{tensorOptimM: bufs["m"], tensorOptimV: bufs["v"]}
@@ -104,29 +106,29 @@ func (t *Trainer) loadCheckpoint(path string) error {
 		}
 		src, ok := extra[name]
 		if !ok {
-			return fmt.Errorf("checkpoint %s: tensor %q missing (was it written with another optimizer or without EMA?)", path, name)
+			return "", fmt.Errorf("checkpoint %s: tensor %q missing (was it written with another optimizer or without EMA?)", path, name)
 		}
 		if len(src.Data) != dst.Len() {
-			return fmt.Errorf("checkpoint %s: tensor %q has %d elements, want %d", path, name, len(src.Data), dst.Len())
+			return "", fmt.Errorf("checkpoint %s: tensor %q has %d elements, want %d", path, name, len(src.Data), dst.Len())
 		}
 		if err := t.be.Upload(dst, src.Data); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if t.qat != nil {
 		if err := loadQuantTensors(t.qat, extra, path); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if err := t.model.DropRNG.UnmarshalBinary(st.DropRNG); err != nil {
-		return fmt.Errorf("checkpoint %s: drop-path generator: %w", path, err)
+		return "", fmt.Errorf("checkpoint %s: drop-path generator: %w", path, err)
 	}
 	if err := t.mixup.PCG.UnmarshalBinary(st.MixupRNG); err != nil {
-		return fmt.Errorf("checkpoint %s: mixup generator: %w", path, err)
+		return "", fmt.Errorf("checkpoint %s: mixup generator: %w", path, err)
 	}
 	t.opt.SetStep(st.Step)
 	t.state = st
-	return nil
+	return meta[metaRun], nil
 }
 
 // splitTensors separates model parameters from the optimizer and EMA

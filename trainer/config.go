@@ -76,7 +76,8 @@ type TrainConfig struct {
 	EvalEvery       int      `toml:"eval_every" json:"eval_every"`             // steps between evaluations (0: each epoch)
 	CheckpointEvery int      `toml:"checkpoint_every" json:"checkpoint_every"` // steps between checkpoints (0: each epoch)
 	OutDir          string   `toml:"out_dir" json:"out_dir"`                   // checkpoints, metrics.jsonl, config.toml
-	Resume          bool     `toml:"resume" json:"resume"`                     // continue from out_dir/last.safetensors if present
+	Resume          bool     `toml:"resume" json:"resume"`                     // continue from out_dir/last.safetensors (an error if absent)
+	Overwrite       bool     `toml:"overwrite" json:"overwrite"`               // replace the run out_dir holds (else starting there is an error)
 	TimeLimit       Duration `toml:"time_limit" json:"time_limit"`             // stop (with a checkpoint) after this wall time; 0 = none
 }
 

@@ -18,8 +18,8 @@ import (
 // output is a terminal (plain periodic lines otherwise).
 type Logger struct {
 	out     io.Writer
-	metrics *os.File
-	enc     *json.Encoder
+	path    string         // metrics.jsonl, for errors
+	metrics io.WriteCloser // metrics.jsonl
 	bar     *progressbar.ProgressBar
 	mu      sync.Mutex
 	last    time.Time // time of the last Rate call
@@ -33,14 +33,15 @@ func NewLogger(dir string, out io.Writer, resume bool) (*Logger, error) {
 	if resume {
 		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), flags, 0o644)
+	path := filepath.Join(dir, metricsFile)
+	f, err := os.OpenFile(path, flags, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: metrics: %w", err)
 	}
 	if out == nil {
 		out = io.Discard
 	}
-	return &Logger{out: out, metrics: f, enc: json.NewEncoder(f), last: time.Now()}, nil
+	return &Logger{out: out, path: path, metrics: f, last: time.Now()}, nil
 }
 
 // isTerminal reports whether w is a terminal.
@@ -100,16 +101,28 @@ func (l *Logger) Line(s string) {
 // Printf prints a line whatever the output is.
 func (l *Logger) Printf(format string, args ...any) { l.Line(fmt.Sprintf(format, args...)) }
 
-// Record appends one JSON object to metrics.jsonl, with the wall time.
-func (l *Logger) Record(rec map[string]any) {
+// Record appends one JSON object to metrics.jsonl, with the wall time, in a
+// single write. A failed write (a full disk) returns an error naming the
+// file: the run must stop rather than go on with metrics missing.
+func (l *Logger) Record(rec map[string]any) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rec["time"] = time.Now().UTC().Format(time.RFC3339Nano)
-	l.enc.Encode(rec)
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("trainer: metrics record %v: %w", rec["kind"], err)
+	}
+	if _, err := l.metrics.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("trainer: metrics: writing %s failed, the run stops: %w", l.path, err)
+	}
+	return nil
 }
 
 // Close flushes and closes metrics.jsonl.
 func (l *Logger) Close() error {
 	l.StopProgress()
-	return l.metrics.Close()
+	if err := l.metrics.Close(); err != nil {
+		return fmt.Errorf("trainer: metrics: %s: %w", l.path, err)
+	}
+	return nil
 }

@@ -107,12 +107,14 @@ func (mix Mix) Apply(x []float32, n, h, w, c int, labels []int, k int, smoothing
 	}
 	off := smoothing / float64(k)
 	on := 1 - smoothing + off
-	t := make([]float32, n*k)
-	for i, y := range labels {
-		j := labels[n-1-i]
+	for i, y := range labels { // all first: sample i also takes its partner's label
 		if y < 0 || y >= k {
 			return nil, fmt.Errorf("mixup: label %d of sample %d outside [0, %d)", y, i, k)
 		}
+	}
+	t := make([]float32, n*k)
+	for i, y := range labels {
+		j := labels[n-1-i]
 		row := t[i*k : (i+1)*k]
 		for q := range row {
 			row[q] = float32(off)

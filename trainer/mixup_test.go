@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/nextconv/nextconv/internal/testutil"
@@ -119,5 +120,18 @@ func TestMixupDraw(t *testing.T) {
 	off, _ := NewMixup(MixupConfig{Prob: 1}, 1)
 	if d := off.Draw(28, 28); d.Lam != 1 || d.Cutmix {
 		t.Errorf("disabled mixup drew %+v", d)
+	}
+}
+
+// TestMixupBadLabel checks that a label outside [0, k) is an error naming it
+// whichever sample of a pair carries it (the partner's label used to index
+// out of range).
+func TestMixupBadLabel(t *testing.T) {
+	for _, labels := range [][]int{{0, 1, 4}, {4, 1, 0}, {0, -1, 2}} {
+		x := make([]float32, 3)
+		_, err := Mix{Lam: 0.7}.Apply(x, 3, 1, 1, 1, labels, 4, 0)
+		if err == nil || !strings.Contains(err.Error(), "outside [0, 4)") {
+			t.Errorf("labels %v: %v", labels, err)
+		}
 	}
 }

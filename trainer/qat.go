@@ -150,7 +150,9 @@ func (t *Trainer) setupQAT(ctx context.Context) error {
 		f.SetObserver(true) // QAT keeps observing until freeze_observers_after
 	}
 	t.qatResults = QATResults{FloatTop1: float.Top1, PTQTop1: ptq.Top1, Layers: len(t.qat)}
-	t.log.Record(map[string]any{"kind": "qat_start", "float_top1": float.Top1, "ptq_top1": ptq.Top1, "quantized_layers": len(t.qat)})
+	if err := t.log.Record(map[string]any{"kind": "qat_start", "float_top1": float.Top1, "ptq_top1": ptq.Top1, "quantized_layers": len(t.qat)}); err != nil {
+		return err
+	}
 	t.log.Printf("QAT: float top-1 %.2f%%, post-training int8 (%d calibration batches) %.2f%%; %d layers quantized",
 		float.Top1, q.CalibrationBatches, ptq.Top1, len(t.qat))
 	return nil

@@ -9,22 +9,33 @@ import (
 	"github.com/nextconv/nextconv/layers"
 )
 
-// step runs one optimizer update on batch b: mix (host), upload, zero the
-// gradients, forward, loss, backward, clip, AdamW/SGD at the scheduled
-// learning rate, EMA. The per-sample losses are summed on the backend and
-// read only when logged.
-func (t *Trainer) step(b *datasets.Batch) error {
+// targets returns the training targets [n, K] of batch b: mixed by
+// mixup/cutmix (which also mixes b.Images in place) or smoothed one-hot. A
+// bad label is an error that leaves the mixup generator as it was, so that
+// the state saved before failing resumes at this batch.
+func (t *Trainer) targets(b *datasets.Batch) ([]float32, error) {
 	k := t.model.Config.NumClasses
 	var targets []float32
 	var err error
 	if t.mixup.Config.Enabled() {
-		targets, err = t.mixup.Draw(b.H, b.W).Apply(b.Images, b.N, b.H, b.W, b.C, b.Labels, k, t.cfg.Train.LabelSmoothing)
+		pcg := *t.mixup.PCG
+		if targets, err = t.mixup.Draw(b.H, b.W).Apply(b.Images, b.N, b.H, b.W, b.C, b.Labels, k, t.cfg.Train.LabelSmoothing); err != nil {
+			*t.mixup.PCG = pcg
+		}
 	} else {
 		targets, err = layers.SmoothedTargets(b.Labels, k, t.cfg.Train.LabelSmoothing)
 	}
 	if err != nil {
-		return fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
+		return nil, fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
 	}
+	return targets, nil
+}
+
+// step runs one optimizer update on batch b with its targets [n, K]: upload,
+// zero the gradients, forward, loss, backward, clip, AdamW/SGD at the
+// scheduled learning rate, EMA. The per-sample losses are summed on the
+// backend and read only when logged.
+func (t *Trainer) step(b *datasets.Batch, targets []float32) error {
 	loss, err := t.forwardLoss(b.Images, targets, b.N, b.H, b.W, b.C)
 	if err == nil {
 		err = t.accumulate(loss)
@@ -128,7 +139,9 @@ func (t *Trainer) logTrain(epoch int) error {
 	lr := t.sched.At(max(t.state.Step-1, 0))
 	rec := map[string]any{"kind": "train", "step": t.state.Step, "epoch": float64(t.state.Step) / float64(t.perEpoch),
 		"loss": mean, "lr": lr, "img_per_s": t.log.Rate(t.cfg.Train.BatchSize)}
-	t.log.Record(rec)
+	if err := t.log.Record(rec); err != nil {
+		return err
+	}
 	if epoch >= 0 {
 		t.log.Line(fmt.Sprintf("step %d/%d epoch %.2f loss %.4f lr %.3g %.1f img/s",
 			t.state.Step, t.steps, rec["epoch"], mean, lr, rec["img_per_s"]))

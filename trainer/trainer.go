@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/internal/fsutil"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
@@ -36,10 +36,12 @@ type Trainer struct {
 	steps      int // total optimizer steps of the run
 	perEpoch   int
 	log        *Logger
+	lock       *fsutil.FileLock    // out_dir's run.lock
 	x, tgt     kernels.Tensor      // device copies of the current batch
 	lossSum    kernels.Tensor      // per-sample losses summed since the last log line
 	logged     int                 // steps summed into lossSum
 	stopAt     int                 // StopAfter's step, 0 = none
+	savedStep  int                 // step of the last save of last.safetensors
 	qat        []*layers.Quantized // fake quantizers of a QAT run
 	qatResults QATResults
 }
@@ -54,37 +56,54 @@ type Result struct {
 	Seconds  float64 `json:"seconds"`
 }
 
-// New prepares a run on backend be: it loads the data, builds the model (or
-// resumes it from out_dir/last.safetensors when train.resume is set and the
-// file exists), the optimizer, schedule, EMA and mixup, and opens the
-// outputs. log receives human-readable progress.
+// New prepares a run on backend be: it claims out_dir (see openOutDir: a
+// lock, and a refusal to replace a run there unless train.overwrite is set),
+// loads the data, builds the model (or resumes it from
+// out_dir/last.safetensors when train.resume is set, warning about changed
+// settings), the optimizer, schedule, EMA and mixup, and opens the outputs.
+// log receives human-readable progress. Close releases out_dir.
 func New(ctx context.Context, cfg Config, be kernels.Backend, log io.Writer) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if log == nil {
+		log = io.Discard
+	}
+	lock, err := openOutDir(cfg.Train, log)
+	if err != nil {
+		return nil, err
+	}
+	t := &Trainer{cfg: cfg, be: be, lock: lock, loss: layers.NewCrossEntropy(be)}
+	if err := t.init(ctx, log); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// init is New after out_dir is claimed.
+func (t *Trainer) init(ctx context.Context, log io.Writer) error {
+	cfg, be := t.cfg, t.be
 	data, err := LoadData(ctx, cfg.Data)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	t.data = data
 	mc, err := cfg.ModelConfig(data.Info.C, data.Info.NumClasses())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	t := &Trainer{cfg: cfg, be: be, data: data, loss: layers.NewCrossEntropy(be)}
 	if t.model, err = models.New(be, mc, cfg.Train.Seed); err != nil {
-		return nil, err
+		return err
 	}
-	if err := os.MkdirAll(cfg.Train.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
-	}
-	last := t.path("last")
-	resume := false
-	if cfg.Train.Resume {
-		_, err := os.Stat(last)
-		resume = err == nil
+	resume := cfg.Train.Resume
+	if cfg.Train.Overwrite {
+		if err := t.clearOutDir(log); err != nil {
+			return err
+		}
 	}
 	if t.log, err = NewLogger(cfg.Train.OutDir, log, resume); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.QAT.Enabled {
 		if resume {
@@ -93,7 +112,7 @@ func New(ctx context.Context, cfg Config, be kernels.Backend, log io.Writer) (*T
 			err = t.setupQAT(ctx)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, f := range layers.FakeQuants(t.qat) {
 			if cfg.QAT.FreezeAfter > 0 && !resume {
@@ -104,23 +123,23 @@ func New(ctx context.Context, cfg Config, be kernels.Backend, log io.Writer) (*T
 	var scale func(string) float64
 	if cfg.Optim.LayerDecay != 1 {
 		if scale, err = models.LayerDecay(mc, cfg.Optim.LayerDecay, cfg.Optim.LayerDecayMode); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if t.opt, err = optim.New(be, t.model.Arena, cfg.Optim.Config, scale); err != nil {
-		return nil, err
+		return err
 	}
 	if cfg.EMA.Decay > 0 {
 		if t.ema, err = optim.NewEMA(be, t.model.Arena, cfg.EMA.Decay); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if t.mixup, err = NewMixup(cfg.Mixup, cfg.Train.Seed); err != nil {
-		return nil, err
+		return err
 	}
 	t.perEpoch = datasets.StepsPerEpoch(data.Train.Len(), cfg.Train.BatchSize, true)
 	if t.perEpoch == 0 {
-		return nil, fmt.Errorf("trainer: %d training images make no batch of %d", data.Train.Len(), cfg.Train.BatchSize)
+		return fmt.Errorf("trainer: %d training images make no batch of %d", data.Train.Len(), cfg.Train.BatchSize)
 	}
 	t.steps = cfg.Train.Epochs * t.perEpoch
 	if cfg.Train.MaxSteps > 0 && (cfg.Train.Epochs <= 0 || cfg.Train.MaxSteps < t.steps) {
@@ -132,22 +151,34 @@ func New(ctx context.Context, cfg Config, be kernels.Backend, log io.Writer) (*T
 	}
 	t.sched = optim.Cosine{Base: cfg.Optim.LR, Min: cfg.Optim.MinLR, Warmup: min(warm, t.steps-1), Total: t.steps}
 	if err := t.sched.Validate(); err != nil {
-		return nil, err
+		return err
 	}
-	if resume {
-		if err := t.loadCheckpoint(last); err != nil {
-			return nil, fmt.Errorf("trainer: resume: %w", err)
-		}
+	if !resume {
+		return nil
 	}
-	return t, nil
+	stored, err := t.loadCheckpoint(t.path("last"))
+	if err != nil {
+		return fmt.Errorf("trainer: resume: %w", err)
+	}
+	if err := t.resumeBestTop1(); err != nil {
+		return err
+	}
+	t.savedStep = t.state.Step
+	return t.warnChangedSettings(stored)
 }
 
 // StopAfter makes Run stop after the given step as if interrupted: it saves
 // last.safetensors and returns ErrInterrupted (used to test resume).
 func (t *Trainer) StopAfter(step int) { t.stopAt = step }
 
-// Close flushes and closes the run's metrics file.
-func (t *Trainer) Close() error { return t.log.Close() }
+// Close flushes and closes the run's metrics file and releases out_dir.
+func (t *Trainer) Close() error {
+	var err error
+	if t.log != nil {
+		err = t.log.Close()
+	}
+	return errors.Join(err, t.lock.Unlock())
+}
 
 // Model returns the model being trained.
 func (t *Trainer) Model() *models.Model { return t.model }
@@ -170,13 +201,17 @@ var ErrInterrupted = errors.New("training interrupted; state saved to last.safet
 // Run trains until the configured number of steps, evaluating and saving
 // last.safetensors (and best.safetensors on a new best top-1) every epoch or
 // every train.eval_every / train.checkpoint_every steps. Cancelling ctx
-// saves a checkpoint and returns ErrInterrupted. A non-finite loss stops the
-// run with an error wrapping ErrNonFinite and leaves the last checkpoint as
-// it was.
+// saves a checkpoint and returns ErrInterrupted. A bad training sample or a
+// failed evaluation saves last.safetensors and stops the run with the error.
+// A non-finite loss stops the run with an error wrapping ErrNonFinite and
+// leaves the last checkpoint as it was. A failed metrics write stops it too.
 func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	start := time.Now()
 	res := Result{BestTop1: t.state.BestTop1}
-	if err := os.WriteFile(filepath.Join(t.cfg.Train.OutDir, "config.toml"), []byte(t.cfg.TOML()), 0o644); err != nil {
+	if err := fsutil.WriteAtomic(filepath.Join(t.cfg.Train.OutDir, configFile), func(w io.Writer) error {
+		_, err := io.WriteString(w, t.cfg.TOML())
+		return err
+	}); err != nil {
 		return res, fmt.Errorf("trainer: %w", err)
 	}
 	fmt.Fprintf(t.log.out, "model %s: %d parameters on %s (%s), %d steps of %d images (%d per epoch)\n",
@@ -206,9 +241,13 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 			if ctx.Err() != nil {
 				return t.stop(res, start)
 			}
-			return res, fmt.Errorf("trainer: data: %w", err)
+			return res, t.saveBeforeFailing(fmt.Errorf("trainer: data: %w", err))
 		}
-		if err := t.step(b); err != nil {
+		targets, err := t.targets(b)
+		if err != nil {
+			return res, t.saveBeforeFailing(err)
+		}
+		if err := t.step(b, targets); err != nil {
 			return res, err
 		}
 		t.state.Step++
@@ -260,11 +299,32 @@ func (t *Trainer) checkedSave(name string) error {
 	if err := t.saveCheckpoint(t.path(name)); err != nil {
 		return fmt.Errorf("trainer: %w", err)
 	}
+	if name == "last" {
+		t.savedStep = t.state.Step
+	}
 	return nil
 }
 
+// saveBeforeFailing saves last.safetensors, when there are steps since it
+// was saved, after err left the training state intact (a bad sample, a
+// failed evaluation), so that no progress is lost, and returns err (joined
+// with the save's error, if any).
+func (t *Trainer) saveBeforeFailing(err error) error {
+	if t.state.Step == t.savedStep {
+		return err
+	}
+	if serr := t.checkedSave("last"); serr != nil {
+		return errors.Join(err, serr)
+	}
+	t.log.Printf("saved step %d to %s before stopping", t.state.Step, t.path("last"))
+	return err
+}
+
 // evaluateAndSave evaluates the weights (and the EMA), records metrics and
-// saves last and, on a new best, best.
+// saves, on a new best, best and then last: a kill between the two leaves a
+// last whose best_top1 is older than best's, which resuming reconciles
+// (resumeBestTop1), never a best_top1 naming weights that best lacks. A
+// failed evaluation saves last before returning its error.
 func (t *Trainer) evaluateAndSave(res *Result) error {
 	if t.logged > 0 {
 		if err := t.logTrain(-1); err != nil {
@@ -273,12 +333,12 @@ func (t *Trainer) evaluateAndSave(res *Result) error {
 	}
 	ev, err := t.Evaluate(false)
 	if err != nil {
-		return err
+		return t.saveBeforeFailing(err)
 	}
 	res.Top1, res.Top5 = ev.Top1, ev.Top5
 	if t.qat != nil {
 		if err := t.writeQATResults(ev.Top1); err != nil {
-			return err
+			return t.saveBeforeFailing(err)
 		}
 	}
 	rec := map[string]any{"kind": "eval", "step": t.state.Step, "epoch": float64(t.state.Step) / float64(t.perEpoch),
@@ -287,26 +347,27 @@ func (t *Trainer) evaluateAndSave(res *Result) error {
 	if t.ema != nil {
 		evEMA, err := t.Evaluate(true)
 		if err != nil {
-			return err
+			return t.saveBeforeFailing(err)
 		}
 		res.EMATop1 = evEMA.Top1
 		rec["ema_top1"], rec["ema_top5"] = evEMA.Top1, evEMA.Top5
 		best = max(best, evEMA.Top1)
 	}
-	t.log.Record(rec)
+	if err := t.log.Record(rec); err != nil {
+		return err
+	}
 	t.log.Printf("step %d eval: top-1 %.2f%% top-5 %.2f%% loss %.4f%s", t.state.Step, ev.Top1, ev.Top5, ev.Loss, emaNote(rec))
 	isBest := best > t.state.BestTop1
 	if isBest {
 		t.state.BestTop1 = best
 	}
 	res.BestTop1 = t.state.BestTop1
-	if err := t.checkedSave("last"); err != nil {
-		return err
-	}
 	if isBest {
-		return t.checkedSave("best")
+		if err := t.checkedSave("best"); err != nil {
+			return err
+		}
 	}
-	return nil
+	return t.checkedSave("last")
 }
 
 func emaNote(rec map[string]any) string {

@@ -18,6 +18,7 @@ func fit(ctx context.Context, args []string) error {
 	fs.Var(&sets, "set", "override one setting, section.key=value (repeatable), e.g. -set train.epochs=3")
 	backend := fs.String("backend", "", "override train.backend: cpu, cuda or cudasim")
 	resume := fs.Bool("resume", false, "continue from out_dir/last.safetensors (train.resume)")
+	overwrite := fs.Bool("overwrite", false, "replace the run out_dir holds, removing its checkpoints and metrics (train.overwrite)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,6 +34,9 @@ func fit(ctx context.Context, args []string) error {
 	}
 	if *resume {
 		sets = append(sets, "train.resume=true")
+	}
+	if *overwrite {
+		sets = append(sets, "train.overwrite=true")
 	}
 	for _, s := range sets {
 		if err := cfg.Set(s); err != nil {
