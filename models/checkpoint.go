@@ -130,13 +130,13 @@ func ReadSafetensors(path string) ([]Tensor, map[string]string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("models: read checkpoint: %w", err)
 	}
-	return ParseSafetensors(path, buf)
+	return parseSafetensors(path, buf)
 }
 
-// ParseSafetensors is ReadSafetensors for a file already in memory; name
+// parseSafetensors is ReadSafetensors for a file already in memory; name
 // only labels errors. Every tensor's shape is checked against its bytes (by
 // the safetensors package, overflow-safe) before anything is converted.
-func ParseSafetensors(name string, buf []byte) ([]Tensor, map[string]string, error) {
+func parseSafetensors(name string, buf []byte) ([]Tensor, map[string]string, error) {
 	f, err := safetensors.Parse(buf)
 	if err != nil {
 		return nil, nil, fmt.Errorf("models: checkpoint %s is not a valid safetensors file (corrupt or truncated?): %w", name, err)

@@ -37,7 +37,7 @@ func tinySafetensors(tb testing.TB, cfg Config) []byte {
 func FuzzParseSafetensors(f *testing.F) {
 	f.Add(tinySafetensors(f, mustVariantF(f)))
 	f.Fuzz(func(t *testing.T, buf []byte) {
-		tensors, _, err := ParseSafetensors("fuzz", buf)
+		tensors, _, err := parseSafetensors("fuzz", buf)
 		if err != nil {
 			return
 		}

@@ -151,10 +151,10 @@ func (l Limits) Check(c Config, n, h, w int) error {
 // InputSize (or the smallest input the network accepts, if larger): the
 // check New makes before it allocates anything.
 func (c Config) CheckLimits() error {
-	size := max(c.InputSize, 1)
-	if len(c.Depths) > 0 && len(c.Depths) <= MaxStages && c.StemPatch > 0 && c.StemPatch <= MaxStemPatch {
-		size = max(size, c.StemPatch<<(len(c.Depths)-1))
+	if err := c.Validate(); err != nil {
+		return err
 	}
+	size := max(c.InputSize, c.StemPatch<<(len(c.Depths)-1))
 	return CurrentLimits().Check(c, 1, size, size)
 }
 

@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
 )
@@ -109,7 +109,7 @@ func TestHugeStoredConfig(t *testing.T) {
 	} {
 		p := writeConfigCheckpoint(t, tc.cfg)
 		var err error
-		alloc := allocated(func() { _, err = ConfigFromCheckpoint(p) })
+		alloc := testutil.Allocated(func() { _, err = ConfigFromCheckpoint(p) })
 		if err == nil {
 			t.Errorf("%s: accepted", tc.name)
 			continue
@@ -124,21 +124,12 @@ func TestHugeStoredConfig(t *testing.T) {
 		}
 		var c Config
 		if json.Unmarshal([]byte(tc.cfg), &c) == nil {
-			alloc = allocated(func() { _, err = New(cpu.New(), c, 0) })
+			alloc = testutil.Allocated(func() { _, err = New(cpu.New(), c, 0) })
 			if err == nil || alloc > 4<<20 {
 				t.Errorf("%s: New gave %v after allocating %d bytes", tc.name, err, alloc)
 			}
 		}
 	}
-}
-
-// allocated returns the bytes f allocated on the Go heap.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // TestLimitsCanBeRaised shows the budget is a policy, not a wall: a model
@@ -205,7 +196,7 @@ func TestReadMetadataBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	var err error
-	alloc := allocated(func() { _, err = ReadMetadata(p) })
+	alloc := testutil.Allocated(func() { _, err = ReadMetadata(p) })
 	if err == nil || !strings.Contains(err.Error(), "header of 268435456 bytes in a file of 10") || alloc > 1<<20 {
 		t.Errorf("got %v after %d bytes", err, alloc)
 	}

@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels/cpu"
 	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/trainer"
@@ -224,7 +224,7 @@ func TestHugeCheckpointRefused(t *testing.T) {
 			{"forward", "-checkpoint", ckpt, "-input", in, "-output", filepath.Join(dir, "out.safetensors")},
 		} {
 			var err error
-			alloc := allocated(func() {
+			alloc := testutil.Allocated(func() {
 				if args[0] == "eval" {
 					err = eval(context.Background(), args[1:])
 				} else {
@@ -239,13 +239,4 @@ func TestHugeCheckpointRefused(t *testing.T) {
 			}
 		}
 	}
-}
-
-// allocated returns the bytes f allocated on the Go heap.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }

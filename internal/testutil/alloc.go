@@ -1,0 +1,14 @@
+package testutil
+
+import "runtime"
+
+// Allocated returns the bytes f allocated on the Go heap (the growth of
+// runtime.MemStats.TotalAlloc), for tests that bound what refusing a bad
+// input costs.
+func Allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
