@@ -37,7 +37,7 @@ func (f modelFlags) config() (models.Config, error) {
 
 // bench measures training throughput.
 func bench(ctx context.Context, args []string) error {
-	fs := newFlagSet("train bench", "train bench -model NAME -size PX -batch N [-steps N] [-backend B] [-json]")
+	fs := newFlagSet("train bench", "usage: train bench -model NAME -size PX -batch N [-steps N] [-backend B] [-json]")
 	mf := addModelFlags(fs)
 	size := fs.Int("size", 224, "input side in pixels")
 	batch := fs.Int("batch", 32, "images per step")

@@ -11,7 +11,7 @@ import (
 // eval evaluates a checkpoint — float, QAT or int8 export — on its
 // dataset's test split.
 func eval(ctx context.Context, args []string) error {
-	fs := newFlagSet("train eval", "train eval -checkpoint FILE [-config FILE] [-ema] [-backend B]")
+	fs := newFlagSet("train eval", "usage: train eval -checkpoint FILE [-config FILE] [-ema] [-backend B]")
 	ckpt := fs.String("checkpoint", "", "checkpoint or int8 export to evaluate (required)")
 	path := fs.String("config", "", "TOML configuration for the data (default: the one stored in the checkpoint, which never downloads)")
 	ema := fs.Bool("ema", false, "evaluate the checkpoint's EMA weights")

@@ -10,7 +10,7 @@ import (
 
 // export writes the int8 form of a QAT checkpoint.
 func export(ctx context.Context, args []string) error {
-	fs := newFlagSet("train export", "train export -checkpoint QAT -output INT8")
+	fs := newFlagSet("train export", "usage: train export -checkpoint QAT -output INT8")
 	ckpt := fs.String("checkpoint", "", "QAT checkpoint (from a run with [qat] enabled) (required)")
 	out := fs.String("output", "", "int8 safetensors file to write (required)")
 	if err := parseFlags(fs, args); err != nil {

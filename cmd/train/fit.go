@@ -11,7 +11,7 @@ import (
 
 // fit trains as the configuration says.
 func fit(ctx context.Context, args []string) error {
-	fs := newFlagSet("train", usage[len("usage:\n  "):])
+	fs := newFlagSet("train", usage)
 	path := fs.String("config", "", "TOML configuration file (required)")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override one setting, section.key=value (repeatable), e.g. -set train.epochs=3")

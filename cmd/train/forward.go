@@ -13,7 +13,7 @@ import (
 // forward computes logits for a batch stored as PyTorch lays it out, for
 // parity checks against PyTorch.
 func forward(ctx context.Context, args []string) error {
-	fs := newFlagSet("train forward", "train forward -checkpoint CKPT -input X -output Y [-model NAME ...] [-ema] [-backend B]")
+	fs := newFlagSet("train forward", "usage: train forward -checkpoint CKPT -input X -output Y [-model NAME ...] [-ema] [-backend B]")
 	ckpt := fs.String("checkpoint", "", "model weights (nextconv, timm or official names) (required)")
 	in := fs.String("input", "", "safetensors file with tensor x [N, C, H, W] float32 (required)")
 	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] to (required)")

@@ -73,12 +73,12 @@ func run(ctx context.Context, args []string) int {
 	return 1
 }
 
-// newFlagSet returns the flag set of one subcommand; -h prints synopsis and
-// the flags.
-func newFlagSet(name, synopsis string) *flag.FlagSet {
+// newFlagSet returns the flag set of one subcommand; -h prints its usage
+// text and the flags.
+func newFlagSet(name, text string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", synopsis)
+		fmt.Fprintf(fs.Output(), "%s\n\nflags:\n", text)
 		fs.PrintDefaults()
 	}
 	return fs
