@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -156,36 +157,83 @@ func TestSIGINT(t *testing.T) {
 	}
 }
 
-// failingTransport fails every HTTP request and counts them.
-type failingTransport struct{ calls *int }
+// proxyRecorder listens on 127.0.0.1 as the command's HTTP(S) proxy and
+// counts the connections it receives (closing each at once), so a test sees
+// any attempt to reach the network.
+func proxyRecorder(t *testing.T) (url string, conns func() int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	return "http://" + l.Addr().String(), func() int { return int(n.Load()) }
+}
 
-func (f failingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	*f.calls++
-	return nil, errors.New("test: network access forbidden: " + r.URL.String())
+// runCommand runs the command as a process with every HTTP(S) request sent
+// to proxy, and returns its exit status and standard error.
+func runCommand(t *testing.T, proxy string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = []string{"TRAIN_TEST_MAIN=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+		cmd.Env = append(cmd.Env, k+"="+proxy)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
 }
 
 // TestEvalNeverDownloads: a checkpoint whose stored run configuration says
 // download = true into a root of its choosing must make `train eval` fail
-// on the missing data without creating that root or making a request.
+// on the missing data without creating that root or opening a connection.
+// The same download asked for by the user's own -config does go to the
+// network (the control that shows the proxy would have seen it).
 func TestEvalNeverDownloads(t *testing.T) {
-	calls := 0
-	saved := http.DefaultTransport
-	http.DefaultTransport = failingTransport{&calls}
-	defer func() { http.DefaultTransport = saved }()
+	if testing.Short() {
+		t.Skip("starts the command as a process")
+	}
+	proxy, conns := proxyRecorder(t)
+	planted := filepath.Join(t.TempDir(), "planted", "dir")
+	stored := trainer.Default()
+	stored.Data.Download, stored.Data.Root = true, planted
+	ckpt := saveCheckpoint(t, stored)
+	code, stderr := runCommand(t, proxy, "eval", "-checkpoint", ckpt)
+	if code != 1 || !strings.Contains(stderr, planted) {
+		t.Errorf("eval: exit status %d, stderr %q; want 1 and an error naming the missing data in %s", code, stderr, planted)
+	}
+	if _, err := os.Stat(filepath.Dir(planted)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("eval created %s (stat: %v)", filepath.Dir(planted), err)
+	}
+	if n := conns(); n != 0 {
+		t.Errorf("eval opened %d connections", n)
+	}
 
-	evil := filepath.Join(t.TempDir(), "planted", "dir")
-	run := trainer.Default()
-	run.Data.Download, run.Data.Root = true, evil
-	ckpt := saveCheckpoint(t, run)
-	err := eval(context.Background(), []string{"-checkpoint", ckpt})
-	if err == nil || !strings.Contains(err.Error(), evil) {
-		t.Errorf("eval: got %v, want an error naming the missing data in %s", err, evil)
+	mine := filepath.Join(t.TempDir(), "mine")
+	user := stored
+	user.Data.Root = mine
+	cfgPath := filepath.Join(t.TempDir(), "user.toml")
+	if err := os.WriteFile(cfgPath, []byte(user.TOML()), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Dir(evil)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("eval created %s (stat: %v)", filepath.Dir(evil), err)
-	}
-	if calls != 0 {
-		t.Errorf("eval made %d HTTP requests", calls)
+	if code, stderr := runCommand(t, proxy, "eval", "-checkpoint", ckpt, "-config", cfgPath); code != 1 || conns() == 0 {
+		t.Errorf("eval -config with download = true: exit status %d, %d connections, stderr %q; want a download attempt", code, conns(), stderr)
 	}
 }
 
