@@ -81,55 +81,59 @@ func writeConfigCheckpoint(t *testing.T, cfgJSON string) string {
 // config announces an enormous network: each must be refused by
 // ConfigFromCheckpoint with an error naming the problem, while allocating
 // almost nothing, and New must refuse the same config before allocating.
+// It runs in a child process under a 512 MiB address-space limit, so a
+// regression dies there instead of taking this machine's memory.
 func TestHugeStoredConfig(t *testing.T) {
-	base := mustVariant(t, "atto")
-	with := func(f func(c *Config)) string {
-		c := base
-		c.Depths, c.Dims = append([]int(nil), base.Depths...), append([]int(nil), base.Dims...)
-		f(&c)
-		js, _ := json.Marshal(c)
-		return string(js)
-	}
-	for _, tc := range []struct {
-		name, cfg string
-		want      []string
-	}{
-		{"2e9 classes", with(func(c *Config) { c.NumClasses = 2_000_000_000 }), []string{"num_classes 2000000000"}},
-		{"dims 1e6", with(func(c *Config) { c.Dims = []int{1e6, 1e6, 1e6, 1e6} }), []string{"dim 1000000", "dims in [1, 65536]"}},
-		{"depth 1e8", with(func(c *Config) { c.Depths = []int{2, 2, 1e8, 2} }), []string{"stage 2 has depth 100000000"}},
-		{"100 stages", with(func(c *Config) { c.Depths, c.Dims = make([]int, 100), make([]int, 100) }), []string{"100 stages"}},
-		{"kernel 1e6+1", with(func(c *Config) { c.Kernel = 1e6 + 1 }), []string{"kernel 1000001"}},
-		{"stem 1e6", with(func(c *Config) { c.StemPatch = 1e6 }), []string{"stem_patch 1000000"}},
-		{"input 1e6 px", with(func(c *Config) { c.InputSize = 1e6 }), []string{"input_size 1000000"}},
-		{"mlp ratio 1e9", with(func(c *Config) { c.MLPRatio = 1e9 }), []string{"mlp_ratio 1e+09"}},
-		{"params over budget", with(func(c *Config) { c.Dims = []int{MaxDim, MaxDim, MaxDim, MaxDim} }), []string{"parameters, over the limit", "-max-params"}},
-		{"memory over budget", with(func(c *Config) { c.InputSize = MaxInputSize }), []string{"GiB", "over the limit", "-max-memory"}},
-		{"not JSON", `{"depths": [2, 2`, []string{"stored config"}},
-		{"huge config text", `{"name": "` + strings.Repeat("x", 100<<10) + `"}`, []string{"stored config of 102412 bytes"}},
-	} {
-		p := writeConfigCheckpoint(t, tc.cfg)
-		var err error
-		alloc := testutil.Allocated(func() { _, err = ConfigFromCheckpoint(p) })
-		if err == nil {
-			t.Errorf("%s: accepted", tc.name)
-			continue
+	testutil.RunBounded(t, 512<<20, func(t *testing.T) {
+		base := mustVariant(t, "atto")
+		with := func(f func(c *Config)) string {
+			c := base
+			c.Depths, c.Dims = append([]int(nil), base.Depths...), append([]int(nil), base.Dims...)
+			f(&c)
+			js, _ := json.Marshal(c)
+			return string(js)
 		}
-		for _, w := range append(tc.want, "bomb.safetensors") {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: error %q does not mention %q", tc.name, err, w)
+		for _, tc := range []struct {
+			name, cfg string
+			want      []string
+		}{
+			{"2e9 classes", with(func(c *Config) { c.NumClasses = 2_000_000_000 }), []string{"num_classes 2000000000"}},
+			{"dims 1e6", with(func(c *Config) { c.Dims = []int{1e6, 1e6, 1e6, 1e6} }), []string{"dim 1000000", "dims in [1, 65536]"}},
+			{"depth 1e8", with(func(c *Config) { c.Depths = []int{2, 2, 1e8, 2} }), []string{"stage 2 has depth 100000000"}},
+			{"100 stages", with(func(c *Config) { c.Depths, c.Dims = make([]int, 100), make([]int, 100) }), []string{"100 stages"}},
+			{"kernel 1e6+1", with(func(c *Config) { c.Kernel = 1e6 + 1 }), []string{"kernel 1000001"}},
+			{"stem 1e6", with(func(c *Config) { c.StemPatch = 1e6 }), []string{"stem_patch 1000000"}},
+			{"input 1e6 px", with(func(c *Config) { c.InputSize = 1e6 }), []string{"input_size 1000000"}},
+			{"mlp ratio 1e9", with(func(c *Config) { c.MLPRatio = 1e9 }), []string{"mlp_ratio 1e+09"}},
+			{"params over budget", with(func(c *Config) { c.Dims = []int{MaxDim, MaxDim, MaxDim, MaxDim} }), []string{"parameters, over the limit", "-max-params"}},
+			{"memory over budget", with(func(c *Config) { c.InputSize = MaxInputSize }), []string{"GiB", "over the limit", "-max-memory"}},
+			{"not JSON", `{"depths": [2, 2`, []string{"stored config"}},
+			{"huge config text", `{"name": "` + strings.Repeat("x", 100<<10) + `"}`, []string{"stored config of 102412 bytes"}},
+		} {
+			p := writeConfigCheckpoint(t, tc.cfg)
+			var err error
+			alloc := testutil.Allocated(func() { _, err = ConfigFromCheckpoint(p) })
+			if err == nil {
+				t.Errorf("%s: accepted", tc.name)
+				continue
+			}
+			for _, w := range append(tc.want, "bomb.safetensors") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%s: error %q does not mention %q", tc.name, err, w)
+				}
+			}
+			if alloc > 4<<20 {
+				t.Errorf("%s: refusing it allocated %d bytes", tc.name, alloc)
+			}
+			var c Config
+			if json.Unmarshal([]byte(tc.cfg), &c) == nil {
+				alloc = testutil.Allocated(func() { _, err = New(cpu.New(), c, 0) })
+				if err == nil || alloc > 4<<20 {
+					t.Errorf("%s: New gave %v after allocating %d bytes", tc.name, err, alloc)
+				}
 			}
 		}
-		if alloc > 4<<20 {
-			t.Errorf("%s: refusing it allocated %d bytes", tc.name, alloc)
-		}
-		var c Config
-		if json.Unmarshal([]byte(tc.cfg), &c) == nil {
-			alloc = testutil.Allocated(func() { _, err = New(cpu.New(), c, 0) })
-			if err == nil || alloc > 4<<20 {
-				t.Errorf("%s: New gave %v after allocating %d bytes", tc.name, err, alloc)
-			}
-		}
-	}
+	})
 }
 
 // TestLimitsCanBeRaised shows the budget is a policy, not a wall: a model

@@ -239,52 +239,55 @@ func TestEvalNeverDownloads(t *testing.T) {
 
 // TestHugeCheckpointRefused: 1 KB checkpoints whose stored model config
 // announces billions of parameters are refused by eval and forward with an
-// error naming the problem, having allocated a few MB at most.
+// error naming the problem, having allocated a few MB at most, in a child
+// process under a 768 MiB address-space limit.
 func TestHugeCheckpointRefused(t *testing.T) {
-	dir := t.TempDir()
-	in := filepath.Join(dir, "x.safetensors")
-	if err := models.WriteSafetensors(in, []models.Tensor{{Name: "x", Shape: []int{1, 1, 28, 28}, Data: make([]float32, 28*28)}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		edit func(*models.Config)
-		want string
-	}{
-		{"classes", func(c *models.Config) { c.NumClasses = 2_000_000_000 }, "num_classes 2000000000"},
-		{"dims", func(c *models.Config) { c.Dims = []int{1e6, 1e6, 1e6, 1e6} }, "dim 1000000"},
-		{"depth", func(c *models.Config) { c.Depths = []int{1, 1, 1e8, 1} }, "depth 100000000"},
-		{"params", func(c *models.Config) { c.Dims = []int{8, 16, 24, 40000}; c.NumClasses = 1 << 20 }, "-max-params"},
-	} {
-		cfg := tinyConfig(t)
-		tc.edit(&cfg)
-		js, _ := json.Marshal(cfg)
-		ckpt := filepath.Join(dir, tc.name+".safetensors")
-		meta := map[string]string{models.MetaFormat: "nextconv", models.MetaConfig: string(js), "nextconv.run_config": trainer.Default().TOML()}
-		if err := models.WriteSafetensors(ckpt, nil, meta); err != nil {
+	testutil.RunBounded(t, 768<<20, func(t *testing.T) {
+		dir := t.TempDir()
+		in := filepath.Join(dir, "x.safetensors")
+		if err := models.WriteSafetensors(in, []models.Tensor{{Name: "x", Shape: []int{1, 1, 28, 28}, Data: make([]float32, 28*28)}}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := os.Stat(ckpt); st.Size() > 8<<10 {
-			t.Fatalf("%s: bomb of %d bytes", tc.name, st.Size())
-		}
-		for _, args := range [][]string{
-			{"eval", "-checkpoint", ckpt},
-			{"forward", "-checkpoint", ckpt, "-input", in, "-output", filepath.Join(dir, "out.safetensors")},
+		for _, tc := range []struct {
+			name string
+			edit func(*models.Config)
+			want string
+		}{
+			{"classes", func(c *models.Config) { c.NumClasses = 2_000_000_000 }, "num_classes 2000000000"},
+			{"dims", func(c *models.Config) { c.Dims = []int{1e6, 1e6, 1e6, 1e6} }, "dim 1000000"},
+			{"depth", func(c *models.Config) { c.Depths = []int{1, 1, 1e8, 1} }, "depth 100000000"},
+			{"params", func(c *models.Config) { c.Dims = []int{8, 16, 24, 40000}; c.NumClasses = 1 << 20 }, "-max-params"},
 		} {
-			var err error
-			alloc := testutil.Allocated(func() {
-				if args[0] == "eval" {
-					err = eval(context.Background(), args[1:])
-				} else {
-					err = forward(context.Background(), args[1:])
-				}
-			})
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("%s %s: got %v, want an error mentioning %q", args[0], tc.name, err, tc.want)
+			cfg := tinyConfig(t)
+			tc.edit(&cfg)
+			js, _ := json.Marshal(cfg)
+			ckpt := filepath.Join(dir, tc.name+".safetensors")
+			meta := map[string]string{models.MetaFormat: "nextconv", models.MetaConfig: string(js), "nextconv.run_config": trainer.Default().TOML()}
+			if err := models.WriteSafetensors(ckpt, nil, meta); err != nil {
+				t.Fatal(err)
 			}
-			if alloc > 16<<20 {
-				t.Errorf("%s %s: allocated %d bytes before refusing", args[0], tc.name, alloc)
+			if st, _ := os.Stat(ckpt); st.Size() > 8<<10 {
+				t.Fatalf("%s: bomb of %d bytes", tc.name, st.Size())
+			}
+			for _, args := range [][]string{
+				{"eval", "-checkpoint", ckpt},
+				{"forward", "-checkpoint", ckpt, "-input", in, "-output", filepath.Join(dir, "out.safetensors")},
+			} {
+				var err error
+				alloc := testutil.Allocated(func() {
+					if args[0] == "eval" {
+						err = eval(context.Background(), args[1:])
+					} else {
+						err = forward(context.Background(), args[1:])
+					}
+				})
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s %s: got %v, want an error mentioning %q", args[0], tc.name, err, tc.want)
+				}
+				if alloc > 16<<20 {
+					t.Errorf("%s %s: allocated %d bytes before refusing", args[0], tc.name, alloc)
+				}
 			}
 		}
-	}
+	})
 }
