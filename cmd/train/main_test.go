@@ -291,3 +291,24 @@ func TestHugeCheckpointRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestFitRefusesHugeModel: `-set model.phi=50` (and a φ within the depth
+// bounds but over the parameter budget) is refused while the configuration
+// is checked, before the dataset is read or anything is allocated.
+func TestFitRefusesHugeModel(t *testing.T) {
+	cfg := filepath.Join("..", "..", "configs", "fashion_mnist.toml")
+	for set, want := range map[string]string{
+		"model.phi=50":          "compound scaling by φ=50",
+		"model.phi=20":          "-max-params",
+		"model.num_classes=-10": "model.num_classes = -10",
+	} {
+		var err error
+		alloc := testutil.Allocated(func() { err = fit(context.Background(), []string{"-config", cfg, "-set", set}) })
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-set %s: got %v, want an error mentioning %q", set, err, want)
+		}
+		if alloc > 16<<20 {
+			t.Errorf("-set %s: allocated %d bytes before refusing", set, alloc)
+		}
+	}
+}
