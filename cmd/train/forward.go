@@ -70,9 +70,6 @@ func forward(ctx context.Context, args []string) error {
 	if err := be.Upload(xt, models.NCHWToNHWC(x.Data, n, c, h, w)); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	logits, err := m.Forward(xt)
 	if err != nil {
 		return err
