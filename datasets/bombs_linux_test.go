@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nextconv/nextconv/internal/testutil"
 )
 
 // bombGrowth is how far the address space of a bomb test's child may grow:
@@ -33,7 +35,7 @@ func checkBomb(t *testing.T, dir string, c bombCase, read func(path string) erro
 	t.Helper()
 	p := writeFile(t, filepath.Join(dir, c.name), c.data)
 	var err error
-	n := allocated(func() { err = read(p) })
+	n := testutil.Allocated(func() { err = read(p) })
 	if !errors.Is(err, c.is) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), c.want) {
 		t.Errorf("%s (%d bytes): error %v, want %v naming the file and saying %q", c.name, len(c.data), err, c.is, c.want)
 	}
@@ -64,7 +66,7 @@ func gzipBomb(t *testing.T) []byte {
 }
 
 func TestIDXBombs(t *testing.T) {
-	runBounded(t, bombGrowth, func(t *testing.T) {
+	testutil.RunBounded(t, bombGrowth, func(t *testing.T) {
 		dims := []int{1000, 512, 512} // 262 MB
 		cases := []bombCase{
 			{"gzip-4GiB", gzipBomb(t), "IDX dimensions [16 4096 65536] announce 4294967296 bytes, more than the limit of 1073741824", ErrLimit},
@@ -83,7 +85,7 @@ func TestIDXBombs(t *testing.T) {
 }
 
 func TestCIFARBombs(t *testing.T) {
-	runBounded(t, bombGrowth, func(t *testing.T) {
+	testutil.RunBounded(t, bombGrowth, func(t *testing.T) {
 		const rec = 1 + cifarPixels
 		cases := []bombCase{
 			{"over-limit.tar.gz", cifarTar(t, 400_000*rec, nil, true), "announce 1229200000 bytes, more than the limit", ErrLimit},
@@ -102,7 +104,7 @@ func TestCIFARBombs(t *testing.T) {
 }
 
 func TestImageBombs(t *testing.T) {
-	runBounded(t, bombGrowth, func(t *testing.T) {
+	testutil.RunBounded(t, bombGrowth, func(t *testing.T) {
 		cases := []bombCase{
 			{"huge.png", pngHeader(100_000, 100_000), "header announces 100000×100000 = 10000000000 pixels, more than the budget of 89478485", ErrLimit},
 			{"huge.jpg", jpegHeader(65_500, 65_500), "header announces 65500×65500 = 4290250000 pixels", ErrLimit},

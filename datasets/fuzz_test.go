@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nextconv/nextconv/internal/testutil"
 )
 
 // The fuzz targets below run their seed corpora (testdata/fuzz/FuzzXxx)
@@ -62,7 +64,7 @@ func FuzzReadIDX(f *testing.F) {
 		var dims []int
 		var pix []uint8
 		var err error
-		n := allocated(func() { dims, pix, err = readIDX(bytes.NewReader(data), int64(len(data)), "fuzz.idx") })
+		n := testutil.Allocated(func() { dims, pix, err = readIDX(bytes.NewReader(data), int64(len(data)), "fuzz.idx") })
 		checkFuzzErr(t, err, "fuzz.idx", n, fuzzAlloc)
 		if err != nil {
 			return
@@ -120,7 +122,7 @@ func FuzzReadCIFAR(f *testing.F) {
 		file = append(file, tail...)
 		var recs *CIFARRecords
 		var err error
-		n := allocated(func() { recs, err = ReadCIFARBinary(bytes.NewReader(file), "fuzz.bin", hundred) })
+		n := testutil.Allocated(func() { recs, err = ReadCIFARBinary(bytes.NewReader(file), "fuzz.bin", hundred) })
 		checkFuzzErr(t, err, "fuzz.bin", n, fuzzAlloc+4*uint64(len(file)))
 		if err != nil {
 			return
@@ -145,7 +147,7 @@ func FuzzReadCIFARArchive(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var recs *CIFARRecords
 		var err error
-		n := allocated(func() {
+		n := testutil.Allocated(func() {
 			recs, err = readCIFARTar(bytes.NewReader(data), int64(len(data)), "fuzz.tar.gz", cifar10Spec.test, cifar10Spec)
 		})
 		checkFuzzErr(t, err, "fuzz.tar.gz", n, fuzzAlloc)
@@ -162,7 +164,7 @@ func FuzzDecodeImage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m image.Image
 		var err error
-		n := allocated(func() {
+		n := testutil.Allocated(func() {
 			if m, err = decodeImage(bytes.NewReader(data), "fuzz.img", fuzzMaxPixels); err == nil {
 				var dst Image
 				toHWC(&dst, m, 3)

@@ -123,24 +123,35 @@ func WriteSafetensors(path string, tensors []Tensor, meta map[string]string) err
 
 // ReadSafetensors reads every tensor of a safetensors file as float32
 // (converting F16, BF16 and F64) and its metadata. A truncated or corrupt
-// file gives an error naming the path and the defect.
+// file gives an error naming the path and the defect. Memory stays within
+// about three times the file's size whatever its header announces.
 func ReadSafetensors(path string) ([]Tensor, map[string]string, error) {
 	buf, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("models: read checkpoint: %w", err)
 	}
+	return parseSafetensors(path, buf)
+}
+
+// parseSafetensors is ReadSafetensors for a file already in memory; name
+// only labels errors. Every tensor's shape is checked against its bytes (by
+// the safetensors package, overflow-safe) before anything is converted.
+func parseSafetensors(name string, buf []byte) ([]Tensor, map[string]string, error) {
 	f, err := safetensors.Parse(buf)
 	if err != nil {
-		return nil, nil, fmt.Errorf("models: checkpoint %s is not a valid safetensors file (corrupt or truncated?): %w", path, err)
+		return nil, nil, fmt.Errorf("models: checkpoint %s is not a valid safetensors file (corrupt or truncated?): %w", name, err)
 	}
 	out := make([]Tensor, 0, len(f.Tensors))
 	for _, t := range f.Tensors {
 		data, err := toFloat32(t)
 		if err != nil {
-			return nil, nil, fmt.Errorf("models: checkpoint %s: tensor %s: %w", path, t.Name, err)
+			return nil, nil, fmt.Errorf("models: checkpoint %s: tensor %s: %w", name, t.Name, err)
 		}
 		shape := make([]int, len(t.Shape))
 		for i, d := range t.Shape {
+			if d > math.MaxInt32 {
+				return nil, nil, fmt.Errorf("models: checkpoint %s: tensor %s: dimension %d of shape %v is too large", name, t.Name, i, t.Shape)
+			}
 			shape[i] = int(d)
 		}
 		out = append(out, Tensor{Name: t.Name, Shape: shape, Data: data})
@@ -149,12 +160,15 @@ func ReadSafetensors(path string) ([]Tensor, map[string]string, error) {
 }
 
 // toFloat32 decodes little-endian F32, F64, F16 or BF16 data.
+// The element count comes from the data's length, which safetensors.Parse
+// has checked against the shape.
 func toFloat32(t safetensors.Tensor) ([]float32, error) {
-	n := 1
-	for _, d := range t.Shape {
-		n *= int(d)
+	switch t.DType {
+	case safetensors.F32, safetensors.F64, safetensors.BF16, safetensors.F16:
+	default:
+		return nil, fmt.Errorf("dtype %s is not a float type", t.DType)
 	}
-	out := make([]float32, n)
+	out := make([]float32, len(t.Data)/int(t.DType.WordSize()))
 	switch t.DType {
 	case safetensors.F32:
 		for i := range out {
@@ -172,8 +186,6 @@ func toFloat32(t safetensors.Tensor) ([]float32, error) {
 		for i := range out {
 			out[i] = halfToFloat(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
-	default:
-		return nil, fmt.Errorf("dtype %s is not a float type", t.DType)
 	}
 	return out, nil
 }
@@ -267,20 +279,40 @@ func sameSqueezed(a []int, b kernels.Shape) bool {
 	return slices.Equal(sq(a), sq(b))
 }
 
+// Bounds on what ReadMetadata and ConfigFromCheckpoint read from a file's
+// header: nextconv's own headers are tens of KiB and a model config a few
+// hundred bytes.
+const (
+	maxHeaderBytes = 16 << 20
+	maxConfigBytes = 64 << 10
+)
+
 // ReadMetadata returns the __metadata__ of a safetensors file, reading only
-// its header.
+// its header. A header longer than the file or than 16 MiB is an error.
 func ReadMetadata(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("models: %w", err)
+	}
+	return parseMetadata(path, f, st.Size())
+}
+
+// parseMetadata reads a safetensors header from r, a file of size bytes.
+func parseMetadata(path string, r io.Reader, size int64) (map[string]string, error) {
 	var n uint64
-	if err := binary.Read(f, binary.LittleEndian, &n); err != nil || n > 100<<20 {
-		return nil, fmt.Errorf("models: checkpoint %s: no valid safetensors header", path)
+	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
+		return nil, fmt.Errorf("models: checkpoint %s: no valid safetensors header (file of %d bytes)", path, size)
+	}
+	if n > maxHeaderBytes || n > uint64(size-8) {
+		return nil, fmt.Errorf("models: checkpoint %s: header of %d bytes in a file of %d (at most %d): corrupt or not safetensors", path, n, size, maxHeaderBytes)
 	}
 	hdr := make([]byte, n)
-	if _, err := io.ReadFull(f, hdr); err != nil {
+	if _, err := io.ReadFull(r, hdr); err != nil {
 		return nil, fmt.Errorf("models: checkpoint %s: header truncated: %w", path, err)
 	}
 	var h struct {
@@ -293,22 +325,36 @@ func ReadMetadata(path string) (map[string]string, error) {
 }
 
 // ConfigFromCheckpoint returns the model Config stored in a checkpoint
-// nextconv wrote. It returns an error wrapping ErrNoConfig for files from
-// other tools (timm, official), which need the variant named explicitly.
+// nextconv wrote, validated (Validate) and within the process's Limits
+// (CheckLimits), so that building it allocates nothing unbounded. It
+// returns an error wrapping ErrNoConfig for files from other tools (timm,
+// official), which need the variant named explicitly.
 func ConfigFromCheckpoint(path string) (Config, error) {
 	meta, err := ReadMetadata(path)
 	if err != nil {
 		return Config{}, err
 	}
+	return configFromMetadata(path, meta)
+}
+
+// configFromMetadata decodes and checks the model config in a header's
+// metadata.
+func configFromMetadata(path string, meta map[string]string) (Config, error) {
 	js, ok := meta[MetaConfig]
 	if !ok {
 		return Config{}, fmt.Errorf("models: checkpoint %s: %w", path, ErrNoConfig)
+	}
+	if len(js) > maxConfigBytes {
+		return Config{}, fmt.Errorf("models: checkpoint %s: stored config of %d bytes (at most %d)", path, len(js), maxConfigBytes)
 	}
 	var c Config
 	if err := json.Unmarshal([]byte(js), &c); err != nil {
 		return Config{}, fmt.Errorf("models: checkpoint %s: stored config: %w", path, err)
 	}
-	return c, c.Validate()
+	if err := c.CheckLimits(); err != nil {
+		return Config{}, fmt.Errorf("models: checkpoint %s: stored config: %w", path, err)
+	}
+	return c, nil
 }
 
 // ErrNoConfig is wrapped when a checkpoint carries no nextconv model

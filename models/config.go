@@ -105,33 +105,44 @@ func Variant(name string) (Config, error) {
 	return c, nil
 }
 
-// Validate returns an error naming the first invalid field.
+// Validate returns an error naming the first invalid field (by its JSON
+// and TOML name), including a size beyond the structural bounds (MaxDim,
+// MaxDepth, ...). It does not check Limits; CheckLimits does.
 func (c Config) Validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case len(c.Depths) == 0 || len(c.Depths) != len(c.Dims):
 		return fmt.Errorf("models: %d depths and %d dims: need one of each per stage", len(c.Depths), len(c.Dims))
-	case c.InChans <= 0:
-		return fmt.Errorf("models: in_chans %d must be positive", c.InChans)
-	case c.NumClasses <= 0:
-		return fmt.Errorf("models: num_classes %d must be positive", c.NumClasses)
-	case c.StemPatch <= 0:
-		return fmt.Errorf("models: stem patch %d must be positive", c.StemPatch)
-	case c.Kernel <= 0 || c.Kernel%2 == 0:
-		return fmt.Errorf("models: depthwise kernel %d must be odd and positive", c.Kernel)
-	case !(c.MLPRatio > 0):
-		return fmt.Errorf("models: MLP ratio %v must be positive", c.MLPRatio)
+	case len(c.Depths) > MaxStages:
+		return fmt.Errorf("models: %d stages, at most %d", len(c.Depths), MaxStages)
+	case c.InChans <= 0 || c.InChans > MaxInChans:
+		return fmt.Errorf("models: in_chans %d outside [1, %d]", c.InChans, MaxInChans)
+	case c.NumClasses <= 0 || c.NumClasses > MaxNumClasses:
+		return fmt.Errorf("models: num_classes %d outside [1, %d]", c.NumClasses, MaxNumClasses)
+	case c.StemPatch <= 0 || c.StemPatch > MaxStemPatch:
+		return fmt.Errorf("models: stem_patch %d outside [1, %d]", c.StemPatch, MaxStemPatch)
+	case c.Kernel <= 0 || c.Kernel%2 == 0 || c.Kernel > MaxKernel:
+		return fmt.Errorf("models: depthwise kernel %d must be odd and in [1, %d]", c.Kernel, MaxKernel)
+	case !(c.MLPRatio > 0 && c.MLPRatio <= MaxMLPRatio):
+		return fmt.Errorf("models: mlp_ratio %v outside (0, %d]", c.MLPRatio, MaxMLPRatio)
 	case !(c.DropPath >= 0 && c.DropPath < 1):
-		return fmt.Errorf("models: drop path %v outside [0, 1)", c.DropPath)
-	case !(c.LayerScale >= 0):
-		return fmt.Errorf("models: layer scale %v must be >= 0", c.LayerScale)
-	case !(c.HeadInitScale > 0):
-		return fmt.Errorf("models: head init scale %v must be positive", c.HeadInitScale)
-	case !(c.Eps >= 0):
-		return fmt.Errorf("models: eps %v must be >= 0", c.Eps)
+		return fmt.Errorf("models: drop_path %v outside [0, 1)", c.DropPath)
+	case !(c.LayerScale >= 0) || !finite(c.LayerScale):
+		return fmt.Errorf("models: layer_scale %v must be finite and >= 0", c.LayerScale)
+	case !(c.HeadInitScale > 0) || !finite(c.HeadInitScale):
+		return fmt.Errorf("models: head_init_scale %v must be finite and positive", c.HeadInitScale)
+	case !(c.Eps >= 0) || !finite(c.Eps):
+		return fmt.Errorf("models: eps %v must be finite and >= 0", c.Eps)
+	case c.InputSize < 0 || c.InputSize > MaxInputSize:
+		return fmt.Errorf("models: input_size %d outside [0, %d]", c.InputSize, MaxInputSize)
 	}
 	for i := range c.Depths {
-		if c.Depths[i] <= 0 || c.Dims[i] <= 0 {
-			return fmt.Errorf("models: stage %d has depth %d and dim %d; both must be positive", i, c.Depths[i], c.Dims[i])
+		if c.Depths[i] <= 0 || c.Depths[i] > MaxDepth || c.Dims[i] <= 0 || c.Dims[i] > MaxDim {
+			return fmt.Errorf("models: stage %d has depth %d and dim %d; depths must lie in [1, %d], dims in [1, %d]",
+				i, c.Depths[i], c.Dims[i], MaxDepth, MaxDim)
+		}
+		if math.Floor(c.MLPRatio*float64(c.Dims[i])+1e-9) < 1 {
+			return fmt.Errorf("models: mlp_ratio %v leaves stage %d (dim %d) no hidden channel", c.MLPRatio, i, c.Dims[i])
 		}
 	}
 	return nil
@@ -169,7 +180,7 @@ func EfficientNetCompound() Compound { return Compound{1.2, 1.1, 1.15} }
 // to a multiple of 8 (round_filters: nearest multiple, never below 90% of
 // the scaled width) and InputSize round(size·γ^φ). φ = 0 returns c.
 func (c Config) Scale(phi float64, k Compound) (Config, error) {
-	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || phi < 0 {
+	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || phi < 0 || math.IsInf(phi, 0) || math.IsInf(k.Alpha+k.Beta+k.Gamma, 0) {
 		return Config{}, fmt.Errorf("models: compound scaling needs φ >= 0 and α, β, γ >= 1, got φ=%v %+v", phi, k)
 	}
 	s := c
@@ -179,10 +190,18 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 	}
 	d, w, r := math.Pow(k.Alpha, phi), math.Pow(k.Beta, phi), math.Pow(k.Gamma, phi)
 	for i := range s.Depths {
-		s.Depths[i] = int(math.Ceil(float64(c.Depths[i]) * d))
-		s.Dims[i] = roundFilters(float64(c.Dims[i])*w, 8)
+		depth, dim := math.Ceil(float64(c.Depths[i])*d), float64(c.Dims[i])*w
+		if depth > MaxDepth || dim > MaxDim {
+			return Config{}, fmt.Errorf("models: compound scaling by φ=%v makes stage %d %.3g blocks of %.3g channels (at most %d and %d)",
+				phi, i, depth, dim, MaxDepth, MaxDim)
+		}
+		s.Depths[i], s.Dims[i] = int(depth), roundFilters(dim, 8)
 	}
-	s.InputSize = int(math.Round(float64(c.InputSize) * r))
+	size := math.Round(float64(c.InputSize) * r)
+	if size > MaxInputSize {
+		return Config{}, fmt.Errorf("models: compound scaling by φ=%v makes the input %.3g px (at most %d)", phi, size, MaxInputSize)
+	}
+	s.InputSize = int(size)
 	s.Name = fmt.Sprintf("%s_phi%g", c.Name, phi)
 	return s, nil
 }

@@ -44,7 +44,8 @@ type Stage struct {
 // published init (truncated normal std 0.02 for every conv and linear, zero
 // biases, LayerNorm 1/0, GRN 0/0, head scaled by HeadInitScale) with a
 // generator seeded by seed; drop path masks come from a second generator
-// with the same seed. It returns an error if cfg is invalid.
+// with the same seed. It returns an error if cfg is invalid or over the
+// process's Limits (checked analytically before anything is allocated).
 func New(be kernels.Backend, cfg Config, seed uint64) (*Model, error) {
 	return build(be, cfg, seed, rand.New(rand.NewPCG(seed, 1)))
 }
@@ -52,7 +53,7 @@ func New(be kernels.Backend, cfg Config, seed uint64) (*Model, error) {
 // build is New with the weight generator given; nil leaves weights at zero
 // (tests that only count use it).
 func build(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.CheckLimits(); err != nil {
 		return nil, err
 	}
 	m := &Model{Config: cfg, Backend: be, DropRNG: rand.NewPCG(seed, 2)}
@@ -144,14 +145,18 @@ func (m *Model) NumParams() int { return m.Arena.Len() }
 
 // Forward computes logits [N, NumClasses] for images x [N, H, W, InChans]
 // (NHWC). H and W must survive the stem and every downsampling (at least
-// StemPatch·2^(stages−1) pixels). The result belongs to the model until the
-// next Forward.
+// StemPatch·2^(stages−1) pixels), and the pass must fit the process's
+// Limits (checked before any activation is allocated). The result belongs
+// to the model until the next Forward.
 func (m *Model) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if len(x.Shape) != 4 || x.Shape[3] != m.Config.InChans {
 		return kernels.Tensor{}, fmt.Errorf("model %s: input shape %v, want [N H W %d] (NHWC): %w", m.Config.Name, x.Shape, m.Config.InChans, kernels.ErrShape)
 	}
 	if min := m.MinInput(); x.Shape[1] < min || x.Shape[2] < min {
 		return kernels.Tensor{}, fmt.Errorf("model %s: input %dx%d is smaller than the %dx%d the stem and downsamplings need: %w", m.Config.Name, x.Shape[1], x.Shape[2], min, min, kernels.ErrShape)
+	}
+	if err := CurrentLimits().Check(m.Config, x.Shape[0], x.Shape[1], x.Shape[2]); err != nil {
+		return kernels.Tensor{}, err
 	}
 	return m.Net.Forward(x)
 }

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,8 +62,10 @@ type ProfileOptions struct {
 // Profile builds cfg on be, runs Warmup+Iters forward and backward passes on
 // random input with every layer synchronised, and returns Describe's rows
 // with the mean forward and backward milliseconds of each layer filled in.
-// The synchronisation makes the total slower than an unprofiled step.
-func Profile(be kernels.Backend, cfg Config, o ProfileOptions) ([]LayerInfo, error) {
+// The synchronisation makes the total slower than an unprofiled step. The
+// pass must fit the process's Limits (checked before anything is
+// allocated); cancelling ctx stops between passes with ctx's error.
+func Profile(ctx context.Context, be kernels.Backend, cfg Config, o ProfileOptions) ([]LayerInfo, error) {
 	if o.Batch <= 0 {
 		o.Batch = 1
 	}
@@ -74,6 +77,9 @@ func Profile(be kernels.Backend, cfg Config, o ProfileOptions) ([]LayerInfo, err
 	}
 	if o.Iters <= 0 {
 		o.Iters = 3
+	}
+	if err := CurrentLimits().Check(cfg, o.Batch, o.Size, o.Size); err != nil {
+		return nil, err
 	}
 	tb := &timer{Backend: be, total: map[string]time.Duration{}}
 	m, err := New(tb, cfg, 0)
@@ -107,6 +113,9 @@ func Profile(be kernels.Backend, cfg Config, o ProfileOptions) ([]LayerInfo, err
 	}
 	m.SetTraining(true)
 	for i := range o.Warmup + o.Iters {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if i == o.Warmup {
 			clear(tb.total)
 		}

@@ -41,19 +41,21 @@ func (c Config) Validate() error {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case c.Name != "adamw" && c.Name != "sgd":
-		return fmt.Errorf("optim: unknown optimizer %q (want adamw or sgd)", c.Name)
+		return fmt.Errorf("optim.name %q: want adamw or sgd", c.Name)
 	case !finite(c.WeightDecay) || c.WeightDecay < 0:
-		return fmt.Errorf("optim: weight_decay %v must be >= 0", c.WeightDecay)
-	case c.Name == "adamw" && !(c.Beta1 >= 0 && c.Beta1 < 1 && c.Beta2 >= 0 && c.Beta2 < 1):
-		return fmt.Errorf("optim: betas (%v, %v) must lie in [0, 1)", c.Beta1, c.Beta2)
+		return fmt.Errorf("optim.weight_decay %v must be finite and >= 0", c.WeightDecay)
+	case c.Name == "adamw" && !(c.Beta1 >= 0 && c.Beta1 < 1):
+		return fmt.Errorf("optim.beta1 %v must lie in [0, 1)", c.Beta1)
+	case c.Name == "adamw" && !(c.Beta2 >= 0 && c.Beta2 < 1):
+		return fmt.Errorf("optim.beta2 %v must lie in [0, 1)", c.Beta2)
 	case c.Name == "adamw" && !(c.Eps > 0 && finite(c.Eps)):
-		return fmt.Errorf("optim: eps %v must be positive", c.Eps)
+		return fmt.Errorf("optim.eps %v must be finite and positive", c.Eps)
 	case c.Name == "sgd" && !(c.Momentum >= 0 && c.Momentum < 1):
-		return fmt.Errorf("optim: momentum %v must lie in [0, 1)", c.Momentum)
+		return fmt.Errorf("optim.momentum %v must lie in [0, 1)", c.Momentum)
 	case c.Name == "sgd" && c.Nesterov && c.Momentum == 0:
-		return fmt.Errorf("optim: Nesterov needs momentum > 0")
+		return fmt.Errorf("optim.nesterov needs optim.momentum > 0")
 	case !finite(c.ClipGrad) || c.ClipGrad < 0:
-		return fmt.Errorf("optim: clip_grad %v must be >= 0", c.ClipGrad)
+		return fmt.Errorf("optim.clip_grad %v must be finite and >= 0", c.ClipGrad)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -26,10 +27,15 @@ type BenchResult struct {
 
 // Bench measures training steps (forward, loss, backward, AdamW) of a model
 // built from mc on be with random data: warmup untimed steps, then steps
-// timed ones, synchronising the backend around each phase.
-func Bench(be kernels.Backend, mc models.Config, batch, size, warmup, steps int) (BenchResult, error) {
+// timed ones, synchronising the backend around each phase. The step must
+// fit the process's models.Limits (checked before anything is allocated);
+// cancelling ctx stops between steps with ctx's error.
+func Bench(ctx context.Context, be kernels.Backend, mc models.Config, batch, size, warmup, steps int) (BenchResult, error) {
 	if batch <= 0 || steps <= 0 || warmup < 0 {
 		return BenchResult{}, fmt.Errorf("bench: batch %d, steps %d and warmup %d must be positive", batch, steps, warmup)
+	}
+	if err := models.CurrentLimits().Check(mc, batch, size, size); err != nil {
+		return BenchResult{}, fmt.Errorf("bench: %w", err)
 	}
 	m, err := models.New(be, mc, 0)
 	if err != nil {
@@ -71,6 +77,9 @@ func Bench(be kernels.Backend, mc models.Config, batch, size, warmup, steps int)
 	ce := layers.NewCrossEntropy(be)
 	var fwd, bwd time.Duration
 	for i := range warmup + steps {
+		if err := ctx.Err(); err != nil {
+			return BenchResult{}, err
+		}
 		t0 := time.Now()
 		if err := m.Arena.ZeroGrad(); err != nil {
 			return BenchResult{}, err

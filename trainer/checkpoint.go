@@ -183,7 +183,10 @@ func loadWeights(m *models.Model, path string, ema bool) (map[string]models.Tens
 var ErrNonFinite = errors.New("loss is not finite")
 
 // RunConfigFromCheckpoint returns the training configuration a checkpoint
-// written by `train` stores in its metadata.
+// written by `train` stores in its metadata. A checkpoint may come from
+// anyone, so the result describes the model and the data only: data.download
+// is cleared (reading it never fetches anything), and nothing that reads it
+// writes to its train.out_dir or loads its qat.from.
 func RunConfigFromCheckpoint(path string) (Config, error) {
 	meta, err := models.ReadMetadata(path)
 	if err != nil {
@@ -197,6 +200,7 @@ func RunConfigFromCheckpoint(path string) (Config, error) {
 	if err := c.decode(path+" (stored configuration)", src); err != nil {
 		return c, err
 	}
+	c.Data.Download = false
 	return c, c.Validate()
 }
 

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -150,7 +153,15 @@ func (c *Config) decode(name, src string) error {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return fmt.Errorf("config %s: line %d: %s: %s", name, pe.Position.Line, pe.LastKey, pe.Message)
+			}
 			return fmt.Errorf("config %s: line %d: %s", name, pe.Position.Line, pe.Message)
+		}
+		// The decoder names Go types where a section is given a value;
+		// say which key instead.
+		if m := typeMismatch.FindStringSubmatch(err.Error()); m != nil {
+			return fmt.Errorf("config %s: line %s: %s must be a [%s] table, not a value", name, m[1], m[2], m[2])
 		}
 		return fmt.Errorf("config %s: %w", name, err)
 	}
@@ -163,6 +174,10 @@ func (c *Config) decode(name, src string) error {
 	}
 	return nil
 }
+
+// typeMismatch matches the decoder's error for a value where a table
+// belongs: line and key.
+var typeMismatch = regexp.MustCompile(`line (\d+) \(last key "([^"]+)"\): type mismatch for [^:]+: expected table`)
 
 // lineOf returns the 1-based line where key k is set in src, following
 // [table] headers, or 0 if not found.
@@ -205,38 +220,69 @@ func (c *Config) Set(override string) error {
 	return nil
 }
 
-// Validate returns an error naming the first invalid setting.
+// Validate returns an error naming the first invalid setting by its TOML
+// key (train.eval_every, not TrainConfig.EvalEvery), its value and what it
+// must be. Beyond each key's own range it checks that the [model] section
+// resolves to a network within the process's models.Limits (for a
+// one-class, one-channel dataset: the dataset's own counts come later) and
+// that the data loader's batches fit models.CurrentLimits().MaxMemory, so
+// nothing this configuration sizes can exhaust memory before it is checked.
 func (c Config) Validate() error {
-	t := c.Train
-	switch {
-	case t.Backend != "cpu" && t.Backend != "cuda" && t.Backend != "cudasim":
-		return fmt.Errorf("config: train.backend %q (want cpu, cuda or cudasim)", t.Backend)
-	case t.Epochs <= 0 && t.MaxSteps <= 0:
-		return fmt.Errorf("config: train.epochs %d and train.max_steps %d: one must be positive", t.Epochs, t.MaxSteps)
-	case t.BatchSize <= 0 || t.EvalBatchSize <= 0:
-		return fmt.Errorf("config: batch sizes %d/%d must be positive", t.BatchSize, t.EvalBatchSize)
-	case c.Mixup.Enabled() && t.BatchSize%2 != 0:
-		return fmt.Errorf("config: mixup/cutmix pair samples and need an even train.batch_size, got %d", t.BatchSize)
-	case !(t.LabelSmoothing >= 0 && t.LabelSmoothing < 1):
-		return fmt.Errorf("config: train.label_smoothing %v outside [0, 1)", t.LabelSmoothing)
-	case c.Data.EvalImages < 0:
-		return fmt.Errorf("config: data.eval_images %d must be >= 0", c.Data.EvalImages)
-	case t.LogEvery <= 0:
-		return fmt.Errorf("config: train.log_every %d must be positive", t.LogEvery)
-	case t.OutDir == "":
-		return fmt.Errorf("config: train.out_dir is empty")
-	case !(c.Optim.LR > 0) || math.IsInf(c.Optim.LR, 0):
-		return fmt.Errorf("config: optim.lr %v must be positive", c.Optim.LR)
-	case !(c.Optim.MinLR >= 0 && c.Optim.MinLR <= c.Optim.LR):
-		return fmt.Errorf("config: optim.min_lr %v must lie in [0, lr]", c.Optim.MinLR)
-	case c.Optim.WarmupSteps < 0 || c.Optim.WarmupEpochs < 0:
-		return fmt.Errorf("config: warmup must be >= 0")
-	case !(c.EMA.Decay >= 0 && c.EMA.Decay < 1):
-		return fmt.Errorf("config: ema.decay %v outside [0, 1)", c.EMA.Decay)
-	case c.Data.Workers <= 0 || c.Data.Prefetch <= 0:
-		return fmt.Errorf("config: data.workers %d and data.prefetch %d must be positive", c.Data.Workers, c.Data.Prefetch)
-	case !(c.Data.HFlip >= 0 && c.Data.HFlip <= 1) || !(c.Data.RandomErasing >= 0 && c.Data.RandomErasing <= 1):
-		return fmt.Errorf("config: data.hflip and data.random_erasing are probabilities in [0, 1]")
+	m, d, t, o := c.Model, c.Data, c.Train, c.Optim
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	for _, k := range []struct {
+		ok   bool
+		key  string
+		val  any
+		want string
+	}{
+		{m.InChans >= 0 && m.InChans <= models.MaxInChans, "model.in_chans", m.InChans, fmt.Sprintf("in [0, %d] (0: the dataset's)", models.MaxInChans)},
+		{m.NumClasses >= 0 && m.NumClasses <= models.MaxNumClasses, "model.num_classes", m.NumClasses, fmt.Sprintf("in [0, %d] (0: the dataset's)", models.MaxNumClasses)},
+		{m.Phi >= 0 && finite(m.Phi), "model.phi", m.Phi, ">= 0"},
+		{m.Alpha >= 1 && finite(m.Alpha), "model.alpha", m.Alpha, ">= 1"},
+		{m.Beta >= 1 && finite(m.Beta), "model.beta", m.Beta, ">= 1"},
+		{m.Gamma >= 1 && finite(m.Gamma), "model.gamma", m.Gamma, ">= 1"},
+		{slices.Contains(datasetNames, d.Dataset), "data.dataset", d.Dataset, strings.Join(datasetNames, ", ")},
+		{d.Dataset == "imagefolder" || d.Root != "", "data.root", d.Root, "a directory"},
+		{d.Dataset != "imagefolder" || (d.TrainDir != "" && d.ValDir != ""), "data.train_dir and data.val_dir", d.TrainDir + ", " + d.ValDir, "both set for imagefolder"},
+		{!d.Download || slices.Contains(downloadable, d.Dataset), "data.download", d.Download, "false for " + d.Dataset + " (downloads exist for " + strings.Join(downloadable, ", ") + ")"},
+		{d.InputSize >= 0 && d.InputSize <= models.MaxInputSize, "data.input_size", d.InputSize, fmt.Sprintf("in [0, %d] (0: native)", models.MaxInputSize)},
+		{d.CropPadding >= 0 && d.CropPadding <= maxCropPadding, "data.crop_padding", d.CropPadding, fmt.Sprintf("in [0, %d]", maxCropPadding)},
+		{d.HFlip >= 0 && d.HFlip <= 1, "data.hflip", d.HFlip, "a probability in [0, 1]"},
+		{d.RandomErasing >= 0 && d.RandomErasing <= 1, "data.random_erasing", d.RandomErasing, "a probability in [0, 1]"},
+		{d.Workers > 0 && d.Workers <= maxWorkers, "data.workers", d.Workers, fmt.Sprintf("in [1, %d]", maxWorkers)},
+		{d.Prefetch > 0 && d.Prefetch <= maxWorkers, "data.prefetch", d.Prefetch, fmt.Sprintf("in [1, %d]", maxWorkers)},
+		{d.EvalImages >= 0, "data.eval_images", d.EvalImages, ">= 0 (0: all)"},
+		{slices.Contains(backends, t.Backend), "train.backend", t.Backend, strings.Join(backends, ", ")},
+		// TOML integers are int64; the decoder wraps a negative one into
+		// this unsigned field, so show it as written.
+		{t.Seed <= math.MaxInt64, "train.seed", int64(t.Seed), fmt.Sprintf("in [0, %d]", int64(math.MaxInt64))},
+		{t.Epochs >= 0, "train.epochs", t.Epochs, ">= 0"},
+		{t.MaxSteps >= 0, "train.max_steps", t.MaxSteps, ">= 0 (0: epochs decide)"},
+		{t.Epochs > 0 || t.MaxSteps > 0, "train.epochs and train.max_steps", fmt.Sprint(t.Epochs, " and ", t.MaxSteps), "one of them positive"},
+		{t.BatchSize > 0, "train.batch_size", t.BatchSize, "positive"},
+		{t.EvalBatchSize > 0, "train.eval_batch_size", t.EvalBatchSize, "positive"},
+		{!c.Mixup.Enabled() || t.BatchSize%2 == 0, "train.batch_size", t.BatchSize, "even: mixup/cutmix pair samples"},
+		{t.LabelSmoothing >= 0 && t.LabelSmoothing < 1, "train.label_smoothing", t.LabelSmoothing, "in [0, 1)"},
+		{t.LogEvery > 0, "train.log_every", t.LogEvery, "positive"},
+		{t.EvalEvery >= 0, "train.eval_every", t.EvalEvery, ">= 0 (0: each epoch)"},
+		{t.CheckpointEvery >= 0, "train.checkpoint_every", t.CheckpointEvery, ">= 0 (0: at each evaluation)"},
+		{t.OutDir != "", "train.out_dir", t.OutDir, "a directory"},
+		{t.TimeLimit.Duration >= 0, "train.time_limit", t.TimeLimit, `>= 0 (e.g. "20m"; 0: none)`},
+		{o.LR > 0 && finite(o.LR), "optim.lr", o.LR, "finite and positive"},
+		{o.MinLR >= 0 && o.MinLR <= o.LR, "optim.min_lr", o.MinLR, "in [0, optim.lr]"},
+		{o.WarmupSteps >= 0, "optim.warmup_steps", o.WarmupSteps, ">= 0"},
+		{o.WarmupEpochs >= 0 && finite(o.WarmupEpochs), "optim.warmup_epochs", o.WarmupEpochs, ">= 0"},
+		{o.LayerDecay > 0 && o.LayerDecay <= 1, "optim.layer_decay", o.LayerDecay, "in (0, 1] (1: off)"},
+		{o.LayerDecayMode == "single" || o.LayerDecayMode == "group", "optim.layer_decay_mode", o.LayerDecayMode, "single or group"},
+		{c.EMA.Decay >= 0 && c.EMA.Decay < 1, "ema.decay", c.EMA.Decay, "in [0, 1) (0: off)"},
+	} {
+		if !k.ok {
+			if s, ok := k.val.(string); ok {
+				k.val = strconv.Quote(s)
+			}
+			return fmt.Errorf("config: %s = %v: want %s", k.key, k.val, k.want)
+		}
 	}
 	if err := c.Optim.Config.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -244,11 +290,44 @@ func (c Config) Validate() error {
 	if err := c.QAT.Validate(); err != nil {
 		return err
 	}
-	return c.Mixup.Validate()
+	if err := c.Mixup.Validate(); err != nil {
+		return err
+	}
+	if _, err := c.ModelConfig(1, 1); err != nil {
+		return err
+	}
+	return c.checkLoaderMemory()
+}
+
+// Bounds on [data] keys that size buffers.
+const (
+	maxCropPadding = 1 << 10
+	maxWorkers     = 1 << 10 // data.workers and data.prefetch
+)
+
+var (
+	backends     = []string{"cpu", "cuda", "cudasim"}
+	datasetNames = []string{"fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder"}
+	downloadable = []string{"fashion-mnist", "cifar10", "cifar100"}
+)
+
+// checkLoaderMemory bounds the float32 batches the data loaders hold,
+// data.prefetch+1 batches of the larger batch size, each image
+// data.input_size² (at least 32², the native datasets' size) × 3 channels,
+// by models.CurrentLimits().MaxMemory.
+func (c Config) checkLoaderMemory() error {
+	side := float64(max(c.Data.InputSize, 32))
+	bytes := float64(c.Data.Prefetch+1) * float64(max(c.Train.BatchSize, c.Train.EvalBatchSize)) * side * side * 3 * 4
+	if limit := models.CurrentLimits().MaxMemory; limit > 0 && bytes > float64(limit) {
+		return fmt.Errorf("config: data.prefetch %d, batch size %d and data.input_size %d need %.1f GiB of batches, over the limit of %.1f GiB (raise it with -max-memory)",
+			c.Data.Prefetch, max(c.Train.BatchSize, c.Train.EvalBatchSize), c.Data.InputSize, bytes/(1<<30), float64(limit)/(1<<30))
+	}
+	return nil
 }
 
 // ModelConfig resolves the [model] section into a models.Config for a
-// dataset with inChans channels and numClasses classes.
+// dataset with inChans channels and numClasses classes, valid and within
+// the process's models.Limits (models.Config.CheckLimits).
 func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
 	m := c.Model
 	mc, err := models.Variant(m.Variant)
@@ -275,7 +354,10 @@ func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
 			return mc, fmt.Errorf("config: model.phi: %w", err)
 		}
 	}
-	return mc, mc.Validate()
+	if err := mc.CheckLimits(); err != nil {
+		return mc, fmt.Errorf("config: [model] section: %w", err)
+	}
+	return mc, nil
 }
 
 // TOML returns the configuration as TOML text (the resolved configuration

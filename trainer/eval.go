@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels"
@@ -40,7 +41,9 @@ func (t *Trainer) evaluate(ema bool) (EvalResult, error) {
 
 // Evaluate runs m in evaluation mode over every image of ds (transformed by
 // pipe, batches of batch) and returns top-1/top-5 accuracy and the mean
-// cross-entropy.
+// cross-entropy. A sample's label counts as top-k only when fewer than k
+// other classes have a logit at least as high (ties are misses); a
+// non-finite logit is an error naming the sample (see hits).
 func Evaluate(ctx context.Context, m *models.Model, ds datasets.Dataset, pipe *datasets.Pipeline, batch, workers int) (EvalResult, error) {
 	loader, err := datasets.NewLoader(ctx, datasets.LoaderConfig{Dataset: ds, Pipeline: pipe, BatchSize: batch, Workers: workers, Epochs: 1})
 	if err != nil {
@@ -53,7 +56,7 @@ func Evaluate(ctx context.Context, m *models.Model, ds datasets.Dataset, pipe *d
 	var res EvalResult
 	var x, tgt kernels.Tensor
 	defer func() { be.Free(x); be.Free(tgt) }()
-	probs := make([]float32, batch*k)
+	scores := make([]float32, batch*k)
 	var top1, top5, loss float64
 	for {
 		b, err := loader.Next()
@@ -96,19 +99,15 @@ func Evaluate(ctx context.Context, m *models.Model, ds datasets.Dataset, pipe *d
 			return res, err
 		}
 		loss += mean * float64(b.N)
-		p := probs[:b.N*k]
-		if err := be.Download(p, ce.Prob()); err != nil {
+		p := scores[:b.N*k]
+		if err := be.Download(p, logits); err != nil {
 			return res, err
 		}
-		for i, y := range b.Labels {
-			r := rank(p[i*k:(i+1)*k], y)
-			if r < 1 {
-				top1++
-			}
-			if r < 5 {
-				top5++
-			}
+		h1, h5, err := hits(p, b.Labels, k, res.Images)
+		if err != nil {
+			return res, fmt.Errorf("eval: %w", err)
 		}
+		top1, top5 = top1+float64(h1), top5+float64(h5)
 		res.Images += b.N
 	}
 	if res.Images == 0 {
@@ -119,12 +118,37 @@ func Evaluate(ctx context.Context, m *models.Model, ds datasets.Dataset, pipe *d
 	return res, nil
 }
 
-// rank returns how many classes score strictly higher than class y (ties
-// count in y's favour).
+// hits counts the samples of a batch whose label ranks first (top-1) and
+// within the first five (top-5) of their logits [len(labels), k]; first is
+// the batch's first index in the evaluation set. A non-finite logit is an
+// error naming its sample's index in the set and wrapping kernels.ErrNaN,
+// so a diverged model never scores.
+func hits(logits []float32, labels []int, k, first int) (top1, top5 int, err error) {
+	for i, y := range labels {
+		row := logits[i*k : (i+1)*k]
+		for c, v := range row {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return 0, 0, fmt.Errorf("sample %d (label %d): logit %d is %v: %w", first+i, y, c, v, kernels.ErrNaN)
+			}
+		}
+		r := rank(row, y)
+		if r < 1 {
+			top1++
+		}
+		if r < 5 {
+			top5++
+		}
+	}
+	return top1, top5, nil
+}
+
+// rank returns how many classes other than y score at least as high as
+// class y: y is within the top k only if rank < k, so ties count against
+// it (a model whose logits are all equal scores 0 %, not 100 %).
 func rank(scores []float32, y int) int {
 	r := 0
-	for _, s := range scores {
-		if s > scores[y] {
+	for c, s := range scores {
+		if c != y && s >= scores[y] {
 			r++
 		}
 	}

@@ -22,11 +22,19 @@ func (c MixupConfig) Enabled() bool { return c.MixupAlpha > 0 || c.CutmixAlpha >
 
 // Validate returns an error for negative alphas or probabilities outside [0, 1].
 func (c MixupConfig) Validate() error {
-	if !(c.MixupAlpha >= 0 && c.CutmixAlpha >= 0) {
-		return fmt.Errorf("mixup: alphas (%v, %v) must be >= 0", c.MixupAlpha, c.CutmixAlpha)
-	}
-	if !(c.Prob >= 0 && c.Prob <= 1 && c.SwitchProb >= 0 && c.SwitchProb <= 1) {
-		return fmt.Errorf("mixup: prob %v and switch_prob %v must lie in [0, 1]", c.Prob, c.SwitchProb)
+	for _, a := range []struct {
+		key string
+		v   float64
+		ok  bool
+	}{
+		{"mixup_alpha", c.MixupAlpha, c.MixupAlpha >= 0 && !math.IsInf(c.MixupAlpha, 0)},
+		{"cutmix_alpha", c.CutmixAlpha, c.CutmixAlpha >= 0 && !math.IsInf(c.CutmixAlpha, 0)},
+		{"prob", c.Prob, c.Prob >= 0 && c.Prob <= 1},
+		{"switch_prob", c.SwitchProb, c.SwitchProb >= 0 && c.SwitchProb <= 1},
+	} {
+		if !a.ok {
+			return fmt.Errorf("config: mixup.%s %v must be finite and >= 0 (probabilities at most 1)", a.key, a.v)
+		}
 	}
 	return nil
 }

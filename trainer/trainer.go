@@ -342,7 +342,7 @@ func (t *Trainer) evaluateAndSave(res *Result) error {
 		}
 	}
 	rec := map[string]any{"kind": "eval", "step": t.state.Step, "epoch": float64(t.state.Step) / float64(t.perEpoch),
-		"top1": ev.Top1, "top5": ev.Top5, "loss": ev.Loss}
+		"top1": ev.Top1, "top5": ev.Top5, "loss": ev.Loss, "images": ev.Images}
 	best := ev.Top1
 	if t.ema != nil {
 		evEMA, err := t.Evaluate(true)

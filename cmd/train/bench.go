@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -35,8 +36,8 @@ func (f modelFlags) config() (models.Config, error) {
 }
 
 // bench measures training throughput.
-func bench(args []string) error {
-	fs := flag.NewFlagSet("train bench", flag.ContinueOnError)
+func bench(ctx context.Context, args []string) error {
+	fs := newFlagSet("train bench", "usage: train bench -model NAME -size PX -batch N [-steps N] [-backend B] [-json]")
 	mf := addModelFlags(fs)
 	size := fs.Int("size", 224, "input side in pixels")
 	batch := fs.Int("batch", 32, "images per step")
@@ -44,7 +45,7 @@ func bench(args []string) error {
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	mc, err := mf.config()
@@ -56,7 +57,7 @@ func bench(args []string) error {
 		return err
 	}
 	defer closeBE()
-	r, err := trainer.Bench(be, mc, *batch, *size, *warmup, *steps)
+	r, err := trainer.Bench(ctx, be, mc, *batch, *size, *warmup, *steps)
 	if err != nil {
 		return err
 	}

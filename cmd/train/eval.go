@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/nextconv/nextconv/trainer"
@@ -12,12 +11,12 @@ import (
 // eval evaluates a checkpoint — float, QAT or int8 export — on its
 // dataset's test split.
 func eval(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("train eval", flag.ContinueOnError)
+	fs := newFlagSet("train eval", "usage: train eval -checkpoint FILE [-config FILE] [-ema] [-backend B]")
 	ckpt := fs.String("checkpoint", "", "checkpoint or int8 export to evaluate (required)")
-	path := fs.String("config", "", "TOML configuration for the data (default: the one stored in the checkpoint)")
+	path := fs.String("config", "", "TOML configuration for the data (default: the one stored in the checkpoint, which never downloads)")
 	ema := fs.Bool("ema", false, "evaluate the checkpoint's EMA weights")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *ckpt == "" {
@@ -36,6 +35,9 @@ func eval(ctx context.Context, args []string) error {
 		if cfg, err = trainer.Load(*path); err != nil {
 			return err
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	data, err := trainer.LoadData(ctx, cfg.Data)
 	if err != nil {

@@ -1,19 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/nextconv/nextconv/trainer"
 )
 
 // export writes the int8 form of a QAT checkpoint.
-func export(args []string) error {
-	fs := flag.NewFlagSet("train export", flag.ContinueOnError)
+func export(ctx context.Context, args []string) error {
+	fs := newFlagSet("train export", "usage: train export -checkpoint QAT -output INT8")
 	ckpt := fs.String("checkpoint", "", "QAT checkpoint (from a run with [qat] enabled) (required)")
 	out := fs.String("output", "", "int8 safetensors file to write (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *ckpt == "" || *out == "" {
@@ -27,6 +27,9 @@ func export(args []string) error {
 	m, qs, cfg, err := trainer.OpenModel(be, *ckpt, false)
 	if err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: nothing written
 	}
 	if qs == nil {
 		return fmt.Errorf("%s is not a QAT checkpoint (its run has no [qat] enabled)", *ckpt)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -12,14 +11,14 @@ import (
 
 // fit trains as the configuration says.
 func fit(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs := newFlagSet("train", usage)
 	path := fs.String("config", "", "TOML configuration file (required)")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override one setting, section.key=value (repeatable), e.g. -set train.epochs=3")
 	backend := fs.String("backend", "", "override train.backend: cpu, cuda or cudasim")
 	resume := fs.Bool("resume", false, "continue from out_dir/last.safetensors (train.resume)")
 	overwrite := fs.Bool("overwrite", false, "replace the run out_dir holds, removing its checkpoints and metrics (train.overwrite)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" {

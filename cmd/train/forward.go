@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/nextconv/nextconv/kernels"
@@ -12,15 +12,15 @@ import (
 
 // forward computes logits for a batch stored as PyTorch lays it out, for
 // parity checks against PyTorch.
-func forward(args []string) error {
-	fs := flag.NewFlagSet("train forward", flag.ContinueOnError)
+func forward(ctx context.Context, args []string) error {
+	fs := newFlagSet("train forward", "usage: train forward -checkpoint CKPT -input X -output Y [-model NAME ...] [-ema] [-backend B]")
 	ckpt := fs.String("checkpoint", "", "model weights (nextconv, timm or official names) (required)")
 	in := fs.String("input", "", "safetensors file with tensor x [N, C, H, W] float32 (required)")
 	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] to (required)")
 	mf := addModelFlags(fs)
 	ema := fs.Bool("ema", false, "use a training checkpoint's EMA weights")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *ckpt == "" || *in == "" || *out == "" {
@@ -51,6 +51,9 @@ func forward(args []string) error {
 		return err
 	}
 	defer closeBE()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m, err := models.New(be, mc, 0)
 	if err != nil {
 		return err
@@ -74,6 +77,9 @@ func forward(args []string) error {
 	v := make([]float32, logits.Len())
 	if err := be.Download(v, logits); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: nothing written
 	}
 	if err := models.WriteSafetensors(*out, []models.Tensor{{Name: "logits", Shape: []int(logits.Shape), Data: v}}, nil); err != nil {
 		return err

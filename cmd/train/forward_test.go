@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -37,7 +38,7 @@ func TestForwardParity(t *testing.T) {
 	if err := models.WriteSafetensors(in, input, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := forward([]string{"-checkpoint", ckpt, "-input", in, "-output", out, "-model", "atto", "-classes", "10"}); err != nil {
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", in, "-output", out, "-model", "atto", "-classes", "10"}); err != nil {
 		t.Fatal(err)
 	}
 	got, _, err := models.ReadSafetensors(out)
@@ -49,7 +50,7 @@ func TestForwardParity(t *testing.T) {
 	}
 	testutil.AllClose(t, "logits", got[0].Data, want.Data, 1e-4, 1e-5)
 	// A checkpoint for another class count is refused by name and shape.
-	if err := forward([]string{"-checkpoint", ckpt, "-input", in, "-output", out, "-model", "atto", "-classes", "11"}); err == nil {
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", in, "-output", out, "-model", "atto", "-classes", "11"}); err == nil {
 		t.Error("11-class model accepted a 10-class checkpoint")
 	}
 }

@@ -8,25 +8,36 @@
 //	train profile -model atto -size 224 [-json FILE]
 //	train export -checkpoint runs/x_qat/best.safetensors -output model_int8.safetensors
 //
-// Every subcommand takes -backend cpu|cuda|cudasim. Run a subcommand with
-// -h for its flags.
+// Every subcommand takes -backend cpu|cuda|cudasim (export: cpu only) and
+// -max-params/-max-memory, the budget a model is checked against before
+// anything is allocated. Run a subcommand with -h for its flags. SIGINT or
+// SIGTERM stops any subcommand cleanly (exit status 130).
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/trainer"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	args := os.Args[1:]
+	// The first signal cancels ctx and every subcommand stops cleanly; a
+	// second one gets the default action and ends the process at once.
+	go func() { <-ctx.Done(); stop() }()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+// run executes one command line and returns the process's exit status: 0
+// on success and for -h, 130 when ctx was cancelled (SIGINT), 1 otherwise.
+func run(ctx context.Context, args []string) int {
 	cmd := "fit"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -38,26 +49,59 @@ func main() {
 	case "eval":
 		err = eval(ctx, args)
 	case "bench":
-		err = bench(args)
+		err = bench(ctx, args)
 	case "forward":
-		err = forward(args)
+		err = forward(ctx, args)
 	case "profile":
-		err = profile(args)
+		err = profile(ctx, args)
 	case "export":
-		err = export(args)
+		err = export(ctx, args)
 	case "help":
-		fmt.Fprintln(os.Stderr, usage)
-		return
+		fmt.Println(usage)
+		return 0
 	default:
 		err = fmt.Errorf("unknown subcommand %q\n%s", cmd, usage)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "train:", err)
-		if errors.Is(err, trainer.ErrInterrupted) {
-			os.Exit(130)
-		}
-		os.Exit(1)
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, trainer.ErrInterrupted) || ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "train: interrupted:", err)
+		return 130
 	}
+	fmt.Fprintln(os.Stderr, "train:", err)
+	return 1
+}
+
+// newFlagSet returns the flag set of one subcommand; -h prints its usage
+// text and the flags.
+func newFlagSet(name, text string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nflags:\n", text)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags adds the -max-params and -max-memory flags every subcommand
+// shares, parses args into fs, rejects positional arguments (no subcommand
+// takes any) and sets the process's model limits (models.SetLimits).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	def := models.DefaultLimits()
+	maxParams := fs.Float64("max-params", float64(def.MaxParams), "refuse models with more parameters than this (checked before allocating)")
+	maxGiB := fs.Float64("max-memory", float64(def.MaxMemory)/(1<<30), "refuse models and passes needing more GiB than this for weights, gradients and activations (checked before allocating)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q: every input is given by a flag (see -h)", fs.Name(), fs.Arg(0))
+	}
+	if !(*maxParams >= 1 && *maxParams < 1<<62) || !(*maxGiB > 0 && *maxGiB < 1<<32) {
+		return fmt.Errorf("%s: -max-params %v and -max-memory %v must be positive", fs.Name(), *maxParams, *maxGiB)
+	}
+	models.SetLimits(models.Limits{MaxParams: int64(*maxParams), MaxMemory: int64(*maxGiB * (1 << 30))})
+	return nil
 }
 
 const usage = `usage:
@@ -66,7 +110,10 @@ const usage = `usage:
   train bench -model NAME -size PX -batch N                training images/s on a backend
   train forward -checkpoint FILE -input X -output Y        logits for a batch (PyTorch parity checks)
   train profile -model NAME -size PX [-json FILE]          per-layer params, MACs, memory and time
-  train export -checkpoint QAT -output INT8                int8 weights and scales of a QAT checkpoint`
+  train export -checkpoint QAT -output INT8                int8 weights and scales of a QAT checkpoint
+
+Every subcommand takes -max-params N and -max-memory GiB (the budget a model is
+checked against before anything is allocated); -h lists a subcommand's flags.`
 
 // multiFlag collects repeated -set flags.
 type multiFlag []string

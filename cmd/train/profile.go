@@ -1,7 +1,7 @@
 package main
 
 import (
-	"flag"
+	"context"
 	"io"
 	"os"
 
@@ -11,15 +11,15 @@ import (
 )
 
 // profile prints the per-layer table and optionally writes it as JSON.
-func profile(args []string) error {
-	fs := flag.NewFlagSet("train profile", flag.ContinueOnError)
+func profile(ctx context.Context, args []string) error {
+	fs := newFlagSet("train profile", "usage: train profile -model NAME -size PX [-batch N] [-iters N] [-json FILE] [-backend B]")
 	mf := addModelFlags(fs)
 	size := fs.Int("size", 224, "input side in pixels")
 	batch := fs.Int("batch", 1, "images per pass")
 	iters := fs.Int("iters", 3, "timed forward+backward passes averaged")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
 	jsonPath := fs.String("json", "", "also write the table as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	mc, err := mf.config()
@@ -31,7 +31,7 @@ func profile(args []string) error {
 		return err
 	}
 	defer closeBE()
-	rows, err := models.Profile(be, mc, models.ProfileOptions{Batch: *batch, Size: *size, Iters: *iters})
+	rows, err := models.Profile(ctx, be, mc, models.ProfileOptions{Batch: *batch, Size: *size, Iters: *iters})
 	if err != nil {
 		return err
 	}

@@ -1,27 +1,29 @@
-package datasets
+//go:build linux
+
+package testutil
 
 import (
 	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 )
 
-// boundedEnv names the test a child process of runBounded runs.
-const boundedEnv = "NEXTCONV_DATASETS_BOUNDED_TEST"
+// boundedEnv names the test a child process of RunBounded runs.
+const boundedEnv = "NEXTCONV_BOUNDED_TEST"
 
-// runBounded runs body in a child process (this test binary, running only
+// RunBounded runs body in a child process (this test binary, running only
 // t's test) whose address space may grow by at most growth bytes beyond
 // what it had when the test started (RLIMIT_AS). A reader that allocates
 // what a hostile header announces therefore dies in the child with "out
 // of memory", and t fails with the child's output, instead of taking this
-// machine's memory. t must be a top-level test.
-func runBounded(t *testing.T, growth uint64, body func(t *testing.T)) {
+// machine's memory. t must be a top-level test. Elsewhere than Linux body
+// runs in this process, unbounded.
+func RunBounded(t *testing.T, growth uint64, body func(t *testing.T)) {
 	t.Helper()
 	if os.Getenv(boundedEnv) == t.Name() {
 		limitAddressSpace(t, growth)
@@ -68,14 +70,4 @@ func limitAddressSpace(t *testing.T, growth uint64) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &lim); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// allocated returns the bytes f allocates on the heap. TotalAlloc counts
-// every allocation, freed or not, so this bounds f's peak heap from above.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
