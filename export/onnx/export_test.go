@@ -30,7 +30,7 @@ func runner(t *testing.T) *ort.Runner {
 // from seed, then moves every 1-D parameter (biases, LayerNorm, GRN, layer
 // scale) off its init (1, 0 or 1e-6), so the export of each is exercised:
 // GRN at its zero init would be the identity.
-func newModel(t *testing.T, name string, stem, inChans, classes int, seed uint64) *models.Model {
+func newModel(t testing.TB, name string, stem, inChans, classes int, seed uint64) *models.Model {
 	t.Helper()
 	mc, err := models.Variant(name)
 	if err != nil {
@@ -64,7 +64,7 @@ func newModel(t *testing.T, name string, stem, inChans, classes int, seed uint64
 
 // forward returns m's logits for the NCHW batch x, as `train forward`
 // computes them.
-func forward(t *testing.T, m *models.Model, x []float32, n, c, h, w int) []float32 {
+func forward(t testing.TB, m *models.Model, x []float32, n, c, h, w int) []float32 {
 	t.Helper()
 	be := m.Backend
 	xt, err := be.Alloc(kernels.Shape{n, h, w, c})
