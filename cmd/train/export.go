@@ -1,35 +1,48 @@
 package main
 
 import (
-	"context"
 	"errors"
+	"flag"
 	"fmt"
 
+	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/export/onnx"
+	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/trainer"
 )
 
-// export writes the int8 form of a QAT checkpoint.
-func export(ctx context.Context, args []string) error {
-	fs := newFlagSet("train export", "usage: train export -checkpoint QAT -output INT8")
-	ckpt := fs.String("checkpoint", "", "QAT checkpoint (from a run with [qat] enabled) (required)")
-	out := fs.String("output", "", "int8 safetensors file to write (required)")
-	if err := parseFlags(fs, args); err != nil {
+// export writes a checkpoint as an int8 safetensors file (the default, QAT
+// checkpoints only) or as an ONNX model (-format onnx): float for a float
+// checkpoint, QDQ for a QAT checkpoint or an int8 export.
+func export(args []string) error {
+	fs := flag.NewFlagSet("train export", flag.ContinueOnError)
+	ckpt := fs.String("checkpoint", "", "checkpoint: float, QAT, int8 export, or timm/official weights with -model (required)")
+	out := fs.String("output", "", "file to write (required)")
+	format := fs.String("format", "int8", "int8 (safetensors with int8 weights and scales; QAT checkpoints) or onnx")
+	int8 := fs.Bool("int8", false, "with -format onnx: require a QAT checkpoint or int8 export and write QDQ (an error for a float checkpoint)")
+	size := fs.Int("size", 0, "with -format onnx: input side in pixels (default: the checkpoint's evaluation size)")
+	mf := addModelFlags(fs)
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *ckpt == "" || *out == "" {
 		return errors.New("-checkpoint and -output are required")
+	}
+	if *format != "int8" && *format != "onnx" {
+		return fmt.Errorf("-format %q: want int8 or onnx", *format)
 	}
 	be, closeBE, err := trainer.OpenBackend("cpu")
 	if err != nil {
 		return err
 	}
 	defer closeBE()
+	if *format == "onnx" {
+		return exportONNX(be, *ckpt, *out, *int8, *size, mf)
+	}
 	m, qs, cfg, err := trainer.OpenModel(be, *ckpt, false)
 	if err != nil {
 		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err // interrupted: nothing written
 	}
 	if qs == nil {
 		return fmt.Errorf("%s is not a QAT checkpoint (its run has no [qat] enabled)", *ckpt)
@@ -38,5 +51,68 @@ func export(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("wrote %s: %d int8 layers (weights per output channel, activations per tensor)\n", *out, len(qs))
+	return nil
+}
+
+// exportONNX writes checkpoint ckpt as ONNX with the class names and
+// preprocessing of the run that trained it (ImageNet's statistics and no
+// class names for timm or official weights, whose model the -model flags
+// describe).
+func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, mf modelFlags) error {
+	var m *models.Model
+	var meta onnx.Metadata
+	kind := "float"
+	_, err := models.ConfigFromCheckpoint(ckpt)
+	switch {
+	case errors.Is(err, models.ErrNoConfig):
+		if int8 {
+			return fmt.Errorf("-int8: %s holds float weights (timm or official naming), not a QAT checkpoint or int8 export", ckpt)
+		}
+		mc, err := mf.config()
+		if err != nil {
+			return err
+		}
+		if m, err = models.New(be, mc, 0); err != nil {
+			return err
+		}
+		if err := trainer.LoadWeights(m, ckpt, false); err != nil {
+			return err
+		}
+		meta = onnx.Metadata{InputSize: mc.InputSize, Mean: datasets.ImageNetMean, Std: datasets.ImageNetStd}
+	case err != nil:
+		return err
+	default:
+		m2, qs, cfg, err := trainer.OpenModel(be, ckpt, false)
+		if err != nil {
+			return err
+		}
+		if qs == nil && int8 {
+			return fmt.Errorf("-int8: %s is a float checkpoint (its run has no [qat] enabled); fine-tune it with [qat] first, or drop -int8 for a float ONNX model", ckpt)
+		}
+		if qs != nil {
+			kind = fmt.Sprintf("int8 QDQ (%d quantized layers)", len(qs))
+		}
+		m = m2
+		info, err := trainer.DataInfo(cfg.Data)
+		if err != nil {
+			return err
+		}
+		meta = onnx.Metadata{Classes: info.Classes, Mean: info.Mean, Std: info.Std, InputSize: cfg.Data.InputSize}
+		if meta.InputSize == 0 {
+			meta.InputSize = info.H
+		}
+		if len(meta.Mean) != m.Config.InChans {
+			return fmt.Errorf("%s: model has %d input channels, its dataset %s %d", ckpt, m.Config.InChans, cfg.Data.Dataset, len(meta.Mean))
+		}
+	}
+	if size > 0 {
+		meta.InputSize = size
+	}
+	m.SetTraining(false)
+	if err := onnx.Write(out, m, meta); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s: %s ONNX (opset %d), input [batch %d %d %d] NCHW float32, output logits [batch %d]\n",
+		out, kind, onnx.Opset, m.Config.InChans, meta.InputSize, meta.InputSize, m.Config.NumClasses)
 	return nil
 }
