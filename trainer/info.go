@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/models"
 )
 
 // DataInfo returns what the dataset c names looks like — class names,
@@ -51,4 +52,16 @@ func EvalPipeline(info datasets.Info, c DataConfig) (*datasets.Pipeline, error) 
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	return p, nil
+}
+
+// HasRunConfig reports whether the checkpoint at path stores the training
+// configuration of the run that wrote it (a bare model file, such as
+// models.Model.Save writes, does not).
+func HasRunConfig(path string) (bool, error) {
+	meta, err := models.ReadMetadata(path)
+	if err != nil {
+		return false, err
+	}
+	_, ok := meta[metaRun]
+	return ok, nil
 }

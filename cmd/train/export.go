@@ -8,6 +8,7 @@ import (
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/export/onnx"
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/trainer"
 )
@@ -55,12 +56,11 @@ func export(args []string) error {
 }
 
 // exportONNX writes checkpoint ckpt as ONNX with the class names and
-// preprocessing of the run that trained it (ImageNet's statistics and no
-// class names for timm or official weights, whose model the -model flags
-// describe).
+// preprocessing of the run that trained it; weights without a run (timm or
+// official files, whose model the -model flags describe, or a bare
+// models.Model.Save file) get no class names and [defaultMeta].
 func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, mf modelFlags) error {
 	var m *models.Model
-	var meta onnx.Metadata
 	kind := "float"
 	_, err := models.ConfigFromCheckpoint(ckpt)
 	switch {
@@ -78,12 +78,11 @@ func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, mf mo
 		if err := trainer.LoadWeights(m, ckpt, false); err != nil {
 			return err
 		}
-		meta = onnx.Metadata{InputSize: mc.InputSize, Mean: datasets.ImageNetMean, Std: datasets.ImageNetStd}
 	case err != nil:
 		return err
 	default:
-		m2, qs, cfg, err := trainer.OpenModel(be, ckpt, false)
-		if err != nil {
+		var qs []*layers.Quantized
+		if m, qs, _, err = trainer.OpenModel(be, ckpt, false); err != nil {
 			return err
 		}
 		if qs == nil && int8 {
@@ -92,18 +91,10 @@ func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, mf mo
 		if qs != nil {
 			kind = fmt.Sprintf("int8 QDQ (%d quantized layers)", len(qs))
 		}
-		m = m2
-		info, err := trainer.DataInfo(cfg.Data)
-		if err != nil {
-			return err
-		}
-		meta = onnx.Metadata{Classes: info.Classes, Mean: info.Mean, Std: info.Std, InputSize: cfg.Data.InputSize}
-		if meta.InputSize == 0 {
-			meta.InputSize = info.H
-		}
-		if len(meta.Mean) != m.Config.InChans {
-			return fmt.Errorf("%s: model has %d input channels, its dataset %s %d", ckpt, m.Config.InChans, cfg.Data.Dataset, len(meta.Mean))
-		}
+	}
+	meta, err := checkpointMeta(ckpt, m.Config)
+	if err != nil {
+		return err
 	}
 	if size > 0 {
 		meta.InputSize = size
@@ -115,4 +106,44 @@ func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, mf mo
 	fmt.Printf("wrote %s: %s ONNX (opset %d), input [batch %d %d %d] NCHW float32, output logits [batch %d]\n",
 		out, kind, onnx.Opset, m.Config.InChans, meta.InputSize, meta.InputSize, m.Config.NumClasses)
 	return nil
+}
+
+// checkpointMeta returns the class names and preprocessing of the run that
+// wrote checkpoint ckpt for model mc, or defaultMeta(mc) when ckpt carries
+// no run.
+func checkpointMeta(ckpt string, mc models.Config) (onnx.Metadata, error) {
+	if ok, err := trainer.HasRunConfig(ckpt); err != nil || !ok {
+		return defaultMeta(mc), err
+	}
+	cfg, err := trainer.RunConfigFromCheckpoint(ckpt)
+	if err != nil {
+		return onnx.Metadata{}, err
+	}
+	info, err := trainer.DataInfo(cfg.Data)
+	if err != nil {
+		return onnx.Metadata{}, err
+	}
+	if len(info.Mean) != mc.InChans || len(info.Classes) != mc.NumClasses {
+		return onnx.Metadata{}, fmt.Errorf("%s: the model has %d input channels and %d classes, its run's dataset %s %d and %d",
+			ckpt, mc.InChans, mc.NumClasses, cfg.Data.Dataset, len(info.Mean), len(info.Classes))
+	}
+	meta := onnx.Metadata{Classes: info.Classes, Mean: info.Mean, Std: info.Std, InputSize: cfg.Data.InputSize}
+	if meta.InputSize == 0 {
+		meta.InputSize = info.H
+	}
+	return meta, nil
+}
+
+// defaultMeta describes inputs for weights without a run: ImageNet's
+// statistics for RGB, 0.5/0.5 for other channel counts (ImageFolder's
+// defaults), the model's nominal input size and no class names.
+func defaultMeta(mc models.Config) onnx.Metadata {
+	meta := onnx.Metadata{InputSize: mc.InputSize, Mean: datasets.ImageNetMean, Std: datasets.ImageNetStd}
+	if mc.InChans != 3 {
+		meta.Mean, meta.Std = make([]float64, mc.InChans), make([]float64, mc.InChans)
+		for i := range meta.Mean {
+			meta.Mean[i], meta.Std[i] = 0.5, 0.5
+		}
+	}
+	return meta
 }

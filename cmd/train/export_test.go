@@ -16,7 +16,9 @@ import (
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/export/onnx/onnxpb"
 	"github.com/nextconv/nextconv/internal/ort"
+	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels/cpu"
+	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/trainer"
 )
 
@@ -182,4 +184,93 @@ func argmax(v []float32) int {
 		}
 	}
 	return b
+}
+
+// TestExportONNXCommand exports a model file (no training run stored) with
+// `train export -format onnx` and requires ONNX Runtime's logits to equal
+// `train forward`'s on the same batch to 1e-4 relative, the metadata to
+// carry the preprocessing, and bad requests to be errors.
+func TestExportONNXCommand(t *testing.T) {
+	mc, err := models.Variant("atto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.StemPatch, mc.InChans, mc.NumClasses = 2, 1, 10
+	m, err := models.New(cpu.New(), mc, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ckpt, model := filepath.Join(dir, "atto.safetensors"), filepath.Join(dir, "atto.onnx")
+	if err := m.Save(ckpt, models.Timm, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := export([]string{"-format", "onnx", "-size", "28", "-checkpoint", ckpt, "-output", model}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(b, &mp); err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]string{}
+	for _, p := range mp.GetMetadataProps() {
+		props[p.GetKey()] = p.GetValue()
+	}
+	if props["mean"] != "[0.5]" || props["std"] != "[0.5]" || props["input_size"] != "28" || props["layout"] != "NCHW" {
+		t.Errorf("metadata %v", props)
+	}
+	in := mp.GetGraph().GetInput()[0]
+	dims := in.GetType().GetTensorType().GetShape().GetDim()
+	if in.GetName() != "input" || len(dims) != 4 || dims[0].GetDimParam() != "batch" || dims[1].GetDimValue() != 1 || dims[3].GetDimValue() != 28 {
+		t.Errorf("input %v", in)
+	}
+	if out := mp.GetGraph().GetOutput()[0]; out.GetName() != "logits" {
+		t.Errorf("output %v", out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-format", "onnx", "-int8", "-checkpoint", ckpt, "-output", model}, "float checkpoint"},
+		{[]string{"-format", "tflite", "-checkpoint", ckpt, "-output", model}, "want int8 or onnx"},
+		{[]string{"-format", "onnx", "-size", "8", "-checkpoint", ckpt, "-output", model}, "below the 16 pixels"},
+	} {
+		if err := export(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("export %v: %v, want an error saying %q", tc.args, err, tc.want)
+		}
+	}
+
+	r, err := ort.Find()
+	if errors.Is(err, ort.ErrMissing) {
+		t.Skipf("skipping the ONNX Runtime comparison: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	x := make([]float32, n*28*28)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)))
+	}
+	xf, yf := filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "y.safetensors")
+	if err := models.WriteSafetensors(xf, []models.Tensor{{Name: "x", Shape: []int{n, 1, 28, 28}, Data: x}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := forward([]string{"-checkpoint", ckpt, "-input", xf, "-output", yf}); err != nil {
+		t.Fatal(err)
+	}
+	ys, _, err := models.ReadSafetensors(yf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := r.Run(dir, model, x, []int{n, 1, 28, 28}, ort.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.AllClose(t, "ONNX Runtime vs train forward", got, ys[0].Data, 1e-4, 1e-6)
 }
