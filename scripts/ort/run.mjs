@@ -6,6 +6,8 @@
 //        [--shape N,C,H,W]      input is raw little-endian float32 instead (then --input x.raw)
 //        [--batch B]            feed the input B samples at a time (default: all at once)
 //        [--threads T]          intra-op threads (default 2)
+//        [--spin 0|1]           let idle pool threads spin-wait (default 0: on a shared, loaded
+//                               machine spinning threads starve each other; 1 is ORT's default)
 //        [--opt all|extended|basic|disabled]   graph optimization level (default all)
 //        [--optimized PATH]     save the optimized graph ONNX Runtime runs (optimizedModelFilePath)
 //        [--bench RUNS]         time RUNS runs of the whole input after one warm-up; print the median
@@ -82,6 +84,7 @@ async function main() {
     intraOpNumThreads: Number(a.threads),
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: a.spin ?? '0' }, inter_op: { allow_spinning: a.spin ?? '0' } } },
   };
   if (a.optimized) opts.optimizedModelFilePath = a.optimized;
   const session = await ort.InferenceSession.create(a.model, opts);
