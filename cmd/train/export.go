@@ -23,6 +23,7 @@ func export(args []string) error {
 	format := fs.String("format", "int8", "int8 (safetensors with int8 weights and scales; QAT checkpoints) or onnx")
 	int8 := fs.Bool("int8", false, "with -format onnx: require a QAT checkpoint or int8 export and write QDQ (an error for a float checkpoint)")
 	size := fs.Int("size", 0, "with -format onnx: input side in pixels (default: the checkpoint's evaluation size)")
+	u8 := fs.Bool("uint8-activations", false, "with -format onnx: store int8 activations as uint8 with zero point +128 (same values; ONNX Runtime's fast path on x86 without VNNI; TensorRT wants the int8 default)")
 	mf := addModelFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -39,7 +40,7 @@ func export(args []string) error {
 	}
 	defer closeBE()
 	if *format == "onnx" {
-		return exportONNX(be, *ckpt, *out, *int8, *size, mf)
+		return exportONNX(be, *ckpt, *out, *int8, *size, onnx.Options{UInt8Activations: *u8}, mf)
 	}
 	m, qs, cfg, err := trainer.OpenModel(be, *ckpt, false)
 	if err != nil {
@@ -59,7 +60,7 @@ func export(args []string) error {
 // preprocessing of the run that trained it; weights without a run (timm or
 // official files, whose model the -model flags describe, or a bare
 // models.Model.Save file) get no class names and [defaultMeta].
-func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, mf modelFlags) error {
+func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, opt onnx.Options, mf modelFlags) error {
 	var m *models.Model
 	kind := "float"
 	_, err := models.ConfigFromCheckpoint(ckpt)
@@ -100,7 +101,7 @@ func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, mf mo
 		meta.InputSize = size
 	}
 	m.SetTraining(false)
-	if err := onnx.Write(out, m, meta); err != nil {
+	if err := onnx.Write(out, m, meta, opt); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s: %s ONNX (opset %d), input [batch %d %d %d] NCHW float32, output logits [batch %d]\n",

@@ -31,6 +31,16 @@ type Metadata struct {
 	InputSize int       // H = W of the input, pixels
 }
 
+// Options choose between equivalent spellings of a QDQ graph.
+type Options struct {
+	// UInt8Activations stores int8 activation grids as uint8 with zero
+	// points moved by 128 (the same quantized values): ONNX Runtime then
+	// runs uint8 × int8 products, its fast path on x86 CPUs without VNNI,
+	// where int8 × int8 is several times slower. TensorRT wants the default
+	// int8 with zero point 0.
+	UInt8Activations bool
+}
+
 // Export returns model m as an ONNX ModelProto for inputs of
 // meta.InputSize² pixels (see the package doc for the graph). A model
 // wrapped by layers.QuantizeModel gives a QDQ graph. It returns an error
@@ -38,7 +48,7 @@ type Metadata struct {
 // if the input size is below m.MinInput or the metadata does not match the
 // model (class or channel counts), and errors from reading parameters or
 // quantizer state.
-func Export(m *models.Model, meta Metadata) (*onnxpb.ModelProto, error) {
+func Export(m *models.Model, meta Metadata, opt Options) (*onnxpb.ModelProto, error) {
 	mc := m.Config
 	if meta.InputSize < m.MinInput() {
 		return nil, fmt.Errorf("onnx: input size %d is below the %d pixels model %s needs", meta.InputSize, m.MinInput(), mc.Name)
@@ -49,7 +59,7 @@ func Export(m *models.Model, meta Metadata) (*onnxpb.ModelProto, error) {
 	if len(meta.Mean) != mc.InChans || len(meta.Std) != mc.InChans {
 		return nil, fmt.Errorf("onnx: mean/std have %d/%d values for a model with %d input channels", len(meta.Mean), len(meta.Std), mc.InChans)
 	}
-	e := &emitter{g: newGraph(), be: m.Backend}
+	e := &emitter{g: newGraph(), be: m.Backend, uint8: opt.UInt8Activations}
 	x := e.g.node("Transpose", "input/ToNHWC", []string{"input"}, attrInts("perm", 0, 2, 3, 1))
 	y, err := e.emit(m.Net, x)
 	if err != nil {
@@ -109,8 +119,8 @@ func (meta Metadata) props(mc models.Config) ([]*onnxpb.StringStringEntryProto, 
 
 // Write exports m (see [Export]) to path through a temporary file and a
 // rename, so a failed export never leaves a partial file.
-func Write(path string, m *models.Model, meta Metadata) error {
-	mp, err := Export(m, meta)
+func Write(path string, m *models.Model, meta Metadata, opt Options) error {
+	mp, err := Export(m, meta, opt)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func TestFloatExportMatchesForward(t *testing.T) {
 			m := newModel(t, tc.variant, tc.stem, tc.c, 10, 1)
 			dir := t.TempDir()
 			path := filepath.Join(dir, "model.onnx")
-			if err := Write(path, m, meta(m, tc.hw)); err != nil {
+			if err := Write(path, m, meta(m, tc.hw), Options{}); err != nil {
 				t.Fatal(err)
 			}
 			for _, n := range []int{1, 5} {

@@ -17,8 +17,9 @@ var ErrUnsupported = errors.New("no ONNX equivalent")
 // emitter writes layers into a graph. Every value it passes between layers
 // is an NHWC activation (or [N, C] after pooling), as in nextconv.
 type emitter struct {
-	g  *graph
-	be kernels.Backend
+	g     *graph
+	be    kernels.Backend
+	uint8 bool // store int8 activation grids as uint8 (Options.UInt8Activations)
 }
 
 // emit writes l applied to the value x and returns the output's name.

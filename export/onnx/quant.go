@@ -70,7 +70,7 @@ func (e *emitter) quantWeight(f *layers.FakeQuant, p *layers.Param, shape []int,
 	if err != nil {
 		return "", err
 	}
-	scale, zp, err := e.qparams(f, signed)
+	scale, zp, err := e.qparams(f, signed, 0)
 	if err != nil {
 		return "", err
 	}
@@ -78,7 +78,11 @@ func (e *emitter) quantWeight(f *layers.FakeQuant, p *layers.Param, shape []int,
 }
 
 // qdq writes an activation fake quantizer: QuantizeLinear then
-// DequantizeLinear with f's qparams. A grid narrower than the 8-bit type
+// DequantizeLinear with f's qparams. With e.uint8 a signed grid is stored
+// as uint8 with its zero point moved up by 128 — the same values, since
+// saturate(round(x/s) + z + 128) over 0..255 is the int8 result plus 128 —
+// so that ONNX Runtime multiplies uint8 activations by int8 weights, its
+// fast path on x86 without VNNI. A grid narrower than the 8-bit type
 // that stores it (a low-bit scheme) is first clipped to
 // [(QMin − z)·s, (QMax − z)·s], so that rounding saturates where f's does.
 func (e *emitter) qdq(f *layers.FakeQuant, x string) (string, error) {
@@ -87,12 +91,16 @@ func (e *emitter) qdq(f *layers.FakeQuant, x string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	scale, zp, err := e.qparams(f, signed)
+	var shift int32
+	if signed && e.uint8 {
+		signed, shift = false, 128
+	}
+	scale, zp, err := e.qparams(f, signed, shift)
 	if err != nil {
 		return "", err
 	}
 	attrs := attrsFor(scheme.PerChannel, scheme.Axis)
-	if lo, hi := typeRange(signed); scheme.QMin > lo || scheme.QMax < hi {
+	if lo, hi := typeRange(signed); scheme.QMin+int(shift) > lo || scheme.QMax+int(shift) < hi {
 		if scheme.PerChannel {
 			return "", fmt.Errorf("onnx: %s: a per-channel grid %d..%d narrower than 8 bits: %w", f.Name(), scheme.QMin, scheme.QMax, ErrUnsupported)
 		}
@@ -108,9 +116,9 @@ func (e *emitter) qdq(f *layers.FakeQuant, x string) (string, error) {
 	return e.g.node("DequantizeLinear", f.Name()+"/DequantizeLinear", []string{q, scale, zp}, attrs...), nil
 }
 
-// qparams adds f's scales (float32) and zero points (int8 or uint8), one
-// per channel or one scalar per tensor, and returns their names.
-func (e *emitter) qparams(f *layers.FakeQuant, signed bool) (scale, zp string, err error) {
+// qparams adds f's scales (float32) and zero points plus shift (int8 or
+// uint8), one per channel or one scalar per tensor, and returns their names.
+func (e *emitter) qparams(f *layers.FakeQuant, signed bool, shift int32) (scale, zp string, err error) {
 	s, z, err := f.QParams()
 	if err != nil {
 		return "", "", fmt.Errorf("onnx: %w", err)
@@ -118,6 +126,9 @@ func (e *emitter) qparams(f *layers.FakeQuant, signed bool) (scale, zp string, e
 	var shape []int
 	if f.Config().Scheme.PerChannel {
 		shape = []int{len(s)}
+	}
+	for i := range z {
+		z[i] += shift
 	}
 	scale = e.g.floats(f.Name()+".scale", shape, s)
 	zp, err = e.g.ints8(f.Name()+".zero_point", signed, shape, z)

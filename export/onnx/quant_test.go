@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,18 +63,19 @@ func opCounts(mp *onnxpb.ModelProto) map[string]int {
 // and checks that ONNX Runtime's logits agree with the fake-quantized
 // forward pass, that weights are int8 initializers with per-channel
 // DequantizeLinear (axis set), and that the optimized graph ONNX Runtime
-// runs contains integer matrix products.
+// runs contains integer matrix products, for int8 activations and for the
+// same stored as uint8.
 func TestQDQExportMatchesFakeQuant(t *testing.T) {
 	r := runner(t)
 	const n, c, hw = 8, 1, 28
 	m := newModel(t, "atto", 2, c, 10, 3)
 	x := randn(n*c*hw*hw, 11)
 	qs := quantize(t, m, layers.DefaultQATConfig(), x, n, c, hw)
-	want := forward(t, m, x, n, c, hw, hw)
+	logits := forward(t, m, x, n, c, hw, hw)
 
 	dir := t.TempDir()
 	path := filepath.Join(dir, "int8.onnx")
-	if err := Write(path, m, meta(m, hw)); err != nil {
+	if err := Write(path, m, meta(m, hw), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	mp := readModel(t, path)
@@ -97,17 +99,43 @@ func TestQDQExportMatchesFakeQuant(t *testing.T) {
 			if len(nd.GetAttribute()) != 1 || nd.GetAttribute()[0].GetName() != "axis" {
 				t.Fatalf("%s: attributes %v, want axis", nd.GetName(), nd.GetAttribute())
 			}
-			if want := int64(0); strings.Contains(nd.GetName(), ".mlp.fc") {
+			want := int64(0)
+			if strings.Contains(nd.GetName(), ".mlp.fc") {
 				want = 1 // a Linear's weight is written [In, Out]
-				if a := nd.GetAttribute()[0].GetI(); a != want {
-					t.Errorf("%s: axis %d, want %d", nd.GetName(), a, want)
-				}
+			}
+			if a := nd.GetAttribute()[0].GetI(); a != want {
+				t.Errorf("%s: axis %d, want %d", nd.GetName(), a, want)
 			}
 		}
 	}
 
-	opt := filepath.Join(dir, "int8.optimized.onnx")
-	got, _, err := r.Run(dir, path, x, []int{n, c, hw, hw}, ort.Options{Optimized: opt})
+	for _, o := range []Options{{}, {UInt8Activations: true}} {
+		t.Run(fmt.Sprintf("%+v", o), func(t *testing.T) {
+			if err := Write(path, m, meta(m, hw), o); err != nil {
+				t.Fatal(err)
+			}
+			want := onnxpb.TensorProto_INT8
+			if o.UInt8Activations {
+				want = onnxpb.TensorProto_UINT8
+			}
+			for _, in := range readModel(t, path).GetGraph().GetInitializer() {
+				if strings.HasSuffix(in.GetName(), "input_fake_quant.zero_point") && in.GetDataType() != int32(want) {
+					t.Fatalf("%s has type %d, want %v", in.GetName(), in.GetDataType(), want)
+				}
+			}
+			qdqMatches(t, r, dir, path, x, logits)
+		})
+	}
+}
+
+// qdqMatches runs the QDQ model at path in ONNX Runtime on x [8, 1, 28, 28]
+// and requires its logits to agree with the fake-quantized forward pass
+// want, and the optimized graph to contain integer ops.
+func qdqMatches(t *testing.T, r *ort.Runner, dir, path string, x, want []float32) {
+	t.Helper()
+	const n = 8
+	opt := filepath.Join(dir, "optimized.onnx")
+	got, _, err := r.Run(dir, path, x, []int{n, 1, 28, 28}, ort.Options{Optimized: opt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +153,11 @@ func TestQDQExportMatchesFakeQuant(t *testing.T) {
 	if !(e <= 2e-2) || agree != n {
 		t.Errorf("QDQ export departs from the fake-quantized model: relative error %.3g, top-1 agreement %d/%d", e, agree, n)
 	}
-	optOps := opCounts(readModel(t, opt))
-	t.Logf("optimized graph: %v", optOps)
-	integer := 0
-	for _, op := range []string{"QLinearConv", "QLinearMatMul", "MatMulInteger", "MatMulIntegerToFloat", "ConvInteger", "QGemm", "DynamicQuantizeMatMul"} {
-		integer += optOps[op]
+	optOps, integer, err := ort.OpCounts(opt)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("optimized graph: %v", optOps)
 	if integer == 0 {
 		t.Errorf("ONNX Runtime's optimized graph has no integer ops: %v", optOps)
 	}
@@ -153,17 +180,17 @@ func TestExportBadInput(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.onnx")
 	md := meta(m, 28)
-	if err := Write(path, m, Metadata{InputSize: 28, Mean: []float64{0.5, 0.5, 0.5}, Std: []float64{1, 1, 1}}); err == nil || !strings.Contains(err.Error(), "input channels") {
+	if err := Write(path, m, Metadata{InputSize: 28, Mean: []float64{0.5, 0.5, 0.5}, Std: []float64{1, 1, 1}}, Options{}); err == nil || !strings.Contains(err.Error(), "input channels") {
 		t.Errorf("3 mean values for a 1-channel model: %v", err)
 	}
-	if err := Write(path, m, Metadata{InputSize: 28, Mean: md.Mean, Std: md.Std, Classes: []string{"a"}}); err == nil || !strings.Contains(err.Error(), "class names") {
+	if err := Write(path, m, Metadata{InputSize: 28, Mean: md.Mean, Std: md.Std, Classes: []string{"a"}}, Options{}); err == nil || !strings.Contains(err.Error(), "class names") {
 		t.Errorf("1 class name for 10 classes: %v", err)
 	}
-	if err := Write(path, m, meta(m, 8)); err == nil || !strings.Contains(err.Error(), "below") {
+	if err := Write(path, m, meta(m, 8), Options{}); err == nil || !strings.Contains(err.Error(), "below") {
 		t.Errorf("8-pixel input for a model needing 16: %v", err)
 	}
 	m.Net.Layers = append(m.Net.Layers, opaque{})
-	err := Write(path, m, md)
+	err := Write(path, m, md, Options{})
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "custom.op") {
 		t.Errorf("a layer without an ONNX spelling: %v, want ErrUnsupported naming the layer", err)
 	}

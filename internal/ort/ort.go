@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/nextconv/nextconv/export/onnx/onnxpb"
 	"github.com/nextconv/nextconv/internal/fsutil"
 	"github.com/nextconv/nextconv/models"
 )
@@ -111,4 +114,31 @@ func itoa(n int) string {
 		return ""
 	}
 	return strconv.Itoa(n)
+}
+
+// integerOps are the ops in which ONNX Runtime runs quantized arithmetic on
+// integers (its QDQ fusions produce them from DequantizeLinear → MatMul or
+// Conv → QuantizeLinear groups).
+var integerOps = []string{"QLinearConv", "QLinearMatMul", "MatMulInteger", "MatMulIntegerToFloat", "ConvInteger", "QGemm", "DynamicQuantizeMatMul"}
+
+// OpCounts returns the number of nodes of each op type in the ONNX file
+// at path (a model, or the optimized graph Options.Optimized saves), and
+// how many of them are integer ops.
+func OpCounts(path string) (ops map[string]int, integer int, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(b, &mp); err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	ops = map[string]int{}
+	for _, n := range mp.GetGraph().GetNode() {
+		ops[n.GetOpType()]++
+	}
+	for _, op := range integerOps {
+		integer += ops[op]
+	}
+	return ops, integer, nil
 }
