@@ -24,10 +24,6 @@ import (
 	"github.com/nextconv/nextconv/trainer"
 )
 
-// maxPredictPixels bounds the size an image file may announce before it is
-// decoded (a 16k × 16k image).
-const maxPredictPixels = 1 << 28
-
 // predict classifies image files (and every .png/.jpg/.jpeg/.gif below
 // directory arguments) with a checkpoint, preprocessing each as the
 // checkpoint's evaluation pipeline does, and prints the top classes.
@@ -208,8 +204,8 @@ func decode(path string, c int) (datasets.Image, error) {
 	if err != nil {
 		return datasets.Image{}, fmt.Errorf("%s: not an image (PNG, JPEG or GIF): %v", path, err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPredictPixels {
-		return datasets.Image{}, fmt.Errorf("%s: image size %d×%d outside 1..%d pixels", path, cfg.Width, cfg.Height, maxPredictPixels)
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > datasets.DefaultMaxPixels {
+		return datasets.Image{}, fmt.Errorf("%s: image size %d×%d outside 1..%d pixels", path, cfg.Width, cfg.Height, datasets.DefaultMaxPixels)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return datasets.Image{}, err
