@@ -203,3 +203,29 @@ func TestExportBadInput(t *testing.T) {
 type opaque struct{ layers.Layer }
 
 func (opaque) Name() string { return "custom.op" }
+
+// TestQDQLowBit exports W4A4 fake quantization (weights −7..7 per
+// channel, activations −8..7 per tensor): the weights are written as int8
+// values in the narrow range and each activation is clipped to its grid
+// before an int8 QuantizeLinear, so ONNX Runtime still matches the
+// fake-quantized forward pass.
+func TestQDQLowBit(t *testing.T) {
+	r := runner(t)
+	const n, c, hw = 8, 1, 28
+	m := newModel(t, "atto", 2, c, 10, 5)
+	x := randn(n*c*hw*hw, 13)
+	cfg := layers.DefaultQATConfig()
+	cfg.Weight.Scheme.QMin, cfg.Weight.Scheme.QMax = -7, 7
+	cfg.Input.Scheme.QMin, cfg.Input.Scheme.QMax = -8, 7
+	qs := quantize(t, m, cfg, x, n, c, hw)
+	logits := forward(t, m, x, n, c, hw, hw)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w4a4.onnx")
+	if err := Write(path, m, meta(m, hw), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if clips := opCounts(readModel(t, path))["Clip"]; clips != len(qs) {
+		t.Errorf("%d Clip nodes for %d 4-bit activation quantizers", clips, len(qs))
+	}
+	qdqMatches(t, r, dir, path, x, logits)
+}
