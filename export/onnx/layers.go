@@ -42,13 +42,13 @@ func (e *emitter) emit(l layers.Layer, x string) (string, error) {
 	case *layers.FakeQuant:
 		return e.qdq(v, x)
 	case *layers.Conv2D:
-		w, err := e.weight(v.Weight)
+		w, err := e.param(v.Weight)
 		if err != nil {
 			return "", err
 		}
 		return e.conv(v.Name(), x, w, v.Bias, v.K, v.Stride, v.Pad, 1)
 	case *layers.DWConv:
-		w, err := e.weight(v.Weight)
+		w, err := e.param(v.Weight)
 		if err != nil {
 			return "", err
 		}
@@ -114,9 +114,6 @@ func (e *emitter) param(p *layers.Param) (string, error) {
 	}
 	return e.g.floats(p.Name, p.Shape(), v), nil
 }
-
-// weight adds a convolution weight [COut, CIn/group, K, K] as it is stored.
-func (e *emitter) weight(p *layers.Param) (string, error) { return e.param(p) }
 
 // linearWeight adds a Linear's weight [Out, In] transposed to the [In, Out]
 // that MatMul multiplies by.

@@ -19,19 +19,19 @@ func (e *emitter) quantized(q *layers.Quantized, x string) (string, error) {
 	}
 	switch l := q.Layer.(type) {
 	case *layers.Conv2D:
-		w, err := e.quantWeight(q.Weight, l.Weight, l.Weight.Shape(), 0)
+		w, err := e.quantWeight(q.Weight, l.Weight, false)
 		if err != nil {
 			return "", err
 		}
 		return e.conv(l.Name(), x, w, l.Bias, l.K, l.Stride, l.Pad, 1)
 	case *layers.DWConv:
-		w, err := e.quantWeight(q.Weight, l.Weight, l.Weight.Shape(), 0)
+		w, err := e.quantWeight(q.Weight, l.Weight, false)
 		if err != nil {
 			return "", err
 		}
 		return e.conv(l.Name(), x, w, l.Bias, l.K, l.Stride, l.K/2, l.C)
 	case *layers.Linear:
-		w, err := e.quantWeight(q.Weight, l.Weight, []int{l.Out, l.In}, 1)
+		w, err := e.quantWeight(q.Weight, l.Weight, true)
 		if err != nil {
 			return "", err
 		}
@@ -43,10 +43,10 @@ func (e *emitter) quantized(q *layers.Quantized, x string) (string, error) {
 // quantWeight adds weight p, quantized by f exactly as the fake-quantized
 // forward pass rounds it (layers.FakeQuant.Quantize), as an int8
 // initializer followed by a DequantizeLinear with f's scales and zero
-// points, and returns the DequantizeLinear's output. shape is p's stored
-// shape; a Linear's [Out, In] is written transposed (transposed set) to the
-// [In, Out] MatMul multiplies by, which moves a per-channel axis a to 1 − a.
-func (e *emitter) quantWeight(f *layers.FakeQuant, p *layers.Param, shape []int, transposed int) (string, error) {
+// points, and returns the DequantizeLinear's output. With transposed, p is a
+// Linear's [Out, In] weight, written as the [In, Out] MatMul multiplies by,
+// which moves a per-channel axis a to 1 − a.
+func (e *emitter) quantWeight(f *layers.FakeQuant, p *layers.Param, transposed bool) (string, error) {
 	v, err := e.download(p)
 	if err != nil {
 		return "", err
@@ -56,8 +56,8 @@ func (e *emitter) quantWeight(f *layers.FakeQuant, p *layers.Param, shape []int,
 		return "", fmt.Errorf("onnx: quantizing %s: %w", p.Name, err)
 	}
 	scheme := f.Config().Scheme
-	axis := scheme.Axis
-	if transposed == 1 {
+	shape, axis := []int(p.Shape()), scheme.Axis
+	if transposed {
 		ints = transpose(ints, shape[0], shape[1])
 		shape = []int{shape[1], shape[0]}
 		axis = 1 - axis
