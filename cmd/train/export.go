@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/nextconv/nextconv/datasets"
@@ -16,8 +16,8 @@ import (
 // export writes a checkpoint as an int8 safetensors file (the default, QAT
 // checkpoints only) or as an ONNX model (-format onnx): float for a float
 // checkpoint, QDQ for a QAT checkpoint or an int8 export.
-func export(args []string) error {
-	fs := flag.NewFlagSet("train export", flag.ContinueOnError)
+func export(ctx context.Context, args []string) error {
+	fs := newFlagSet("train export", "usage: train export -checkpoint QAT -output INT8\n       train export -format onnx -checkpoint CKPT -output M.onnx [-int8] [-size PX] [-uint8-activations] [-model NAME ...]")
 	ckpt := fs.String("checkpoint", "", "checkpoint: float, QAT, int8 export, or timm/official weights with -model (required)")
 	out := fs.String("output", "", "file to write (required)")
 	format := fs.String("format", "int8", "int8 (safetensors with int8 weights and scales; QAT checkpoints) or onnx")
@@ -25,7 +25,7 @@ func export(args []string) error {
 	size := fs.Int("size", 0, "with -format onnx: input side in pixels (default: the checkpoint's evaluation size)")
 	u8 := fs.Bool("uint8-activations", false, "with -format onnx: store int8 activations as uint8 with zero point +128 (same values; ONNX Runtime's fast path on x86 without VNNI; TensorRT wants the int8 default)")
 	mf := addModelFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *ckpt == "" || *out == "" {
@@ -40,11 +40,14 @@ func export(args []string) error {
 	}
 	defer closeBE()
 	if *format == "onnx" {
-		return exportONNX(be, *ckpt, *out, *int8, *size, onnx.Options{UInt8Activations: *u8}, mf)
+		return exportONNX(ctx, be, *ckpt, *out, *int8, *size, onnx.Options{UInt8Activations: *u8}, mf)
 	}
 	m, qs, cfg, err := trainer.OpenModel(be, *ckpt, false)
 	if err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: nothing written
 	}
 	if qs == nil {
 		return fmt.Errorf("%s is not a QAT checkpoint (its run has no [qat] enabled)", *ckpt)
@@ -60,7 +63,7 @@ func export(args []string) error {
 // preprocessing of the run that trained it; weights without a run (timm or
 // official files, whose model the -model flags describe, or a bare
 // models.Model.Save file) get no class names and [defaultMeta].
-func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, opt onnx.Options, mf modelFlags) error {
+func exportONNX(ctx context.Context, be kernels.Backend, ckpt, out string, int8 bool, size int, opt onnx.Options, mf modelFlags) error {
 	var m *models.Model
 	kind := "float"
 	_, err := models.ConfigFromCheckpoint(ckpt)
@@ -101,6 +104,9 @@ func exportONNX(be kernels.Backend, ckpt, out string, int8 bool, size int, opt o
 		meta.InputSize = size
 	}
 	m.SetTraining(false)
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: nothing written
+	}
 	if err := onnx.Write(out, m, meta, opt); err != nil {
 		return err
 	}

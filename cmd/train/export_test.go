@@ -57,7 +57,7 @@ func TestONNXQDQFashionMNIST(t *testing.T) {
 	}
 	qatCkpt := filepath.Join(qatDir, "last.safetensors")
 	model := filepath.Join(dir, "int8.onnx")
-	if err := export([]string{"-format", "onnx", "-int8", "-checkpoint", qatCkpt, "-output", model}); err != nil {
+	if err := export(context.Background(), []string{"-format", "onnx", "-int8", "-checkpoint", qatCkpt, "-output", model}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -108,10 +108,10 @@ func TestONNXQDQFashionMNIST(t *testing.T) {
 	// The int8 safetensors export of the same checkpoint exports to the
 	// same ONNX bytes: its integers and scales are the QAT model's.
 	int8File, model2 := filepath.Join(dir, "int8.safetensors"), filepath.Join(dir, "from_int8.onnx")
-	if err := export([]string{"-checkpoint", qatCkpt, "-output", int8File}); err != nil {
+	if err := export(context.Background(), []string{"-checkpoint", qatCkpt, "-output", int8File}); err != nil {
 		t.Fatal(err)
 	}
-	if err := export([]string{"-format", "onnx", "-checkpoint", int8File, "-output", model2}); err != nil {
+	if err := export(context.Background(), []string{"-format", "onnx", "-checkpoint", int8File, "-output", model2}); err != nil {
 		t.Fatal(err)
 	}
 	b1, _ := os.ReadFile(model)
@@ -121,7 +121,7 @@ func TestONNXQDQFashionMNIST(t *testing.T) {
 	}
 
 	// A float checkpoint is not int8.
-	err = export([]string{"-format", "onnx", "-int8", "-checkpoint", floatCkpt, "-output", filepath.Join(dir, "bad.onnx")})
+	err = export(context.Background(), []string{"-format", "onnx", "-int8", "-checkpoint", floatCkpt, "-output", filepath.Join(dir, "bad.onnx")})
 	if err == nil || !strings.Contains(err.Error(), "float checkpoint") {
 		t.Errorf("-int8 on a float checkpoint: %v, want an error saying it is float", err)
 	}
@@ -190,7 +190,7 @@ func TestExportONNXCommand(t *testing.T) {
 	if err := m.Save(ckpt, models.Timm, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := export([]string{"-format", "onnx", "-size", "28", "-checkpoint", ckpt, "-output", model}); err != nil {
+	if err := export(context.Background(), []string{"-format", "onnx", "-size", "28", "-checkpoint", ckpt, "-output", model}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(model)
@@ -225,7 +225,7 @@ func TestExportONNXCommand(t *testing.T) {
 		{[]string{"-format", "tflite", "-checkpoint", ckpt, "-output", model}, "want int8 or onnx"},
 		{[]string{"-format", "onnx", "-size", "8", "-checkpoint", ckpt, "-output", model}, "below the 16 pixels"},
 	} {
-		if err := export(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := export(context.Background(), tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("export %v: %v, want an error saying %q", tc.args, err, tc.want)
 		}
 	}
@@ -246,7 +246,7 @@ func TestExportONNXCommand(t *testing.T) {
 	if err := models.WriteSafetensors(xf, []models.Tensor{{Name: "x", Shape: []int{n, 1, 28, 28}, Data: x}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := forward([]string{"-checkpoint", ckpt, "-input", xf, "-output", yf}); err != nil {
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", yf}); err != nil {
 		t.Fatal(err)
 	}
 	ys, _, err := models.ReadSafetensors(yf)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,31 +28,28 @@ import (
 // predict classifies image files (and every .png/.jpg/.jpeg/.gif below
 // directory arguments) with a checkpoint, preprocessing each as the
 // checkpoint's evaluation pipeline does, and prints the top classes.
-func predict(args []string) error { return predictTo(os.Stdout, args) }
+func predict(ctx context.Context, args []string) error { return predictTo(ctx, os.Stdout, args) }
 
 // predictTo is predict writing to out.
-func predictTo(out io.Writer, args []string) error {
-	fs := flag.NewFlagSet("train predict", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: train predict -checkpoint FILE [-json] [-top K] image.png ... | DIR ...")
-		fs.PrintDefaults()
-	}
+func predictTo(ctx context.Context, out io.Writer, args []string) error {
+	fs := newFlagSet("train predict", "usage: train predict -checkpoint FILE [-json] [-top K] image.png ... | DIR ...")
 	ckpt := fs.String("checkpoint", "", "checkpoint written by train (float, QAT or int8 export) (required)")
 	asJSON := fs.Bool("json", false, "print one JSON object per image")
 	top := fs.Int("top", 5, "classes to print per image")
 	ema := fs.Bool("ema", false, "use a training checkpoint's EMA weights")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
 	batch := fs.Int("batch", 32, "images per forward pass")
-	if err := fs.Parse(args); err != nil {
+	flagArgs, images := splitImages(fs, args)
+	if err := parseFlags(fs, flagArgs); err != nil {
 		return err
 	}
-	if *ckpt == "" || fs.NArg() == 0 {
+	if *ckpt == "" || len(images) == 0 {
 		return errors.New("-checkpoint and at least one image file or directory are required")
 	}
 	if *top < 1 || *batch < 1 {
 		return fmt.Errorf("-top %d and -batch %d must be positive", *top, *batch)
 	}
-	files, err := imageFiles(fs.Args())
+	files, err := imageFiles(images)
 	if err != nil {
 		return err
 	}
@@ -78,6 +76,9 @@ func predictTo(out io.Writer, args []string) error {
 		return err
 	}
 	for start := 0; start < len(files); start += *batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		chunk := files[start:min(start+*batch, len(files))]
 		var x []float32
 		var h, w int
@@ -103,6 +104,31 @@ func predictTo(out io.Writer, args []string) error {
 		}
 	}
 	return nil
+}
+
+// splitImages splits args into the flags, which come first, and the image
+// arguments from the first argument that is not a flag on (or after "--"),
+// as package flag would stop parsing there; parseFlags then sees only the
+// flags.
+func splitImages(fs *flag.FlagSet, args []string) (flags, images []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return args[:i], args[i+1:]
+		case len(a) < 2 || a[0] != '-':
+			return args[:i], args[i:]
+		case strings.Contains(a, "="):
+			continue
+		}
+		if f := fs.Lookup(strings.TrimLeft(a, "-")); f != nil {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				continue
+			}
+		}
+		i++ // the flag's value
+	}
+	return args, nil
 }
 
 // imageFiles expands directory arguments into the image files below them

@@ -95,7 +95,7 @@ func TestPredict(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	if err := predictTo(&out, []string{"-checkpoint", ckpt, "-json", imgDir}); err != nil {
+	if err := predictTo(context.Background(), &out, []string{"-checkpoint", ckpt, "-json", imgDir}); err != nil {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(&out)
@@ -127,7 +127,7 @@ func TestPredict(t *testing.T) {
 
 	// The text form names the classes with percentages.
 	out.Reset()
-	if err := predictTo(&out, []string{"-checkpoint", ckpt, "-top", "2", files[0]}); err != nil {
+	if err := predictTo(context.Background(), &out, []string{"-checkpoint", ckpt, "-top", "2", files[0]}); err != nil {
 		t.Fatal(err)
 	}
 	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 3 || lines[0] != files[0] || !strings.HasSuffix(lines[1], "%") {
@@ -146,7 +146,7 @@ func TestPredict(t *testing.T) {
 	}
 	writePNG(t, colour, c)
 	for _, tc := range []struct{ file, want string }{{notImage, "not an image"}, {colour, "takes 1 (grayscale)"}} {
-		err := predictTo(&out, []string{"-checkpoint", ckpt, files[0], tc.file})
+		err := predictTo(context.Background(), &out, []string{"-checkpoint", ckpt, files[0], tc.file})
 		if err == nil || !strings.Contains(err.Error(), tc.file) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("predict on %s: %v, want an error naming the file and saying %q", tc.file, err, tc.want)
 		}
