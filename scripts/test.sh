@@ -11,7 +11,9 @@
 #      the GPU proof bundle built and scripts/gpu/run.sh run from it end to
 #      end on the simulator (scripts/gpu/selftest.sh);
 #   5. a short real training run on Fashion-MNIST that must beat a stated
-#      accuracy (NEXTCONV_E2E=1 enables it inside go test).
+#      accuracy, and a short QAT run whose QDQ ONNX export ONNX Runtime must
+#      evaluate within 0.1 point of train eval (NEXTCONV_E2E=1 enables both
+#      inside go test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,3 +48,5 @@ fi
 
 step "end-to-end: short Fashion-MNIST training run"
 NEXTCONV_E2E=1 go test -count=1 -timeout 30m -run 'TestEndToEnd' -v ./trainer/
+step "end-to-end: QAT checkpoint → QDQ ONNX → ONNX Runtime on Fashion-MNIST"
+NEXTCONV_E2E=1 go test -count=1 -timeout 30m -run 'TestONNXQDQFashionMNIST' -v ./cmd/train/

@@ -70,8 +70,8 @@ func LoadData(ctx context.Context, c DataConfig) (*Data, error) {
 	if d.TrainPipe, err = datasets.NewTrainPipeline(d.Info, tc); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	if d.EvalPipe, err = datasets.NewEvalPipeline(d.Info, c.InputSize, 0, datasets.Bicubic, nil, nil); err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+	if d.EvalPipe, err = EvalPipeline(d.Info, c); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

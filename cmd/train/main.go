@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string) int {
 		err = profile(ctx, args)
 	case "export":
 		err = export(ctx, args)
+	case "predict":
+		err = predict(ctx, args)
 	case "help":
 		fmt.Println(usage)
 		return 0
