@@ -56,6 +56,7 @@ type Driver struct {
 	ranges   []Range
 	open     []int // indexes into ranges of the open ones
 	launches []Launch
+	streams  streamState // side streams and event order (streams.go)
 }
 
 // Range is one profiler range opened with RangePush.
