@@ -134,3 +134,21 @@ func (g *Generator) UnmarshalBinary(b []byte) error {
 	g.Counter = binary.LittleEndian.Uint64(b[12:])
 	return nil
 }
+
+// Streams of one run seed: Derive(seed, stream) keys each consumer's
+// generator, so drop path and mixup never share draws.
+const (
+	StreamDropPath = 1
+	StreamMixup    = 2
+)
+
+// Derive returns the key of stream number stream of a run seeded with
+// seed: SplitMix64's output function (Steele, Lea and Flood 2014) applied
+// to seed + (stream+1)·0x9E3779B97F4A7C15, so nearby seeds and streams get
+// unrelated keys.
+func Derive(seed, stream uint64) uint64 {
+	z := seed + (stream+1)*0x9E3779B97F4A7C15
+	z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+	z = (z ^ z>>27) * 0x94D049BB133111EB
+	return z ^ z>>31
+}
