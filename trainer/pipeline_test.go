@@ -80,35 +80,46 @@ func sameTensors(t *testing.T, gotPath, wantPath string) {
 	}
 }
 
-// TestDevicePipelineMatchesHostPath trains two steps on the simulated CUDA
-// backend with the device pipeline (uint8 batches through the stager and
+// TestDevicePipeline trains on the simulated CUDA backend with the input
+// pipeline on the device (uint8 batches through the stager and
 // normalize_u8_f32, mixing, targets and drop-path masks by kernels) and
-// with the host path, and requires identical weights, moments and EMA.
-func TestDevicePipelineMatchesHostPath(t *testing.T) {
-	c := pipelineConfig(t, 2)
-	dev := runOn(t, c, openSim(t), 0)
-	if dev.stager != nil || !c.Data.DeviceInput {
-		t.Fatal("the device run did not use (or close) its stager")
+// shares its runs between three checks, since simulated steps are slow:
+//
+//   - two steps equal, bit for bit (weights, moments), the same steps on
+//     the host path (hostInput);
+//   - stopped after one step, the run drew the same drop-path masks and
+//     mixup decisions as a CPU run of the seed (drawAlike);
+//   - resumed from that stop, it ends with the uninterrupted run's tensors.
+//
+// Runs stop (StopAfter) instead of finishing, so no evaluation is simulated.
+func TestDevicePipeline(t *testing.T) {
+	const steps = 2
+	whole := pipelineConfig(t, steps+1)
+	runOn(t, whole, openSim(t), steps)
+	want := filepath.Join(whole.Train.OutDir, "last.safetensors")
+
+	host := pipelineConfig(t, steps+1)
+	runOn(t, host, hostInput{openSim(t)}, steps)
+	t.Run("host path", func(t *testing.T) { sameTensors(t, filepath.Join(host.Train.OutDir, "last.safetensors"), want) })
+
+	split := pipelineConfig(t, steps+1)
+	dev := runOn(t, split, openSim(t), 1)
+	if dev.stager != nil {
+		t.Fatal("the run did not close its stager")
 	}
-	h := pipelineConfig(t, 2)
-	runOn(t, h, hostInput{openSim(t)}, 0)
-	sameTensors(t, filepath.Join(c.Train.OutDir, "last.safetensors"), filepath.Join(h.Train.OutDir, "last.safetensors"))
+	cpuBE, _, _ := OpenBackend("cpu")
+	t.Run("CPU draws", func(t *testing.T) { drawAlike(t, runOn(t, pipelineConfig(t, steps+1), cpuBE, 1), dev) })
+
+	split.Train.Resume = true
+	runOn(t, split, openSim(t), steps)
+	t.Run("resume", func(t *testing.T) { sameTensors(t, filepath.Join(split.Train.OutDir, "last.safetensors"), want) })
 }
 
-// TestCPUAndSimulatorDrawAlike stops a CPU run and a simulated CUDA run of
-// one seed after a step and compares their draws: the drop-path masks of
-// every block (drawn by drop_mask_f32 on the device, philox.KeepMask on
-// the CPU), the generators' counters and the next mixup decision.
-func TestCPUAndSimulatorDrawAlike(t *testing.T) {
-	runs := map[string]*Trainer{}
-	for _, name := range []string{"cpu", "cudasim"} {
-		be := openSim(t)
-		if name == "cpu" {
-			be, _, _ = OpenBackend("cpu")
-		}
-		runs[name] = runOn(t, pipelineConfig(t, 3), be, 1)
-	}
-	c, g := runs["cpu"], runs["cudasim"]
+// drawAlike compares the draws of two runs stopped after the same step: the
+// drop-path masks of every block (drop_mask_f32 on the device,
+// philox.KeepMask on the CPU), the generators' states and the next mixup
+// decision.
+func drawAlike(t *testing.T, c, g *Trainer) {
 	if *c.model.DropRNG != *g.model.DropRNG || *c.mixup.RNG != *g.mixup.RNG {
 		t.Fatalf("generators differ: drop %+v / %+v, mixup %+v / %+v", *c.model.DropRNG, *g.model.DropRNG, *c.mixup.RNG, *g.mixup.RNG)
 	}
@@ -147,27 +158,19 @@ func TestCPUAndSimulatorDrawAlike(t *testing.T) {
 	}
 }
 
-// TestResumeWithDevicePipeline is TestResumeIsBitIdentical with the input
-// pipeline on the backend, on the CPU and on the simulated CUDA backend: a
-// run of 3 steps stopped after the first and resumed ends with the
-// uninterrupted run's tensors, bit for bit.
-func TestResumeWithDevicePipeline(t *testing.T) {
-	for _, name := range []string{"cpu", "cudasim"} {
-		t.Run(name, func(t *testing.T) {
-			open := func() kernels.Backend {
-				if name == "cpu" {
-					be, _, _ := OpenBackend("cpu")
-					return be
-				}
-				return openSim(t)
-			}
-			whole := pipelineConfig(t, 3)
-			runOn(t, whole, open(), 0)
-			split := pipelineConfig(t, 3)
-			runOn(t, split, open(), 1)
-			split.Train.Resume = true
-			runOn(t, split, open(), 0)
-			sameTensors(t, filepath.Join(split.Train.OutDir, "last.safetensors"), filepath.Join(whole.Train.OutDir, "last.safetensors"))
-		})
-	}
+// TestResumeWithCPUPipeline is TestResumeIsBitIdentical with the input
+// pipeline on the CPU backend (uint8 batches through its stager, mixing
+// and masks by its InputOps): a run stopped after a step and resumed ends
+// with the uninterrupted run's tensors, bit for bit, EMA included.
+func TestResumeWithCPUPipeline(t *testing.T) {
+	open := func() kernels.Backend { be, _, _ := OpenBackend("cpu"); return be }
+	whole := pipelineConfig(t, 3)
+	whole.EMA.Decay = 0.9
+	runOn(t, whole, open(), 0)
+	split := pipelineConfig(t, 3)
+	split.EMA.Decay = 0.9
+	runOn(t, split, open(), 1)
+	split.Train.Resume = true
+	runOn(t, split, open(), 0)
+	sameTensors(t, filepath.Join(split.Train.OutDir, "last.safetensors"), filepath.Join(whole.Train.OutDir, "last.safetensors"))
 }
