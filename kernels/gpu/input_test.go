@@ -1,9 +1,11 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/nextconv/nextconv/cuda/sim"
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/kernels"
@@ -138,5 +140,65 @@ func TestMixMatchesCPU(t *testing.T) {
 				p.same(fmt.Sprintf("targets N %d K %d %+v", n, k, c), tc, tg, 0, 0)
 			}
 		}
+	}
+}
+
+// TestPoolIsStreamAware hands a buffer between the main stream and a side
+// stream through the scratch pool. On the simulator a copy or launch that
+// no event orders against the other stream's use of the buffer fails with
+// sim.ErrMissingWait, so the plain get/put below must fail and getOn and
+// putAfter must not.
+func TestPoolIsStreamAware(t *testing.T) {
+	b := openBackend(t)
+	if _, ok := b.drv.(*sim.Driver); !ok {
+		t.Skip("the missing-wait check is the simulator's")
+	}
+	s, err := b.drv.NewStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	x, err := b.Alloc(kernels.Shape{64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Scale(x, x, 2); err != nil { // main-stream work reads x
+		t.Fatal(err)
+	}
+	host, _ := b.drv.HostAlloc(256)
+	p := x.Data.(Buffer).Ptr
+	b.Free(x)
+	if q, _ := b.pool.get(256); q != p || !errors.Is(b.drv.CopyHtoDAsync(q, host, s), sim.ErrMissingWait) {
+		t.Fatal("a side-stream copy into a buffer a queued kernel reads was not reported")
+	}
+	b.pool.put(p, 256)
+	q, err := b.pool.getOn(256, s)
+	if err != nil || q != p {
+		t.Fatalf("getOn: %#x, %v", q, err)
+	}
+	if err := b.drv.CopyHtoDAsync(q, host, s); err != nil {
+		t.Fatalf("side-stream copy after getOn: %v", err)
+	}
+	ev, _ := b.drv.NewEvent()
+	if err := b.drv.RecordEvent(ev, s); err != nil {
+		t.Fatal(err)
+	}
+	b.pool.putAfter(q, 256, ev)
+	y, err := b.Alloc(kernels.Shape{64}) // the main stream waits for the copy
+	if err != nil || y.Data.(Buffer).Ptr != p {
+		t.Fatalf("main-stream reuse: %v", err)
+	}
+	if err := b.Scale(y, y, 2); err != nil {
+		t.Fatalf("main-stream launch after putAfter: %v", err)
+	}
+	b.Free(y)
+	q, _ = b.pool.getOn(256, s)
+	if err := b.drv.CopyHtoDAsync(q, host, s); err != nil {
+		t.Fatal(err)
+	}
+	b.pool.put(q, 256) // wrong: freed by side-stream work without its event
+	z, _ := b.Alloc(kernels.Shape{64})
+	if err := b.Scale(z, z, 2); !errors.Is(err, sim.ErrMissingWait) {
+		t.Fatalf("main-stream launch over an unfinished side-stream copy: %v, want ErrMissingWait", err)
 	}
 }
