@@ -44,9 +44,10 @@ type Stage struct {
 // New builds the model described by cfg on be. Weights are drawn from the
 // published init (truncated normal std 0.02 for every conv and linear, zero
 // biases, LayerNorm 1/0, GRN 0/0, head scaled by HeadInitScale) with a
-// generator seeded by seed; drop path masks come from a second generator
-// with the same seed. It returns an error if cfg is invalid or over the
-// process's Limits (checked analytically before anything is allocated).
+// generator seeded by seed; drop path masks come from the Philox stream
+// philox.Derive(seed, philox.StreamDropPath). It returns an error if cfg is
+// invalid or over the process's Limits (checked analytically before
+// anything is allocated).
 func New(be kernels.Backend, cfg Config, seed uint64) (*Model, error) {
 	return build(be, cfg, seed, rand.New(rand.NewPCG(seed, 1)))
 }
