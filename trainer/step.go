@@ -207,7 +207,9 @@ func (t *Trainer) logTrain(epoch int) error {
 	lr := t.sched.At(max(t.state.Step-1, 0))
 	rec := map[string]any{"kind": "train", "step": t.state.Step, "epoch": float64(t.state.Step) / float64(t.perEpoch),
 		"loss": mean, "lr": lr, "img_per_s": t.log.Rate(t.cfg.Train.BatchSize)}
-	t.log.Record(rec)
+	if err := t.log.Record(rec); err != nil {
+		return err
+	}
 	if epoch >= 0 {
 		t.log.Line(fmt.Sprintf("step %d/%d epoch %.2f loss %.4f lr %.3g %.1f img/s",
 			t.state.Step, t.steps, rec["epoch"], mean, lr, rec["img_per_s"]))
