@@ -81,8 +81,19 @@ type Event interface {
 	Release()
 }
 
+// Stream is a second queue of device work (a non-blocking CUstream) beside
+// the driver's main stream, which every Launch, Sgemm and synchronous copy
+// uses. Work on different streams is unordered unless an [Event] recorded on
+// one is waited for on the other (Driver.RecordEvent, Driver.WaitEvent).
+type Stream interface {
+	// Release destroys the stream once its queued work is done.
+	Release()
+}
+
 // Driver is the device API kernels/gpu needs. Launches are ordered on one
-// stream; memory copies wait for preceding work. A Driver is driven from one
+// main stream; memory copies wait for preceding work. A second [Stream]
+// carries asynchronous host-to-device copies (the input pipeline), ordered
+// against the main stream by events only. A Driver is driven from one
 // goroutine (the real one locks it to an OS thread holding the context).
 type Driver interface {
 	// Name returns "cuda" or "cudasim".
@@ -124,6 +135,31 @@ type Driver interface {
 	RangePush(name string)
 	// RangePop closes the range opened by the matching RangePush.
 	RangePop()
+	// HostAlloc returns bytes of page-locked host memory (cuMemHostAlloc;
+	// plain Go memory on the simulator), the source CopyHtoDAsync needs to
+	// overlap a copy with computation. Release it with HostFree.
+	HostAlloc(bytes int) ([]byte, error)
+	// HostFree releases memory returned by HostAlloc.
+	HostFree(b []byte) error
+	// NewStream creates a non-blocking stream beside the main one.
+	NewStream() (Stream, error)
+	// CopyHtoDAsync queues a copy of src, which must come from HostAlloc,
+	// to dst on stream s (nil: the main stream) and returns at once. src
+	// must stay unchanged until the copy is done: record an event after it
+	// and SyncEvent before writing src again.
+	CopyHtoDAsync(dst DevicePtr, src []byte, s Stream) error
+	// NewEvent creates an event for ordering streams (no timing). Record
+	// and wait on it any number of times; Release it at the end.
+	NewEvent() (Event, error)
+	// RecordEvent captures in e the work queued on s (nil: the main
+	// stream) so far, replacing what e captured before.
+	RecordEvent(e Event, s Stream) error
+	// WaitEvent makes work queued on s (nil: the main stream) after this
+	// call wait until the work e captured is done (cuStreamWaitEvent). An
+	// event never recorded is complete.
+	WaitEvent(s Stream, e Event) error
+	// SyncEvent blocks the caller until the work e captured is done.
+	SyncEvent(e Event) error
 	// Close releases the context and everything allocated through it.
 	Close() error
 }

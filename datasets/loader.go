@@ -49,15 +49,23 @@ type LoaderConfig struct {
 	// Epochs ends the stream (Next returns io.EOF) when the epoch counter
 	// reaches it; 0 means never.
 	Epochs int
+	// Pixels makes batches carry the 8-bit output of the pipeline's image
+	// ops in Batch.Pixels, for normalisation on the device
+	// (kernels.Stager), instead of float32 Images. The pipeline must have
+	// no Tensor ops then (they work on normalised floats).
+	Pixels bool
 }
 
 // Batch is one batch of samples in host memory. Images is float32 NHWC,
 // [N, H, W, C]: element (n, h, w, c) at ((n*H+h)*W+w)*C+c, normalised and
 // augmented. Labels[n] is the class of sample n and Indices[n] its index in
-// the dataset. A batch returned by [Loader.Next] stays valid until the next
-// call to Next or Close; the loader then reuses its storage.
+// the dataset. With LoaderConfig.Pixels, Images is nil and Pixels holds
+// the 8-bit pixels before normalisation, uint8 NHWC in the same order. A
+// batch returned by [Loader.Next] stays valid until the next call to Next
+// or Close; the loader then reuses its storage.
 type Batch struct {
 	Images     []float32
+	Pixels     []uint8
 	Labels     []int
 	Indices    []int
 	N, H, W, C int
@@ -65,6 +73,7 @@ type Batch struct {
 	Step       int
 
 	images  []float32 // full-capacity storage
+	pixels  []uint8
 	labels  []int
 	indices []int
 	done    chan error
@@ -117,6 +126,9 @@ func NewLoader(ctx context.Context, cfg LoaderConfig) (*Loader, error) {
 	if cfg.Dataset == nil || cfg.Pipeline == nil {
 		return nil, fmt.Errorf("datasets: loader needs a Dataset and a Pipeline")
 	}
+	if cfg.Pixels && len(cfg.Pipeline.Tensor) > 0 {
+		return nil, fmt.Errorf("datasets: loader: pixel batches skip normalisation, but the pipeline has %d float stages (random erasing) after it", len(cfg.Pipeline.Tensor))
+	}
 	n := cfg.Dataset.Len()
 	if cfg.BatchSize <= 0 {
 		return nil, fmt.Errorf("datasets: loader batch size %d, want > 0", cfg.BatchSize)
@@ -158,12 +170,13 @@ func NewLoader(ctx context.Context, cfg LoaderConfig) (*Loader, error) {
 	l.jobs = make(chan *Batch)
 	hwc := img.Len()
 	for range pool {
-		l.free <- &Batch{
-			images:  make([]float32, cfg.BatchSize*hwc),
-			labels:  make([]int, cfg.BatchSize),
-			indices: make([]int, cfg.BatchSize),
-			done:    make(chan error, 1),
+		b := &Batch{labels: make([]int, cfg.BatchSize), indices: make([]int, cfg.BatchSize), done: make(chan error, 1)}
+		if cfg.Pixels {
+			b.pixels = make([]uint8, cfg.BatchSize*hwc)
+		} else {
+			b.images = make([]float32, cfg.BatchSize*hwc)
 		}
+		l.free <- b
 	}
 	l.wg.Add(1 + cfg.Workers)
 	go l.dispatch()
@@ -230,7 +243,11 @@ func (l *Loader) dispatch() {
 		b.Indices = b.indices[:b.N]
 		copy(b.Indices, perm[lo:hi])
 		b.Labels = b.labels[:b.N]
-		b.Images = b.images[:b.N*l.h*l.w*l.c]
+		if l.cfg.Pixels {
+			b.Pixels = b.pixels[:b.N*l.h*l.w*l.c]
+		} else {
+			b.Images = b.images[:b.N*l.h*l.w*l.c]
+		}
 		select {
 		case l.pending <- b:
 		case <-l.ctx.Done():
@@ -278,7 +295,9 @@ func (l *Loader) fill(b *Batch, r *RNG, s *Scratch, buf *Image) error {
 			return fmt.Errorf("datasets: sample %d transformed to %v, batch expects %dx%dx%d (the shape of sample 0); add a crop or resize to the pipeline",
 				idx, img, l.h, l.w, l.c)
 		}
-		if err := p.Finish(b.Images[k*hwc:(k+1)*hwc], img, r); err != nil {
+		if l.cfg.Pixels {
+			copy(b.Pixels[k*hwc:(k+1)*hwc], img.Pix[:hwc])
+		} else if err := p.Finish(b.Images[k*hwc:(k+1)*hwc], img, r); err != nil {
 			return fmt.Errorf("datasets: sample %d: %w", idx, err)
 		}
 		b.Labels[k] = ds.Label(idx)

@@ -349,3 +349,47 @@ func TestLoaderFashionMNIST(t *testing.T) {
 		t.Errorf("only %.3f of the values are in the normalised pixel range", frac)
 	}
 }
+
+// TestLoaderPixels checks that pixel batches hold the bytes that the
+// float batches normalise: Normalize.Value of each byte equals the float
+// batch's element, batch after batch.
+func TestLoaderPixels(t *testing.T) {
+	d := synthetic(t, 37)
+	tc := DefaultTrainConfig()
+	tc.ReProb = 0
+	p, err := NewTrainPipeline(d.Info(), tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := LoaderConfig{Dataset: d, Pipeline: p, BatchSize: 5, Shuffle: true, DropLast: true, Seed: 3, Workers: 2}
+	floats := newLoader(t, base)
+	cfg := base
+	cfg.Pixels = true
+	pixels := newLoader(t, cfg)
+	for step := range 9 {
+		f, err := floats.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := pixels.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Images != nil || len(b.Pixels) != len(f.Images) || !slices.Equal(b.Labels, f.Labels) {
+			t.Fatalf("step %d: %d floats, %d pixels, labels %v vs %v", step, len(f.Images), len(b.Pixels), b.Labels, f.Labels)
+		}
+		for i, v := range b.Pixels {
+			if got := p.Normalize.Value(i%b.C, v); got != f.Images[i] {
+				t.Fatalf("step %d element %d: byte %d normalises to %v, float batch has %v", step, i, v, got, f.Images[i])
+			}
+		}
+	}
+	erasing := trainPipeline(t, d.Info())
+	cfg.Pipeline = erasing
+	if len(erasing.Tensor) == 0 {
+		t.Fatal("the default pipeline has no random erasing to refuse")
+	}
+	if _, err := NewLoader(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "random erasing") {
+		t.Errorf("pixel batches with random erasing: %v", err)
+	}
+}

@@ -31,6 +31,12 @@ func NewNormalize(mean, std []float64) (*Normalize, error) {
 	return n, nil
 }
 
+// Mean returns the per-channel means (of values scaled to [0, 1]).
+func (n *Normalize) Mean() []float64 { return append([]float64(nil), n.mean...) }
+
+// Std returns the per-channel standard deviations.
+func (n *Normalize) Std() []float64 { return append([]float64(nil), n.std...) }
+
 // Channels returns the number of channels n normalises.
 func (n *Normalize) Channels() int { return len(n.mean) }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -80,7 +81,7 @@ type Block struct {
 // NewBlock builds a block named name (e.g. "stages.1.blocks.0") on be.
 // Weights are drawn by init (zero when nil); drop path masks by dropRNG.
 // It returns an error if cfg is invalid.
-func NewBlock(be kernels.Backend, name string, cfg BlockConfig, init, dropRNG *rand.Rand) (*Block, error) {
+func NewBlock(be kernels.Backend, name string, cfg BlockConfig, init *rand.Rand, dropRNG *philox.Generator) (*Block, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("layer %s: %w", name, err)
 	}

@@ -2,8 +2,8 @@ package layers
 
 import (
 	"fmt"
-	"math/rand/v2"
 
+	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -11,18 +11,20 @@ import (
 // DropPath(p, scale_by_keep=True) defines it: in training each sample's
 // branch is kept with probability keep = 1 − Rate and then scaled by 1/keep,
 // or zeroed; in evaluation, and when Rate is 0, it is the identity. x, y
-// [N, ...].
+// [N, ...]. Masks are Philox draws (philox.KeepMask): on the device when
+// the backend implements kernels.InputOps, so CPU and CUDA runs of one
+// seed drop the same samples.
 type DropPath struct {
 	name     string
 	be       kernels.Backend
 	Rate     float64
-	rng      *rand.Rand
+	rng      *philox.Generator
 	training bool
 	// FixedMask, when non-nil, replaces the random draw with these
 	// per-sample factors (0 or 1/keep), for tests and reproductions.
 	FixedMask []float32
-	mask      []float32
-	active    bool // the last Forward applied a mask
+	mask      []float32 // host copy of the last mask, filled by Mask
+	active    bool      // the last Forward applied a mask
 	n         int
 	scale     buffer
 	out, dx   buffer
@@ -31,8 +33,9 @@ type DropPath struct {
 
 // NewDropPath returns a DropPath with drop probability rate in [0, 1) that
 // draws its masks from rng (shared with the model so a checkpoint can save
-// its state). It starts in training mode.
-func NewDropPath(be kernels.Backend, name string, rate float64, rng *rand.Rand) (*DropPath, error) {
+// its state; each Forward advances its counter by N). It starts in training
+// mode.
+func NewDropPath(be kernels.Backend, name string, rate float64, rng *philox.Generator) (*DropPath, error) {
 	if !(rate >= 0 && rate < 1) {
 		return nil, fmt.Errorf("layer %s (DropPath): rate %v outside [0, 1)", name, rate)
 	}
@@ -51,13 +54,17 @@ func (l *DropPath) Params() []*Param { return nil }
 // SetTraining switches between drawing masks (training) and identity.
 func (l *DropPath) SetTraining(on bool) { l.training = on }
 
-// Mask returns the per-sample factors of the last Forward, or nil if it was
-// the identity.
-func (l *DropPath) Mask() []float32 {
+// Mask returns the per-sample factors of the last Forward (downloaded, a
+// sync point on a device backend), or nil if it was the identity.
+func (l *DropPath) Mask() ([]float32, error) {
 	if !l.active {
-		return nil
+		return nil, nil
 	}
-	return l.mask
+	l.mask = append(l.mask[:0], make([]float32, l.n)...)
+	if err := l.be.Download(l.mask, l.scale.t); err != nil {
+		return nil, layerError(l.name, "DropPath", "mask", err)
+	}
+	return l.mask, nil
 }
 
 // Forward scales each sample of x by its mask factor.
@@ -71,12 +78,9 @@ func (l *DropPath) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if !l.active {
 		return x, nil
 	}
-	if err := l.drawMask(); err != nil {
-		return kernels.Tensor{}, layerError(l.name, "DropPath", "forward", err)
-	}
 	scale, err := l.scale.get(l.be, kernels.Shape{l.n})
 	if err == nil {
-		err = l.be.Upload(scale, l.mask)
+		err = l.drawMask(scale)
 	}
 	var y kernels.Tensor
 	if err == nil {
@@ -91,25 +95,24 @@ func (l *DropPath) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	return y, nil
 }
 
-// drawMask fills l.mask for l.n samples.
-func (l *DropPath) drawMask() error {
+// drawMask writes the factors of l.n samples into scale: FixedMask, or a
+// Philox draw on the backend (kernels.InputOps), else on the host.
+func (l *DropPath) drawMask(scale kernels.Tensor) error {
 	if l.FixedMask != nil {
 		if len(l.FixedMask) != l.n {
 			return fmt.Errorf("fixed mask has %d factors for %d samples: %w", len(l.FixedMask), l.n, kernels.ErrShape)
 		}
-		l.mask = append(l.mask[:0], l.FixedMask...)
-		return nil
+		return l.be.Upload(scale, l.FixedMask)
 	}
 	keep := 1 - l.Rate
-	l.mask = l.mask[:0]
-	for range l.n {
-		f := float32(0)
-		if l.rng.Float64() < keep {
-			f = float32(1 / keep)
-		}
-		l.mask = append(l.mask, f)
+	seed, counter := l.rng.Seed, l.rng.Counter
+	l.rng.Counter += uint64(l.n)
+	if in, ok := l.be.(kernels.InputOps); ok {
+		return in.DropMask(scale, keep, seed, counter)
 	}
-	return nil
+	mask := make([]float32, l.n)
+	philox.KeepMask(mask, seed, counter, keep)
+	return l.be.Upload(scale, mask)
 }
 
 // Backward scales dy by the same per-sample factors.

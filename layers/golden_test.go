@@ -1,11 +1,11 @@
 package layers_test
 
 import (
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
@@ -28,7 +28,7 @@ func TestGoldenBlocks(t *testing.T) {
 			n, h, w, c := g.Int(t, "N"), g.Int(t, "H"), g.Int(t, "W"), g.Int(t, "dim")
 			be := cpu.New()
 			const name = "stages.0.blocks.0"
-			b, err := layers.NewBlock(be, name, tc.cfg(c, g.Float(t, "drop_prob")), nil, rand.New(rand.NewPCG(1, 1)))
+			b, err := layers.NewBlock(be, name, tc.cfg(c, g.Float(t, "drop_prob")), nil, philox.New(1))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
@@ -113,7 +114,7 @@ func TestGradients(t *testing.T) {
 		cfg  BlockConfig
 	}{{"v2_block", V2Block(c, 0.25)}, {"v1_block", V1Block(c, 0.25)}} {
 		t.Run(v.name, func(t *testing.T) {
-			b := must[*Block](t)(NewBlock(be, v.name, v.cfg, nil, rand.New(rand.NewPCG(1, 2))))
+			b := must[*Block](t)(NewBlock(be, v.name, v.cfg, nil, philox.New(2)))
 			b.DropPath.FixedMask = fixed
 			gradCheck(t, be, b, x4, rng)
 		})
@@ -133,7 +134,7 @@ func TestBackwardBeforeForward(t *testing.T) {
 		must[*GRN](t)(NewGRN(be, "mlp.grn", 3, DefaultEps)),
 		NewGELU(be, "act", kernels.GELUErf),
 		NewGlobalAvgPool(be, "pool"),
-		must[*DropPath](t)(NewDropPath(be, "drop_path", 0.1, rand.New(rand.NewPCG(1, 1)))),
+		must[*DropPath](t)(NewDropPath(be, "drop_path", 0.1, philox.New(1))),
 	}
 	for _, l := range ls {
 		_, err := l.Backward(dy)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/layers"
 )
@@ -27,10 +28,10 @@ type Model struct {
 	Head     *layers.Linear
 	Net      *layers.Sequential // the whole network in execution order
 	Arena    *layers.Arena
-	// DropRNG is the generator every drop path draws its masks from; a
-	// training checkpoint saves its state (PCG implements
-	// encoding.BinaryMarshaler).
-	DropRNG *rand.PCG
+	// DropRNG is the Philox generator every drop path draws its masks
+	// from, on the device where the backend can; a training checkpoint
+	// saves its (seed, counter) state.
+	DropRNG *philox.Generator
 }
 
 // Stage is one resolution of the network: an optional downsampling layer
@@ -43,9 +44,10 @@ type Stage struct {
 // New builds the model described by cfg on be. Weights are drawn from the
 // published init (truncated normal std 0.02 for every conv and linear, zero
 // biases, LayerNorm 1/0, GRN 0/0, head scaled by HeadInitScale) with a
-// generator seeded by seed; drop path masks come from a second generator
-// with the same seed. It returns an error if cfg is invalid or over the
-// process's Limits (checked analytically before anything is allocated).
+// generator seeded by seed; drop path masks come from the Philox stream
+// philox.Derive(seed, philox.StreamDropPath). It returns an error if cfg is
+// invalid or over the process's Limits (checked analytically before
+// anything is allocated).
 func New(be kernels.Backend, cfg Config, seed uint64) (*Model, error) {
 	return build(be, cfg, seed, rand.New(rand.NewPCG(seed, 1)))
 }
@@ -56,8 +58,8 @@ func build(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (*Model
 	if err := cfg.CheckLimits(); err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, Backend: be, DropRNG: rand.NewPCG(seed, 2)}
-	drop := rand.New(m.DropRNG)
+	m := &Model{Config: cfg, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath))}
+	drop := m.DropRNG
 
 	stemConv, err := layers.NewConv2D(be, "stem.0", cfg.InChans, cfg.Dims[0], cfg.StemPatch, cfg.StemPatch, 0, true, init)
 	if err != nil {

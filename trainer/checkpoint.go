@@ -27,8 +27,8 @@ type State struct {
 	Step     int            `json:"step"`      // optimizer updates done
 	Loader   datasets.State `json:"loader"`    // next batch of the data stream
 	BestTop1 float64        `json:"best_top1"` // best test top-1 so far (%)
-	DropRNG  []byte         `json:"drop_rng"`  // drop-path generator state
-	MixupRNG []byte         `json:"mixup_rng"` // mixup generator state
+	DropRNG  []byte         `json:"drop_rng"`  // drop-path Philox state (seed, counter)
+	MixupRNG []byte         `json:"mixup_rng"` // mixup Philox state (seed, counter)
 }
 
 // saveCheckpoint writes model, optimizer moments, EMA and state to path
@@ -66,7 +66,7 @@ func (t *Trainer) saveCheckpoint(path string) error {
 	if st.DropRNG, err = t.model.DropRNG.MarshalBinary(); err != nil {
 		return err
 	}
-	if st.MixupRNG, err = t.mixup.PCG.MarshalBinary(); err != nil {
+	if st.MixupRNG, err = t.mixup.RNG.MarshalBinary(); err != nil {
 		return err
 	}
 	stJSON, _ := json.Marshal(st)
@@ -123,7 +123,7 @@ func (t *Trainer) loadCheckpoint(path string) (string, error) {
 	if err := t.model.DropRNG.UnmarshalBinary(st.DropRNG); err != nil {
 		return "", fmt.Errorf("checkpoint %s: drop-path generator: %w", path, err)
 	}
-	if err := t.mixup.PCG.UnmarshalBinary(st.MixupRNG); err != nil {
+	if err := t.mixup.RNG.UnmarshalBinary(st.MixupRNG); err != nil {
 		return "", fmt.Errorf("checkpoint %s: mixup generator: %w", path, err)
 	}
 	t.opt.SetStep(st.Step)

@@ -64,6 +64,7 @@ type DataConfig struct {
 	Workers       int     `toml:"workers" json:"workers"`               // decoding and augmentation goroutines
 	Prefetch      int     `toml:"prefetch" json:"prefetch"`             // batches prepared ahead
 	EvalImages    int     `toml:"eval_images" json:"eval_images"`       // evaluate on the first N test images (0: all)
+	DeviceInput   bool    `toml:"device_input" json:"device_input"`     // stage uint8 batches and normalise/mix on the backend (needs random_erasing = 0)
 }
 
 // TrainConfig holds the loop's settings.
@@ -124,7 +125,7 @@ func Default() Config {
 	return Config{
 		Model: ModelConfig{Variant: "atto", StemPatch: 4, Kernel: 7, MLPRatio: 4, HeadInitScale: 1, Alpha: 1.2, Beta: 1.1, Gamma: 1.15},
 		Data: DataConfig{Dataset: "fashion-mnist", Root: "/usr/share/datasets/fashion-mnist", HFlip: 0.5,
-			Workers: 2, Prefetch: 4},
+			Workers: 2, Prefetch: 4, DeviceInput: true},
 		Train: TrainConfig{Backend: "cpu", Epochs: 1, BatchSize: 128, EvalBatchSize: 500, LogEvery: 50,
 			OutDir: "runs/default"},
 		Optim: OptimConfig{Config: oc, LR: 4e-3, MinLR: 1e-6, LayerDecay: 1, LayerDecayMode: "single"},

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/nextconv/nextconv/internal/philox"
 )
 
 // MixupConfig holds timm's Mixup settings (Zhang et al. 2018 mixup, Yun et
@@ -46,21 +48,22 @@ type Mix struct {
 	Box    [4]int // CutMix box rows [Box[0], Box[1]) × columns [Box[2], Box[3])
 }
 
-// Mixup draws per-batch mixing decisions from its own generator, whose state
-// a checkpoint saves (PCG implements encoding.BinaryMarshaler).
+// Mixup draws per-batch mixing decisions from its own Philox stream (the
+// same on every backend), whose (seed, counter) state a checkpoint saves.
 type Mixup struct {
 	Config MixupConfig
-	PCG    *rand.PCG
+	RNG    *philox.Generator
 	rng    *rand.Rand
 }
 
-// NewMixup returns a Mixup seeded with seed.
+// NewMixup returns a Mixup on the mixup stream of seed
+// (philox.Derive(seed, philox.StreamMixup)).
 func NewMixup(c MixupConfig, seed uint64) (*Mixup, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	pcg := rand.NewPCG(seed, 3)
-	return &Mixup{Config: c, PCG: pcg, rng: rand.New(pcg)}, nil
+	g := philox.New(philox.Derive(seed, philox.StreamMixup))
+	return &Mixup{Config: c, RNG: g, rng: rand.New(g)}, nil
 }
 
 // Draw decides how to mix an h×w batch, in timm's order (Mixup

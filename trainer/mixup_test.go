@@ -108,10 +108,10 @@ func TestMixupDraw(t *testing.T) {
 	if mean := sum / float64(trials-cut); math.Abs(mean-0.5) > 0.03 {
 		t.Errorf("mixup λ mean %.3f, want 0.5", mean)
 	}
-	state, _ := m.PCG.MarshalBinary()
+	state, _ := m.RNG.MarshalBinary()
 	a := m.Draw(28, 28)
 	m2, _ := NewMixup(m.Config, 99)
-	if err := m2.PCG.UnmarshalBinary(state); err != nil {
+	if err := m2.RNG.UnmarshalBinary(state); err != nil {
 		t.Fatal(err)
 	}
 	if b := m2.Draw(28, 28); a != b {

@@ -9,34 +9,12 @@ import (
 	"github.com/nextconv/nextconv/layers"
 )
 
-// targets returns the training targets [n, K] of batch b: mixed by
-// mixup/cutmix (which also mixes b.Images in place) or smoothed one-hot. A
-// bad label is an error that leaves the mixup generator as it was, so that
-// the state saved before failing resumes at this batch.
-func (t *Trainer) targets(b *datasets.Batch) ([]float32, error) {
-	k := t.model.Config.NumClasses
-	var targets []float32
-	var err error
-	if t.mixup.Config.Enabled() {
-		pcg := *t.mixup.PCG
-		if targets, err = t.mixup.Draw(b.H, b.W).Apply(b.Images, b.N, b.H, b.W, b.C, b.Labels, k, t.cfg.Train.LabelSmoothing); err != nil {
-			*t.mixup.PCG = pcg
-		}
-	} else {
-		targets, err = layers.SmoothedTargets(b.Labels, k, t.cfg.Train.LabelSmoothing)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
-	}
-	return targets, nil
-}
-
-// step runs one optimizer update on batch b with its targets [n, K]: upload,
-// zero the gradients, forward, loss, backward, clip, AdamW/SGD at the
-// scheduled learning rate, EMA. The per-sample losses are summed on the
-// backend and read only when logged.
-func (t *Trainer) step(b *datasets.Batch, targets []float32) error {
-	loss, err := t.forwardLoss(b.Images, targets, b.N, b.H, b.W, b.C)
+// step runs one optimizer update on the device images x [N, H, W, C] and
+// targets tgt [N, K] of a batch (batchInputs): zero the gradients, forward,
+// loss, backward, clip, AdamW/SGD at the scheduled learning rate, EMA. The
+// per-sample losses are summed on the backend and read only when logged.
+func (t *Trainer) step(x, tgt kernels.Tensor) error {
+	loss, err := t.forwardLoss(x, tgt)
 	if err == nil {
 		err = t.accumulate(loss)
 	}
@@ -62,17 +40,98 @@ func (t *Trainer) step(b *datasets.Batch, targets []float32) error {
 	return nil
 }
 
-// forwardLoss uploads images [n, h, w, c] and targets [n, K], zeroes the
-// gradients and returns the per-sample losses of a forward pass.
-func (t *Trainer) forwardLoss(images, targets []float32, n, h, w, c int) (kernels.Tensor, error) {
-	x, err := t.upload(&t.x, kernels.Shape{n, h, w, c}, images)
+// batchInputs returns the device images [N, H, W, C] and soft targets
+// [N, K] of batch b, mixed as the mixup generator decides. With a backend
+// that implements kernels.InputOps, uint8 batches (b.Pixels) are copied
+// through the stager and normalised there, and mixing and targets are
+// computed there too; otherwise the host mixes the float32 batch (Mix.Apply)
+// and uploads it. Both make the same float32 operations in the same order,
+// so they give the same bits. A label outside [0, K) is an error before
+// anything is drawn or queued, so the state saved after it resumes at this
+// batch.
+func (t *Trainer) batchInputs(b *datasets.Batch) (x, tgt kernels.Tensor, err error) {
+	k := t.model.Config.NumClasses
+	for i, y := range b.Labels {
+		if y < 0 || y >= k {
+			return x, tgt, fmt.Errorf("trainer: step %d: label %d of sample %d outside [0, %d)", t.state.Step+1, y, i, k)
+		}
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
+		}
+	}()
+	mix := Mix{Lam: 1}
+	if t.mixup.Config.Enabled() {
+		mix = t.mixup.Draw(b.H, b.W)
+	}
+	shape := kernels.Shape{b.N, b.H, b.W, b.C}
+	in, ok := t.be.(kernels.InputOps)
+	if !ok {
+		var targets []float32
+		if t.mixup.Config.Enabled() {
+			targets, err = mix.Apply(b.Images, b.N, b.H, b.W, b.C, b.Labels, k, t.cfg.Train.LabelSmoothing)
+		} else {
+			targets, err = layers.SmoothedTargets(b.Labels, k, t.cfg.Train.LabelSmoothing)
+		}
+		if err == nil {
+			x, err = t.upload(&t.x, shape, b.Images)
+		}
+		if err == nil {
+			tgt, err = t.upload(&t.tgt, kernels.Shape{b.N, k}, targets)
+		}
+		return x, tgt, err
+	}
+	if b.Pixels != nil {
+		x, err = t.stage(b, shape)
+	} else {
+		x, err = t.upload(&t.x, shape, b.Images)
+	}
+	if err == nil && mix.Lam != 1 {
+		if mix.Cutmix {
+			err = in.MixCut(x, mix.Box)
+		} else {
+			err = in.MixBlend(x, mix.Lam)
+		}
+	}
+	if err != nil {
+		return x, tgt, err
+	}
+	t.labelBuf = t.labelBuf[:0]
+	for _, y := range b.Labels {
+		t.labelBuf = append(t.labelBuf, float32(y))
+	}
+	labels, err := t.upload(&t.labels, kernels.Shape{b.N}, t.labelBuf)
+	if err == nil {
+		tgt, err = t.alloc(&t.tgt, kernels.Shape{b.N, k})
+	}
+	if err == nil {
+		err = in.MixTargets(tgt, labels, mix.Lam, t.cfg.Train.LabelSmoothing, t.mixup.Config.Enabled())
+	}
+	return x, tgt, err
+}
+
+// stage copies the uint8 batch b into the stager's next host buffer and
+// queues its copy and normalisation into the device images.
+func (t *Trainer) stage(b *datasets.Batch, shape kernels.Shape) (kernels.Tensor, error) {
+	if t.stager == nil {
+		return kernels.Tensor{}, fmt.Errorf("pixel batch without a stager")
+	}
+	host, err := t.stager.Host(len(b.Pixels))
 	if err != nil {
 		return kernels.Tensor{}, err
 	}
-	tgt, err := t.upload(&t.tgt, kernels.Shape{n, t.model.Config.NumClasses}, targets)
-	if err != nil {
-		return kernels.Tensor{}, err
+	copy(host, b.Pixels)
+	x, err := t.alloc(&t.x, shape)
+	if err == nil {
+		err = t.stager.Normalize(x)
 	}
+	return x, err
+}
+
+// forwardLoss zeroes the gradients and returns the per-sample losses of a
+// forward pass of images x [N, H, W, C] against targets [N, K].
+func (t *Trainer) forwardLoss(x, tgt kernels.Tensor) (kernels.Tensor, error) {
 	if err := t.model.Arena.ZeroGrad(); err != nil {
 		return kernels.Tensor{}, err
 	}
@@ -86,6 +145,15 @@ func (t *Trainer) forwardLoss(images, targets []float32, n, h, w, c int) (kernel
 // upload copies host values into *dst, reallocating it when the shape
 // changes, and returns it.
 func (t *Trainer) upload(dst *kernels.Tensor, s kernels.Shape, v []float32) (kernels.Tensor, error) {
+	x, err := t.alloc(dst, s)
+	if err != nil {
+		return x, err
+	}
+	return x, t.be.Upload(x, v)
+}
+
+// alloc returns *dst, reallocated when its shape is not s.
+func (t *Trainer) alloc(dst *kernels.Tensor, s kernels.Shape) (kernels.Tensor, error) {
 	if dst.Nil() || !dst.Shape.Equal(s) {
 		t.be.Free(*dst)
 		x, err := t.be.Alloc(s)
@@ -94,7 +162,7 @@ func (t *Trainer) upload(dst *kernels.Tensor, s kernels.Shape, v []float32) (ker
 		}
 		*dst = x
 	}
-	return *dst, t.be.Upload(*dst, v)
+	return *dst, nil
 }
 
 // accumulate adds per-sample losses into the running sum.

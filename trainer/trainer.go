@@ -38,6 +38,9 @@ type Trainer struct {
 	log        *Logger
 	lock       *fsutil.FileLock    // out_dir's run.lock
 	x, tgt     kernels.Tensor      // device copies of the current batch
+	labels     kernels.Tensor      // the batch's labels as floats (device targets)
+	labelBuf   []float32           // host staging of labels
+	stager     kernels.Stager      // uint8 batches to the backend (nil: float32 batches)
 	lossSum    kernels.Tensor      // per-sample losses summed since the last log line
 	logged     int                 // steps summed into lossSum
 	stopAt     int                 // StopAfter's step, 0 = none
@@ -216,15 +219,28 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	}
 	fmt.Fprintf(t.log.out, "model %s: %d parameters on %s (%s), %d steps of %d images (%d per epoch)\n",
 		t.model.Config.Name, t.model.NumParams(), t.be.Name(), t.be.DType(), t.steps, t.cfg.Train.BatchSize, t.perEpoch)
+	in, onDevice := t.be.(kernels.InputOps)
+	pipe := t.data.TrainPipe
+	onDevice = onDevice && t.cfg.Data.DeviceInput && len(pipe.Tensor) == 0 && pipe.Normalize != nil
 	loader, err := datasets.NewLoader(ctx, datasets.LoaderConfig{
-		Dataset: t.data.Train, Pipeline: t.data.TrainPipe, BatchSize: t.cfg.Train.BatchSize,
+		Dataset: t.data.Train, Pipeline: pipe, BatchSize: t.cfg.Train.BatchSize,
 		Shuffle: true, DropLast: true, Seed: t.cfg.Train.Seed, Workers: t.cfg.Data.Workers,
-		Prefetch: t.cfg.Data.Prefetch, Start: t.state.Loader,
+		Prefetch: t.cfg.Data.Prefetch, Start: t.state.Loader, Pixels: onDevice,
 	})
 	if err != nil {
 		return res, fmt.Errorf("trainer: %w", err)
 	}
 	defer loader.Close()
+	if onDevice {
+		h, w, c := loader.Shape()
+		if t.stager, err = in.NewStager(t.cfg.Train.BatchSize*h*w*c, pipe.Normalize.Mean(), pipe.Normalize.Std()); err != nil {
+			return res, fmt.Errorf("trainer: input stage: %w", err)
+		}
+		defer func() {
+			t.stager.Close()
+			t.stager = nil
+		}()
+	}
 	deadline := time.Time{}
 	if d := t.cfg.Train.TimeLimit.Duration; d > 0 {
 		deadline = start.Add(d)
@@ -243,11 +259,11 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 			}
 			return res, t.saveBeforeFailing(fmt.Errorf("trainer: data: %w", err))
 		}
-		targets, err := t.targets(b)
+		x, tgt, err := t.batchInputs(b)
 		if err != nil {
 			return res, t.saveBeforeFailing(err)
 		}
-		if err := t.step(b, targets); err != nil {
+		if err := t.step(x, tgt); err != nil {
 			return res, err
 		}
 		t.state.Step++

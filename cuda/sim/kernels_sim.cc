@@ -145,6 +145,16 @@ CUDASIM_REGISTER(col2im_f32, "dx", "dcols", "H", "W", "CIn", "K", "S", "P", "OH"
 CUDASIM_LAUNCH_BOUNDS(col2im_f32, 256)
 }  // namespace cudasim_src_im2col
 
+// kernels/src/input.cu
+CUDASIM_SOURCE("kernels", "kernels/src/input.cu", "e1dea7c885add9e10283bb4de4b94e45ab5a3fe79167f3cd04309fa8f1a54792")
+namespace cudasim_src_input {
+#include "../../kernels/src/input.cu"
+CUDASIM_REGISTER(normalize_u8_f32, "y", "x", "stats", "n", "C")
+CUDASIM_REGISTER(mix_blend_f32, "x", "N", "per", "lam", "oml")
+CUDASIM_REGISTER(mix_cut_f32, "x", "N", "H", "W", "C", "y0", "y1", "x0", "x1")
+CUDASIM_REGISTER(mix_targets_f32, "t", "labels", "N", "K", "off", "on_y", "on_j", "mixed")
+}  // namespace cudasim_src_input
+
 // kernels/src/layernorm.cu
 CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "f8b0f754985727f8cd5a0f43b0f17237a051d77ef4a70aa7d7c695b136fc66d2")
 namespace cudasim_src_layernorm {
@@ -178,3 +188,11 @@ namespace cudasim_src_pool {
 CUDASIM_REGISTER(avgpool_fwd_f32, "y", "x", "N", "HW", "C")
 CUDASIM_REGISTER(avgpool_bwd_f32, "dx", "dy", "N", "HW", "C")
 }  // namespace cudasim_src_pool
+
+// kernels/src/random.cu
+CUDASIM_SOURCE("kernels", "kernels/src/random.cu", "0f66d315963ca45543c429d2cd8d70a76151fd627f95ede95874bb835dee9153")
+namespace cudasim_src_random {
+#include "../../kernels/src/random.cu"
+CUDASIM_REGISTER(philox_block_u32, "out", "n", "seed_lo", "seed_hi", "ctr_lo", "ctr_hi")
+CUDASIM_REGISTER(drop_mask_f32, "mask", "n", "seed_lo", "seed_hi", "ctr_lo", "ctr_hi", "keep", "factor")
+}  // namespace cudasim_src_random

@@ -139,6 +139,9 @@ func (d *Driver) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args .
 	if err != nil {
 		return invalid("%v", err)
 	}
+	if err := d.streams.launchOnMain(name, args); err != nil {
+		return err
+	}
 	var slotp *C.uint64_t
 	if len(slots) > 0 {
 		slotp = (*C.uint64_t)(unsafe.Pointer(&slots[0]))

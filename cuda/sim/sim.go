@@ -43,7 +43,9 @@ var (
 // Driver is the CUDA simulator as a [cuda.Driver]: device memory is C memory
 // of exactly the requested size, kernels are the project's CUDA sources
 // compiled with g++ and run on CPU threads, launches are synchronous, and
-// Sgemm is a plain column-major loop. Its zero value is not usable; call
+// Sgemm is a plain column-major loop. Side streams run their work when it
+// is submitted; a copy and a launch on different streams that no event
+// orders are reported as ErrMissingWait (streams.go). Its zero value is not usable; call
 // [New]. Like every cuda.Driver it is meant to be driven from one goroutine;
 // it is nevertheless safe for concurrent use, and launches of all Drivers in
 // a process run one at a time.
@@ -56,6 +58,7 @@ type Driver struct {
 	ranges   []Range
 	open     []int // indexes into ranges of the open ones
 	launches []Launch
+	streams  streamState // side streams and event order (streams.go)
 }
 
 // Range is one profiler range opened with RangePush.

@@ -126,4 +126,21 @@ func (r *recorder) RangePush(string)                         {}
 func (r *recorder) RangePop()                                {}
 func (r *recorder) Close() error                             { return nil }
 
+// The input pipeline's streams and events only order work; the recorder
+// keeps one queue. Asynchronous copies are recorded like synchronous ones.
+type stream struct{}
+
+func (stream) Release() {}
+
+func (r *recorder) HostAlloc(bytes int) ([]byte, error) { return make([]byte, bytes), nil }
+func (r *recorder) HostFree([]byte) error               { return nil }
+func (r *recorder) NewStream() (cuda.Stream, error)     { return stream{}, nil }
+func (r *recorder) CopyHtoDAsync(_ cuda.DevicePtr, src []byte, _ cuda.Stream) error {
+	return r.CopyHtoD(0, src)
+}
+func (r *recorder) NewEvent() (cuda.Event, error)             { return event{}, nil }
+func (r *recorder) RecordEvent(cuda.Event, cuda.Stream) error { return nil }
+func (r *recorder) WaitEvent(cuda.Stream, cuda.Event) error   { return nil }
+func (r *recorder) SyncEvent(cuda.Event) error                { return nil }
+
 var _ cuda.Driver = (*recorder)(nil)

@@ -12,21 +12,46 @@ import (
 // handed out again, so a training loop whose shapes repeat stops calling the
 // driver after its first step. Exact sizes (no rounding up) keep the
 // simulator's out-of-bounds guards meaningful.
+//
+// It is stream-aware. A buffer freed by main-stream work (put) may be
+// handed to later main-stream work at once, since the stream runs in
+// order; one handed to a side stream (getOn) makes that stream wait for an
+// event recorded on the main stream first, and one freed by side-stream
+// work (putAfter) carries the event that marks the end of that work, which
+// the main stream waits for before reusing it. So a copy stream never
+// overwrites scratch memory a queued kernel still reads, nor the reverse.
 type pool struct {
 	drv  cuda.Driver
-	free map[int][]cuda.DevicePtr
+	free map[int][]pooled
 	live map[cuda.DevicePtr]int // allocation start → bytes
+	mark cuda.Event             // recorded on the main stream for getOn
 }
 
+// pooled is a cached allocation and, when side-stream work freed it, the
+// event after that work (owned by the pool).
+type pooled struct {
+	ptr   cuda.DevicePtr
+	ready cuda.Event
+}
+
+// get returns bytes of device memory for main-stream work.
 func (p *pool) get(bytes int) (cuda.DevicePtr, error) {
 	if p.free == nil {
-		p.free, p.live = map[int][]cuda.DevicePtr{}, map[cuda.DevicePtr]int{}
+		p.free, p.live = map[int][]pooled{}, map[cuda.DevicePtr]int{}
 	}
 	if list := p.free[bytes]; len(list) > 0 {
-		ptr := list[len(list)-1]
+		e := list[len(list)-1]
 		p.free[bytes] = list[:len(list)-1]
-		p.live[ptr] = bytes
-		return ptr, nil
+		if e.ready != nil {
+			err := p.drv.WaitEvent(nil, e.ready)
+			e.ready.Release()
+			if err != nil {
+				p.free[bytes] = append(p.free[bytes], pooled{ptr: e.ptr})
+				return 0, err
+			}
+		}
+		p.live[e.ptr] = bytes
+		return e.ptr, nil
 	}
 	ptr, err := p.drv.Malloc(bytes)
 	if err != nil {
@@ -36,12 +61,45 @@ func (p *pool) get(bytes int) (cuda.DevicePtr, error) {
 	return ptr, nil
 }
 
-// put returns an allocation to the cache; pointers that are not the start
-// of a live allocation (views) are ignored.
-func (p *pool) put(ptr cuda.DevicePtr, bytes int) {
+// getOn returns bytes of device memory for work on side stream s, which
+// first waits for everything queued on the main stream so far (a cached
+// buffer's last readers among it).
+func (p *pool) getOn(bytes int, s cuda.Stream) (cuda.DevicePtr, error) {
+	ptr, err := p.get(bytes)
+	if err != nil {
+		return 0, err
+	}
+	if p.mark == nil {
+		if p.mark, err = p.drv.NewEvent(); err != nil {
+			p.put(ptr, bytes)
+			return 0, err
+		}
+	}
+	if err = p.drv.RecordEvent(p.mark, nil); err == nil {
+		err = p.drv.WaitEvent(s, p.mark)
+	}
+	if err != nil {
+		p.put(ptr, bytes)
+		return 0, err
+	}
+	return ptr, nil
+}
+
+// put returns an allocation that main-stream work used to the cache;
+// pointers that are not the start of a live allocation (views) are ignored.
+func (p *pool) put(ptr cuda.DevicePtr, bytes int) { p.putAfter(ptr, bytes, nil) }
+
+// putAfter is put for an allocation that work before the event ready (on
+// any stream) used; the pool owns ready from now on. A nil ready means the
+// main stream.
+func (p *pool) putAfter(ptr cuda.DevicePtr, bytes int, ready cuda.Event) {
 	if n, ok := p.live[ptr]; ok && n == bytes {
 		delete(p.live, ptr)
-		p.free[bytes] = append(p.free[bytes], ptr)
+		p.free[bytes] = append(p.free[bytes], pooled{ptr: ptr, ready: ready})
+		return
+	}
+	if ready != nil {
+		ready.Release()
 	}
 }
 
@@ -49,8 +107,11 @@ func (p *pool) put(ptr cuda.DevicePtr, bytes int) {
 func (p *pool) release() error {
 	var first error
 	for _, list := range p.free {
-		for _, ptr := range list {
-			if err := p.drv.Free(ptr); err != nil && first == nil {
+		for _, e := range list {
+			if e.ready != nil {
+				e.ready.Release()
+			}
+			if err := p.drv.Free(e.ptr); err != nil && first == nil {
 				first = err
 			}
 		}
@@ -60,7 +121,10 @@ func (p *pool) release() error {
 			first = err
 		}
 	}
-	p.free, p.live = nil, nil
+	if p.mark != nil {
+		p.mark.Release()
+	}
+	p.free, p.live, p.mark = nil, nil, nil
 	return first
 }
 
