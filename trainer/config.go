@@ -35,6 +35,7 @@ type Config struct {
 // knobs (see models.Config).
 type ModelConfig struct {
 	Variant       string  `toml:"variant" json:"variant"`                 // "atto" … "huge", "convnext_tiny" …
+	Pretrained    string  `toml:"pretrained" json:"pretrained"`           // checkpoint to initialise from (safetensors or official .pt); "" = random init
 	InChans       int     `toml:"in_chans" json:"in_chans"`               // 0: the dataset's channel count
 	NumClasses    int     `toml:"num_classes" json:"num_classes"`         // 0: the dataset's class count
 	StemPatch     int     `toml:"stem_patch" json:"stem_patch"`           // stem kernel = stride (4; 2 for 28×28 input)
@@ -64,6 +65,7 @@ type DataConfig struct {
 	Workers       int     `toml:"workers" json:"workers"`               // decoding and augmentation goroutines
 	Prefetch      int     `toml:"prefetch" json:"prefetch"`             // batches prepared ahead
 	EvalImages    int     `toml:"eval_images" json:"eval_images"`       // evaluate on the first N test images (0: all)
+	Classes       int     `toml:"classes" json:"classes"`               // keep only the first N classes (labels < N) of both splits (0: all)
 }
 
 // TrainConfig holds the loop's settings.
@@ -253,6 +255,7 @@ func (c Config) Validate() error {
 		{d.Workers > 0 && d.Workers <= maxWorkers, "data.workers", d.Workers, fmt.Sprintf("in [1, %d]", maxWorkers)},
 		{d.Prefetch > 0 && d.Prefetch <= maxWorkers, "data.prefetch", d.Prefetch, fmt.Sprintf("in [1, %d]", maxWorkers)},
 		{d.EvalImages >= 0, "data.eval_images", d.EvalImages, ">= 0 (0: all)"},
+		{d.Classes >= 0, "data.classes", d.Classes, ">= 0 (0: all)"},
 		{slices.Contains(backends, t.Backend), "train.backend", t.Backend, strings.Join(backends, ", ")},
 		// TOML integers are int64; the decoder wraps a negative one into
 		// this unsigned field, so show it as written.
