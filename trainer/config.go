@@ -290,6 +290,9 @@ func (c Config) Validate() error {
 	if err := c.Optim.Config.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if c.QAT.Enabled && c.Model.Pretrained != "" {
+		return fmt.Errorf("config: model.pretrained and qat.from both set the starting weights; keep one")
+	}
 	if err := c.QAT.Validate(); err != nil {
 		return err
 	}
