@@ -14,6 +14,7 @@ import (
 
 	"github.com/maruel/safetensors"
 
+	"github.com/nextconv/nextconv/internal/float16"
 	"github.com/nextconv/nextconv/internal/fsutil"
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -180,33 +181,14 @@ func toFloat32(t safetensors.Tensor) ([]float32, error) {
 		}
 	case safetensors.BF16:
 		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+			out[i] = float16.BFloat16ToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 	case safetensors.F16:
 		for i := range out {
-			out[i] = halfToFloat(binary.LittleEndian.Uint16(t.Data[2*i:]))
+			out[i] = float16.HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 	}
 	return out, nil
-}
-
-// halfToFloat converts an IEEE-754 binary16 value exactly.
-func halfToFloat(h uint16) float32 {
-	sign := float32(1)
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	exp, frac := int(h>>10&0x1f), float64(h&0x3ff)
-	switch exp {
-	case 0:
-		return sign * float32(math.Ldexp(frac, -24))
-	case 31:
-		if frac == 0 {
-			return sign * float32(math.Inf(1))
-		}
-		return float32(math.NaN())
-	}
-	return sign * float32(math.Ldexp(1+frac/1024, exp-15))
 }
 
 // Load reads the model's parameters from a safetensors checkpoint in timm

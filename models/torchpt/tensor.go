@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"github.com/nlpodyssey/gopickle/types"
+
+	"github.com/nextconv/nextconv/internal/float16"
 )
 
 // tensors converts a state dict's entries to float32 tensors in order. A
@@ -87,28 +89,9 @@ func converter(dt dtype) (func([]byte) float32, error) {
 	case "torch.DoubleStorage":
 		return func(b []byte) float32 { return float32(math.Float64frombits(binary.LittleEndian.Uint64(b))) }, nil
 	case "torch.BFloat16Storage":
-		return func(b []byte) float32 { return math.Float32frombits(uint32(binary.LittleEndian.Uint16(b)) << 16) }, nil
+		return func(b []byte) float32 { return float16.BFloat16ToFloat32(binary.LittleEndian.Uint16(b)) }, nil
 	case "torch.HalfStorage":
-		return func(b []byte) float32 { return halfToFloat(binary.LittleEndian.Uint16(b)) }, nil
+		return func(b []byte) float32 { return float16.HalfToFloat32(binary.LittleEndian.Uint16(b)) }, nil
 	}
 	return nil, fmt.Errorf("dtype %s is not a float type", dt.name)
-}
-
-// halfToFloat converts an IEEE-754 binary16 value exactly.
-func halfToFloat(h uint16) float32 {
-	sign := float32(1)
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	exp, frac := int(h>>10&0x1f), float64(h&0x3ff)
-	switch exp {
-	case 0:
-		return sign * float32(math.Ldexp(frac, -24))
-	case 31:
-		if frac == 0 {
-			return sign * float32(math.Inf(1))
-		}
-		return float32(math.NaN())
-	}
-	return sign * float32(math.Ldexp(1+frac/1024, exp-15))
 }
