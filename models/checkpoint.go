@@ -191,14 +191,15 @@ func toFloat32(t safetensors.Tensor) ([]float32, error) {
 	return out, nil
 }
 
-// Load reads the model's parameters from a safetensors checkpoint in timm
-// or official naming (detected from the names), matching tensors by name,
+// Load reads the model's parameters from a checkpoint (safetensors, or a
+// torch.save .pt file: ReadTensors) in timm or official naming (detected
+// from the names), matching tensors by name,
 // never by position. Shapes may differ only in size-1 axes (timm's (E,C,1,1)
 // MLP weights, the official (1,1,1,E) GRN). It returns a *CheckpointError
 // listing every missing, unexpected and mis-shaped tensor, and changes no
 // parameter unless all match.
 func (m *Model) Load(path string) error {
-	tensors, _, err := ReadSafetensors(path)
+	tensors, err := ReadTensors(path)
 	if err != nil {
 		return err
 	}

@@ -50,13 +50,13 @@ func listOrNone(names []string) string {
 func ReadTensors(path string) ([]Tensor, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("models: pretrained: %w", err)
+		return nil, fmt.Errorf("models: read checkpoint: %w", err)
 	}
 	magic := make([]byte, 4)
 	_, err = io.ReadFull(f, magic)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("models: pretrained %s: too short to be a checkpoint: %w", path, err)
+		return nil, fmt.Errorf("models: checkpoint %s is too short to be one: %w", path, err)
 	}
 	if !bytes.Equal(magic, []byte("PK\x03\x04")) {
 		ts, _, err := ReadSafetensors(path)

@@ -73,6 +73,17 @@ func TestPretrainedOfficialPT(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.AllClose(t, "logits", got.Host32(), logits.Data, 1e-4, 1e-5)
+
+	strict := newSmall(t, 3, 10) // Load (strict, used by train forward/eval) reads .pt files too
+	if err := strict.Load(filepath.Join(pretrainedData, "official_small.pt")); err != nil {
+		t.Fatal(err)
+	}
+	a, b := values(t, m), values(t, strict)
+	for name := range a {
+		if !slices.Equal(a[name], b[name]) {
+			t.Errorf("Load and LoadPretrained differ on %s", name)
+		}
+	}
 }
 
 // TestPretrainedTimmRules loads a timm-named checkpoint (3 channels, 10
