@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -26,13 +27,13 @@ func TestReadOfficial(t *testing.T) {
 		t.Fatalf("%d tensors, want 70", len(ts))
 	}
 	first, grn, last := ts[0], ts[22], ts[len(ts)-1]
-	if first.Name != "downsample_layers.0.0.weight" || !equal(first.Shape, 8, 3, 4, 4) || len(first.Data) != 384 {
+	if first.Name != "downsample_layers.0.0.weight" || !slices.Equal(first.Shape, []int{8, 3, 4, 4}) || len(first.Data) != 384 {
 		t.Errorf("first tensor %s %v (%d values)", first.Name, first.Shape, len(first.Data))
 	}
-	if grn.Name != "stages.0.0.grn.gamma" || !equal(grn.Shape, 1, 1, 1, 32) {
+	if grn.Name != "stages.0.0.grn.gamma" || !slices.Equal(grn.Shape, []int{1, 1, 1, 32}) {
 		t.Errorf("tensor 22 is %s %v, want stages.0.0.grn.gamma [1 1 1 32]", grn.Name, grn.Shape)
 	}
-	if last.Name != "head.bias" || !equal(last.Shape, 10) {
+	if last.Name != "head.bias" || !slices.Equal(last.Shape, []int{10}) {
 		t.Errorf("last tensor %s %v", last.Name, last.Shape)
 	}
 }
@@ -54,11 +55,11 @@ func TestReadProtocol4(t *testing.T) {
 		t.Fatalf("%d tensors, want %d", len(ts), len(want))
 	}
 	for _, tn := range ts {
-		if !slicesEqual(tn.Data, want[tn.Name]) {
+		if !slices.Equal(tn.Data, want[tn.Name]) {
 			t.Errorf("%s = %v, want %v", tn.Name, tn.Data, want[tn.Name])
 		}
 	}
-	if !equal(ts[1].Shape, 3, 2) {
+	if !slices.Equal(ts[1].Shape, []int{3, 2}) {
 		t.Errorf("t has shape %v, want [3 2]", ts[1].Shape)
 	}
 }
@@ -220,28 +221,4 @@ func clone(m map[string][]byte) map[string][]byte {
 		out[k] = v
 	}
 	return out
-}
-
-func equal(s []int, want ...int) bool {
-	if len(s) != len(want) {
-		return false
-	}
-	for i := range s {
-		if s[i] != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
