@@ -28,7 +28,6 @@ func init() {
 // storage is one storage's raw little-endian bytes.
 type storage struct {
 	dtype
-	key  string
 	data []byte
 }
 
@@ -112,7 +111,7 @@ func unpickle(pkl []byte, a *archive) (interface{}, error) {
 		if err != nil {
 			return nil, err
 		}
-		st := &storage{dtype: dt, key: key, data: data}
+		st := &storage{dtype: dt, data: data}
 		loaded[key] = st
 		return st, nil
 	}
