@@ -193,9 +193,9 @@ func toFloat32(t safetensors.Tensor) ([]float32, error) {
 
 // Load reads the model's parameters from a checkpoint (safetensors, or a
 // torch.save .pt file: ReadTensors) in timm or official naming (detected
-// from the names), matching tensors by name,
-// never by position. Shapes may differ only in size-1 axes (timm's (E,C,1,1)
-// MLP weights, the official (1,1,1,E) GRN). It returns a *CheckpointError
+// from the names), matching tensors by name, never by position. Shapes may
+// differ only in size-1 axes (timm's (E,C,1,1) MLP weights, the official
+// (1,1,1,E) GRN). It returns a *CheckpointError
 // listing every missing, unexpected and mis-shaped tensor, and changes no
 // parameter unless all match.
 func (m *Model) Load(path string) error {
@@ -271,7 +271,8 @@ const (
 )
 
 // ReadMetadata returns the __metadata__ of a safetensors file, reading only
-// its header. A header longer than the file or than 16 MiB is an error.
+// its header. A header longer than the file or than 16 MiB is an error; a
+// torch.save .pt file has no metadata (nil, no error).
 func ReadMetadata(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -290,6 +291,9 @@ func parseMetadata(path string, r io.Reader, size int64) (map[string]string, err
 	var n uint64
 	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
 		return nil, fmt.Errorf("models: checkpoint %s: no valid safetensors header (file of %d bytes)", path, size)
+	}
+	if uint32(n) == zipMagic {
+		return nil, nil // a torch.save .pt file: tensors, no metadata
 	}
 	if n > maxHeaderBytes || n > uint64(size-8) {
 		return nil, fmt.Errorf("models: checkpoint %s: header of %d bytes in a file of %d (at most %d): corrupt or not safetensors", path, n, size, maxHeaderBytes)

@@ -1,7 +1,7 @@
 package models
 
 import (
-	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -43,6 +43,9 @@ func listOrNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
+// zipMagic starts every zip file ("PK\x03\x04"), so every torch.save file.
+const zipMagic = 0x04034b50
+
 // ReadTensors reads every tensor of a checkpoint as float32: a safetensors
 // file (ReadSafetensors) or a PyTorch zip checkpoint written by torch.save
 // (.pt/.pth; torchpt.Read with its default limits), told apart by the
@@ -58,7 +61,7 @@ func ReadTensors(path string) ([]Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("models: checkpoint %s is too short to be one: %w", path, err)
 	}
-	if !bytes.Equal(magic, []byte("PK\x03\x04")) {
+	if binary.LittleEndian.Uint32(magic) != zipMagic {
 		ts, _, err := ReadSafetensors(path)
 		return ts, err
 	}

@@ -74,6 +74,10 @@ func TestPretrainedOfficialPT(t *testing.T) {
 	}
 	testutil.AllClose(t, "logits", got.Host32(), logits.Data, 1e-4, 1e-5)
 
+	// A .pt file carries no nextconv config: train forward asks for -model.
+	if _, err := ConfigFromCheckpoint(filepath.Join(pretrainedData, "official_small.pt")); !errors.Is(err, ErrNoConfig) {
+		t.Errorf("ConfigFromCheckpoint(.pt): err = %v, want ErrNoConfig", err)
+	}
 	strict := newSmall(t, 3, 10) // Load (strict, used by train forward/eval) reads .pt files too
 	if err := strict.Load(filepath.Join(pretrainedData, "official_small.pt")); err != nil {
 		t.Fatal(err)
