@@ -30,7 +30,7 @@ var allowedGlobals = map[string]bool{
 var (
 	noArg = "(.012N" + "RabdeloustQ)}]" + "\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x94"
 	// fixed-size arguments, by size in bytes
-	fixedArg = map[byte]int{'K': 1, 'h': 1, 'q': 1, 0x80: 1, 'M': 2, 'J': 4, 'j': 4, 'r': 4, 'G': 8, 0x95: 8}
+	fixedArg = map[byte]int{'K': 1, 'h': 1, 'q': 1, 0x80: 1, 'M': 2, 'J': 4, 'j': 4, 'r': 4, 'G': 8}
 	// a little-endian length of this many bytes, then that many bytes
 	countedArg = map[byte]int{'U': 1, 'C': 1, 0x8c: 1, 0x8a: 1, 'T': 4, 'B': 4, 'X': 4, 0x8b: 4, 0x8d: 8, 0x8e: 8, 0x96: 8}
 	// newline-terminated text arguments
