@@ -14,6 +14,7 @@ import (
 
 	"github.com/maruel/safetensors"
 
+	"github.com/nextconv/nextconv/internal/float16"
 	"github.com/nextconv/nextconv/internal/fsutil"
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -180,43 +181,25 @@ func toFloat32(t safetensors.Tensor) ([]float32, error) {
 		}
 	case safetensors.BF16:
 		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+			out[i] = float16.BFloat16ToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 	case safetensors.F16:
 		for i := range out {
-			out[i] = halfToFloat(binary.LittleEndian.Uint16(t.Data[2*i:]))
+			out[i] = float16.HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 	}
 	return out, nil
 }
 
-// halfToFloat converts an IEEE-754 binary16 value exactly.
-func halfToFloat(h uint16) float32 {
-	sign := float32(1)
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	exp, frac := int(h>>10&0x1f), float64(h&0x3ff)
-	switch exp {
-	case 0:
-		return sign * float32(math.Ldexp(frac, -24))
-	case 31:
-		if frac == 0 {
-			return sign * float32(math.Inf(1))
-		}
-		return float32(math.NaN())
-	}
-	return sign * float32(math.Ldexp(1+frac/1024, exp-15))
-}
-
-// Load reads the model's parameters from a safetensors checkpoint in timm
-// or official naming (detected from the names), matching tensors by name,
-// never by position. Shapes may differ only in size-1 axes (timm's (E,C,1,1)
-// MLP weights, the official (1,1,1,E) GRN). It returns a *CheckpointError
+// Load reads the model's parameters from a checkpoint (safetensors, or a
+// torch.save .pt file: ReadTensors) in timm or official naming (detected
+// from the names), matching tensors by name, never by position. Shapes may
+// differ only in size-1 axes (timm's (E,C,1,1) MLP weights, the official
+// (1,1,1,E) GRN). It returns a *CheckpointError
 // listing every missing, unexpected and mis-shaped tensor, and changes no
 // parameter unless all match.
 func (m *Model) Load(path string) error {
-	tensors, _, err := ReadSafetensors(path)
+	tensors, err := ReadTensors(path)
 	if err != nil {
 		return err
 	}
@@ -288,7 +271,8 @@ const (
 )
 
 // ReadMetadata returns the __metadata__ of a safetensors file, reading only
-// its header. A header longer than the file or than 16 MiB is an error.
+// its header. A header longer than the file or than 16 MiB is an error; a
+// torch.save .pt file has no metadata (nil, no error).
 func ReadMetadata(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -307,6 +291,9 @@ func parseMetadata(path string, r io.Reader, size int64) (map[string]string, err
 	var n uint64
 	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
 		return nil, fmt.Errorf("models: checkpoint %s: no valid safetensors header (file of %d bytes)", path, size)
+	}
+	if uint32(n) == zipMagic {
+		return nil, nil // a torch.save .pt file: tensors, no metadata
 	}
 	if n > maxHeaderBytes || n > uint64(size-8) {
 		return nil, fmt.Errorf("models: checkpoint %s: header of %d bytes in a file of %d (at most %d): corrupt or not safetensors", path, n, size, maxHeaderBytes)

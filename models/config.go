@@ -1,7 +1,9 @@
 // Package models builds the ConvNeXt V2 and V1 families from layers, with the
 // efficient-variant knobs (depthwise kernel, MLP ratio, GRN, compound
-// scaling), timm- and official-named safetensors checkpoints, and a per-layer
-// profiler of parameters, MACs, activation memory and time.
+// scaling), timm- and official-named checkpoints (safetensors, and torch.save
+// .pt files through models/torchpt), initialisation from pretrained weights
+// for fine-tuning (LoadPretrained), and a per-layer profiler of parameters,
+// MACs, activation memory and time.
 //
 // Architectures follow the official repositories (facebookresearch/ConvNeXt-V2
 // models/convnextv2.py, facebookresearch/ConvNeXt models/convnext.py) as

@@ -147,8 +147,8 @@ func splitTensors(ts []models.Tensor) (model []models.Tensor, extra map[string]m
 
 // LoadWeights loads a model's parameters from any checkpoint: one written by
 // `train` (optimizer state ignored; the EMA weights instead of the trained
-// ones when ema is set), by models.Save, or by timm/the official code
-// converted to safetensors.
+// ones when ema is set), by models.Save, by timm (safetensors) or by the
+// official code (torch.save .pt).
 func LoadWeights(m *models.Model, path string, ema bool) error {
 	_, err := loadWeights(m, path, ema)
 	return err
@@ -157,7 +157,7 @@ func LoadWeights(m *models.Model, path string, ema bool) error {
 // loadWeights is LoadWeights returning the checkpoint's other tensors
 // (optimizer, EMA, quantizer state).
 func loadWeights(m *models.Model, path string, ema bool) (map[string]models.Tensor, error) {
-	tensors, _, err := models.ReadSafetensors(path)
+	tensors, err := models.ReadTensors(path)
 	if err != nil {
 		return nil, err
 	}

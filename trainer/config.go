@@ -35,6 +35,7 @@ type Config struct {
 // knobs (see models.Config).
 type ModelConfig struct {
 	Variant       string  `toml:"variant" json:"variant"`                 // "atto" … "huge", "convnext_tiny" …
+	Pretrained    string  `toml:"pretrained" json:"pretrained"`           // checkpoint to initialise from (safetensors or official .pt); "" = random init
 	InChans       int     `toml:"in_chans" json:"in_chans"`               // 0: the dataset's channel count
 	NumClasses    int     `toml:"num_classes" json:"num_classes"`         // 0: the dataset's class count
 	StemPatch     int     `toml:"stem_patch" json:"stem_patch"`           // stem kernel = stride (4; 2 for 28×28 input)
@@ -65,6 +66,7 @@ type DataConfig struct {
 	Prefetch      int     `toml:"prefetch" json:"prefetch"`             // batches prepared ahead
 	EvalImages    int     `toml:"eval_images" json:"eval_images"`       // evaluate on the first N test images (0: all)
 	DeviceInput   bool    `toml:"device_input" json:"device_input"`     // stage uint8 batches and normalise/mix on the backend (needs random_erasing = 0)
+	Classes       int     `toml:"classes" json:"classes"`               // keep only the first N classes (labels < N) of both splits (0: all)
 }
 
 // TrainConfig holds the loop's settings.
@@ -254,6 +256,7 @@ func (c Config) Validate() error {
 		{d.Workers > 0 && d.Workers <= maxWorkers, "data.workers", d.Workers, fmt.Sprintf("in [1, %d]", maxWorkers)},
 		{d.Prefetch > 0 && d.Prefetch <= maxWorkers, "data.prefetch", d.Prefetch, fmt.Sprintf("in [1, %d]", maxWorkers)},
 		{d.EvalImages >= 0, "data.eval_images", d.EvalImages, ">= 0 (0: all)"},
+		{d.Classes >= 0, "data.classes", d.Classes, ">= 0 (0: all)"},
 		{slices.Contains(backends, t.Backend), "train.backend", t.Backend, strings.Join(backends, ", ")},
 		// TOML integers are int64; the decoder wraps a negative one into
 		// this unsigned field, so show it as written.
@@ -287,6 +290,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Optim.Config.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if c.QAT.Enabled && c.Model.Pretrained != "" {
+		return fmt.Errorf("config: model.pretrained and qat.from both set the starting weights; keep one")
 	}
 	if err := c.QAT.Validate(); err != nil {
 		return err

@@ -61,6 +61,12 @@ func LoadData(ctx context.Context, c DataConfig) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	if n := c.Classes; n > 0 {
+		if n > d.Train.Info().NumClasses() {
+			return nil, fmt.Errorf("data: data.classes %d exceeds the %d classes of %s", n, d.Train.Info().NumClasses(), c.Dataset)
+		}
+		d.Train, d.Test = datasets.FirstClasses(d.Train, n), datasets.FirstClasses(d.Test, n)
+	}
 	d.Info = d.Train.Info()
 	if n := c.EvalImages; n > 0 && n < d.Test.Len() {
 		d.Test = datasets.Subset(d.Test, n)

@@ -103,3 +103,47 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestFineTuneFromFiveClasses is the README's fine-tuning experiment, cut
+// short: configs/fashion_mnist.toml trained for 300 steps on Fashion-MNIST's
+// first five classes, then 100 steps on all ten from that checkpoint (head
+// re-initialised) must beat 100 steps from random weights by at least 1.5
+// points of test top-1 (first 2000 test images; measured here: 82.35 %
+// against 79.85 %). About 18 minutes on the loaded 2-core machine;
+// NEXTCONV_E2E=1.
+func TestFineTuneFromFiveClasses(t *testing.T) {
+	if os.Getenv("NEXTCONV_E2E") != "1" {
+		t.Skip("set NEXTCONV_E2E=1 to run the Fashion-MNIST fine-tuning experiment (minutes)")
+	}
+	load := func(steps int) Config {
+		c, err := Load(filepath.Join("..", "configs", "fashion_mnist.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Train.MaxSteps, c.Train.OutDir, c.Train.LogEvery, c.Optim.WarmupSteps = steps, t.TempDir(), 50, 50
+		return c
+	}
+	train := func(c Config) Result {
+		tr, err := New(context.Background(), c, cpu.New(), testWriter{t})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		res, err := tr.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	five := load(300)
+	five.Data.Classes = 5
+	train(five)
+	scratch, ft := load(100), load(100)
+	scratch.Data.EvalImages, ft.Data.EvalImages = 2000, 2000
+	ft.Model.Pretrained = filepath.Join(five.Train.OutDir, "last.safetensors")
+	s, f := train(scratch), train(ft)
+	t.Logf("after 100 steps on ten classes: from scratch %.2f%%, fine-tuned from five classes %.2f%%", s.Top1, f.Top1)
+	if f.Top1 < s.Top1+1.5 {
+		t.Errorf("fine-tuned top-1 %.2f%% is not 1.5 points above from-scratch %.2f%%", f.Top1, s.Top1)
+	}
+}

@@ -108,6 +108,11 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 	if t.log, err = NewLogger(cfg.Train.OutDir, log, resume); err != nil {
 		return err
 	}
+	if cfg.Model.Pretrained != "" && !resume {
+		if err := t.loadPretrained(cfg.Model.Pretrained); err != nil {
+			return err
+		}
+	}
 	if cfg.QAT.Enabled {
 		if resume {
 			t.qat, err = Quantize(t.model, cfg.QAT)

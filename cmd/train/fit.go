@@ -18,6 +18,7 @@ func fit(ctx context.Context, args []string) error {
 	backend := fs.String("backend", "", "override train.backend: cpu, cuda or cudasim")
 	resume := fs.Bool("resume", false, "continue from out_dir/last.safetensors (train.resume)")
 	overwrite := fs.Bool("overwrite", false, "replace the run out_dir holds, removing its checkpoints and metrics (train.overwrite)")
+	pretrained := fs.String("pretrained", "", "initialise from this checkpoint: safetensors or official .pt (model.pretrained)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,6 +37,9 @@ func fit(ctx context.Context, args []string) error {
 	}
 	if *overwrite {
 		sets = append(sets, "train.overwrite=true")
+	}
+	if *pretrained != "" {
+		sets = append(sets, fmt.Sprintf("model.pretrained=%q", *pretrained))
 	}
 	for _, s := range sets {
 		if err := cfg.Set(s); err != nil {

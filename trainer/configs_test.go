@@ -1,0 +1,26 @@
+package trainer
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// TestShippedConfigs loads every configuration in configs/ (unknown keys
+// and invalid values fail) and resolves its model for an RGB, 1000-class
+// dataset.
+func TestShippedConfigs(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "configs", "*.toml"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("configs: %v %v", files, err)
+	}
+	for _, f := range files {
+		c, err := Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if _, err := c.ModelConfig(3, 1000); err != nil {
+			t.Errorf("%s: [model]: %v", f, err)
+		}
+	}
+}
