@@ -85,14 +85,6 @@ func (l *Mask) shape(x kernels.Tensor) (kernels.MaskShape, error) {
 	return s, nil
 }
 
-func (l *Mask) maskOps() (kernels.MaskOps, error) {
-	ops, ok := l.be.(kernels.MaskOps)
-	if !ok {
-		return nil, fmt.Errorf("layer %s (Mask): backend %s has no FCMAE mask ops", l.name, l.be.Name())
-	}
-	return ops, nil
-}
-
 // Forward returns x with masked pixels zeroed or set to the token.
 func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	defer rangeOf(l.be, l.name)()
@@ -100,13 +92,9 @@ func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if err != nil {
 		return kernels.Tensor{}, err
 	}
-	ops, err := l.maskOps()
-	if err != nil {
-		return kernels.Tensor{}, err
-	}
 	y, err := l.out.get(l.be, x.Shape)
 	if err == nil {
-		err = ops.MaskFill(y, x, l.src.T, l.token(), s)
+		err = l.be.MaskFill(y, x, l.src.T, l.token(), s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, layerError(l.name, "Mask", "forward", err)
@@ -125,17 +113,13 @@ func (l *Mask) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	if !dy.Shape.Equal(l.s.XShape()) {
 		return kernels.Tensor{}, shapeError(l.name, "Mask", "backward", dy.Shape, l.s.XShape().String())
 	}
-	ops, err := l.maskOps()
-	if err != nil {
-		return kernels.Tensor{}, err
-	}
 	var dfill kernels.Tensor
 	if l.Token != nil {
 		dfill, _ = l.Token.Grad.Reshape(kernels.Shape{l.s.C})
 	}
 	dx, err := l.dx.get(l.be, dy.Shape)
 	if err == nil {
-		err = ops.MaskFillBackward(dx, dfill, dy, l.src.T, l.s)
+		err = l.be.MaskFillBackward(dx, dfill, dy, l.src.T, l.s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, layerError(l.name, "Mask", "backward", err)

@@ -34,10 +34,6 @@ func NewPatchLoss(be kernels.Backend, patch int, normPix bool) *PatchLoss {
 // ([PatchLoss.Mean]). It returns an error wrapping kernels.ErrShape for
 // inconsistent shapes or maskedCount < 1.
 func (l *PatchLoss) Forward(pred, img, mask kernels.Tensor, maskedCount int) (kernels.Tensor, error) {
-	ops, ok := l.be.(kernels.MaskOps)
-	if !ok {
-		return kernels.Tensor{}, fmt.Errorf("loss (PatchLoss): backend %s has no FCMAE ops", l.be.Name())
-	}
 	if len(pred.Shape) != 4 || len(img.Shape) != 4 || maskedCount < 1 {
 		return kernels.Tensor{}, fmt.Errorf("loss (PatchLoss) forward: pred %v, img %v, %d masked patches: %w", pred.Shape, img.Shape, maskedCount, kernels.ErrShape)
 	}
@@ -51,7 +47,7 @@ func (l *PatchLoss) Forward(pred, img, mask kernels.Tensor, maskedCount int) (ke
 		target, err = l.target.get(l.be, s.PredShape())
 	}
 	if err == nil {
-		err = ops.PatchLoss(loss, target, pred, img, s)
+		err = l.be.PatchLoss(loss, target, pred, img, s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, fmt.Errorf("loss (PatchLoss) forward: %w", err)
@@ -66,10 +62,9 @@ func (l *PatchLoss) Backward() (kernels.Tensor, error) {
 	if !l.fwd {
 		return kernels.Tensor{}, fmt.Errorf("loss (PatchLoss) backward: %w", ErrNoForward)
 	}
-	ops := l.be.(kernels.MaskOps)
 	d, err := l.dpred.get(l.be, l.s.PredShape())
 	if err == nil {
-		err = ops.PatchLossBackward(d, l.pred, l.target.t, l.mask, l.scale, l.s)
+		err = l.be.PatchLossBackward(d, l.pred, l.target.t, l.mask, l.scale, l.s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, fmt.Errorf("loss (PatchLoss) backward: %w", err)

@@ -15,10 +15,10 @@ import (
 // V2 §3; official models/fcmae.py): the mask ratio, the light decoder and
 // the loss's normalisation.
 type FCMAEConfig struct {
-	MaskRatio    float64 `json:"mask_ratio"`    // share of patches masked (0.6)
-	DecoderDim   int     `json:"decoder_dim"`   // decoder width (512)
-	DecoderDepth int     `json:"decoder_depth"` // decoder ConvNeXt V2 blocks (1)
-	NormPix      bool    `json:"norm_pix_loss"` // normalise each target patch by its mean and variance
+	MaskRatio    float64 `toml:"mask_ratio" json:"mask_ratio"`       // share of patches masked (0.6)
+	DecoderDim   int     `toml:"decoder_dim" json:"decoder_dim"`     // decoder width (512)
+	DecoderDepth int     `toml:"decoder_depth" json:"decoder_depth"` // decoder ConvNeXt V2 blocks (1)
+	NormPix      bool    `toml:"norm_pix_loss" json:"norm_pix_loss"` // normalise each target patch by its mean and variance
 }
 
 // DefaultFCMAE returns the paper's settings: ratio 0.6, one block of width

@@ -86,15 +86,7 @@ func (t *Trainer) forwardLoss(images, targets []float32, n, h, w, c int) (kernel
 // upload copies host values into *dst, reallocating it when the shape
 // changes, and returns it.
 func (t *Trainer) upload(dst *kernels.Tensor, s kernels.Shape, v []float32) (kernels.Tensor, error) {
-	if dst.Nil() || !dst.Shape.Equal(s) {
-		t.be.Free(*dst)
-		x, err := t.be.Alloc(s)
-		if err != nil {
-			return kernels.Tensor{}, err
-		}
-		*dst = x
-	}
-	return *dst, t.be.Upload(*dst, v)
+	return uploadTo(t.be, dst, s, v)
 }
 
 // accumulate adds per-sample losses into the running sum.
