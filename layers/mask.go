@@ -28,7 +28,7 @@ type Mask struct {
 	src     *PatchMask
 	Token   *Param // nil: fill with zeros
 	s       kernels.MaskShape
-	fwd     bool
+	mask    kernels.Tensor // the forward's mask, which the backward reuses
 	out, dx buffer
 }
 
@@ -99,7 +99,7 @@ func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if err != nil {
 		return kernels.Tensor{}, layerError(l.name, "Mask", "forward", err)
 	}
-	l.s, l.fwd = s, true
+	l.s, l.mask = s, l.src.T
 	return y, nil
 }
 
@@ -107,7 +107,7 @@ func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 // gradient, the sum of dy over masked pixels.
 func (l *Mask) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	defer rangeOf(l.be, l.name+".backward")()
-	if !l.fwd {
+	if l.mask.Nil() {
 		return kernels.Tensor{}, layerError(l.name, "Mask", "backward", ErrNoForward)
 	}
 	if !dy.Shape.Equal(l.s.XShape()) {
@@ -119,7 +119,7 @@ func (l *Mask) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	}
 	dx, err := l.dx.get(l.be, dy.Shape)
 	if err == nil {
-		err = l.be.MaskFillBackward(dx, dfill, dy, l.src.T, l.s)
+		err = l.be.MaskFillBackward(dx, dfill, dy, l.mask, l.s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, layerError(l.name, "Mask", "backward", err)

@@ -31,10 +31,13 @@ nextconv's (timm) names; Linear weights (out, in); mask_token (1, D, 1, 1).
 
 import json
 import os
-import struct
+import sys
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+from models import write  # noqa: E402  (the safetensors writer of the model goldens)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "models", "testdata", "golden", "fcmae.safetensors")
@@ -183,19 +186,6 @@ def nhwc(t):
     return t.permute(0, 2, 3, 1).contiguous()
 
 
-def write(path, tensors, meta):
-    header, blobs, off = {"__metadata__": meta}, [], 0
-    for name, t in tensors:
-        data = t.detach().contiguous().to(torch.float32).numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
 def main():
     g = torch.Generator().manual_seed(13)
     params = make_params(g)
@@ -215,6 +205,7 @@ def main():
            ("loss", loss.reshape(1))]
     out += [("param." + k, v) for k, v in params.items()]
     out += [("grad." + k, v.grad) for k, v in params.items()]
+    out = [(k, v, "F32") for k, v in out]
     meta = {"depths": json.dumps(DEPTHS), "dims": json.dumps(DIMS), "stem_patch": str(STEM), "kernel": str(KERNEL),
             "decoder_dim": str(DEC), "mask_ratio": str(RATIO)}
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
