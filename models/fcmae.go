@@ -32,12 +32,28 @@ func (c FCMAEConfig) Validate() error {
 	switch {
 	case !(c.MaskRatio > 0 && c.MaskRatio < 1):
 		return fmt.Errorf("fcmae: mask_ratio %v outside (0, 1)", c.MaskRatio)
-	case c.DecoderDim <= 0:
-		return fmt.Errorf("fcmae: decoder_dim %d must be positive", c.DecoderDim)
-	case c.DecoderDepth <= 0:
-		return fmt.Errorf("fcmae: decoder_depth %d must be positive", c.DecoderDepth)
+	case c.DecoderDim <= 0 || c.DecoderDim > maxDecoderDim:
+		return fmt.Errorf("fcmae: decoder_dim %d outside [1, %d]", c.DecoderDim, maxDecoderDim)
+	case c.DecoderDepth <= 0 || c.DecoderDepth > maxDecoderDepth:
+		return fmt.Errorf("fcmae: decoder_depth %d outside [1, %d]", c.DecoderDepth, maxDecoderDepth)
 	}
 	return nil
+}
+
+// Bounds that keep decoderParams from overflowing; the parameter budget
+// (CurrentLimits) is the real limit.
+const (
+	maxDecoderDim   = 1 << 16
+	maxDecoderDepth = 1 << 10
+)
+
+// decoderParams returns the parameter count of the decoder for an encoder
+// of last width last and patches of patch² pixels of inChans channels:
+// proj, token, depth V2 blocks (8D² + 65D each with a 7×7 depthwise
+// kernel) and pred.
+func (c FCMAEConfig) decoderParams(last, patch, inChans int) int64 {
+	d, out := int64(c.DecoderDim), int64(patch)*int64(patch)*int64(inChans)
+	return int64(last)*d + d + d + int64(c.DecoderDepth)*(8*d*d+65*d) + d*out + out
 }
 
 // FCMAE is a ConvNeXt encoder with FCMAE's decoder, for masked-autoencoder
@@ -95,6 +111,13 @@ type FCMAE struct {
 func NewFCMAE(be kernels.Backend, enc Config, fc FCMAEConfig, seed uint64) (*FCMAE, error) {
 	if err := fc.Validate(); err != nil {
 		return nil, err
+	}
+	if err := enc.Validate(); err != nil {
+		return nil, err
+	}
+	patch := enc.StemPatch << (len(enc.Depths) - 1)
+	if n, max := fc.decoderParams(enc.Dims[len(enc.Dims)-1], patch, enc.InChans), CurrentLimits().MaxParams; n > max {
+		return nil, fmt.Errorf("fcmae: the decoder has %d parameters, over the budget of %d (-max-params)", n, max)
 	}
 	init := rand.New(rand.NewPCG(seed, 1))
 	m, err := buildLayers(be, enc, seed, init)

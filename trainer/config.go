@@ -296,6 +296,9 @@ func (c Config) Validate() error {
 	if err := c.Mixup.Validate(); err != nil {
 		return err
 	}
+	if err := c.FCMAE.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if _, err := c.ModelConfig(1, 1); err != nil {
 		return err
 	}

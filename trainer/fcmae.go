@@ -54,9 +54,6 @@ func NewPretrainer(ctx context.Context, cfg Config, be kernels.Backend, log io.W
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := cfg.FCMAE.Validate(); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
 	if cfg.Train.Resume {
 		return nil, errors.New("trainer: pretrain: train.resume is not supported; start a fresh run (pre-training runs are short) or use -overwrite")
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 
@@ -13,20 +12,17 @@ import (
 // pretrain runs FCMAE pre-training as the configuration's [model], [data],
 // [train], [optim] and [fcmae] sections say.
 func pretrain(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("train pretrain", flag.ContinueOnError)
+	fs := newFlagSet("train pretrain", "usage: train pretrain -config FILE [-set section.key=value ...] [-backend B] [-overwrite]")
 	path := fs.String("config", "", "TOML configuration file with an [fcmae] section (required; see configs/fashion_mnist_fcmae.toml)")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override one setting, section.key=value (repeatable), e.g. -set fcmae.mask_ratio=0.5")
 	backend := fs.String("backend", "", "override train.backend: cpu, cuda or cudasim")
 	overwrite := fs.Bool("overwrite", false, "replace the run out_dir holds (train.overwrite)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" {
 		return errors.New("pretrain: -config is required (see configs/)")
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("pretrain: unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := trainer.Load(*path)
 	if err != nil {
