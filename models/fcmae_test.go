@@ -265,3 +265,27 @@ func TestFCMAECheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestFCMAEConfigErrors checks the refusals: ratios outside (0, 1), a zero
+// or huge decoder, and a decoder over the parameter budget, before any
+// allocation.
+func TestFCMAEConfigErrors(t *testing.T) {
+	for _, c := range []FCMAEConfig{{MaskRatio: 0, DecoderDim: 8, DecoderDepth: 1}, {MaskRatio: 1, DecoderDim: 8, DecoderDepth: 1},
+		{MaskRatio: 0.6, DecoderDim: 0, DecoderDepth: 1}, {MaskRatio: 0.6, DecoderDim: 1 << 20, DecoderDepth: 1},
+		{MaskRatio: 0.6, DecoderDim: 8, DecoderDepth: 0}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v passed", c)
+		}
+	}
+	enc, err := Variant("convnextv2_atto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.InChans, enc.NumClasses = 3, 10
+	old := SetLimits(Limits{MaxParams: 10_000_000, MaxMemory: DefaultLimits().MaxMemory})
+	defer SetLimits(old)
+	_, err = NewFCMAE(cpu.New(), enc, FCMAEConfig{MaskRatio: 0.6, DecoderDim: 4096, DecoderDepth: 1}, 0)
+	if err == nil || !strings.Contains(err.Error(), "budget") {
+		t.Errorf("a 134M-parameter decoder under a 10M budget: got %v", err)
+	}
+}
