@@ -16,6 +16,7 @@ type Backend interface {
 	LossOps
 	OptimOps
 	QuantOps
+	MaskOps
 }
 
 // Memory allocates tensors and moves data between host and backend.

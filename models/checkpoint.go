@@ -17,6 +17,7 @@ import (
 	"github.com/nextconv/nextconv/internal/float16"
 	"github.com/nextconv/nextconv/internal/fsutil"
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/layers"
 )
 
 // Metadata keys nextconv writes into a checkpoint's safetensors header.
@@ -62,8 +63,14 @@ type Tensor struct {
 // the block MLP of models with ConvMLP as 1×1 convolutions (E, C, 1, 1); the
 // official code stores GRN parameters as (1, 1, 1, E).
 func (m *Model) StateDict(naming Naming) ([]Tensor, error) {
-	out := make([]Tensor, 0, len(m.Params()))
-	for _, p := range m.Params() {
+	return m.stateDict(m.Params(), naming)
+}
+
+// stateDict is StateDict for the parameters ps of a network built from m's
+// Config.
+func (m *Model) stateDict(ps []*layers.Param, naming Naming) ([]Tensor, error) {
+	out := make([]Tensor, 0, len(ps))
+	for _, p := range ps {
 		data := make([]float32, p.Value.Len())
 		if err := m.Backend.Download(data, p.Value); err != nil {
 			return nil, fmt.Errorf("models: state dict %s: %w", p.Name, err)
@@ -93,6 +100,11 @@ func (m *Model) Save(path string, naming Naming, extra map[string]string) error 
 	if err != nil {
 		return err
 	}
+	return m.save(path, sd, naming, extra)
+}
+
+// save writes the tensors sd with m's Config and naming in the metadata.
+func (m *Model) save(path string, sd []Tensor, naming Naming, extra map[string]string) error {
 	cfg, err := json.Marshal(m.Config)
 	if err != nil {
 		return err

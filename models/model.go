@@ -55,6 +55,19 @@ func New(be kernels.Backend, cfg Config, seed uint64) (*Model, error) {
 // build is New with the weight generator given; nil leaves weights at zero
 // (tests that only count use it).
 func build(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (*Model, error) {
+	m, err := buildLayers(be, cfg, seed, init)
+	if err != nil {
+		return nil, err
+	}
+	if m.Arena, err = layers.NewArena(be, m.Net.Params()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// buildLayers is build without packing the parameters into an arena, for
+// owners that pack them with others (FCMAE's decoder).
+func buildLayers(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (*Model, error) {
 	if err := cfg.CheckLimits(); err != nil {
 		return nil, err
 	}
@@ -121,9 +134,6 @@ func build(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (*Model
 	}
 	net = append(net, m.Pool, m.HeadNorm, m.Head)
 	m.Net = layers.NewSequential("", net...)
-	if m.Arena, err = layers.NewArena(be, m.Net.Params()); err != nil {
-		return nil, err
-	}
 	return m, nil
 }
 

@@ -29,6 +29,8 @@ type Config struct {
 	Mixup MixupConfig `toml:"mixup" json:"mixup"`
 	QAT   QATConfig   `toml:"qat" json:"qat"`
 	EMA   EMAConfig   `toml:"ema" json:"ema"`
+	// FCMAE configures `train pretrain` (see fcmae.go); other runs ignore it.
+	FCMAE models.FCMAEConfig `toml:"fcmae" json:"fcmae"`
 }
 
 // ModelConfig picks the network: a published variant plus the efficient
@@ -133,6 +135,7 @@ func Default() Config {
 		Optim: OptimConfig{Config: oc, LR: 4e-3, MinLR: 1e-6, LayerDecay: 1, LayerDecayMode: "single"},
 		Mixup: MixupConfig{Prob: 1, SwitchProb: 0.5},
 		QAT:   defaultQAT(),
+		FCMAE: models.DefaultFCMAE(),
 	}
 }
 
@@ -299,6 +302,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Mixup.Validate(); err != nil {
 		return err
+	}
+	if err := c.FCMAE.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	if _, err := c.ModelConfig(1, 1); err != nil {
 		return err

@@ -145,18 +145,19 @@ func (t *Trainer) forwardLoss(x, tgt kernels.Tensor) (kernels.Tensor, error) {
 // upload copies host values into *dst, reallocating it when the shape
 // changes, and returns it.
 func (t *Trainer) upload(dst *kernels.Tensor, s kernels.Shape, v []float32) (kernels.Tensor, error) {
-	x, err := t.alloc(dst, s)
-	if err != nil {
-		return x, err
-	}
-	return x, t.be.Upload(x, v)
+	return uploadTo(t.be, dst, s, v)
 }
 
 // alloc returns *dst, reallocated when its shape is not s.
 func (t *Trainer) alloc(dst *kernels.Tensor, s kernels.Shape) (kernels.Tensor, error) {
+	return allocTo(t.be, dst, s)
+}
+
+// allocTo returns *dst, reallocated on be when its shape is not s.
+func allocTo(be kernels.Backend, dst *kernels.Tensor, s kernels.Shape) (kernels.Tensor, error) {
 	if dst.Nil() || !dst.Shape.Equal(s) {
-		t.be.Free(*dst)
-		x, err := t.be.Alloc(s)
+		be.Free(*dst)
+		x, err := be.Alloc(s)
 		if err != nil {
 			return kernels.Tensor{}, err
 		}

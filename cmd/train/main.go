@@ -2,6 +2,7 @@
 // V1) models with nextconv.
 //
 //	train -config configs/fashion_mnist.toml [-set section.key=value ...]
+//	train pretrain -config configs/fashion_mnist_fcmae.toml
 //	train eval -checkpoint runs/x/best.safetensors [-config FILE] [-ema]
 //	train bench -model atto -size 28 -stem 2 -in-chans 1 -classes 10 -batch 128
 //	train forward -checkpoint CKPT -input x.safetensors -output logits.safetensors
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string) int {
 	switch cmd {
 	case "fit":
 		err = fit(ctx, args)
+	case "pretrain":
+		err = pretrain(ctx, args)
 	case "eval":
 		err = eval(ctx, args)
 	case "bench":
@@ -108,6 +111,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 const usage = `usage:
   train [fit] -config FILE [-set section.key=value ...]   train a model
+  train pretrain -config FILE [-set ...]                   FCMAE pre-training of the encoder ([fcmae])
   train eval -checkpoint FILE [-config FILE] [-ema]        evaluate a checkpoint on the test set
   train bench -model NAME -size PX -batch N                training images/s on a backend
   train forward -checkpoint FILE -input X -output Y        logits for a batch (PyTorch parity checks)

@@ -59,7 +59,7 @@ func saveCheckpoint(t *testing.T, run trainer.Config) string {
 
 func TestHelpExitsZero(t *testing.T) {
 	for _, args := range [][]string{
-		{"-h"}, {"-help"}, {"help"}, {"fit", "-h"},
+		{"-h"}, {"-help"}, {"help"}, {"fit", "-h"}, {"pretrain", "-h"},
 		{"eval", "-h"}, {"bench", "-help"}, {"forward", "-h"}, {"profile", "-h"}, {"export", "-help"},
 	} {
 		if code := run(context.Background(), args); code != 0 {
@@ -76,7 +76,7 @@ func TestHelpExitsZero(t *testing.T) {
 func TestExtraArguments(t *testing.T) {
 	ctx := context.Background()
 	for name, f := range map[string]func(context.Context, []string) error{
-		"fit": fit, "eval": eval, "bench": bench, "forward": forward, "profile": profile, "export": export,
+		"fit": fit, "pretrain": pretrain, "eval": eval, "bench": bench, "forward": forward, "profile": profile, "export": export,
 	} {
 		err := f(ctx, []string{"-max-params=1e6", "stray.safetensors", "-h"})
 		if err == nil || !strings.Contains(err.Error(), `unexpected argument "stray.safetensors"`) {

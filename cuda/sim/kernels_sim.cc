@@ -105,6 +105,17 @@ CUDASIM_REGISTER(minmax_reduce_f32, "mn", "mx", "part", "P", "inner", "strideP",
 CUDASIM_LAUNCH_BOUNDS(minmax_reduce_f32, FQ_THREADS)
 }  // namespace cudasim_src_fakequant
 
+// kernels/src/fcmae.cu
+CUDASIM_SOURCE("kernels", "kernels/src/fcmae.cu", "804c09eb15963b28d83f1dd6ec9ce918717291ef58bcb3d61aa45f4f3be66a89")
+namespace cudasim_src_fcmae {
+#include "../../kernels/src/fcmae.cu"
+CUDASIM_REGISTER(mask_fill_f32, "y", "x", "mask", "fill", "n", "C", "GH", "GW", "S")
+CUDASIM_REGISTER(mask_fill_bwd_f32, "dx", "dy", "mask", "n", "C", "GH", "GW", "S")
+CUDASIM_REGISTER(mask_fill_dfill_f32, "dfill", "dy", "mask", "pixels", "C", "GH", "GW", "S")
+CUDASIM_REGISTER(patch_loss_f32, "loss", "target", "pred", "img", "GH", "GW", "P", "C", "norm_pix", "eps")
+CUDASIM_REGISTER(patch_loss_bwd_f32, "dpred", "pred", "target", "mask", "scale", "n", "PL")
+}  // namespace cudasim_src_fcmae
+
 // kernels/src/gelu.cu
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "53a181f47b7b492345c4d8cc839c5af65db66d56574ea1f4f1b0ff6b5fcaa5f2")
 namespace cudasim_src_gelu {

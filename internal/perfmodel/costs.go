@@ -217,6 +217,23 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		n := a.i(4)
 		return cost{Bytes: 12 * n, FLOPs: 2 * n, Shape: elems(n)}, nil
 
+	case "mask_fill_f32", "mask_fill_bwd_f32": // y|dx, x|dy, mask, [fill,] n, C, GH, GW, S
+		i := 4
+		if l.Kernel == "mask_fill_bwd_f32" {
+			i = 3
+		}
+		n := a.i(i)
+		return cost{Bytes: 8 * n, FLOPs: n, Shape: elems(n)}, nil
+	case "mask_fill_dfill_f32": // dfill, dy, mask, pixels, C, GH, GW, S; grid C
+		pixels, c := a.i(3), a.i(4)
+		return cost{Bytes: 4 * (pixels*c + pixels*c/32 + c), FLOPs: pixels * c, Shape: rc(pixels, c)}, nil
+	case "patch_loss_f32": // loss, target, pred, img, GH, GW, P, C, norm_pix, eps; grid patches
+		q, pl := int64(l.Grid.X), a.i(6)*a.i(6)*a.i(7)
+		return cost{Bytes: 4 * (3*q*pl + q), FLOPs: 8 * q * pl, Shape: rc(q, pl)}, nil
+	case "patch_loss_bwd_f32": // dpred, pred, target, mask, scale, n, PL
+		n := a.i(5)
+		return cost{Bytes: 12 * n, FLOPs: 4 * n, Shape: elems(n)}, nil
+
 	case "adamw_f32", "sgd_f32": // p, g, m, v, table, ... | p, g, buf, table, ...
 		tableArg, per, flops := 4, int64(28), int64(12)
 		if l.Kernel == "sgd_f32" {
