@@ -48,6 +48,7 @@ type Backend struct {
 	SyncEach bool // synchronise and check after every launch (debugging)
 	mu       sync.Mutex
 	optim    optimTable // AdamW/SGD chunk table (optim.go)
+	argBuf   cuda.Args  // launch arguments, refilled by every launcher
 }
 
 var _ kernels.Backend = (*Backend)(nil)
@@ -91,14 +92,19 @@ func (b *Backend) RangePop() { b.drv.RangePop() }
 // Sync waits for all queued work.
 func (b *Backend) Sync() error { return b.drv.Synchronize() }
 
+// args returns the backend's launch argument buffer, emptied: launchers
+// fill it and pass it to launch, so that packing arguments allocates
+// nothing.
+func (b *Backend) args() *cuda.Args { return b.argBuf.Reset() }
+
 // launch queues kernel name over grid × block with smem bytes of dynamic
 // shared memory; with SyncEach it waits and reports the kernel's own error.
-func (b *Backend) launch(name string, grid, block cuda.Dim3, smem int, args ...any) error {
+func (b *Backend) launch(name string, grid, block cuda.Dim3, smem int, args *cuda.Args) error {
 	f, ok := b.fns[name]
 	if !ok {
 		return fmt.Errorf("gpu: kernel %s is not in the module's manifest (run go generate ./kernels/...)", name)
 	}
-	if err := b.drv.Launch(f, grid, block, smem, args...); err != nil {
+	if err := b.drv.Launch(f, grid, block, smem, args); err != nil {
 		return err
 	}
 	if b.SyncEach {

@@ -124,8 +124,7 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, 
 	if err != nil || chunks == 0 {
 		return err
 	}
-	return b.launch("adamw_f32", dim1(chunks), dim1(streamThreads), 0, ptr(p), ptr(g), ptr(m), ptr(v), table,
-		ref, bc1, h.Beta1, h.Beta2, h.Eps, bc2Sqrt)
+	return b.launch("adamw_f32", dim1(chunks), dim1(streamThreads), 0, b.args().Ptr(ptr(p)).Ptr(ptr(g)).Ptr(ptr(m)).Ptr(ptr(v)).Ptr(table).Float64(ref).Float64(bc1).Float64(h.Beta1).Float64(h.Beta2).Float64(h.Eps).Float64(bc2Sqrt))
 }
 
 // SGD applies one torch.optim.SGD step (momentum, dampening, Nesterov, L2
@@ -157,8 +156,7 @@ func (b *Backend) SGD(p, g, buf kernels.Tensor, groups []kernels.AdamWGroup, h k
 	if h.Momentum != 0 {
 		bufPtr = ptr(buf)
 	}
-	return b.launch("sgd_f32", dim1(chunks), dim1(streamThreads), 0, ptr(p), ptr(g), bufPtr, table,
-		ref, h.Momentum, h.Dampening, boolInt(h.Nesterov), boolInt(h.First))
+	return b.launch("sgd_f32", dim1(chunks), dim1(streamThreads), 0, b.args().Ptr(ptr(p)).Ptr(ptr(g)).Ptr(bufPtr).Ptr(table).Float64(ref).Float64(h.Momentum).Float64(h.Dampening).Int32(boolInt(h.Nesterov)).Int32(boolInt(h.First)))
 }
 
 // refLR returns the reference learning rate the chunk table's per-group
