@@ -98,6 +98,6 @@ var Sources = map[string]string{
 	"kernels/src/grn.cu":          "ecb1abb8560f79bee6319fb7fe167bf41778f495128906951f61ca7e5cd0f461",
 	"kernels/src/im2col.cu":       "b0f53ad239458800d468461b4d0c635110ea50ecf33c27c209b9dde4ecffa666",
 	"kernels/src/layernorm.cu":    "f8b0f754985727f8cd5a0f43b0f17237a051d77ef4a70aa7d7c695b136fc66d2",
-	"kernels/src/optim.cu":        "0627a234feaef964ef6b8ffcef5b45722baa207723bf2877a03749c2159f1bae",
+	"kernels/src/optim.cu":        "dff1fab05853d50b75a1890ca0abccadb731a67535d64dfcc76f625f22202bff",
 	"kernels/src/pool.cu":         "f58e5b2461848574a37d152adf41afdeb56833e57b3fb2a5780177f8d6b8df1d",
 }
