@@ -89,9 +89,14 @@ func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) er
 	oh, ow := s.OutH(), s.OutW()
 	if dwTiled(s) {
 		threads := s.N * blocks(oh, dwTile) * blocks(ow, dwTile) * s.C
-		return b.launch(dwFwdNames[s.K], dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(y)).Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
+		return b.launch(dwFwdNames[s.K], dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
+			Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).
+			Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 	}
-	return b.launch("dwconv_fwd_f32", dim1(blocks(y.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(y)).Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.K)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
+	return b.launch("dwconv_fwd_f32", dim1(blocks(y.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
+		Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).
+		Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.K)).Int32(int32(s.Stride)).Int32(int32(oh)).
+		Int32(int32(ow)))
 }
 
 // DWConvBackward computes the gradients of [Backend.DWConv] from dy [N, OH,
@@ -127,7 +132,8 @@ func (b *Backend) dwTransposed(w kernels.Tensor, s kernels.DWConvShape) (cuda.De
 	if err != nil {
 		return 0, err
 	}
-	if err := b.launch("dwconv_wt_f32", dim1(blocks(n, 256)), dim1(256), 0, b.args().Ptr(wt).Ptr(ptr(w)).Int32(int32(s.C)).Int32(int32(s.K*s.K))); err != nil {
+	if err := b.launch("dwconv_wt_f32", dim1(blocks(n, 256)), dim1(256), 0, b.args().Ptr(wt).Ptr(ptr(w)).
+		Int32(int32(s.C)).Int32(int32(s.K*s.K))); err != nil {
 		b.pool.put(wt, 4*n)
 		return 0, err
 	}
@@ -144,9 +150,13 @@ func (b *Backend) dwInputGrad(dx, dy, w kernels.Tensor, s kernels.DWConvShape) e
 	oh, ow := s.OutH(), s.OutW()
 	if dwTiled(s) {
 		threads := s.N * blocks(s.H, dwTile) * blocks(s.W, dwTile) * s.C
-		return b.launch(dwBwdInputNames[s.K], dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
+		return b.launch(dwBwdInputNames[s.K], dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
+			Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).
+			Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 	}
-	return b.launch("dwconv_bwd_input_f32", dim1(blocks(dx.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.K)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
+	return b.launch("dwconv_bwd_input_f32", dim1(blocks(dx.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
+		Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).
+		Int32(int32(s.K)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 }
 
 // dwWeightGrad accumulates dw and (unless nil) db through per-chunk partial

@@ -98,7 +98,8 @@ func planLNBackward(rows, C int) lnPlan {
 // lnForward launches the LayerNorm forward kernel name: plain when approx
 // is −1, else fused with GELU with that approximation code.
 func (b *Backend) lnForward(name string, y, mean, rstd, x, w, bias kernels.Tensor, s kernels.NormShape, approx int32) error {
-	args := b.args().Ptr(ptr(y)).Ptr(ptr(mean)).Ptr(ptr(rstd)).Ptr(ptr(x)).Ptr(ptr(w)).Ptr(ptr(bias)).Int32(int32(s.Rows)).Int32(int32(s.C)).Float32(float32(s.Eps))
+	args := b.args().Ptr(ptr(y)).Ptr(ptr(mean)).Ptr(ptr(rstd)).Ptr(ptr(x)).Ptr(ptr(w)).Ptr(ptr(bias)).
+		Int32(int32(s.Rows)).Int32(int32(s.C)).Float32(float32(s.Eps))
 	if approx >= 0 {
 		args.Int32(approx)
 	}
@@ -135,7 +136,8 @@ func (b *Backend) lnBackward(name string, dx, dw, db, dy, x, mean, rstd, w, bias
 	if err := b.launch(name, dim1(p.blocks), dim1(32*p.warps), p.smem, args); err != nil {
 		return err
 	}
-	return b.launch("layernorm_bwd_reduce_f32", dim1(blocks(2*s.C, 32)), cuda.Dim3{X: 32, Y: lnReduceRows(p), Z: 1}, 0, b.args().Ptr(ptr(dw)).Ptr(ptr(db)).Ptr(part).Int32(int32(p.blocks)).Int32(int32(s.C)))
+	return b.launch("layernorm_bwd_reduce_f32", dim1(blocks(2*s.C, 32)), cuda.Dim3{X: 32, Y: lnReduceRows(p), Z: 1}, 0, b.args().Ptr(ptr(dw)).
+		Ptr(ptr(db)).Ptr(part).Int32(int32(p.blocks)).Int32(int32(s.C)))
 }
 
 // lnReduceRows is blockDim.y of layernorm_bwd_reduce_f32: one thread row
