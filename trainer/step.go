@@ -31,16 +31,46 @@ func (t *Trainer) targets(b *datasets.Batch) ([]float32, error) {
 	return targets, nil
 }
 
-// step runs one optimizer update on batch b with its targets [n, K]: upload,
-// zero the gradients, forward, loss, backward, clip, AdamW/SGD at the
-// scheduled learning rate, EMA. The per-sample losses are summed on the
-// backend and read only when logged.
+// step runs one optimizer update on batch b with its targets [n, K]:
+// upload, then the device part (deviceStep) at the scheduled learning rate,
+// eagerly or as a CUDA graph (stepGraph). The per-sample losses are summed
+// on the backend and read only when logged.
 func (t *Trainer) step(b *datasets.Batch, targets []float32) error {
-	loss, err := t.forwardLoss(b.Images, targets, b.N, b.H, b.W, b.C)
+	x, err := t.upload(&t.x, kernels.Shape{b.N, b.H, b.W, b.C}, b.Images)
+	var tgt kernels.Tensor
+	if err == nil {
+		tgt, err = t.upload(&t.tgt, kernels.Shape{b.N, t.model.Config.NumClasses}, targets)
+	}
+	if err == nil {
+		lr := t.sched.At(t.state.Step)
+		if t.graph != nil {
+			err = t.graph.run(t, x, tgt, lr)
+		} else {
+			err = t.deviceStep(x, tgt, lr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
+	}
+	t.logged++
+	return nil
+}
+
+// deviceStep queues the device work of one step on inputs x [n, h, w, c]
+// and targets tgt [n, K]: zero the gradients, forward, loss (summed into
+// lossSum), backward, clip, AdamW/SGD at learning rate lr, EMA.
+func (t *Trainer) deviceStep(x, tgt kernels.Tensor, lr float64) error {
+	err := t.model.Arena.ZeroGrad()
+	var logits, loss, d kernels.Tensor
+	if err == nil {
+		logits, err = t.model.Forward(x)
+	}
+	if err == nil {
+		loss, err = t.loss.Forward(logits, tgt)
+	}
 	if err == nil {
 		err = t.accumulate(loss)
 	}
-	var d kernels.Tensor
 	if err == nil {
 		d, err = t.loss.Backward()
 	}
@@ -51,44 +81,20 @@ func (t *Trainer) step(b *datasets.Batch, targets []float32) error {
 		_, err = t.opt.ClipGradNorm()
 	}
 	if err == nil {
-		err = t.opt.Step(t.sched.At(t.state.Step))
+		err = t.opt.Step(lr)
 	}
 	if err == nil && t.ema != nil {
 		err = t.ema.Update()
 	}
-	if err != nil {
-		return fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
-	}
-	return nil
-}
-
-// forwardLoss uploads images [n, h, w, c] and targets [n, K], zeroes the
-// gradients and returns the per-sample losses of a forward pass.
-func (t *Trainer) forwardLoss(images, targets []float32, n, h, w, c int) (kernels.Tensor, error) {
-	x, err := t.upload(&t.x, kernels.Shape{n, h, w, c}, images)
-	if err != nil {
-		return kernels.Tensor{}, err
-	}
-	tgt, err := t.upload(&t.tgt, kernels.Shape{n, t.model.Config.NumClasses}, targets)
-	if err != nil {
-		return kernels.Tensor{}, err
-	}
-	if err := t.model.Arena.ZeroGrad(); err != nil {
-		return kernels.Tensor{}, err
-	}
-	logits, err := t.model.Forward(x)
-	if err != nil {
-		return kernels.Tensor{}, err
-	}
-	return t.loss.Forward(logits, tgt)
+	return err
 }
 
 // upload copies host values into *dst, reallocating it when the shape
-// changes, and returns it.
+// changes, and returns it. s is only read (so a literal stays off the heap).
 func (t *Trainer) upload(dst *kernels.Tensor, s kernels.Shape, v []float32) (kernels.Tensor, error) {
 	if dst.Nil() || !dst.Shape.Equal(s) {
 		t.be.Free(*dst)
-		x, err := t.be.Alloc(s)
+		x, err := t.be.Alloc(s.Clone())
 		if err != nil {
 			return kernels.Tensor{}, err
 		}
@@ -111,7 +117,6 @@ func (t *Trainer) accumulate(loss kernels.Tensor) error {
 			return err
 		}
 	}
-	t.logged++
 	return t.be.Add(t.lossSum, t.lossSum, loss)
 }
 
