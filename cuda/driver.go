@@ -115,9 +115,10 @@ type Driver interface {
 	// error naming it if the module has no such kernel.
 	Function(name string) (Function, error)
 	// Launch queues f on a grid of blocks with smem bytes of dynamic shared
-	// memory. Each argument is a DevicePtr, int32, uint32, int64, float32 or
-	// float64, passed in an 8-byte slot as cuLaunchKernel expects.
-	Launch(f Function, grid, block Dim3, smem int, args ...any) error
+	// memory and the parameters packed in args (nil for none). Launch has
+	// read args when it returns, so the caller may refill it at once; it
+	// allocates no Go memory on success.
+	Launch(f Function, grid, block Dim3, smem int, args *Args) error
 	// Sgemm computes C = alpha·op(A)·op(B) + beta·C in column-major order,
 	// as cublasSgemm does; op(X) is X or Xᵀ. A row-major product
 	// Y[m×n] = X[m×k]·W[k×n] is Sgemm(false, false, n, m, k, 1, W, n, X, k, 0, Y, n).
@@ -160,8 +161,30 @@ type Driver interface {
 	WaitEvent(s Stream, e Event) error
 	// SyncEvent blocks the caller until the work e captured is done.
 	SyncEvent(e Event) error
+	// BeginCapture starts recording the work queued on the stream (kernel
+	// launches, Sgemm, Memset, CopyDtoD) into a graph instead of running
+	// it (cuStreamBeginCapture). Until EndCapture, host copies,
+	// Synchronize, Record, Elapsed and Free are errors that also make
+	// EndCapture fail, as they would break the capture on a GPU. Launch
+	// arguments are copied when recorded; device pointers are kept, so the
+	// memory they point to must stay allocated while the graph lives.
+	BeginCapture() error
+	// EndCapture ends the capture and returns the recorded work as an
+	// executable graph (cuStreamEndCapture, cuGraphInstantiate).
+	EndCapture() (Graph, error)
 	// Close releases the context and everything allocated through it.
 	Close() error
+}
+
+// Graph is captured stream work ([Driver.BeginCapture]) that can be
+// replayed: a CUDA graph, instantiated.
+type Graph interface {
+	// Launch queues one replay of the captured work, in capture order, on
+	// the stream (cuGraphLaunch). Errors and faults are reported as for
+	// the launches it replays.
+	Launch() error
+	// Release frees the graph; it must not be launched afterwards.
+	Release() error
 }
 
 // ErrNoCUDA is returned by New when the binary was built without the cuda
@@ -173,15 +196,20 @@ var ErrNoCUDA = errors.New("cuda: no CUDA device available (build with -tags cud
 type Error struct {
 	Op     string // "malloc", "launch", "sgemm", ...
 	Kernel string // kernel name for launches, else ""
+	Range  string // innermost profiler range open at the launch, if known
 	Err    error
 }
 
-// Error formats the operation, kernel and cause.
+// Error formats the operation, kernel, range and cause.
 func (e *Error) Error() string {
+	s := "cuda " + e.Op
 	if e.Kernel != "" {
-		return fmt.Sprintf("cuda %s %s: %v", e.Op, e.Kernel, e.Err)
+		s += " " + e.Kernel
 	}
-	return fmt.Sprintf("cuda %s: %v", e.Op, e.Err)
+	if e.Range != "" {
+		s += " (in " + e.Range + ")"
+	}
+	return fmt.Sprintf("%s: %v", s, e.Err)
 }
 
 // Unwrap returns the cause.

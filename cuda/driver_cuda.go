@@ -66,23 +66,50 @@ type Device struct {
 	image Image  // the kernel module New loaded
 
 	// Owned by the device goroutine.
-	dev     cu.Device
-	ctx     cu.CUContext
-	stream  cu.Stream
-	mod     cu.Module
-	extra   []cu.Module // modules addModule loaded (tests)
-	fns     map[string]*kernel
-	allocs  map[DevicePtr]int // live allocations: freed by Close
-	blasLib *cublas.Library   // loaded by open
-	blas    cublas.Handle     // created on the first Sgemm; 0 before
-	tf32    bool
+	dev       cu.Device
+	ctx       cu.CUContext
+	stream    cu.Stream
+	mod       cu.Module
+	extra     []cu.Module // modules addModule loaded (tests)
+	fns       map[string]*kernel
+	allocs    map[DevicePtr]int // live allocations: freed by Close
+	blasLib   *cublas.Library   // loaded by open
+	blas      cublas.Handle     // created on the first Sgemm; 0 before
+	tf32      bool
+	slots     launchSlots               // C memory launches pack their arguments into
+	ranges    []string                  // open NVTX ranges, innermost last
+	cnames    map[string]unsafe.Pointer // NVTX range names as C strings, made once each
+	capturing bool                      // a stream capture is open
 }
 
-// request is one piece of device work. reply is nil for queued work, whose
+// request is one piece of device work: a function to run, or (run nil) a
+// launch, a graph launch or an NVTX range push or pop, carried by value so
+// that queuing them allocates nothing. reply is nil for queued work, whose
 // error goes to pending.
 type request struct {
-	run   func() error
-	reply chan error
+	run    func() error
+	reply  chan error
+	launch launchReq
+	graph  *graph
+	push   string // range to open, when rangeOp is pushRange
+	rop    rangeOp
+}
+
+// rangeOp says whether a request opens or closes an NVTX range.
+type rangeOp uint8
+
+const (
+	noRange rangeOp = iota
+	pushRange
+	popRange
+)
+
+// launchReq is one queued kernel launch.
+type launchReq struct {
+	k    *kernel
+	g, b [3]uint32
+	smem int
+	args Args
 }
 
 var _ Driver = (*Device)(nil)
@@ -106,6 +133,7 @@ func New(image Image, opts ...Option) (Driver, error) {
 		exit:   make(chan struct{}),
 		fns:    map[string]*kernel{},
 		allocs: map[DevicePtr]int{},
+		cnames: map[string]unsafe.Pointer{},
 		tf32:   cfg.tf32,
 		image:  image,
 	}
@@ -128,9 +156,20 @@ func (d *Device) loop(ordinal int, ready chan<- error) {
 		ready <- err
 		return
 	}
+	d.slots = newLaunchSlots()
 	ready <- nil
 	for r := range d.reqs {
-		err := safely(r.run)
+		var err error
+		switch {
+		case r.run != nil:
+			err = safely(r.run)
+		case r.graph != nil:
+			err = d.launchGraph(r.graph)
+		case r.rop != noRange:
+			d.rangeOp(r.rop, r.push)
+		default:
+			err = d.launchNow(&r.launch)
+		}
 		if r.reply != nil {
 			r.reply <- err
 		} else if err != nil {
@@ -242,6 +281,7 @@ func (d *Device) teardown() error {
 		note("close: destroy stream", d.stream.Destroy())
 	}
 	note("close: release context", d.dev.ReleasePrimaryCtx())
+	freeNames(d.cnames)
 	d.ctx = cu.CUContext{}
 	return first
 }
@@ -467,64 +507,42 @@ func (d *Device) addModule(image string, names ...string) error {
 }
 
 // Launch queues f on grid × block with smem bytes of dynamic shared memory.
-// Every argument (a DevicePtr, int32, uint32, int64, float32 or float64)
-// gets its own 8-byte slot, since gorgonia.org/cu's Launch copies 8 bytes
-// from each parameter pointer; the driver reads as many as the kernel's
-// parameter has. Bad argument types and geometry are reported at once; an
-// error of the launch itself (too much shared memory for the device, ...)
-// is kept for Synchronize and returned by later Launches until then.
-func (d *Device) Launch(f Function, grid, block Dim3, smem int, args ...any) error {
-	name := ""
-	if f != nil {
-		name = f.Name()
-	}
-	invalid := func(format string, a ...any) error {
-		return &Error{Op: "launch", Kernel: name, Err: fmt.Errorf(format, a...)}
-	}
+// Every argument of args travels in its own 8-byte slot, as cuLaunchKernel
+// reads it; the driver reads as many bytes as the kernel's parameter has.
+// Bad geometry is reported at once; an error of the launch itself (too
+// much shared memory for the device, ...) names the kernel and the NVTX
+// range it was queued in, is kept for Synchronize and is returned by later
+// Launches until then. Queuing a launch allocates nothing.
+func (d *Device) Launch(f Function, grid, block Dim3, smem int, args *Args) error {
 	k, ok := f.(*kernel)
 	if !ok || k.dev != d {
-		return invalid("the function was not returned by this device's Function")
+		name := ""
+		if f != nil {
+			name = f.Name()
+		}
+		return &Error{Op: "launch", Kernel: name, Err: errors.New("the function was not returned by this device's Function")}
 	}
 	g, b, err := LaunchSizes(grid, block)
 	if err != nil {
-		return invalid("%v", err)
+		return &Error{Op: "launch", Kernel: k.name, Err: err}
 	}
 	if threads := uint64(b[0]) * uint64(b[1]) * uint64(b[2]); threads > 1024 {
-		return invalid("block %v has %d threads, more than 1024", block, threads)
+		return &Error{Op: "launch", Kernel: k.name, Err: fmt.Errorf("block %v has %d threads, more than 1024", block, threads)}
 	}
 	if smem < 0 || smem > math.MaxInt32 {
-		return invalid("dynamic shared memory size %d", smem)
+		return &Error{Op: "launch", Kernel: k.name, Err: fmt.Errorf("dynamic shared memory size %d", smem)}
 	}
-	slots := make([]uint64, len(args))
-	params := make([]unsafe.Pointer, len(args))
-	for i, a := range args {
-		switch x := a.(type) {
-		case DevicePtr:
-			slots[i] = uint64(x)
-		case int32:
-			slots[i] = uint64(uint32(x))
-		case uint32:
-			slots[i] = uint64(x)
-		case int64:
-			slots[i] = uint64(x)
-		case float32:
-			slots[i] = uint64(math.Float32bits(x))
-		case float64:
-			slots[i] = math.Float64bits(x)
-		default:
-			return invalid("argument %d is a Go %T; pass cuda.DevicePtr, int32, uint32, int64, float32 or float64", i, a)
-		}
-		params[i] = unsafe.Pointer(&slots[i])
+	if err := args.Err(); err != nil {
+		return &Error{Op: "launch", Kernel: k.name, Err: err}
 	}
 	if err := d.peek(); err != nil {
 		return err
 	}
-	return d.queue("launch", func() error {
-		if err := k.fn.Launch(int(g[0]), int(g[1]), int(g[2]), int(b[0]), int(b[1]), int(b[2]), smem, d.stream, params); err != nil {
-			return &Error{Op: "launch", Kernel: name, Err: fmt.Errorf("grid %v block %v smem %d: %w", g, b, smem, err)}
-		}
-		return nil
-	})
+	r := request{launch: launchReq{k: k, g: g, b: b, smem: smem}}
+	if args != nil {
+		r.launch.args = *args
+	}
+	return d.send("launch", r)
 }
 
 // Synchronize waits for all queued work and returns the first error of the
@@ -608,13 +626,11 @@ func (d *Device) Elapsed(start, end Event) (float64, error) {
 // RangePush queues opening an NVTX range named name on the device thread,
 // so that Nsight Systems nests it with the launches that follow.
 func (d *Device) RangePush(name string) {
-	_ = d.queue("range push", func() error { nvtxRangePush(name); return nil })
+	_ = d.send("range push", request{rop: pushRange, push: name})
 }
 
 // RangePop queues closing the innermost NVTX range.
-func (d *Device) RangePop() {
-	_ = d.queue("range pop", func() error { nvtxRangePop(); return nil })
-}
+func (d *Device) RangePop() { _ = d.send("range pop", request{rop: popRange}) }
 
 // Close waits for queued work, frees every allocation still live, destroys
 // the cuBLAS handle, module and stream, releases the primary context and

@@ -194,7 +194,7 @@ func TestLaunchArguments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Launch(fn(t, d, "echo_args"), Dim3{X: 1}, Dim3{X: 32}, 0, out, int32(-5), uint32(0xfffffff0), int64(-1<<40), float32(1.5), float64(-2.25)); err != nil {
+	if err := d.Launch(fn(t, d, "echo_args"), Dim3{X: 1}, Dim3{X: 32}, 0, packed(t, out, int32(-5), uint32(0xfffffff0), int64(-1<<40), float32(1.5), float64(-2.25))); err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, 6*8)
@@ -219,7 +219,7 @@ func TestLaunch(t *testing.T) {
 	p := upload(t, d, v)
 	add := fn(t, d, "add_one")
 	for range 3 {
-		if err := d.Launch(add, Dim3{X: (n + 255) / 256}, Dim3{X: 256}, 0, p, int32(n)); err != nil {
+		if err := d.Launch(add, Dim3{X: (n + 255) / 256}, Dim3{X: 256}, 0, packed(t, p, int32(n))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,7 +235,7 @@ func TestLaunch(t *testing.T) {
 		in[i] = float32(i % 7)
 	}
 	pin, pout := upload(t, d, in), upload(t, d, make([]float32, 4))
-	if err := d.Launch(fn(t, d, "smem_sum"), Dim3{X: 4}, Dim3{X: 128}, 128*4, pout, pin); err != nil {
+	if err := d.Launch(fn(t, d, "smem_sum"), Dim3{X: 4}, Dim3{X: 128}, 128*4, packed(t, pout, pin)); err != nil {
 		t.Fatal(err)
 	}
 	sums := download(t, d, pout, 4)
@@ -262,23 +262,22 @@ func TestLaunchErrors(t *testing.T) {
 		args        []any
 		want        string
 	}{
-		{Dim3{X: 1}, Dim3{X: 32}, []any{p, 5}, "argument 1 is a Go int"},
 		{Dim3{X: 1}, Dim3{X: 2048}, []any{p, int32(5)}, "more than 1024"},
 		{Dim3{X: -1}, Dim3{X: 32}, []any{p, int32(5)}, "negative size"},
 	} {
-		err := d.Launch(add, c.grid, c.block, 0, c.args...)
+		err := d.Launch(add, c.grid, c.block, 0, packed(t, c.args...))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "add_one") {
 			t.Errorf("%v %v %v: error %v, want %q", c.grid, c.block, c.args, err, c.want)
 		}
 	}
 	other := open(t)
-	if err := d.Launch(fn(t, other, "add_one"), Dim3{X: 1}, Dim3{X: 32}, 0, p, int32(5)); err == nil {
+	if err := d.Launch(fn(t, other, "add_one"), Dim3{X: 1}, Dim3{X: 32}, 0, packed(t, p, int32(5))); err == nil {
 		t.Error("a function of another Device accepted")
 	}
 	// The driver rejects 1 MiB of shared memory when the launch runs on
 	// the device goroutine: Synchronize reports it with the kernel's name,
 	// once, and the device stays usable.
-	if err := d.Launch(fn(t, d, "smem_sum"), Dim3{X: 1}, Dim3{X: 32}, 1<<20, p, p); err != nil {
+	if err := d.Launch(fn(t, d, "smem_sum"), Dim3{X: 1}, Dim3{X: 32}, 1<<20, packed(t, p, p)); err != nil {
 		t.Fatalf("queued launch returned %v", err)
 	}
 	if err := d.Synchronize(); err == nil || !strings.Contains(err.Error(), "launch smem_sum") {
@@ -287,7 +286,7 @@ func TestLaunchErrors(t *testing.T) {
 	if err := d.Synchronize(); err != nil {
 		t.Errorf("second Synchronize: %v", err)
 	}
-	if err := d.Launch(add, Dim3{X: 1}, Dim3{X: 32}, 0, p, int32(5)); err != nil {
+	if err := d.Launch(add, Dim3{X: 1}, Dim3{X: 32}, 0, packed(t, p, int32(5))); err != nil {
 		t.Error(err)
 	}
 	if err := d.Synchronize(); err != nil {
@@ -408,7 +407,7 @@ func TestEventsAndRanges(t *testing.T) {
 	}
 	d.RangePush("add_one x10")
 	for range 10 {
-		if err := d.Launch(fn(t, d, "add_one"), Dim3{X: n / 256}, Dim3{X: 256}, 0, p, int32(n)); err != nil {
+		if err := d.Launch(fn(t, d, "add_one"), Dim3{X: n / 256}, Dim3{X: 256}, 0, packed(t, p, int32(n))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -455,5 +454,53 @@ func TestClose(t *testing.T) {
 	p := upload(t, keep, []float32{1, 2})
 	if got := download(t, keep, p, 2); !equal(got, []float32{1, 2}) {
 		t.Errorf("the other device after Close: %v", got)
+	}
+}
+
+// packed packs launch arguments, failing the test for a value of a type
+// Args cannot hold.
+func packed(t *testing.T, vals ...any) *Args {
+	t.Helper()
+	a, err := ArgsOf(vals...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestGraphReplay captures three launches of add_one and replays the graph
+// twice: every element gains 3 per replay and nothing while capturing.
+func TestGraphReplay(t *testing.T) {
+	d := open(t)
+	const n = 4099
+	p := upload(t, d, make([]float32, n))
+	add := fn(t, d, "add_one")
+	if err := d.BeginCapture(); err != nil {
+		t.Fatal(err)
+	}
+	var a Args
+	for range 3 {
+		if err := d.Launch(add, Dim3{X: (n + 255) / 256}, Dim3{X: 256}, 0, a.Reset().Ptr(p).Int32(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := d.EndCapture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	if got := download(t, d, p, n); got[0] != 0 || got[n-1] != 0 {
+		t.Fatalf("capture ran the launches: %v %v", got[0], got[n-1])
+	}
+	for range 2 {
+		if err := g.Launch(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := download(t, d, p, n)
+	for i, v := range got {
+		if v != 6 {
+			t.Fatalf("y[%d] = %v after two replays, want 6", i, v)
+		}
 	}
 }

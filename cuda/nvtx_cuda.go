@@ -16,13 +16,38 @@ import "C"
 
 import "unsafe"
 
-// nvtxRangePush opens an NVTX range on the calling thread; the tool copies
-// the name during the call.
-func nvtxRangePush(name string) {
-	cs := C.CString(name)
-	C.nc_nvtx_push(cs)
-	C.free(unsafe.Pointer(cs))
+// rangeOp opens or closes an NVTX range on the device goroutine and keeps
+// the stack of open ones, which launch errors name. Each name becomes a C
+// string once.
+func (d *Device) rangeOp(op rangeOp, name string) {
+	if op == popRange {
+		if len(d.ranges) > 0 {
+			d.ranges = d.ranges[:len(d.ranges)-1]
+		}
+		C.nc_nvtx_pop()
+		return
+	}
+	cs, ok := d.cnames[name]
+	if !ok {
+		cs = unsafe.Pointer(C.CString(name))
+		d.cnames[name] = cs
+	}
+	d.ranges = append(d.ranges, name)
+	C.nc_nvtx_push((*C.char)(cs))
 }
 
-// nvtxRangePop closes the calling thread's innermost NVTX range.
-func nvtxRangePop() { C.nc_nvtx_pop() }
+// innermost returns the innermost open NVTX range, or "".
+func (d *Device) innermost() string {
+	if len(d.ranges) == 0 {
+		return ""
+	}
+	return d.ranges[len(d.ranges)-1]
+}
+
+// freeNames frees the C strings of rangeOp.
+func freeNames(names map[string]unsafe.Pointer) {
+	for k, p := range names {
+		C.free(p)
+		delete(names, k)
+	}
+}

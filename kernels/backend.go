@@ -239,6 +239,19 @@ type AdamWHyper struct {
 	Step              int
 }
 
+// OptimPreparer is implemented by backends whose AdamW and SGD read the
+// values that change from step to step (the learning rates, AdamW's bias
+// corrections, SGD's first-step flag) from device memory, the CUDA
+// backend: PrepareAdamW and PrepareSGD upload those of the AdamW or SGD
+// call with the same arguments (n is the arena's length in elements), so
+// that a step captured in a CUDA graph replays with each step's values.
+// Call them before capturing the step and before every replay. Errors as
+// for AdamW and SGD.
+type OptimPreparer interface {
+	PrepareAdamW(n int, groups []AdamWGroup, h AdamWHyper) error
+	PrepareSGD(n int, groups []AdamWGroup, h SGDHyper) error
+}
+
 // Ranger is implemented by backends that can mark named ranges on a
 // profiler timeline (NVTX on CUDA, shown by nsys). Layers open a range
 // around each forward and backward when their backend is a Ranger.

@@ -62,7 +62,7 @@ func (l *Conv2D) Shape(n, h, w int) kernels.ConvShape {
 
 // Forward convolves x [N, H, W, CIn].
 func (l *Conv2D) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	if len(x.Shape) != 4 || x.Shape[3] != l.CIn {
 		return kernels.Tensor{}, shapeError(l.name, "Conv2D", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.CIn))
 	}
@@ -84,7 +84,7 @@ func (l *Conv2D) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 // Backward accumulates the weight and bias gradients and returns dx, or the
 // nil tensor when NoInputGrad is set.
 func (l *Conv2D) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	if l.x.Nil() {
 		return kernels.Tensor{}, layerError(l.name, "Conv2D", "backward", ErrNoForward)
 	}

@@ -69,7 +69,7 @@ func (l *DropPath) Mask() ([]float32, error) {
 
 // Forward scales each sample of x by its mask factor.
 func (l *DropPath) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	if len(x.Shape) == 0 {
 		return kernels.Tensor{}, shapeError(l.name, "DropPath", "forward", x.Shape, "[N ...]")
 	}
@@ -117,7 +117,7 @@ func (l *DropPath) drawMask(scale kernels.Tensor) error {
 
 // Backward scales dy by the same per-sample factors.
 func (l *DropPath) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	if l.x.Nil() {
 		return kernels.Tensor{}, layerError(l.name, "DropPath", "backward", ErrNoForward)
 	}

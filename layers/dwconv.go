@@ -55,7 +55,7 @@ func (l *DWConv) Params() []*Param { return paramList(l.Weight, l.Bias) }
 
 // Forward convolves x [N, H, W, C].
 func (l *DWConv) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	if len(x.Shape) != 4 || x.Shape[3] != l.C {
 		return kernels.Tensor{}, shapeError(l.name, "DWConv", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
 	}
@@ -73,7 +73,7 @@ func (l *DWConv) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates weight and bias gradients and returns dx.
 func (l *DWConv) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	if l.x.Nil() {
 		return kernels.Tensor{}, layerError(l.name, "DWConv", "backward", ErrNoForward)
 	}

@@ -28,7 +28,7 @@ func (l *GELU) Params() []*Param { return nil }
 
 // Forward computes GELU(x).
 func (l *GELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	y, err := l.out.get(l.be, x.Shape)
 	if err == nil {
 		err = l.be.GELU(y, x, l.Approx)
@@ -42,7 +42,7 @@ func (l *GELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward returns dx = dy·GELU'(x).
 func (l *GELU) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "GELU", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.GELUBackward(dx, dy, l.x, l.Approx)
 	})

@@ -51,7 +51,7 @@ func (l *GRN) Params() []*Param { return paramList(l.Gamma, l.Beta) }
 
 // Forward normalizes x [N, H, W, C].
 func (l *GRN) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	if len(x.Shape) != 4 || x.Shape[3] != l.C {
 		return kernels.Tensor{}, shapeError(l.name, "GRN", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
 	}
@@ -73,7 +73,7 @@ func (l *GRN) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates gamma and beta gradients and returns dx.
 func (l *GRN) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "GRN", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.GRNBackward(dx, l.Gamma.Grad, l.Beta.Grad, dy, l.x, l.gnorm.t, l.Gamma.Value, l.s)
 	})

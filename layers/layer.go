@@ -17,6 +17,7 @@ package layers
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -142,13 +143,45 @@ func (b *buffer) get(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error
 	return t, nil
 }
 
-// rangeOf opens a profiler range on be if it supports them and returns the
-// function that closes it.
-func rangeOf(be kernels.Backend, name string) func() {
+// pushRange opens a profiler range named name on be if it supports them
+// and returns the Ranger to close it with popRange (nil if none):
+//
+//	defer popRange(pushRange(l.be, l.name))
+//
+// Neither allocates, so ranges cost nothing on the Go heap per call.
+func pushRange(be kernels.Backend, name string) kernels.Ranger {
 	r, ok := be.(kernels.Ranger)
-	if !ok {
-		return func() {}
+	if ok {
+		r.RangePush(name)
 	}
-	r.RangePush(name)
-	return r.RangePop
+	return r
+}
+
+// popRange closes the range pushRange opened on r.
+func popRange(r kernels.Ranger) {
+	if r != nil {
+		r.RangePop()
+	}
+}
+
+// backwardNames caches the backward ranges' names, name + ".backward", so
+// that a backward pass does not build them again.
+var backwardNames struct {
+	sync.Mutex
+	m map[string]string
+}
+
+// backwardName returns name + ".backward", built once per name.
+func backwardName(name string) string {
+	backwardNames.Lock()
+	defer backwardNames.Unlock()
+	s, ok := backwardNames.m[name]
+	if !ok {
+		if backwardNames.m == nil {
+			backwardNames.m = map[string]string{}
+		}
+		s = name + ".backward"
+		backwardNames.m[name] = s
+	}
+	return s
 }

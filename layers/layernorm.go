@@ -62,7 +62,7 @@ func (l *LayerNorm) Params() []*Param { return paramList(l.Weight, l.Bias) }
 
 // Forward normalizes x [..., C].
 func (l *LayerNorm) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	s, err := normForward(l.be, l.name, "LayerNorm", x, l.C, l.Eps, &l.out, &l.mean, &l.rstd,
 		func(y, mean, rstd kernels.Tensor, s kernels.NormShape) error {
 			return l.be.LayerNorm(y, mean, rstd, x, l.Weight.Value, l.Bias.Value, s)
@@ -76,7 +76,7 @@ func (l *LayerNorm) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates weight and bias gradients and returns dx.
 func (l *LayerNorm) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "LayerNorm", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.LayerNormBackward(dx, l.Weight.Grad, l.Bias.Grad, dy, l.x, l.mean.t, l.rstd.t, l.Weight.Value, l.s)
 	})

@@ -40,7 +40,7 @@ func (l *LayerNormGELU) Params() []*Param { return paramList(l.Weight, l.Bias) }
 
 // Forward computes GELU(LayerNorm(x)) for x [..., C].
 func (l *LayerNormGELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	s, err := normForward(l.be, l.name, "LayerNormGELU", x, l.C, l.Eps, &l.out, &l.mean, &l.rstd,
 		func(y, mean, rstd kernels.Tensor, s kernels.NormShape) error {
 			return l.be.LayerNormGELU(y, mean, rstd, x, l.Weight.Value, l.Bias.Value, s, l.Approx)
@@ -54,7 +54,7 @@ func (l *LayerNormGELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates weight and bias gradients and returns dx.
 func (l *LayerNormGELU) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "LayerNormGELU", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.LayerNormGELUBackward(dx, l.Weight.Grad, l.Bias.Grad, dy, l.x, l.mean.t, l.rstd.t, l.Weight.Value, l.Bias.Value, l.s, l.Approx)
 	})

@@ -43,7 +43,7 @@ func (l *LayerScale) Params() []*Param { return []*Param{l.Gamma} }
 
 // Forward scales the channels of x [..., C].
 func (l *LayerScale) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != l.C {
 		return kernels.Tensor{}, shapeError(l.name, "LayerScale", "forward", x.Shape, fmt.Sprintf("[... %d]", l.C))
 	}
@@ -60,7 +60,7 @@ func (l *LayerScale) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates gamma's gradient and returns dx = gamma·dy.
 func (l *LayerScale) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "LayerScale", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.ChannelScaleBackward(dx, l.Gamma.Grad, dy, l.x, l.Gamma.Value)
 	})

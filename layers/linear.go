@@ -53,7 +53,7 @@ func (l *Linear) Params() []*Param { return paramList(l.Weight, l.Bias) }
 
 // Forward applies the layer to the last axis of x.
 func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != l.In {
 		return kernels.Tensor{}, shapeError(l.name, "Linear", "forward", x.Shape, fmt.Sprintf("[... %d]", l.In))
 	}
@@ -73,7 +73,7 @@ func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates weight and bias gradients and returns dx.
 func (l *Linear) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	if l.x.Nil() {
 		return kernels.Tensor{}, layerError(l.name, "Linear", "backward", ErrNoForward)
 	}

@@ -87,7 +87,7 @@ func (l *Mask) shape(x kernels.Tensor) (kernels.MaskShape, error) {
 
 // Forward returns x with masked pixels zeroed or set to the token.
 func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	s, err := l.shape(x)
 	if err != nil {
 		return kernels.Tensor{}, err
@@ -106,7 +106,7 @@ func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 // Backward returns dy with masked pixels zeroed and accumulates the token's
 // gradient, the sum of dy over masked pixels.
 func (l *Mask) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	if l.mask.Nil() {
 		return kernels.Tensor{}, layerError(l.name, "Mask", "backward", ErrNoForward)
 	}

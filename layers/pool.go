@@ -29,7 +29,7 @@ func (l *GlobalAvgPool) Params() []*Param { return nil }
 
 // Forward averages x [N, H, W, C] into [N, C].
 func (l *GlobalAvgPool) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name)()
+	defer popRange(pushRange(l.be, l.name))
 	if len(x.Shape) != 4 {
 		return kernels.Tensor{}, shapeError(l.name, "GlobalAvgPool", "forward", x.Shape, "[N H W C]")
 	}
@@ -47,7 +47,7 @@ func (l *GlobalAvgPool) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward spreads dy [N, C] evenly over the spatial positions.
 func (l *GlobalAvgPool) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(l.be, l.name+".backward")()
+	defer popRange(pushRange(l.be, backwardName(l.name)))
 	if l.x.Nil() {
 		return kernels.Tensor{}, layerError(l.name, "GlobalAvgPool", "backward", ErrNoForward)
 	}

@@ -257,7 +257,7 @@ func (f *FakeQuant) quantShape(xs kernels.Shape) (kernels.QuantShape, error) {
 // Forward observes x (training mode, observer enabled) and returns its fake
 // quantization, or x itself when fake quant is disabled.
 func (f *FakeQuant) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(f.be, f.name)()
+	defer popRange(pushRange(f.be, f.name))
 	f.forwarded, f.active = false, false
 	observe := f.observe && (f.training || f.calibrate)
 	if !observe && !f.quantize && !f.initPending {
@@ -300,7 +300,7 @@ func (f *FakeQuant) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 // fake-quantize; the nil tensor for a nil dy) and, for a learning LSQ
 // quantizer, accumulates the scale and zero-point gradients.
 func (f *FakeQuant) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(f.be, f.name+".backward")()
+	defer popRange(pushRange(f.be, backwardName(f.name)))
 	if !f.forwarded {
 		return kernels.Tensor{}, layerError(f.name, "FakeQuant", "backward", ErrNoForward)
 	}

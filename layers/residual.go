@@ -31,7 +31,7 @@ func (r *Residual) Params() []*Param { return r.Body.Params() }
 
 // Forward computes x + Body(x).
 func (r *Residual) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(r.be, r.name)()
+	defer popRange(pushRange(r.be, r.name))
 	b, err := r.Body.Forward(x)
 	if err != nil {
 		return kernels.Tensor{}, err
@@ -52,7 +52,7 @@ func (r *Residual) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward returns dy + Body.Backward(dy).
 func (r *Residual) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer rangeOf(r.be, r.name+".backward")()
+	defer popRange(pushRange(r.be, backwardName(r.name)))
 	if r.x.Nil() {
 		return kernels.Tensor{}, layerError(r.name, "Residual", "backward", ErrNoForward)
 	}

@@ -67,8 +67,9 @@ type Optimizer struct {
 	arena  *layers.Arena
 	m, v   kernels.Tensor // AdamW moments; SGD keeps its momentum buffer in m
 	groups []kernels.AdamWGroup
-	scales []float64 // learning-rate scale of each group
-	step   int       // updates applied so far
+	scales []float64            // learning-rate scale of each group
+	step   int                  // updates applied so far
+	at     []kernels.AdamWGroup // groups at the current learning rate (reused)
 }
 
 // New returns an optimizer over arena. lrScale gives each parameter's
@@ -129,19 +130,68 @@ func (o *Optimizer) Groups(lr float64) []kernels.AdamWGroup {
 // Steps returns the number of updates applied.
 func (o *Optimizer) Steps() int { return o.step }
 
+// groupsAt returns the groups at base learning rate lr in a reused slice.
+func (o *Optimizer) groupsAt(lr float64) ([]kernels.AdamWGroup, error) {
+	if !(lr >= 0) || math.IsInf(lr, 0) {
+		return nil, fmt.Errorf("optim: learning rate %v", lr)
+	}
+	o.at = append(o.at[:0], o.groups...)
+	for i := range o.at {
+		o.at[i].LR = lr * o.scales[i]
+	}
+	return o.at, nil
+}
+
+func (o *Optimizer) adamw() kernels.AdamWHyper {
+	return kernels.AdamWHyper{Beta1: o.cfg.Beta1, Beta2: o.cfg.Beta2, Eps: o.cfg.Eps, Step: o.step + 1}
+}
+
+func (o *Optimizer) sgd() kernels.SGDHyper {
+	return kernels.SGDHyper{Momentum: o.cfg.Momentum, Nesterov: o.cfg.Nesterov, First: o.step == 0}
+}
+
+// Prepare uploads what the next Step(lr) reads from device memory on a
+// backend that keeps its per-step values there (kernels.OptimPreparer,
+// the CUDA backend), so that a Step captured in a CUDA graph replays with
+// this step's learning rate and bias corrections; on other backends it
+// only checks lr. Call it before capturing a step and before each replay,
+// and Replayed after each replay.
+func (o *Optimizer) Prepare(lr float64) error {
+	groups, err := o.groupsAt(lr)
+	if err != nil {
+		return err
+	}
+	p, ok := o.be.(kernels.OptimPreparer)
+	if !ok {
+		return nil
+	}
+	if o.cfg.Name == "adamw" {
+		err = p.PrepareAdamW(o.arena.Len(), groups, o.adamw())
+	} else {
+		err = p.PrepareSGD(o.arena.Len(), groups, o.sgd())
+	}
+	if err != nil {
+		return fmt.Errorf("optim: %s step %d: %w", o.cfg.Name, o.step+1, err)
+	}
+	return nil
+}
+
+// Replayed counts an update applied by replaying a captured Step (after
+// Prepare), which the host did not run.
+func (o *Optimizer) Replayed() { o.step++ }
+
 // Step applies one update with base learning rate lr (each group uses lr
 // times its scale), using the gradients in the arena.
 func (o *Optimizer) Step(lr float64) error {
-	if !(lr >= 0) || math.IsInf(lr, 0) {
-		return fmt.Errorf("optim: learning rate %v", lr)
+	groups, err := o.groupsAt(lr)
+	if err != nil {
+		return err
 	}
-	groups := o.Groups(lr)
 	a := o.arena
-	var err error
 	if o.cfg.Name == "adamw" {
-		err = o.be.AdamW(a.Values, a.Grads, o.m, o.v, groups, kernels.AdamWHyper{Beta1: o.cfg.Beta1, Beta2: o.cfg.Beta2, Eps: o.cfg.Eps, Step: o.step + 1})
+		err = o.be.AdamW(a.Values, a.Grads, o.m, o.v, groups, o.adamw())
 	} else {
-		err = o.be.SGD(a.Values, a.Grads, o.m, groups, kernels.SGDHyper{Momentum: o.cfg.Momentum, Nesterov: o.cfg.Nesterov, First: o.step == 0})
+		err = o.be.SGD(a.Values, a.Grads, o.m, groups, o.sgd())
 	}
 	if err != nil {
 		return fmt.Errorf("optim: %s step %d: %w", o.cfg.Name, o.step+1, err)

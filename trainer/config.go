@@ -87,6 +87,7 @@ type TrainConfig struct {
 	Resume          bool     `toml:"resume" json:"resume"`                     // continue from out_dir/last.safetensors (an error if absent)
 	Overwrite       bool     `toml:"overwrite" json:"overwrite"`               // replace the run out_dir holds (else starting there is an error)
 	TimeLimit       Duration `toml:"time_limit" json:"time_limit"`             // stop (with a checkpoint) after this wall time; 0 = none
+	CUDAGraphs      bool     `toml:"cuda_graphs" json:"cuda_graphs"`           // replay the step as a CUDA graph on cuda/cudasim
 }
 
 // OptimConfig is the optimizer, schedule and layer-wise decay.
@@ -131,7 +132,7 @@ func Default() Config {
 		Data: DataConfig{Dataset: "fashion-mnist", Root: "/usr/share/datasets/fashion-mnist", HFlip: 0.5,
 			Workers: 2, Prefetch: 4, DeviceInput: true},
 		Train: TrainConfig{Backend: "cpu", Epochs: 1, BatchSize: 128, EvalBatchSize: 500, LogEvery: 50,
-			OutDir: "runs/default"},
+			OutDir: "runs/default", CUDAGraphs: true},
 		Optim: OptimConfig{Config: oc, LR: 4e-3, MinLR: 1e-6, LayerDecay: 1, LayerDecayMode: "single"},
 		Mixup: MixupConfig{Prob: 1, SwitchProb: 0.5},
 		QAT:   defaultQAT(),

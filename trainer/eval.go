@@ -26,6 +26,7 @@ func (t *Trainer) Evaluate(ema bool) (EvalResult, error) { return t.evaluate(ema
 
 // evaluate is Evaluate; the QAT setup calls it before the EMA exists.
 func (t *Trainer) evaluate(ema bool) (EvalResult, error) {
+	t.graph.release() // evaluation runs the model outside the captured step
 	if ema {
 		if t.ema == nil {
 			return EvalResult{}, fmt.Errorf("trainer: no EMA in this run")

@@ -10,15 +10,39 @@ import (
 )
 
 // step runs one optimizer update on the device images x [N, H, W, C] and
-// targets tgt [N, K] of a batch (batchInputs): zero the gradients, forward,
-// loss, backward, clip, AdamW/SGD at the scheduled learning rate, EMA. The
-// per-sample losses are summed on the backend and read only when logged.
+// targets tgt [N, K] of a batch (batchInputs): the device part (deviceStep)
+// at the scheduled learning rate, eagerly or as a CUDA graph (stepGraph).
+// The per-sample losses are summed on the backend and read only when logged.
 func (t *Trainer) step(x, tgt kernels.Tensor) error {
-	loss, err := t.forwardLoss(x, tgt)
+	lr := t.sched.At(t.state.Step)
+	var err error
+	if t.graph != nil {
+		err = t.graph.run(t, x, tgt, lr)
+	} else {
+		err = t.deviceStep(x, tgt, lr)
+	}
+	if err != nil {
+		return fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
+	}
+	t.logged++
+	return nil
+}
+
+// deviceStep queues the device work of one step on inputs x [n, h, w, c]
+// and targets tgt [n, K]: zero the gradients, forward, loss (summed into
+// lossSum), backward, clip, AdamW/SGD at learning rate lr, EMA.
+func (t *Trainer) deviceStep(x, tgt kernels.Tensor, lr float64) error {
+	err := t.model.Arena.ZeroGrad()
+	var logits, loss, d kernels.Tensor
+	if err == nil {
+		logits, err = t.model.Forward(x)
+	}
+	if err == nil {
+		loss, err = t.loss.Forward(logits, tgt)
+	}
 	if err == nil {
 		err = t.accumulate(loss)
 	}
-	var d kernels.Tensor
 	if err == nil {
 		d, err = t.loss.Backward()
 	}
@@ -29,15 +53,12 @@ func (t *Trainer) step(x, tgt kernels.Tensor) error {
 		_, err = t.opt.ClipGradNorm()
 	}
 	if err == nil {
-		err = t.opt.Step(t.sched.At(t.state.Step))
+		err = t.opt.Step(lr)
 	}
 	if err == nil && t.ema != nil {
 		err = t.ema.Update()
 	}
-	if err != nil {
-		return fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
-	}
-	return nil
+	return err
 }
 
 // batchInputs returns the device images [N, H, W, C] and soft targets
@@ -129,21 +150,8 @@ func (t *Trainer) stage(b *datasets.Batch, shape kernels.Shape) (kernels.Tensor,
 	return x, err
 }
 
-// forwardLoss zeroes the gradients and returns the per-sample losses of a
-// forward pass of images x [N, H, W, C] against targets [N, K].
-func (t *Trainer) forwardLoss(x, tgt kernels.Tensor) (kernels.Tensor, error) {
-	if err := t.model.Arena.ZeroGrad(); err != nil {
-		return kernels.Tensor{}, err
-	}
-	logits, err := t.model.Forward(x)
-	if err != nil {
-		return kernels.Tensor{}, err
-	}
-	return t.loss.Forward(logits, tgt)
-}
-
 // upload copies host values into *dst, reallocating it when the shape
-// changes, and returns it.
+// changes, and returns it. s is only read (so a literal stays off the heap).
 func (t *Trainer) upload(dst *kernels.Tensor, s kernels.Shape, v []float32) (kernels.Tensor, error) {
 	return uploadTo(t.be, dst, s, v)
 }
@@ -157,7 +165,7 @@ func (t *Trainer) alloc(dst *kernels.Tensor, s kernels.Shape) (kernels.Tensor, e
 func allocTo(be kernels.Backend, dst *kernels.Tensor, s kernels.Shape) (kernels.Tensor, error) {
 	if dst.Nil() || !dst.Shape.Equal(s) {
 		be.Free(*dst)
-		x, err := be.Alloc(s)
+		x, err := be.Alloc(s.Clone())
 		if err != nil {
 			return kernels.Tensor{}, err
 		}
@@ -180,7 +188,6 @@ func (t *Trainer) accumulate(loss kernels.Tensor) error {
 			return err
 		}
 	}
-	t.logged++
 	return t.be.Add(t.lossSum, t.lossSum, loss)
 }
 

@@ -47,6 +47,7 @@ type Trainer struct {
 	savedStep  int                 // step of the last save of last.safetensors
 	qat        []*layers.Quantized // fake quantizers of a QAT run
 	qatResults QATResults
+	graph      *stepGraph // CUDA graph of the step, nil when off
 }
 
 // Result summarises a finished (or stopped) run.
@@ -161,6 +162,7 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 	if err := t.sched.Validate(); err != nil {
 		return err
 	}
+	t.graph = newStepGraph(t)
 	if !resume {
 		return nil
 	}
@@ -179,8 +181,10 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 // last.safetensors and returns ErrInterrupted (used to test resume).
 func (t *Trainer) StopAfter(step int) { t.stopAt = step }
 
-// Close flushes and closes the run's metrics file and releases out_dir.
+// Close releases the step's CUDA graph, flushes and closes the run's
+// metrics file and releases out_dir.
 func (t *Trainer) Close() error {
+	t.graph.release()
 	var err error
 	if t.log != nil {
 		err = t.log.Close()

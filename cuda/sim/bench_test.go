@@ -2,19 +2,25 @@ package sim_test
 
 import (
 	"testing"
+
+	"github.com/nextconv/nextconv/cuda"
 )
 
 // BenchmarkAxpySerial: a sync-free kernel runs its threads one after another
-// on the launching thread; the figure of merit is ns per CUDA thread.
+// on the launching thread; the figures of merit are ns per CUDA thread and
+// Go heap allocations per launch (0: the arguments are packed into a reused
+// cuda.Args).
 func BenchmarkAxpySerial(b *testing.B) {
 	d := newDriver(b)
 	const n = 1 << 16
 	x := alloc(b, d, n, float32(1))
 	y := alloc(b, d, n, float32(0))
 	f := function(b, d, "sim_axpy")
+	var a cuda.Args
+	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if err := d.Launch(f, dim1(n/256), dim1(256), 0, y, x, float32(0.5), int32(n)); err != nil {
+		if err := d.Launch(f, dim1(n/256), dim1(256), 0, a.Reset().Ptr(y).Ptr(x).Float32(0.5).Int32(n)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -31,7 +37,7 @@ func BenchmarkBlockSum256(b *testing.B) {
 	f := function(b, d, "sim_block_sum")
 	b.ResetTimer()
 	for range b.N {
-		if err := d.Launch(f, dim1(blocks), dim1(threads), 0, y, x); err != nil {
+		if err := d.Launch(f, dim1(blocks), dim1(threads), 0, packed(b, []any{y, x})); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,7 +56,7 @@ func BenchmarkWarpShuffles256(b *testing.B) {
 	f := function(b, d, "sim_shfl_types")
 	b.ResetTimer()
 	for range b.N {
-		if err := d.Launch(f, dim1(1), dim1(n), 0, o64, od, of, sums); err != nil {
+		if err := d.Launch(f, dim1(1), dim1(n), 0, packed(b, []any{o64, od, of, sums})); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -75,6 +75,14 @@
 // [ErrKernelFault], and the Driver stays faulted, as a GPU context does
 // after a fault. Launches rejected before running wrap [ErrInvalidLaunch].
 //
+// Between BeginCapture and EndCapture the Driver records launches (with a
+// copy of their packed arguments and the range open at the time), memsets,
+// device copies and Sgemms instead of running them; the [Graph] it returns
+// replays them in order, through the same code as eager launches, so a
+// replay computes the same bits. Host copies, Synchronize, events and Free
+// fail while capturing, with [ErrCapture], as they would break a CUDA
+// stream capture.
+//
 // scripts/sim-asan.sh runs these tests under AddressSanitizer and
 // UndefinedBehaviorSanitizer. There device and dynamic shared memory have no
 // guard bytes (ASan's redzones report the exact access instead), static

@@ -78,10 +78,21 @@ func function(t testing.TB, d *sim.Driver, name string) cuda.Function {
 	return f
 }
 
+// packed packs launch arguments, failing the test for a value of a type
+// cuda.Args cannot hold.
+func packed(t testing.TB, args []any) *cuda.Args {
+	t.Helper()
+	a, err := cuda.ArgsOf(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // launch runs kernel name and fails the test on error.
 func launch(t testing.TB, d *sim.Driver, name string, grid, block cuda.Dim3, smem int, args ...any) {
 	t.Helper()
-	if err := d.Launch(function(t, d, name), grid, block, smem, args...); err != nil {
+	if err := d.Launch(function(t, d, name), grid, block, smem, packed(t, args)); err != nil {
 		t.Fatalf("launch %s: %v", name, err)
 	}
 }
@@ -90,7 +101,7 @@ func launch(t testing.TB, d *sim.Driver, name string, grid, block cuda.Dim3, sme
 // want.
 func launchErr(t testing.TB, d *sim.Driver, want error, name string, grid, block cuda.Dim3, smem int, args ...any) string {
 	t.Helper()
-	err := d.Launch(function(t, d, name), grid, block, smem, args...)
+	err := d.Launch(function(t, d, name), grid, block, smem, packed(t, args))
 	if err == nil {
 		t.Fatalf("launch %s succeeded, want an error wrapping %v", name, want)
 	}

@@ -183,12 +183,12 @@ CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_reduce_f32, 1024)
 }  // namespace cudasim_src_layernorm
 
 // kernels/src/optim.cu
-CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "0627a234feaef964ef6b8ffcef5b45722baa207723bf2877a03749c2159f1bae")
+CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "dff1fab05853d50b75a1890ca0abccadb731a67535d64dfcc76f625f22202bff")
 namespace cudasim_src_optim {
 #include "../../kernels/src/optim.cu"
-CUDASIM_REGISTER(adamw_f32, "p", "g", "m", "v", "chunks", "lr_ref", "bc1", "beta1", "beta2", "eps", "bc2_sqrt")
+CUDASIM_REGISTER(adamw_f32, "p", "g", "m", "v", "chunks", "hyper", "beta1", "beta2", "eps")
 CUDASIM_LAUNCH_BOUNDS(adamw_f32, 256)
-CUDASIM_REGISTER(sgd_f32, "p", "g", "buf", "chunks", "lr_ref", "momentum", "dampening", "nesterov", "first")
+CUDASIM_REGISTER(sgd_f32, "p", "g", "buf", "chunks", "hyper", "momentum", "dampening", "nesterov")
 CUDASIM_LAUNCH_BOUNDS(sgd_f32, 256)
 }  // namespace cudasim_src_optim
 

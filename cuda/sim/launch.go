@@ -1,14 +1,16 @@
 package sim
 
 /*
+#cgo noescape cudasim_launch
+#cgo nocallback cudasim_launch
 #include <stdlib.h>
 #include "cudasim_abi.h"
 */
 import "C"
 
 import (
+	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"unsafe"
@@ -96,21 +98,21 @@ func lookup(name string) (*Kernel, error) {
 }
 
 // Launch runs f on a grid of blocks with smem bytes of dynamic shared memory
-// and returns when it has finished. Each argument must be a cuda.DevicePtr,
-// int32, uint32, int64, float32 or float64 matching the kernel's parameter
-// (int64 also fills an unsigned 64-bit parameter). Launch returns
-// ErrInvalidLaunch, before running anything, for a bad geometry (zero or
-// negative sizes, more than 1024 threads per block or than the kernel's
-// __launch_bounds__, more than 48 KB of dynamic shared memory), a wrong
-// number or type of arguments, and pointer arguments that are not null and
-// not inside an allocation of this Driver or misaligned for their type. It
-// returns ErrKernelFault, and the Driver stays faulted, when the kernel
-// fails while running: an out-of-bounds write found in the guard bytes of an
-// allocation or of dynamic shared memory, a divergent __syncthreads or warp
-// collective, mismatched warp masks, a shuffle reading a lane that did not
-// take part, a thread returning before a barrier the others wait in (strict
-// mode), or a deadlock found by the watchdog.
-func (d *Driver) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args ...any) error {
+// and returns when it has finished. Each argument must have the kind of the
+// kernel's parameter (an Int64 also fills an unsigned 64-bit parameter).
+// Launch returns ErrInvalidLaunch, before running anything, for a bad
+// geometry (zero or negative sizes, more than 1024 threads per block or than
+// the kernel's __launch_bounds__, more than 48 KB of dynamic shared memory),
+// a wrong number or kind of arguments, and pointer arguments that are not
+// null and not inside an allocation of this Driver or misaligned for their
+// type. It returns ErrKernelFault, and the Driver stays faulted, when the
+// kernel fails while running: an out-of-bounds write found in the guard
+// bytes of an allocation or of dynamic shared memory, a divergent
+// __syncthreads or warp collective, mismatched warp masks, a shuffle reading
+// a lane that did not take part, a thread returning before a barrier the
+// others wait in (strict mode), or a deadlock found by the watchdog. Errors
+// name the kernel and the innermost open range.
+func (d *Driver) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args *cuda.Args) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	name := ""
@@ -121,89 +123,96 @@ func (d *Driver) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args .
 		err.(*cuda.Error).Kernel = name
 		return err
 	}
-	invalid := func(format string, a ...any) error {
-		return &cuda.Error{Op: "launch", Kernel: name, Err: fmt.Errorf("%w: %s", ErrInvalidLaunch, fmt.Sprintf(format, a...))}
-	}
 	k, ok := f.(*Kernel)
 	if !ok {
-		return invalid("the function was not returned by the simulator's Function")
+		return d.invalid(name, errors.New("the function was not returned by the simulator's Function"))
 	}
 	g, b, err := cuda.LaunchSizes(grid, block)
 	if err != nil {
-		return invalid("%v", err)
+		return d.invalid(name, err)
 	}
 	if smem < 0 {
-		return invalid("negative dynamic shared memory size %d", smem)
+		return d.invalid(name, fmt.Errorf("negative dynamic shared memory size %d", smem))
 	}
-	slots, err := pack(k, args)
-	if err != nil {
-		return invalid("%v", err)
+	if err := check(k, args); err != nil {
+		return d.invalid(name, err)
 	}
 	if err := d.streams.launchOnMain(name, args); err != nil {
 		return err
 	}
+	n := &d.scratch
+	*n = node{op: opLaunch, kernel: k, grid: grid, block: block, g: g, b: b, smem: smem, rng: d.innermost()}
+	if args != nil {
+		n.args = *args
+	}
+	return d.submit(n)
+}
+
+// run executes one kernel launch node and records it.
+func (d *Driver) run(n *node) error {
+	slots := n.args.Slots()
 	var slotp *C.uint64_t
 	if len(slots) > 0 {
 		slotp = (*C.uint64_t)(unsafe.Pointer(&slots[0]))
 	}
-	var msg *C.char
-	rc := C.cudasim_launch(d.ctx, C.int(k.index), C.uint(g[0]), C.uint(g[1]), C.uint(g[2]), C.uint(b[0]), C.uint(b[1]), C.uint(b[2]),
-		C.size_t(smem), slotp, C.int(len(slots)), &msg)
+	rc := C.cudasim_launch(d.ctx, C.int(n.kernel.index), C.uint(n.g[0]), C.uint(n.g[1]), C.uint(n.g[2]), C.uint(n.b[0]), C.uint(n.b[1]), C.uint(n.b[2]),
+		C.size_t(n.smem), slotp, C.int(len(slots)), &d.msg)
 	if rc != 1 {
-		d.launches = append(d.launches, Launch{Kernel: name, Grid: grid, Block: block, Smem: smem})
+		d.launches = append(d.launches, Launch{Kernel: n.kernel.name, Grid: n.grid, Block: n.block, Smem: n.smem, Range: n.rng})
 	}
 	if rc == 0 {
 		return nil
 	}
-	s := C.GoString(msg)
-	C.free(unsafe.Pointer(msg))
+	s := C.GoString(d.msg)
+	C.free(unsafe.Pointer(d.msg))
+	d.msg = nil
 	if rc == 1 {
-		return invalid("%s", s)
+		return d.invalid(n.kernel.name, errors.New(s))
 	}
-	d.fault = &cuda.Error{Op: "launch", Kernel: name, Err: fmt.Errorf("%w: %s", ErrKernelFault, s)}
+	d.fault = &cuda.Error{Op: "launch", Kernel: n.kernel.name, Range: n.rng, Err: fmt.Errorf("%w: %s", ErrKernelFault, s)}
 	return d.fault
 }
 
-// pack converts Go arguments into the 8-byte slots cuLaunchKernel reads,
-// checking each against the kernel's parameter type.
-func pack(k *Kernel, args []any) ([]uint64, error) {
-	if len(args) != len(k.params) {
-		return nil, fmt.Errorf("%s takes %d arguments (%s), got %d", k.name, len(k.params), strings.Join(k.Params(), ", "), len(args))
+// invalid returns the ErrInvalidLaunch error of a launch of kernel name.
+func (d *Driver) invalid(name string, err error) error {
+	return &cuda.Error{Op: "launch", Kernel: name, Range: d.innermost(), Err: fmt.Errorf("%w: %v", ErrInvalidLaunch, err)}
+}
+
+// check compares the packed arguments with the kernel's parameters.
+func check(k *Kernel, args *cuda.Args) error {
+	if err := args.Err(); err != nil {
+		return err
 	}
-	slots := make([]uint64, len(args))
-	for i, a := range args {
+	n := args.Len()
+	if n != len(k.params) {
+		return fmt.Errorf("%s takes %d arguments (%s), got %d", k.name, len(k.params), strings.Join(k.Params(), ", "), n)
+	}
+	for i := range n {
 		p := k.params[i]
-		var kind int
-		switch x := a.(type) {
-		case cuda.DevicePtr:
-			kind, slots[i] = kindPointer, uint64(x)
-		case int32:
-			kind, slots[i] = kindInt32, uint64(int64(x))
-		case uint32:
-			kind, slots[i] = kindUint32, uint64(x)
-		case int64:
-			kind, slots[i] = kindInt64, uint64(x)
-			if p.kind == kindUint64 {
-				if x < 0 {
-					return nil, fmt.Errorf("argument %d (%s) is negative (%d)", i, p, x)
-				}
-				kind = kindUint64
-			}
-		case float32:
-			kind, slots[i] = kindFloat32, uint64(math.Float32bits(x))
-		case float64:
-			kind, slots[i] = kindFloat64, math.Float64bits(x)
-		case int, uint, int8, int16, uint8, uint16, uint64, uintptr:
-			return nil, fmt.Errorf("argument %d (%s) is a Go %T; pass cuda.DevicePtr, int32, uint32, int64, float32 or float64", i, p, a)
-		default:
-			return nil, fmt.Errorf("argument %d (%s) has unsupported type %T", i, p, a)
-		}
 		if p.kind == kindOther {
-			return nil, fmt.Errorf("parameter %d (%s) is a %d-byte type that cuda.Driver cannot pass (only pointers, 32- and 64-bit integers, float and double)", i, p, p.size)
+			return fmt.Errorf("parameter %d (%s) is a %d-byte type that cuda.Driver cannot pass (only pointers, 32- and 64-bit integers, float and double)", i, p, p.size)
 		}
-		if kind != p.kind {
-			return nil, fmt.Errorf("argument %d (%s) is a Go %T", i, p, a)
+		kind := args.Kind(i)
+		if want := paramKinds[p.kind]; kind == want || (kind == cuda.ArgInt64 && p.kind == kindUint64) {
+			if p.kind == kindUint64 && int64(args.Slots()[i]) < 0 {
+				return fmt.Errorf("argument %d (%s) is negative (%d)", i, p, int64(args.Slots()[i]))
+			}
+			continue
 		}
+		return fmt.Errorf("argument %d (%s) is a Go %v", i, p, kind)
 	}
-	return slots, nil
+	return nil
+}
+
+// paramKinds maps the registry's parameter kinds to the argument kind that
+// fills them.
+var paramKinds = [...]cuda.ArgKind{
+	kindPointer: cuda.ArgPtr,
+	kindInt32:   cuda.ArgInt32,
+	kindUint32:  cuda.ArgUint32,
+	kindInt64:   cuda.ArgInt64,
+	kindUint64:  cuda.ArgInt64,
+	kindFloat32: cuda.ArgFloat32,
+	kindFloat64: cuda.ArgFloat64,
+	kindOther:   0,
 }

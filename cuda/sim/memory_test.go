@@ -37,11 +37,10 @@ func TestArgumentErrors(t *testing.T) {
 		want string
 	}{
 		{[]any{y, y, float32(1)}, "takes 4 arguments (float* y, float const* x, float a, int n), got 3"},
-		{[]any{y, y, float32(1), 4}, "argument 3 (int n) is a Go int; pass cuda.DevicePtr, int32"},
 		{[]any{y, y, float64(1), int32(4)}, "argument 2 (float a) is a Go float64"},
 		{[]any{y, int32(0), float32(1), int32(4)}, "argument 1 (float const* x) is a Go int32"},
 		{[]any{y, y, float32(1), uint32(4)}, "argument 3 (int n) is a Go uint32"},
-		{[]any{y, y, float32(1), "4"}, "argument 3 (int n) has unsupported type string"},
+		{[]any{y, y, float32(1), int64(4)}, "argument 3 (int n) is a Go int64"},
 		{[]any{y, cuda.DevicePtr(0x1000), float32(1), int32(4)}, "parameter 1 (float const* x): 0x1000 is not device memory from Malloc"},
 		{[]any{y + 2, y, float32(1), int32(4)}, "parameter 0 (float* y): 0x"},
 	}

@@ -59,6 +59,10 @@ type Driver struct {
 	open     []int // indexes into ranges of the open ones
 	launches []Launch
 	streams  streamState // side streams and event order (streams.go)
+	capture  *capture    // open stream capture, or nil
+	replays  int         // graph launches completed
+	scratch  node        // the node being queued (kept here so queuing allocates nothing)
+	msg      *C.char     // cudasim_launch's error message
 }
 
 // Range is one profiler range opened with RangePush.
@@ -68,11 +72,12 @@ type Range struct {
 	Closed bool // RangePop closed it
 }
 
-// Launch records one kernel launch.
+// Launch records one kernel launch (run eagerly or replayed from a graph).
 type Launch struct {
 	Kernel      string
 	Grid, Block cuda.Dim3 // as passed, zero components kept
 	Smem        int
+	Range       string // innermost range open when it was queued
 }
 
 var _ cuda.Driver = (*Driver)(nil)
@@ -141,6 +146,9 @@ func (d *Driver) Free(p cuda.DevicePtr) error {
 	if d.closed {
 		return &cuda.Error{Op: "free", Err: ErrClosed}
 	}
+	if err := d.notCapturing("free"); err != nil {
+		return err
+	}
 	msg := C.cudasim_free(d.ctx, C.uintptr_t(p))
 	if msg == nil {
 		return nil
@@ -161,6 +169,9 @@ func (d *Driver) CopyHtoD(dst cuda.DevicePtr, src []byte) error {
 	if err := d.usable("memcpy HtoD"); err != nil || len(src) == 0 {
 		return err
 	}
+	if err := d.notCapturing("memcpy HtoD"); err != nil {
+		return err
+	}
 	return cerr(C.cudasim_htod(d.ctx, C.uintptr_t(dst), unsafe.Pointer(&src[0]), C.size_t(len(src))), "memcpy HtoD", ErrInvalidValue)
 }
 
@@ -170,6 +181,9 @@ func (d *Driver) CopyDtoH(dst []byte, src cuda.DevicePtr) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.usable("memcpy DtoH"); err != nil || len(dst) == 0 {
+		return err
+	}
+	if err := d.notCapturing("memcpy DtoH"); err != nil {
 		return err
 	}
 	return cerr(C.cudasim_dtoh(d.ctx, unsafe.Pointer(&dst[0]), C.uintptr_t(src), C.size_t(len(dst))), "memcpy DtoH", ErrInvalidValue)
@@ -188,7 +202,9 @@ func (d *Driver) CopyDtoD(dst, src cuda.DevicePtr, bytes int) error {
 	if bytes == 0 {
 		return nil
 	}
-	return cerr(C.cudasim_dtod(d.ctx, C.uintptr_t(dst), C.uintptr_t(src), C.size_t(bytes)), "memcpy DtoD", ErrInvalidValue)
+	n := &d.scratch
+	*n = node{op: opCopy, dst: dst, src: src, bytes: bytes}
+	return d.submit(n)
 }
 
 // Memset sets bytes bytes at dst to value.
@@ -204,7 +220,9 @@ func (d *Driver) Memset(dst cuda.DevicePtr, value byte, bytes int) error {
 	if bytes == 0 {
 		return nil
 	}
-	return cerr(C.cudasim_memset(d.ctx, C.uintptr_t(dst), C.int(value), C.size_t(bytes)), "memset", ErrInvalidValue)
+	n := &d.scratch
+	*n = node{op: opMemset, dst: dst, value: value, bytes: bytes}
+	return d.submit(n)
 }
 
 // Synchronize returns the context's kernel fault, if any, and otherwise the
@@ -214,6 +232,9 @@ func (d *Driver) Synchronize() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.usable("synchronize"); err != nil {
+		return err
+	}
+	if err := d.notCapturing("synchronize"); err != nil {
 		return err
 	}
 	err := d.pending
@@ -238,6 +259,9 @@ func (d *Driver) Record() (cuda.Event, error) {
 	if err := d.usable("event record"); err != nil {
 		return nil, err
 	}
+	if err := d.notCapturing("event record"); err != nil {
+		return nil, err
+	}
 	return &event{d: d, t: time.Now()}, nil
 }
 
@@ -247,6 +271,9 @@ func (d *Driver) Elapsed(start, end cuda.Event) (float64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.usable("event elapsed"); err != nil {
+		return 0, err
+	}
+	if err := d.notCapturing("event elapsed"); err != nil {
 		return 0, err
 	}
 	s, ok1 := start.(*event)
@@ -282,6 +309,21 @@ func (d *Driver) RangePop() {
 	}
 	d.ranges[d.open[len(d.open)-1]].Closed = true
 	d.open = d.open[:len(d.open)-1]
+}
+
+// innermost returns the name of the innermost open range, or "".
+func (d *Driver) innermost() string {
+	if len(d.open) == 0 {
+		return ""
+	}
+	return d.ranges[d.open[len(d.open)-1]].Name
+}
+
+// Replays returns the number of graph launches completed.
+func (d *Driver) Replays() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.replays
 }
 
 // Ranges returns every range pushed so far, in push order.
@@ -328,8 +370,10 @@ func (d *Driver) Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.D
 			return &cuda.Error{Op: "sgemm", Err: fmt.Errorf("%w: size %d exceeds int32", ErrInvalidValue, v)}
 		}
 	}
-	return cerr(C.cudasim_sgemm(d.ctx, cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k), C.float(alpha),
-		C.uintptr_t(a), C.int(lda), C.uintptr_t(b), C.int(ldb), C.float(beta), C.uintptr_t(c), C.int(ldc)), "sgemm", ErrInvalidValue)
+	nd := &d.scratch
+	*nd = node{op: opSgemm, rng: d.innermost(), gemm: sgemmArgs{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+		a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}}
+	return d.submit(nd)
 }
 
 func cbool(b bool) C.int {

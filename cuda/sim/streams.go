@@ -138,7 +138,7 @@ func (st *streamState) copyOn(id int, dst cuda.DevicePtr, n int) error {
 // launchOnMain checks the pointer arguments of a main-stream launch of
 // kernel against the side-stream copies the main stream has not waited
 // for, and records the launch.
-func (st *streamState) launchOnMain(kernel string, args []any) error {
+func (st *streamState) launchOnMain(kernel string, args *cuda.Args) error {
 	st.init()
 	main := st.clock[0]
 	live := st.copies[:0]
@@ -149,9 +149,9 @@ func (st *streamState) launchOnMain(kernel string, args []any) error {
 	}
 	st.copies = live
 	st.seq[0]++
-	for _, a := range args {
-		p, ok := a.(cuda.DevicePtr)
-		if !ok || p == 0 {
+	for i := range args.Len() {
+		p := cuda.DevicePtr(args.Slots()[i])
+		if args.Kind(i) != cuda.ArgPtr || p == 0 {
 			continue
 		}
 		for _, c := range st.copies {

@@ -252,16 +252,18 @@ are a pessimistic serial estimate Σ max(roofline, launch cost), with TF32 SGEMM
 	}
 	fmt.Fprintf(b, `
 
-CUDA Graphs would capture the step once and replay it with one launch, removing the host cost
-per kernel; what remains is the GPU's own gap between dependent kernels (of the order of a
-microsecond; not sourced here, to be measured with nsys). Worth knowing before timing it:
+The trainer captures the step as a CUDA graph and replays it with one launch
+([train] cuda_graphs, trainer/graph.go), removing the host cost per kernel; what remains is the
+GPU's own gap between dependent kernels (of the order of a microsecond; not sourced here, to be
+measured with nsys). Worth knowing before timing it:
 
 - AdamW's chunk table holds only what is fixed over a run (each group's learning rate relative
-  to the largest, and its weight decay); the scheduled rate and the bias corrections are kernel
-  arguments (kernels/gpu/optim.go). A table upload is a synchronous host-to-device copy; the
-  recorded steady-state step makes %d of them.
-- The batch itself is uploaded each step (host-to-device copies of the images and targets);
-  capture would take them from fixed device buffers filled outside the graph.
+  to the largest, and its weight decay) and is uploaded only when the groups change; the
+  scheduled rate and the bias corrections sit in a 24-byte device array that the host fills
+  before each step or replay (kernels/gpu/optim.go). Host-to-device copies of the recorded
+  steady-state step besides the batch: %d.
+- The batch is uploaded each step (host-to-device copies of the images and targets) into the
+  fixed device buffers the graph reads.
 - cuBLAS may pick different kernels (split-K, workspace) per shape; capture needs a workspace
   set on the handle.
 

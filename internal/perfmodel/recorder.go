@@ -109,8 +109,10 @@ func (r *recorder) Memset(_ cuda.DevicePtr, _ byte, bytes int) error {
 
 func (r *recorder) Function(name string) (cuda.Function, error) { return function(name), nil }
 
-func (r *recorder) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args ...any) error {
-	r.add(launch{Kernel: f.Name(), Grid: grid, Block: block, Smem: smem, Args: args})
+func (r *recorder) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args *cuda.Args) error {
+	if r.on {
+		r.add(launch{Kernel: f.Name(), Grid: grid, Block: block, Smem: smem, Args: args.Values()})
+	}
 	return nil
 }
 
@@ -142,5 +144,13 @@ func (r *recorder) NewEvent() (cuda.Event, error)             { return event{}, 
 func (r *recorder) RecordEvent(cuda.Event, cuda.Stream) error { return nil }
 func (r *recorder) WaitEvent(cuda.Stream, cuda.Event) error   { return nil }
 func (r *recorder) SyncEvent(cuda.Event) error                { return nil }
+
+func (r *recorder) BeginCapture() error {
+	return fmt.Errorf("perfmodel: the recorder does not capture graphs")
+}
+
+func (r *recorder) EndCapture() (cuda.Graph, error) {
+	return nil, fmt.Errorf("perfmodel: the recorder does not capture graphs")
+}
 
 var _ cuda.Driver = (*recorder)(nil)

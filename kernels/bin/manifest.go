@@ -111,7 +111,7 @@ var Sources = map[string]string{
 	"kernels/src/im2col.cu":       "b0f53ad239458800d468461b4d0c635110ea50ecf33c27c209b9dde4ecffa666",
 	"kernels/src/input.cu":        "e1dea7c885add9e10283bb4de4b94e45ab5a3fe79167f3cd04309fa8f1a54792",
 	"kernels/src/layernorm.cu":    "f8b0f754985727f8cd5a0f43b0f17237a051d77ef4a70aa7d7c695b136fc66d2",
-	"kernels/src/optim.cu":        "0627a234feaef964ef6b8ffcef5b45722baa207723bf2877a03749c2159f1bae",
+	"kernels/src/optim.cu":        "dff1fab05853d50b75a1890ca0abccadb731a67535d64dfcc76f625f22202bff",
 	"kernels/src/pool.cu":         "f58e5b2461848574a37d152adf41afdeb56833e57b3fb2a5780177f8d6b8df1d",
 	"kernels/src/random.cu":       "0f66d315963ca45543c429d2cd8d70a76151fd627f95ede95874bb835dee9153",
 }

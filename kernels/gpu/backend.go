@@ -42,12 +42,16 @@ func (b Buffer) Slice(off, n int) kernels.Storage {
 
 // Backend implements [kernels.Backend] on a cuda.Driver.
 type Backend struct {
-	drv      cuda.Driver
-	fns      map[string]cuda.Function
-	pool     pool
-	SyncEach bool // synchronise and check after every launch (debugging)
-	mu       sync.Mutex
-	optim    optimTable // AdamW/SGD chunk table (optim.go)
+	drv       cuda.Driver
+	fns       map[string]cuda.Function
+	pool      pool
+	SyncEach  bool // synchronise and check after every launch (debugging)
+	mu        sync.Mutex
+	optim     optimTable // AdamW/SGD chunk table (optim.go)
+	argBuf    cuda.Args  // launch arguments, refilled by every launcher
+	recent    launchRing // kernels queued since the last check (queued.go)
+	ranges    []string   // open NVTX ranges, innermost last
+	capturing bool       // a Capture is running (graph.go)
 }
 
 var _ kernels.Backend = (*Backend)(nil)
@@ -82,29 +86,47 @@ func (b *Backend) Driver() cuda.Driver { return b.drv }
 // used afterwards.
 func (b *Backend) Close() error { return b.pool.release() }
 
-// RangePush opens an NVTX range named name.
-func (b *Backend) RangePush(name string) { b.drv.RangePush(name) }
+// RangePush opens an NVTX range named name; launch errors name the
+// innermost open range.
+func (b *Backend) RangePush(name string) {
+	b.ranges = append(b.ranges, name)
+	b.drv.RangePush(name)
+}
 
 // RangePop closes the innermost NVTX range.
-func (b *Backend) RangePop() { b.drv.RangePop() }
+func (b *Backend) RangePop() {
+	if len(b.ranges) > 0 {
+		b.ranges = b.ranges[:len(b.ranges)-1]
+	}
+	b.drv.RangePop()
+}
 
-// Sync waits for all queued work.
-func (b *Backend) Sync() error { return b.drv.Synchronize() }
+// Sync waits for all queued work. A device error is a *QueuedError naming
+// the kernels queued since the last check.
+func (b *Backend) Sync() error { return b.checked(b.drv.Synchronize()) }
+
+// args returns the backend's launch argument buffer, emptied: launchers
+// fill it and pass it to launch, so that packing arguments allocates
+// nothing.
+func (b *Backend) args() *cuda.Args { return b.argBuf.Reset() }
 
 // launch queues kernel name over grid × block with smem bytes of dynamic
-// shared memory; with SyncEach it waits and reports the kernel's own error.
-func (b *Backend) launch(name string, grid, block cuda.Dim3, smem int, args ...any) error {
+// shared memory and records it, with the innermost NVTX range, for error
+// reports. An error (the launch's own, or one of earlier work that the
+// driver reports now) is a *QueuedError naming the kernels queued since the
+// last check; with SyncEach the backend waits after each launch, so it
+// names exactly the failing kernel.
+func (b *Backend) launch(name string, grid, block cuda.Dim3, smem int, args *cuda.Args) error {
 	f, ok := b.fns[name]
 	if !ok {
 		return fmt.Errorf("gpu: kernel %s is not in the module's manifest (run go generate ./kernels/...)", name)
 	}
-	if err := b.drv.Launch(f, grid, block, smem, args...); err != nil {
-		return err
+	b.recent.add(name, b.innermost())
+	if err := b.drv.Launch(f, grid, block, smem, args); err != nil {
+		return b.queuedError(err)
 	}
 	if b.SyncEach {
-		if err := b.drv.Synchronize(); err != nil {
-			return fmt.Errorf("gpu: after %s: %w", name, err)
-		}
+		return b.checked(b.drv.Synchronize())
 	}
 	return nil
 }

@@ -20,7 +20,8 @@ const (
 
 // biasAdd adds b [cols] to every row of y [rows, cols] (bias_add_f32).
 func (b *Backend) biasAdd(y, bias cuda.DevicePtr, rows, cols int) error {
-	return b.launch("bias_add_f32", dim1(blocks(rows*cols, 256)), dim1(256), 0, y, bias, int32(rows), int32(cols))
+	return b.launch("bias_add_f32", dim1(blocks(rows*cols, 256)), dim1(256), 0, b.args().Ptr(y).Ptr(bias).
+		Int32(int32(rows)).Int32(int32(cols)))
 }
 
 // columnSum launches column_sum_f32: out[k, c] (+)= Σ in[r·ld + c] over the
@@ -38,7 +39,8 @@ func (b *Backend) columnSum(out, in cuda.DevicePtr, rows, cols, ld, rowsPerChunk
 	}
 	grid := cuda.Dim3{X: blocks(cols, columnSumWidth), Y: blocks(rows, rowsPerChunk), Z: 1}
 	block := cuda.Dim3{X: columnSumWidth, Y: lanes, Z: 1}
-	return b.launch("column_sum_f32", grid, block, 0, out, in, int32(rows), int32(cols), int32(ld), int32(rowsPerChunk), acc)
+	return b.launch("column_sum_f32", grid, block, 0, b.args().Ptr(out).Ptr(in).Int32(int32(rows)).
+		Int32(int32(cols)).Int32(int32(ld)).Int32(int32(rowsPerChunk)).Int32(acc))
 }
 
 // biasGrad adds the column sums of dy [rows, cols] to db [cols]: the bias

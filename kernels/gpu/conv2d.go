@@ -163,9 +163,9 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 func (b *Backend) im2col(cols, x cuda.DevicePtr, p convPlan, r0, r1 int) error {
 	s := p.s
 	pix := (r1 - r0) * p.ow
-	return b.launch("im2col_f32", dim1(blocks(pix*p.ck, 256)), dim1(256), 0, cols, x,
-		int32(s.H), int32(s.W), int32(s.CIn), int32(s.K), int32(s.Stride), int32(s.Pad),
-		int32(p.oh), int32(p.ow), int32(r0), int32(pix))
+	return b.launch("im2col_f32", dim1(blocks(pix*p.ck, 256)), dim1(256), 0, b.args().Ptr(cols).Ptr(x).
+		Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.CIn)).Int32(int32(s.K)).Int32(int32(s.Stride)).
+		Int32(int32(s.Pad)).Int32(int32(p.oh)).Int32(int32(p.ow)).Int32(int32(r0)).Int32(int32(pix)))
 }
 
 // col2im launches col2im_f32 for the patch gradient of output rows [r0,
@@ -186,7 +186,8 @@ func (b *Backend) col2im(dx, dcols cuda.DevicePtr, p convPlan, r0, r1 int, accum
 	if count <= 0 {
 		return nil
 	}
-	return b.launch("col2im_f32", dim1(blocks(count, 256)), dim1(256), 0, dx, dcols,
-		int32(s.H), int32(s.W), int32(s.CIn), int32(s.K), int32(s.Stride), int32(s.Pad),
-		int32(p.oh), int32(p.ow), int32(r0), int32(r1), int32(q0), int32(count), acc)
+	return b.launch("col2im_f32", dim1(blocks(count, 256)), dim1(256), 0, b.args().Ptr(dx).Ptr(dcols).
+		Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.CIn)).Int32(int32(s.K)).Int32(int32(s.Stride)).
+		Int32(int32(s.Pad)).Int32(int32(p.oh)).Int32(int32(p.ow)).Int32(int32(r0)).Int32(int32(r1)).
+		Int32(int32(q0)).Int32(int32(count)).Int32(acc))
 }

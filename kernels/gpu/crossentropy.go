@@ -32,7 +32,8 @@ func (b *Backend) CrossEntropy(loss, prob, logits, target kernels.Tensor, s kern
 		return err
 	}
 	threads := min(streamThreads, (s.K+31)/32*32)
-	return b.launch("cross_entropy_fwd_f32", dim1(s.N), dim1(threads), 0, ptr(loss), ptr(prob), ptr(logits), ptr(target), int32(s.K))
+	return b.launch("cross_entropy_fwd_f32", dim1(s.N), dim1(threads), 0, b.args().Ptr(ptr(loss)).
+		Ptr(ptr(prob)).Ptr(ptr(logits)).Ptr(ptr(target)).Int32(int32(s.K)))
 }
 
 // CrossEntropyBackward overwrites dlogits [N, K] = scale·(prob − target)
@@ -54,6 +55,6 @@ func (b *Backend) CrossEntropyBackward(dlogits, prob, target kernels.Tensor, sca
 	if err := fits32(op, n); err != nil {
 		return err
 	}
-	return b.launch("cross_entropy_bwd_f32", streamGrid(n), dim1(streamThreads), 0,
-		ptr(dlogits), ptr(prob), ptr(target), scale, int32(n))
+	return b.launch("cross_entropy_bwd_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(dlogits)).
+		Ptr(ptr(prob)).Ptr(ptr(target)).Float64(scale).Int32(int32(n)))
 }

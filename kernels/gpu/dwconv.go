@@ -33,6 +33,21 @@ func dwTiled(s kernels.DWConvShape) bool {
 	return (s.K == 3 || s.K == 5 || s.K == 7 || s.K == 9) && (s.Stride == 1 || s.Stride == 2)
 }
 
+// The tiled kernels' names by K (those of dwTiled), formatted once so that
+// launches do not.
+var (
+	dwFwdNames       = dwNames("dwconv_fwd_k%d_f32")
+	dwBwdInputNames  = dwNames("dwconv_bwd_input_k%d_f32")
+	dwBwdWeightNames = dwNames("dwconv_bwd_weight_k%d_f32")
+)
+
+func dwNames(format string) (names [10]string) {
+	for k := 3; k < len(names); k += 2 {
+		names[k] = fmt.Sprintf(format, k)
+	}
+	return names
+}
+
 // dwShapes returns the tensor shapes of the depthwise convolution at s and
 // its int32 counts, x and y.
 func dwShapes(s kernels.DWConvShape) layerShapes {
@@ -74,13 +89,14 @@ func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) er
 	oh, ow := s.OutH(), s.OutW()
 	if dwTiled(s) {
 		threads := s.N * blocks(oh, dwTile) * blocks(ow, dwTile) * s.C
-		return b.launch(fmt.Sprintf("dwconv_fwd_k%d_f32", s.K), dim1(blocks(threads, 256)), dim1(256), 0,
-			ptr(y), ptr(x), wt, ptr(bias), hasBias,
-			int32(s.N), int32(s.H), int32(s.W), int32(s.C), int32(s.Stride), int32(oh), int32(ow))
+		return b.launch(dwFwdNames[s.K], dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
+			Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).
+			Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 	}
-	return b.launch("dwconv_fwd_f32", dim1(blocks(y.Len(), 256)), dim1(256), 0,
-		ptr(y), ptr(x), wt, ptr(bias), hasBias,
-		int32(s.N), int32(s.H), int32(s.W), int32(s.C), int32(s.K), int32(s.Stride), int32(oh), int32(ow))
+	return b.launch("dwconv_fwd_f32", dim1(blocks(y.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
+		Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).
+		Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.K)).Int32(int32(s.Stride)).Int32(int32(oh)).
+		Int32(int32(ow)))
 }
 
 // DWConvBackward computes the gradients of [Backend.DWConv] from dy [N, OH,
@@ -116,7 +132,8 @@ func (b *Backend) dwTransposed(w kernels.Tensor, s kernels.DWConvShape) (cuda.De
 	if err != nil {
 		return 0, err
 	}
-	if err := b.launch("dwconv_wt_f32", dim1(blocks(n, 256)), dim1(256), 0, wt, ptr(w), int32(s.C), int32(s.K*s.K)); err != nil {
+	if err := b.launch("dwconv_wt_f32", dim1(blocks(n, 256)), dim1(256), 0, b.args().Ptr(wt).Ptr(ptr(w)).
+		Int32(int32(s.C)).Int32(int32(s.K*s.K))); err != nil {
 		b.pool.put(wt, 4*n)
 		return 0, err
 	}
@@ -133,13 +150,13 @@ func (b *Backend) dwInputGrad(dx, dy, w kernels.Tensor, s kernels.DWConvShape) e
 	oh, ow := s.OutH(), s.OutW()
 	if dwTiled(s) {
 		threads := s.N * blocks(s.H, dwTile) * blocks(s.W, dwTile) * s.C
-		return b.launch(fmt.Sprintf("dwconv_bwd_input_k%d_f32", s.K), dim1(blocks(threads, 256)), dim1(256), 0,
-			ptr(dx), ptr(dy), wt,
-			int32(s.N), int32(s.H), int32(s.W), int32(s.C), int32(s.Stride), int32(oh), int32(ow))
+		return b.launch(dwBwdInputNames[s.K], dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
+			Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).
+			Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 	}
-	return b.launch("dwconv_bwd_input_f32", dim1(blocks(dx.Len(), 256)), dim1(256), 0,
-		ptr(dx), ptr(dy), wt,
-		int32(s.N), int32(s.H), int32(s.W), int32(s.C), int32(s.K), int32(s.Stride), int32(oh), int32(ow))
+	return b.launch("dwconv_bwd_input_f32", dim1(blocks(dx.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
+		Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).
+		Int32(int32(s.K)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 }
 
 // dwWeightGrad accumulates dw and (unless nil) db through per-chunk partial
@@ -153,7 +170,7 @@ func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvSha
 		grid, block cuda.Dim3
 		smem        int
 		chunks      int
-		last        any // the kernel's last argument
+		per         int // the kernel's last argument
 	)
 	if dwTiled(s) {
 		// Channel tiles of ct channels (threadIdx.x), ty threads per
@@ -164,34 +181,32 @@ func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvSha
 		ct := blocks(s.C, nct)
 		ty := max(1, min(256/ct, dwSmemFloats/((kk+1)*ct)))
 		tiles := s.N * blocks(oh, dwTile) * blocks(ow, dwTile)
-		per := max(1, min(dwMaxTilesPerThread, tiles*nct/(ty*dwMinBlocks)))
+		per = max(1, min(dwMaxTilesPerThread, tiles*nct/(ty*dwMinBlocks)))
 		per = max(per, blocks(tiles, ty*65535)) // gridDim.y <= 65535
 		chunks = blocks(tiles, ty*per)
-		name = fmt.Sprintf("dwconv_bwd_weight_k%d_f32", s.K)
+		name = dwBwdWeightNames[s.K]
 		grid, block = cuda.Dim3{X: nct, Y: chunks, Z: 1}, cuda.Dim3{X: ct, Y: ty, Z: 1}
 		smem = 4 * (kk + 1) * ty * ct
-		last = int32(per)
 	} else {
 		pixels := s.N * oh * ow
 		bx := blocks(ld, 256)
 		chunks = max(1, min(pixels, dwMinBlocks/bx))
-		per := max(blocks(pixels, chunks), blocks(pixels, 65535))
+		per = max(blocks(pixels, chunks), blocks(pixels, 65535))
 		chunks = blocks(pixels, per)
 		name = "dwconv_bwd_weight_f32"
 		grid, block = cuda.Dim3{X: bx, Y: chunks, Z: 1}, dim1(256)
-		last = int32(per)
 	}
 	part, err := b.pool.get(4 * chunks * ld)
 	if err != nil {
 		return err
 	}
 	defer b.pool.put(part, 4*chunks*ld)
-	args := []any{part, ptr(dy), ptr(x), int32(s.N), int32(s.H), int32(s.W), int32(s.C)}
+	args := b.args().Ptr(part).Ptr(ptr(dy)).Ptr(ptr(x)).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C))
 	if !dwTiled(s) {
-		args = append(args, int32(s.K))
+		args.Int32(int32(s.K))
 	}
-	args = append(args, int32(s.Stride), int32(oh), int32(ow), last)
-	if err := b.launch(name, grid, block, smem, args...); err != nil {
+	args.Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)).Int32(int32(per))
+	if err := b.launch(name, grid, block, smem, args); err != nil {
 		return err
 	}
 	if err := b.columnSum(ptr(dw), part, chunks, s.C*kk, ld, chunks, true); err != nil {

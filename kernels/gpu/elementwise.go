@@ -65,7 +65,8 @@ func (b *Backend) Add(y, a, c kernels.Tensor) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return b.launch("add_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(a), ptr(c), int32(n))
+	return b.launch("add_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).Ptr(ptr(a)).
+		Ptr(ptr(c)).Int32(int32(n)))
 }
 
 // Scale computes y = alpha·x elementwise in float64, rounded once
@@ -76,7 +77,8 @@ func (b *Backend) Scale(y, x kernels.Tensor, alpha float64) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return b.launch("scale_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(x), alpha, int32(n))
+	return b.launch("scale_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).Ptr(ptr(x)).
+		Float64(alpha).Int32(int32(n)))
 }
 
 // ScaleSamples computes y[n, ...] = scale[n]·x[n, ...] (scale_samples_f32):
@@ -100,8 +102,8 @@ func (b *Backend) ScaleSamples(y, x, scale kernels.Tensor) error {
 	}
 	gy := min(samples, 65535)
 	gx := max(1, min(blocks(per, streamThreads), streamMaxBlocks/gy))
-	return b.launch("scale_samples_f32", cuda.Dim3{X: gx, Y: gy, Z: 1}, dim1(streamThreads), 0,
-		ptr(y), ptr(x), ptr(scale), int32(per), int32(samples))
+	return b.launch("scale_samples_f32", cuda.Dim3{X: gx, Y: gy, Z: 1}, dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
+		Ptr(ptr(x)).Ptr(ptr(scale)).Int32(int32(per)).Int32(int32(samples)))
 }
 
 // ChannelScale computes y[r, c] = gamma[c]·x[r, c] (channel_scale_f32) for
@@ -117,7 +119,8 @@ func (b *Backend) ChannelScale(y, x, gamma kernels.Tensor) error {
 	if err := fits32(op, n); err != nil || n == 0 {
 		return err
 	}
-	return b.launch("channel_scale_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(x), ptr(gamma), int32(n), int32(gamma.Len()))
+	return b.launch("channel_scale_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
+		Ptr(ptr(x)).Ptr(ptr(gamma)).Int32(int32(n)).Int32(int32(gamma.Len())))
 }
 
 // channelBwdTarget is the number of elements one channel_scale_bwd_f32
@@ -165,12 +168,13 @@ func (b *Backend) ChannelScaleBackward(dx, dgamma, dy, x, gamma kernels.Tensor) 
 	}
 	defer b.pool.put(partial, bytes)
 	grid := cuda.Dim3{X: blocks(C, width), Y: chunks, Z: 1}
-	if err := b.launch("channel_scale_bwd_f32", grid, dim1(streamThreads), 0, ptr(dx), partial, ptr(dy), ptr(x), ptr(gamma),
-		int32(rows), int32(C), int32(width), int32(perChunk)); err != nil {
+	if err := b.launch("channel_scale_bwd_f32", grid, dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).
+		Ptr(partial).Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(ptr(gamma)).Int32(int32(rows)).Int32(int32(C)).
+		Int32(int32(width)).Int32(int32(perChunk))); err != nil {
 		return err
 	}
-	return b.launch("channel_scale_dgamma_f32", dim1(blocks(C, streamThreads)), dim1(streamThreads), 0,
-		ptr(dgamma), partial, int32(chunks), int32(C))
+	return b.launch("channel_scale_dgamma_f32", dim1(blocks(C, streamThreads)), dim1(streamThreads), 0, b.args().Ptr(ptr(dgamma)).
+		Ptr(partial).Int32(int32(chunks)).Int32(int32(C)))
 }
 
 // checkChannel checks x and gamma, that x.Len() is a multiple of gamma.Len(),
@@ -215,14 +219,16 @@ func (b *Backend) SumSquares(x kernels.Tensor) (float64, error) {
 	}
 	defer b.pool.put(partial, bytes)
 	out := partial + cuda.DevicePtr(8*nb)
-	if err := b.launch("sum_squares_partial_f32", dim1(nb), dim1(streamThreads), 0, partial, ptr(x), int32(n)); err != nil {
+	if err := b.launch("sum_squares_partial_f32", dim1(nb), dim1(streamThreads), 0, b.args().Ptr(partial).
+		Ptr(ptr(x)).Int32(int32(n))); err != nil {
 		return 0, err
 	}
-	if err := b.launch("sum_squares_final_f64", dim1(1), dim1(streamThreads), 0, out, partial, int32(nb)); err != nil {
+	if err := b.launch("sum_squares_final_f64", dim1(1), dim1(streamThreads), 0, b.args().Ptr(out).
+		Ptr(partial).Int32(int32(nb))); err != nil {
 		return 0, err
 	}
 	var res [8]byte
-	if err := b.drv.CopyDtoH(res[:], out); err != nil {
+	if err := b.checked(b.drv.CopyDtoH(res[:], out)); err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	return math.Float64frombits(binary.LittleEndian.Uint64(res[:])), nil
@@ -242,5 +248,6 @@ func (b *Backend) EMA(avg, x kernels.Tensor, decay float64) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return b.launch("ema_f32", streamGrid(n), dim1(streamThreads), 0, ptr(avg), ptr(x), decay, 1-decay, int32(n))
+	return b.launch("ema_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(avg)).Ptr(ptr(x)).
+		Float64(decay).Float64(1-decay).Int32(int32(n)))
 }

@@ -33,9 +33,9 @@ func (b *Backend) FakeQuant(y, x, scale, zeroPoint kernels.Tensor, s kernels.Qua
 		return err
 	}
 	n := s.Len()
-	return b.launch("fakequant_fwd_f32", fqGrid(n), dim1(fqThreads), 0,
-		ptr(y), ptr(x), ptr(scale), ptr(zeroPoint), int32(n), int32(s.Channels), int32(s.Inner),
-		float32(s.QMin), float32(s.QMax), float32(s.MinScale))
+	return b.launch("fakequant_fwd_f32", fqGrid(n), dim1(fqThreads), 0, b.args().Ptr(ptr(y)).Ptr(ptr(x)).
+		Ptr(ptr(scale)).Ptr(ptr(zeroPoint)).Int32(int32(n)).Int32(int32(s.Channels)).Int32(int32(s.Inner)).
+		Float32(float32(s.QMin)).Float32(float32(s.QMax)).Float32(float32(s.MinScale)))
 }
 
 // FakeQuantBackward overwrites dx = dy·mask (fakequant_bwd_f32) and, when
@@ -63,8 +63,9 @@ func (b *Backend) FakeQuantBackward(dx, dscale, dzeroPoint, dy, x, scale, zeroPo
 		if dx.Nil() {
 			return nil
 		}
-		return b.launch("fakequant_bwd_f32", fqGrid(n), dim1(fqThreads), 0,
-			ptr(dx), ptr(dy), ptr(x), ptr(scale), ptr(zeroPoint), int32(n), int32(s.Channels), int32(s.Inner), qmin, qmax, floor)
+		return b.launch("fakequant_bwd_f32", fqGrid(n), dim1(fqThreads), 0, b.args().Ptr(ptr(dx)).
+			Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(ptr(scale)).Ptr(ptr(zeroPoint)).Int32(int32(n)).
+			Int32(int32(s.Channels)).Int32(int32(s.Inner)).Float32(qmin).Float32(qmax).Float32(floor))
 	}
 	l, part, free, err := b.fqPartials(op, s)
 	if err != nil {
@@ -75,14 +76,14 @@ func (b *Backend) FakeQuantBackward(dx, dscale, dzeroPoint, dy, x, scale, zeroPo
 	if l.runs {
 		name = "fakequant_lsq_runs_f32"
 	}
-	if err := b.launch(name, l.grid, l.block(), 0,
-		ptr(dx), part, ptr(dy), ptr(x), ptr(scale), ptr(zeroPoint), int32(s.Outer), int32(s.Channels), int32(s.Inner),
-		qmin, qmax, floor, int32(l.chunk)); err != nil {
+	if err := b.launch(name, l.grid, l.block(), 0, b.args().Ptr(ptr(dx)).Ptr(part).Ptr(ptr(dy)).Ptr(ptr(x)).
+		Ptr(ptr(scale)).Ptr(ptr(zeroPoint)).Int32(int32(s.Outer)).Int32(int32(s.Channels)).
+		Int32(int32(s.Inner)).Float32(qmin).Float32(qmax).Float32(floor).Int32(int32(l.chunk))); err != nil {
 		return err
 	}
-	return b.launch("fakequant_lsq_reduce_f32", dim1(s.Channels), dim1(fqThreads), 0,
-		ptr(dscale), ptr(dzeroPoint), part, int32(l.p), int32(l.inner), int32(l.strideP), int32(l.strideC), int32(l.half),
-		float32(gradFactor))
+	return b.launch("fakequant_lsq_reduce_f32", dim1(s.Channels), dim1(fqThreads), 0, b.args().Ptr(ptr(dscale)).
+		Ptr(ptr(dzeroPoint)).Ptr(part).Int32(int32(l.p)).Int32(int32(l.inner)).Int32(int32(l.strideP)).
+		Int32(int32(l.strideC)).Int32(int32(l.half)).Float32(float32(gradFactor)))
 }
 
 // MinMax overwrites min and max [Channels] with each channel's smallest and
@@ -101,17 +102,18 @@ func (b *Backend) MinMax(min, max, x kernels.Tensor, s kernels.QuantShape) error
 	}
 	defer free()
 	if l.runs {
-		err = b.launch("minmax_runs_f32", l.grid, l.block(), 0,
-			part, ptr(x), int32(s.Outer), int32(s.Channels), int32(s.Inner), int32(l.chunk))
+		err = b.launch("minmax_runs_f32", l.grid, l.block(), 0, b.args().Ptr(part).Ptr(ptr(x)).
+			Int32(int32(s.Outer)).Int32(int32(s.Channels)).Int32(int32(s.Inner)).Int32(int32(l.chunk)))
 	} else {
-		err = b.launch("minmax_cols_f32", l.grid, l.block(), 0,
-			part, ptr(x), int32(s.Outer), int32(s.Channels*s.Inner), int32(l.chunk))
+		err = b.launch("minmax_cols_f32", l.grid, l.block(), 0, b.args().Ptr(part).Ptr(ptr(x)).
+			Int32(int32(s.Outer)).Int32(int32(s.Channels*s.Inner)).Int32(int32(l.chunk)))
 	}
 	if err != nil {
 		return err
 	}
-	return b.launch("minmax_reduce_f32", dim1(s.Channels), dim1(fqThreads), 0,
-		ptr(min), ptr(max), part, int32(l.p), int32(l.inner), int32(l.strideP), int32(l.strideC), int32(l.half))
+	return b.launch("minmax_reduce_f32", dim1(s.Channels), dim1(fqThreads), 0, b.args().Ptr(ptr(min)).
+		Ptr(ptr(max)).Ptr(part).Int32(int32(l.p)).Int32(int32(l.inner)).Int32(int32(l.strideP)).
+		Int32(int32(l.strideC)).Int32(int32(l.half)))
 }
 
 // checkQuant validates s, the tensors, and the limits of the kernels'

@@ -30,8 +30,7 @@ func (b *Backend) MaskFill(y, x, mask, fill kernels.Tensor, s kernels.MaskShape)
 		return err
 	}
 	n := s.XShape().Len()
-	return b.launch("mask_fill_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), ptr(x), ptr(mask), ptr(fill),
-		int32(n), int32(s.C), int32(s.GH), int32(s.GW), int32(s.Scale))
+	return b.launch("mask_fill_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).Ptr(ptr(x)).Ptr(ptr(mask)).Ptr(ptr(fill)).Int32(int32(n)).Int32(int32(s.C)).Int32(int32(s.GH)).Int32(int32(s.GW)).Int32(int32(s.Scale)))
 }
 
 // MaskFillBackward overwrites dx = dy at visible pixels and 0 at masked
@@ -47,13 +46,11 @@ func (b *Backend) MaskFillBackward(dx, dfill, dy, mask kernels.Tensor, s kernels
 	}
 	n := s.XShape().Len()
 	if !dfill.Nil() { // before dx, which may alias dy
-		if err := b.launch("mask_fill_dfill_f32", dim1(s.C), dim1(streamThreads), 0, ptr(dfill), ptr(dy), ptr(mask),
-			int32(n/s.C), int32(s.C), int32(s.GH), int32(s.GW), int32(s.Scale)); err != nil {
+		if err := b.launch("mask_fill_dfill_f32", dim1(s.C), dim1(streamThreads), 0, b.args().Ptr(ptr(dfill)).Ptr(ptr(dy)).Ptr(ptr(mask)).Int32(int32(n/s.C)).Int32(int32(s.C)).Int32(int32(s.GH)).Int32(int32(s.GW)).Int32(int32(s.Scale))); err != nil {
 			return err
 		}
 	}
-	return b.launch("mask_fill_bwd_f32", streamGrid(n), dim1(streamThreads), 0, ptr(dx), ptr(dy), ptr(mask),
-		int32(n), int32(s.C), int32(s.GH), int32(s.GW), int32(s.Scale))
+	return b.launch("mask_fill_bwd_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).Ptr(ptr(dy)).Ptr(ptr(mask)).Int32(int32(n)).Int32(int32(s.C)).Int32(int32(s.GH)).Int32(int32(s.GW)).Int32(int32(s.Scale)))
 }
 
 // PatchLoss writes the per-patch mean squared error loss [N, GH, GW] of pred
@@ -79,8 +76,7 @@ func (b *Backend) PatchLoss(loss, target, pred, img kernels.Tensor, s kernels.Pa
 		norm = 1
 	}
 	threads := min(streamThreads, (s.PatchLen()+31)/32*32)
-	return b.launch("patch_loss_f32", dim1(s.LossShape().Len()), dim1(threads), 0, ptr(loss), ptr(target), ptr(pred), ptr(img),
-		int32(s.GH), int32(s.GW), int32(s.Patch), int32(s.C), norm, s.Eps)
+	return b.launch("patch_loss_f32", dim1(s.LossShape().Len()), dim1(threads), 0, b.args().Ptr(ptr(loss)).Ptr(ptr(target)).Ptr(ptr(pred)).Ptr(ptr(img)).Int32(int32(s.GH)).Int32(int32(s.GW)).Int32(int32(s.Patch)).Int32(int32(s.C)).Int32(norm).Float64(s.Eps))
 }
 
 // PatchLossBackward overwrites dpred = scale·mask·2·(pred − target)/(P·P·C)
@@ -99,6 +95,5 @@ func (b *Backend) PatchLossBackward(dpred, pred, target, mask kernels.Tensor, sc
 	if err := fits32(op, n); err != nil {
 		return err
 	}
-	return b.launch("patch_loss_bwd_f32", streamGrid(n), dim1(streamThreads), 0, ptr(dpred), ptr(pred), ptr(target), ptr(mask),
-		scale, int32(n), int32(s.PatchLen()))
+	return b.launch("patch_loss_bwd_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(dpred)).Ptr(ptr(pred)).Ptr(ptr(target)).Ptr(ptr(mask)).Float64(scale).Int32(int32(n)).Int32(int32(s.PatchLen())))
 }

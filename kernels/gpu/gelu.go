@@ -31,7 +31,8 @@ func (b *Backend) GELU(y, x kernels.Tensor, approx kernels.GELUApprox) error {
 	if err := normFitsInt32(op, x.Shape, n); err != nil || n == 0 {
 		return err
 	}
-	return b.launch("gelu_fwd_f32", dim1(blocks(n, geluThreads)), dim1(geluThreads), 0, ptr(y), ptr(x), int32(n), code)
+	return b.launch("gelu_fwd_f32", dim1(blocks(n, geluThreads)), dim1(geluThreads), 0, b.args().Ptr(ptr(y)).
+		Ptr(ptr(x)).Int32(int32(n)).Int32(code))
 }
 
 // GELUBackward overwrites dx = dy·GELU'(x) for the approximation approx; dx,
@@ -52,7 +53,8 @@ func (b *Backend) GELUBackward(dx, dy, x kernels.Tensor, approx kernels.GELUAppr
 	if err := normFitsInt32(op, x.Shape, n); err != nil || n == 0 {
 		return err
 	}
-	return b.launch("gelu_bwd_f32", dim1(blocks(n, geluThreads)), dim1(geluThreads), 0, ptr(dx), ptr(dy), ptr(x), int32(n), code)
+	return b.launch("gelu_bwd_f32", dim1(blocks(n, geluThreads)), dim1(geluThreads), 0, b.args().Ptr(ptr(dx)).
+		Ptr(ptr(dy)).Ptr(ptr(x)).Int32(int32(n)).Int32(code))
 }
 
 // geluCode returns the kernels' approx argument for a: 0 for GELUErf, 1 for

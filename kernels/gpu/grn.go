@@ -50,16 +50,16 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 	}
 	defer freeCoef()
 	hw, C := int32(s.HW), int32(s.C)
-	if err := b.launch("grn_sumsq_f32", grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0,
-		part, ptr(x), hw, C, int32(grnChunk)); err != nil {
+	if err := b.launch("grn_sumsq_f32", grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(part).
+		Ptr(ptr(x)).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
 		return err
 	}
-	if err := b.launch("grn_coef_f32", dim1(s.N), dim1(grnThreads), 0,
-		coef, ptr(gnorm), part, ptr(gamma), int32(chunks), C, float32(s.Eps)); err != nil {
+	if err := b.launch("grn_coef_f32", dim1(s.N), dim1(grnThreads), 0, b.args().Ptr(coef).Ptr(ptr(gnorm)).
+		Ptr(part).Ptr(ptr(gamma)).Int32(int32(chunks)).Int32(C).Float32(float32(s.Eps))); err != nil {
 		return err
 	}
-	return b.launch("grn_apply_f32", cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0,
-		ptr(y), ptr(x), coef, ptr(beta), hw, C)
+	return b.launch("grn_apply_f32", cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(y)).
+		Ptr(ptr(x)).Ptr(coef).Ptr(ptr(beta)).Int32(hw).Int32(C))
 }
 
 // GRNBackward overwrites dx [N, HW, C] and accumulates dgamma and dbeta [C]
@@ -98,20 +98,21 @@ func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Ten
 	}
 	defer freeShare()
 	hw, C := int32(s.HW), int32(s.C)
-	if err := b.launch("grn_bwd_sums_f32", grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0,
-		part, ptr(dy), ptr(x), hw, C, int32(grnChunk)); err != nil {
+	if err := b.launch("grn_bwd_sums_f32", grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(part).
+		Ptr(ptr(dy)).Ptr(ptr(x)).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
 		return err
 	}
-	if err := b.launch("grn_bwd_coef_f32", dim1(s.N), dim1(grnThreads), 0,
-		coef, share, part, ptr(gnorm), ptr(gamma), int32(chunks), C, float32(s.Eps)); err != nil {
+	if err := b.launch("grn_bwd_coef_f32", dim1(s.N), dim1(grnThreads), 0, b.args().Ptr(coef).Ptr(share).
+		Ptr(part).Ptr(ptr(gnorm)).Ptr(ptr(gamma)).Int32(int32(chunks)).Int32(C).
+		Float32(float32(s.Eps))); err != nil {
 		return err
 	}
-	if err := b.launch("grn_bwd_apply_f32", cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0,
-		ptr(dx), ptr(dy), ptr(x), coef, hw, C); err != nil {
+	if err := b.launch("grn_bwd_apply_f32", cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(dx)).
+		Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(coef).Int32(hw).Int32(C)); err != nil {
 		return err
 	}
-	return b.launch("grn_bwd_params_f32", dim1(blocks(s.C, grnThreads)), dim1(grnThreads), 0,
-		ptr(dgamma), ptr(dbeta), share, int32(s.N), C)
+	return b.launch("grn_bwd_params_f32", dim1(blocks(s.C, grnThreads)), dim1(grnThreads), 0, b.args().Ptr(ptr(dgamma)).
+		Ptr(ptr(dbeta)).Ptr(share).Int32(int32(s.N)).Int32(C))
 }
 
 // grnStatsGrid is the grid of the GRN statistics kernels: channel tiles of

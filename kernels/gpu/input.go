@@ -116,7 +116,7 @@ func (s *stager) Normalize(y kernels.Tensor) error {
 	if err := d.WaitEvent(nil, s.copied[i]); err != nil {
 		return err
 	}
-	if err := s.b.launch("normalize_u8_f32", streamGrid(n), dim1(streamThreads), 0, ptr(y), s.dev[i], s.stats, int32(n), int32(s.c)); err != nil {
+	if err := s.b.launch("normalize_u8_f32", streamGrid(n), dim1(streamThreads), 0, s.b.args().Ptr(ptr(y)).Ptr(s.dev[i]).Ptr(s.stats).Int32(int32(n)).Int32(int32(s.c))); err != nil {
 		return err
 	}
 	return d.RecordEvent(s.consumed[i], nil)
@@ -172,7 +172,7 @@ func (b *Backend) MixBlend(x kernels.Tensor, lam float64) error {
 		return fmt.Errorf("%s: x %v, lambda %v: %w", op, x.Shape, lam, kernels.ErrShape)
 	}
 	l := float32(lam)
-	return b.launch("mix_blend_f32", streamGrid(n), dim1(streamThreads), 0, ptr(x), int32(x.Shape[0]), int32(n/x.Shape[0]), l, 1-l)
+	return b.launch("mix_blend_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(x)).Int32(int32(x.Shape[0])).Int32(int32(n/x.Shape[0])).Float32(l).Float32(1-l))
 }
 
 // MixCut swaps the box between each pair of samples of x [N, H, W, C]
@@ -191,8 +191,7 @@ func (b *Backend) MixCut(x kernels.Tensor, box [4]int) error {
 	if n == 0 || swapped == 0 {
 		return nil
 	}
-	return b.launch("mix_cut_f32", streamGrid(swapped), dim1(streamThreads), 0, ptr(x), int32(s[0]), int32(s[1]), int32(s[2]), int32(s[3]),
-		int32(box[0]), int32(box[1]), int32(box[2]), int32(box[3]))
+	return b.launch("mix_cut_f32", streamGrid(swapped), dim1(streamThreads), 0, b.args().Ptr(ptr(x)).Int32(int32(s[0])).Int32(int32(s[1])).Int32(int32(s[2])).Int32(int32(s[3])).Int32(int32(box[0])).Int32(int32(box[1])).Int32(int32(box[2])).Int32(int32(box[3])))
 }
 
 // MixTargets writes the soft targets t [N, K] of labels [N]
@@ -219,7 +218,7 @@ func (b *Backend) MixTargets(t, labels kernels.Tensor, lam, smoothing float64, m
 	if mixed {
 		m = 1
 	}
-	return b.launch("mix_targets_f32", streamGrid(t.Len()), dim1(streamThreads), 0, ptr(t), ptr(labels), int32(n), int32(t.Shape[1]), off, onY, onJ, m)
+	return b.launch("mix_targets_f32", streamGrid(t.Len()), dim1(streamThreads), 0, b.args().Ptr(ptr(t)).Ptr(ptr(labels)).Int32(int32(n)).Int32(int32(t.Shape[1])).Float32(off).Float32(onY).Float32(onJ).Int32(m))
 }
 
 // DropMask draws drop path's factors on the device (drop_mask_f32); see
@@ -233,6 +232,5 @@ func (b *Backend) DropMask(mask kernels.Tensor, keep float64, seed, counter uint
 	if !(keep > 0 && keep <= 1) {
 		return fmt.Errorf("%s: keep probability %v outside (0, 1]: %w", op, keep, kernels.ErrShape)
 	}
-	return b.launch("drop_mask_f32", streamGrid(n), dim1(streamThreads), 0, ptr(mask), int32(n),
-		uint32(seed), uint32(seed>>32), uint32(counter), uint32(counter>>32), float32(keep), float32(1/keep))
+	return b.launch("drop_mask_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(mask)).Int32(int32(n)).Uint32(uint32(seed)).Uint32(uint32(seed>>32)).Uint32(uint32(counter)).Uint32(uint32(counter>>32)).Float32(float32(keep)).Float32(float32(1/keep)))
 }

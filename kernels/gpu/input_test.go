@@ -23,7 +23,7 @@ func TestPhiloxMatchesGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.launch("philox_block_u32", dim1(2), dim1(16), 0, out, int32(n), uint32(seed), uint32(seed>>32), uint32(counter), uint32(counter>>32)); err != nil {
+	if err := b.launch("philox_block_u32", dim1(2), dim1(16), 0, b.args().Ptr(out).Int32(int32(n)).Uint32(uint32(seed)).Uint32(uint32(seed>>32)).Uint32(uint32(counter)).Uint32(uint32(counter>>32))); err != nil {
 		t.Fatal(err)
 	}
 	got := make([]byte, 16*n)

@@ -24,7 +24,7 @@ func (b *Backend) LayerNorm(y, mean, rstd, x, w, bias kernels.Tensor, s kernels.
 	if err := lnCheck(op, s, y, mean, rstd, x, w, bias, kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}, false); err != nil {
 		return err
 	}
-	return b.lnForward("layernorm_fwd_f32", y, mean, rstd, x, w, bias, s)
+	return b.lnForward("layernorm_fwd_f32", y, mean, rstd, x, w, bias, s, -1)
 }
 
 // LayerNormBackward overwrites dx [Rows, C] and accumulates dw and db [C]
@@ -95,11 +95,15 @@ func planLNBackward(rows, C int) lnPlan {
 	return p
 }
 
-// lnForward launches the LayerNorm forward kernel name (plain, or fused
-// with GELU when extra holds the approximation code).
-func (b *Backend) lnForward(name string, y, mean, rstd, x, w, bias kernels.Tensor, s kernels.NormShape, extra ...any) error {
-	args := append([]any{ptr(y), ptr(mean), ptr(rstd), ptr(x), ptr(w), ptr(bias), int32(s.Rows), int32(s.C), float32(s.Eps)}, extra...)
-	return b.launch(name, dim1(blocks(s.Rows, lnWarps)), dim1(32*lnWarps), 0, args...)
+// lnForward launches the LayerNorm forward kernel name: plain when approx
+// is −1, else fused with GELU with that approximation code.
+func (b *Backend) lnForward(name string, y, mean, rstd, x, w, bias kernels.Tensor, s kernels.NormShape, approx int32) error {
+	args := b.args().Ptr(ptr(y)).Ptr(ptr(mean)).Ptr(ptr(rstd)).Ptr(ptr(x)).Ptr(ptr(w)).Ptr(ptr(bias)).
+		Int32(int32(s.Rows)).Int32(int32(s.C)).Float32(float32(s.Eps))
+	if approx >= 0 {
+		args.Int32(approx)
+	}
+	return b.launch(name, dim1(blocks(s.Rows, lnWarps)), dim1(32*lnWarps), 0, args)
 }
 
 // lnBackward launches the LayerNorm backward kernel name with approximation
@@ -121,19 +125,19 @@ func (b *Backend) lnBackward(name string, dx, dw, db, dy, x, mean, rstd, w, bias
 		}
 		defer freeSlabs()
 	}
-	args := []any{ptr(dx), part, slabs, ptr(dy), ptr(x), ptr(mean), ptr(rstd), ptr(w)}
+	args := b.args().Ptr(ptr(dx)).Ptr(part).Ptr(slabs).Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(ptr(mean)).Ptr(ptr(rstd)).Ptr(ptr(w))
 	if approx >= 0 {
-		args = append(args, ptr(bias))
+		args.Ptr(ptr(bias))
 	}
-	args = append(args, int32(s.Rows), int32(s.C), int32(p.rowsPerBlock))
+	args.Int32(int32(s.Rows)).Int32(int32(s.C)).Int32(int32(p.rowsPerBlock))
 	if approx >= 0 {
-		args = append(args, approx)
+		args.Int32(approx)
 	}
-	if err := b.launch(name, dim1(p.blocks), dim1(32*p.warps), p.smem, args...); err != nil {
+	if err := b.launch(name, dim1(p.blocks), dim1(32*p.warps), p.smem, args); err != nil {
 		return err
 	}
-	return b.launch("layernorm_bwd_reduce_f32", dim1(blocks(2*s.C, 32)), cuda.Dim3{X: 32, Y: lnReduceRows(p), Z: 1}, 0,
-		ptr(dw), ptr(db), part, int32(p.blocks), int32(s.C))
+	return b.launch("layernorm_bwd_reduce_f32", dim1(blocks(2*s.C, 32)), cuda.Dim3{X: 32, Y: lnReduceRows(p), Z: 1}, 0, b.args().Ptr(ptr(dw)).
+		Ptr(ptr(db)).Ptr(part).Int32(int32(p.blocks)).Int32(int32(s.C)))
 }
 
 // lnReduceRows is blockDim.y of layernorm_bwd_reduce_f32: one thread row

@@ -96,12 +96,13 @@ func (l layerShapes) checkBackward(op string, dx, dw, db, dy, x, w kernels.Tenso
 // sgemm runs Driver.Sgemm (column-major, cuBLAS semantics) for op and, with
 // SyncEach, waits and reports its error under op's name.
 func (b *Backend) sgemm(op string, transA, transB bool, m, n, k int, alpha float32, a cuda.DevicePtr, lda int, bm cuda.DevicePtr, ldb int, beta float32, c cuda.DevicePtr, ldc int) error {
+	b.recent.add("cublasSgemm", b.innermost())
 	if err := b.drv.Sgemm(transA, transB, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, b.queuedError(err))
 	}
 	if b.SyncEach {
-		if err := b.drv.Synchronize(); err != nil {
-			return fmt.Errorf("%s: after sgemm: %w", op, err)
+		if err := b.checked(b.drv.Synchronize()); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
 		}
 	}
 	return nil

@@ -24,8 +24,8 @@ func (b *Backend) AvgPool(y, x kernels.Tensor, s kernels.PoolShape) error {
 	if err := fits32(op, x.Len()); err != nil {
 		return err
 	}
-	return b.launch("avgpool_fwd_f32", dim1(blocks(s.N*s.C, streamThreads)), dim1(streamThreads), 0,
-		ptr(y), ptr(x), int32(s.N), int32(s.HW), int32(s.C))
+	return b.launch("avgpool_fwd_f32", dim1(blocks(s.N*s.C, streamThreads)), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
+		Ptr(ptr(x)).Int32(int32(s.N)).Int32(int32(s.HW)).Int32(int32(s.C)))
 }
 
 // AvgPoolBackward overwrites dx [N, HW, C] with dy[n, c]/HW
@@ -42,6 +42,6 @@ func (b *Backend) AvgPoolBackward(dx, dy kernels.Tensor, s kernels.PoolShape) er
 	if err := fits32(op, dx.Len()); err != nil {
 		return err
 	}
-	return b.launch("avgpool_bwd_f32", streamGrid(dx.Len()), dim1(streamThreads), 0,
-		ptr(dx), ptr(dy), int32(s.N), int32(s.HW), int32(s.C))
+	return b.launch("avgpool_bwd_f32", streamGrid(dx.Len()), dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).
+		Ptr(ptr(dy)).Int32(int32(s.N)).Int32(int32(s.HW)).Int32(int32(s.C)))
 }

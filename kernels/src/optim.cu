@@ -10,6 +10,11 @@
 // never touched and no thread searches for its group. The per-group
 // constants travel in the entry, so groups of any number share one launch.
 //
+// The values that change from step to step (the reference learning rate,
+// AdamW's bias corrections, SGD's first-step flag) are read from a small
+// device array, hyper, that the host fills before the step, so a step
+// captured in a CUDA graph replays with each step's values.
+//
 // The arithmetic is the CPU backend's (kernels/cpu/adamw.go, sgd.go): every
 // line PyTorch stores as a tensor is computed in float64 and rounded to
 // float once, with the step-dependent scalars precomputed on the host in
@@ -36,7 +41,8 @@ struct optim_chunk {
 // p, g, m, v are the arena's parameters, gradients and first and second
 // moments (float32, same length); chunks[blockIdx.x] gives the range, the
 // group's learning rate as c0 = lr/lr_ref and its weight decay c1 = wd. With
-// lr = lr_ref·c0, bc1 = 1 − β1^t and bc2_sqrt = sqrt(1 − β2^t), per element:
+// hyper = {lr_ref, bc1, bc2_sqrt}, lr = lr_ref·c0, bc1 = 1 − β1^t and
+// bc2_sqrt = sqrt(1 − β2^t), per element:
 //   p = (float)(p·(1 − lr·wd))
 //   m = (float)(β1·m + (1 − β1)·g),  v = (float)(β2·v + (1 − β2)·g·g)
 //   p = (float)(p − (lr/bc1)·m / (sqrt(v)/bc2_sqrt + eps))
@@ -45,8 +51,9 @@ struct optim_chunk {
 // barriers. Traffic: 28 bytes/element (4 loads, 3 stores); ~10 FP64 FLOPs,
 // one FP64 sqrt and one FP64 division.
 extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const float* g, float* m, float* v,
-	const optim_chunk* chunks, double lr_ref, double bc1, double beta1, double beta2, double eps, double bc2_sqrt) {
+	const optim_chunk* chunks, const double* hyper, double beta1, double beta2, double eps) {
 	const optim_chunk ch = chunks[blockIdx.x];
+	const double lr_ref = hyper[0], bc1 = hyper[1], bc2_sqrt = hyper[2];
 	float* ps = p + ch.offset;
 	const float* gs = g + ch.offset;
 	float* ms = m + ch.offset;
@@ -69,6 +76,7 @@ extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const floa
 // p, g (and buf, the momentum buffer, null when momentum is 0) are float32
 // arenas of the same length; chunks[blockIdx.x] gives the range with
 // c0 = lr/lr_ref and c1 = weight decay (L2, added to the gradient);
+// hyper = {lr_ref, first} (first is 1.0 on the first step, else 0.0);
 // lr = lr_ref·c0. Per element,
 // in float64:
 //   d = g + wd·p                       (only when wd ≠ 0)
@@ -80,8 +88,10 @@ extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const floa
 // Geometry: one block (256 threads) per chunk, block-stride loop; no
 // barriers. Traffic: 12 bytes/element without momentum, 20 with.
 extern "C" __global__ void __launch_bounds__(256) sgd_f32(float* p, const float* g, float* buf,
-	const optim_chunk* chunks, double lr_ref, double momentum, double dampening, int nesterov, int first) {
+	const optim_chunk* chunks, const double* hyper, double momentum, double dampening, int nesterov) {
 	const optim_chunk ch = chunks[blockIdx.x];
+	const double lr_ref = hyper[0];
+	const bool first = hyper[1] != 0.0;
 	float* ps = p + ch.offset;
 	const float* gs = g + ch.offset;
 	float* bs = buf == nullptr ? nullptr : buf + ch.offset;
