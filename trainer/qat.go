@@ -178,12 +178,13 @@ func (t *Trainer) setupQAT(ctx context.Context) error {
 	for _, f := range layers.FakeQuants(t.qat) {
 		f.SetObserver(true) // QAT keeps observing until freeze_observers_after
 	}
-	t.qatResults = QATResults{FloatTop1: float.Top1, PTQTop1: ptq.Top1, Layers: len(t.qat)}
+	t.qatResults = QATResults{FloatTop1: float.Top1, PTQTop1: ptq.Top1, Layers: len(t.qat),
+		WeightBits: q.WeightBits, ActivationBits: q.ActivationBits}
 	if err := t.log.Record(map[string]any{"kind": "qat_start", "float_top1": float.Top1, "ptq_top1": ptq.Top1, "quantized_layers": len(t.qat)}); err != nil {
 		return err
 	}
-	t.log.Printf("QAT: float top-1 %.2f%%, post-training int8 (%d calibration batches) %.2f%%; %d layers quantized",
-		float.Top1, q.CalibrationBatches, ptq.Top1, len(t.qat))
+	t.log.Printf("QAT: float top-1 %.2f%%, post-training W%dA%d (%d calibration batches) %.2f%%; %d layers quantized",
+		float.Top1, q.WeightBits, q.ActivationBits, q.CalibrationBatches, ptq.Top1, len(t.qat))
 	return nil
 }
 
@@ -224,12 +225,16 @@ func (t *Trainer) calibrate(ctx context.Context, n int) error {
 	return nil
 }
 
-// QATResults compares float, post-training int8 and QAT int8 test accuracy.
+// QATResults compares float, post-training quantized and QAT test accuracy
+// at the run's bit widths ([qat] weight_bits, activation_bits).
 type QATResults struct {
 	FloatTop1 float64 `json:"float_top1"` // the float checkpoint
 	PTQTop1   float64 `json:"ptq_top1"`   // after calibration only
 	QATTop1   float64 `json:"qat_top1"`   // after fine-tuning (last evaluation)
 	Layers    int     `json:"quantized_layers"`
+	// WeightBits and ActivationBits are the run's [qat] bit widths.
+	WeightBits     int `json:"weight_bits"`
+	ActivationBits int `json:"activation_bits"`
 }
 
 // writeQATResults records the QAT accuracy beside the float and PTQ ones in

@@ -60,7 +60,7 @@ func testQATExport(t *testing.T, weightBits, activationBits int) {
 	if err := json.Unmarshal(js, &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Layers == 0 || res.FloatTop1 <= 0 || res.PTQTop1 <= 0 || res.QATTop1 <= 0 {
+	if res.Layers == 0 || res.FloatTop1 <= 0 || res.PTQTop1 <= 0 || res.QATTop1 <= 0 || res.WeightBits != weightBits || res.ActivationBits != activationBits {
 		t.Fatalf("qat_results.json: %+v", res)
 	}
 	be := cpu.New()
