@@ -45,6 +45,48 @@ func ActivationInt8() QScheme { return QScheme{QMin: -128, QMax: 127, Symmetric:
 // so this does not export to TensorRT.
 func ActivationUInt8() QScheme { return QScheme{QMin: 0, QMax: 255} }
 
+// WeightBits returns the weight scheme at b bits: symmetric per output
+// channel (axis 0) on the narrow signed range −(2^(b−1)−1)..2^(b−1)−1, so
+// WeightBits(8) is [WeightInt8] and WeightBits(4) is −7..7 (the narrow range
+// keeps the grid symmetric about 0, as TensorRT requires at 8 bits; LSQ's
+// signed grid, Esser et al. 2020 sec. 2, has one more negative level). It
+// returns an error for b outside 2..16 (b = 1 leaves only 0).
+func WeightBits(b int) (QScheme, error) {
+	if b < 2 || b > 16 {
+		return QScheme{}, fmt.Errorf("quant scheme: %d weight bits outside 2..16", b)
+	}
+	m := 1<<(b-1) - 1
+	return QScheme{QMin: -m, QMax: m, Symmetric: true, PerChannel: true}, nil
+}
+
+// ActivationBits returns the activation scheme at b bits: symmetric per
+// tensor on the full signed range −2^(b−1)..2^(b−1)−1 with zero point 0, so
+// ActivationBits(8) is [ActivationInt8] and ActivationBits(4) is −8..7. It
+// returns an error for b outside 2..16.
+func ActivationBits(b int) (QScheme, error) {
+	if b < 2 || b > 16 {
+		return QScheme{}, fmt.Errorf("quant scheme: %d activation bits outside 2..16", b)
+	}
+	return QScheme{QMin: -(1 << (b - 1)), QMax: 1<<(b-1) - 1, Symmetric: true}, nil
+}
+
+// Bits returns the fewest bits whose integers hold q's grid QMin..QMax
+// (two's complement when QMin < 0): 8 for [WeightInt8] and [ActivationUInt8],
+// 4 for WeightBits(4). Exporters store narrower integers in that many bits.
+func (q QScheme) Bits() int {
+	b := 1
+	for {
+		lo, hi := 0, 1<<b-1
+		if q.QMin < 0 {
+			lo, hi = -(1 << (b - 1)), 1<<(b-1)-1
+		}
+		if q.QMin >= lo && q.QMax <= hi {
+			return b
+		}
+		b++
+	}
+}
+
 // eps returns the scale floor.
 func (q QScheme) eps() float32 {
 	if q.Eps > 0 {

@@ -96,3 +96,51 @@ func TestQParamsErrors(t *testing.T) {
 		t.Errorf("ChannelQParams with NaN in channel 1: error %v, want one naming channel 1", err)
 	}
 }
+
+// TestBitSchemes pins the low-bit grids: weights on the narrow symmetric
+// range (8 bits equal WeightInt8), activations on the full signed range (8
+// bits equal ActivationInt8), Bits inverting both, and the bounds.
+func TestBitSchemes(t *testing.T) {
+	for b := 2; b <= 8; b++ {
+		w, err := layers.WeightBits(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := layers.ActivationBits(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := 1<<(b-1) - 1
+		if w.QMin != -m || w.QMax != m || !w.Symmetric || !w.PerChannel || w.Axis != 0 || w.Bits() != b {
+			t.Errorf("WeightBits(%d) = %v (%d bits)", b, w, w.Bits())
+		}
+		if a.QMin != -m-1 || a.QMax != m || !a.Symmetric || a.PerChannel || a.Bits() != b {
+			t.Errorf("ActivationBits(%d) = %v (%d bits)", b, a, a.Bits())
+		}
+		if err := w.Validate(); err != nil {
+			t.Errorf("WeightBits(%d): %v", b, err)
+		}
+	}
+	if w, _ := layers.WeightBits(8); w != layers.WeightInt8() {
+		t.Errorf("WeightBits(8) = %v, want WeightInt8 %v", w, layers.WeightInt8())
+	}
+	if a, _ := layers.ActivationBits(8); a != layers.ActivationInt8() {
+		t.Errorf("ActivationBits(8) = %v, want ActivationInt8 %v", a, layers.ActivationInt8())
+	}
+	if b := layers.ActivationUInt8().Bits(); b != 8 {
+		t.Errorf("uint8 grid: %d bits", b)
+	}
+	// The LSQ weight grid at 2 bits is ternary: scale = max|w|/1.
+	w2, _ := layers.WeightBits(2)
+	if s, z, err := layers.QParams(-0.3, 0.5, w2); err != nil || s != 0.5 || z != 0 {
+		t.Errorf("2-bit qparams of [-0.3, 0.5]: %v %v %v", s, z, err)
+	}
+	for _, b := range []int{-1, 0, 1, 17} {
+		if _, err := layers.WeightBits(b); err == nil || !strings.Contains(err.Error(), "weight bits") {
+			t.Errorf("WeightBits(%d): %v", b, err)
+		}
+		if _, err := layers.ActivationBits(b); err == nil || !strings.Contains(err.Error(), "activation bits") {
+			t.Errorf("ActivationBits(%d): %v", b, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/maruel/safetensors"
@@ -16,11 +17,22 @@ import (
 	"github.com/nextconv/nextconv/models"
 )
 
-// Int8Format is the format metadata of an int8 export.
+// Int8Format is the format metadata of an integer export ("intN": every
+// weight grid of up to 8 bits is stored as int8; the name predates low-bit
+// QAT and stays for the files already written).
 const Int8Format = "nextconv-int8"
+
+// Metadata keys of an integer export: the bit widths of [qat], so that a
+// reader knows the grid without parsing the stored run configuration
+// (weights −(2^(b−1)−1)..2^(b−1)−1, inputs −2^(b−1)..2^(b−1)−1).
+const (
+	MetaWeightBits     = "weight_bits"
+	MetaActivationBits = "activation_bits"
+)
 
 // ExportInt8 writes the integer form of a fake-quantized model to path
 // (safetensors, atomically): for every quantized layer its weight as I8
+// (integers of run.QAT.WeightBits bits, at most 8, stored one per byte)
 // (<layer>.weight, PyTorch layout) with per-output-channel F32 scales and
 // I32 zero points (<layer>.weight_scale, <layer>.weight_zero_point), and,
 // when its input is quantized, the activation scale and zero point
@@ -84,7 +96,8 @@ func ExportInt8(path string, m *models.Model, qs []*layers.Quantized, run Config
 		add(t.Name, safetensors.F32, t.Shape, f32LE(t.Data))
 	}
 	cfgJSON, _ := json.Marshal(m.Config)
-	f.Metadata = map[string]string{models.MetaFormat: Int8Format, models.MetaConfig: string(cfgJSON), metaRun: run.TOML()}
+	f.Metadata = map[string]string{models.MetaFormat: Int8Format, models.MetaConfig: string(cfgJSON), metaRun: run.TOML(),
+		MetaWeightBits: strconv.Itoa(run.QAT.WeightBits), MetaActivationBits: strconv.Itoa(run.QAT.ActivationBits)}
 	return fsutil.WriteAtomic(path, f.Serialize)
 }
 

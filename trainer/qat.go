@@ -17,10 +17,13 @@ import (
 )
 
 // QATConfig is the [qat] section: quantization-aware fine-tuning of a float
-// checkpoint with fake-quantized weights (int8 symmetric per output channel)
-// and, by default, inputs (int8 per tensor) of every convolution, depthwise
-// convolution and linear layer except those in skip (layers.QuantizeModel;
-// QAT_ECOSYSTEM.md Part A for the formulas).
+// checkpoint with fake-quantized weights (weight_bits, symmetric per output
+// channel, layers.WeightBits) and, by default, inputs (activation_bits,
+// symmetric per tensor, layers.ActivationBits) of every convolution,
+// depthwise convolution and linear layer except those in skip
+// (layers.QuantizeModel; QAT_ECOSYSTEM.md Part A for the formulas). Weights
+// below 8 bits always learn their per-channel step size (LSQ, Esser et al.
+// 2020) once the observers freeze; lsq adds it at 8 bits and for inputs.
 type QATConfig struct {
 	Enabled            bool     `toml:"enabled" json:"enabled"`
 	From               string   `toml:"from" json:"from"`                                     // float checkpoint to fine-tune (required)
@@ -32,13 +35,23 @@ type QATConfig struct {
 	Skip               []string `toml:"skip" json:"skip"`                                     // layers kept in float (and everything below them)
 	CalibrationBatches int      `toml:"calibration_batches" json:"calibration_batches"`       // batches observed before training (PTQ)
 	FreezeAfter        int      `toml:"freeze_observers_after" json:"freeze_observers_after"` // steps of QAT before observers freeze (0: never)
+	WeightBits         int      `toml:"weight_bits" json:"weight_bits"`                       // weight grid, MinWeightBits..8 (8: int8 −127..127)
+	ActivationBits     int      `toml:"activation_bits" json:"activation_bits"`               // input grid, MinActivationBits..8 (8: int8 −128..127)
 }
+
+// The bit widths [qat] accepts: weights below 4 bits still train with LSQ,
+// inputs below 4 bits lose too much after LayerNorm and GELU to be useful.
+const (
+	MinWeightBits     = 2
+	MinActivationBits = 4
+	MaxQATBits        = 8 // the export stores every integer as int8
+)
 
 // defaultQAT returns the [qat] defaults: W8A8 with PyTorch's EMA activation
 // observer, stem and head in float, 20 calibration batches.
 func defaultQAT() QATConfig {
 	return QATConfig{Activations: true, ActivationObserver: "ema", Averaging: layers.DefaultAveraging,
-		Skip: layers.DefaultQATSkip(), CalibrationBatches: 20}
+		Skip: layers.DefaultQATSkip(), CalibrationBatches: 20, WeightBits: MaxQATBits, ActivationBits: MaxQATBits}
 }
 
 // Validate returns an error naming the first invalid [qat] setting.
@@ -57,31 +70,47 @@ func (q QATConfig) Validate() error {
 		return fmt.Errorf("config: qat.calibration_batches %d must be at least 1", q.CalibrationBatches)
 	case q.FreezeAfter < 0:
 		return fmt.Errorf("config: qat.freeze_observers_after %d must be >= 0", q.FreezeAfter)
+	case q.WeightBits < MinWeightBits || q.WeightBits > MaxQATBits:
+		return fmt.Errorf("config: qat.weight_bits %d outside %d..%d", q.WeightBits, MinWeightBits, MaxQATBits)
+	case q.ActivationBits < MinActivationBits || q.ActivationBits > MaxQATBits:
+		return fmt.Errorf("config: qat.activation_bits %d outside %d..%d", q.ActivationBits, MinActivationBits, MaxQATBits)
 	}
 	return nil
 }
 
-// layers returns the layers package's configuration for these settings.
-func (q QATConfig) layers() layers.QATConfig {
+// layers returns the layers package's configuration for these settings
+// (valid ones: Validate bounds the bit widths).
+func (q QATConfig) layers() (layers.QATConfig, error) {
 	c := layers.DefaultQATConfig()
+	var err error
+	if c.Weight.Scheme, err = layers.WeightBits(q.WeightBits); err != nil {
+		return c, err
+	}
+	if c.Input.Scheme, err = layers.ActivationBits(q.ActivationBits); err != nil {
+		return c, err
+	}
 	c.Inputs, c.Skip = q.Activations, q.Skip
 	c.Input.Averaging = q.Averaging
 	if q.ActivationObserver == "minmax" {
 		c.Input.Observer = layers.MinMaxObserver
 	}
-	c.Weight.LSQ, c.Input.LSQ = q.LSQ, q.LSQ
-	return c
+	c.Weight.LSQ, c.Input.LSQ = q.LSQ || q.WeightBits < MaxQATBits, q.LSQ
+	return c, nil
 }
 
 // Quantize wraps m's convolutions and linears in fake quantizers as q says,
 // rebuilding the parameter arena when LSQ adds learned scales, and returns
 // the wrappers.
 func Quantize(m *models.Model, q QATConfig) ([]*layers.Quantized, error) {
-	qs, err := layers.QuantizeModel(m.Backend, m.Net, q.layers())
+	lc, err := q.layers()
 	if err != nil {
 		return nil, fmt.Errorf("qat: %w", err)
 	}
-	if q.LSQ {
+	qs, err := layers.QuantizeModel(m.Backend, m.Net, lc)
+	if err != nil {
+		return nil, fmt.Errorf("qat: %w", err)
+	}
+	if lc.Weight.LSQ || lc.Input.LSQ {
 		if m.Arena, err = layers.NewArena(m.Backend, m.Net.Params()); err != nil {
 			return nil, fmt.Errorf("qat: %w", err)
 		}
@@ -149,12 +178,13 @@ func (t *Trainer) setupQAT(ctx context.Context) error {
 	for _, f := range layers.FakeQuants(t.qat) {
 		f.SetObserver(true) // QAT keeps observing until freeze_observers_after
 	}
-	t.qatResults = QATResults{FloatTop1: float.Top1, PTQTop1: ptq.Top1, Layers: len(t.qat)}
+	t.qatResults = QATResults{FloatTop1: float.Top1, PTQTop1: ptq.Top1, Layers: len(t.qat),
+		WeightBits: q.WeightBits, ActivationBits: q.ActivationBits}
 	if err := t.log.Record(map[string]any{"kind": "qat_start", "float_top1": float.Top1, "ptq_top1": ptq.Top1, "quantized_layers": len(t.qat)}); err != nil {
 		return err
 	}
-	t.log.Printf("QAT: float top-1 %.2f%%, post-training int8 (%d calibration batches) %.2f%%; %d layers quantized",
-		float.Top1, q.CalibrationBatches, ptq.Top1, len(t.qat))
+	t.log.Printf("QAT: float top-1 %.2f%%, post-training W%dA%d (%d calibration batches) %.2f%%; %d layers quantized",
+		float.Top1, q.WeightBits, q.ActivationBits, q.CalibrationBatches, ptq.Top1, len(t.qat))
 	return nil
 }
 
@@ -195,12 +225,16 @@ func (t *Trainer) calibrate(ctx context.Context, n int) error {
 	return nil
 }
 
-// QATResults compares float, post-training int8 and QAT int8 test accuracy.
+// QATResults compares float, post-training quantized and QAT test accuracy
+// at the run's bit widths ([qat] weight_bits, activation_bits).
 type QATResults struct {
 	FloatTop1 float64 `json:"float_top1"` // the float checkpoint
 	PTQTop1   float64 `json:"ptq_top1"`   // after calibration only
 	QATTop1   float64 `json:"qat_top1"`   // after fine-tuning (last evaluation)
 	Layers    int     `json:"quantized_layers"`
+	// WeightBits and ActivationBits are the run's [qat] bit widths.
+	WeightBits     int `json:"weight_bits"`
+	ActivationBits int `json:"activation_bits"`
 }
 
 // writeQATResults records the QAT accuracy beside the float and PTQ ones in

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,9 +20,9 @@ import (
 )
 
 // qatRun trains a float model for 6 steps, then fine-tunes it with QAT for
-// 4 steps (2 calibration batches, observers frozen after 2 steps) and
-// returns the QAT configuration and its output directory.
-func qatRun(t *testing.T) Config {
+// 4 steps (2 calibration batches, observers frozen after 2 steps) at the
+// given bit widths and returns the QAT configuration.
+func qatRun(t *testing.T, weightBits, activationBits int) Config {
 	t.Helper()
 	float := quickConfig(t, 6)
 	if err := run(t, float, 0); err != nil {
@@ -29,17 +31,27 @@ func qatRun(t *testing.T) Config {
 	q := quickConfig(t, 4)
 	q.QAT.Enabled, q.QAT.From, q.QAT.CalibrationBatches, q.QAT.FreezeAfter = true, filepath.Join(float.Train.OutDir, "last.safetensors"), 2, 2
 	q.Optim.LR = 1e-4
+	q.QAT.WeightBits, q.QAT.ActivationBits = weightBits, activationBits
 	if err := run(t, q, 0); err != nil {
 		t.Fatal(err)
 	}
 	return q
 }
 
-// TestQATExportReproducesAccuracy fine-tunes with QAT, exports int8 weights
-// and scales, reloads the export and requires its test accuracy to equal
-// the QAT model's exactly (and its logits bit for bit).
+// TestQATExportReproducesAccuracy fine-tunes with QAT at W8A8 and at W2A4,
+// exports the integer weights and scales, reloads the export and requires
+// its test accuracy to equal the QAT model's exactly (and its loss bit for
+// bit). The checkpoint and the export must record the bit widths, the
+// export's weights must lie on the b-bit grid and use its ends, and below 8
+// bits every weight quantizer must be learning its step size (LSQ).
 func TestQATExportReproducesAccuracy(t *testing.T) {
-	q := qatRun(t)
+	for _, bits := range [][2]int{{8, 8}, {2, 4}} {
+		t.Run(fmt.Sprintf("W%dA%d", bits[0], bits[1]), func(t *testing.T) { testQATExport(t, bits[0], bits[1]) })
+	}
+}
+
+func testQATExport(t *testing.T, weightBits, activationBits int) {
+	q := qatRun(t, weightBits, activationBits)
 	js, err := os.ReadFile(filepath.Join(q.Train.OutDir, "qat_results.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +60,7 @@ func TestQATExportReproducesAccuracy(t *testing.T) {
 	if err := json.Unmarshal(js, &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Layers == 0 || res.FloatTop1 <= 0 || res.PTQTop1 <= 0 || res.QATTop1 <= 0 {
+	if res.Layers == 0 || res.FloatTop1 <= 0 || res.PTQTop1 <= 0 || res.QATTop1 <= 0 || res.WeightBits != weightBits || res.ActivationBits != activationBits {
 		t.Fatalf("qat_results.json: %+v", res)
 	}
 	be := cpu.New()
@@ -58,6 +70,19 @@ func TestQATExportReproducesAccuracy(t *testing.T) {
 	}
 	if len(qs) != res.Layers || !cfg.QAT.Enabled {
 		t.Fatalf("reopened %d quantized layers, QAT enabled %v; want %d", len(qs), cfg.QAT.Enabled, res.Layers)
+	}
+	if cfg.QAT.WeightBits != weightBits || cfg.QAT.ActivationBits != activationBits {
+		t.Fatalf("checkpoint records W%dA%d, want W%dA%d", cfg.QAT.WeightBits, cfg.QAT.ActivationBits, weightBits, activationBits)
+	}
+	wmax := 1<<(weightBits-1) - 1
+	for _, l := range qs {
+		w, in := l.Weight.Config(), l.Input.Config()
+		if w.Scheme.QMin != -wmax || w.Scheme.QMax != wmax || in.Scheme.QMin != -(1<<(activationBits-1)) || in.Scheme.Bits() != activationBits {
+			t.Fatalf("%s: weight grid %v, input grid %v", l.Name(), w.Scheme, in.Scheme)
+		}
+		if lsq := weightBits < 8; w.LSQ != lsq || l.Weight.Learning() != lsq || in.LSQ {
+			t.Fatalf("%s: weight LSQ %v (learning %v), input LSQ %v; want weight LSQ %v only", l.Name(), w.LSQ, l.Weight.Learning(), in.LSQ, lsq)
+		}
 	}
 	out := filepath.Join(t.TempDir(), "int8.safetensors")
 	if err := ExportInt8(out, m, qs, cfg); err != nil {
@@ -91,10 +116,23 @@ func TestQATExportReproducesAccuracy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i8 := 0
+	if f.Metadata[MetaWeightBits] != strconv.Itoa(weightBits) || f.Metadata[MetaActivationBits] != strconv.Itoa(activationBits) {
+		t.Errorf("export metadata weight_bits %q activation_bits %q, want %d and %d",
+			f.Metadata[MetaWeightBits], f.Metadata[MetaActivationBits], weightBits, activationBits)
+	}
+	i8, ends := 0, 0
 	for _, tn := range f.Tensors {
 		if tn.DType == safetensors.I8 {
 			i8++
+			for _, b := range tn.Data {
+				v := int(int8(b))
+				if v < -wmax || v > wmax {
+					t.Fatalf("%s holds %d outside the %d-bit grid ±%d", tn.Name, v, weightBits, wmax)
+				}
+				if v == -wmax || v == wmax {
+					ends++
+				}
+			}
 		}
 		if strings.HasSuffix(tn.Name, ".weight_scale") {
 			for _, s := range leF32(tn.Data) {
@@ -104,15 +142,15 @@ func TestQATExportReproducesAccuracy(t *testing.T) {
 			}
 		}
 	}
-	if i8 != len(qs) {
-		t.Errorf("%d int8 tensors in the export, want one per quantized layer (%d)", i8, len(qs))
+	if i8 != len(qs) || ends == 0 {
+		t.Errorf("%d int8 tensors in the export (want one per quantized layer, %d), %d values at the grid's ends", i8, len(qs), ends)
 	}
 }
 
 // TestQATBadInput covers a QAT configuration for a checkpoint of another
 // model, an export with a zero scale and quantizer state with NaN ranges.
 func TestQATBadInput(t *testing.T) {
-	q := qatRun(t)
+	q := qatRun(t, 8, 8)
 	other := quickConfig(t, 2)
 	other.Model.Variant = "femto"
 	other.QAT.Enabled, other.QAT.From = true, q.QAT.From
@@ -168,5 +206,34 @@ func TestQATBadInput(t *testing.T) {
 	}
 	if _, _, _, err := LoadInt8(be, last); err == nil || !strings.Contains(err.Error(), "not an int8 export") {
 		t.Errorf("training checkpoint as an int8 export: %v", err)
+	}
+}
+
+// TestQATBitsValidation requires an error naming the key for every bit width
+// outside what [qat] accepts, and accepts the ends of both ranges.
+func TestQATBitsValidation(t *testing.T) {
+	cases := []struct {
+		w, a int
+		want string // "" means valid
+	}{
+		{2, 4, ""}, {8, 8, ""}, {4, 8, ""},
+		{1, 8, "qat.weight_bits 1 outside 2..8"}, {9, 8, "qat.weight_bits 9 outside 2..8"},
+		{8, 3, "qat.activation_bits 3 outside 4..8"}, {8, 16, "qat.activation_bits 16 outside 4..8"},
+	}
+	for _, c := range cases {
+		q := defaultQAT()
+		q.Enabled, q.From, q.WeightBits, q.ActivationBits = true, "float.safetensors", c.w, c.a
+		err := q.Validate()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("W%dA%d: %v, want %q", c.w, c.a, err, c.want)
+		}
+	}
+	// A TOML [qat] section sets them; the stored default is W8A8.
+	c := Default()
+	if c.QAT.WeightBits != 8 || c.QAT.ActivationBits != 8 {
+		t.Errorf("default W%dA%d, want W8A8", c.QAT.WeightBits, c.QAT.ActivationBits)
+	}
+	if err := c.decode("test", "[qat]\nweight_bits = 4\nactivation_bits = 6\n"); err != nil || c.QAT.WeightBits != 4 || c.QAT.ActivationBits != 6 {
+		t.Errorf("decode: W%dA%d, %v", c.QAT.WeightBits, c.QAT.ActivationBits, err)
 	}
 }

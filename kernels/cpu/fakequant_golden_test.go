@@ -31,6 +31,8 @@ func TestFakeQuantGolden(t *testing.T) {
 		"fakequant_channel_weight", "fakequant_channel_nhwc", "fakequant_channel_mid",
 		"fakequant_lsq_tensor_sym", "fakequant_lsq_tensor_affine",
 		"fakequant_lsq_channel_weight", "fakequant_lsq_channel_affine",
+		// low-bit QAT grids: 4- and 2-bit weights, 4-bit activations
+		"fakequant_lsq_channel_w4", "fakequant_lsq_channel_w2", "fakequant_tensor_a4", "fakequant_lsq_tensor_a4",
 	}
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {

@@ -2,6 +2,7 @@ package cpu_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 
@@ -147,21 +148,31 @@ func TestFakeQuantReference(t *testing.T) {
 // respect to s is (q − z) per in-range element; LSQ's straight-through
 // estimate treats round(x/s) as x/s and is (q − z) − x/s, so the check is
 // dscale + Σ_in-range dy·x/s = FD. Clipped elements ((QMin − z)·s, (QMax −
-// z)·s) have the same derivative in both.
+// z)·s) have the same derivative in both. Grids: unsigned 4-bit affine,
+// and the 4- and 2-bit symmetric weight grids of low-bit QAT.
 func TestFakeQuantLSQFiniteDifference(t *testing.T) {
+	for _, g := range []struct {
+		qmin, qmax int
+		zp         []float32
+	}{{0, 15, []float32{3, 0, 12}}, {-7, 7, []float32{0, 0, 0}}, {-1, 1, []float32{0, -1, 1}}} {
+		t.Run(fmt.Sprintf("%d..%d", g.qmin, g.qmax), func(t *testing.T) { testLSQFiniteDifference(t, g.qmin, g.qmax, g.zp) })
+	}
+}
+
+func testLSQFiniteDifference(t *testing.T, qmin, qmax int, zp []float32) {
 	be := cpu.New64()
-	s := kernels.QuantShape{Outer: 2, Channels: 3, Inner: 40, QMin: 0, QMax: 15}
+	s := kernels.QuantShape{Outer: 2, Channels: 3, Inner: 40, QMin: qmin, QMax: qmax}
 	rng := testutil.NewRand(11)
 	scale := []float32{0.25, 0.1, 0.7}
-	zp := []float32{3, 0, 12}
 	n := s.Len()
 	x := make([]float32, n)
 	dy := make([]float32, n)
+	width, mid := float64(qmax-qmin+11), float64(qmax+qmin)/2
 	for i := range x {
 		c := (i / s.Inner) % s.Channels
 		var v float64
 		for {
-			v = (rng.Float64()-0.5)*26 + 7.5 - float64(zp[c]) // in steps of s: [−5.5, 20.5] around the grid
+			v = (rng.Float64()-0.5)*width + mid - float64(zp[c]) // in steps of s: 5.5 steps beyond each end of the grid
 			frac := v - math.Floor(v)
 			q := math.RoundToEven(v) + float64(zp[c])
 			if math.Abs(frac-0.5) > 0.05 && math.Abs(q-float64(s.QMin)+0.5) > 0.2 && math.Abs(q-float64(s.QMax)-0.5) > 0.2 {

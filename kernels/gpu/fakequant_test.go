@@ -55,7 +55,8 @@ func (p *pair) fqCase(s kernels.QuantShape) (x, dy, scale, zp [2]kernels.Tensor)
 // fqShapes cover both reduction layouts: per tensor longer than one block's
 // run, weights per output channel (Linear, Conv2D, odd counts), NHWC
 // per-channel activations (inner = 1, odd C, more than one column block and
-// row chunk), a middle axis with inner < 32, and a short 4-bit grid.
+// row chunk), a middle axis with inner < 32, and the 4- and 2-bit grids of
+// low-bit QAT.
 var fqShapes = []kernels.QuantShape{
 	{Outer: 1, Channels: 1, Inner: 3*4096 + 77, QMin: -128, QMax: 127},
 	{Outer: 1, Channels: 1, Inner: 5, QMin: 0, QMax: 255},
@@ -65,6 +66,11 @@ var fqShapes = []kernels.QuantShape{
 	{Outer: 2 * 7 * 7, Channels: 40, Inner: 1, QMin: -128, QMax: 127},
 	{Outer: 200, Channels: 3, Inner: 7, QMin: -128, QMax: 127},
 	{Outer: 3, Channels: 4, Inner: 37, QMin: -8, QMax: 7},
+	// low-bit QAT: 4- and 2-bit weights per output channel, 4-bit activations
+	{Outer: 1, Channels: 13, Inner: 3 * 3 * 5, QMin: -7, QMax: 7},
+	{Outer: 1, Channels: 3, Inner: 2*4096 + 3, QMin: -1, QMax: 1},
+	{Outer: 1, Channels: 1, Inner: 3*4096 + 5, QMin: -8, QMax: 7},
+	{Outer: 3 * 5 * 5, Channels: 11, Inner: 1, QMin: -7, QMax: 7},
 }
 
 func TestFakeQuantMatchesCPU(t *testing.T) {

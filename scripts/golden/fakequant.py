@@ -221,6 +221,14 @@ def ops():
             1 / math.sqrt(135 * 127))
     op_case("fakequant_lsq_channel_affine", 9, (2, 3, 4, 6), 3, [0.02, 0.5, 0.013, 0.0625, 0.1, 0.7], [4.3, 0, 5.8, 18, 2.2, 250],
             0, 255, True, 0.5)
+    # Low-bit QAT: LSQ per output channel on the narrow 4-bit (−7..7) and
+    # 2-bit (−1..1) weight grids of odd Conv2D/Linear shapes, with the
+    # gradient scale 1/sqrt(numel·qmax); 4-bit activations per tensor.
+    op_case("fakequant_lsq_channel_w4", 14, (7, 3, 3, 3), 0, [0.011, 0.0625, 0.0037, 0.29, 0.05, 0.13, 0.02], [0] * 7, -7, 7, True,
+            1 / math.sqrt(189 * 7))
+    op_case("fakequant_lsq_channel_w2", 15, (5, 11), 0, [0.03, 0.5, 0.0071, 0.2, 0.09], [0] * 5, -1, 1, True, 1 / math.sqrt(55 * 1))
+    op_case("fakequant_tensor_a4", 16, (3, 5, 7), -1, [0.37], [0], -8, 7, False)
+    op_case("fakequant_lsq_tensor_a4", 17, (3, 5, 7), -1, [0.37], [0], -8, 7, True, 1 / math.sqrt(105 * 7))
 
 
 # --------------------------------------------------------------------------
@@ -236,6 +244,10 @@ SCHEMES = [
     ("uint8_affine", torch.quint8, torch.per_channel_affine, 0, 255),
     ("uint7_affine", torch.quint8, torch.per_channel_affine, 0, 127),
     ("uint8_sym", torch.quint8, torch.per_channel_symmetric, 0, 255),
+    # low-bit QAT: layers.WeightBits(4), WeightBits(2), ActivationBits(4)
+    ("int4_narrow_sym", torch.qint8, torch.per_channel_symmetric, -7, 7),
+    ("int2_narrow_sym", torch.qint8, torch.per_channel_symmetric, -1, 1),
+    ("int4_sym", torch.qint8, torch.per_channel_symmetric, -8, 7),
 ]
 
 RANGES = [
