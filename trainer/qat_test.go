@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/maruel/safetensors"
 
+	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
 	"github.com/nextconv/nextconv/models"
@@ -36,8 +38,8 @@ func qatRun(t *testing.T) Config {
 }
 
 // TestQATExportReproducesAccuracy fine-tunes with QAT, exports int8 weights
-// and scales, reloads the export and requires its test accuracy to equal
-// the QAT model's exactly (and its logits bit for bit).
+// and scales, reloads the export and requires its test accuracy and loss to
+// equal the QAT model's exactly and every test logit to match bit for bit.
 func TestQATExportReproducesAccuracy(t *testing.T) {
 	q := qatRun(t)
 	js, err := os.ReadFile(filepath.Join(q.Train.OutDir, "qat_results.json"))
@@ -85,6 +87,16 @@ func TestQATExportReproducesAccuracy(t *testing.T) {
 	if got.Top1 != want.Top1 || got.Top1 != res.QATTop1 || got.Loss != want.Loss {
 		t.Errorf("int8 export: top-1 %.4f loss %.9f; QAT model %.4f loss %.9f; reported %.4f", got.Top1, got.Loss, want.Top1, want.Loss, res.QATTop1)
 	}
+	gotLogits, wantLogits := testLogits(t, m8, data), testLogits(t, m, data)
+	k := m.Config.NumClasses
+	if len(wantLogits) != want.Images*k || len(gotLogits) != len(wantLogits) {
+		t.Fatalf("%d logits from the export, %d from the QAT model; want %d images × %d classes", len(gotLogits), len(wantLogits), want.Images, k)
+	}
+	for i := range wantLogits {
+		if g, w := gotLogits[i], wantLogits[i]; math.Float32bits(g) != math.Float32bits(w) {
+			t.Fatalf("int8 export: logit %d (image %d, class %d) = %v (%#08x), QAT model %v (%#08x)", i, i/k, i%k, g, math.Float32bits(g), w, math.Float32bits(w))
+		}
+	}
 	// The export really holds int8 weights and positive scales.
 	buf, _ := os.ReadFile(out)
 	f, err := safetensors.Parse(buf)
@@ -106,6 +118,46 @@ func TestQATExportReproducesAccuracy(t *testing.T) {
 	}
 	if i8 != len(qs) {
 		t.Errorf("%d int8 tensors in the export, want one per quantized layer (%d)", i8, len(qs))
+	}
+}
+
+// testLogits runs m in evaluation mode over every image of data.Test, in
+// index order, and returns the logits [images, classes].
+func testLogits(t *testing.T, m *models.Model, data *Data) []float32 {
+	t.Helper()
+	loader, err := datasets.NewLoader(context.Background(), datasets.LoaderConfig{Dataset: data.Test, Pipeline: data.EvalPipe, BatchSize: 64, Workers: 2, Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loader.Close()
+	m.SetTraining(false)
+	be := m.Backend
+	var all []float32
+	for {
+		b, err := loader.Next()
+		if errors.Is(err, io.EOF) {
+			return all
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := be.Alloc(kernels.Shape{b.N, b.H, b.W, b.C})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := be.Upload(x, b.Images); err != nil {
+			t.Fatal(err)
+		}
+		logits, err := m.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float32, logits.Len())
+		if err := be.Download(v, logits); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, v...)
+		be.Free(x)
 	}
 }
 
