@@ -1,6 +1,6 @@
 // Package cudasrc scans the CUDA kernel sources of kernels/src for the two
 // generators that consume them: cuda/sim's (which compiles them into the CPU
-// simulator) and internal/kernelgen (which compiles them with nvcc into the
+// simulator) and cmd/kernelgen (which compiles them with nvcc into the
 // embedded fatbin). Both must agree on which kernels exist, so both use this
 // one scanner.
 //

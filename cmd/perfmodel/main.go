@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	go run ./internal/perfmodel [-o kernels/PERFORMANCE.md]
+//	go run ./cmd/perfmodel [-o kernels/PERFORMANCE.md]
 //
 // Without -o the document goes to standard output. It uses only the
 // standard library and the project's own packages: the launches are

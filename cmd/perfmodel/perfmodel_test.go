@@ -20,7 +20,7 @@ func TestDocumentInSync(t *testing.T) {
 	}
 	got, err := os.ReadFile(docPath)
 	if err != nil {
-		t.Fatalf("%v (run go generate ./internal/perfmodel)", err)
+		t.Fatalf("%v (run go generate ./cmd/perfmodel)", err)
 	}
 	if string(got) == want {
 		return
@@ -35,7 +35,7 @@ func TestDocumentInSync(t *testing.T) {
 			wl = w[i]
 		}
 		if gl != wl {
-			t.Fatalf("kernels/PERFORMANCE.md is stale (run go generate ./internal/perfmodel); first difference at line %d:\ncommitted: %s\ngenerated: %s", i+1, gl, wl)
+			t.Fatalf("kernels/PERFORMANCE.md is stale (run go generate ./cmd/perfmodel); first difference at line %d:\ncommitted: %s\ngenerated: %s", i+1, gl, wl)
 		}
 	}
 }
