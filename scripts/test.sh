@@ -6,11 +6,12 @@
 #      CUDA simulator and every kernel on it against the CPU reference, the
 #      fatbin manifest check, and nvcc compiling every kernel;
 #   3. the simulator's tests again under ASan and UBSan;
-#   4. the CUDA build: go vet and go build with -tags cuda against the real
+#   4. every fuzz target for a few seconds (scripts/fuzz.sh);
+#   5. the CUDA build: go vet and go build with -tags cuda against the real
 #      headers and libcuda, and the ptxas report (no spills, no local memory);
 #      the GPU proof bundle built and scripts/gpu/run.sh run from it end to
 #      end on the simulator (scripts/gpu/selftest.sh);
-#   5. a short real training run on Fashion-MNIST that must beat a stated
+#   6. a short real training run on Fashion-MNIST that must beat a stated
 #      accuracy (NEXTCONV_E2E=1 enables it inside go test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ go test -count=1 -timeout 30m ./...
 
 step "simulator under ASan/UBSan"
 scripts/sim-asan.sh
+
+step "fuzz targets"
+scripts/fuzz.sh "${NEXTCONV_FUZZTIME:-10s}"
 
 if command -v nvcc >/dev/null 2>&1; then
 	step "CUDA build (-tags cuda)"
