@@ -1,7 +1,9 @@
 #!/bin/bash
 # test.sh is nextconv's test command (the README's second command; CI runs
 # it through .ci/run after scripts/setup.sh). Steps, in order:
-#   1. gofmt and go vet on the default build;
+#   1. gofmt and go vet on the default build, and no path of a build machine
+#      (a home or work directory, a design folder outside the repository)
+#      written anywhere in the repository: design notes live in docs/;
 #   2. go test ./... — unit tests, gradient checks, PyTorch golden data, the
 #      CUDA simulator and every kernel on it against the CPU reference, the
 #      fatbin manifest check, and nvcc compiling every kernel;
@@ -24,6 +26,10 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# The brackets keep this line from matching itself.
+if git grep -nE '/wor[k]/|\.\./share[d]|shared/desig[n]'; then
+	echo "paths outside the repository (above): cite docs/ by repository path instead"; exit 1
+fi
 
 step "go test ./..."
 go test -count=1 -timeout 30m ./...

@@ -20,7 +20,7 @@ import (
 // checkpoint with fake-quantized weights (int8 symmetric per output channel)
 // and, by default, inputs (int8 per tensor) of every convolution, depthwise
 // convolution and linear layer except those in skip (layers.QuantizeModel;
-// QAT_ECOSYSTEM.md Part A for the formulas).
+// docs/QAT.md Part A for the formulas).
 type QATConfig struct {
 	Enabled            bool     `toml:"enabled" json:"enabled"`
 	From               string   `toml:"from" json:"from"`                                     // float checkpoint to fine-tune (required)

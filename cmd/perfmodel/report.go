@@ -77,10 +77,10 @@ generator.
   forward, 15 backward; GELU ≈ 20 forward, 30 backward; GRN 2–3; AdamW ≈ 12, in FP64 on the
   GPU but counted against the FP32 peak, as it is memory-bound either way).
 - Roofline per launch: max(bytes / %s, FLOPs / peak) on the %s of
-  /work/shared/design/PERFORMANCE.md §4.1. SGEMMs are given twice: at the FP32 FMA peak of
+  docs/PERFORMANCE.md §4.1. SGEMMs are given twice: at the FP32 FMA peak of
   %s (the backend's default, bit-compatible with the CPU) and at the TF32 tensor-core
   peak of %s (NEXTCONV_CUDA_TF32=1); every other kernel runs on the FP32 FMA units. A
-  step's bound is the sum over its launches, PERFORMANCE.md §4.4's per-op method; img/s
+  step's bound is the sum over its launches, docs/PERFORMANCE.md §4.4's per-op method; img/s
   ceilings are batch ÷ that sum.
 - Not modelled: launch overhead (its own section below), waves and tails on %d SMs, kernels too
   small to reach full bandwidth, cuBLAS's algorithm choice (it may split one SGEMM into

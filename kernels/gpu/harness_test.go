@@ -13,7 +13,7 @@ import (
 
 // pair runs the same op on the CPU reference and on the CUDA backend over the
 // simulator, with identical inputs, and compares the results: the contract
-// every kernel must meet (ARCHITECTURE.md, "a CUDA kernel is done only
+// every kernel must meet (docs/ARCHITECTURE.md, "a CUDA kernel is done only
 // with ... a test against the CPU reference on the simulator").
 type pair struct {
 	t   *testing.T

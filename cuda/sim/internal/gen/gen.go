@@ -4,7 +4,7 @@
 // with the kernel's parameter names and __launch_bounds__.
 //
 // The sources are scanned by internal/cudasrc, which also rejects code that
-// leaves the CUDA subset the simulator implements (CUDASIM.md section 7);
+// leaves the CUDA subset the simulator implements (docs/CUDASIM.md section 7);
 // cmd/kernelgen, which builds the nvcc fatbin, uses the same scanner, so
 // the simulator and the GPU module always hold the same kernels.
 //
