@@ -7,7 +7,9 @@
 #   2. go test ./... — unit tests, gradient checks, PyTorch golden data, the
 #      CUDA simulator and every kernel on it against the CPU reference, the
 #      fatbin manifest check, and nvcc compiling every kernel;
-#   3. the simulator's tests again under ASan and UBSan;
+#   3. the simulator's tests and the CUDA backend's (every production kernel
+#      on the simulator against the CPU reference) again under ASan and
+#      UBSan (scripts/sim-asan.sh);
 #   4. every fuzz target for a few seconds (scripts/fuzz.sh);
 #   5. the CUDA build: go vet and go build with -tags cuda against the real
 #      headers and libcuda, and the ptxas report (no spills, no local memory);
@@ -34,7 +36,7 @@ fi
 step "go test ./..."
 go test -count=1 -timeout 30m ./...
 
-step "simulator under ASan/UBSan"
+step "simulator and CUDA backend under ASan/UBSan"
 scripts/sim-asan.sh
 
 step "fuzz targets"
