@@ -11,10 +11,12 @@
 #      on the simulator against the CPU reference) again under ASan and
 #      UBSan (scripts/sim-asan.sh);
 #   4. every fuzz target for a few seconds (scripts/fuzz.sh);
-#   5. the CUDA build: go vet and go build with -tags cuda against the real
-#      headers and libcuda, and the ptxas report (no spills, no local memory);
-#      the GPU proof bundle built and scripts/gpu/run.sh run from it end to
-#      end on the simulator (scripts/gpu/selftest.sh);
+#   5. the CUDA build: the committed fatbin against a fresh nvcc build
+#      (cmd/kernelgen -check; the build is reproducible), go vet and go build
+#      with -tags cuda against the real headers and libcuda, the ptxas report
+#      (no spills, no local memory), and the GPU proof bundle built and
+#      scripts/gpu/run.sh run from it end to end on the simulator
+#      (scripts/gpu/selftest.sh);
 #   6. a short real training run on Fashion-MNIST that must beat a stated
 #      accuracy (NEXTCONV_E2E=1 enables it inside go test).
 set -euo pipefail
@@ -43,6 +45,8 @@ step "fuzz targets"
 scripts/fuzz.sh "${NEXTCONV_FUZZTIME:-10s}"
 
 if command -v nvcc >/dev/null 2>&1; then
+	step "committed fatbin against a fresh build"
+	go run ./cmd/kernelgen -src kernels/src -out kernels/bin -check
 	step "CUDA build (-tags cuda)"
 	go vet -tags cuda ./...
 	go build -tags cuda ./...

@@ -38,13 +38,31 @@ var Gencode = []string{
 	"-gencode", "arch=compute_80,code=compute_80",
 }
 
+// UnitName is the name nvcc's front end (cicc) is told the generated
+// translation unit has, wherever runNVCC writes it, and stubName the name of
+// the host-stub include it is told about. cicc hashes the unit's absolute
+// path into the mangled names of internal-linkage entities (the
+// _INTERNAL_<hash>_10_kernels_cu_ prefix of a static __shared__ array in a
+// helper, for one), and nvcc names the stub after its process ID
+// (tmpxft_<pid>_...fatbin.c), which changes cicc's code for some kernels
+// (dwconv_bwd_weight_k9_f32 came out in one of two forms from run to run).
+// A unit in a fresh temporary directory and a new PID made every build
+// differ, so -check could never pass. Giving both the same names on every
+// run and machine makes the fatbin a function of the sources and nvcc alone.
+const (
+	UnitName = "kernels.cu"
+	stubName = "kernels.fatbin.c"
+)
+
 // commonFlags are the nvcc flags of both the fatbin and the ptxas report:
 // full optimisation, exact math (no --use_fast_math: the CPU reference
 // comparison and the simulator assume IEEE division, sqrt and expf), a fixed
-// C++ dialect, warnings as errors, and the kernel directory, relative to the
-// module root where nvcc runs, as the only include path.
+// C++ dialect, warnings as errors, the kernel directory, relative to the
+// module root where nvcc runs, as the only include path, and the fixed
+// names of UnitName (cicc takes the last of a repeated option).
 func commonFlags(includeDir string) []string {
-	return []string{"-O3", "-std=c++17", "-Werror", "all-warnings", "-I", includeDir}
+	return []string{"-O3", "-std=c++17", "-Werror", "all-warnings", "-I", includeDir,
+		"-Xcicc", "--orig_src_path_name=" + UnitName, "-Xcicc", "--include_file_name=" + stubName}
 }
 
 // FatbinFlags returns the nvcc flags the fatbin is built with; the manifest
@@ -226,7 +244,7 @@ func runNVCC(p *plan, nvcc string, args []string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	unit := filepath.Join(tmp, "kernels.cu")
+	unit := filepath.Join(tmp, UnitName)
 	if err := os.WriteFile(unit, []byte(p.umbrella), 0o644); err != nil {
 		return "", err
 	}

@@ -45,12 +45,20 @@ func fakeModule(t *testing.T, sources map[string]string) (root string) {
 
 const (
 	srcA = `#include "compat.cuh"
-// helper has the same name in b.cu: each file gets its own namespace.
-__device__ float helper(float v) { return 2.0f * v; }
-// axpy_f32: y[i] += a*x[i] for i < n; 1-D grid of 1-D blocks.
+// helper has the same name in b.cu: each file gets its own namespace. It is
+// static, so nvcc mangles its shared array's name with a hash of the
+// translation unit's path: TestGenerate's reproducibility checks need it.
+static __device__ float helper(float v) {
+	__shared__ float first[1];
+	if (threadIdx.x == 0) first[0] = v;
+	__syncthreads();
+	return 2.0f * first[0];
+}
+// axpy_f32: y[i] += 2a*x[i] for i < n; 1-D grid of 1-D blocks.
 extern "C" __global__ void axpy_f32(float* __restrict__ y, const float* __restrict__ x, float a, int n) {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
-	if (i < n) y[i] += helper(a) * x[i];
+	float a2 = helper(a);
+	if (i < n) y[i] += a2 * x[i];
 }
 `
 	srcB = `#include "compat.cuh"
@@ -253,8 +261,10 @@ func needNVCC(t *testing.T) {
 }
 
 // TestGenerate runs the generator on two sources with nvcc: the fatbin holds
-// both files' kernels, the output is reproducible (Check passes right after
-// Generate) and a changed source makes Check fail.
+// both files' kernels, the output is reproducible (Check, which builds in
+// another temporary directory, passes right after Generate, and a second
+// module elsewhere gets the same bytes) and a changed source makes Check
+// fail.
 func TestGenerate(t *testing.T) {
 	needNVCC(t)
 	root := fakeModule(t, map[string]string{"a.cu": srcA, "b.cu": srcB})
@@ -284,6 +294,14 @@ func TestGenerate(t *testing.T) {
 	}
 	if err := Check(cfg); err != nil {
 		t.Errorf("Check right after Generate: %v", err)
+	}
+	root2 := fakeModule(t, map[string]string{"a.cu": srcA, "b.cu": srcB})
+	cfg2 := Config{SrcDir: filepath.Join(root2, "kernels", "src"), OutDir: filepath.Join(root2, "kernels", "bin")}
+	if err := Generate(cfg2); err != nil {
+		t.Fatal(err)
+	}
+	if fatbin2, err := os.ReadFile(filepath.Join(cfg2.OutDir, FatbinFile)); err != nil || !bytes.Equal(fatbin, fatbin2) {
+		t.Errorf("the same sources in another directory give another fatbin (%v)", err)
 	}
 	writeFile(t, filepath.Join(root, "kernels", "src", "b.cu"), strings.Replace(srcB, "1.0f", "2.0f", 1))
 	if err := Check(cfg); err == nil || !strings.Contains(err.Error(), "kernels.fatbin and manifest.go differ from a fresh build") {

@@ -18,11 +18,12 @@
 //     the SHA-256 of every source and of compat.cuh.
 //
 // Both files are committed, so building with -tags cuda never needs nvcc.
-// nvcc's output is deterministic: the same sources and nvcc give the same
-// bytes. The generator insists on the nvcc release it is pinned to (CUDA
-// 11.8, what Debian 12 packages and CI has) unless -any-nvcc is given,
-// because the fatbin's SASS needs a driver of that CUDA major version or
-// newer.
+// The build is reproducible: the same sources and nvcc give the same bytes
+// in any directory (the translation unit is given a fixed name, see
+// UnitName), so -check compares for real. The generator insists on the
+// nvcc release it is pinned to (CUDA 11.8, what Debian 12 packages and CI
+// has) unless -any-nvcc is given, because the fatbin's SASS needs a driver
+// of that CUDA major version or newer.
 //
 // Other modes:
 //
