@@ -12,7 +12,7 @@
 #      UBSan (scripts/sim-asan.sh);
 #   4. every fuzz target for a few seconds (scripts/fuzz.sh);
 #   5. the CUDA build: the committed fatbin against a fresh nvcc build
-#      (cmd/kernelgen -check; the build is reproducible), go vet and go build
+#      (cmd/kernelgen -check, which compares bytes), go vet and go build
 #      with -tags cuda against the real headers and libcuda, the ptxas report
 #      (no spills, no local memory), and the GPU proof bundle built and
 #      scripts/gpu/run.sh run from it end to end on the simulator

@@ -325,18 +325,33 @@ func Generate(cfg Config) error {
 	return nil
 }
 
+// checkBuilds is how many fresh builds Check tries before it calls a
+// fatbin stale whose manifest matches. With the fixed names of UnitName the
+// PTX is reproducible, but ptxas still picks between two register
+// allocations for dwconv_bwd_weight_k9_f32 on sm_86 from run to run (it is
+// given nvcc's PID-named temporary file): a committed fatbin that equals
+// any fresh build of the same sources is up to date.
+const checkBuilds = 3
+
 // Check rebuilds into a temporary directory and reports which output files
-// in cfg.OutDir differ from the rebuild.
+// in cfg.OutDir differ from the rebuild. When only the fatbin differs it
+// builds again, up to checkBuilds times in all.
 func Check(cfg Config) error {
-	outs, err := buildOutputs(cfg)
-	if err != nil {
-		return err
-	}
 	var stale []string
-	for _, f := range outs {
-		old, err := os.ReadFile(filepath.Join(cfg.OutDir, f.name))
-		if err != nil || !bytes.Equal(old, f.data) {
-			stale = append(stale, f.name)
+	for range checkBuilds {
+		outs, err := buildOutputs(cfg)
+		if err != nil {
+			return err
+		}
+		stale = stale[:0]
+		for _, f := range outs {
+			old, err := os.ReadFile(filepath.Join(cfg.OutDir, f.name))
+			if err != nil || !bytes.Equal(old, f.data) {
+				stale = append(stale, f.name)
+			}
+		}
+		if len(stale) != 1 || stale[0] != FatbinFile {
+			break
 		}
 	}
 	if len(stale) > 0 {
