@@ -18,7 +18,7 @@
 // timm's create_transform: primary (crop, flip) → secondary (RandAugment) →
 // ToTensor + Normalize → RandomErasing. [NewTrainPipeline] and
 // [NewEvalPipeline] build the ConvNeXt V2 fine-tuning recipe (design note
-// CONVNEXTV2.md §3.2), including its rule for inputs of 32 pixels or less:
+// docs/CONVNEXTV2.md §3.2), including its rule for inputs of 32 pixels or less:
 // RandomCrop(size, padding=4) in place of RandomResizedCrop.
 //
 // # Determinism

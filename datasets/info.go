@@ -52,7 +52,7 @@ func (i Info) check() error {
 var (
 	// ImageNetMean and ImageNetStd are timm's IMAGENET_DEFAULT_MEAN/STD
 	// (timm/data/constants.py), the defaults of the ConvNeXt V2 fine-tuning
-	// code for every dataset, CIFAR included (CONVNEXTV2.md §3.2).
+	// code for every dataset, CIFAR included (docs/CONVNEXTV2.md §3.2).
 	ImageNetMean = []float64{0.485, 0.456, 0.406}
 	ImageNetStd  = []float64{0.229, 0.224, 0.225}
 

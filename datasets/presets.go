@@ -4,7 +4,7 @@ import "fmt"
 
 // TrainConfig sets the training transform of [NewTrainPipeline]. Its
 // fields mirror the ConvNeXt V2 fine-tuning options (main_finetune.py, via
-// timm's create_transform; CONVNEXTV2.md §3.1–3.2).
+// timm's create_transform; docs/CONVNEXTV2.md §3.1–3.2).
 type TrainConfig struct {
 	// Size is the output side; 0 means the dataset's image height.
 	Size int

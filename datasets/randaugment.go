@@ -123,7 +123,7 @@ type RandAugment struct {
 var raSection = regexp.MustCompile(`^([a-z]+)(\d.*)$`)
 
 // NewRandAugment builds RandAugment from a timm config string such as
-// "rand-m9-mstd0.5-inc1" (ConvNeXt V2 fine-tuning, CONVNEXTV2.md §3.1) or
+// "rand-m9-mstd0.5-inc1" (ConvNeXt V2 fine-tuning, docs/CONVNEXTV2.md §3.1) or
 // "rand-m9-mstd0.5", for images with the given channel count (1 drops the
 // colour op, see [RandAugmentOps]). Sections after "rand": m (magnitude,
 // default 10), n (ops per image, default 2), mstd (magnitude std; > 100

@@ -173,7 +173,7 @@ type OptimOps interface {
 type QuantOps interface {
 	// FakeQuant computes, per element of channel c, PyTorch's float32
 	// arithmetic (aten FakeQuantizeCore.cu, fake_quantize_per_channel_affine;
-	// QAT_ECOSYSTEM.md A1.4):
+	// docs/QAT.md A1.4):
 	//
 	//	s    = max(scale[c], MinScale)          (no floor when MinScale = 0)
 	//	z    = clamp(nearbyint(zeroPoint[c]), QMin, QMax)
@@ -194,7 +194,7 @@ type QuantOps interface {
 	// dscale and dzeroPoint [Channels] (each optional) accumulate the
 	// learnable-quantizer gradients of PyTorch's
 	// _fake_quantize_learnable_per_channel_affine_backward (LSQ, Esser et
-	// al. 2020, eq. 3, with a zero point; QAT_ECOSYSTEM.md A1.5), summed
+	// al. 2020, eq. 3, with a zero point; docs/QAT.md A1.5), summed
 	// over the channel's elements in float64 in a fixed order and scaled by
 	// gradFactor:
 	//

@@ -8,7 +8,7 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// LSQInit selects how a learned step size starts (QAT_ECOSYSTEM.md A2).
+// LSQInit selects how a learned step size starts (docs/QAT.md A2).
 type LSQInit uint8
 
 const (

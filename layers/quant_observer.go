@@ -7,7 +7,7 @@ import (
 )
 
 // ObserverKind selects how a quantizer tracks the range of the tensors it
-// sees (QAT_ECOSYSTEM.md A1.3, A6).
+// sees (docs/QAT.md A1.3, A6).
 type ObserverKind uint8
 
 const (

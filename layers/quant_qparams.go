@@ -13,7 +13,7 @@ import (
 const Float32Eps = float32(1.0 / (1 << 23))
 
 // QScheme is an integer grid and how a range maps onto it
-// (QAT_ECOSYSTEM.md A1.3, A3.4):
+// (docs/QAT.md A1.3, A3.4):
 //
 //   - Symmetric: zero point fixed (0 on a signed grid), scale =
 //     max(|min|, |max|)/((QMax − QMin)/2). TensorRT accepts only this.
@@ -124,7 +124,7 @@ func (q QScheme) String() string {
 // QParams returns the scale and zero point that map the observed range
 // [min, max] onto q's grid. It is the one qparams function: observers,
 // learned-step initialisation and export all go through it, so training and
-// deployment cannot disagree (the trap of QAT_ECOSYSTEM.md A1.3).
+// deployment cannot disagree (the trap of docs/QAT.md A1.3).
 //
 // Arithmetic is PyTorch's UniformQuantizationObserverBase._calculate_qparams
 // in float32: the range is first widened to include 0 (min' = min(min, 0),

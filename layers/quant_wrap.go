@@ -202,7 +202,7 @@ type QATConfig struct {
 // stem convolution, whose input is the image, and the classifier head, the
 // two layers published int8 recipes leave in higher precision because they
 // are small and sensitive. LayerNorm, GELU and GRN are never quantized
-// (QAT_ECOSYSTEM.md decision 4).
+// (docs/QAT.md decision 4).
 func DefaultQATSkip() []string { return []string{"stem.0", "head.fc"} }
 
 // DefaultQATConfig returns W8A8 for TensorRT: [WeightQuant] weights,

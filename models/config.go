@@ -7,7 +7,7 @@
 //
 // Architectures follow the official repositories (facebookresearch/ConvNeXt-V2
 // models/convnextv2.py, facebookresearch/ConvNeXt models/convnext.py) as
-// summarised in shared/design/CONVNEXTV2.md; parameter names follow timm's
+// summarised in docs/CONVNEXTV2.md; parameter names follow timm's
 // state dict.
 package models
 

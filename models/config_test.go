@@ -28,7 +28,7 @@ func (shapeOnly) Copy(dst, src kernels.Tensor) error       { return nil }
 func (shapeOnly) Zero(kernels.Tensor) error                { return nil }
 
 // TestVariantCounts checks exact parameter counts at 1000 classes (official
-// models instantiated in PyTorch, CONVNEXTV2.md §1.10) and conv+linear MACs
+// models instantiated in PyTorch, docs/CONVNEXTV2.md §1.10) and conv+linear MACs
 // at 224 against the published GFLOPs (which are MACs) within 0.5%.
 func TestVariantCounts(t *testing.T) {
 	cases := []struct {
@@ -115,7 +115,7 @@ func TestTimmV1SmallCounts(t *testing.T) {
 }
 
 // TestAttoBreakdown checks the per-part parameter counts of atto
-// (CONVNEXTV2.md §1.10) and the smaller heads.
+// (docs/CONVNEXTV2.md §1.10) and the smaller heads.
 func TestAttoBreakdown(t *testing.T) {
 	cfg, _ := Variant("atto")
 	m, err := build(shapeOnly{cpu.New()}, cfg, 0, nil)
@@ -157,7 +157,7 @@ func TestAttoBreakdown(t *testing.T) {
 }
 
 // TestSmallInputMACs checks MACs at 32×32 with 100 classes for each stem
-// patch (CONVNEXTV2.md §1.11).
+// patch (docs/CONVNEXTV2.md §1.11).
 func TestSmallInputMACs(t *testing.T) {
 	for _, c := range []struct {
 		variant string

@@ -9,7 +9,7 @@ import (
 
 // LayerDecay returns the learning-rate multiplier of every parameter name
 // under layer-wise learning-rate decay as ConvNeXt V2 fine-tuning applies it
-// (official optim_factory.py / utils.py, CONVNEXTV2.md §3.2): a parameter in
+// (official optim_factory.py / utils.py, docs/CONVNEXTV2.md §3.2): a parameter in
 // layer i of L gets decay^(L+1−i).
 //
 // mode "single" (atto–tiny): L = Σ depths; the stem shares layer 1 with the

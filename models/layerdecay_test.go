@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestLayerDecaySingle checks atto's multipliers (CONVNEXTV2.md §3.2,
+// TestLayerDecaySingle checks atto's multipliers (docs/CONVNEXTV2.md §3.2,
 // verified there against the official code).
 func TestLayerDecaySingle(t *testing.T) {
 	cfg, _ := Variant("atto")

@@ -35,7 +35,7 @@ var (
 )
 
 // OfficialToTimm maps an official ConvNeXt state-dict key to timm's, as
-// timm's checkpoint_filter_fn does (CONVNEXTV2.md §2.3): downsample_layers.0
+// timm's checkpoint_filter_fn does (docs/CONVNEXTV2.md §2.3): downsample_layers.0
 // → stem, downsample_layers.i.k → stages.i.downsample.k, stages.i.j →
 // stages.i.blocks.j, dwconv → conv_dw, pwconv → mlp.fc, grn.gamma/beta →
 // mlp.grn.weight/bias, head → head.fc, norm → head.norm. Shapes differ only

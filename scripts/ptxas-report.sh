@@ -9,4 +9,4 @@
 #   scripts/ptxas-report.sh            # from anywhere inside the repository
 set -eu
 cd "$(dirname "$0")/.."
-exec go run ./internal/kernelgen -src kernels/src -ptxas "$@"
+exec go run ./cmd/kernelgen -src kernels/src -ptxas "$@"

@@ -20,15 +20,71 @@ set -eu
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
+# CUDA and libcuda are in Debian's non-free section. Add contrib and
+# non-free from the Debian mirror this system already uses (its first
+# source with the main component in a suite other than -security, from
+# /etc/apt/sources.list or a deb822 file in sources.list.d), with the same
+# suites and keyring, so a machine on a local or snapshot mirror stays on it.
 NONFREE=/etc/apt/sources.list.d/nextconv-nonfree.sources
-if [ ! -f "$NONFREE" ]; then
-	$SUDO tee "$NONFREE" >/dev/null <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: contrib non-free
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+mirror=$(
+	{
+		[ ! -f /etc/apt/sources.list ] || sed 's/^/L /' /etc/apt/sources.list
+		for f in /etc/apt/sources.list.d/*.sources; do
+			[ -f "$f" ] && [ "$f" != "$NONFREE" ] || continue
+			sed 's/^/S /' "$f"
+			echo "S "
+		done
+	} | awk '
+	# A one-line entry: deb [options] URI suite component...
+	$1 == "L" && $2 == "deb" {
+		i = 3; signed = ""
+		if ($i ~ /^\[/) {
+			for (; i <= NF; i++) {
+				if ($i ~ /signed-by=/) { signed = $i; sub(/.*signed-by=/, "", signed); sub(/\]$/, "", signed) }
+				if ($i ~ /\]$/) { i++; break }
+			}
+		}
+		uri = $i; suite = $(i + 1); main = 0
+		for (j = i + 2; j <= NF; j++) if ($j == "main") main = 1
+		if (main && suite !~ /-security$/ && (found == "" || found == uri)) {
+			if (found == "") keyring = signed
+			found = uri; suites = suites (suites == "" ? "" : " ") suite
+		}
+		next
+	}
+	# A deb822 stanza, one field a line, stanzas ended by blank lines.
+	$1 == "S" {
+		sub(/^S ?/, "")
+		if ($0 ~ /^[ \t]*#/) next
+		if ($0 ~ /^[ \t]*$/) {
+			if (found == "" && types ~ /(^| )deb( |$)/ && comps ~ /(^| )main( |$)/ && ssuites != "" && ssuites !~ /-security/) {
+				split(uris, u, " "); found = u[1]; suites = ssuites; keyring = ssigned
+			}
+			types = uris = ssuites = comps = ssigned = ""
+			next
+		}
+		key = $1; sub(/^[^:]*:[ \t]*/, "")
+		if (key == "Types:") types = $0
+		else if (key == "URIs:") uris = $0
+		else if (key == "Suites:") ssuites = $0
+		else if (key == "Components:") comps = $0
+		else if (key == "Signed-By:") ssigned = $0
+	}
+	END { if (found != "") print found "|" suites "|" keyring }'
+)
+if [ -z "$mirror" ]; then
+	echo "setup: no Debian source with the main component in /etc/apt/sources.list or /etc/apt/sources.list.d/*.sources; configure apt first" >&2
+	exit 1
+fi
+want=$(
+	IFS='|'
+	set -- $mirror
+	printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: contrib non-free\n' "$1" "$2"
+	[ -z "${3:-}" ] || printf 'Signed-By: %s\n' "$3"
+)
+if [ "$(cat "$NONFREE" 2>/dev/null)" != "$want" ]; then
+	printf '%s\n' "$want" | $SUDO tee "$NONFREE" >/dev/null
+	echo "setup: wrote $NONFREE"
 fi
 
 PKGS="nvidia-cuda-toolkit nvidia-cuda-dev libcuda1 libopenblas-dev libopenblas0-pthread python3-torch python3-torchvision dataset-fashion-mnist protobuf-compiler protoc-gen-go"

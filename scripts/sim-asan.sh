@@ -1,6 +1,9 @@
 #!/bin/sh
-# sim-asan.sh runs the CUDA simulator's tests (cuda/sim/...) under
-# AddressSanitizer and UndefinedBehaviorSanitizer.
+# sim-asan.sh runs the CUDA simulator's tests (cuda/sim/...) and the CUDA
+# backend's tests (kernels/gpu: every production kernel of kernels/src on the
+# simulator against the CPU reference) under AddressSanitizer and
+# UndefinedBehaviorSanitizer, so an out-of-bounds index or a signed overflow
+# in a production kernel fails CI even when the result happens to match.
 #
 # go test -asan alone instruments Go and C files but not C++: it adds
 # -fsanitize=address to CGO_CFLAGS and CGO_LDFLAGS only. The simulator and
@@ -24,4 +27,4 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 # go test links without symbols or DWARF unless told otherwise; ASan needs
 # them to name the kernel source line of a bad access.
-exec go test -asan -count=1 -ldflags='-s=false -w=false' "$@" ./cuda/sim/...
+exec go test -asan -count=1 -timeout 20m -ldflags='-s=false -w=false' "$@" ./cuda/sim/... ./kernels/gpu/

@@ -1,17 +1,24 @@
 #!/bin/bash
 # test.sh is nextconv's test command (the README's second command; CI runs
 # it through .ci/run after scripts/setup.sh). Steps, in order:
-#   1. gofmt and go vet on the default build;
+#   1. gofmt and go vet on the default build, and no path of a build machine
+#      (a home or work directory, a design folder outside the repository)
+#      written anywhere in the repository: design notes live in docs/;
 #   2. go test ./... — unit tests, gradient checks, PyTorch golden data, the
 #      CUDA simulator and every kernel on it against the CPU reference, the
 #      fatbin manifest check, and nvcc compiling every kernel;
-#   3. the simulator's tests again under ASan and UBSan;
-#   4. the CUDA build: go vet and go build with -tags cuda against the real
-#      headers and libcuda, and the ptxas report (no spills, no local memory);
-#      the GPU proof bundle built and scripts/gpu/run.sh run from it end to
-#      end on the simulator (scripts/gpu/selftest.sh);
-#   5. a short real training run on Fashion-MNIST that must beat a stated
-#      accuracy, and a short QAT run whose QDQ ONNX export ONNX Runtime must
+#   3. the simulator's tests and the CUDA backend's (every production kernel
+#      on the simulator against the CPU reference) again under ASan and
+#      UBSan (scripts/sim-asan.sh);
+#   4. every fuzz target for a few seconds (scripts/fuzz.sh);
+#   5. the CUDA build: the committed fatbin against a fresh nvcc build
+#      (cmd/kernelgen -check, which compares bytes), go vet and go build
+#      with -tags cuda against the real headers and libcuda, the ptxas report
+#      (no spills, no local memory), and the GPU proof bundle built and
+#      scripts/gpu/run.sh run from it end to end on the simulator
+#      (scripts/gpu/selftest.sh);
+#   6. a short real training run on Fashion-MNIST that must beat a stated
+#      accuracy, a short QAT run whose QDQ ONNX export ONNX Runtime must
 #      evaluate within 0.1 point of train eval (NEXTCONV_E2E=1 enables both
 #      inside go test).
 set -euo pipefail
@@ -25,14 +32,23 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# The brackets keep this line from matching itself.
+if git grep -nE '/wor[k]/|\.\./share[d]|shared/desig[n]'; then
+	echo "paths outside the repository (above): cite docs/ by repository path instead"; exit 1
+fi
 
 step "go test ./..."
 go test -count=1 -timeout 30m ./...
 
-step "simulator under ASan/UBSan"
+step "simulator and CUDA backend under ASan/UBSan"
 scripts/sim-asan.sh
 
+step "fuzz targets"
+scripts/fuzz.sh "${NEXTCONV_FUZZTIME:-10s}"
+
 if command -v nvcc >/dev/null 2>&1; then
+	step "committed fatbin against a fresh build"
+	go run ./cmd/kernelgen -src kernels/src -out kernels/bin -check
 	step "CUDA build (-tags cuda)"
 	go vet -tags cuda ./...
 	go build -tags cuda ./...

@@ -21,7 +21,7 @@ import (
 // channel, layers.WeightBits) and, by default, inputs (activation_bits,
 // symmetric per tensor, layers.ActivationBits) of every convolution,
 // depthwise convolution and linear layer except those in skip
-// (layers.QuantizeModel; QAT_ECOSYSTEM.md Part A for the formulas). Weights
+// (layers.QuantizeModel; docs/QAT.md Part A for the formulas). Weights
 // below 8 bits always learn their per-channel step size (LSQ, Esser et al.
 // 2020) once the observers freeze; lsq adds it at 8 bits and for inputs.
 type QATConfig struct {

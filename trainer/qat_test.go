@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/maruel/safetensors"
 
+	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
 	"github.com/nextconv/nextconv/models"
@@ -40,10 +42,11 @@ func qatRun(t *testing.T, weightBits, activationBits int) Config {
 
 // TestQATExportReproducesAccuracy fine-tunes with QAT at W8A8 and at W2A4,
 // exports the integer weights and scales, reloads the export and requires
-// its test accuracy to equal the QAT model's exactly (and its loss bit for
-// bit). The checkpoint and the export must record the bit widths, the
-// export's weights must lie on the b-bit grid and use its ends, and below 8
-// bits every weight quantizer must be learning its step size (LSQ).
+// its test accuracy to equal the QAT model's exactly and its loss and every
+// test logit bit for bit. The checkpoint and the export must record the bit
+// widths, the export's weights must lie on the b-bit grid and use its ends,
+// and below 8 bits every weight quantizer must be learning its step size
+// (LSQ).
 func TestQATExportReproducesAccuracy(t *testing.T) {
 	for _, bits := range [][2]int{{8, 8}, {2, 4}} {
 		t.Run(fmt.Sprintf("W%dA%d", bits[0], bits[1]), func(t *testing.T) { testQATExport(t, bits[0], bits[1]) })
@@ -110,6 +113,16 @@ func testQATExport(t *testing.T, weightBits, activationBits int) {
 	if got.Top1 != want.Top1 || got.Top1 != res.QATTop1 || got.Loss != want.Loss {
 		t.Errorf("int8 export: top-1 %.4f loss %.9f; QAT model %.4f loss %.9f; reported %.4f", got.Top1, got.Loss, want.Top1, want.Loss, res.QATTop1)
 	}
+	gotLogits, wantLogits := testLogits(t, m8, data), testLogits(t, m, data)
+	k := m.Config.NumClasses
+	if len(wantLogits) != want.Images*k || len(gotLogits) != len(wantLogits) {
+		t.Fatalf("%d logits from the export, %d from the QAT model; want %d images × %d classes", len(gotLogits), len(wantLogits), want.Images, k)
+	}
+	for i := range wantLogits {
+		if g, w := gotLogits[i], wantLogits[i]; math.Float32bits(g) != math.Float32bits(w) {
+			t.Fatalf("int8 export: logit %d (image %d, class %d) = %v (%#08x), QAT model %v (%#08x)", i, i/k, i%k, g, math.Float32bits(g), w, math.Float32bits(w))
+		}
+	}
 	// The export really holds int8 weights and positive scales.
 	buf, _ := os.ReadFile(out)
 	f, err := safetensors.Parse(buf)
@@ -144,6 +157,46 @@ func testQATExport(t *testing.T, weightBits, activationBits int) {
 	}
 	if i8 != len(qs) || ends == 0 {
 		t.Errorf("%d int8 tensors in the export (want one per quantized layer, %d), %d values at the grid's ends", i8, len(qs), ends)
+	}
+}
+
+// testLogits runs m in evaluation mode over every image of data.Test, in
+// index order, and returns the logits [images, classes].
+func testLogits(t *testing.T, m *models.Model, data *Data) []float32 {
+	t.Helper()
+	loader, err := datasets.NewLoader(context.Background(), datasets.LoaderConfig{Dataset: data.Test, Pipeline: data.EvalPipe, BatchSize: 64, Workers: 2, Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loader.Close()
+	m.SetTraining(false)
+	be := m.Backend
+	var all []float32
+	for {
+		b, err := loader.Next()
+		if errors.Is(err, io.EOF) {
+			return all
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := be.Alloc(kernels.Shape{b.N, b.H, b.W, b.C})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := be.Upload(x, b.Images); err != nil {
+			t.Fatal(err)
+		}
+		logits, err := m.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float32, logits.Len())
+		if err := be.Download(v, logits); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, v...)
+		be.Free(x)
 	}
 }
 

@@ -2,7 +2,7 @@
 // includes this header when CUDASIM is defined (the simulator's cgo build) so
 // that the project's .cu kernels compile unchanged with g++ -std=c++20.
 //
-// It provides the CUDA subset of /work/shared/design/CUDASIM.md section 7:
+// It provides the CUDA subset of docs/CUDASIM.md section 7:
 // qualifiers, built-in variables, vector types, an allowlist of math
 // functions and intrinsics, atomics, fences, __syncthreads and its
 // count/and/or variants, warp shuffles and votes, __syncwarp, static and

@@ -5,7 +5,7 @@
 // no CUDA keyword macros and no math, so the runtime can include it next to
 // the C++ standard library.
 //
-// Design: /work/shared/design/CUDASIM.md (sections 2, 3 and 7).
+// Design: docs/CUDASIM.md (sections 2, 3 and 7).
 #pragma once
 
 #if !defined(__cplusplus) || __cplusplus < 202002L

@@ -3,7 +3,7 @@
 // behind the same [cuda.Driver] interface as a GPU, so that the CUDA backend
 // (kernels/gpu) and every kernel can be tested without a GPU. It is part of
 // the default build (cgo and g++ 11 or later; no build tags). The design and
-// its sources are in /work/shared/design/CUDASIM.md.
+// its sources are in docs/CUDASIM.md.
 //
 // # How it works
 //
@@ -17,7 +17,7 @@
 // go generate ./cuda/sim/... (internal/gen), #includes every .cu file and
 // registers each extern "C" __global__ kernel by name, with its parameter
 // names and __launch_bounds__; the generator also rejects sources that leave
-// the CUDA subset (CUDASIM.md section 7) where a pattern shows it.
+// the CUDA subset (docs/CUDASIM.md section 7) where a pattern shows it.
 //
 // A launch copies its arguments out of 8-byte slots as cuLaunchKernel does,
 // checks every pointer argument, then runs the blocks one after another in
@@ -39,7 +39,7 @@
 //     one phase fail the launch naming both file:line. In strict mode (the
 //     default; CUDASIM_STRICT=0 turns it off) a barrier that some thread of
 //     the block has already returned before is rejected as well, since such
-//     early returns are legal but fragile (CUDASIM.md section 7 rule 3).
+//     early returns are legal but fragile (docs/CUDASIM.md section 7 rule 3).
 //   - Shuffles compute their source lane with PTX shfl.sync's formula, widths
 //     and 5-bit operands included. Every lane must name itself in its mask,
 //     all lanes must pass the same mask and be at the same call, and reading

@@ -1,7 +1,7 @@
 // exec.cc: the simulator's execution engine: the launch loop with lazy
 // threading, exit-aware site-checked barriers, warp collectives, the worker
 // pool, the deadlock watchdog, shared memory, and the launch part of the C
-// ABI (cudasim_abi.h). Design: /work/shared/design/CUDASIM.md sections 3.4
+// ABI (cudasim_abi.h). Design: docs/CUDASIM.md sections 3.4
 // to 3.8.
 #include <linux/futex.h>
 #include <pthread.h>
@@ -181,7 +181,7 @@ bool complete(Block& b, Barrier& bar, uint32_t arrived, bool block_level) {
 		uint3 ti = thread_index(b, t < 0 ? 0 : unsigned(t));
 		record_error(b, strf("block (%u,%u,%u): thread (%u,%u,%u) returned before the %s that the rest of its block "
 		                     "waits in; CUDA releases such a barrier, but the simulator's strict mode rejects it "
-		                     "(guard the kernel body instead of returning early, CUDASIM.md section 7 rule 3, or "
+		                     "(guard the kernel body instead of returning early, docs/CUDASIM.md section 7 rule 3, or "
 		                     "set CUDASIM_STRICT=0)",
 		                     b.bidx.x, b.bidx.y, b.bidx.z, ti.x, ti.y, ti.z, site_str(s).c_str()));
 		cancel_block(b);

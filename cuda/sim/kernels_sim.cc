@@ -6,7 +6,7 @@
 
 #include "../../kernels/src/compat.cuh"
 
-CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
+CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "ada14fe6b80e21b6883c74772fc2d3129016417b217eb093f5cd238840c98dd2")
 
 // kernels/src/bias.cu
 CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929")
@@ -28,7 +28,7 @@ CUDASIM_REGISTER(cross_entropy_bwd_f32, "dlogits", "prob", "target", "scale", "n
 }  // namespace cudasim_src_crossentropy
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "067f080eb9d0941b7d5074185a7a53ef02d7efac669a8968577d231489fac222")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "09baf5d309da9048e8aac77273a8ae50ca0a521e53f651ad62fed4b829d46b29")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")
@@ -84,7 +84,7 @@ CUDASIM_REGISTER(ema_f32, "avg", "x", "decay", "keep", "n")
 }  // namespace cudasim_src_elementwise
 
 // kernels/src/fakequant.cu
-CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "5186685de286f74a6620ba4a2584ede1c6702e9337d132f311f39581fa14934b")
+CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "532ee6a744180bcec57c5a7d48b19c2e56fa036ecaa3565ceb7e3cfeab7c4117")
 namespace cudasim_src_fakequant {
 #include "../../kernels/src/fakequant.cu"
 CUDASIM_REGISTER(fakequant_fwd_f32, "y", "x", "scale", "zero_point", "n", "C", "inner", "qmin", "qmax", "min_scale")
@@ -127,7 +127,7 @@ CUDASIM_LAUNCH_BOUNDS(gelu_bwd_f32, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "ecb1abb8560f79bee6319fb7fe167bf41778f495128906951f61ca7e5cd0f461")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "8a525526fe534e584cf56ed06c089770dbb4601c361bf406f2e8ed14fea85808")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -167,7 +167,7 @@ CUDASIM_REGISTER(mix_targets_f32, "t", "labels", "N", "K", "off", "on_y", "on_j"
 }  // namespace cudasim_src_input
 
 // kernels/src/layernorm.cu
-CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "f8b0f754985727f8cd5a0f43b0f17237a051d77ef4a70aa7d7c695b136fc66d2")
+CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "8d4dad8ccf8149831dc0fb83f5694dd2a90dabda26583d1c45f9f294517576a4")
 namespace cudasim_src_layernorm {
 #include "../../kernels/src/layernorm.cu"
 CUDASIM_REGISTER(layernorm_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")

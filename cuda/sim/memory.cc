@@ -1,7 +1,7 @@
 // memory.cc: the simulator's device memory (exact-size allocations with
 // guard bytes, owned by contexts), memory copies and the cuBLAS Sgemm
 // stand-in, with their part of the C ABI (cudasim_abi.h). Design:
-// /work/shared/design/CUDASIM.md sections 3.10 and 3.11.
+// docs/CUDASIM.md sections 3.10 and 3.11.
 #include <algorithm>
 #include <cinttypes>
 #include <cstdlib>

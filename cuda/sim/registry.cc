@@ -1,6 +1,6 @@
 // registry.cc: the simulator runtime's kernel registry, the sources it was
 // built from, its settings and small helpers, with their part of the C ABI
-// (cudasim_abi.h). Design: /work/shared/design/CUDASIM.md section 3.10.
+// (cudasim_abi.h). Design: docs/CUDASIM.md section 3.10.
 #include <cxxabi.h>
 
 #include <cstdarg>

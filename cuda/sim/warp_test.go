@@ -64,7 +64,7 @@ func guideSource(mode, lane, b, width int) int {
 }
 
 func TestShuffleTable(t *testing.T) {
-	// The two formulations agree for operands 0..31 (CUDASIM.md section 2.3).
+	// The two formulations agree for operands 0..31 (docs/CUDASIM.md section 2.3).
 	for mode := range 4 {
 		for w := 1; w <= 32; w *= 2 {
 			for b := range 32 {
@@ -148,7 +148,7 @@ func TestShuffleTypes(t *testing.T) {
 
 // TestVotes checks ballot/any/all on full and partial warps: bits only for
 // lanes that exist, and __all_sync against the lanes that took part, not the
-// mask (CUDASIM.md section 2.5).
+// mask (docs/CUDASIM.md section 2.5).
 func TestVotes(t *testing.T) {
 	for _, threads := range []int{32, 48, 64, 7} {
 		for _, c := range []struct{ mod, r int }{{1, 0}, {3, 1}, {1000, 0}, {1000, 999}} {

@@ -1,12 +1,12 @@
 // Package cudasrc scans the CUDA kernel sources of kernels/src for the two
 // generators that consume them: cuda/sim's (which compiles them into the CPU
-// simulator) and internal/kernelgen (which compiles them with nvcc into the
+// simulator) and cmd/kernelgen (which compiles them with nvcc into the
 // embedded fatbin). Both must agree on which kernels exist, so both use this
 // one scanner.
 //
 // [Scan] finds every extern "C" __global__ kernel of a .cu file with its
 // parameter names and __launch_bounds__, and rejects sources that leave the
-// CUDA subset the simulator implements (/work/shared/design/CUDASIM.md
+// CUDA subset the simulator implements (docs/CUDASIM.md
 // section 7) where a pattern shows it: includes other than compat.cuh,
 // __CUDA_ARCH__, inline asm, host launches, extern __shared__, cooperative
 // groups, __activemask and the legacy non-_sync warp functions, clocks,
@@ -114,7 +114,7 @@ var (
 	includeRE = regexp.MustCompile(`(?m)^[ \t]*#[ \t]*include[ \t]*(\S+)`)
 	identRE   = regexp.MustCompile(`[A-Za-z_]\w*$`)
 
-	// forbidden maps a pattern to why it is rejected (CUDASIM.md section 7).
+	// forbidden maps a pattern to why it is rejected (docs/CUDASIM.md section 7).
 	forbidden = []struct {
 		re  *regexp.Regexp
 		why string
@@ -146,7 +146,7 @@ func Scan(path string) (*Source, error) {
 
 	for _, m := range includeRE.FindAllStringSubmatchIndex(code, -1) {
 		if inc := code[m[2]:m[3]]; inc != `"compat.cuh"` {
-			return nil, fmt.Errorf("%s:%d: #include %s: kernel sources include only \"compat.cuh\" (CUDASIM.md section 7 rule 1)", name, lineOf(m[0]), inc)
+			return nil, fmt.Errorf("%s:%d: #include %s: kernel sources include only \"compat.cuh\" (docs/CUDASIM.md section 7 rule 1)", name, lineOf(m[0]), inc)
 		}
 	}
 	blank := blankStrings(code)

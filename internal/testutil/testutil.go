@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,21 +24,34 @@ type Mismatch struct {
 	First          []string
 }
 
+// Option changes how Compare and AllClose treat special values.
+type Option int
+
+// NaNEqual makes a NaN in got match a NaN at the same index of want. Without
+// it NaN equals nothing, NaN included, so a GPU result and a CPU reference
+// that both went NaN fail the comparison. Pass it only where a test means
+// NaN to propagate, e.g. a NaN input checked to stay NaN.
+const NaNEqual Option = 1
+
 // Compare checks every element of got against want with the rule
-// |got−want| <= atol + rtol·|want| (llm.c's and numpy.allclose's). NaN in
-// either is a mismatch unless both are NaN. It returns nil when all match.
-func Compare[T, U Float](got []T, want []U, rtol, atol float64) *Mismatch {
+// |got−want| <= atol + rtol·|want| (llm.c's and numpy.allclose's); equal
+// values, infinities included, always match, and an infinity matches only
+// itself whatever the tolerance. NaN in either is a mismatch,
+// even when both are NaN, unless opts holds NaNEqual. It returns nil when
+// all match.
+func Compare[T, U Float](got []T, want []U, rtol, atol float64, opts ...Option) *Mismatch {
 	if len(got) != len(want) {
 		return &Mismatch{Count: -1, First: []string{fmt.Sprintf("length %d, want %d", len(got), len(want))}}
 	}
+	nanEqual := slices.Contains(opts, NaNEqual)
 	m := Mismatch{Worst: -1}
 	worstExcess := -1.0
 	for i := range got {
 		g, w := float64(got[i]), float64(want[i])
-		d := math.Abs(g - w)
-		if math.IsNaN(g) && math.IsNaN(w) {
+		if g == w || nanEqual && math.IsNaN(g) && math.IsNaN(w) {
 			continue
 		}
+		d := math.Abs(g - w)
 		if d > m.MaxAbs || math.IsNaN(d) {
 			m.MaxAbs = d
 		}
@@ -45,7 +59,7 @@ func Compare[T, U Float](got []T, want []U, rtol, atol float64) *Mismatch {
 			m.MaxRel = max(m.MaxRel, d/math.Abs(w))
 		}
 		tol := atol + rtol*math.Abs(w)
-		if d <= tol {
+		if d <= tol && !math.IsInf(w, 0) {
 			continue
 		}
 		m.Count++
@@ -72,10 +86,11 @@ func (m *Mismatch) String() string {
 }
 
 // AllClose reports a test error naming what if got and want differ beyond
-// |got−want| <= atol + rtol·|want|, and returns whether they matched.
-func AllClose[T, U Float](t testing.TB, what string, got []T, want []U, rtol, atol float64) bool {
+// |got−want| <= atol + rtol·|want| (NaN as Compare treats it, opts
+// included), and returns whether they matched.
+func AllClose[T, U Float](t testing.TB, what string, got []T, want []U, rtol, atol float64, opts ...Option) bool {
 	t.Helper()
-	if m := Compare(got, want, rtol, atol); m != nil {
+	if m := Compare(got, want, rtol, atol, opts...); m != nil {
 		t.Errorf("%s: %v", what, m)
 		return false
 	}

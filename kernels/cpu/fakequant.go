@@ -10,7 +10,7 @@ import (
 // Fake quantization (kernels.QuantOps): PyTorch's fake_quantize_per_channel
 // arithmetic in the backend's precision, the LSQ gradients and the per-channel
 // min/max of the observers. See kernels/backend.go for the contracts and
-// QAT_ECOSYSTEM.md A1.4/A1.5 for the formulas.
+// docs/QAT.md A1.4/A1.5 for the formulas.
 
 // quantChunk is the most elements of one channel's run that one work item
 // of a reduction covers; longer runs (per-tensor quantization of a whole

@@ -249,7 +249,7 @@ func TestFakeQuantSpecialValues(t *testing.T) {
 	// channels 0, 1 (s = 0.5, z = 2): +Inf on QMax, −Inf on QMin;
 	// channel 2 (s = 1e-3 after the floor): 2 clips to 127·s.
 	want := []float32{nan, 1, 1, 1, (127 - 2) * 0.5, (-128 - 2) * 0.5, 1, 0.5, 0.1, -0.05, 0, 0.127}
-	testutil.AllClose(t, "y", fqDownload(t, be, yt), want, 1e-6, 0)
+	testutil.AllClose(t, "y", fqDownload(t, be, yt), want, 1e-6, 0, testutil.NaNEqual)
 	dyt := fqUpload(t, be, s.XShape(), []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
 	dxt, _ := be.Alloc(s.XShape())
 	ds, _ := be.Alloc(s.CShape())

@@ -9,7 +9,7 @@ import (
 // LayerNorm normalizes each row of x [Rows, C] over its C values,
 // y = (x − mean)·rstd·w + b with rstd = 1/sqrt(var + Eps) and the biased
 // variance var = mean((x − mean)²) (PyTorch F.layer_norm; ConvNeXt's
-// channels_first LayerNorm on NHWC, CONVNEXTV2.md §1.6). It writes the
+// channels_first LayerNorm on NHWC, docs/CONVNEXTV2.md §1.6). It writes the
 // per-row mean and rstd [Rows] for LayerNormBackward. Statistics are
 // accumulated in float64 (two passes over the row) in the float32 and float64
 // CPU backends alike; the float32 backend runs its rows through AVX2

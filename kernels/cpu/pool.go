@@ -6,7 +6,7 @@ import (
 
 // AvgPool averages x [N, HW, C] over its HW spatial positions into y [N, C]
 // (global average pooling, ConvNeXt's x.mean([-2, -1]) before the head,
-// CONVNEXTV2.md §1.7). Sums are accumulated in float64. It returns an error
+// docs/CONVNEXTV2.md §1.7). Sums are accumulated in float64. It returns an error
 // wrapping kernels.ErrShape for an invalid s or a missing or mis-sized
 // tensor, kernels.ErrDType for a wrong dtype.
 func (b *Backend) AvgPool(y, x kernels.Tensor, s kernels.PoolShape) error {

@@ -18,7 +18,7 @@ const grnChunk = 64
 const grnThreads = 256
 
 // GRN computes Global Response Normalization (ConvNeXt V2, Woo et al. 2023,
-// eq. 1–3 as in the official models/utils.py GRN; CONVNEXTV2.md §1.5) over
+// eq. 1–3 as in the official models/utils.py GRN; docs/CONVNEXTV2.md §1.5) over
 // x [N, HW, C] (NHWC with the spatial axes flattened):
 //
 //	g[n,c]  = sqrt(Σ_hw x[n,hw,c]²)           (no eps inside the sqrt)

@@ -13,7 +13,7 @@ import (
 
 // pair runs the same op on the CPU reference and on the CUDA backend over the
 // simulator, with identical inputs, and compares the results: the contract
-// every kernel must meet (ARCHITECTURE.md, "a CUDA kernel is done only
+// every kernel must meet (docs/ARCHITECTURE.md, "a CUDA kernel is done only
 // with ... a test against the CPU reference on the simulator").
 type pair struct {
 	t   *testing.T
@@ -132,12 +132,13 @@ func (p *pair) ok(err error) {
 	}
 }
 
-// same downloads g and compares it with c under |g−c| <= atol + rtol·|c|.
-func (p *pair) same(what string, c, g kernels.Tensor, rtol, atol float64) {
+// same downloads g and compares it with c under |g−c| <= atol + rtol·|c|;
+// NaN matches nothing unless opts holds testutil.NaNEqual.
+func (p *pair) same(what string, c, g kernels.Tensor, rtol, atol float64, opts ...testutil.Option) {
 	p.t.Helper()
 	v := make([]float32, g.Len())
 	p.ok(p.gpu.Download(v, g))
-	testutil.AllClose(p.t, what, v, c.Host32(), rtol, atol)
+	testutil.AllClose(p.t, what, v, c.Host32(), rtol, atol, opts...)
 }
 
 // errCase is one bad call of an error test: the error it returned and the

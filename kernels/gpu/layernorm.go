@@ -11,7 +11,7 @@ import (
 // LayerNorm normalizes each row of x [Rows, C] over its C values,
 // y = (x − mean)·rstd·w + b with rstd = 1/sqrt(var + Eps) and the biased
 // variance (PyTorch F.layer_norm; ConvNeXt's channels_first LayerNorm on
-// NHWC, CONVNEXTV2.md §1.6), and writes the per-row mean and rstd [Rows]
+// NHWC, docs/CONVNEXTV2.md §1.6), and writes the per-row mean and rstd [Rows]
 // for LayerNormBackward. w and b are [C]; y may alias x. The kernel
 // (layernorm_fwd_f32, kernels/src/layernorm.cu) gives each row to one warp
 // and computes the statistics in float32 in two passes over the row, so

@@ -3,7 +3,7 @@
 // Under nvcc it brings in CUDA's 16-bit float types and defines
 // CUDA_DYN_SMEM; under the CPU simulator (CUDASIM, the default cgo build of
 // cuda/sim) it includes the simulator's header, which provides the same
-// names. Kernels keep to the CUDA subset of /work/shared/design/CUDASIM.md
+// names. Kernels keep to the CUDA subset of docs/CUDASIM.md
 // section 7 so that both builds agree; cuda/sim's generator rejects the
 // constructs it can detect (other includes, __CUDA_ARCH__, inline asm, ...).
 #pragma once

@@ -1,6 +1,6 @@
 // dwconv.cu: depthwise 2-D convolution over NHWC activations, forward and
 // backward, the hot op of every ConvNeXt block (a 7×7 kernel on every
-// channel, see /work/shared/design/PERFORMANCE.md §2).
+// channel, see docs/PERFORMANCE.md §2).
 //
 // Shapes (kernels.DWConvShape): x [N, H, W, C], weights w [C, 1, K, K] as
 // PyTorch stores them, bias b [C], y [N, OH, OW, C] with odd K, stride S,
@@ -25,7 +25,7 @@
 // adjacent tiles, are served by L1/L2, so DRAM sees x and y about once:
 // 8 bytes per output element for 2·K² FLOPs (98 FLOPs at K = 7), 12 FLOPs
 // per byte, below an H100's fp32 ridge of about 20 (66.9 TFLOP/s over
-// 3.35 TB/s; PERFORMANCE.md §4): the forward is bound by DRAM bandwidth,
+// 3.35 TB/s; docs/PERFORMANCE.md §4): the forward is bound by DRAM bandwidth,
 // about 0.42·10¹² outputs/s, as long as the FMAs and the L1 traffic (the
 // 100 window loads and 49 weight loads of a 16-output tile) hide under it.
 // The forward and the input gradient need no shared memory and no barrier.

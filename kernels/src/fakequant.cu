@@ -1,6 +1,6 @@
 // fakequant.cu: fake quantization for quantization-aware training
 // (kernels.QuantOps): PyTorch's per-channel affine fake quant in float32
-// (aten FakeQuantizeCore.cu; QAT_ECOSYSTEM.md A1.4), its straight-through
+// (aten FakeQuantizeCore.cu; docs/QAT.md A1.4), its straight-through
 // backward, the learnable-quantizer (LSQ) gradients of scale and zero point
 // (A1.5), and the per-channel min/max that observers read.
 //

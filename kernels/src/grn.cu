@@ -1,5 +1,5 @@
 // grn.cu: Global Response Normalization (ConvNeXt V2, Woo et al. 2023,
-// eq. 1–3 with the official code's channel mean; CONVNEXTV2.md section 1.5)
+// eq. 1–3 with the official code's channel mean; docs/CONVNEXTV2.md section 1.5)
 // over NHWC x [N, HW, C], forward and backward (kernels.NormOps):
 //
 //	g[n,c] = sqrt(Σ_hw x²),  D[n] = mean_c g[n,c] + eps,

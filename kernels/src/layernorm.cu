@@ -1,6 +1,6 @@
 // layernorm.cu: LayerNorm over the channels of NHWC rows x [rows, C], plain
 // and fused with GELU, forward and backward (kernels.NormOps; PyTorch
-// F.layer_norm with biased variance, CONVNEXTV2.md section 1.6).
+// F.layer_norm with biased variance, docs/CONVNEXTV2.md section 1.6).
 //
 // Every kernel gives whole rows to warps: lane l of a warp owns channels
 // l, l+32, l+64, ... of its row, so each load and store of a warp is a

@@ -15,7 +15,7 @@ convolutions (E, C, 1, 1); GRN weight/bias are (E,)), plus `x`, a batch
 The models are the official architectures (facebookresearch/ConvNeXt-V2
 models/convnextv2.py and facebookresearch/ConvNeXt models/convnext.py),
 written out here so that only torch is needed; their state dicts are renamed
-to timm's with the rules of timm's checkpoint_filter_fn (CONVNEXTV2.md §2.3).
+to timm's with the rules of timm's checkpoint_filter_fn (docs/CONVNEXTV2.md §2.3).
 Weights are random and non-trivial (GRN gamma/beta and layer scales too) and
 stored as F16 to keep the files small; the logits are computed in float64
 from exactly the stored (F16-rounded) weights and the F32 input, then stored
@@ -103,7 +103,7 @@ class ConvNeXt(nn.Module):
 
 
 def to_timm(key, value, conv_mlp):
-    """timm's checkpoint_filter_fn renaming (CONVNEXTV2.md §2.3)."""
+    """timm's checkpoint_filter_fn renaming (docs/CONVNEXTV2.md §2.3)."""
     key = key.replace("downsample_layers.0.", "stem.")
     key = re.sub(r"stages.([0-9]+).([0-9]+)", r"stages.\1.blocks.\2", key)
     key = re.sub(r"downsample_layers.([0-9]+).([0-9]+)", r"stages.\1.downsample.\2", key)

@@ -51,7 +51,7 @@ def number(s):
 
 def floors(performance):
     """Training-step floors {(model, precision): ms} and kernel-benchmark
-    floors {benchmark: (fp32 µs, tf32 µs)} from PERFORMANCE.md."""
+    floors {benchmark: (fp32 µs, tf32 µs)} from kernels/PERFORMANCE.md."""
     train, kern = {}, {}
     section = ""
     for line in read_lines(performance):
@@ -143,7 +143,7 @@ def main():
             prec = name.split()[-1]
             ms = median([r["step_ms"] for r in runs])
             model = runs[0]["model"]
-            at_floor_shape = runs[0]["size"] == 224 and runs[0]["batch"] == 128  # PERFORMANCE.md's shape
+            at_floor_shape = runs[0]["size"] == 224 and runs[0]["batch"] == 128  # kernels/PERFORMANCE.md's shape
             floor = tfloors.get((model, prec)) if at_floor_shape else None
             train.append({
                 "impl": "nextconv", "model": model, "precision": prec, "mode": "go", "layout": "NHWC",

@@ -249,7 +249,7 @@ else
 	skip "pytorch eager" "$PYTHON has no PyTorch with a CUDA device"
 fi
 
-# 7. Per-kernel device times (CUDA events) for the floors of PERFORMANCE.md.
+# 7. Per-kernel device times (CUDA events) for the floors of kernels/PERFORMANCE.md.
 step "kernel times (CUDA events)" 120 sh -c "cd '$SCRATCH' && NEXTCONV_CUDA_TF32=0 '$BIN/gpu.test' -test.run '^\$' -test.bench '$KERNEL_BENCH' -test.benchtime 20x -test.timeout=115s"
 
 # 8. torch.compile with what is left (about 2 minutes a model).

@@ -4,8 +4,8 @@
 // with the kernel's parameter names and __launch_bounds__.
 //
 // The sources are scanned by internal/cudasrc, which also rejects code that
-// leaves the CUDA subset the simulator implements (CUDASIM.md section 7);
-// internal/kernelgen, which builds the nvcc fatbin, uses the same scanner, so
+// leaves the CUDA subset the simulator implements (docs/CUDASIM.md section 7);
+// cmd/kernelgen, which builds the nvcc fatbin, uses the same scanner, so
 // the simulator and the GPU module always hold the same kernels.
 //
 // go build does not notice changes to files outside a cgo package's

@@ -6,9 +6,9 @@
 
 #include "../../../../kernels/src/compat.cuh"
 
-CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "0c6310bb1dc8640eb0ba89d708104f64556d7eeda45fbd5ce55cfb19d386fab8")
-CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim.h", "37f54482a70fbfb8f67424e0e3db6871b045cb76f01cae67c6d5216c35a96c93")
-CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim_runtime.h", "d408a2d91e6ea3e90fdd50e6bbd267d1dd6e425a5e02d3841beb31491f743e61")
+CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "ada14fe6b80e21b6883c74772fc2d3129016417b217eb093f5cd238840c98dd2")
+CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim.h", "258da3a0de7b7fec79cde4ae1e446c7c132f095dd9ce81636770b0b27a49e67d")
+CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim_runtime.h", "1473bcc1bf6048a1844e3545b59f6b373f3636bf5897e1895e1d046c9891ed5e")
 
 // cuda/sim/internal/simtest/atomics.cu
 CUDASIM_SOURCE("simtest", "cuda/sim/internal/simtest/atomics.cu", "d150457690fa81fa60019e13c1aa72a71630317c718224448a96697275d25458")

@@ -1,6 +1,6 @@
 // tsan_main.cc: a C++-only driver that runs the simulator's race-free
 // self-test kernels under ThreadSanitizer, which cannot share a process with
-// Go's race runtime (CUDASIM.md section 4). TSan is the oracle: any report is
+// Go's race runtime (docs/CUDASIM.md section 4). TSan is the oracle: any report is
 // a data race in the simulator runtime or a kernel. Run from the module root:
 //
 //	g++ -std=c++20 -DCUDASIM -fsanitize=thread -O1 -g -Icuda/sim -Ikernels/src \

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// targets are PERFORMANCE.md §7's per-kernel goals, as fractions of the
+// targets are docs/PERFORMANCE.md §7's per-kernel goals, as fractions of the
 // H100 peak they name. §7 states them for bf16 kernels; the fractions are
 // the yardstick here too.
 var targets = map[string]string{

@@ -20,7 +20,7 @@ func find(traces []*trace, name string, size int) (*trace, error) {
 func inBlocks(it item) bool { return strings.HasSuffix(group(it), ".blocks") }
 
 // blockUnits returns the bytes of the block launches of a phase in units
-// of A elements of 4 bytes (PERFORMANCE.md §4.3's unit), per kernel name.
+// of A elements of 4 bytes (docs/PERFORMANCE.md §4.3's unit), per kernel name.
 func blockUnits(t *trace, phase string) map[string]float64 {
 	a := 4 * float64(blockElements(t.Rows))
 	u := map[string]float64{}
@@ -40,7 +40,7 @@ func sumValues(m map[string]float64) float64 {
 	return s
 }
 
-// writeComparison sets the Atto and Tiny totals against PERFORMANCE.md
+// writeComparison sets the Atto and Tiny totals against docs/PERFORMANCE.md
 // §4.4 and explains the differences.
 func writeComparison(b *strings.Builder, traces []*trace) error {
 	atto, err := find(traces, "convnextv2_atto", 224)
@@ -52,9 +52,9 @@ func writeComparison(b *strings.Builder, traces []*trace) error {
 		return err
 	}
 	ta, tt := total(atto.Items), total(tiny.Items)
-	b.WriteString(`## Against PERFORMANCE.md §4
+	b.WriteString(`## Against docs/PERFORMANCE.md §4
 
-§4.4 of /work/shared/design/PERFORMANCE.md derives per-op roofline bounds for the same two
+§4.4 of docs/PERFORMANCE.md derives per-op roofline bounds for the same two
 steps on the same H100 numbers, for idealised schedules. This backend's bound, computed the
 same way from the launches it really issues:
 

@@ -18,16 +18,21 @@
 //     the SHA-256 of every source and of compat.cuh.
 //
 // Both files are committed, so building with -tags cuda never needs nvcc.
-// nvcc's output is deterministic: the same sources and nvcc give the same
-// bytes. The generator insists on the nvcc release it is pinned to (CUDA
-// 11.8, what Debian 12 packages and CI has) unless -any-nvcc is given,
-// because the fatbin's SASS needs a driver of that CUDA major version or
-// newer.
+// The build is nearly reproducible: the same sources and nvcc give the same
+// PTX in any directory and process (the translation unit and its stub get
+// fixed names, see UnitName), and the same SASS except for one kernel whose
+// register allocation ptxas picks in one of two ways; -check therefore
+// compares bytes, accepting a fatbin equal to any of up to three fresh
+// builds (checkBuilds). The generator insists on the
+// nvcc release it is pinned to (CUDA 11.8, what Debian 12 packages and CI
+// has) unless -any-nvcc is given, because the fatbin's SASS needs a driver
+// of that CUDA major version or newer.
 //
 // Other modes:
 //
 //	kernelgen -check   rebuild into a temporary directory and fail when
 //	                   kernels.fatbin or manifest.go differ from the result
+//	                   (the fatbin from each of up to three rebuilds)
 //	kernelgen -ptxas   compile every kernel for sm_80 and sm_90 with
 //	                   -Xptxas -v, print registers, shared memory, stack
 //	                   frame and spills per kernel, and fail when any kernel

@@ -3,12 +3,12 @@
 // at 224×224 and of the Fashion-MNIST model, every kernel launch the
 // backend issues with its grid, block, bytes moved, FLOPs and H100
 // roofline time, aggregated per kernel, phase and layer group, compared
-// with /work/shared/design/PERFORMANCE.md §4, and the floors to hold the
+// with docs/PERFORMANCE.md §4, and the floors to hold the
 // GPU benchmarks of scripts/gpu/run.sh against.
 //
 // Usage:
 //
-//	go run ./internal/perfmodel [-o kernels/PERFORMANCE.md]
+//	go run ./cmd/perfmodel [-o kernels/PERFORMANCE.md]
 //
 // Without -o the document goes to standard output. It uses only the
 // standard library and the project's own packages: the launches are

@@ -19,7 +19,7 @@ type workload struct {
 }
 
 // workloads returns the three training steps the document models: the
-// ConvNeXt V2-Atto and -Tiny at 224×224 (PERFORMANCE.md §4) and the
+// ConvNeXt V2-Atto and -Tiny at 224×224 (docs/PERFORMANCE.md §4) and the
 // Fashion-MNIST model of configs/fashion_mnist.toml (atto widths, 2×2
 // stem, 28×28×1, 10 classes), all at batch 128.
 func workloads() ([]workload, error) {
@@ -159,7 +159,7 @@ func group(l item) string {
 }
 
 // blockElements returns Σ over blocks of A = N·H·W·C, the elements of one
-// block input (PERFORMANCE.md §4 counts traffic in these units).
+// block input (docs/PERFORMANCE.md §4 counts traffic in these units).
 func blockElements(rows []models.LayerInfo) int64 {
 	var a int64
 	for _, r := range rows {

@@ -20,7 +20,7 @@ func TestDocumentInSync(t *testing.T) {
 	}
 	got, err := os.ReadFile(docPath)
 	if err != nil {
-		t.Fatalf("%v (run go generate ./internal/perfmodel)", err)
+		t.Fatalf("%v (run go generate ./cmd/perfmodel)", err)
 	}
 	if string(got) == want {
 		return
@@ -35,7 +35,7 @@ func TestDocumentInSync(t *testing.T) {
 			wl = w[i]
 		}
 		if gl != wl {
-			t.Fatalf("kernels/PERFORMANCE.md is stale (run go generate ./internal/perfmodel); first difference at line %d:\ncommitted: %s\ngenerated: %s", i+1, gl, wl)
+			t.Fatalf("kernels/PERFORMANCE.md is stale (run go generate ./cmd/perfmodel); first difference at line %d:\ncommitted: %s\ngenerated: %s", i+1, gl, wl)
 		}
 	}
 }
@@ -112,7 +112,7 @@ func TestGEMMMACs(t *testing.T) {
 }
 
 // TestPublishedMACs cross-checks the models' forward MACs per image
-// against the published figures PERFORMANCE.md §4.2 quotes: 0.547 GMAC for
+// against the published figures docs/PERFORMANCE.md §4.2 quotes: 0.547 GMAC for
 // V2-Atto, 4.47 GMAC for V2-Tiny at 224 px (timm, official README).
 func TestPublishedMACs(t *testing.T) {
 	want := map[string]float64{"convnextv2_atto": 0.547e9, "convnextv2_tiny": 4.47e9}
@@ -140,7 +140,7 @@ func TestBlockTraffic(t *testing.T) {
 	for _, tr := range recorded(t) {
 		if w, ok := sumA[tr.W.Config.Name]; ok && tr.W.Size == 224 {
 			if got := float64(blockElements(tr.Rows)); got/w-1 > 0.001 || got/w-1 < -0.001 {
-				t.Errorf("%v: Σ A = %.4g, PERFORMANCE.md §4.2 has %.4g", tr.W, got, w)
+				t.Errorf("%v: Σ A = %.4g, docs/PERFORMANCE.md §4.2 has %.4g", tr.W, got, w)
 			}
 		}
 		fwd, bwd := blockUnits(tr, "forward"), blockUnits(tr, "backward")

@@ -10,7 +10,7 @@ type machine struct {
 	L2MB int
 }
 
-// h100 is the H100 SXM5 of /work/shared/design/PERFORMANCE.md §4.1
+// h100 is the H100 SXM5 of docs/PERFORMANCE.md §4.1
 // (glennklockwood.com/garden/processors/h100): HBM3 3.35 TB/s, FP32 FMA
 // 66.9 TFLOP/s, TF32 494.7 TFLOP/s, 132 SMs, 50 MB L2.
 var h100 = machine{Name: "H100 SXM5", BW: 3.35e12, FP32: 66.9e12, TF32: 494.7e12, SMs: 132, L2MB: 50}
@@ -34,7 +34,7 @@ const (
 	launchHigh = 5e-6
 )
 
-// published is one schedule of PERFORMANCE.md §4.4's per-op roofline
+// published is one schedule of docs/PERFORMANCE.md §4.4's per-op roofline
 // bounds for a bs-128 training step on the same H100 numbers, in ms.
 type published struct {
 	Schedule   string

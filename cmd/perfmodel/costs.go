@@ -29,7 +29,7 @@ func costOf(l launch, uploads map[cuda.DevicePtr][]byte) (c cost, err error) {
 		// A launcher whose arguments no longer match the positions read
 		// here (a changed signature) is reported, not crashed on.
 		if r := recover(); r != nil {
-			c, err = cost{}, fmt.Errorf("perfmodel: kernel %s with %d arguments: %v (update internal/perfmodel/costs.go)", l.Kernel, len(l.Args), r)
+			c, err = cost{}, fmt.Errorf("perfmodel: kernel %s with %d arguments: %v (update cmd/perfmodel/costs.go)", l.Kernel, len(l.Args), r)
 		}
 	}()
 	a := args(l.Args)
@@ -256,7 +256,7 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		n := a.i(4)
 		return cost{Bytes: 12 * n, FLOPs: 3 * n, Shape: elems(n)}, nil
 	}
-	return cost{}, fmt.Errorf("perfmodel: no cost model for kernel %s (add it to internal/perfmodel/costs.go)", l.Kernel)
+	return cost{}, fmt.Errorf("perfmodel: no cost model for kernel %s (add it to cmd/perfmodel/costs.go)", l.Kernel)
 }
 
 // chunkElements sums the element counts of the n optim_chunk entries
