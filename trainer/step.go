@@ -5,27 +5,41 @@ import (
 	"math"
 
 	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/layers"
 )
 
-// step runs one optimizer update on the device images x [N, H, W, C] and
-// targets tgt [N, K] of a batch (batchInputs): zero the gradients, forward,
-// loss, backward, clip, AdamW/SGD at the scheduled learning rate, EMA. The
-// per-sample losses are summed on the backend and read only when logged.
-func (t *Trainer) step(x, tgt kernels.Tensor) error {
-	loss, err := t.forwardLoss(x, tgt)
+// microStep runs the forward and backward of one micro-batch, device
+// images x [N, H, W, C] and targets tgt [N, K] (batchInputs): zero the
+// gradients when first (the optimizer step's first micro-batch), forward,
+// loss, backward with the loss scaled by 1/train.update_freq, so that the
+// gradients accumulated over the step's micro-batches are those of the mean
+// loss over all their samples. The per-sample losses are summed on the
+// backend and read only when logged.
+func (t *Trainer) microStep(x, tgt kernels.Tensor, first bool) error {
+	loss, err := t.forwardLoss(x, tgt, first)
 	if err == nil {
 		err = t.accumulate(loss)
 	}
 	var d kernels.Tensor
 	if err == nil {
-		d, err = t.loss.Backward()
+		d, err = t.loss.BackwardScaled(1 / float64(t.cfg.Train.UpdateFreq))
 	}
 	if err == nil {
 		err = t.model.Backward(d)
 	}
-	if err == nil && t.cfg.Optim.ClipGrad > 0 {
+	if err != nil {
+		return fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
+	}
+	return nil
+}
+
+// update ends an optimizer step whose gradients microStep accumulated:
+// clip, AdamW/SGD at the scheduled learning rate, EMA.
+func (t *Trainer) update() error {
+	var err error
+	if t.cfg.Optim.ClipGrad > 0 {
 		_, err = t.opt.ClipGradNorm()
 	}
 	if err == nil {
@@ -129,11 +143,14 @@ func (t *Trainer) stage(b *datasets.Batch, shape kernels.Shape) (kernels.Tensor,
 	return x, err
 }
 
-// forwardLoss zeroes the gradients and returns the per-sample losses of a
-// forward pass of images x [N, H, W, C] against targets [N, K].
-func (t *Trainer) forwardLoss(x, tgt kernels.Tensor) (kernels.Tensor, error) {
-	if err := t.model.Arena.ZeroGrad(); err != nil {
-		return kernels.Tensor{}, err
+// forwardLoss zeroes the gradients when zeroGrad is set and returns the
+// per-sample losses of a forward pass of images x [N, H, W, C] against
+// targets [N, K].
+func (t *Trainer) forwardLoss(x, tgt kernels.Tensor, zeroGrad bool) (kernels.Tensor, error) {
+	if zeroGrad {
+		if err := t.model.Arena.ZeroGrad(); err != nil {
+			return kernels.Tensor{}, err
+		}
 	}
 	logits, err := t.model.Forward(x)
 	if err != nil {
@@ -195,7 +212,7 @@ func (t *Trainer) logTrain(epoch int) error {
 		return err
 	}
 	mean /= float64(t.logged)
-	steps := t.logged
+	steps := max(t.logged/t.cfg.Train.UpdateFreq, 1) // logged counts micro-batches
 	t.logged = 0
 	if err := t.be.Zero(t.lossSum); err != nil {
 		return err
@@ -206,7 +223,7 @@ func (t *Trainer) logTrain(epoch int) error {
 	}
 	lr := t.sched.At(max(t.state.Step-1, 0))
 	rec := map[string]any{"kind": "train", "step": t.state.Step, "epoch": float64(t.state.Step) / float64(t.perEpoch),
-		"loss": mean, "lr": lr, "img_per_s": t.log.Rate(t.cfg.Train.BatchSize)}
+		"loss": mean, "lr": lr, "img_per_s": t.log.Rate(t.cfg.Train.BatchSize * t.cfg.Train.UpdateFreq)}
 	if err := t.log.Record(rec); err != nil {
 		return err
 	}
@@ -215,4 +232,20 @@ func (t *Trainer) logTrain(epoch int) error {
 			t.state.Step, t.steps, rec["epoch"], mean, lr, rec["img_per_s"]))
 	}
 	return nil
+}
+
+// rngs is the state of the generators a micro-batch draws from: drop path
+// and mixup/cutmix.
+type rngs struct{ drop, mixup philox.Generator }
+
+func (t *Trainer) rngState() rngs { return rngs{*t.model.DropRNG, *t.mixup.RNG} }
+
+func (t *Trainer) restoreRNG(r rngs) { *t.model.DropRNG, *t.mixup.RNG = r.drop, r.mixup }
+
+// accumulationNote describes gradient accumulation for the start line.
+func accumulationNote(c TrainConfig) string {
+	if c.UpdateFreq == 1 {
+		return ""
+	}
+	return fmt.Sprintf(", each accumulated from %d micro-batches of %d", c.UpdateFreq, c.BatchSize)
 }
