@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nextconv/nextconv/datasets"
@@ -151,11 +152,16 @@ func compare(t *testing.T, step int, what string, got, want []float64) {
 // TestAccumulationRunCountsOptimizerSteps trains 4 optimizer steps with
 // update_freq 2 on Fashion-MNIST (mixup, cutmix and drop path on, drawn per
 // micro-batch): the run must read 8 micro-batches, count its steps, logs and
-// checkpoints in optimizer steps, and resume from a stop after step 2 bit
-// for bit.
+// checkpoints in optimizer steps, and resume bit for bit both from a stop
+// after step 2 and from a bad label in the second micro-batch of step 2
+// (saved at step 1 with the generators as step 2 found them).
 func TestAccumulationRunCountsOptimizerSteps(t *testing.T) {
-	whole := quickConfig(t, 4)
-	whole.Train.UpdateFreq = 2
+	accumConfig := func() Config {
+		c := quickConfig(t, 4)
+		c.Train.UpdateFreq, c.Data.Workers = 2, 1
+		return c
+	}
+	whole := accumConfig()
 	tr, err := New(context.Background(), whole, cpu.New(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -180,22 +186,40 @@ func TestAccumulationRunCountsOptimizerSteps(t *testing.T) {
 	if !slices.Equal(steps, []int{2, 4}) {
 		t.Errorf("train records at steps %v, want [2 4] (log_every 2 optimizer steps)", steps)
 	}
-	split := quickConfig(t, 4)
-	split.Train.UpdateFreq = 2
+	want := readState(t, filepath.Join(whole.Train.OutDir, "last.safetensors"))
+	resumed := func(how string, split Config) {
+		split.Train.Resume = true
+		if err := run(t, split, 0); err != nil {
+			t.Fatal(err)
+		}
+		got := readState(t, filepath.Join(split.Train.OutDir, "last.safetensors"))
+		for name, w := range want {
+			if !bytes.Equal(f32bytes(got[name]), f32bytes(w)) {
+				t.Fatalf("%s differs after %s and resuming", name, how)
+			}
+		}
+	}
+	split := accumConfig()
 	if err := run(t, split, 2); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("stopping after 2 steps: %v", err)
 	}
-	split.Train.Resume = true
-	if err := run(t, split, 0); err != nil {
+	resumed("stopping at step 2", split)
+
+	bad := accumConfig()
+	tr, err = New(context.Background(), bad, cpu.New(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := readState(t, filepath.Join(whole.Train.OutDir, "last.safetensors"))
-	got := readState(t, filepath.Join(split.Train.OutDir, "last.safetensors"))
-	for name, w := range want {
-		if !bytes.Equal(f32bytes(got[name]), f32bytes(w)) {
-			t.Fatalf("%s differs after stopping at step 2 and resuming", name)
-		}
+	tr.data.Train = &faultyDataset{Dataset: tr.data.Train, ok: 3 * 16, badLabel: true} // the 4th micro-batch
+	_, err = tr.Run(context.Background())
+	tr.Close()
+	if err == nil || !strings.Contains(err.Error(), "label 10 of sample") {
+		t.Fatalf("bad label in step 2's second micro-batch: %v", err)
 	}
+	if st := storedState(t, filepath.Join(bad.Train.OutDir, "last.safetensors")); st.Step != 1 || st.Loader != (datasets.State{Step: 2}) {
+		t.Errorf("saved after the bad label at step %d, loader %+v; want step 1, loader at batch 2", st.Step, st.Loader)
+	}
+	resumed("a bad label in the middle of step 2", bad)
 }
 
 func readMetrics(t *testing.T, path string) []map[string]any {
