@@ -46,13 +46,19 @@ func (c *CrossEntropy) Forward(logits, target kernels.Tensor) (kernels.Tensor, e
 }
 
 // Backward returns dL/dlogits of the batch-mean loss, (prob − target)/N.
-func (c *CrossEntropy) Backward() (kernels.Tensor, error) {
+func (c *CrossEntropy) Backward() (kernels.Tensor, error) { return c.BackwardScaled(1) }
+
+// BackwardScaled returns scale·(prob − target)/N, the gradient of the
+// batch-mean loss times scale: 1/M for each of M accumulated micro-batches,
+// so that their summed gradients are those of the mean over all M·N samples
+// (gradient accumulation, the official ConvNeXt recipes' update_freq).
+func (c *CrossEntropy) BackwardScaled(scale float64) (kernels.Tensor, error) {
 	if !c.forwardCalled {
 		return kernels.Tensor{}, fmt.Errorf("loss (CrossEntropy) backward: %w", ErrNoForward)
 	}
 	d, err := c.dlogits.get(c.be, kernels.Shape{c.s.N, c.s.K})
 	if err == nil {
-		err = c.be.CrossEntropyBackward(d, c.prob.t, c.target, 1/float64(c.s.N), c.s)
+		err = c.be.CrossEntropyBackward(d, c.prob.t, c.target, scale/float64(c.s.N), c.s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, fmt.Errorf("loss (CrossEntropy) backward: %w", err)

@@ -76,7 +76,8 @@ type TrainConfig struct {
 	Backend         string   `toml:"backend" json:"backend"`                   // cpu, cuda, cudasim
 	Epochs          int      `toml:"epochs" json:"epochs"`                     // passes over the training set
 	MaxSteps        int      `toml:"max_steps" json:"max_steps"`               // stop after this many steps (0: epochs decide)
-	BatchSize       int      `toml:"batch_size" json:"batch_size"`             // images per step
+	BatchSize       int      `toml:"batch_size" json:"batch_size"`             // images per micro-batch (forward and backward)
+	UpdateFreq      int      `toml:"update_freq" json:"update_freq"`           // micro-batches accumulated per optimizer step
 	EvalBatchSize   int      `toml:"eval_batch_size" json:"eval_batch_size"`   // images per evaluation batch
 	Seed            uint64   `toml:"seed" json:"seed"`                         // seeds weights, data order, augmentation, drop path, mixup
 	LabelSmoothing  float64  `toml:"label_smoothing" json:"label_smoothing"`   // ε of the smoothed targets
@@ -131,7 +132,7 @@ func Default() Config {
 		Model: ModelConfig{Variant: "atto", StemPatch: 4, Kernel: 7, MLPRatio: 4, HeadInitScale: 1, Alpha: 1.2, Beta: 1.1, Gamma: 1.15},
 		Data: DataConfig{Dataset: "fashion-mnist", Root: "/usr/share/datasets/fashion-mnist", HFlip: 0.5,
 			Workers: 2, Prefetch: 4, DeviceInput: true},
-		Train: TrainConfig{Backend: "cpu", Epochs: 1, BatchSize: 128, EvalBatchSize: 500, LogEvery: 50,
+		Train: TrainConfig{Backend: "cpu", Epochs: 1, BatchSize: 128, UpdateFreq: 1, EvalBatchSize: 500, LogEvery: 50,
 			OutDir: "runs/default", CUDAGraphs: true},
 		Optim: OptimConfig{Config: oc, LR: 4e-3, MinLR: 1e-6, LayerDecay: 1, LayerDecayMode: "single"},
 		Mixup: MixupConfig{Prob: 1, SwitchProb: 0.5},
@@ -269,6 +270,7 @@ func (c Config) Validate() error {
 		{t.MaxSteps >= 0, "train.max_steps", t.MaxSteps, ">= 0 (0: epochs decide)"},
 		{t.Epochs > 0 || t.MaxSteps > 0, "train.epochs and train.max_steps", fmt.Sprint(t.Epochs, " and ", t.MaxSteps), "one of them positive"},
 		{t.BatchSize > 0, "train.batch_size", t.BatchSize, "positive"},
+		{t.UpdateFreq >= 1, "train.update_freq", t.UpdateFreq, ">= 1 (1: no gradient accumulation)"},
 		{t.EvalBatchSize > 0, "train.eval_batch_size", t.EvalBatchSize, "positive"},
 		{!c.Mixup.Enabled() || t.BatchSize%2 == 0, "train.batch_size", t.BatchSize, "even: mixup/cutmix pair samples"},
 		{t.LabelSmoothing >= 0 && t.LabelSmoothing < 1, "train.label_smoothing", t.LabelSmoothing, "in [0, 1)"},

@@ -147,6 +147,8 @@ func TestConfigValidation(t *testing.T) {
 		{"train.epochs=0", []string{"train.epochs and train.max_steps"}},
 		{"train.batch_size=0", []string{"train.batch_size = 0"}},
 		{"train.eval_batch_size=-500", []string{"train.eval_batch_size = -500"}},
+		{"train.update_freq=0", []string{"train.update_freq = 0", ">= 1"}},
+		{"train.update_freq=-4", []string{"train.update_freq = -4"}},
 		{"train.batch_size=1000000000", []string{"GiB of batches"}},
 		{"train.seed=-1", []string{"train.seed = -1"}},
 		{"train.label_smoothing=1", []string{"train.label_smoothing = 1"}},

@@ -36,6 +36,8 @@ func newStepGraph(t *Trainer) *stepGraph {
 	switch {
 	case gb.SyncEach:
 		reason = "NEXTCONV_CUDA_SYNC=1 synchronises after every launch"
+	case t.cfg.Train.UpdateFreq > 1:
+		reason = "train.update_freq > 1 splits each step into micro-batches"
 	case t.cfg.Optim.ClipGrad > 0:
 		reason = "optim.clip_grad reads the gradient norm on the host every step"
 	case t.cfg.Model.DropPath > 0:
@@ -57,13 +59,13 @@ func (s *stepGraph) run(t *Trainer, x, tgt kernels.Tensor, lr float64) error {
 	if !same {
 		s.release()
 		s.x, s.tgt = x, tgt
-		return t.deviceStep(x, tgt, lr)
+		return t.deviceStep(x, tgt, lr, true, true)
 	}
 	if err := t.opt.Prepare(lr); err != nil {
 		return err
 	}
 	if s.g == nil {
-		g, err := s.be.Capture(func() error { return t.deviceStep(x, tgt, lr) })
+		g, err := s.be.Capture(func() error { return t.deviceStep(x, tgt, lr, true, true) })
 		if err != nil {
 			return fmt.Errorf("capturing the step as a CUDA graph (set train.cuda_graphs = false to run without): %w", err)
 		}
@@ -73,6 +75,7 @@ func (s *stepGraph) run(t *Trainer, x, tgt kernels.Tensor, lr float64) error {
 	if err := s.g.Launch(); err != nil {
 		return err
 	}
+	t.logged++ // the replayed microStep's count
 	t.opt.Replayed()
 	return nil
 }

@@ -5,34 +5,51 @@ import (
 	"math"
 
 	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/layers"
 )
 
-// step runs one optimizer update on the device images x [N, H, W, C] and
-// targets tgt [N, K] of a batch (batchInputs): the device part (deviceStep)
-// at the scheduled learning rate, eagerly or as a CUDA graph (stepGraph).
-// The per-sample losses are summed on the backend and read only when logged.
-func (t *Trainer) step(x, tgt kernels.Tensor) error {
+// step runs micro-batch k of an optimizer step on the device images
+// x [N, H, W, C] and targets tgt [N, K] of a batch (batchInputs): the device
+// part (deviceStep) at the scheduled learning rate, eagerly or, with
+// train.update_freq = 1, as a CUDA graph (stepGraph). The per-sample losses
+// are summed on the backend and read only when logged.
+func (t *Trainer) step(x, tgt kernels.Tensor, k int) error {
 	lr := t.sched.At(t.state.Step)
 	var err error
 	if t.graph != nil {
 		err = t.graph.run(t, x, tgt, lr)
 	} else {
-		err = t.deviceStep(x, tgt, lr)
+		err = t.deviceStep(x, tgt, lr, k == 0, k == t.cfg.Train.UpdateFreq-1)
 	}
 	if err != nil {
 		return fmt.Errorf("trainer: step %d: %w", t.state.Step+1, err)
 	}
-	t.logged++
 	return nil
 }
 
-// deviceStep queues the device work of one step on inputs x [n, h, w, c]
-// and targets tgt [n, K]: zero the gradients, forward, loss (summed into
-// lossSum), backward, clip, AdamW/SGD at learning rate lr, EMA.
-func (t *Trainer) deviceStep(x, tgt kernels.Tensor, lr float64) error {
-	err := t.model.Arena.ZeroGrad()
+// deviceStep queues the device work of one micro-batch (microStep) and,
+// when it is the optimizer step's last, the update at learning rate lr.
+func (t *Trainer) deviceStep(x, tgt kernels.Tensor, lr float64, first, last bool) error {
+	err := t.microStep(x, tgt, first)
+	if err == nil && last {
+		err = t.update(lr)
+	}
+	return err
+}
+
+// microStep queues the forward and backward of one micro-batch, device
+// images x [N, H, W, C] and targets tgt [N, K]: zero the gradients when
+// first (the optimizer step's first micro-batch), forward, loss (summed into
+// lossSum, counted in logged), backward with the loss scaled by
+// 1/train.update_freq, so that the gradients accumulated over the step's
+// micro-batches are those of the mean loss over all their samples.
+func (t *Trainer) microStep(x, tgt kernels.Tensor, first bool) error {
+	var err error
+	if first {
+		err = t.model.Arena.ZeroGrad()
+	}
 	var logits, loss, d kernels.Tensor
 	if err == nil {
 		logits, err = t.model.Forward(x)
@@ -44,12 +61,22 @@ func (t *Trainer) deviceStep(x, tgt kernels.Tensor, lr float64) error {
 		err = t.accumulate(loss)
 	}
 	if err == nil {
-		d, err = t.loss.Backward()
+		d, err = t.loss.BackwardScaled(1 / float64(t.cfg.Train.UpdateFreq))
 	}
 	if err == nil {
 		err = t.model.Backward(d)
 	}
-	if err == nil && t.cfg.Optim.ClipGrad > 0 {
+	if err == nil {
+		t.logged++
+	}
+	return err
+}
+
+// update ends an optimizer step whose gradients microStep accumulated:
+// clip, AdamW/SGD at learning rate lr, EMA.
+func (t *Trainer) update(lr float64) error {
+	var err error
+	if t.cfg.Optim.ClipGrad > 0 {
 		_, err = t.opt.ClipGradNorm()
 	}
 	if err == nil {
@@ -203,7 +230,7 @@ func (t *Trainer) logTrain(epoch int) error {
 		return err
 	}
 	mean /= float64(t.logged)
-	steps := t.logged
+	steps := max(t.logged/t.cfg.Train.UpdateFreq, 1) // logged counts micro-batches
 	t.logged = 0
 	if err := t.be.Zero(t.lossSum); err != nil {
 		return err
@@ -214,7 +241,7 @@ func (t *Trainer) logTrain(epoch int) error {
 	}
 	lr := t.sched.At(max(t.state.Step-1, 0))
 	rec := map[string]any{"kind": "train", "step": t.state.Step, "epoch": float64(t.state.Step) / float64(t.perEpoch),
-		"loss": mean, "lr": lr, "img_per_s": t.log.Rate(t.cfg.Train.BatchSize)}
+		"loss": mean, "lr": lr, "img_per_s": t.log.Rate(t.cfg.Train.BatchSize * t.cfg.Train.UpdateFreq)}
 	if err := t.log.Record(rec); err != nil {
 		return err
 	}
@@ -223,4 +250,20 @@ func (t *Trainer) logTrain(epoch int) error {
 			t.state.Step, t.steps, rec["epoch"], mean, lr, rec["img_per_s"]))
 	}
 	return nil
+}
+
+// rngs is the state of the generators a micro-batch draws from: drop path
+// and mixup/cutmix.
+type rngs struct{ drop, mixup philox.Generator }
+
+func (t *Trainer) rngState() rngs { return rngs{*t.model.DropRNG, *t.mixup.RNG} }
+
+func (t *Trainer) restoreRNG(r rngs) { *t.model.DropRNG, *t.mixup.RNG = r.drop, r.mixup }
+
+// accumulationNote describes gradient accumulation for the start line.
+func accumulationNote(c TrainConfig) string {
+	if c.UpdateFreq == 1 {
+		return ""
+	}
+	return fmt.Sprintf(", each accumulated from %d micro-batches of %d", c.UpdateFreq, c.BatchSize)
 }

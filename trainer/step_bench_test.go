@@ -34,7 +34,7 @@ func BenchmarkStepAllocs(b *testing.B) {
 					if err == nil && t.graph != nil {
 						err = t.graph.run(t, xd, td, t.sched.At(t.state.Step))
 					} else if err == nil {
-						err = t.deviceStep(xd, td, t.sched.At(t.state.Step))
+						err = t.deviceStep(xd, td, t.sched.At(t.state.Step), true, true)
 					}
 				}
 				if err != nil {

@@ -124,8 +124,8 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 			return err
 		}
 		for _, f := range layers.FakeQuants(t.qat) {
-			if cfg.QAT.FreezeAfter > 0 && !resume {
-				f.FreezeObserverAfter(f.Steps() + cfg.QAT.FreezeAfter)
+			if cfg.QAT.FreezeAfter > 0 && !resume { // observers count forward passes, update_freq per step
+				f.FreezeObserverAfter(f.Steps() + cfg.QAT.FreezeAfter*cfg.Train.UpdateFreq)
 			}
 		}
 	}
@@ -146,9 +146,13 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 	if t.mixup, err = NewMixup(cfg.Mixup, cfg.Train.Seed); err != nil {
 		return err
 	}
-	t.perEpoch = datasets.StepsPerEpoch(data.Train.Len(), cfg.Train.BatchSize, true)
+	// An epoch is ⌊images / (batch_size·update_freq)⌋ optimizer steps, as in
+	// the official ConvNeXt code; micro-batches run on across the data
+	// stream's epoch boundaries, so no image is skipped.
+	t.perEpoch = datasets.StepsPerEpoch(data.Train.Len(), cfg.Train.BatchSize, true) / cfg.Train.UpdateFreq
 	if t.perEpoch == 0 {
-		return fmt.Errorf("trainer: %d training images make no batch of %d", data.Train.Len(), cfg.Train.BatchSize)
+		return fmt.Errorf("trainer: %d training images make no optimizer step of %d micro-batches of %d",
+			data.Train.Len(), cfg.Train.UpdateFreq, cfg.Train.BatchSize)
 	}
 	t.steps = cfg.Train.Epochs * t.perEpoch
 	if cfg.Train.MaxSteps > 0 && (cfg.Train.Epochs <= 0 || cfg.Train.MaxSteps < t.steps) {
@@ -226,8 +230,9 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	}); err != nil {
 		return res, fmt.Errorf("trainer: %w", err)
 	}
-	fmt.Fprintf(t.log.out, "model %s: %d parameters on %s (%s), %d steps of %d images (%d per epoch)\n",
-		t.model.Config.Name, t.model.NumParams(), t.be.Name(), t.be.DType(), t.steps, t.cfg.Train.BatchSize, t.perEpoch)
+	fmt.Fprintf(t.log.out, "model %s: %d parameters on %s (%s), %d steps of %d images (%d per epoch)%s\n",
+		t.model.Config.Name, t.model.NumParams(), t.be.Name(), t.be.DType(), t.steps,
+		t.cfg.Train.BatchSize*t.cfg.Train.UpdateFreq, t.perEpoch, accumulationNote(t.cfg.Train))
 	in, onDevice := t.be.(kernels.InputOps)
 	pipe := t.data.TrainPipe
 	onDevice = onDevice && t.cfg.Data.DeviceInput && len(pipe.Tensor) == 0 && pipe.Normalize != nil
@@ -261,26 +266,38 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
 			return t.stop(res, start)
 		}
-		b, err := loader.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return t.stop(res, start)
+		// One optimizer step accumulates train.update_freq micro-batches.
+		// Checkpoints are written only between steps, so a step stopped
+		// part-way restores the generators its micro-batches advanced and is
+		// redone in full on resume (the fake quantizers' observers keep what
+		// they saw of it).
+		rng := t.rngState()
+		epoch := 0
+		for k := range t.cfg.Train.UpdateFreq {
+			b, err := loader.Next()
+			if err != nil {
+				t.restoreRNG(rng)
+				if ctx.Err() != nil {
+					return t.stop(res, start)
+				}
+				return res, t.saveBeforeFailing(fmt.Errorf("trainer: data: %w", err))
 			}
-			return res, t.saveBeforeFailing(fmt.Errorf("trainer: data: %w", err))
-		}
-		x, tgt, err := t.batchInputs(b)
-		if err != nil {
-			return res, t.saveBeforeFailing(err)
-		}
-		if err := t.step(x, tgt); err != nil {
-			return res, err
+			x, tgt, err := t.batchInputs(b)
+			if err != nil {
+				t.restoreRNG(rng)
+				return res, t.saveBeforeFailing(err)
+			}
+			if err := t.step(x, tgt, k); err != nil {
+				return res, err
+			}
+			epoch = b.Epoch
 		}
 		t.state.Step++
 		t.state.Loader = loader.State()
 		t.log.Tick()
 		step := t.state.Step
 		if step%t.cfg.Train.LogEvery == 0 || step == t.steps {
-			if err := t.logTrain(b.Epoch); err != nil {
+			if err := t.logTrain(epoch); err != nil {
 				return res, err
 			}
 		}

@@ -8,9 +8,10 @@
 //	train forward -checkpoint CKPT -input x.safetensors -output logits.safetensors
 //	train profile -model atto -size 224 [-json FILE]
 //	train export -checkpoint runs/x_qat/best.safetensors -output model_int8.safetensors
+//	train plot runs/x [-o curves.png]
 //
-// Every subcommand takes -backend cpu|cuda|cudasim (export: cpu only) and
-// -max-params/-max-memory, the budget a model is checked against before
+// Every subcommand but plot takes -backend cpu|cuda|cudasim (export: cpu
+// only) and -max-params/-max-memory, the budget a model is checked against before
 // anything is allocated. Run a subcommand with -h for its flags. SIGINT or
 // SIGTERM stops any subcommand cleanly (exit status 130).
 package main
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string) int {
 		err = export(ctx, args)
 	case "predict":
 		err = predict(ctx, args)
+	case "plot":
+		err = plotRun(ctx, args)
 	case "help":
 		fmt.Println(usage)
 		return 0
@@ -117,8 +120,9 @@ const usage = `usage:
   train forward -checkpoint FILE -input X -output Y        logits for a batch (PyTorch parity checks)
   train profile -model NAME -size PX [-json FILE]          per-layer params, MACs, memory and time
   train export -checkpoint QAT -output INT8                int8 weights and scales of a QAT checkpoint
+  train plot RUN_DIR [-o FILE.png]                         loss and accuracy curves of a run (metrics.jsonl)
 
-Every subcommand takes -max-params N and -max-memory GiB (the budget a model is
+Every subcommand but plot takes -max-params N and -max-memory GiB (the budget a model is
 checked against before anything is allocated); -h lists a subcommand's flags.`
 
 // multiFlag collects repeated -set flags.
