@@ -22,8 +22,8 @@
 // PTX in any directory and process (the translation unit and its stub get
 // fixed names, see UnitName), and the same SASS except for one kernel whose
 // register allocation ptxas picks in one of two ways; -check therefore
-// compares bytes, accepting a fatbin equal to any of up to three fresh
-// builds (checkBuilds). The generator insists on the
+// compares bytes and, when only the fatbin's differ, the PTX it embeds
+// (cuobjdump -ptx) under an unchanged manifest. The generator insists on the
 // nvcc release it is pinned to (CUDA 11.8, what Debian 12 packages and CI
 // has) unless -any-nvcc is given, because the fatbin's SASS needs a driver
 // of that CUDA major version or newer.
