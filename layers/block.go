@@ -87,38 +87,38 @@ func NewBlock(be kernels.Backend, name string, cfg BlockConfig, init *rand.Rand,
 	}
 	b := &Block{Config: cfg}
 	var err error
-	if b.DWConv, err = NewDWConv(be, join(name, "conv_dw"), cfg.Dim, cfg.Kernel, 1, true, init); err != nil {
+	if b.DWConv, err = NewDWConv(be, Join(name, "conv_dw"), cfg.Dim, cfg.Kernel, 1, true, init); err != nil {
 		return nil, err
 	}
-	if b.Norm, err = NewLayerNorm(be, join(name, "norm"), cfg.Dim, cfg.Eps); err != nil {
+	if b.Norm, err = NewLayerNorm(be, Join(name, "norm"), cfg.Dim, cfg.Eps); err != nil {
 		return nil, err
 	}
 	h := cfg.Hidden()
-	if b.FC1, err = NewLinear(be, join(name, "mlp.fc1"), cfg.Dim, h, true, init); err != nil {
+	if b.FC1, err = NewLinear(be, Join(name, "mlp.fc1"), cfg.Dim, h, true, init); err != nil {
 		return nil, err
 	}
-	b.Act = NewGELU(be, join(name, "mlp.act"), cfg.GELU)
+	b.Act = NewGELU(be, Join(name, "mlp.act"), cfg.GELU)
 	body := []Layer{b.DWConv, b.Norm, b.FC1, b.Act}
 	if cfg.GRN {
-		if b.GRN, err = NewGRN(be, join(name, "mlp.grn"), h, cfg.Eps); err != nil {
+		if b.GRN, err = NewGRN(be, Join(name, "mlp.grn"), h, cfg.Eps); err != nil {
 			return nil, err
 		}
 		body = append(body, b.GRN)
 	}
-	if b.FC2, err = NewLinear(be, join(name, "mlp.fc2"), h, cfg.Dim, true, init); err != nil {
+	if b.FC2, err = NewLinear(be, Join(name, "mlp.fc2"), h, cfg.Dim, true, init); err != nil {
 		return nil, err
 	}
 	body = append(body, b.FC2)
 	if cfg.LayerScale > 0 {
-		if b.Scale, err = NewLayerScale(be, join(name, "ls"), join(name, "gamma"), cfg.Dim, float32(cfg.LayerScale)); err != nil {
+		if b.Scale, err = NewLayerScale(be, Join(name, "ls"), Join(name, "gamma"), cfg.Dim, float32(cfg.LayerScale)); err != nil {
 			return nil, err
 		}
 		body = append(body, b.Scale)
 	}
-	if b.DropPath, err = NewDropPath(be, join(name, "drop_path"), cfg.DropPath, dropRNG); err != nil {
+	if b.DropPath, err = NewDropPath(be, Join(name, "drop_path"), cfg.DropPath, dropRNG); err != nil {
 		return nil, err
 	}
 	body = append(body, b.DropPath)
-	b.Residual = NewResidual(be, name, NewSequential(join(name, "body"), body...))
+	b.Residual = NewResidual(be, name, NewSequential(Join(name, "body"), body...))
 	return b, nil
 }

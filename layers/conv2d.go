@@ -23,7 +23,7 @@ type Conv2D struct {
 	NoInputGrad  bool   // Backward skips dx and returns the nil tensor (a stem's input needs none)
 	x            kernels.Tensor
 	s            kernels.ConvShape
-	out, dx      buffer
+	out, dx      Buffer
 }
 
 // NewConv2D returns a Conv2D named name with weights drawn from ConvNeXt's
@@ -35,14 +35,14 @@ func NewConv2D(be kernels.Backend, name string, cin, cout, k, stride, pad int, b
 	}
 	l := &Conv2D{name: name, be: be, CIn: cin, COut: cout, K: k, Stride: stride, Pad: pad}
 	var err error
-	if l.Weight, err = newParam(be, join(name, "weight"), kernels.Shape{cout, cin, k, k}, true); err != nil {
+	if l.Weight, err = NewParam(be, Join(name, "weight"), kernels.Shape{cout, cin, k, k}, true); err != nil {
 		return nil, err
 	}
 	if err := initWeight(be, l.Weight, rng); err != nil {
 		return nil, err
 	}
 	if bias {
-		if l.Bias, err = newParam(be, join(name, "bias"), kernels.Shape{cout}, false); err != nil {
+		if l.Bias, err = NewParam(be, Join(name, "bias"), kernels.Shape{cout}, false); err != nil {
 			return nil, err
 		}
 	}
@@ -53,7 +53,7 @@ func NewConv2D(be kernels.Backend, name string, cin, cout, k, stride, pad int, b
 func (l *Conv2D) Name() string { return l.name }
 
 // Params returns weight and bias.
-func (l *Conv2D) Params() []*Param { return paramList(l.Weight, l.Bias) }
+func (l *Conv2D) Params() []*Param { return ParamList(l.Weight, l.Bias) }
 
 // Shape returns the kernels.ConvShape for an input of n×h×w.
 func (l *Conv2D) Shape(n, h, w int) kernels.ConvShape {
@@ -62,20 +62,20 @@ func (l *Conv2D) Shape(n, h, w int) kernels.ConvShape {
 
 // Forward convolves x [N, H, W, CIn].
 func (l *Conv2D) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) != 4 || x.Shape[3] != l.CIn {
-		return kernels.Tensor{}, shapeError(l.name, "Conv2D", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.CIn))
+		return kernels.Tensor{}, ShapeError(l.name, "Conv2D", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.CIn))
 	}
 	s := l.Shape(x.Shape[0], x.Shape[1], x.Shape[2])
 	if err := s.Validate(); err != nil {
-		return kernels.Tensor{}, layerError(l.name, "Conv2D", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "forward", err)
 	}
-	y, err := l.out.get(l.be, s.YShape())
+	y, err := l.out.Get(l.be, s.YShape())
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "Conv2D", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "forward", err)
 	}
 	if err := l.be.Conv2D(y, x, l.Weight.Value, valueOf(l.Bias), s); err != nil {
-		return kernels.Tensor{}, layerError(l.name, "Conv2D", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "forward", err)
 	}
 	l.x, l.s = x, s
 	return y, nil
@@ -84,28 +84,29 @@ func (l *Conv2D) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 // Backward accumulates the weight and bias gradients and returns dx, or the
 // nil tensor when NoInputGrad is set.
 func (l *Conv2D) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	if l.x.Nil() {
-		return kernels.Tensor{}, layerError(l.name, "Conv2D", "backward", ErrNoForward)
+		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "backward", ErrNoForward)
 	}
 	if !dy.Shape.Equal(l.s.YShape()) {
-		return kernels.Tensor{}, shapeError(l.name, "Conv2D", "backward", dy.Shape, l.s.YShape().String())
+		return kernels.Tensor{}, ShapeError(l.name, "Conv2D", "backward", dy.Shape, l.s.YShape().String())
 	}
 	var dx kernels.Tensor
 	if !l.NoInputGrad {
 		var err error
-		if dx, err = l.dx.get(l.be, l.s.XShape()); err != nil {
-			return kernels.Tensor{}, layerError(l.name, "Conv2D", "backward", err)
+		if dx, err = l.dx.Get(l.be, l.s.XShape()); err != nil {
+			return kernels.Tensor{}, LayerError(l.name, "Conv2D", "backward", err)
 		}
 	}
-	if err := l.be.Conv2DBackward(dx, l.Weight.Grad, gradOf(l.Bias), dy, l.x, l.Weight.Value, l.s); err != nil {
-		return kernels.Tensor{}, layerError(l.name, "Conv2D", "backward", err)
+	if err := l.be.Conv2DBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Value, l.s); err != nil {
+		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "backward", err)
 	}
 	return dx, nil
 }
 
-// paramList returns the non-nil params in order.
-func paramList(ps ...*Param) []*Param {
+// ParamList returns the non-nil params among ps, in order: the Params of a
+// layer whose bias or zero point may be absent.
+func ParamList(ps ...*Param) []*Param {
 	out := make([]*Param, 0, len(ps))
 	for _, p := range ps {
 		if p != nil {
@@ -123,8 +124,9 @@ func valueOf(p *Param) kernels.Tensor {
 	return p.Value
 }
 
-// gradOf returns p's gradient, or the nil tensor for an absent param.
-func gradOf(p *Param) kernels.Tensor {
+// GradOf returns p's gradient, or the nil tensor for an absent (nil) param,
+// the form the backend's backward ops take an optional gradient in.
+func GradOf(p *Param) kernels.Tensor {
 	if p == nil {
 		return kernels.Tensor{}
 	}

@@ -26,8 +26,8 @@ type DropPath struct {
 	mask      []float32 // host copy of the last mask, filled by Mask
 	active    bool      // the last Forward applied a mask
 	n         int
-	scale     buffer
-	out, dx   buffer
+	scale     Buffer
+	out, dx   Buffer
 	x         kernels.Tensor
 }
 
@@ -62,35 +62,35 @@ func (l *DropPath) Mask() ([]float32, error) {
 	}
 	l.mask = append(l.mask[:0], make([]float32, l.n)...)
 	if err := l.be.Download(l.mask, l.scale.t); err != nil {
-		return nil, layerError(l.name, "DropPath", "mask", err)
+		return nil, LayerError(l.name, "DropPath", "mask", err)
 	}
 	return l.mask, nil
 }
 
 // Forward scales each sample of x by its mask factor.
 func (l *DropPath) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) == 0 {
-		return kernels.Tensor{}, shapeError(l.name, "DropPath", "forward", x.Shape, "[N ...]")
+		return kernels.Tensor{}, ShapeError(l.name, "DropPath", "forward", x.Shape, "[N ...]")
 	}
 	l.x, l.n = x, x.Shape[0]
 	l.active = l.training && (l.Rate > 0 || l.FixedMask != nil)
 	if !l.active {
 		return x, nil
 	}
-	scale, err := l.scale.get(l.be, kernels.Shape{l.n})
+	scale, err := l.scale.Get(l.be, kernels.Shape{l.n})
 	if err == nil {
 		err = l.drawMask(scale)
 	}
 	var y kernels.Tensor
 	if err == nil {
-		y, err = l.out.get(l.be, x.Shape)
+		y, err = l.out.Get(l.be, x.Shape)
 	}
 	if err == nil {
 		err = l.be.ScaleSamples(y, x, scale)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "DropPath", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "DropPath", "forward", err)
 	}
 	return y, nil
 }
@@ -117,12 +117,12 @@ func (l *DropPath) drawMask(scale kernels.Tensor) error {
 
 // Backward scales dy by the same per-sample factors.
 func (l *DropPath) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	if l.x.Nil() {
-		return kernels.Tensor{}, layerError(l.name, "DropPath", "backward", ErrNoForward)
+		return kernels.Tensor{}, LayerError(l.name, "DropPath", "backward", ErrNoForward)
 	}
 	if !dy.Shape.Equal(l.x.Shape) {
-		return kernels.Tensor{}, shapeError(l.name, "DropPath", "backward", dy.Shape, l.x.Shape.String())
+		return kernels.Tensor{}, ShapeError(l.name, "DropPath", "backward", dy.Shape, l.x.Shape.String())
 	}
 	if !l.active {
 		return dy, nil

@@ -21,7 +21,7 @@ type DWConv struct {
 	Weight, Bias *Param
 	x            kernels.Tensor
 	s            kernels.DWConvShape
-	out, dx      buffer
+	out, dx      Buffer
 }
 
 // NewDWConv returns a DWConv named name with ConvNeXt's weight init drawn by
@@ -33,14 +33,14 @@ func NewDWConv(be kernels.Backend, name string, c, k, stride int, bias bool, rng
 	}
 	l := &DWConv{name: name, be: be, C: c, K: k, Stride: stride}
 	var err error
-	if l.Weight, err = newParam(be, join(name, "weight"), kernels.Shape{c, 1, k, k}, true); err != nil {
+	if l.Weight, err = NewParam(be, Join(name, "weight"), kernels.Shape{c, 1, k, k}, true); err != nil {
 		return nil, err
 	}
 	if err := initWeight(be, l.Weight, rng); err != nil {
 		return nil, err
 	}
 	if bias {
-		if l.Bias, err = newParam(be, join(name, "bias"), kernels.Shape{c}, false); err != nil {
+		if l.Bias, err = NewParam(be, Join(name, "bias"), kernels.Shape{c}, false); err != nil {
 			return nil, err
 		}
 	}
@@ -51,21 +51,21 @@ func NewDWConv(be kernels.Backend, name string, c, k, stride int, bias bool, rng
 func (l *DWConv) Name() string { return l.name }
 
 // Params returns weight and bias.
-func (l *DWConv) Params() []*Param { return paramList(l.Weight, l.Bias) }
+func (l *DWConv) Params() []*Param { return ParamList(l.Weight, l.Bias) }
 
 // Forward convolves x [N, H, W, C].
 func (l *DWConv) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) != 4 || x.Shape[3] != l.C {
-		return kernels.Tensor{}, shapeError(l.name, "DWConv", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
+		return kernels.Tensor{}, ShapeError(l.name, "DWConv", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
 	}
 	s := kernels.DWConvShape{N: x.Shape[0], H: x.Shape[1], W: x.Shape[2], C: l.C, K: l.K, Stride: l.Stride}
-	y, err := l.out.get(l.be, s.YShape())
+	y, err := l.out.Get(l.be, s.YShape())
 	if err == nil {
 		err = l.be.DWConv(y, x, l.Weight.Value, valueOf(l.Bias), s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "DWConv", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "DWConv", "forward", err)
 	}
 	l.x, l.s = x, s
 	return y, nil
@@ -73,19 +73,19 @@ func (l *DWConv) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates weight and bias gradients and returns dx.
 func (l *DWConv) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	if l.x.Nil() {
-		return kernels.Tensor{}, layerError(l.name, "DWConv", "backward", ErrNoForward)
+		return kernels.Tensor{}, LayerError(l.name, "DWConv", "backward", ErrNoForward)
 	}
 	if !dy.Shape.Equal(l.s.YShape()) {
-		return kernels.Tensor{}, shapeError(l.name, "DWConv", "backward", dy.Shape, l.s.YShape().String())
+		return kernels.Tensor{}, ShapeError(l.name, "DWConv", "backward", dy.Shape, l.s.YShape().String())
 	}
-	dx, err := l.dx.get(l.be, l.s.XShape())
+	dx, err := l.dx.Get(l.be, l.s.XShape())
 	if err == nil {
-		err = l.be.DWConvBackward(dx, l.Weight.Grad, gradOf(l.Bias), dy, l.x, l.Weight.Value, l.s)
+		err = l.be.DWConvBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Value, l.s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "DWConv", "backward", err)
+		return kernels.Tensor{}, LayerError(l.name, "DWConv", "backward", err)
 	}
 	return dx, nil
 }

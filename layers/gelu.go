@@ -12,7 +12,7 @@ type GELU struct {
 	be      kernels.Backend
 	Approx  kernels.GELUApprox
 	x       kernels.Tensor
-	out, dx buffer
+	out, dx Buffer
 }
 
 // NewGELU returns a GELU layer.
@@ -28,13 +28,13 @@ func (l *GELU) Params() []*Param { return nil }
 
 // Forward computes GELU(x).
 func (l *GELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
-	y, err := l.out.get(l.be, x.Shape)
+	defer PopRange(PushRange(l.be, l.name))
+	y, err := l.out.Get(l.be, x.Shape)
 	if err == nil {
 		err = l.be.GELU(y, x, l.Approx)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "GELU", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "GELU", "forward", err)
 	}
 	l.x = x
 	return y, nil
@@ -42,7 +42,7 @@ func (l *GELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward returns dx = dy·GELU'(x).
 func (l *GELU) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "GELU", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.GELUBackward(dx, dy, l.x, l.Approx)
 	})

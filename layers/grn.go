@@ -22,8 +22,8 @@ type GRN struct {
 	Gamma, Beta *Param
 	x           kernels.Tensor
 	s           kernels.GRNShape
-	out, dx     buffer
-	gnorm       buffer
+	out, dx     Buffer
+	gnorm       Buffer
 }
 
 // NewGRN returns a GRN over c channels with zero gamma and beta, parameter
@@ -34,10 +34,10 @@ func NewGRN(be kernels.Backend, name string, c int, eps float64) (*GRN, error) {
 	}
 	l := &GRN{name: name, be: be, C: c, Eps: eps}
 	var err error
-	if l.Gamma, err = newParam(be, join(name, "weight"), kernels.Shape{c}, false); err != nil {
+	if l.Gamma, err = NewParam(be, Join(name, "weight"), kernels.Shape{c}, false); err != nil {
 		return nil, err
 	}
-	if l.Beta, err = newParam(be, join(name, "bias"), kernels.Shape{c}, false); err != nil {
+	if l.Beta, err = NewParam(be, Join(name, "bias"), kernels.Shape{c}, false); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -47,25 +47,25 @@ func NewGRN(be kernels.Backend, name string, c int, eps float64) (*GRN, error) {
 func (l *GRN) Name() string { return l.name }
 
 // Params returns gamma and beta.
-func (l *GRN) Params() []*Param { return paramList(l.Gamma, l.Beta) }
+func (l *GRN) Params() []*Param { return ParamList(l.Gamma, l.Beta) }
 
 // Forward normalizes x [N, H, W, C].
 func (l *GRN) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) != 4 || x.Shape[3] != l.C {
-		return kernels.Tensor{}, shapeError(l.name, "GRN", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
+		return kernels.Tensor{}, ShapeError(l.name, "GRN", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
 	}
 	s := kernels.GRNShape{N: x.Shape[0], HW: x.Shape[1] * x.Shape[2], C: l.C, Eps: l.Eps}
-	y, err := l.out.get(l.be, x.Shape)
+	y, err := l.out.Get(l.be, x.Shape)
 	var g kernels.Tensor
 	if err == nil {
-		g, err = l.gnorm.get(l.be, kernels.Shape{s.N, s.C})
+		g, err = l.gnorm.Get(l.be, kernels.Shape{s.N, s.C})
 	}
 	if err == nil {
 		err = l.be.GRN(y, g, x, l.Gamma.Value, l.Beta.Value, s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "GRN", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "GRN", "forward", err)
 	}
 	l.x, l.s = x, s
 	return y, nil
@@ -73,7 +73,7 @@ func (l *GRN) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates gamma and beta gradients and returns dx.
 func (l *GRN) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "GRN", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.GRNBackward(dx, l.Gamma.Grad, l.Beta.Grad, dy, l.x, l.gnorm.t, l.Gamma.Value, l.s)
 	})

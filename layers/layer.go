@@ -93,8 +93,10 @@ type Param struct {
 // Shape returns the parameter's shape.
 func (p *Param) Shape() kernels.Shape { return p.Value.Shape }
 
-// newParam allocates a zero parameter and its gradient on be.
-func newParam(be kernels.Backend, name string, s kernels.Shape, decay bool) (*Param, error) {
+// NewParam allocates a zero parameter of shape s and its gradient (same
+// shape) on be; decay says whether AdamW's weight decay applies. It returns
+// be's allocation error, naming the parameter.
+func NewParam(be kernels.Backend, name string, s kernels.Shape, decay bool) (*Param, error) {
 	v, err := be.Alloc(s)
 	if err != nil {
 		return nil, fmt.Errorf("layers: param %s %v: %w", name, s, err)
@@ -106,31 +108,34 @@ func newParam(be kernels.Backend, name string, s kernels.Shape, decay bool) (*Pa
 	return &Param{Name: name, Value: v, Grad: g, Decay: decay}, nil
 }
 
-// join builds a dotted name, skipping an empty prefix.
-func join(prefix, name string) string {
+// Join builds the dotted name prefix.name that parameters, layers and
+// checkpoint tensors use, skipping an empty prefix.
+func Join(prefix, name string) string {
 	if prefix == "" {
 		return name
 	}
 	return prefix + "." + name
 }
 
-// layerError wraps err with the layer's name and kind.
-func layerError(name, kind, phase string, err error) error {
+// LayerError wraps err as "layer <name> (<kind>) <phase>: err", the form
+// every layer's errors take; phase is "forward", "backward" or the like.
+func LayerError(name, kind, phase string, err error) error {
 	return fmt.Errorf("layer %s (%s) %s: %w", name, kind, phase, err)
 }
 
-// shapeError reports an input of the wrong shape.
-func shapeError(name, kind, phase string, got kernels.Shape, want string) error {
+// ShapeError reports an input of shape got where want (in words) was
+// expected, in LayerError's form, wrapping kernels.ErrShape.
+func ShapeError(name, kind, phase string, got kernels.Shape, want string) error {
 	return fmt.Errorf("layer %s (%s) %s: input shape %v, want %s: %w", name, kind, phase, got, want, kernels.ErrShape)
 }
 
-// buffer is an output or gradient tensor a layer reuses across calls while
-// the shape stays the same.
-type buffer struct{ t kernels.Tensor }
+// Buffer is an output or gradient tensor a layer reuses across calls while
+// the shape stays the same. The zero value is empty.
+type Buffer struct{ t kernels.Tensor }
 
-// get returns a tensor of shape s on be, reusing the previous one when the
+// Get returns a tensor of shape s on be, reusing the previous one when the
 // shape matches. The contents are stale, not zeroed.
-func (b *buffer) get(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error) {
+func (b *Buffer) Get(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error) {
 	if !b.t.Nil() && b.t.Shape.Equal(s) {
 		return b.t, nil
 	}
@@ -143,13 +148,14 @@ func (b *buffer) get(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error
 	return t, nil
 }
 
-// pushRange opens a profiler range named name on be if it supports them
-// and returns the Ranger to close it with popRange (nil if none):
+// PushRange opens a profiler range (NVTX on the CUDA backend) named name on
+// be if it supports them and returns the Ranger to close it with PopRange
+// (nil if none):
 //
-//	defer popRange(pushRange(l.be, l.name))
+//	defer PopRange(PushRange(l.be, l.name))
 //
 // Neither allocates, so ranges cost nothing on the Go heap per call.
-func pushRange(be kernels.Backend, name string) kernels.Ranger {
+func PushRange(be kernels.Backend, name string) kernels.Ranger {
 	r, ok := be.(kernels.Ranger)
 	if ok {
 		r.RangePush(name)
@@ -157,8 +163,8 @@ func pushRange(be kernels.Backend, name string) kernels.Ranger {
 	return r
 }
 
-// popRange closes the range pushRange opened on r.
-func popRange(r kernels.Ranger) {
+// PopRange closes the range PushRange opened on r; a nil r does nothing.
+func PopRange(r kernels.Ranger) {
 	if r != nil {
 		r.RangePop()
 	}
@@ -171,8 +177,9 @@ var backwardNames struct {
 	m map[string]string
 }
 
-// backwardName returns name + ".backward", built once per name.
-func backwardName(name string) string {
+// BackwardName returns name + ".backward", the profiler range of a layer's
+// backward, built once per name so that a backward pass does not allocate.
+func BackwardName(name string) string {
 	backwardNames.Lock()
 	defer backwardNames.Unlock()
 	s, ok := backwardNames.m[name]

@@ -16,8 +16,8 @@ type LayerNormGELU struct {
 	Weight, Bias *Param
 	x            kernels.Tensor
 	s            kernels.NormShape
-	out, dx      buffer
-	mean, rstd   buffer
+	out, dx      Buffer
+	mean, rstd   Buffer
 }
 
 // NewLayerNormGELU returns a fused LayerNorm+GELU over c channels with weight
@@ -36,11 +36,11 @@ func NewLayerNormGELU(be kernels.Backend, name string, c int, eps float64, appro
 func (l *LayerNormGELU) Name() string { return l.name }
 
 // Params returns weight and bias.
-func (l *LayerNormGELU) Params() []*Param { return paramList(l.Weight, l.Bias) }
+func (l *LayerNormGELU) Params() []*Param { return ParamList(l.Weight, l.Bias) }
 
 // Forward computes GELU(LayerNorm(x)) for x [..., C].
 func (l *LayerNormGELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	s, err := normForward(l.be, l.name, "LayerNormGELU", x, l.C, l.Eps, &l.out, &l.mean, &l.rstd,
 		func(y, mean, rstd kernels.Tensor, s kernels.NormShape) error {
 			return l.be.LayerNormGELU(y, mean, rstd, x, l.Weight.Value, l.Bias.Value, s, l.Approx)
@@ -54,7 +54,7 @@ func (l *LayerNormGELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates weight and bias gradients and returns dx.
 func (l *LayerNormGELU) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "LayerNormGELU", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.LayerNormGELUBackward(dx, l.Weight.Grad, l.Bias.Grad, dy, l.x, l.mean.t, l.rstd.t, l.Weight.Value, l.Bias.Value, l.s, l.Approx)
 	})

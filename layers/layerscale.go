@@ -15,7 +15,7 @@ type LayerScale struct {
 	C       int
 	Gamma   *Param
 	x       kernels.Tensor
-	out, dx buffer
+	out, dx Buffer
 }
 
 // NewLayerScale returns a LayerScale over c channels whose parameter is
@@ -26,7 +26,7 @@ func NewLayerScale(be kernels.Backend, name, paramName string, c int, init float
 	}
 	l := &LayerScale{name: name, be: be, C: c}
 	var err error
-	if l.Gamma, err = newParam(be, paramName, kernels.Shape{c}, false); err != nil {
+	if l.Gamma, err = NewParam(be, paramName, kernels.Shape{c}, false); err != nil {
 		return nil, err
 	}
 	if err := Fill(be, l.Gamma, init); err != nil {
@@ -43,16 +43,16 @@ func (l *LayerScale) Params() []*Param { return []*Param{l.Gamma} }
 
 // Forward scales the channels of x [..., C].
 func (l *LayerScale) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != l.C {
-		return kernels.Tensor{}, shapeError(l.name, "LayerScale", "forward", x.Shape, fmt.Sprintf("[... %d]", l.C))
+		return kernels.Tensor{}, ShapeError(l.name, "LayerScale", "forward", x.Shape, fmt.Sprintf("[... %d]", l.C))
 	}
-	y, err := l.out.get(l.be, x.Shape)
+	y, err := l.out.Get(l.be, x.Shape)
 	if err == nil {
 		err = l.be.ChannelScale(y, x, l.Gamma.Value)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "LayerScale", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "LayerScale", "forward", err)
 	}
 	l.x = x
 	return y, nil
@@ -60,7 +60,7 @@ func (l *LayerScale) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates gamma's gradient and returns dx = gamma·dy.
 func (l *LayerScale) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	return sameShapeBackward(l.be, l.name, "LayerScale", l.x, dy, &l.dx, func(dx kernels.Tensor) error {
 		return l.be.ChannelScaleBackward(dx, l.Gamma.Grad, dy, l.x, l.Gamma.Value)
 	})

@@ -20,7 +20,7 @@ type Linear struct {
 	Weight, Bias *Param
 	x            kernels.Tensor
 	s            kernels.LinearShape
-	out, dx      buffer
+	out, dx      Buffer
 }
 
 // NewLinear returns a Linear named name with ConvNeXt's weight init drawn by
@@ -31,14 +31,14 @@ func NewLinear(be kernels.Backend, name string, in, out int, bias bool, rng *ran
 	}
 	l := &Linear{name: name, be: be, In: in, Out: out}
 	var err error
-	if l.Weight, err = newParam(be, join(name, "weight"), kernels.Shape{out, in}, true); err != nil {
+	if l.Weight, err = NewParam(be, Join(name, "weight"), kernels.Shape{out, in}, true); err != nil {
 		return nil, err
 	}
 	if err := initWeight(be, l.Weight, rng); err != nil {
 		return nil, err
 	}
 	if bias {
-		if l.Bias, err = newParam(be, join(name, "bias"), kernels.Shape{out}, false); err != nil {
+		if l.Bias, err = NewParam(be, Join(name, "bias"), kernels.Shape{out}, false); err != nil {
 			return nil, err
 		}
 	}
@@ -49,23 +49,23 @@ func NewLinear(be kernels.Backend, name string, in, out int, bias bool, rng *ran
 func (l *Linear) Name() string { return l.name }
 
 // Params returns weight and bias.
-func (l *Linear) Params() []*Param { return paramList(l.Weight, l.Bias) }
+func (l *Linear) Params() []*Param { return ParamList(l.Weight, l.Bias) }
 
 // Forward applies the layer to the last axis of x.
 func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != l.In {
-		return kernels.Tensor{}, shapeError(l.name, "Linear", "forward", x.Shape, fmt.Sprintf("[... %d]", l.In))
+		return kernels.Tensor{}, ShapeError(l.name, "Linear", "forward", x.Shape, fmt.Sprintf("[... %d]", l.In))
 	}
 	s := kernels.LinearShape{Rows: x.Len() / l.In, In: l.In, Out: l.Out}
 	ys := x.Shape.Clone()
 	ys[len(ys)-1] = l.Out
-	y, err := l.out.get(l.be, ys)
+	y, err := l.out.Get(l.be, ys)
 	if err == nil {
 		err = l.be.Linear(y, x, l.Weight.Value, valueOf(l.Bias), s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "Linear", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "Linear", "forward", err)
 	}
 	l.x, l.s = x, s
 	return y, nil
@@ -73,19 +73,19 @@ func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates weight and bias gradients and returns dx.
 func (l *Linear) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	if l.x.Nil() {
-		return kernels.Tensor{}, layerError(l.name, "Linear", "backward", ErrNoForward)
+		return kernels.Tensor{}, LayerError(l.name, "Linear", "backward", ErrNoForward)
 	}
 	if dy.Len() != l.s.Rows*l.Out || dy.Shape[len(dy.Shape)-1] != l.Out {
-		return kernels.Tensor{}, shapeError(l.name, "Linear", "backward", dy.Shape, fmt.Sprintf("%d rows of %d", l.s.Rows, l.Out))
+		return kernels.Tensor{}, ShapeError(l.name, "Linear", "backward", dy.Shape, fmt.Sprintf("%d rows of %d", l.s.Rows, l.Out))
 	}
-	dx, err := l.dx.get(l.be, l.x.Shape)
+	dx, err := l.dx.Get(l.be, l.x.Shape)
 	if err == nil {
-		err = l.be.LinearBackward(dx, l.Weight.Grad, gradOf(l.Bias), dy, l.x, l.Weight.Value, l.s)
+		err = l.be.LinearBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Value, l.s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "Linear", "backward", err)
+		return kernels.Tensor{}, LayerError(l.name, "Linear", "backward", err)
 	}
 	return dx, nil
 }

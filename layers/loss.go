@@ -15,8 +15,8 @@ type CrossEntropy struct {
 	be            kernels.Backend
 	s             kernels.LossShape
 	target        kernels.Tensor
-	loss, prob    buffer
-	dlogits       buffer
+	loss, prob    Buffer
+	dlogits       Buffer
 	forwardCalled bool
 }
 
@@ -30,10 +30,10 @@ func (c *CrossEntropy) Forward(logits, target kernels.Tensor) (kernels.Tensor, e
 		return kernels.Tensor{}, fmt.Errorf("loss (CrossEntropy) forward: logits %v and target %v must both be [N K]: %w", logits.Shape, target.Shape, kernels.ErrShape)
 	}
 	s := kernels.LossShape{N: logits.Shape[0], K: logits.Shape[1]}
-	loss, err := c.loss.get(c.be, kernels.Shape{s.N})
+	loss, err := c.loss.Get(c.be, kernels.Shape{s.N})
 	var prob kernels.Tensor
 	if err == nil {
-		prob, err = c.prob.get(c.be, logits.Shape)
+		prob, err = c.prob.Get(c.be, logits.Shape)
 	}
 	if err == nil {
 		err = c.be.CrossEntropy(loss, prob, logits, target, s)
@@ -56,7 +56,7 @@ func (c *CrossEntropy) BackwardScaled(scale float64) (kernels.Tensor, error) {
 	if !c.forwardCalled {
 		return kernels.Tensor{}, fmt.Errorf("loss (CrossEntropy) backward: %w", ErrNoForward)
 	}
-	d, err := c.dlogits.get(c.be, kernels.Shape{c.s.N, c.s.K})
+	d, err := c.dlogits.Get(c.be, kernels.Shape{c.s.N, c.s.K})
 	if err == nil {
 		err = c.be.CrossEntropyBackward(d, c.prob.t, c.target, scale/float64(c.s.N), c.s)
 	}

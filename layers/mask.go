@@ -29,7 +29,7 @@ type Mask struct {
 	Token   *Param // nil: fill with zeros
 	s       kernels.MaskShape
 	mask    kernels.Tensor // the forward's mask, which the backward reuses
-	out, dx buffer
+	out, dx Buffer
 }
 
 // NewMask returns a zero-filling Mask named name reading src.
@@ -47,7 +47,7 @@ func NewMaskToken(be kernels.Backend, name, tokenName string, c int, src *PatchM
 	}
 	l := NewMask(be, name, src)
 	var err error
-	if l.Token, err = newParam(be, tokenName, kernels.Shape{1, c, 1, 1}, false); err != nil {
+	if l.Token, err = NewParam(be, tokenName, kernels.Shape{1, c, 1, 1}, false); err != nil {
 		return nil, err
 	}
 	if rng != nil {
@@ -66,7 +66,7 @@ func NewMaskToken(be kernels.Backend, name, tokenName string, c int, src *PatchM
 func (l *Mask) Name() string { return l.name }
 
 // Params returns the token, if any.
-func (l *Mask) Params() []*Param { return paramList(l.Token) }
+func (l *Mask) Params() []*Param { return ParamList(l.Token) }
 
 // shape returns the MaskShape of x under the current mask.
 func (l *Mask) shape(x kernels.Tensor) (kernels.MaskShape, error) {
@@ -76,28 +76,28 @@ func (l *Mask) shape(x kernels.Tensor) (kernels.MaskShape, error) {
 	}
 	n, gh, gw := m.Shape[0], m.Shape[1], m.Shape[2]
 	if len(x.Shape) != 4 || x.Shape[0] != n || x.Shape[1]%gh != 0 || x.Shape[2]%gw != 0 || x.Shape[1]/gh != x.Shape[2]/gw {
-		return kernels.MaskShape{}, shapeError(l.name, "Mask", "forward", x.Shape, fmt.Sprintf("[%d k·%d k·%d C]", n, gh, gw))
+		return kernels.MaskShape{}, ShapeError(l.name, "Mask", "forward", x.Shape, fmt.Sprintf("[%d k·%d k·%d C]", n, gh, gw))
 	}
 	s := kernels.MaskShape{N: n, GH: gh, GW: gw, Scale: x.Shape[1] / gh, C: x.Shape[3]}
 	if l.Token != nil && l.Token.Value.Len() != s.C {
-		return s, shapeError(l.name, "Mask", "forward", x.Shape, fmt.Sprintf("%d channels (the token's)", l.Token.Value.Len()))
+		return s, ShapeError(l.name, "Mask", "forward", x.Shape, fmt.Sprintf("%d channels (the token's)", l.Token.Value.Len()))
 	}
 	return s, nil
 }
 
 // Forward returns x with masked pixels zeroed or set to the token.
 func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	s, err := l.shape(x)
 	if err != nil {
 		return kernels.Tensor{}, err
 	}
-	y, err := l.out.get(l.be, x.Shape)
+	y, err := l.out.Get(l.be, x.Shape)
 	if err == nil {
 		err = l.be.MaskFill(y, x, l.src.T, l.token(), s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "Mask", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "Mask", "forward", err)
 	}
 	l.s, l.mask = s, l.src.T
 	return y, nil
@@ -106,23 +106,23 @@ func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 // Backward returns dy with masked pixels zeroed and accumulates the token's
 // gradient, the sum of dy over masked pixels.
 func (l *Mask) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	if l.mask.Nil() {
-		return kernels.Tensor{}, layerError(l.name, "Mask", "backward", ErrNoForward)
+		return kernels.Tensor{}, LayerError(l.name, "Mask", "backward", ErrNoForward)
 	}
 	if !dy.Shape.Equal(l.s.XShape()) {
-		return kernels.Tensor{}, shapeError(l.name, "Mask", "backward", dy.Shape, l.s.XShape().String())
+		return kernels.Tensor{}, ShapeError(l.name, "Mask", "backward", dy.Shape, l.s.XShape().String())
 	}
 	var dfill kernels.Tensor
 	if l.Token != nil {
 		dfill, _ = l.Token.Grad.Reshape(kernels.Shape{l.s.C})
 	}
-	dx, err := l.dx.get(l.be, dy.Shape)
+	dx, err := l.dx.Get(l.be, dy.Shape)
 	if err == nil {
 		err = l.be.MaskFillBackward(dx, dfill, dy, l.mask, l.s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "Mask", "backward", err)
+		return kernels.Tensor{}, LayerError(l.name, "Mask", "backward", err)
 	}
 	return dx, nil
 }

@@ -18,8 +18,8 @@ type PatchLoss struct {
 	s            kernels.PatchLossShape
 	pred, mask   kernels.Tensor
 	scale        float64
-	loss, target buffer
-	dpred        buffer
+	loss, target Buffer
+	dpred        Buffer
 	fwd          bool
 }
 
@@ -41,10 +41,10 @@ func (l *PatchLoss) Forward(pred, img, mask kernels.Tensor, maskedCount int) (ke
 	if !pred.Shape.Equal(s.PredShape()) || !img.Shape.Equal(s.ImageShape()) || !mask.Shape.Equal(s.LossShape()) {
 		return kernels.Tensor{}, fmt.Errorf("loss (PatchLoss) forward: pred %v, img %v, mask %v do not agree with %d-pixel patches: %w", pred.Shape, img.Shape, mask.Shape, l.Patch, kernels.ErrShape)
 	}
-	loss, err := l.loss.get(l.be, s.LossShape())
+	loss, err := l.loss.Get(l.be, s.LossShape())
 	var target kernels.Tensor
 	if err == nil {
-		target, err = l.target.get(l.be, s.PredShape())
+		target, err = l.target.Get(l.be, s.PredShape())
 	}
 	if err == nil {
 		err = l.be.PatchLoss(loss, target, pred, img, s)
@@ -62,7 +62,7 @@ func (l *PatchLoss) Backward() (kernels.Tensor, error) {
 	if !l.fwd {
 		return kernels.Tensor{}, fmt.Errorf("loss (PatchLoss) backward: %w", ErrNoForward)
 	}
-	d, err := l.dpred.get(l.be, l.s.PredShape())
+	d, err := l.dpred.Get(l.be, l.s.PredShape())
 	if err == nil {
 		err = l.be.PatchLossBackward(d, l.pred, l.target.t, l.mask, l.scale, l.s)
 	}

@@ -13,7 +13,7 @@ type GlobalAvgPool struct {
 	be      kernels.Backend
 	x       kernels.Tensor
 	s       kernels.PoolShape
-	out, dx buffer
+	out, dx Buffer
 }
 
 // NewGlobalAvgPool returns a global average pool.
@@ -29,17 +29,17 @@ func (l *GlobalAvgPool) Params() []*Param { return nil }
 
 // Forward averages x [N, H, W, C] into [N, C].
 func (l *GlobalAvgPool) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, l.name))
+	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) != 4 {
-		return kernels.Tensor{}, shapeError(l.name, "GlobalAvgPool", "forward", x.Shape, "[N H W C]")
+		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "forward", x.Shape, "[N H W C]")
 	}
 	s := kernels.PoolShape{N: x.Shape[0], HW: x.Shape[1] * x.Shape[2], C: x.Shape[3]}
-	y, err := l.out.get(l.be, kernels.Shape{s.N, s.C})
+	y, err := l.out.Get(l.be, kernels.Shape{s.N, s.C})
 	if err == nil {
 		err = l.be.AvgPool(y, x, s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "GlobalAvgPool", "forward", err)
+		return kernels.Tensor{}, LayerError(l.name, "GlobalAvgPool", "forward", err)
 	}
 	l.x, l.s = x, s
 	return y, nil
@@ -47,19 +47,19 @@ func (l *GlobalAvgPool) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward spreads dy [N, C] evenly over the spatial positions.
 func (l *GlobalAvgPool) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(l.be, backwardName(l.name)))
+	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	if l.x.Nil() {
-		return kernels.Tensor{}, layerError(l.name, "GlobalAvgPool", "backward", ErrNoForward)
+		return kernels.Tensor{}, LayerError(l.name, "GlobalAvgPool", "backward", ErrNoForward)
 	}
 	if !dy.Shape.Equal(kernels.Shape{l.s.N, l.s.C}) {
-		return kernels.Tensor{}, shapeError(l.name, "GlobalAvgPool", "backward", dy.Shape, fmt.Sprintf("[%d %d]", l.s.N, l.s.C))
+		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "backward", dy.Shape, fmt.Sprintf("[%d %d]", l.s.N, l.s.C))
 	}
-	dx, err := l.dx.get(l.be, l.x.Shape)
+	dx, err := l.dx.Get(l.be, l.x.Shape)
 	if err == nil {
 		err = l.be.AvgPoolBackward(dx, dy, l.s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(l.name, "GlobalAvgPool", "backward", err)
+		return kernels.Tensor{}, LayerError(l.name, "GlobalAvgPool", "backward", err)
 	}
 	return dx, nil
 }

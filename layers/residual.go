@@ -12,7 +12,7 @@ type Residual struct {
 	be      kernels.Backend
 	Body    Layer
 	x       kernels.Tensor
-	out, dx buffer
+	out, dx Buffer
 }
 
 // NewResidual returns x + body(x).
@@ -31,20 +31,20 @@ func (r *Residual) Params() []*Param { return r.Body.Params() }
 
 // Forward computes x + Body(x).
 func (r *Residual) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(r.be, r.name))
+	defer PopRange(PushRange(r.be, r.name))
 	b, err := r.Body.Forward(x)
 	if err != nil {
 		return kernels.Tensor{}, err
 	}
 	if !b.Shape.Equal(x.Shape) {
-		return kernels.Tensor{}, shapeError(r.name, "Residual", "forward", b.Shape, "the body's input shape "+x.Shape.String())
+		return kernels.Tensor{}, ShapeError(r.name, "Residual", "forward", b.Shape, "the body's input shape "+x.Shape.String())
 	}
-	y, err := r.out.get(r.be, x.Shape)
+	y, err := r.out.Get(r.be, x.Shape)
 	if err == nil {
 		err = r.be.Add(y, x, b)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(r.name, "Residual", "forward", err)
+		return kernels.Tensor{}, LayerError(r.name, "Residual", "forward", err)
 	}
 	r.x = x
 	return y, nil
@@ -52,9 +52,9 @@ func (r *Residual) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward returns dy + Body.Backward(dy).
 func (r *Residual) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(r.be, backwardName(r.name)))
+	defer PopRange(PushRange(r.be, BackwardName(r.name)))
 	if r.x.Nil() {
-		return kernels.Tensor{}, layerError(r.name, "Residual", "backward", ErrNoForward)
+		return kernels.Tensor{}, LayerError(r.name, "Residual", "backward", ErrNoForward)
 	}
 	db, err := r.Body.Backward(dy)
 	if err != nil {

@@ -8,8 +8,8 @@ import (
 
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels"
-	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // Checkpoint tensor names beside the model's own (timm-named) parameters.
@@ -60,7 +60,7 @@ func (t *Trainer) saveCheckpoint(path string) error {
 			tensors = append(tensors, models.Tensor{Name: name, Shape: []int{x.Len()}, Data: data})
 		}
 	}
-	tensors = append(tensors, quantTensors(t.qat)...)
+	tensors = append(tensors, quantTensors(t.quantized)...)
 	st := t.state
 	st.Step = step
 	if st.DropRNG, err = t.model.DropRNG.MarshalBinary(); err != nil {
@@ -115,8 +115,8 @@ func (t *Trainer) loadCheckpoint(path string) (string, error) {
 			return "", err
 		}
 	}
-	if t.qat != nil {
-		if err := loadQuantTensors(t.qat, extra, path); err != nil {
+	if t.quantized != nil {
+		if err := loadQuantTensors(t.quantized, extra, path); err != nil {
 			return "", err
 		}
 	}
@@ -209,7 +209,7 @@ func RunConfigFromCheckpoint(path string) (Config, error) {
 // quantizers, their state restored and frozen), or a float checkpoint (the
 // EMA weights when ema is set). It also returns the run configuration stored
 // in the checkpoint when there is one (else Default()).
-func OpenModel(be kernels.Backend, path string, ema bool) (*models.Model, []*layers.Quantized, Config, error) {
+func OpenModel(be kernels.Backend, path string, ema bool) (*models.Model, []*qat.Quantized, Config, error) {
 	meta, err := models.ReadMetadata(path)
 	if err != nil {
 		return nil, nil, Config{}, err
@@ -235,7 +235,7 @@ func OpenModel(be kernels.Backend, path string, ema bool) (*models.Model, []*lay
 		if err := loadQuantTensors(qs, extra, path); err != nil {
 			return nil, nil, run, err
 		}
-		layers.FreezeObservers(qs)
+		qat.FreezeObservers(qs)
 	}
 	return m, qs, run, nil
 }
@@ -244,7 +244,7 @@ func OpenModel(be kernels.Backend, path string, ema bool) (*models.Model, []*lay
 // checkpoint at path stores, with freshly initialized weights, and wraps it
 // in run.QAT's fake quantizers when quantize is set. Loading the weights
 // and quantizer state is the caller's.
-func newCheckpointModel(be kernels.Backend, path string, run Config, quantize bool) (*models.Model, []*layers.Quantized, error) {
+func newCheckpointModel(be kernels.Backend, path string, run Config, quantize bool) (*models.Model, []*qat.Quantized, error) {
 	mc, err := models.ConfigFromCheckpoint(path)
 	if err != nil {
 		return nil, nil, err

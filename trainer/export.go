@@ -13,8 +13,8 @@ import (
 
 	"github.com/nextconv/nextconv/internal/fsutil"
 	"github.com/nextconv/nextconv/kernels"
-	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // Int8Format is the format metadata of an integer export ("intN": every
@@ -41,9 +41,9 @@ const (
 // and the quantizers' full state (quant:<name>) so that LoadInt8 rebuilds
 // exactly the evaluated model. Weights are the integers the fake-quant
 // forward uses: dequantized (q − zp)·s they equal its output bit for bit.
-func ExportInt8(path string, m *models.Model, qs []*layers.Quantized, run Config) error {
+func ExportInt8(path string, m *models.Model, qs []*qat.Quantized, run Config) error {
 	be := m.Backend
-	quantized := map[string]*layers.Quantized{}
+	quantized := map[string]*qat.Quantized{}
 	for _, q := range qs {
 		quantized[q.Name()+".weight"] = q
 	}
@@ -107,7 +107,7 @@ func ExportInt8(path string, m *models.Model, qs []*layers.Quantized, run Config
 // the quantizer state restored, observers frozen. Evaluating it reproduces
 // the accuracy of the model that was exported exactly. It returns an error
 // for a file that is not an int8 export or does not match its own config.
-func LoadInt8(be kernels.Backend, path string) (*models.Model, []*layers.Quantized, Config, error) {
+func LoadInt8(be kernels.Backend, path string) (*models.Model, []*qat.Quantized, Config, error) {
 	meta, err := models.ReadMetadata(path)
 	if err != nil {
 		return nil, nil, Config{}, err
@@ -132,18 +132,18 @@ func LoadInt8(be kernels.Backend, path string) (*models.Model, []*layers.Quantiz
 		return nil, nil, run, fmt.Errorf("%s: corrupt or truncated safetensors: %w", path, err)
 	}
 	raw := map[string]safetensors.Tensor{}
-	var state []layers.StateTensor
+	var state []qat.StateTensor
 	for _, t := range file.Tensors {
 		if n, ok := strings.CutPrefix(t.Name, quantTensorPrefix); ok {
-			state = append(state, layers.StateTensor{Name: n, Shape: intShape(t.Shape), Data: leF32(t.Data)})
+			state = append(state, qat.StateTensor{Name: n, Shape: intShape(t.Shape), Data: leF32(t.Data)})
 			continue
 		}
 		raw[t.Name] = t
 	}
-	if err := layers.LoadQuantState(qs, state); err != nil {
+	if err := qat.LoadState(qs, state); err != nil {
 		return nil, nil, run, fmt.Errorf("%s: %w", path, err)
 	}
-	layers.FreezeObservers(qs)
+	qat.FreezeObservers(qs)
 	for _, p := range m.Params() {
 		t, ok := raw[p.Name]
 		if !ok {

@@ -14,14 +14,15 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // QATConfig is the [qat] section: quantization-aware fine-tuning of a float
 // checkpoint with fake-quantized weights (weight_bits, symmetric per output
-// channel, layers.WeightBits) and, by default, inputs (activation_bits,
-// symmetric per tensor, layers.ActivationBits) of every convolution,
+// channel, qat.WeightBits) and, by default, inputs (activation_bits,
+// symmetric per tensor, qat.ActivationBits) of every convolution,
 // depthwise convolution and linear layer except those in skip
-// (layers.QuantizeModel; docs/QAT.md Part A for the formulas). Weights
+// (qat.QuantizeModel; docs/QAT.md Part A for the formulas). Weights
 // below 8 bits always learn their per-channel step size (LSQ, Esser et al.
 // 2020) once the observers freeze; lsq adds it at 8 bits and for inputs.
 type QATConfig struct {
@@ -50,8 +51,8 @@ const (
 // defaultQAT returns the [qat] defaults: W8A8 with PyTorch's EMA activation
 // observer, stem and head in float, 20 calibration batches.
 func defaultQAT() QATConfig {
-	return QATConfig{Activations: true, ActivationObserver: "ema", Averaging: layers.DefaultAveraging,
-		Skip: layers.DefaultQATSkip(), CalibrationBatches: 20, WeightBits: MaxQATBits, ActivationBits: MaxQATBits}
+	return QATConfig{Activations: true, ActivationObserver: "ema", Averaging: qat.DefaultAveraging,
+		Skip: qat.DefaultSkip(), CalibrationBatches: 20, WeightBits: MaxQATBits, ActivationBits: MaxQATBits}
 }
 
 // Validate returns an error naming the first invalid [qat] setting.
@@ -78,21 +79,21 @@ func (q QATConfig) Validate() error {
 	return nil
 }
 
-// layers returns the layers package's configuration for these settings
+// model returns the qat package's configuration for these settings
 // (valid ones: Validate bounds the bit widths).
-func (q QATConfig) layers() (layers.QATConfig, error) {
-	c := layers.DefaultQATConfig()
+func (q QATConfig) model() (qat.Config, error) {
+	c := qat.DefaultConfig()
 	var err error
-	if c.Weight.Scheme, err = layers.WeightBits(q.WeightBits); err != nil {
+	if c.Weight.Scheme, err = qat.WeightBits(q.WeightBits); err != nil {
 		return c, err
 	}
-	if c.Input.Scheme, err = layers.ActivationBits(q.ActivationBits); err != nil {
+	if c.Input.Scheme, err = qat.ActivationBits(q.ActivationBits); err != nil {
 		return c, err
 	}
 	c.Inputs, c.Skip = q.Activations, q.Skip
 	c.Input.Averaging = q.Averaging
 	if q.ActivationObserver == "minmax" {
-		c.Input.Observer = layers.MinMaxObserver
+		c.Input.Observer = qat.MinMaxObserver
 	}
 	c.Weight.LSQ, c.Input.LSQ = q.LSQ || q.WeightBits < MaxQATBits, q.LSQ
 	return c, nil
@@ -101,12 +102,12 @@ func (q QATConfig) layers() (layers.QATConfig, error) {
 // Quantize wraps m's convolutions and linears in fake quantizers as q says,
 // rebuilding the parameter arena when LSQ adds learned scales, and returns
 // the wrappers.
-func Quantize(m *models.Model, q QATConfig) ([]*layers.Quantized, error) {
-	lc, err := q.layers()
+func Quantize(m *models.Model, q QATConfig) ([]*qat.Quantized, error) {
+	lc, err := q.model()
 	if err != nil {
 		return nil, fmt.Errorf("qat: %w", err)
 	}
-	qs, err := layers.QuantizeModel(m.Backend, m.Net, lc)
+	qs, err := qat.QuantizeModel(m.Backend, m.Net, lc)
 	if err != nil {
 		return nil, fmt.Errorf("qat: %w", err)
 	}
@@ -122,26 +123,26 @@ func Quantize(m *models.Model, q QATConfig) ([]*layers.Quantized, error) {
 const quantTensorPrefix = "quant:"
 
 // quantTensors returns the quantizers' state as checkpoint tensors.
-func quantTensors(qs []*layers.Quantized) []models.Tensor {
+func quantTensors(qs []*qat.Quantized) []models.Tensor {
 	var out []models.Tensor
-	for _, st := range layers.QuantState(qs) {
+	for _, st := range qat.State(qs) {
 		out = append(out, models.Tensor{Name: quantTensorPrefix + st.Name, Shape: st.Shape, Data: st.Data})
 	}
 	return out
 }
 
 // loadQuantTensors restores the quantizers from a checkpoint's tensors.
-func loadQuantTensors(qs []*layers.Quantized, extra map[string]models.Tensor, path string) error {
-	var st []layers.StateTensor
+func loadQuantTensors(qs []*qat.Quantized, extra map[string]models.Tensor, path string) error {
+	var st []qat.StateTensor
 	for name, t := range extra {
 		if n, ok := strings.CutPrefix(name, quantTensorPrefix); ok {
-			st = append(st, layers.StateTensor{Name: n, Shape: t.Shape, Data: t.Data})
+			st = append(st, qat.StateTensor{Name: n, Shape: t.Shape, Data: t.Data})
 		}
 	}
 	if len(st) == 0 {
 		return fmt.Errorf("checkpoint %s has no quantizer state (not a QAT checkpoint)", path)
 	}
-	if err := layers.LoadQuantState(qs, st); err != nil {
+	if err := qat.LoadState(qs, st); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return nil
@@ -165,7 +166,7 @@ func (t *Trainer) setupQAT(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if t.qat, err = Quantize(t.model, q); err != nil {
+	if t.quantized, err = Quantize(t.model, q); err != nil {
 		return err
 	}
 	if err := t.calibrate(ctx, q.CalibrationBatches); err != nil {
@@ -175,16 +176,16 @@ func (t *Trainer) setupQAT(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range layers.FakeQuants(t.qat) {
+	for _, f := range qat.FakeQuants(t.quantized) {
 		f.SetObserver(true) // QAT keeps observing until freeze_observers_after
 	}
-	t.qatResults = QATResults{FloatTop1: float.Top1, PTQTop1: ptq.Top1, Layers: len(t.qat),
+	t.qatResults = QATResults{FloatTop1: float.Top1, PTQTop1: ptq.Top1, Layers: len(t.quantized),
 		WeightBits: q.WeightBits, ActivationBits: q.ActivationBits}
-	if err := t.log.Record(map[string]any{"kind": "qat_start", "float_top1": float.Top1, "ptq_top1": ptq.Top1, "quantized_layers": len(t.qat)}); err != nil {
+	if err := t.log.Record(map[string]any{"kind": "qat_start", "float_top1": float.Top1, "ptq_top1": ptq.Top1, "quantized_layers": len(t.quantized)}); err != nil {
 		return err
 	}
 	t.log.Printf("QAT: float top-1 %.2f%%, post-training W%dA%d (%d calibration batches) %.2f%%; %d layers quantized",
-		float.Top1, q.WeightBits, q.ActivationBits, q.CalibrationBatches, ptq.Top1, len(t.qat))
+		float.Top1, q.WeightBits, q.ActivationBits, q.CalibrationBatches, ptq.Top1, len(t.quantized))
 	return nil
 }
 
@@ -201,8 +202,8 @@ func (t *Trainer) calibrate(ctx context.Context, n int) error {
 	defer loader.Close()
 	t.model.SetTraining(false)
 	defer t.model.SetTraining(true)
-	layers.SetFakeQuant(t.qat, false)
-	layers.SetCalibration(t.qat, true)
+	qat.SetFakeQuant(t.quantized, false)
+	qat.SetCalibration(t.quantized, true)
 	for i := 0; i < n; i++ {
 		b, err := loader.Next()
 		if errors.Is(err, io.EOF) {
@@ -219,9 +220,9 @@ func (t *Trainer) calibrate(ctx context.Context, n int) error {
 			return fmt.Errorf("qat calibration batch %d: %w", i+1, err)
 		}
 	}
-	layers.SetCalibration(t.qat, false)
-	layers.FreezeObservers(t.qat)
-	layers.SetFakeQuant(t.qat, true)
+	qat.SetCalibration(t.quantized, false)
+	qat.FreezeObservers(t.quantized)
+	qat.SetFakeQuant(t.quantized, true)
 	return nil
 }
 
@@ -249,7 +250,7 @@ func (t *Trainer) writeQATResults(top1 float64) error {
 }
 
 // Quantizers returns the fake quantizers of a QAT run (nil otherwise).
-func (t *Trainer) Quantizers() []*layers.Quantized { return t.qat }
+func (t *Trainer) Quantizers() []*qat.Quantized { return t.quantized }
 
 // QATResults returns the float, post-training and QAT accuracies so far.
 func (t *Trainer) QATResults() QATResults { return t.qatResults }

@@ -19,6 +19,7 @@ import (
 	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/optim"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // Trainer owns one run: model, optimizer, data and outputs.
@@ -36,16 +37,16 @@ type Trainer struct {
 	steps      int // total optimizer steps of the run
 	perEpoch   int
 	log        *Logger
-	lock       *fsutil.FileLock    // out_dir's run.lock
-	x, tgt     kernels.Tensor      // device copies of the current batch
-	labels     kernels.Tensor      // the batch's labels as floats (device targets)
-	labelBuf   []float32           // host staging of labels
-	stager     kernels.Stager      // uint8 batches to the backend (nil: float32 batches)
-	lossSum    kernels.Tensor      // per-sample losses summed since the last log line
-	logged     int                 // steps summed into lossSum
-	stopAt     int                 // StopAfter's step, 0 = none
-	savedStep  int                 // step of the last save of last.safetensors
-	qat        []*layers.Quantized // fake quantizers of a QAT run
+	lock       *fsutil.FileLock // out_dir's run.lock
+	x, tgt     kernels.Tensor   // device copies of the current batch
+	labels     kernels.Tensor   // the batch's labels as floats (device targets)
+	labelBuf   []float32        // host staging of labels
+	stager     kernels.Stager   // uint8 batches to the backend (nil: float32 batches)
+	lossSum    kernels.Tensor   // per-sample losses summed since the last log line
+	logged     int              // steps summed into lossSum
+	stopAt     int              // StopAfter's step, 0 = none
+	savedStep  int              // step of the last save of last.safetensors
+	quantized  []*qat.Quantized // fake quantizers of a QAT run
 	qatResults QATResults
 	graph      *stepGraph // CUDA graph of the step, nil when off
 }
@@ -116,14 +117,14 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 	}
 	if cfg.QAT.Enabled {
 		if resume {
-			t.qat, err = Quantize(t.model, cfg.QAT)
+			t.quantized, err = Quantize(t.model, cfg.QAT)
 		} else {
 			err = t.setupQAT(ctx)
 		}
 		if err != nil {
 			return err
 		}
-		for _, f := range layers.FakeQuants(t.qat) {
+		for _, f := range qat.FakeQuants(t.quantized) {
 			if cfg.QAT.FreezeAfter > 0 && !resume { // observers count forward passes, update_freq per step
 				f.FreezeObserverAfter(f.Steps() + cfg.QAT.FreezeAfter*cfg.Train.UpdateFreq)
 			}
@@ -378,7 +379,7 @@ func (t *Trainer) evaluateAndSave(res *Result) error {
 		return t.saveBeforeFailing(err)
 	}
 	res.Top1, res.Top5 = ev.Top1, ev.Top5
-	if t.qat != nil {
+	if t.quantized != nil {
 		if err := t.writeQATResults(ev.Top1); err != nil {
 			return t.saveBeforeFailing(err)
 		}

@@ -8,8 +8,8 @@ import (
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/export/onnx"
 	"github.com/nextconv/nextconv/kernels"
-	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/qat"
 	"github.com/nextconv/nextconv/trainer"
 )
 
@@ -85,7 +85,7 @@ func exportONNX(ctx context.Context, be kernels.Backend, ckpt, out string, int8 
 	case err != nil:
 		return err
 	default:
-		var qs []*layers.Quantized
+		var qs []*qat.Quantized
 		if m, qs, _, err = trainer.OpenModel(be, ckpt, false); err != nil {
 			return err
 		}

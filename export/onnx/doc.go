@@ -15,13 +15,13 @@
 // state-dict name. The model's metadata_props carry the class names and the
 // preprocessing (see [Metadata]).
 //
-// A model wrapped for quantization-aware training (layers.Quantized) is
+// A model wrapped for quantization-aware training (qat.Quantized) is
 // written as a QDQ graph: each quantized layer's weight is an int8
 // initializer with a DequantizeLinear (per output channel, axis set, zero
 // point 0 for the symmetric weight scheme), and its input goes through a
 // QuantizeLinear/DequantizeLinear pair with the fake quantizer's per-tensor
 // scale and zero point, exactly the qparams training used
-// (layers.FakeQuant.QParams). ONNX Runtime fuses DequantizeLinear →
+// (qat.FakeQuant.QParams). ONNX Runtime fuses DequantizeLinear →
 // MatMul into integer matrix products (MatMulIntegerToFloat); the
 // depthwise and downsampling convolutions, whose outputs the fake-quantized
 // model leaves in float, stay DequantizeLinear → Conv.

@@ -43,7 +43,7 @@ type Options struct {
 
 // Export returns model m as an ONNX ModelProto for inputs of
 // meta.InputSize² pixels (see the package doc for the graph). A model
-// wrapped by layers.QuantizeModel gives a QDQ graph. It returns an error
+// wrapped by qat.QuantizeModel gives a QDQ graph. It returns an error
 // wrapping ErrUnsupported for a layer the exporter cannot spell, an error
 // if the input size is below m.MinInput or the metadata does not match the
 // model (class or channel counts), and errors from reading parameters or

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nextconv/nextconv/internal/ort"
 	"github.com/nextconv/nextconv/kernels"
-	"github.com/nextconv/nextconv/layers"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // BenchmarkLatency times inference of ConvNeXt V2-Atto — the quick-start
@@ -66,7 +66,7 @@ func BenchmarkLatency(b *testing.B) {
 				b.ReportMetric(median(ms), "ms-median/batch")
 			})
 			b.Run(name+"/ort-float", func(b *testing.B) { ortLatency(b, r, dir, float, x, shape) })
-			quantize(b, m, layers.DefaultQATConfig(), x, n, tc.c, tc.size)
+			quantize(b, m, qat.DefaultConfig(), x, n, tc.c, tc.size)
 			for _, v := range []struct {
 				name string
 				opt  Options

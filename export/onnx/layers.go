@@ -7,6 +7,7 @@ import (
 
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/layers"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // ErrUnsupported is wrapped by the error for a layer that has no ONNX
@@ -37,9 +38,9 @@ func (e *emitter) emit(l layers.Layer, x string) (string, error) {
 		return e.residual(v.Name(), v.Body, x)
 	case *layers.Residual:
 		return e.residual(v.Name(), v.Body, x)
-	case *layers.Quantized:
+	case *qat.Quantized:
 		return e.quantized(v, x)
-	case *layers.FakeQuant:
+	case *qat.FakeQuant:
 		return e.qdq(v, x)
 	case *layers.Conv2D:
 		w, err := e.param(v.Weight)

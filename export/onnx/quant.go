@@ -5,12 +5,13 @@ import (
 
 	"github.com/nextconv/nextconv/export/onnx/onnxpb"
 	"github.com/nextconv/nextconv/layers"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // quantized writes a fake-quantized Conv2D, DWConv or Linear: the input
 // through its quantizer's QuantizeLinear/DequantizeLinear pair, the weight
 // as integers with a DequantizeLinear, then the float layer's op.
-func (e *emitter) quantized(q *layers.Quantized, x string) (string, error) {
+func (e *emitter) quantized(q *qat.Quantized, x string) (string, error) {
 	var err error
 	if q.Input != nil {
 		if x, err = e.qdq(q.Input, x); err != nil {
@@ -41,12 +42,12 @@ func (e *emitter) quantized(q *layers.Quantized, x string) (string, error) {
 }
 
 // quantWeight adds weight p, quantized by f exactly as the fake-quantized
-// forward pass rounds it (layers.FakeQuant.Quantize), as an int8
+// forward pass rounds it (qat.FakeQuant.Quantize), as an int8
 // initializer followed by a DequantizeLinear with f's scales and zero
 // points, and returns the DequantizeLinear's output. With transposed, p is a
 // Linear's [Out, In] weight, written as the [In, Out] MatMul multiplies by,
 // which moves a per-channel axis a to 1 − a.
-func (e *emitter) quantWeight(f *layers.FakeQuant, p *layers.Param, transposed bool) (string, error) {
+func (e *emitter) quantWeight(f *qat.FakeQuant, p *layers.Param, transposed bool) (string, error) {
 	v, err := e.download(p)
 	if err != nil {
 		return "", err
@@ -85,7 +86,7 @@ func (e *emitter) quantWeight(f *layers.FakeQuant, p *layers.Param, transposed b
 // fast path on x86 without VNNI. A grid narrower than the 8-bit type
 // that stores it (a low-bit scheme) is first clipped to
 // [(QMin − z)·s, (QMax − z)·s], so that rounding saturates where f's does.
-func (e *emitter) qdq(f *layers.FakeQuant, x string) (string, error) {
+func (e *emitter) qdq(f *qat.FakeQuant, x string) (string, error) {
 	scheme := f.Config().Scheme
 	signed, err := storage(f)
 	if err != nil {
@@ -118,7 +119,7 @@ func (e *emitter) qdq(f *layers.FakeQuant, x string) (string, error) {
 
 // qparams adds f's scales (float32) and zero points plus shift (int8 or
 // uint8), one per channel or one scalar per tensor, and returns their names.
-func (e *emitter) qparams(f *layers.FakeQuant, signed bool, shift int32) (scale, zp string, err error) {
+func (e *emitter) qparams(f *qat.FakeQuant, signed bool, shift int32) (scale, zp string, err error) {
 	s, z, err := f.QParams()
 	if err != nil {
 		return "", "", fmt.Errorf("onnx: %w", err)
@@ -137,7 +138,7 @@ func (e *emitter) qparams(f *layers.FakeQuant, signed bool, shift int32) (scale,
 
 // storage returns whether f's integer grid is stored as int8 (true) or
 // uint8 (false), or an error when it fits neither.
-func storage(f *layers.FakeQuant) (signed bool, err error) {
+func storage(f *qat.FakeQuant) (signed bool, err error) {
 	s := f.Config().Scheme
 	switch {
 	case s.QMin >= -128 && s.QMax <= 127:

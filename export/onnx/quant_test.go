@@ -14,25 +14,26 @@ import (
 	"github.com/nextconv/nextconv/internal/ort"
 	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // quantize wraps m for W8A8 QAT (the default: int8 symmetric per-channel
 // weights, int8 per-tensor activations, stem and head float), calibrates
 // the observers on batches of x and turns fake quantization on:
 // post-training quantization, the state an int8 checkpoint is in.
-func quantize(t testing.TB, m *models.Model, cfg layers.QATConfig, x []float32, n, c, hw int) []*layers.Quantized {
+func quantize(t testing.TB, m *models.Model, cfg qat.Config, x []float32, n, c, hw int) []*qat.Quantized {
 	t.Helper()
-	qs, err := layers.QuantizeModel(m.Backend, m.Net, cfg)
+	qs, err := qat.QuantizeModel(m.Backend, m.Net, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.SetTraining(false)
-	layers.SetFakeQuant(qs, false)
-	layers.SetCalibration(qs, true)
+	qat.SetFakeQuant(qs, false)
+	qat.SetCalibration(qs, true)
 	forward(t, m, x, n, c, hw, hw)
-	layers.SetCalibration(qs, false)
-	layers.FreezeObservers(qs)
-	layers.SetFakeQuant(qs, true)
+	qat.SetCalibration(qs, false)
+	qat.FreezeObservers(qs)
+	qat.SetFakeQuant(qs, true)
 	return qs
 }
 
@@ -70,7 +71,7 @@ func TestQDQExportMatchesFakeQuant(t *testing.T) {
 	const n, c, hw = 8, 1, 28
 	m := newModel(t, "atto", 2, c, 10, 3)
 	x := randn(n*c*hw*hw, 11)
-	qs := quantize(t, m, layers.DefaultQATConfig(), x, n, c, hw)
+	qs := quantize(t, m, qat.DefaultConfig(), x, n, c, hw)
 	logits := forward(t, m, x, n, c, hw, hw)
 
 	dir := t.TempDir()
@@ -214,7 +215,7 @@ func TestQDQLowBit(t *testing.T) {
 	const n, c, hw = 8, 1, 28
 	m := newModel(t, "atto", 2, c, 10, 5)
 	x := randn(n*c*hw*hw, 13)
-	cfg := layers.DefaultQATConfig()
+	cfg := qat.DefaultConfig()
 	cfg.Weight.Scheme.QMin, cfg.Weight.Scheme.QMax = -7, 7
 	cfg.Input.Scheme.QMin, cfg.Input.Scheme.QMax = -8, 7
 	qs := quantize(t, m, cfg, x, n, c, hw)

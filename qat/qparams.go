@@ -1,4 +1,4 @@
-package layers
+package qat
 
 import (
 	"fmt"

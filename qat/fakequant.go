@@ -1,4 +1,4 @@
-package layers
+package qat
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/layers"
 )
 
 // LSQInit selects how a learned step size starts (docs/QAT.md A2).
@@ -72,7 +73,7 @@ func (c QuantConfig) Validate() error {
 // _LearnableFakeQuantize): y = fake_quant(x) with the scale and zero point
 // its observer derives through [QParams] (or, for LSQ once the observer is
 // frozen, learned ones), and the straight-through gradient dx = dy·mask
-// (kernels.QuantOps). It is a [Layer] that keeps x's shape, so it can stand
+// (kernels.QuantOps). It is a [layers.Layer] that keeps x's shape, so it can stand
 // before any layer as an activation quantizer; [Quantized] also uses one on
 // a weight.
 //
@@ -101,7 +102,7 @@ type FakeQuant struct {
 	scale, zp kernels.Tensor // views of qp, or (LSQ) zp is zeros for symmetric schemes
 	// Scale and ZeroPoint are the learned qparams of an LSQ quantizer
 	// ([C] each; ZeroPoint nil for symmetric schemes); nil otherwise.
-	Scale, ZeroPoint *Param
+	Scale, ZeroPoint *layers.Param
 	stats            kernels.Tensor // [2, C] MinMax output
 	hostScale        []float32      // qparams last computed on the host (not LSQ)
 	hostZero         []int32
@@ -117,7 +118,7 @@ type FakeQuant struct {
 	s         kernels.QuantShape
 	forwarded bool
 	active    bool // the last Forward fake-quantized (else it was the identity)
-	out, dx   buffer
+	out, dx   layers.Buffer
 }
 
 // NewFakeQuant returns a fake quantizer named name (e.g.
@@ -146,14 +147,14 @@ func NewFakeQuant(be kernels.Backend, name string, cfg QuantConfig, channels int
 		return nil, err
 	}
 	if cfg.LSQ {
-		if f.Scale, err = newParam(be, join(name, "scale"), c, false); err != nil {
+		if f.Scale, err = layers.NewParam(be, layers.Join(name, "scale"), c, false); err != nil {
 			return nil, err
 		}
-		if err := Fill(be, f.Scale, 1); err != nil {
+		if err := layers.Fill(be, f.Scale, 1); err != nil {
 			return nil, err
 		}
 		if !cfg.Scheme.Symmetric {
-			if f.ZeroPoint, err = newParam(be, join(name, "zero_point"), c, false); err != nil {
+			if f.ZeroPoint, err = layers.NewParam(be, layers.Join(name, "zero_point"), c, false); err != nil {
 				return nil, err
 			}
 		} else if f.zp, err = be.Alloc(c); err != nil {
@@ -180,7 +181,7 @@ func (f *FakeQuant) Channels() int { return f.channels }
 
 // Params returns an LSQ quantizer's Scale and (affine) ZeroPoint, nil
 // otherwise. Neither takes weight decay.
-func (f *FakeQuant) Params() []*Param { return paramList(f.Scale, f.ZeroPoint) }
+func (f *FakeQuant) Params() []*layers.Param { return layers.ParamList(f.Scale, f.ZeroPoint) }
 
 // SetTraining switches training mode; in evaluation mode the observer
 // pauses unless SetCalibration(true).
@@ -240,13 +241,13 @@ func (f *FakeQuant) quantShape(xs kernels.Shape) (kernels.QuantShape, error) {
 	if sch.PerChannel {
 		axis = sch.Axis
 		if axis >= len(xs) || xs[axis] != f.channels {
-			return kernels.QuantShape{}, shapeError(f.name, "FakeQuant", "forward", xs,
+			return kernels.QuantShape{}, layers.ShapeError(f.name, "FakeQuant", "forward", xs,
 				fmt.Sprintf("%d channels along axis %d", f.channels, axis))
 		}
 	}
 	s, err := kernels.QuantAxis(xs, axis, sch.QMin, sch.QMax)
 	if err != nil {
-		return s, layerError(f.name, "FakeQuant", "forward", err)
+		return s, layers.LayerError(f.name, "FakeQuant", "forward", err)
 	}
 	if f.cfg.LSQ {
 		s.MinScale = float64(sch.eps())
@@ -257,7 +258,7 @@ func (f *FakeQuant) quantShape(xs kernels.Shape) (kernels.QuantShape, error) {
 // Forward observes x (training mode, observer enabled) and returns its fake
 // quantization, or x itself when fake quant is disabled.
 func (f *FakeQuant) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(f.be, f.name))
+	defer layers.PopRange(layers.PushRange(f.be, f.name))
 	f.forwarded, f.active = false, false
 	observe := f.observe && (f.training || f.calibrate)
 	if !observe && !f.quantize && !f.initPending {
@@ -283,14 +284,14 @@ func (f *FakeQuant) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 		return x, nil
 	}
 	if !f.ready {
-		return kernels.Tensor{}, layerError(f.name, "FakeQuant", "forward", ErrNoRange)
+		return kernels.Tensor{}, layers.LayerError(f.name, "FakeQuant", "forward", ErrNoRange)
 	}
-	y, err := f.out.get(f.be, x.Shape)
+	y, err := f.out.Get(f.be, x.Shape)
 	if err == nil {
 		err = f.be.FakeQuant(y, x, f.scaleT(), f.zeroT(), s)
 	}
 	if err != nil {
-		return kernels.Tensor{}, layerError(f.name, "FakeQuant", "forward", err)
+		return kernels.Tensor{}, layers.LayerError(f.name, "FakeQuant", "forward", err)
 	}
 	f.x, f.s, f.active = x, s, true
 	return y, nil
@@ -300,28 +301,28 @@ func (f *FakeQuant) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 // fake-quantize; the nil tensor for a nil dy) and, for a learning LSQ
 // quantizer, accumulates the scale and zero-point gradients.
 func (f *FakeQuant) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
-	defer popRange(pushRange(f.be, backwardName(f.name)))
+	defer layers.PopRange(layers.PushRange(f.be, layers.BackwardName(f.name)))
 	if !f.forwarded {
-		return kernels.Tensor{}, layerError(f.name, "FakeQuant", "backward", ErrNoForward)
+		return kernels.Tensor{}, layers.LayerError(f.name, "FakeQuant", "backward", layers.ErrNoForward)
 	}
 	if !f.active || dy.Nil() {
 		return dy, nil
 	}
 	if !dy.Shape.Equal(f.x.Shape) {
-		return kernels.Tensor{}, shapeError(f.name, "FakeQuant", "backward", dy.Shape, f.x.Shape.String())
+		return kernels.Tensor{}, layers.ShapeError(f.name, "FakeQuant", "backward", dy.Shape, f.x.Shape.String())
 	}
-	dx, err := f.dx.get(f.be, f.x.Shape)
+	dx, err := f.dx.Get(f.be, f.x.Shape)
 	if err != nil {
-		return kernels.Tensor{}, layerError(f.name, "FakeQuant", "backward", err)
+		return kernels.Tensor{}, layers.LayerError(f.name, "FakeQuant", "backward", err)
 	}
 	var ds, dz kernels.Tensor
 	g := 1.0
 	if f.learning {
-		ds, dz = gradOf(f.Scale), gradOf(f.ZeroPoint)
+		ds, dz = layers.GradOf(f.Scale), layers.GradOf(f.ZeroPoint)
 		g = 1 / math.Sqrt(float64(f.x.Len())*float64(f.cfg.Scheme.QMax))
 	}
 	if err := f.be.FakeQuantBackward(dx, ds, dz, dy, f.x, f.scaleT(), f.zeroT(), f.s, g); err != nil {
-		return kernels.Tensor{}, layerError(f.name, "FakeQuant", "backward", err)
+		return kernels.Tensor{}, layers.LayerError(f.name, "FakeQuant", "backward", err)
 	}
 	return dx, nil
 }
@@ -352,21 +353,21 @@ func (f *FakeQuant) observeBatch(x kernels.Tensor, s kernels.QuantShape) error {
 	mn, _ := f.stats.View(0, kernels.Shape{C})
 	mx, _ := f.stats.View(C, kernels.Shape{C})
 	if err := f.be.MinMax(mn, mx, x, s); err != nil {
-		return layerError(f.name, "FakeQuant", "observer", err)
+		return layers.LayerError(f.name, "FakeQuant", "observer", err)
 	}
 	st := make([]float32, 2*C)
 	if err := f.be.Download(st, f.stats); err != nil {
-		return layerError(f.name, "FakeQuant", "observer", err)
+		return layers.LayerError(f.name, "FakeQuant", "observer", err)
 	}
 	if err := f.Observer.Update(st[:C], st[C:]); err != nil {
-		return layerError(f.name, "FakeQuant", "observer", err)
+		return layers.LayerError(f.name, "FakeQuant", "observer", err)
 	}
 	scale, zp, err := ChannelQParams(f.Observer.Min, f.Observer.Max, f.cfg.Scheme)
 	if err == nil {
 		err = f.install(scale, zp)
 	}
 	if err != nil {
-		return layerError(f.name, "FakeQuant", "observer", err)
+		return layers.LayerError(f.name, "FakeQuant", "observer", err)
 	}
 	f.steps++
 	if f.freezeAt > 0 && f.steps >= f.freezeAt {
@@ -405,7 +406,7 @@ func (f *FakeQuant) install(scale []float32, zp []int32) error {
 func (f *FakeQuant) initMeanAbs(x kernels.Tensor, s kernels.QuantShape) error {
 	v := make([]float32, x.Len())
 	if err := f.be.Download(v, x); err != nil {
-		return layerError(f.name, "FakeQuant", "LSQ init", err)
+		return layers.LayerError(f.name, "FakeQuant", "LSQ init", err)
 	}
 	sum := make([]float64, s.Channels)
 	for i, e := range v {
@@ -416,12 +417,12 @@ func (f *FakeQuant) initMeanAbs(x kernels.Tensor, s kernels.QuantShape) error {
 	for c := range scale {
 		m := 2 * sum[c] / n / math.Sqrt(float64(f.cfg.Scheme.QMax))
 		if math.IsNaN(m) || math.IsInf(m, 0) {
-			return layerError(f.name, "FakeQuant", "LSQ init", fmt.Errorf("channel %d: mean |x| is not finite: %w", c, kernels.ErrNaN))
+			return layers.LayerError(f.name, "FakeQuant", "LSQ init", fmt.Errorf("channel %d: mean |x| is not finite: %w", c, kernels.ErrNaN))
 		}
 		scale[c] = float32(math.Max(m, float64(f.cfg.Scheme.eps())))
 	}
 	if err := f.be.Upload(f.Scale.Value, scale); err != nil {
-		return layerError(f.name, "FakeQuant", "LSQ init", err)
+		return layers.LayerError(f.name, "FakeQuant", "LSQ init", err)
 	}
 	f.initPending, f.ready = false, true
 	return nil

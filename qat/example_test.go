@@ -1,4 +1,4 @@
-package layers_test
+package qat_test
 
 import (
 	"fmt"
@@ -6,8 +6,8 @@ import (
 
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
-	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // ExampleQuantizeModel shows the QAT flow a trainer follows: wrap a float
@@ -24,7 +24,7 @@ func ExampleQuantizeModel() {
 	}
 
 	// W8A8 for TensorRT; stem conv and head stay float.
-	qs, err := layers.QuantizeModel(be, m.Net, layers.DefaultQATConfig())
+	qs, err := qat.QuantizeModel(be, m.Net, qat.DefaultConfig())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,11 +40,11 @@ func ExampleQuantizeModel() {
 			log.Fatal(err)
 		}
 		if epoch == 0 {
-			layers.FreezeObservers(qs) // torchvision freezes after 4 epochs
+			qat.FreezeObservers(qs) // torchvision freezes after 4 epochs
 		}
 	}
 
-	state := layers.QuantState(qs) // save next to the model's tensors
+	state := qat.State(qs) // save next to the model's tensors
 	fmt.Println(len(qs), "wrapped layers;", len(state), "state tensors")
 	fc1 := qs[1]
 	s, z, _ := fc1.Weight.QParams() // per output channel, zero points 0

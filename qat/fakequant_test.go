@@ -1,4 +1,4 @@
-package layers_test
+package qat_test
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
 	"github.com/nextconv/nextconv/layers"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // fq is a host fake quant of one value (PyTorch's float32 arithmetic) that
@@ -51,8 +52,8 @@ func TestQuantizedLinearSTE(t *testing.T) {
 	w := []float32{0.5, -0.25, 0.125, -0.4, 0.3, 0.05}
 	copy(lin.Weight.Value.Host32(), w)
 	copy(lin.Bias.Value.Host32(), []float32{0.1, -0.2})
-	act := layers.ActivationQuant()
-	q, err := layers.NewQuantized(be, lin, layers.WeightQuant(), &act)
+	act := qat.ActivationQuant()
+	q, err := qat.NewQuantized(be, lin, qat.WeightQuant(), &act)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestQuantizedLinearSTE(t *testing.T) {
 // that evaluation mode pauses the observer unless calibrating.
 func TestFakeQuantFreeze(t *testing.T) {
 	be := cpu.New()
-	f, err := layers.NewFakeQuant(be, "act", layers.ActivationQuant(), 1)
+	f, err := qat.NewFakeQuant(be, "act", qat.ActivationQuant(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestFakeQuantFreeze(t *testing.T) {
 	testutil.AllClose(t, "y with frozen qparams", y.Host32(), want, 0, 0)
 
 	// moving average by hand: first batch sets, then min += 0.01·(b − min)
-	g, _ := layers.NewFakeQuant(be, "act2", layers.ActivationQuant(), 1)
+	g, _ := qat.NewFakeQuant(be, "act2", qat.ActivationQuant(), 1)
 	g.FreezeObserverAfter(2)
 	for _, x := range []kernels.Tensor{a, b, b} {
 		if _, err := g.Forward(x); err != nil {
@@ -200,9 +201,9 @@ func TestFakeQuantFreeze(t *testing.T) {
 			g.Steps(), g.ObserverEnabled(), g.Observer.Min[0], g.Observer.Max[0], wantMin, wantMax)
 	}
 
-	h, _ := layers.NewFakeQuant(be, "act3", layers.ActivationQuant(), 1)
+	h, _ := qat.NewFakeQuant(be, "act3", qat.ActivationQuant(), 1)
 	h.SetTraining(false)
-	if _, err := h.Forward(a); !errors.Is(err, layers.ErrNoRange) {
+	if _, err := h.Forward(a); !errors.Is(err, qat.ErrNoRange) {
 		t.Errorf("evaluation before any observation: error %v, want ErrNoRange", err)
 	}
 	h.SetCalibration(true)
@@ -215,7 +216,7 @@ func TestFakeQuantFreeze(t *testing.T) {
 	}
 
 	// fake quant off: identity forward and backward, observer still runs
-	k, _ := layers.NewFakeQuant(be, "act4", layers.ActivationQuant(), 1)
+	k, _ := qat.NewFakeQuant(be, "act4", qat.ActivationQuant(), 1)
 	k.SetFakeQuant(false)
 	y, err = k.Forward(b)
 	if err != nil || y.Host32()[0] != -8 || k.Steps() != 1 {
@@ -230,10 +231,10 @@ func TestFakeQuantFreeze(t *testing.T) {
 // TestFakeQuantLayerErrors covers the layer's error cases.
 func TestFakeQuantLayerErrors(t *testing.T) {
 	be := cpu.New()
-	f, _ := layers.NewFakeQuant(be, "blocks.0.act", layers.ActivationQuant(), 1)
+	f, _ := qat.NewFakeQuant(be, "blocks.0.act", qat.ActivationQuant(), 1)
 	ok := qTensor(t, be, kernels.Shape{4}, []float32{-1, 0, 1, 2})
 	if _, err := f.Backward(ok); !errors.Is(err, layers.ErrNoForward) {
-		t.Errorf("backward first: %v, want ErrNoForward", err)
+		t.Errorf("backward first: %v, want layers.ErrNoForward", err)
 	}
 	if _, err := f.Forward(ok); err != nil {
 		t.Fatal(err)
@@ -251,26 +252,26 @@ func TestFakeQuantLayerErrors(t *testing.T) {
 		t.Errorf("−Inf batch: error %v, want ErrNaN", err)
 	}
 
-	g, _ := layers.NewFakeQuant(be, "frozen", layers.ActivationQuant(), 1)
+	g, _ := qat.NewFakeQuant(be, "frozen", qat.ActivationQuant(), 1)
 	g.FreezeObserver()
-	if _, err := g.Forward(ok); !errors.Is(err, layers.ErrNoRange) {
+	if _, err := g.Forward(ok); !errors.Is(err, qat.ErrNoRange) {
 		t.Errorf("fake quant without a range: %v, want ErrNoRange", err)
 	}
-	if _, _, err := g.QParams(); !errors.Is(err, layers.ErrNoRange) {
+	if _, _, err := g.QParams(); !errors.Is(err, qat.ErrNoRange) {
 		t.Errorf("QParams without a range: %v, want ErrNoRange", err)
 	}
 
-	w, _ := layers.NewFakeQuant(be, "w", layers.WeightQuant(), 5)
+	w, _ := qat.NewFakeQuant(be, "w", qat.WeightQuant(), 5)
 	if _, err := w.Forward(qTensor(t, be, kernels.Shape{4, 3}, nil)); !errors.Is(err, kernels.ErrShape) {
 		t.Errorf("4 channels into a 5-channel quantizer: %v, want ErrShape", err)
 	}
-	if _, err := layers.NewFakeQuant(be, "x", layers.QuantConfig{Scheme: layers.WeightInt8()}, 5); err == nil {
+	if _, err := qat.NewFakeQuant(be, "x", qat.QuantConfig{Scheme: qat.WeightInt8()}, 5); err == nil {
 		t.Error("config without an observer accepted")
 	}
-	if _, err := layers.NewFakeQuant(be, "x", layers.QuantConfig{Scheme: layers.QScheme{QMin: -8, QMax: 0}, Observer: layers.MinMaxObserver, LSQ: true}, 1); err == nil {
+	if _, err := qat.NewFakeQuant(be, "x", qat.QuantConfig{Scheme: qat.QScheme{QMin: -8, QMax: 0}, Observer: qat.MinMaxObserver, LSQ: true}, 1); err == nil {
 		t.Error("LSQ with QMax = 0 accepted")
 	}
-	if _, err := layers.NewQuantized(be, layers.NewGELU(be, "act", kernels.GELUErf), layers.WeightQuant(), nil); err == nil {
+	if _, err := qat.NewQuantized(be, layers.NewGELU(be, "act", kernels.GELUErf), qat.WeightQuant(), nil); err == nil {
 		t.Error("wrapping a GELU accepted")
 	}
 
@@ -279,8 +280,8 @@ func TestFakeQuantLayerErrors(t *testing.T) {
 	if err := g.LoadState(st); !errors.Is(err, kernels.ErrShape) {
 		t.Errorf("state of another quantizer: %v, want ErrShape (missing)", err)
 	}
-	mutate := func(name string, v []float32) []layers.StateTensor {
-		out := make([]layers.StateTensor, len(st))
+	mutate := func(name string, v []float32) []qat.StateTensor {
+		out := make([]qat.StateTensor, len(st))
 		copy(out, st)
 		for i := range out {
 			if strings.HasSuffix(out[i].Name, "."+name) {
@@ -318,9 +319,9 @@ func TestFakeQuantLayerErrors(t *testing.T) {
 // with the eps floor, and a NaN scale is reported, not used silently.
 func TestFakeQuantLSQ(t *testing.T) {
 	be := cpu.New()
-	cfg := layers.ActivationQuant()
+	cfg := qat.ActivationQuant()
 	cfg.LSQ = true
-	f, err := layers.NewFakeQuant(be, "act", cfg, 1)
+	f, err := qat.NewFakeQuant(be, "act", cfg, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +354,7 @@ func TestFakeQuantLSQ(t *testing.T) {
 	if _, err := f.Backward(dy); err != nil {
 		t.Fatal(err)
 	}
-	s := kernels.QuantShape{Outer: 1, Channels: 1, Inner: 8, QMin: -128, QMax: 127, MinScale: float64(layers.Float32Eps)}
+	s := kernels.QuantShape{Outer: 1, Channels: 1, Inner: 8, QMin: -128, QMax: 127, MinScale: float64(qat.Float32Eps)}
 	want := qTensor(t, be, kernels.Shape{1}, nil)
 	if err := be.FakeQuantBackward(kernels.Tensor{}, want, kernels.Tensor{}, dy, x, f.Scale.Value, qTensor(t, be, kernels.Shape{1}, nil), s,
 		1/math.Sqrt(8*127)); err != nil {
@@ -365,7 +366,7 @@ func TestFakeQuantLSQ(t *testing.T) {
 	}
 
 	copy(f.Scale.Value.Host32(), []float32{1e-12})
-	if sc, _, err := f.QParams(); err != nil || sc[0] != layers.Float32Eps {
+	if sc, _, err := f.QParams(); err != nil || sc[0] != qat.Float32Eps {
 		t.Errorf("QParams of a scale below eps: %v, %v; want eps", sc, err)
 	}
 	copy(f.Scale.Value.Host32(), []float32{float32(math.NaN())})
@@ -374,8 +375,8 @@ func TestFakeQuantLSQ(t *testing.T) {
 	}
 
 	// the LSQ paper's init: s = 2·mean|x|/sqrt(QMax) on the first batch
-	cfg.LSQInit = layers.LSQInitMeanAbs
-	m, _ := layers.NewFakeQuant(be, "act2", cfg, 1)
+	cfg.LSQInit = qat.LSQInitMeanAbs
+	m, _ := qat.NewFakeQuant(be, "act2", cfg, 1)
 	m.FreezeObserver()
 	if _, err := m.Forward(x); err != nil {
 		t.Fatal(err)
@@ -393,7 +394,7 @@ func TestFakeQuantLSQ(t *testing.T) {
 // exactly the layer's fake-quantized output (per channel, with clipping).
 func TestFakeQuantQuantize(t *testing.T) {
 	be := cpu.New()
-	f, _ := layers.NewFakeQuant(be, "w", layers.WeightQuant(), 5)
+	f, _ := qat.NewFakeQuant(be, "w", qat.WeightQuant(), 5)
 	xs := kernels.Shape{5, 2, 3, 3}
 	v := testutil.Rand(testutil.NewRand(8), xs.Len(), 1)
 	if _, err := f.Forward(qTensor(t, be, xs, v)); err != nil {

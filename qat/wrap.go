@@ -1,10 +1,11 @@
-package layers
+package qat
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/layers"
 )
 
 // Quantized wraps a Conv2D, DWConv or Linear for quantization-aware
@@ -22,29 +23,29 @@ import (
 // passes dx through the input quantizer's mask. The bias stays float (int32
 // at export, from the input and weight scales).
 //
-// Quantized is a [Container] whose children are the input quantizer (if
+// Quantized is a [layers.Container] whose children are the input quantizer (if
 // any) and the wrapped layer, so Walk, SetTraining and models.Describe see
 // both; its Name is the wrapped layer's.
 type Quantized struct {
-	Layer  Layer      // the float layer (*Conv2D, *DWConv or *Linear)
-	Weight *FakeQuant // fake-quantizes Layer's weight; named <layer>.weight_fake_quant
-	Input  *FakeQuant // fake-quantizes Layer's input, or nil; named <layer>.input_fake_quant
+	Layer  layers.Layer // the float layer (*Conv2D, *DWConv or *Linear)
+	Weight *FakeQuant   // fake-quantizes Layer's weight; named <layer>.weight_fake_quant
+	Input  *FakeQuant   // fake-quantizes Layer's input, or nil; named <layer>.input_fake_quant
 	be     kernels.Backend
-	w      *Param         // Layer's weight
+	w      *layers.Param  // Layer's weight
 	wq     kernels.Tensor // the fake-quantized weight the last Forward used
 	swap   bool           // the last Forward ran Layer on wq
 	fwd    bool
-	g      buffer // dL/dwq
+	g      layers.Buffer // dL/dwq
 }
 
 // weightOf returns a quantizable layer's weight.
-func weightOf(l Layer) (*Param, int, bool) {
+func weightOf(l layers.Layer) (*layers.Param, int, bool) {
 	switch v := l.(type) {
-	case *Conv2D:
+	case *layers.Conv2D:
 		return v.Weight, v.CIn, true
-	case *DWConv:
+	case *layers.DWConv:
 		return v.Weight, v.C, true
-	case *Linear:
+	case *layers.Linear:
 		return v.Weight, v.In, true
 	}
 	return nil, 0, false
@@ -55,10 +56,10 @@ func weightOf(l Layer) (*Param, int, bool) {
 // weight's shape: 0 is the output channel) and, when input is not nil, an
 // input quantizer (a per-channel input scheme's Axis must name the
 // channel axis of l's input, 3 for NHWC; its size is l's input channels).
-func NewQuantized(be kernels.Backend, l Layer, weight QuantConfig, input *QuantConfig) (*Quantized, error) {
+func NewQuantized(be kernels.Backend, l layers.Layer, weight QuantConfig, input *QuantConfig) (*Quantized, error) {
 	w, in, ok := weightOf(l)
 	if !ok {
-		return nil, fmt.Errorf("layer %s (%T): only Conv2D, DWConv and Linear can be quantized", l.Name(), l)
+		return nil, fmt.Errorf("layer %s (%T): only layers.Conv2D, layers.DWConv and layers.Linear can be quantized", l.Name(), l)
 	}
 	wc := 1
 	if weight.Scheme.PerChannel {
@@ -69,11 +70,11 @@ func NewQuantized(be kernels.Backend, l Layer, weight QuantConfig, input *QuantC
 	}
 	q := &Quantized{Layer: l, be: be, w: w}
 	var err error
-	if q.Weight, err = NewFakeQuant(be, join(l.Name(), "weight_fake_quant"), weight, wc); err != nil {
+	if q.Weight, err = NewFakeQuant(be, layers.Join(l.Name(), "weight_fake_quant"), weight, wc); err != nil {
 		return nil, err
 	}
 	if input != nil {
-		if q.Input, err = NewFakeQuant(be, join(l.Name(), "input_fake_quant"), *input, in); err != nil {
+		if q.Input, err = NewFakeQuant(be, layers.Join(l.Name(), "input_fake_quant"), *input, in); err != nil {
 			return nil, err
 		}
 	}
@@ -84,16 +85,16 @@ func NewQuantized(be kernels.Backend, l Layer, weight QuantConfig, input *QuantC
 func (q *Quantized) Name() string { return q.Layer.Name() }
 
 // Children returns the input quantizer (when present) and the wrapped layer.
-func (q *Quantized) Children() []Layer {
+func (q *Quantized) Children() []layers.Layer {
 	if q.Input != nil {
-		return []Layer{q.Input, q.Layer}
+		return []layers.Layer{q.Input, q.Layer}
 	}
-	return []Layer{q.Layer}
+	return []layers.Layer{q.Layer}
 }
 
 // Params returns the wrapped layer's parameters, then the quantizers' (LSQ
 // scales and zero points; none otherwise).
-func (q *Quantized) Params() []*Param {
+func (q *Quantized) Params() []*layers.Param {
 	ps := append(q.Layer.Params(), q.Weight.Params()...)
 	if q.Input != nil {
 		ps = append(ps, q.Input.Params()...)
@@ -153,17 +154,17 @@ func (q *Quantized) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 // gradient, and the input quantizer's mask into dx.
 func (q *Quantized) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	if !q.fwd {
-		return kernels.Tensor{}, layerError(q.Name(), "Quantized", "backward", ErrNoForward)
+		return kernels.Tensor{}, layers.LayerError(q.Name(), "Quantized", "backward", layers.ErrNoForward)
 	}
 	var dxq kernels.Tensor
 	var err error
 	if q.swap {
-		g, gerr := q.g.get(q.be, q.w.Shape())
+		g, gerr := q.g.Get(q.be, q.w.Shape())
 		if gerr == nil {
 			gerr = q.be.Zero(g)
 		}
 		if gerr != nil {
-			return kernels.Tensor{}, layerError(q.Name(), "Quantized", "backward", gerr)
+			return kernels.Tensor{}, layers.LayerError(q.Name(), "Quantized", "backward", gerr)
 		}
 		v, grad := q.w.Value, q.w.Grad
 		q.w.Value, q.w.Grad = q.wq, g
@@ -177,7 +178,7 @@ func (q *Quantized) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 			return kernels.Tensor{}, err
 		}
 		if err := q.be.Add(grad, grad, dw); err != nil {
-			return kernels.Tensor{}, layerError(q.Name(), "Quantized", "backward", err)
+			return kernels.Tensor{}, layers.LayerError(q.Name(), "Quantized", "backward", err)
 		}
 	} else if dxq, err = q.Layer.Backward(dy); err != nil {
 		return kernels.Tensor{}, err
@@ -188,8 +189,8 @@ func (q *Quantized) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	return dxq, nil
 }
 
-// QATConfig says which layers QuantizeModel wraps and how.
-type QATConfig struct {
+// Config says which layers QuantizeModel wraps and how.
+type Config struct {
 	Weight QuantConfig // weight quantizer of every wrapped layer
 	Input  QuantConfig // input quantizer, when Inputs is set
 	Inputs bool        // fake-quantize the inputs too (W8A8); false: weights only (W8A32)
@@ -198,21 +199,21 @@ type QATConfig struct {
 	Skip []string
 }
 
-// DefaultQATSkip returns the layers DefaultQATConfig keeps in float: the
+// DefaultSkip returns the layers DefaultConfig keeps in float: the
 // stem convolution, whose input is the image, and the classifier head, the
 // two layers published int8 recipes leave in higher precision because they
 // are small and sensitive. LayerNorm, GELU and GRN are never quantized
 // (docs/QAT.md decision 4).
-func DefaultQATSkip() []string { return []string{"stem.0", "head.fc"} }
+func DefaultSkip() []string { return []string{"stem.0", "head.fc"} }
 
-// DefaultQATConfig returns W8A8 for TensorRT: [WeightQuant] weights,
-// [ActivationQuant] inputs, [DefaultQATSkip].
-func DefaultQATConfig() QATConfig {
-	return QATConfig{Weight: WeightQuant(), Input: ActivationQuant(), Inputs: true, Skip: DefaultQATSkip()}
+// DefaultConfig returns W8A8 for TensorRT: [WeightQuant] weights,
+// [ActivationQuant] inputs, [DefaultSkip].
+func DefaultConfig() Config {
+	return Config{Weight: WeightQuant(), Input: ActivationQuant(), Inputs: true, Skip: DefaultSkip()}
 }
 
 // Validate checks both quantizer configurations.
-func (c QATConfig) Validate() error {
+func (c Config) Validate() error {
 	if err := c.Weight.Validate(); err != nil {
 		return fmt.Errorf("qat weight: %w", err)
 	}
@@ -225,7 +226,7 @@ func (c QATConfig) Validate() error {
 }
 
 // skipped reports whether name is kept in float.
-func (c QATConfig) skipped(name string) bool {
+func (c Config) skipped(name string) bool {
 	for _, s := range c.Skip {
 		if name == s || strings.HasPrefix(name, s+".") {
 			return true
@@ -248,7 +249,7 @@ func (c QATConfig) skipped(name string) bool {
 //
 // It returns an error for an invalid cfg or a quantizable layer inside a
 // container it cannot rewrite.
-func QuantizeModel(be kernels.Backend, root Layer, cfg QATConfig) ([]*Quantized, error) {
+func QuantizeModel(be kernels.Backend, root layers.Layer, cfg Config) ([]*Quantized, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -258,7 +259,7 @@ func QuantizeModel(be kernels.Backend, root Layer, cfg QATConfig) ([]*Quantized,
 	}
 	var out []*Quantized
 	var err error
-	wrap := func(l Layer) Layer {
+	wrap := func(l layers.Layer) layers.Layer {
 		if err != nil || cfg.skipped(l.Name()) {
 			return l
 		}
@@ -272,15 +273,15 @@ func QuantizeModel(be kernels.Backend, root Layer, cfg QATConfig) ([]*Quantized,
 		out = append(out, q)
 		return q
 	}
-	Walk(root, func(l Layer) {
+	layers.Walk(root, func(l layers.Layer) {
 		switch c := l.(type) {
-		case *Sequential:
+		case *layers.Sequential:
 			for i, ch := range c.Layers {
 				c.Layers[i] = wrap(ch)
 			}
-		case *Residual:
+		case *layers.Residual:
 			c.Body = wrap(c.Body)
-		case *Block:
+		case *layers.Block:
 			c.Body = wrap(c.Body)
 		}
 	})
@@ -288,13 +289,13 @@ func QuantizeModel(be kernels.Backend, root Layer, cfg QATConfig) ([]*Quantized,
 		return nil, err
 	}
 	// Every quantizable layer must now be wrapped or skipped.
-	inside := map[Layer]bool{}
-	Walk(root, func(l Layer) {
+	inside := map[layers.Layer]bool{}
+	layers.Walk(root, func(l layers.Layer) {
 		if q, ok := l.(*Quantized); ok {
 			inside[q.Layer] = true
 		}
 	})
-	Walk(root, func(l Layer) {
+	layers.Walk(root, func(l layers.Layer) {
 		if _, _, ok := weightOf(l); ok && err == nil && !inside[l] && !cfg.skipped(l.Name()) {
 			err = fmt.Errorf("layers: quantize: %s (%T) sits in a container QuantizeModel cannot rewrite", l.Name(), l)
 		}
@@ -336,9 +337,9 @@ func SetCalibration(qs []*Quantized, on bool) {
 	}
 }
 
-// QuantState returns the state of every quantizer of qs, for a checkpoint
+// State returns the state of every quantizer of qs, for a checkpoint
 // (names are unique: each starts with its layer's name).
-func QuantState(qs []*Quantized) []StateTensor {
+func State(qs []*Quantized) []StateTensor {
 	var ts []StateTensor
 	for _, f := range FakeQuants(qs) {
 		ts = append(ts, f.State()...)
@@ -346,9 +347,9 @@ func QuantState(qs []*Quantized) []StateTensor {
 	return ts
 }
 
-// LoadQuantState restores every quantizer of qs from ts; it stops at the
+// LoadState restores every quantizer of qs from ts; it stops at the
 // first quantizer whose state is missing or invalid.
-func LoadQuantState(qs []*Quantized, ts []StateTensor) error {
+func LoadState(qs []*Quantized, ts []StateTensor) error {
 	for _, f := range FakeQuants(qs) {
 		if err := f.LoadState(ts); err != nil {
 			return err

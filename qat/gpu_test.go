@@ -1,4 +1,4 @@
-package layers_test
+package qat_test
 
 import (
 	"testing"
@@ -8,7 +8,7 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
 	"github.com/nextconv/nextconv/kernels/gpu"
-	"github.com/nextconv/nextconv/layers"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // TestFakeQuantLayerGPU runs the FakeQuant layer on the CUDA backend over
@@ -27,21 +27,21 @@ func TestFakeQuantLayerGPU(t *testing.T) {
 	}
 	defer g.Close()
 	c := cpu.New()
-	lsq := layers.ActivationQuant()
+	lsq := qat.ActivationQuant()
 	lsq.LSQ = true
 	for _, tc := range []struct {
-		cfg      layers.QuantConfig
+		cfg      qat.QuantConfig
 		channels int
 		shape    kernels.Shape
 	}{
-		{layers.WeightQuant(), 37, kernels.Shape{37, 1, 3, 3}},
+		{qat.WeightQuant(), 37, kernels.Shape{37, 1, 3, 3}},
 		{lsq, 1, kernels.Shape{2, 5, 5, 6}},
 	} {
-		fc, err := layers.NewFakeQuant(c, "q", tc.cfg, tc.channels)
+		fc, err := qat.NewFakeQuant(c, "q", tc.cfg, tc.channels)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fg, err := layers.NewFakeQuant(g, "q", tc.cfg, tc.channels)
+		fg, err := qat.NewFakeQuant(g, "q", tc.cfg, tc.channels)
 		if err != nil {
 			t.Fatal(err)
 		}

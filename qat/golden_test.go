@@ -1,4 +1,4 @@
-package layers_test
+package qat_test
 
 import (
 	"path/filepath"
@@ -7,7 +7,7 @@ import (
 	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
-	"github.com/nextconv/nextconv/layers"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // TestObserverGolden feeds PyTorch's batches through a FakeQuant with a
@@ -19,15 +19,15 @@ func TestObserverGolden(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			g := testutil.MustLoadGolden(t, filepath.Join(fqGolden, file+".safetensors"))
 			axis := g.Int(t, "axis")
-			cfg := layers.QuantConfig{
-				Scheme: layers.QScheme{QMin: g.Int(t, "qmin"), QMax: g.Int(t, "qmax"), Symmetric: g.Int(t, "symmetric") == 1,
+			cfg := qat.QuantConfig{
+				Scheme: qat.QScheme{QMin: g.Int(t, "qmin"), QMax: g.Int(t, "qmax"), Symmetric: g.Int(t, "symmetric") == 1,
 					PerChannel: axis >= 0, Axis: max(axis, 0)},
-				Observer:  layers.MovingAverageObserver,
+				Observer:  qat.MovingAverageObserver,
 				Averaging: g.Float(t, "averaging_constant"),
 			}
 			C := g.Int(t, "channels")
 			be := cpu.New()
-			f, err := layers.NewFakeQuant(be, "act", cfg, C)
+			f, err := qat.NewFakeQuant(be, "act", cfg, C)
 			if err != nil {
 				t.Fatal(err)
 			}

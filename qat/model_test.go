@@ -1,4 +1,4 @@
-package layers_test
+package qat_test
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/nextconv/nextconv/kernels/cpu"
 	"github.com/nextconv/nextconv/layers"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/qat"
 )
 
 // tinyModel is a ConvNeXt V2 with Atto's structure at toy widths.
@@ -56,7 +57,7 @@ func TestQuantizeModel(t *testing.T) {
 	}
 	nFloat := floatKinds()
 
-	qs, err := layers.QuantizeModel(be, m.Net, layers.DefaultQATConfig())
+	qs, err := qat.QuantizeModel(be, m.Net, qat.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +82,11 @@ func TestQuantizeModel(t *testing.T) {
 		t.Errorf("%d LayerNorm, GELU and GRN layers before wrapping, %d after", nFloat, n)
 	}
 	layers.Walk(m.Net, func(l layers.Layer) {
-		if q, ok := l.(*layers.Quantized); ok && q.Input == nil {
+		if q, ok := l.(*qat.Quantized); ok && q.Input == nil {
 			t.Errorf("%s: no input quantizer under W8A8", q.Name())
 		}
 	})
-	if again, err := layers.QuantizeModel(be, m.Net, layers.DefaultQATConfig()); err != nil || len(again) != 0 {
+	if again, err := qat.QuantizeModel(be, m.Net, qat.DefaultConfig()); err != nil || len(again) != 0 {
 		t.Errorf("second QuantizeModel: %d new wrappers, error %v; want 0, nil", len(again), err)
 	}
 	if n := len(m.Net.Params()); n != nParams {
@@ -137,14 +138,14 @@ func TestQuantizeModel(t *testing.T) {
 
 	// state round trip: a second model with the same weights, quantized
 	// and loaded with the first one's state, computes the same logits.
-	layers.FreezeObservers(qs)
-	st := layers.QuantState(qs)
+	qat.FreezeObservers(qs)
+	st := qat.State(qs)
 	m2 := tinyModel(t, be, 1)
-	qs2, err := layers.QuantizeModel(be, m2.Net, layers.DefaultQATConfig())
+	qs2, err := qat.QuantizeModel(be, m2.Net, qat.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := layers.LoadQuantState(qs2, st); err != nil {
+	if err := qat.LoadState(qs2, st); err != nil {
 		t.Fatal(err)
 	}
 	y1, _ := m.Forward(x)
@@ -153,7 +154,7 @@ func TestQuantizeModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.AllClose(t, "logits after loading the quantizer state", y2.Host32(), y1.Host32(), 0, 0)
-	for _, f := range layers.FakeQuants(qs2) {
+	for _, f := range qat.FakeQuants(qs2) {
 		if f.ObserverEnabled() {
 			t.Errorf("%s: observer enabled after loading a frozen state", f.Name())
 		}
@@ -161,10 +162,10 @@ func TestQuantizeModel(t *testing.T) {
 
 	// skip list: whole stage 0 in float; weights only
 	m3 := tinyModel(t, be, 1)
-	cfg := layers.DefaultQATConfig()
+	cfg := qat.DefaultConfig()
 	cfg.Skip = append(cfg.Skip, "stages.0")
 	cfg.Inputs = false
-	qs3, err := layers.QuantizeModel(be, m3.Net, cfg)
+	qs3, err := qat.QuantizeModel(be, m3.Net, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,15 +179,15 @@ func TestQuantizeModel(t *testing.T) {
 func TestQuantizeModelLSQ(t *testing.T) {
 	be := cpu.New()
 	m := tinyModel(t, be, 2)
-	cfg := layers.DefaultQATConfig()
+	cfg := qat.DefaultConfig()
 	cfg.Weight.LSQ, cfg.Input.LSQ = true, true
-	qs, err := layers.QuantizeModel(be, m.Net, cfg)
+	qs, err := qat.QuantizeModel(be, m.Net, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ps := m.Net.Params()
 	extra := 0
-	for _, f := range layers.FakeQuants(qs) {
+	for _, f := range qat.FakeQuants(qs) {
 		extra += len(f.Params())
 	}
 	if extra != 2*len(qs) || len(ps) != len(m.Arena.Params)+extra {
@@ -200,7 +201,7 @@ func TestQuantizeModelLSQ(t *testing.T) {
 	if _, err := m.Forward(x); err != nil { // static estimate
 		t.Fatal(err)
 	}
-	layers.FreezeObservers(qs)
+	qat.FreezeObservers(qs)
 	y, err := m.Forward(x)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +212,7 @@ func TestQuantizeModelLSQ(t *testing.T) {
 	if err := m.Backward(qTensor(t, be, y.Shape, testutil.Rand(testutil.NewRand(6), y.Len(), 1))); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range layers.FakeQuants(qs) {
+	for _, f := range qat.FakeQuants(qs) {
 		if f.Scale.Grad.Host32()[0] == 0 {
 			t.Errorf("%s: LSQ scale gradient is 0", f.Name())
 		}

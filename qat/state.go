@@ -1,4 +1,4 @@
-package layers
+package qat
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/layers"
 )
 
 // StateTensor is one named host tensor of a layer's non-parameter state
@@ -46,7 +47,7 @@ func (f *FakeQuant) State() []StateTensor {
 	}
 	out := []StateTensor{}
 	add := func(name string, shape []int, v []float32) {
-		out = append(out, StateTensor{Name: join(f.name, name), Shape: shape, Data: v})
+		out = append(out, StateTensor{Name: layers.Join(f.name, name), Shape: shape, Data: v})
 	}
 	if !f.cfg.LSQ {
 		scale, zp := make([]float32, C), make([]float32, C)
@@ -92,9 +93,9 @@ func (f *FakeQuant) LoadState(ts []StateTensor) error {
 	get := map[string][]float32{}
 	var missing []string
 	for _, n := range names {
-		t, ok := byName[join(f.name, n)]
+		t, ok := byName[layers.Join(f.name, n)]
 		if !ok {
-			missing = append(missing, join(f.name, n))
+			missing = append(missing, layers.Join(f.name, n))
 			continue
 		}
 		want := 1
