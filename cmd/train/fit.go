@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/trainer"
 )
 
@@ -25,10 +26,6 @@ func fit(ctx context.Context, args []string) error {
 	if *path == "" {
 		return errors.New("-config is required (see configs/)")
 	}
-	cfg, err := trainer.Load(*path)
-	if err != nil {
-		return err
-	}
 	if *backend != "" {
 		sets = append(sets, "train.backend="+*backend)
 	}
@@ -41,16 +38,7 @@ func fit(ctx context.Context, args []string) error {
 	if *pretrained != "" {
 		sets = append(sets, fmt.Sprintf("model.pretrained=%q", *pretrained))
 	}
-	for _, s := range sets {
-		if err := cfg.Set(s); err != nil {
-			return err
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "# resolved configuration\n%s\n", cfg.TOML())
-	be, closeBE, err := trainer.OpenBackend(cfg.Train.Backend)
+	cfg, be, closeBE, err := openRun(*path, sets)
 	if err != nil {
 		return err
 	}
@@ -67,4 +55,25 @@ func fit(ctx context.Context, args []string) error {
 	fmt.Printf("done: %d steps in %.0f s, test top-1 %.2f%% (best %.2f%%), top-5 %.2f%%\n",
 		res.Steps, res.Seconds, res.Top1, res.BestTop1, res.Top5)
 	return nil
+}
+
+// openRun loads the configuration at path, applies the overrides sets
+// (section.key=value, in order), validates it, prints the resolved
+// configuration to standard error and opens its backend; closeBE releases
+// the backend.
+func openRun(path string, sets []string) (cfg trainer.Config, be kernels.Backend, closeBE func() error, err error) {
+	if cfg, err = trainer.Load(path); err != nil {
+		return cfg, nil, nil, err
+	}
+	for _, s := range sets {
+		if err := cfg.Set(s); err != nil {
+			return cfg, nil, nil, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, nil, err
+	}
+	fmt.Fprintf(os.Stderr, "# resolved configuration\n%s\n", cfg.TOML())
+	be, closeBE, err = trainer.OpenBackend(cfg.Train.Backend)
+	return cfg, be, closeBE, err
 }

@@ -24,23 +24,13 @@ func pretrain(ctx context.Context, args []string) error {
 	if *path == "" {
 		return errors.New("pretrain: -config is required (see configs/)")
 	}
-	cfg, err := trainer.Load(*path)
-	if err != nil {
-		return err
-	}
 	if *backend != "" {
 		sets = append(sets, "train.backend="+*backend)
 	}
 	if *overwrite {
 		sets = append(sets, "train.overwrite=true")
 	}
-	for _, s := range sets {
-		if err := cfg.Set(s); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(os.Stderr, "# resolved configuration\n%s\n", cfg.TOML())
-	be, closeBE, err := trainer.OpenBackend(cfg.Train.Backend)
+	cfg, be, closeBE, err := openRun(*path, sets)
 	if err != nil {
 		return err
 	}
