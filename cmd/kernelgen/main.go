@@ -20,10 +20,12 @@
 // Both files are committed, so building with -tags cuda never needs nvcc.
 // The build is nearly reproducible: the same sources and nvcc give the same
 // PTX in any directory and process (the translation unit and its stub get
-// fixed names, see UnitName), and the same SASS except for one kernel whose
-// register allocation ptxas picks in one of two ways; -check therefore
-// compares bytes and, when only the fatbin's differ, the PTX it embeds
-// (cuobjdump -ptx) under an unchanged manifest. The generator insists on the
+// fixed names, see UnitName) for every kernel but the ones nvcc 11.8's front
+// end emits in one of two forms from run to run (nondeterministicPTX), whose
+// SASS differs too; -check therefore compares bytes and, when only the
+// fatbin's differ under an unchanged manifest, the PTX it embeds
+// (cuobjdump -ptx) kernel by kernel, those kernels aside. The generator
+// insists on the
 // nvcc release it is pinned to (CUDA 11.8, what Debian 12 packages and CI
 // has) unless -any-nvcc is given, because the fatbin's SASS needs a driver
 // of that CUDA major version or newer.
