@@ -8,6 +8,38 @@
 
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "ada14fe6b80e21b6883c74772fc2d3129016417b217eb093f5cd238840c98dd2")
 
+// kernels/src/activation.cu
+CUDASIM_SOURCE("kernels", "kernels/src/activation.cu", "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8")
+namespace cudasim_src_activation {
+#include "../../kernels/src/activation.cu"
+CUDASIM_REGISTER(act_fwd_f32, "y", "x", "n", "kind")
+CUDASIM_LAUNCH_BOUNDS(act_fwd_f32, ACT_THREADS)
+CUDASIM_REGISTER(act_bwd_f32, "dx", "dy", "x", "n", "kind")
+CUDASIM_LAUNCH_BOUNDS(act_bwd_f32, ACT_THREADS)
+}  // namespace cudasim_src_activation
+
+// kernels/src/batchnorm.cu
+CUDASIM_SOURCE("kernels", "kernels/src/batchnorm.cu", "5920957b2afe32c4ee9e8b102571a1a02ab71a48f621db7145f41745ae85e975")
+namespace cudasim_src_batchnorm {
+#include "../../kernels/src/batchnorm.cu"
+CUDASIM_REGISTER(bn_stats_f32, "part", "x", "mean", "rows", "C", "chunk", "centered")
+CUDASIM_LAUNCH_BOUNDS(bn_stats_f32, 32 * BN_ROWS)
+CUDASIM_REGISTER(bn_mean_f32, "mean", "part", "chunks", "rows", "C")
+CUDASIM_LAUNCH_BOUNDS(bn_mean_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_var_f32, "rstd", "run_mean", "run_var", "mean", "part", "chunks", "rows", "C", "eps", "momentum")
+CUDASIM_LAUNCH_BOUNDS(bn_var_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_eval_stats_f32, "mean", "rstd", "run_mean", "run_var", "C", "eps")
+CUDASIM_LAUNCH_BOUNDS(bn_eval_stats_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_apply_f32, "y", "x", "mean", "rstd", "w", "b", "n", "C")
+CUDASIM_LAUNCH_BOUNDS(bn_apply_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_bwd_sums_f32, "part", "dy", "x", "mean", "rows", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(bn_bwd_sums_f32, 32 * BN_ROWS)
+CUDASIM_REGISTER(bn_bwd_coef_f32, "coef", "dw", "db", "part", "rstd", "w", "chunks", "rows", "C", "training")
+CUDASIM_LAUNCH_BOUNDS(bn_bwd_coef_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_bwd_apply_f32, "dx", "dy", "x", "mean", "coef", "n", "C")
+CUDASIM_LAUNCH_BOUNDS(bn_bwd_apply_f32, BN_THREADS)
+}  // namespace cudasim_src_batchnorm
+
 // kernels/src/bias.cu
 CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929")
 namespace cudasim_src_bias {

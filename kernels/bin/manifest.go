@@ -5,11 +5,21 @@ package bin
 // Kernels lists every extern "C" __global__ kernel of kernels/src, sorted: the
 // functions Image holds, which the CUDA backend resolves when it starts.
 var Kernels = []string{
+	"act_bwd_f32",
+	"act_fwd_f32",
 	"adamw_f32",
 	"add_f32",
 	"avgpool_bwd_f32",
 	"avgpool_fwd_f32",
 	"bias_add_f32",
+	"bn_apply_f32",
+	"bn_bwd_apply_f32",
+	"bn_bwd_coef_f32",
+	"bn_bwd_sums_f32",
+	"bn_eval_stats_f32",
+	"bn_mean_f32",
+	"bn_stats_f32",
+	"bn_var_f32",
 	"channel_scale_bwd_f32",
 	"channel_scale_dgamma_f32",
 	"channel_scale_f32",
@@ -103,6 +113,8 @@ var Flags = []string{
 // Sources maps every file Image was compiled from, relative to the module
 // root, to the hex SHA-256 of its contents.
 var Sources = map[string]string{
+	"kernels/src/activation.cu":   "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8",
+	"kernels/src/batchnorm.cu":    "5920957b2afe32c4ee9e8b102571a1a02ab71a48f621db7145f41745ae85e975",
 	"kernels/src/bias.cu":         "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929",
 	"kernels/src/compat.cuh":      "ada14fe6b80e21b6883c74772fc2d3129016417b217eb093f5cd238840c98dd2",
 	"kernels/src/crossentropy.cu": "7a6cb693845ecedd7b82f6ff7f746f5d98d5dd4bbbbf365cbf5a9215cd1978a1",
