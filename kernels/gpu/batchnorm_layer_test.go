@@ -34,15 +34,6 @@ func TestBatchNormLayers(t *testing.T) {
 		copy(pc.Value.Host32(), v)
 		p.ok(p.gpu.Upload(lg.Params()[i].Value, v))
 	}
-	buffers := func(l layers.Layer) []*layers.Param {
-		var out []*layers.Param
-		layers.Walk(l, func(l layers.Layer) {
-			if h, ok := l.(layers.BufferHolder); ok {
-				out = append(out, h.Buffers()...)
-			}
-		})
-		return out
-	}
 	for step, shape := range []kernels.Shape{{2, 9, 7, cin}, {3, 5, 4, cin}, {1, 2, 1, cin}} {
 		training := step < 2
 		layers.SetTraining(lc, training)
@@ -62,8 +53,8 @@ func TestBatchNormLayers(t *testing.T) {
 		for i, pc := range lc.Params() {
 			p.same(pc.Name+" grad", pc.Grad, lg.Params()[i].Grad, bnRtol, bnAtol)
 		}
-		bg := buffers(lg)
-		for i, b := range buffers(lc) {
+		bg := layers.Buffers(lg)
+		for i, b := range layers.Buffers(lc) {
 			p.same(b.Name, b.Value, bg[i].Value, bnRtol, bnAtol)
 		}
 	}
