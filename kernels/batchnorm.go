@@ -22,8 +22,9 @@ type BatchNormOps interface {
 	//
 	// Evaluation: mean = runMean, rstd = 1/sqrt(runVar + Eps), running
 	// estimates unchanged. y may alias x. Statistics are two-pass (mean,
-	// then Σ(x − mean)²) in a fixed order, deterministic. A NaN in a channel
-	// makes that channel's output and statistics NaN.
+	// then Σ(x − mean)²) in a fixed order, deterministic. In training a NaN
+	// makes its channel's output and statistics (running ones included)
+	// NaN, as in PyTorch; in evaluation only its own output.
 	BatchNorm(y, mean, rstd, x, w, b, runMean, runVar Tensor, s BatchNormShape) error
 	// BatchNormBackward overwrites dx [Rows, C] and accumulates dw and db
 	// [C] from dy [Rows, C], using the forward's x, mean, rstd and w. With
