@@ -8,9 +8,10 @@ import (
 
 // Activation computes y = f(x) elementwise for kind (ReLU, ReLU6, SiLU,
 // Hardswish, Hardsigmoid, Sigmoid with PyTorch's definitions; see
-// kernels.ActivationKind) for any shape; y may alias x. Each value is
-// computed in float64 (math.Exp for SiLU and Sigmoid) and rounded once, so
-// the float32 backend is correctly rounded to within an ulp. NaN gives NaN,
+// kernels.ActivationKind) for any shape; y may alias x. The piecewise
+// kinds compute in the backend's precision with PyTorch's operations;
+// SiLU and Sigmoid in float64 (expTable on the float32 backend, math.Exp on
+// the float64 one), rounded once. NaN gives NaN,
 // as in PyTorch. It returns an error wrapping kernels.ErrShape or
 // kernels.ErrDType for missing, mis-sized or foreign tensors, or an error
 // for an unknown kind.
@@ -33,7 +34,9 @@ func (b *Backend) Activation(y, x kernels.Tensor, kind kernels.ActivationKind) e
 // ActivationBackward overwrites dx = dy·f'(x) for kind, with the derivative
 // at the kinks that PyTorch's backward kernels use (0 for ReLU at 0, for
 // ReLU6 at 0 and 6 and for Hardsigmoid at ±3; −1/2 and 3/2 for Hardswish at
-// −3 and 3). dx may alias dy or x. Errors as for Activation.
+// −3 and 3). The gradient is dy times f'(x), so a NaN or infinite dy gives
+// NaN even where f' = 0 (PyTorch selects 0 there); the CUDA backend does
+// the same. dx may alias dy or x. Errors as for Activation.
 func (b *Backend) ActivationBackward(dx, dy, x kernels.Tensor, kind kernels.ActivationKind) error {
 	const op = "cpu activation backward"
 	if err := kind.Validate(); err != nil {
@@ -61,100 +64,122 @@ func activationCost(kind kernels.ActivationKind) int {
 }
 
 func activation[T Float](b *Backend, y, x []T, kind kernels.ActivationKind) {
-	f := activationFunc(kind)
+	fast := isFloat32[T]()
 	b.parallelFor(len(x), activationCost(kind), func(lo, hi int) {
-		for i, v := range x[lo:hi] {
-			y[lo+i] = T(f(float64(v)))
-		}
+		activationSlice(y[lo:hi], x[lo:hi], kind, fast)
 	})
 }
 
 func activationBackward[T Float](b *Backend, dx, dy, x []T, kind kernels.ActivationKind) {
-	d := activationGrad(kind)
+	fast := isFloat32[T]()
 	b.parallelFor(len(x), activationCost(kind), func(lo, hi int) {
-		for i, v := range x[lo:hi] {
-			dx[lo+i] = T(float64(dy[lo+i]) * d(float64(v)))
-		}
+		activationGradSlice(dx[lo:hi], dy[lo:hi], x[lo:hi], kind, fast)
 	})
 }
 
-// sigmoid returns 1/(1 + e^−x); it saturates to 0 and 1 without overflow
-// trouble (e^−x = +Inf gives 0).
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
-
-// activationFunc returns f for kind. The comparisons are written so that a
-// NaN x falls through to an expression of x and stays NaN.
-func activationFunc(kind kernels.ActivationKind) func(float64) float64 {
+// activationSlice writes y[i] = f(x[i]); y may alias x. The piecewise
+// kinds compute in T, with PyTorch's operations in PyTorch's order (so the
+// float32 backend rounds as PyTorch's float32 kernels do); SiLU and Sigmoid
+// in float64 (sigmoid). Comparisons are written so that NaN falls through
+// to an expression of x and stays NaN.
+func activationSlice[T Float](y, x []T, kind kernels.ActivationKind, fast bool) {
+	y = y[:len(x)]
 	switch kind {
 	case kernels.ReLU:
-		return func(x float64) float64 {
-			if x <= 0 {
-				return 0
-			}
-			return x
+		for i, v := range x {
+			y[i] = max(v, 0) // Go's max returns NaN for a NaN operand
 		}
 	case kernels.ReLU6:
-		return func(x float64) float64 { return relu6(x) }
+		for i, v := range x {
+			y[i] = relu6(v)
+		}
 	case kernels.SiLU:
-		return func(x float64) float64 { return x * sigmoid(x) }
+		for i, v := range x {
+			f := float64(v)
+			y[i] = T(f * sigmoid(f, fast))
+		}
 	case kernels.Hardswish:
-		return func(x float64) float64 { return x * relu6(x+3) / 6 }
+		for i, v := range x {
+			y[i] = v * relu6(v+3) / 6
+		}
 	case kernels.Hardsigmoid:
-		return func(x float64) float64 { return relu6(x+3) / 6 }
+		for i, v := range x {
+			y[i] = relu6(v+3) / 6
+		}
 	default: // Sigmoid
-		return sigmoid
+		for i, v := range x {
+			y[i] = T(sigmoid(float64(v), fast))
+		}
 	}
 }
 
-// relu6 returns min(max(x, 0), 6), NaN for NaN.
-func relu6(x float64) float64 {
-	if x <= 0 {
-		return 0
-	}
-	if x >= 6 {
-		return 6
-	}
-	return x
-}
-
-// activationGrad returns f' for kind with PyTorch's values at the kinks
-// (aten's threshold_backward, hardtanh_backward, hardswish_backward and
-// hardsigmoid_backward).
-func activationGrad(kind kernels.ActivationKind) func(float64) float64 {
+// activationGradSlice writes dx[i] = dy[i]·f'(x[i]) with PyTorch's values
+// at the kinks (aten's threshold_backward, hardtanh_backward and the scalar
+// hardswish_backward and hardsigmoid_backward); dx may alias dy or x.
+func activationGradSlice[T Float](dx, dy, x []T, kind kernels.ActivationKind, fast bool) {
+	dx, dy = dx[:len(x)], dy[:len(x)]
 	switch kind {
 	case kernels.ReLU:
-		return func(x float64) float64 { return step(x > 0) }
+		for i, v := range x {
+			dx[i] = dy[i] * step[T](v > 0)
+		}
 	case kernels.ReLU6:
-		return func(x float64) float64 { return step(x > 0 && x < 6) }
+		for i, v := range x {
+			dx[i] = dy[i] * (step[T](v > 0) * step[T](v < 6))
+		}
 	case kernels.SiLU:
-		return func(x float64) float64 {
-			s := sigmoid(x)
-			return s * (1 + x*(1-s))
+		for i, v := range x {
+			f := float64(v)
+			s := sigmoid(f, fast)
+			dx[i] = T(float64(dy[i]) * (s * (1 + f*(1-s))))
 		}
 	case kernels.Hardswish:
-		return func(x float64) float64 {
+		for i, v := range x {
 			switch {
-			case x < -3:
-				return 0
-			case x <= 3:
-				return x/3 + 0.5
+			case v < -3:
+				dx[i] = 0
+			case v <= 3:
+				dx[i] = dy[i] * (v/3 + 0.5)
+			default:
+				dx[i] = dy[i]
 			}
-			return 1
 		}
 	case kernels.Hardsigmoid:
-		return func(x float64) float64 { return step(x > -3 && x < 3) / 6 }
+		const sixth = 1.0 / 6
+		for i, v := range x {
+			dx[i] = dy[i] * (step[T](v > -3) * step[T](v < 3) * sixth)
+		}
 	default: // Sigmoid
-		return func(x float64) float64 {
-			s := sigmoid(x)
-			return s * (1 - s)
+		for i, v := range x {
+			s := sigmoid(float64(v), fast)
+			dx[i] = T(float64(dy[i]) * (s * (1 - s)))
 		}
 	}
 }
 
-// step returns 1 for true and 0 for false.
-func step(b bool) float64 {
-	if b {
-		return 1
+// relu6 returns min(max(x, 0), 6), NaN for NaN (Go's min and max return
+// NaN for a NaN operand, and compile to branch-free code: ReLU's sign is
+// a coin flip on real activations, which a branch predictor cannot learn).
+func relu6[T Float](x T) T { return min(max(x, 0), 6) }
+
+// sigmoid returns 1/(1 + e^−x), NaN for NaN. fast (the float32 backend)
+// takes e^−x from expTable (relative error below 6e-10, far below float32
+// rounding) for |x| <= 700; otherwise, and beyond, math.Exp, which
+// saturates (e^−x = +Inf gives 0, so SiLU(−Inf) = −Inf·0 is NaN as in
+// PyTorch).
+func sigmoid(x float64, fast bool) float64 {
+	if fast && x >= -expClamp && x <= expClamp {
+		return 1 / (1 + expTable(-x))
 	}
-	return 0
+	return 1 / (1 + math.Exp(-x))
+}
+
+// step returns 1 for true and 0 for false, through an integer so that it
+// compiles to a flag move instead of a branch (see relu6).
+func step[T Float](b bool) T {
+	var i int32
+	if b {
+		i = 1
+	}
+	return T(i)
 }
