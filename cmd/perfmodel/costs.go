@@ -165,6 +165,41 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 	case "gelu_bwd_f32": // dx, dy, x, n, approx
 		n := a.i(3)
 		return cost{Bytes: 12 * n, FLOPs: 30 * n, Shape: elems(n)}, nil
+	case "act_fwd_f32", "act_bwd_f32": // y|dx, [dy,] x, n, kind (2 SiLU and 5 Sigmoid take an exponential)
+		i, bytes := 2, int64(8)
+		if l.Kernel == "act_bwd_f32" {
+			i, bytes = 3, 12
+		}
+		n, flops := a.i(i), int64(3)
+		if k := a.i(i + 1); k == 2 || k == 5 {
+			flops = 20
+		}
+		return cost{Bytes: bytes * n, FLOPs: flops * n, Shape: elems(n)}, nil
+
+	case "bn_stats_f32": // part, x, mean, rows, C, chunk, centered; grid (C/32, chunks)
+		rows, c, chunks := a.i(3), a.i(4), int64(l.Grid.Y)
+		return cost{Bytes: 4 * (rows*c + chunks*c + c), FLOPs: (1 + 2*a.i(6)) * rows * c, Shape: rc(rows, c)}, nil
+	case "bn_mean_f32": // mean, part, chunks, rows, C
+		chunks, c := a.i(2), a.i(4)
+		return cost{Bytes: 4 * (chunks*c + c), FLOPs: chunks * c, Shape: fmt.Sprintf("C%d, %s", c, plural(chunks, "chunk"))}, nil
+	case "bn_var_f32": // rstd, run_mean, run_var, mean, part, chunks, rows, C, eps, momentum
+		chunks, c := a.i(5), a.i(7)
+		return cost{Bytes: 4 * (chunks*c + 6*c), FLOPs: chunks*c + 12*c, Shape: fmt.Sprintf("C%d, %s", c, plural(chunks, "chunk"))}, nil
+	case "bn_eval_stats_f32": // mean, rstd, run_mean, run_var, C, eps
+		c := a.i(4)
+		return cost{Bytes: 16 * c, FLOPs: 3 * c, Shape: fmt.Sprintf("C%d", c)}, nil
+	case "bn_apply_f32": // y, x, mean, rstd, w, b, n, C
+		n, c := a.i(6), a.i(7)
+		return cost{Bytes: 8*n + 16*c, FLOPs: 3 * n, Shape: rc(n/c, c)}, nil
+	case "bn_bwd_sums_f32": // part, dy, x, mean, rows, C, chunk; grid (C/32, chunks)
+		rows, c, chunks := a.i(4), a.i(5), int64(l.Grid.Y)
+		return cost{Bytes: 4 * (2*rows*c + 2*chunks*c + c), FLOPs: 3 * rows * c, Shape: rc(rows, c)}, nil
+	case "bn_bwd_coef_f32": // coef, dw, db, part, rstd, w, chunks, rows, C, training
+		chunks, c := a.i(6), a.i(8)
+		return cost{Bytes: 4 * (2*chunks*c + 9*c), FLOPs: 2*chunks*c + 8*c, Shape: fmt.Sprintf("C%d, %s", c, plural(chunks, "chunk"))}, nil
+	case "bn_bwd_apply_f32": // dx, dy, x, mean, coef, n, C
+		n, c := a.i(5), a.i(6)
+		return cost{Bytes: 12*n + 16*c, FLOPs: 5 * n, Shape: rc(n/c, c)}, nil
 
 	case "grn_sumsq_f32": // part, x, HW, C, chunk; grid (C/32, chunks, N)
 		n, hw, c, chunks := int64(l.Grid.Z), a.i(2), a.i(3), int64(l.Grid.Y)

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/kernels/gpu"
 )
 
 // docPath is the committed document, relative to this package.
@@ -249,5 +252,70 @@ func TestUnknownKernel(t *testing.T) {
 	}
 	if _, err := costOf(launch{Kernel: "add_f32", Args: []any{int32(1)}}, nil); err == nil {
 		t.Error("no error for add_f32 with one argument")
+	}
+}
+
+// TestBatchNormActivationCosts records BatchNorm (training and evaluation,
+// forward and backward) and an activation on the CUDA backend over the
+// recorder and checks that every launch has a cost model and that the
+// streaming kernels' traffic is what kernels/src/batchnorm.cu and
+// activation.cu document: 8 B per element for the apply and the activation
+// forward, 12 B for the backward applies, 4 B per element for each
+// statistics pass.
+func TestBatchNormActivationCosts(t *testing.T) {
+	r := newRecorder()
+	be, err := gpu.New(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows, c = 1000, 24
+	alloc := func(s ...int) kernels.Tensor {
+		x, err := be.Alloc(kernels.Shape(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	x, y, dy := alloc(rows, c), alloc(rows, c), alloc(rows, c)
+	w, b, mean, rstd, rm, rv := alloc(c), alloc(c), alloc(c), alloc(c), alloc(c), alloc(c)
+	r.on = true
+	for _, training := range []bool{true, false} {
+		s := kernels.BatchNormShape{Rows: rows, C: c, Eps: 1e-5, Momentum: 0.1, Training: training}
+		if err := be.BatchNorm(y, mean, rstd, x, w, b, rm, rv, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := be.BatchNormBackward(y, w, b, dy, x, mean, rstd, w, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []kernels.ActivationKind{kernels.ReLU, kernels.SiLU} {
+		if err := be.Activation(y, x, k); err != nil {
+			t.Fatal(err)
+		}
+		if err := be.ActivationBackward(y, dy, x, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = rows * c
+	want := map[string]int64{"bn_apply_f32": 8*n + 16*c, "bn_bwd_apply_f32": 12*n + 16*c, "act_fwd_f32": 8 * n, "act_bwd_f32": 12 * n}
+	seen := map[string]bool{}
+	for _, l := range r.launches {
+		cost, err := costOf(l, r.uploads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wb, ok := want[l.Kernel]; ok && cost.Bytes != wb {
+			t.Errorf("%s: %d B, want %d", l.Kernel, cost.Bytes, wb)
+		}
+		if l.Kernel == "bn_stats_f32" && cost.Bytes < 4*n {
+			t.Errorf("bn_stats_f32: %d B, want at least one read of x (%d B)", cost.Bytes, 4*n)
+		}
+		seen[l.Kernel] = true
+	}
+	for _, k := range []string{"bn_stats_f32", "bn_mean_f32", "bn_var_f32", "bn_eval_stats_f32", "bn_apply_f32",
+		"bn_bwd_sums_f32", "bn_bwd_coef_f32", "bn_bwd_apply_f32", "act_fwd_f32", "act_bwd_f32"} {
+		if !seen[k] {
+			t.Errorf("%s was not launched", k)
+		}
 	}
 }
