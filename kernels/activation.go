@@ -15,7 +15,8 @@ type PointwiseOps interface {
 	Activation(y, x Tensor, kind ActivationKind) error
 	// ActivationBackward overwrites dx = dy·f'(x), with f' at the kinks as
 	// PyTorch's backward defines it (see [ActivationKind]); dx may alias dy.
-	// Errors as for Activation.
+	// It multiplies, so a NaN or infinite dy gives NaN even where f' = 0
+	// (PyTorch selects 0 there). Errors as for Activation.
 	ActivationBackward(dx, dy, x Tensor, kind ActivationKind) error
 }
 
