@@ -12,6 +12,7 @@ type Backend interface {
 	ConvOps
 	NormOps
 	ActivationOps
+	AttentionOps
 	ElementwiseOps
 	LossOps
 	OptimOps
