@@ -14,7 +14,9 @@ import (
 //
 //	p = mean_hw x  [N, 1, 1, C];  g = Body(p)  [N, 1, 1, C];  y = x·Gate(g)  [N, H, W, C]
 //
-// Body maps the pooled [N, 1, 1, C] to the gate's logits of the same shape:
+// Pool keeps the dimensions (KeepDims), so that every child maps NHWC to
+// NHWC. Body maps the pooled [N, 1, 1, C] to the gate's logits of the same
+// shape:
 // conv_reduce → act1 → conv_expand for [NewSqueezeExcite], a 1-D
 // convolution across channels for [NewECA]. The gate (sigmoid or hard
 // sigmoid) and the product are one fused op (kernels.ChannelGate), and
@@ -94,7 +96,9 @@ func NewECA(be kernels.Backend, name string, c, k int, rng *rand.Rand) (*Channel
 }
 
 func newChannelAttention(be kernels.Backend, name, kind string, c int, body Layer, gate kernels.GateKind) *ChannelAttention {
-	return &ChannelAttention{name: name, kind: kind, be: be, C: c, Pool: NewGlobalAvgPool(be, Join(name, "pool")), Body: body, Gate: gate}
+	pool := NewGlobalAvgPool(be, Join(name, "pool"))
+	pool.KeepDims = true
+	return &ChannelAttention{name: name, kind: kind, be: be, C: c, Pool: pool, Body: body, Gate: gate}
 }
 
 // Name returns the layer's dotted path.
@@ -116,9 +120,6 @@ func (l *ChannelAttention) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	p, err := l.Pool.Forward(x)
 	if err != nil {
 		return kernels.Tensor{}, err
-	}
-	if p, err = p.Reshape(kernels.Shape{s.N, 1, 1, s.C}); err != nil {
-		return kernels.Tensor{}, LayerError(l.name, l.kind, "forward", err)
 	}
 	g, err := l.Body.Forward(p)
 	if err != nil {
@@ -160,9 +161,6 @@ func (l *ChannelAttention) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	dp, err := l.Body.Backward(dg)
 	if err != nil {
 		return kernels.Tensor{}, err
-	}
-	if dp, err = dp.Reshape(kernels.Shape{s.N, s.C}); err != nil {
-		return kernels.Tensor{}, LayerError(l.name, l.kind, "backward", err)
 	}
 	dpool, err := l.Pool.Backward(dp)
 	if err != nil {
