@@ -37,8 +37,10 @@ func NewConv2D(be kernels.Backend, name string, cin, cout, k, stride, pad int, b
 }
 
 // NewGroupedConv2D is [NewConv2D] with groups: weight [cout, cin/groups, k,
-// k]. It returns an error wrapping kernels.ErrShape if a size is not
-// positive or groups does not divide cin and cout.
+// k]. Both backends run one GEMM per group, so a depthwise convolution
+// (groups = cin = cout) belongs in [DWConv], whose kernels are direct. It
+// returns an error wrapping kernels.ErrShape if a size is not positive or
+// groups does not divide cin and cout.
 func NewGroupedConv2D(be kernels.Backend, name string, cin, cout, k, stride, pad, groups int, bias bool, rng *rand.Rand) (*Conv2D, error) {
 	if cin <= 0 || cout <= 0 || k <= 0 || stride <= 0 || pad < 0 || groups <= 0 || cin%groups != 0 || cout%groups != 0 {
 		return nil, fmt.Errorf("layer %s (Conv2D): invalid sizes cin=%d cout=%d k=%d stride=%d pad=%d groups=%d (must divide cin and cout): %w", name, cin, cout, k, stride, pad, groups, kernels.ErrShape)
