@@ -16,8 +16,7 @@ import (
 //
 // Pool keeps the dimensions (KeepDims), so that every child maps NHWC to
 // NHWC. Body maps the pooled [N, 1, 1, C] to the gate's logits of the same
-// shape:
-// conv_reduce → act1 → conv_expand for [NewSqueezeExcite], a 1-D
+// shape: conv_reduce → act1 → conv_expand for [NewSqueezeExcite], a 1-D
 // convolution across channels for [NewECA]. The gate (sigmoid or hard
 // sigmoid) and the product are one fused op (kernels.ChannelGate), and
 // Backward adds the gradient through the pooled path to the gate's dx.

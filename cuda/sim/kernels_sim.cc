@@ -125,11 +125,12 @@ CUDASIM_REGISTER(patch_loss_bwd_f32, "dpred", "pred", "target", "mask", "scale",
 }  // namespace cudasim_src_fcmae
 
 // kernels/src/gate.cu
-CUDASIM_SOURCE("kernels", "kernels/src/gate.cu", "a3f8dcf66db4038fce2cfcc241abc85a9b6b583befbba3c8b55087935765bf4d")
+CUDASIM_SOURCE("kernels", "kernels/src/gate.cu", "800979d432356b65de6289e6c52977ccdab77bb4c173e9e8b8d78f35c33cd868")
 namespace cudasim_src_gate {
 #include "../../kernels/src/gate.cu"
 CUDASIM_REGISTER(channel_gate_fwd_f32, "y", "x", "g", "N", "HW", "C", "kind")
-CUDASIM_REGISTER(channel_gate_bwd_f32, "dx", "dg", "dy", "x", "g", "N", "HW", "C", "kind")
+CUDASIM_REGISTER(channel_gate_bwd_f32, "dx", "part", "dy", "x", "g", "N", "HW", "C", "kind", "hw_per")
+CUDASIM_REGISTER(channel_gate_dg_f32, "dg", "part", "g", "N", "C", "kind", "chunks")
 }  // namespace cudasim_src_gate
 
 // kernels/src/gelu.cu

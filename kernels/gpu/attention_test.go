@@ -16,6 +16,7 @@ import (
 var gateCases = []kernels.GateShape{
 	{N: 2, HW: 1, C: 37}, {N: 1, HW: 35, C: 161, Gate: kernels.GateHardSigmoid}, {N: 3, HW: 7, C: 1},
 	{N: 2, HW: 49, C: 96, Gate: kernels.GateHardSigmoid}, {N: 5, HW: 9, C: 17},
+	{N: 1, HW: 200, C: 3}, // dg summed over 12 hw chunks of 17, the last one short
 }
 
 // TestChannelGateMatchesCPU compares y, dx and dg with the CPU backend, dx
@@ -47,6 +48,16 @@ func TestChannelGateMatchesCPU(t *testing.T) {
 			p.ok(p.gpu.ChannelGateBackward(kernels.Tensor{}, dg2, dyg, xg, gg, s))
 			p.same("dg without dx", dgc, dg2, 1e-5, 1e-6, testutil.NaNEqual)
 		})
+	}
+}
+
+func TestGateChunks(t *testing.T) {
+	for _, c := range []struct{ nc, hw, want int }{
+		{3, 200, 12}, {192, 49, 3}, {37, 1, 1}, {1 << 20, 3136, 1}, {96 * 32, 112 * 112, 88}, {1, 1 << 22, 65535},
+	} {
+		if got := gateChunks(c.nc, c.hw); got != c.want {
+			t.Errorf("gateChunks(%d, %d) = %d, want %d", c.nc, c.hw, got, c.want)
+		}
 	}
 }
 

@@ -49,26 +49,49 @@ extern "C" __global__ void channel_gate_fwd_f32(float* y, const float* x, const 
 	}
 }
 
-// channel_gate_bwd_f32: for each (n, c), dx[n, hw, c] = dy·(float)gate(g)
-// for every hw (skipped when dx is null) and dg[n, c] = (float)(gate'(g)·
-// Σ_hw (double)dy·(double)x), summed in hw order like the CPU.
-// Geometry: 1-D, one thread per (n, c) (grid covers N·C); consecutive
-// threads take consecutive channels, so each hw step reads a coalesced row.
+// channel_gate_bwd_f32: for each (n, c) and the hw chunk blockIdx.y,
+// hw in [blockIdx.y·hw_per, min(HW, (blockIdx.y + 1)·hw_per)):
+// dx[n, hw, c] = dy·(float)gate(g) (skipped when dx is null) and
+// part[blockIdx.y, n, c] = Σ_hw (double)dy·(double)x in hw order, the
+// chunk's share of dg's sum (channel_gate_dg_f32 adds the chunks).
+// Geometry: 2-D; x covers the N·C (n, c) pairs, consecutive threads taking
+// consecutive channels so that each hw step reads a coalesced row; y the
+// chunks (gridDim.y ≤ 65535), which the launcher makes numerous enough to
+// fill the GPU when N·C is small (SE on an early, wide feature map).
 // Traffic: 8 (12 with dx) bytes per element; one FP64 multiply-add.
-extern "C" __global__ void channel_gate_bwd_f32(float* dx, float* dg, const float* dy, const float* x, const float* g,
-                                                int N, int HW, int C, int kind) {
+extern "C" __global__ void channel_gate_bwd_f32(float* dx, double* part, const float* dy, const float* x, const float* g,
+                                                int N, int HW, int C, int kind, int hw_per) {
 	const unsigned o = blockIdx.x * blockDim.x + threadIdx.x;
-	if (o >= (unsigned)N * (unsigned)C) return;
+	const unsigned nc = (unsigned)N * (unsigned)C;
+	if (o >= nc) return;
 	const unsigned n = o / (unsigned)C, c = o % (unsigned)C;
 	double deriv;
 	const float gate = (float)gate_eval((double)g[o], kind, &deriv);
+	const int h0 = (int)blockIdx.y * hw_per;
+	const int h1 = min(HW, h0 + hw_per);
 	const size_t base = (size_t)n * HW * C + c;
 	double acc = 0.0;
-	for (int h = 0; h < HW; h++) {
+	for (int h = h0; h < h1; h++) {
 		const size_t i = base + (size_t)h * C;
 		const float d = dy[i];
 		acc += (double)d * (double)x[i];
 		if (dx != nullptr) dx[i] = d * gate;
 	}
+	part[(size_t)blockIdx.y * nc + o] = acc;
+}
+
+// channel_gate_dg_f32: dg[n, c] = (float)(gate'(g[n, c])·Σ_k part[k, n, c])
+// over the chunks k < chunks in order, the last step of
+// channel_gate_bwd_f32's sum.
+// Geometry: 1-D, one thread per (n, c). Traffic: 8·chunks + 8 bytes per
+// output.
+extern "C" __global__ void channel_gate_dg_f32(float* dg, const double* part, const float* g, int N, int C, int kind, int chunks) {
+	const unsigned o = blockIdx.x * blockDim.x + threadIdx.x;
+	const unsigned nc = (unsigned)N * (unsigned)C;
+	if (o >= nc) return;
+	double deriv;
+	gate_eval((double)g[o], kind, &deriv);
+	double acc = 0.0;
+	for (int k = 0; k < chunks; k++) acc += part[(size_t)k * nc + o];
 	dg[o] = (float)(deriv * acc);
 }

@@ -653,7 +653,10 @@ F.cross_entropy(label_smoothing=ε)), `labels` the class indices as floats, `los
 `dlogits` the gradient of the batch mean; adamw holds the arena `p0`, then per step s the
 gradient `g<s>` and torch.optim.AdamW's parameters `p<s>`, `exp_avg` `m<s>` and `exp_avg_sq`
 `v<s>` after that step (groups in metadata as [offset, len, lr, weight_decay]; elements 17..19
-belong to no group and stay fixed); ema holds `avg<s>` = decay·`avg<s−1>` + (1−decay)·`x<s>`."""
+belong to no group and stay fixed); ema holds `avg<s>` = decay·`avg<s−1>` + (1−decay)·`x<s>`;
+conv2d cases with a `Groups` entry are grouped (w [COut, CIn/Groups, K, K]); channelgate holds
+x [N, HW, C], the gate logits `g` [N, C] and y = x·gate(g) (Gate 0 sigmoid, 1 hard sigmoid);
+channelconv is ECA's conv1d over the C channels of x [N, C] with w [1, 1, K]."""
 
 BLOCKS_INTRO = COMMON + """
 
@@ -663,7 +666,13 @@ non-trivial random GRN gamma/beta and layer scale. `drop_mask` is the per-sample
 (0 or 1/keep_prob, keep_prob = 1 − drop_prob; sample 1 is dropped). `inter.<module>` are the
 intermediate NHWC activations after each module, for locating a mismatch.
 kernels/cpu/golden_block_test.go rebuilds both blocks from backend ops, forward and backward,
-and matches every tensor here: a working recipe for the layers package."""
+and matches every tensor here: a working recipe for the layers package.
+
+`se` is squeeze-and-excitation (mean over H, W → 1×1 `conv_reduce` with bias → GELU(erf) → 1×1
+`conv_expand` with bias → sigmoid → x·gate; timm's EfficientNet names) and `eca` is ECA (mean →
+conv1d across channels, `conv.weight` [1, 1, K], zero padding (K−1)/2, no bias → sigmoid →
+x·gate; timm's EcaModule names), both written from their definitions; layers/golden_test.go
+(TestGoldenAttention) matches them."""
 
 
 def main():
