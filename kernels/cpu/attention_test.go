@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -130,7 +131,7 @@ var channelConvShapes = []kernels.ChannelConvShape{
 func TestChannelConvGradients(t *testing.T) {
 	for i, s := range channelConvShapes {
 		for _, withDX := range []bool{true, false} {
-			t.Run(shapeName(s), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s,dx=%v", shapeName(s), withDX), func(t *testing.T) {
 				be := New64()
 				rng := testutil.NewRand(uint64(950 + i))
 				xs := kernels.Shape{s.N, s.C}
