@@ -133,6 +133,10 @@ func BenchmarkConv2D(b *testing.B) {
 		{"down1-28", kernels.ConvShape{N: 128, H: 14, W: 14, CIn: 40, COut: 80, K: 2, Stride: 2}, true},
 		{"down2-28", kernels.ConvShape{N: 128, H: 7, W: 7, CIn: 80, COut: 160, K: 2, Stride: 2}, true},
 		{"down3-28", kernels.ConvShape{N: 128, H: 3, W: 3, CIn: 160, COut: 320, K: 2, Stride: 2}, true},
+		// EfficientNetV2's Fused-MBConv 3×3 and ResNeXt's grouped 3×3 on
+		// 32² CIFAR maps.
+		{"fused3x3-32", kernels.ConvShape{N: convBenchBatch, H: 32, W: 32, CIn: 24, COut: 96, K: 3, Stride: 1, Pad: 1}, true},
+		{"g32-3x3-32", kernels.ConvShape{N: convBenchBatch, H: 32, W: 32, CIn: 128, COut: 128, K: 3, Stride: 1, Pad: 1, Groups: 32}, true},
 	}
 	for _, c := range cases {
 		s := c.s
@@ -141,7 +145,7 @@ func BenchmarkConv2D(b *testing.B) {
 		bias := convBenchTensor(b, be, kernels.Shape{s.COut}, true)
 		y := convBenchTensor(b, be, s.YShape(), false)
 		xb, yb := 4*int64(s.XShape().Len()), 4*int64(s.YShape().Len())
-		name := fmt.Sprintf("%s/%dx%dx%dx%d->%d", c.name, s.N, s.H, s.W, s.CIn, s.COut)
+		name := fmt.Sprintf("%s/%dx%dx%dx%d->%d_g%d", c.name, s.N, s.H, s.W, s.CIn, s.COut, s.G())
 		b.Run("fwd/"+name, func(b *testing.B) {
 			b.SetBytes(xb + yb)
 			for b.Loop() {

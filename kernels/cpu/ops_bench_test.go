@@ -226,3 +226,20 @@ func BenchmarkFakeQuant(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkChannelGate runs the SE/ECA gate forward and backward at the
+// Atto stages' shapes (sigmoid; batch 32).
+func BenchmarkChannelGate(b *testing.B) {
+	be := New()
+	for _, st := range attoStages {
+		s := kernels.GateShape{N: benchBatch, HW: st.hw, C: st.c}
+		xs, gs := kernels.Shape{s.N, s.HW, s.C}, kernels.Shape{s.N, s.C}
+		x, g, y := benchT(b, be, xs, 1), benchT(b, be, gs, 2), benchT(b, be, xs, 3)
+		dx, dg := benchT(b, be, xs, 4), benchT(b, be, gs, 5)
+		n := int64(xs.Len())
+		b.Run("fwd/"+st.name, func(b *testing.B) { benchRun(b, 8*n, func() error { return be.ChannelGate(y, x, g, s) }) })
+		b.Run("bwd/"+st.name, func(b *testing.B) {
+			benchRun(b, 12*n, func() error { return be.ChannelGateBackward(dx, dg, y, x, g, s) })
+		})
+	}
+}
