@@ -442,3 +442,19 @@ func inlineTOML(m map[string]any) ([]byte, error) {
 	b.WriteString("}")
 	return b.Bytes(), nil
 }
+
+// ConvNeXtOnly reports whether every part of c's Spec is ConvNeXt's (the
+// patchify stem, convnext blocks and downsamples, the norm_linear head):
+// the networks the official repositories' checkpoint naming can name.
+func (c Config) ConvNeXtOnly() bool {
+	sp := c.Spec()
+	if sp.Stem.Kind != "patchify" || sp.Head.Kind != "norm_linear" {
+		return false
+	}
+	for _, st := range sp.Stages {
+		if st.Kind != "convnext" || (st.Downsample != "" && st.Downsample != "convnext") {
+			return false
+		}
+	}
+	return true
+}
