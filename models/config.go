@@ -13,10 +13,12 @@ package models
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Config describes one ConvNeXt network. Inputs are NHWC images [N, H, W,
@@ -77,14 +79,72 @@ var variants = map[string]variant{
 	"convnext_xlarge": {[]int{3, 3, 27, 3}, []int{256, 512, 1024, 2048}, true},
 }
 
-// Variants returns the names Variant accepts, sorted.
+// Variants returns the names Variant accepts, sorted: the ConvNeXt
+// variants and every RegisterPreset name.
 func Variants() []string {
 	names := make([]string, 0, len(variants))
 	for n := range variants {
 		names = append(names, n)
 	}
+	presets.RLock()
+	for n := range presets.m {
+		names = append(names, n)
+	}
+	presets.RUnlock()
 	sort.Strings(names)
 	return names
+}
+
+var presets struct {
+	sync.RWMutex
+	m map[string]Config
+}
+
+// RegisterPreset adds a named network that Variant returns (a Config with
+// Stages, normally 3 input channels and 1000 classes, as published). It
+// panics if the name is empty or already a variant or preset. The Config
+// is validated when a model is built from it, so presets may be
+// registered before the kinds they use.
+func RegisterPreset(name string, c Config) {
+	presets.Lock()
+	defer presets.Unlock()
+	if _, dup := variants[name]; dup || name == "" {
+		panic(fmt.Sprintf("models: preset %q: the name is taken or empty", name))
+	}
+	if _, dup := presets.m[name]; dup {
+		panic(fmt.Sprintf("models: preset %q registered twice", name))
+	}
+	if presets.m == nil {
+		presets.m = map[string]Config{}
+	}
+	c.Name = name
+	presets.m[name] = c.clone()
+}
+
+// clone returns c with its slices, spec parts and parameter maps copied.
+func (c Config) clone() Config {
+	c.Depths, c.Dims = slices.Clone(c.Depths), slices.Clone(c.Dims)
+	if c.Stem != nil {
+		stem := *c.Stem
+		stem.Params = maps.Clone(stem.Params)
+		c.Stem = &stem
+	}
+	if c.Head != nil {
+		head := *c.Head
+		head.Params = maps.Clone(head.Params)
+		c.Head = &head
+	}
+	c.Stages = slices.Clone(c.Stages)
+	for i, st := range c.Stages {
+		c.Stages[i].Params = maps.Clone(st.Params)
+		if st.Blocks != nil {
+			c.Stages[i].Blocks = make([]Params, len(st.Blocks))
+			for j, b := range st.Blocks {
+				c.Stages[i].Blocks[j] = maps.Clone(b)
+			}
+		}
+	}
+	return c
 }
 
 // Variant returns the published configuration of a ConvNeXt V2 ("atto" …
@@ -92,8 +152,15 @@ func Variants() []string {
 // "convnext_nano" as timm defines them, "convnext_tiny" … "convnext_xlarge")
 // model with 3 input channels, 1000 classes, the 4×4
 // stem, a 7×7 depthwise kernel, MLP ratio 4, no drop path and head init
-// scale 1. It returns an error listing the known names for anything else.
+// scale 1, or a copy of the preset RegisterPreset added under name. It
+// returns an error listing the known names for anything else.
 func Variant(name string) (Config, error) {
+	presets.RLock()
+	p, ok := presets.m[name]
+	presets.RUnlock()
+	if ok {
+		return p.clone(), nil
+	}
 	key := name
 	if _, ok := variants[key]; !ok {
 		key = "convnextv2_" + name

@@ -56,6 +56,34 @@ func init() {
 	}})
 }
 
+// TestRegisterPreset checks that a registered preset is listed and
+// returned by Variant as an independent copy.
+func TestRegisterPreset(t *testing.T) {
+	RegisterPreset("test_preset_counted", tinySpec("test_counted"))
+	if !slices.Contains(Variants(), "test_preset_counted") {
+		t.Errorf("Variants() lacks the preset: %v", Variants())
+	}
+	c, err := Variant("test_preset_counted")
+	if err != nil || c.Name != "test_preset_counted" || len(c.Stages) != 2 {
+		t.Fatalf("Variant: %+v, %v", c, err)
+	}
+	c.Stages[1].Depth = 9
+	c.Stages[0].Params = Params{"kernel": 3}
+	again, _ := Variant("test_preset_counted")
+	if again.Stages[1].Depth != 2 || again.Stages[0].Params != nil {
+		t.Errorf("changing a returned preset changed the registry: %+v", again.Stages)
+	}
+	if _, err := New(cpu.New(), again, 1); err != nil {
+		t.Error(err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a ConvNeXt variant's name did not panic")
+		}
+	}()
+	RegisterPreset("convnextv2_atto", again)
+}
+
 // tinySpec is a two-stage spec whose second stage is of the given kind.
 func tinySpec(kind string) Config {
 	return Config{Name: "t", InChans: 2, NumClasses: 3, StemPatch: 2, HeadInitScale: 1, Eps: 1e-6,

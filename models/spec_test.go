@@ -22,7 +22,7 @@ func TestPresetSpecEquality(t *testing.T) {
 			t.Fatal(err)
 		}
 		exp := cfg.Explicit()
-		if len(exp.Stages) != len(cfg.Depths) || exp.Stem == nil || exp.Head == nil {
+		if len(exp.Stages) != len(cfg.Spec().Stages) || exp.Stem == nil || exp.Head == nil {
 			t.Fatalf("%s: explicit spec %+v", name, exp)
 		}
 		a, err := build(shapeOnly{cpu.New()}, cfg, 0, nil)

@@ -376,7 +376,15 @@ func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
 	if m.Name != "" {
 		mc.Name = m.Name
 	}
-	mc.Stem, mc.Stages, mc.Head = m.Stem, m.Stages, m.Head
+	if m.Stem != nil {
+		mc.Stem = m.Stem
+	}
+	if m.Stages != nil {
+		mc.Stages = m.Stages
+	}
+	if m.Head != nil {
+		mc.Head = m.Head
+	}
 	if c.Data.InputSize > 0 {
 		mc.InputSize = c.Data.InputSize
 	}
