@@ -100,6 +100,9 @@ func TestRegisteredKindBuffers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := m.CheckFootprint(2, 8, 10); err != nil {
+		t.Error(err)
+	}
 	bufs := m.Buffers()
 	if len(bufs) != 2 || bufs[0].Name != "stages.1.blocks.0.seen" || bufs[1].Name != "stages.1.blocks.1.seen" {
 		t.Fatalf("buffers %v", bufs)
