@@ -35,7 +35,8 @@ type Model struct {
 	// saves its (seed, counter) state.
 	DropRNG *philox.Generator
 	// parts lists every part with its place, as the builder placed it.
-	parts []placed
+	parts    []placed
+	minInput int // Config.MinInput, computed once
 	// checked is the last input shape and budget Forward found within
 	// Limits, so that a training loop checks once.
 	checked struct {
@@ -87,7 +88,7 @@ func buildLayers(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath))}
+	m := &Model{Config: cfg, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath)), minInput: cfg.MinInput()}
 	var net []layers.Layer
 	for _, p := range parts {
 		a := p.args
@@ -237,4 +238,4 @@ func (m *Model) SetTraining(on bool) { layers.SetTraining(m.Net, on) }
 // MinInput returns the smallest input side the network accepts (the
 // product of the stem's and every stage's stride; StemPatch·2^(stages−1)
 // for ConvNeXt).
-func (m *Model) MinInput() int { return m.Config.MinInput() }
+func (m *Model) MinInput() int { return m.minInput }

@@ -373,17 +373,18 @@ func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
 	if m.GRN != nil {
 		mc.GRN = *m.GRN
 	}
-	if m.Name != "" {
-		mc.Name = m.Name
-	}
 	if m.Stem != nil {
 		mc.Stem = m.Stem
 	}
 	if m.Stages != nil {
 		mc.Stages = m.Stages
+		mc.Name = "spec" // not the variant's: the file gives the network
 	}
 	if m.Head != nil {
 		mc.Head = m.Head
+	}
+	if m.Name != "" {
+		mc.Name = m.Name
 	}
 	if c.Data.InputSize > 0 {
 		mc.InputSize = c.Data.InputSize
