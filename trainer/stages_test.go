@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -140,5 +141,38 @@ downsample = "none"`, []string{"stage 2 block 0", "field stride"}},
 				t.Errorf("%q: error %q does not name %q", tc.new, err, w)
 			}
 		}
+	}
+}
+
+// TestStagesTrainResume trains a [[model.stages]] network a few steps with
+// layer-wise decay, reloads its checkpoint with nothing but the file (the
+// spec travels in its metadata) and resumes the run.
+func TestStagesTrainResume(t *testing.T) {
+	c := quickConfig(t, 3)
+	if err := c.decode("stages", stagesTOML); err != nil {
+		t.Fatal(err)
+	}
+	c.Optim.LayerDecay = 0.8
+	if err := run(t, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(c.Train.OutDir, "last.safetensors")
+	mc, err := models.ConfigFromCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc.Name != "tiny_spec" || len(mc.Stages) != 3 || mc.Dims[2] != 32 {
+		t.Fatalf("stored config %+v", mc)
+	}
+	m, err := models.New(cpu.New(), mc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadWeights(m, path, true); err != nil {
+		t.Fatal(err)
+	}
+	c.Train.Resume, c.Train.MaxSteps = true, 4
+	if err := run(t, c, 0); err != nil {
+		t.Fatalf("resume: %v", err)
 	}
 }
