@@ -47,6 +47,11 @@ type Config struct {
 	Stem   *PartSpec   `json:"stem,omitempty"`
 	Stages []StageSpec `json:"stages,omitempty"`
 	Head   *PartSpec   `json:"head,omitempty"`
+	// Names selects the parameter naming: "" is ConvNeXt's (stem.*,
+	// stages.i.downsample.*, stages.i.blocks.j.*, head.*), "blocks" timm's
+	// EfficientNet and MobileNet (blocks.i.j.*; the stem's and head's kinds
+	// name their own tensors).
+	Names string `json:"names,omitempty"`
 }
 
 // variant is a published depth/width pair.

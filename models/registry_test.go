@@ -51,6 +51,19 @@ func init() {
 		}
 		return layers.NewSequential(a.Name, counted{ls, &layers.Param{Name: a.Name + ".seen", Value: v}}), nil
 	}})
+	RegisterBlock("test_widen", BlockKind{
+		Check: func(a BlockArgs) error {
+			if a.Stride != 1 {
+				return fmt.Errorf("field stride: %d: %w", a.Stride, ErrSpec)
+			}
+			return nil
+		},
+		Cost: func(a BlockArgs, n, h, w int) Cost {
+			return Cost{Params: float64(a.In*a.Out + a.Out), Saved: float64(n * h * w * a.Out), OutH: h, OutW: w, OutDims: a.Out}
+		},
+		Build: func(a BlockArgs) (layers.Layer, error) {
+			return layers.NewLinear(a.Backend, a.Name+".fc", a.In, a.Out, true, a.Init)
+		}})
 	RegisterBlock("test_opaque", BlockKind{Check: same, Cost: cost, Build: func(a BlockArgs) (layers.Layer, error) {
 		return opaque{layers.NewGELU(a.Backend, a.Name, kernels.GELUErf)}, nil
 	}})
@@ -82,6 +95,53 @@ func TestRegisterPreset(t *testing.T) {
 		}
 	}()
 	RegisterPreset("convnextv2_atto", again)
+}
+
+// TestBlockOverridesAndNaming mixes block kinds and widths within a stage
+// through per-block tables and names the blocks timm's EfficientNet way.
+func TestBlockOverridesAndNaming(t *testing.T) {
+	c := tinySpec("convnext")
+	c.Names = "blocks"
+	c.Stages[0].Depth = 3
+	c.Stages[0].Blocks = []Params{{}, {"kind": "test_widen", "dim": 12}, {"kind": "test_widen", "dim": 6}}
+	c.Stages[1].Dim = 6
+	m := mustModel(t, c)
+	if got := m.Config.Dims; !slices.Equal(got, []int{6, 6}) {
+		t.Errorf("stage widths %v, want [6 6] (the first stage ends in a 6-wide block)", got)
+	}
+	if m.Stages[1].Downsample != nil {
+		t.Errorf("a downsample where the width does not change")
+	}
+	var names []string
+	for _, p := range m.Params() {
+		names = append(names, p.Name)
+	}
+	for _, want := range []string{"blocks.0.0.conv_dw.weight", "blocks.0.1.fc.weight", "blocks.0.2.fc.bias", "blocks.1.1.mlp.fc2.weight", "fc.weight", "norm.bias"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no parameter %s in %v", want, names)
+		}
+	}
+	if fc := m.Stages[0].Blocks[2].Params()[0]; !fc.Shape().Equal(kernels.Shape{6, 12}) {
+		t.Errorf("%s %v, want [6 12]", fc.Name, fc.Shape())
+	}
+	if err := m.CheckFootprint(1, 8, 8); err != nil {
+		t.Error(err)
+	}
+	if _, err := m.StateDict(Official); err == nil {
+		t.Error("official naming of a non-ConvNeXt spec accepted")
+	}
+	c.Stages[0].Blocks[2] = Params{"kind": "test_widen", "dim": -1}
+	if err := c.Validate(); err == nil || !containsAll(err.Error(), "stage 0 block 2", "field dim") {
+		t.Errorf("negative block width: %v", err)
+	}
+	c.Stages[0].Blocks[2] = Params{"kind": 7}
+	if err := c.Validate(); err == nil || !containsAll(err.Error(), "stage 0 block 2", "field kind") {
+		t.Errorf("numeric block kind: %v", err)
+	}
+	c.Stages[0].Blocks[2], c.Names = Params{}, "timm"
+	if err := c.Validate(); err == nil || !containsAll(err.Error(), "names", `"timm"`) {
+		t.Errorf("unknown naming: %v", err)
+	}
 }
 
 // tinySpec is a two-stage spec whose second stage is of the given kind.

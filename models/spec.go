@@ -44,7 +44,10 @@ type PartSpec struct {
 // factor, applied by the Downsample layer when there is one and by the
 // first block otherwise. Params apply to every block; Blocks, when not
 // nil, holds one map per block whose keys override Params for that block
-// (a pruned model's per-block "hidden" width, say).
+// (a pruned model's per-block "hidden" width, say), and whose "kind" and
+// "dim" keys override the stage's kind and output width for that block
+// (timm's MobileNetV4 mixes both within a stage); the stage's output is its
+// last block's width.
 type StageSpec struct {
 	Kind       string   // block kind, e.g. "convnext"
 	Depth      int      // number of blocks
@@ -373,6 +376,11 @@ func (c Config) Spec() Spec {
 			st.Downsample = ""
 		}
 		prev = st.Dim
+		if len(st.Blocks) > 0 && len(st.Blocks) == st.Depth {
+			if _, _, dim, err := st.block(st.Depth - 1); err == nil {
+				prev = dim
+			}
+		}
 		sp.Stages = append(sp.Stages, st)
 	}
 	return sp
@@ -441,12 +449,17 @@ func inlineTOML(m map[string]any) ([]byte, error) {
 // the networks the official repositories' checkpoint naming can name.
 func (c Config) ConvNeXtOnly() bool {
 	sp := c.Spec()
-	if sp.Stem.Kind != "patchify" || sp.Head.Kind != "norm_linear" {
+	if sp.Stem.Kind != "patchify" || sp.Head.Kind != "norm_linear" || c.Names != "" {
 		return false
 	}
 	for _, st := range sp.Stages {
 		if st.Kind != "convnext" || (st.Downsample != "" && st.Downsample != "convnext") {
 			return false
+		}
+		for _, b := range st.Blocks {
+			if k, ok := b["kind"]; ok && k != "convnext" {
+				return false
+			}
 		}
 	}
 	return true

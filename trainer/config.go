@@ -52,12 +52,14 @@ type ModelConfig struct {
 	Gamma         float64 `toml:"gamma" json:"gamma"`                     // compound resolution base (1.15)
 	// A network as a specification (models.Spec): with stages set, they
 	// replace the variant's stages and the kernel, mlp_ratio and grn knobs
-	// (each stage's block keys say them); the variant still gives eps and
-	// the name unless name is set. stem and head default to ConvNeXt's.
-	Name   string             `toml:"name" json:"name,omitempty"`     // the model's name in checkpoints and reports ("" = the variant's)
+	// (each stage's block keys say them); the variant still gives eps, and
+	// the model is named "spec" unless name says otherwise. stem and head
+	// default to ConvNeXt's.
+	Name   string             `toml:"name" json:"name,omitempty"`     // the model's name in checkpoints and reports ("" = the variant's, or "spec" with stages)
 	Stem   *models.PartSpec   `toml:"stem" json:"stem,omitempty"`     // [model.stem]: kind, dim, stride, kind keys
 	Stages []models.StageSpec `toml:"stages" json:"stages,omitempty"` // [[model.stages]]: kind, depth, dim, stride, downsample, blocks, kind keys
 	Head   *models.PartSpec   `toml:"head" json:"head,omitempty"`     // [model.head]: kind, dim, kind keys
+	Names  string             `toml:"names" json:"names,omitempty"`   // parameter naming: "" ConvNeXt's, "blocks" timm's EfficientNet/MobileNet
 }
 
 // DataConfig picks the dataset and its augmentations.
@@ -385,6 +387,9 @@ func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
 	}
 	if m.Name != "" {
 		mc.Name = m.Name
+	}
+	if m.Names != "" {
+		mc.Names = m.Names
 	}
 	if c.Data.InputSize > 0 {
 		mc.InputSize = c.Data.InputSize
