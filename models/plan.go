@@ -53,7 +53,7 @@ func (c Config) plan() ([]part, error) {
 	rates := c.dropPathRates(total)
 	var parts []part
 	add := func(r role, kind string, pos Position, a BlockArgs) error {
-		a.Eps = c.Eps
+		a.Eps, a.MaxDropPath = c.Eps, c.DropPath
 		if a.Params == nil {
 			a.Params = Params{}
 		}
@@ -91,7 +91,7 @@ func (c Config) plan() ([]part, error) {
 				}
 			}
 			a := BlockArgs{Stage: i, Block: j, Name: names.block(i, j), In: prev, Out: dim, Dim: dim,
-				Stride: stride, DropPath: rates[block], Params: ps}
+				Stride: stride, Index: block, Total: total, DropPath: rates[block], Params: ps}
 			if err := add(roleBlock, kind, Position{Part: "block", Stage: i, Block: j}, a); err != nil {
 				return nil, err
 			}

@@ -18,12 +18,14 @@ import (
 // a network: where it sits, its widths, stride and parameters, and (for
 // Build) the backend and generators.
 type BlockArgs struct {
-	Stage, Block int    // stage and block index (Block −1 for a stage's downsample; Stage −1 for the stem, len(stages) for the head)
-	Name         string // parameter name prefix, e.g. "stages.1.blocks.0"
-	In, Out      int    // input and output channels (the head's Out is NumClasses, Dim its pre-classifier width)
-	Dim          int    // the part's own width where it has one (the head's PartSpec.Dim)
-	Stride       int    // spatial downsampling factor (1: none)
-	DropPath     float64
+	Stage, Block int     // stage and block index (Block −1 for a stage's downsample; Stage −1 for the stem, len(stages) for the head)
+	Name         string  // parameter name prefix, e.g. "stages.1.blocks.0"
+	In, Out      int     // input and output channels (the head's Out is NumClasses, Dim its pre-classifier width)
+	Dim          int     // the part's own width where it has one (the head's PartSpec.Dim)
+	Stride       int     // spatial downsampling factor (1: none)
+	Index, Total int     // the block's position among all blocks of the network and their number (0, 0 for the other parts)
+	DropPath     float64 // stochastic depth rate, ConvNeXt's linspace MaxDropPath·Index/(Total−1)
+	MaxDropPath  float64 // Config.DropPath: a kind with another rule (timm's EfficientNet: MaxDropPath·Index/Total) computes its own
 	Eps          float64 // LayerNorm and GRN epsilon (Config.Eps)
 	Params       Params  // the kind's keys (stage keys merged with the block's overrides)
 
