@@ -95,7 +95,7 @@ func buildLayers(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (
 		a.Backend, a.Init, a.DropRNG = be, init, m.DropRNG
 		l, err := p.kind.Build(a)
 		if err != nil {
-			return nil, &SpecError{Where: where(a, p.role, 0), Err: err}
+			return nil, &SpecError{Where: where(a, p.role), Err: err}
 		}
 		m.parts = append(m.parts, placed{p.pos, l})
 		switch p.role {

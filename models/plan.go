@@ -6,8 +6,8 @@ import (
 )
 
 // Position is where a part sits in a network, as the builder knows it:
-// layer-wise learning-rate decay and the checkpoint naming read it instead
-// of parsing parameter names.
+// layer-wise learning-rate decay reads it instead of parsing parameter
+// names.
 type Position struct {
 	Part  string // "stem", "downsample", "block" or "head"
 	Stage int    // stage index (0 for the stem, len(stages)−1 for the head)

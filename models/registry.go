@@ -37,11 +37,10 @@ type BlockArgs struct {
 // Cost is a part's analytic size for one pass over n images (no tensor is
 // allocated to compute it).
 type Cost struct {
-	Params  float64 // parameter elements
-	Saved   float64 // activation elements held from forward to backward (Describe's SavedBytes / element size)
-	OutH    int     // output height
-	OutW    int     // output width
-	OutDims int     // output channels (the head: NumClasses)
+	Params float64 // parameter elements
+	Saved  float64 // activation elements held from forward to backward (Describe's SavedBytes / element size)
+	OutH   int     // output height
+	OutW   int     // output width
 }
 
 // BlockKind is one registered kind of stem, block, downsample or head.
@@ -153,7 +152,9 @@ func (e *SpecError) Unwrap() error { return e.Err }
 // specific cause.
 var ErrSpec = errors.New("invalid model spec")
 
-func where(a BlockArgs, r role, stages int) string {
+// where names a part in errors: "stem", "stage 1 downsample", "stage 2
+// block 0", "head".
+func where(a BlockArgs, r role) string {
 	switch {
 	case r == roleStem:
 		return "stem"
@@ -168,7 +169,7 @@ func where(a BlockArgs, r role, stages int) string {
 // checkPart looks kind up in role r and runs its key and Check validation,
 // returning the kind or a SpecError.
 func checkPart(r role, kind string, a BlockArgs) (BlockKind, error) {
-	fail := func(err error) (BlockKind, error) { return BlockKind{}, &SpecError{Where: where(a, r, 0), Err: err} }
+	fail := func(err error) (BlockKind, error) { return BlockKind{}, &SpecError{Where: where(a, r), Err: err} }
 	k, ok := lookup(r, kind)
 	if !ok {
 		return fail(fmt.Errorf("field kind: unknown %s kind %q (known: %s): %w", r, kind, strings.Join(Kinds(r.String()), ", "), ErrSpec))
@@ -178,7 +179,7 @@ func checkPart(r role, kind string, a BlockArgs) (BlockKind, error) {
 			return fail(fmt.Errorf("field %s: not a parameter of %s kind %q (it takes: %s): %w", key, r, kind, strings.Join(k.Keys, ", "), ErrSpec))
 		}
 	}
-	if a.In <= 0 || a.In > MaxDim || a.Out <= 0 || a.Out > MaxDim && r != roleHead {
+	if a.In <= 0 || a.In > MaxDim || a.Out <= 0 || (a.Out > MaxDim && r != roleHead) {
 		return fail(fmt.Errorf("field dim: widths %d → %d outside [1, %d]: %w", a.In, a.Out, MaxDim, ErrSpec))
 	}
 	if a.Stride <= 0 || a.Stride > MaxStemPatch {

@@ -38,7 +38,7 @@ func init() {
 		return nil
 	}
 	cost := func(a BlockArgs, n, h, w int) Cost {
-		return Cost{Params: float64(a.Out), Saved: float64(n * h * w * a.Out), OutH: h, OutW: w, OutDims: a.Out}
+		return Cost{Params: float64(a.Out), Saved: float64(n * h * w * a.Out), OutH: h, OutW: w}
 	}
 	RegisterBlock("test_counted", BlockKind{Check: same, Cost: cost, Build: func(a BlockArgs) (layers.Layer, error) {
 		ls, err := layers.NewLayerScale(a.Backend, a.Name+".ls", a.Name+".gamma", a.Out, 1)
@@ -59,7 +59,7 @@ func init() {
 			return nil
 		},
 		Cost: func(a BlockArgs, n, h, w int) Cost {
-			return Cost{Params: float64(a.In*a.Out + a.Out), Saved: float64(n * h * w * a.Out), OutH: h, OutW: w, OutDims: a.Out}
+			return Cost{Params: float64(a.In*a.Out + a.Out), Saved: float64(n * h * w * a.Out), OutH: h, OutW: w}
 		},
 		Build: func(a BlockArgs) (layers.Layer, error) {
 			return layers.NewLinear(a.Backend, a.Name+".fc", a.In, a.Out, true, a.Init)
