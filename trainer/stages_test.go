@@ -176,3 +176,28 @@ func TestStagesTrainResume(t *testing.T) {
 		t.Fatalf("resume: %v", err)
 	}
 }
+
+// TestModelStagesMalformed feeds stage tables of the wrong shape: each is
+// an error naming the problem, never a panic or a silently empty network.
+func TestModelStagesMalformed(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"[model]\nstages = 5\n", "stages"},
+		{"[model]\nstages = [1, 2]\n", "table"},
+		{"[model]\nstem = 3\n", "stem"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 8\nblocks = \"x\"\n", "blocks"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 1\ndim = 8\nblocks = [1]\n", "blocks[0]"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2.5\ndim = 8\n", "depth"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = \"two\"\ndim = 8\n", "depth"},
+		{"[[model.stages]]\nkind = 3\ndepth = 2\ndim = 8\n", "kind"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 8\nkernel = [7]\n", "kernel"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 8\nlayer_scale = nan\n", "layer_scale"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 99999\ndim = 8\n", "depth"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 9999999999999\n", "dim"},
+		{"[model]\nnames = \"torchvision\"\n[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 8\n", "names"},
+	} {
+		_, err := Load(writeConfig(t, tc.text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one naming %q", tc.text, err, tc.want)
+		}
+	}
+}
