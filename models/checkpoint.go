@@ -186,7 +186,7 @@ func parseSafetensors(name string, buf []byte) ([]Tensor, map[string]string, err
 }
 
 // toFloat32 decodes little-endian F32, F64, F16 or BF16 data, and I64
-// (PyTorch's BatchNorm num_batches_tracked buffer; exact below 2^24).
+// (PyTorch's BatchNorm num_batches_tracked, a count) converted to float.
 // The element count comes from the data's length, which safetensors.Parse
 // has checked against the shape.
 func toFloat32(t safetensors.Tensor) ([]float32, error) {
@@ -253,10 +253,17 @@ func (m *Model) LoadTensors(path string, tensors []Tensor) error {
 		}
 		byName[name] = t
 	}
+	return loadByName(m.Backend, path, m.State(), byName)
+}
+
+// loadByName uploads to each of want the tensor of byName with its name.
+// Shapes may differ only in size-1 axes. It returns a *CheckpointError
+// listing every missing, unexpected and mis-shaped tensor, and changes
+// nothing unless all match.
+func loadByName(be kernels.Backend, path string, want []*layers.Param, byName map[string]Tensor) error {
 	ce := &CheckpointError{Path: path}
 	used := make(map[string]bool, len(byName))
-	state := m.State()
-	for _, p := range state {
+	for _, p := range want {
 		t, ok := byName[p.Name]
 		if !ok {
 			ce.Missing = append(ce.Missing, p.Name)
@@ -276,8 +283,8 @@ func (m *Model) LoadTensors(path string, tensors []Tensor) error {
 		sort.Strings(ce.Unexpected)
 		return ce
 	}
-	for _, p := range state {
-		if err := m.Backend.Upload(p.Value, byName[p.Name].Data); err != nil {
+	for _, p := range want {
+		if err := be.Upload(p.Value, byName[p.Name].Data); err != nil {
 			return fmt.Errorf("models: load %s: %w", p.Name, err)
 		}
 	}
