@@ -51,7 +51,7 @@ type PartSpec struct {
 type StageSpec struct {
 	Kind       string   // block kind, e.g. "convnext"
 	Depth      int      // number of blocks
-	Dim        int      // output channels of every block
+	Dim        int      // output channels of its blocks (a block table's "dim" overrides)
 	Stride     int      // downsampling factor of the stage (1 or 2 in every published model)
 	Downsample string   // downsample kind ("convnext": LayerNorm + k=s=Stride conv); "" for none
 	Params     Params   // kind-specific keys for every block
