@@ -261,10 +261,12 @@ func EfficientNetCompound() Compound { return Compound{1.2, 1.1, 1.15} }
 // Scale returns c scaled by compound coefficient phi: each stage's depth is
 // ceil(depth·α^φ) (EfficientNet's round_repeats), each width β^φ·dim rounded
 // to a multiple of 8 (round_filters: nearest multiple, never below 90% of
-// the scaled width) and InputSize round(size·γ^φ). φ = 0 returns c.
+// the scaled width, at least 8) and InputSize round(size·γ^φ), at least 1
+// when it was set. φ = 0 returns c; φ < 0 scales below the base model
+// (every stage keeps at least one block of 8 channels).
 func (c Config) Scale(phi float64, k Compound) (Config, error) {
-	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || phi < 0 || math.IsInf(phi, 0) || math.IsInf(k.Alpha+k.Beta+k.Gamma, 0) {
-		return Config{}, fmt.Errorf("models: compound scaling needs φ >= 0 and α, β, γ >= 1, got φ=%v %+v", phi, k)
+	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || math.IsInf(phi, 0) || math.IsInf(k.Alpha+k.Beta+k.Gamma, 0) {
+		return Config{}, fmt.Errorf("models: compound scaling needs a finite φ and α, β, γ >= 1, got φ=%v %+v", phi, k)
 	}
 	c = c.Resolved()
 	s := c
@@ -274,7 +276,7 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 	}
 	d, w, r := math.Pow(k.Alpha, phi), math.Pow(k.Beta, phi), math.Pow(k.Gamma, phi)
 	for i := range s.Depths {
-		depth, dim := math.Ceil(float64(c.Depths[i])*d), float64(c.Dims[i])*w
+		depth, dim := max(math.Ceil(float64(c.Depths[i])*d), 1), float64(c.Dims[i])*w
 		if depth > MaxDepth || dim > MaxDim {
 			return Config{}, fmt.Errorf("models: compound scaling by φ=%v makes stage %d %.3g blocks of %.3g channels (at most %d and %d)",
 				phi, i, depth, dim, MaxDepth, MaxDim)
@@ -297,6 +299,9 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 		return Config{}, fmt.Errorf("models: compound scaling by φ=%v makes the input %.3g px (at most %d)", phi, size, MaxInputSize)
 	}
 	s.InputSize = int(size)
+	if c.InputSize > 0 {
+		s.InputSize = max(s.InputSize, 1)
+	}
 	s.Name = fmt.Sprintf("%s_phi%g", c.Name, phi)
 	return s, nil
 }

@@ -259,7 +259,7 @@ func (c Config) Validate() error {
 	}{
 		{m.InChans >= 0 && m.InChans <= models.MaxInChans, "model.in_chans", m.InChans, fmt.Sprintf("in [0, %d] (0: the dataset's)", models.MaxInChans)},
 		{m.NumClasses >= 0 && m.NumClasses <= models.MaxNumClasses, "model.num_classes", m.NumClasses, fmt.Sprintf("in [0, %d] (0: the dataset's)", models.MaxNumClasses)},
-		{m.Phi >= 0 && finite(m.Phi), "model.phi", m.Phi, ">= 0"},
+		{finite(m.Phi), "model.phi", m.Phi, "finite (negative scales below the variant)"},
 		{m.Alpha >= 1 && finite(m.Alpha), "model.alpha", m.Alpha, ">= 1"},
 		{m.Beta >= 1 && finite(m.Beta), "model.beta", m.Beta, ">= 1"},
 		{m.Gamma >= 1 && finite(m.Gamma), "model.gamma", m.Gamma, ">= 1"},
