@@ -112,7 +112,7 @@ func buildLayers(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (
 			}
 		}
 		if s, ok := l.(*layers.Sequential); ok && s.Name() == "" {
-			net = append(net, s.Layers...) // an unnamed head joins the network flat
+			net = append(net, s.Layers...) // an unnamed part (ConvNeXt's head) joins the network flat
 			continue
 		}
 		net = append(net, l)
