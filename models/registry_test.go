@@ -232,6 +232,20 @@ func TestDescribeNeedsDescriber(t *testing.T) {
 	}
 }
 
+// TestFCMAEConvNeXtOnly checks that sparse pre-training refuses a spec with
+// blocks it cannot mask, naming the block, and takes a ConvNeXt spec.
+func TestFCMAEConvNeXtOnly(t *testing.T) {
+	fc := DefaultFCMAE()
+	fc.DecoderDim, fc.DecoderDepth = 8, 1
+	_, err := NewFCMAE(cpu.New(), tinySpec("test_counted"), fc, 1)
+	if err == nil || !containsAll(err.Error(), "stages.1.blocks.0", "not a ConvNeXt block") {
+		t.Errorf("FCMAE of a non-ConvNeXt spec: %v", err)
+	}
+	if _, err := NewFCMAE(cpu.New(), tinySpec("convnext"), fc, 1); err != nil {
+		t.Errorf("FCMAE of a ConvNeXt spec: %v", err)
+	}
+}
+
 func mustModel(t *testing.T, c Config) *Model {
 	t.Helper()
 	m, err := New(cpu.New(), c, 1)
