@@ -11,7 +11,7 @@ import (
 // input of a given size.
 type LayerInfo struct {
 	Name       string        `json:"name"`
-	Kind       string        `json:"kind"`        // Conv2D, DWConv, LayerNorm, Linear, GELU, GRN, DropPath, LayerScale, GlobalAvgPool, Add
+	Kind       string        `json:"kind"`        // the layer's layers.Info.Kind: Conv2D, DWConv, LayerNorm, Linear, GELU, GRN, DropPath, LayerScale, GlobalAvgPool, FakeQuant, Add, ...
 	Out        kernels.Shape `json:"out"`         // output shape, NHWC
 	Params     int           `json:"params"`      // parameter elements
 	MACs       int64         `json:"macs"`        // multiply-accumulates of one forward (conv and linear only, the fvcore/paper convention)
