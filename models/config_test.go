@@ -220,8 +220,22 @@ func TestCompoundScaling(t *testing.T) {
 	if same, _ := cfg.Scale(0, EfficientNetCompound()); !equalInts(same.Dims, cfg.Dims) || !equalInts(same.Depths, cfg.Depths) {
 		t.Error("φ = 0 changed the model")
 	}
-	if _, err := cfg.Scale(-1, EfficientNetCompound()); err == nil {
-		t.Error("negative φ accepted")
+	// φ = −1, below Atto: depths ceil(d/1.2) = 2, 2, 5, 2; widths d/1.1
+	// = 36.4, 72.7, 145.5, 290.9 → 40, 72, 144, 288; input round(224/1.15)
+	// = 195.
+	small, err := cfg.Scale(-1, EfficientNetCompound())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalInts(small.Depths, []int{2, 2, 5, 2}) || !equalInts(small.Dims, []int{40, 72, 144, 288}) || small.InputSize != 195 {
+		t.Errorf("φ = −1: depths %v dims %v input %d", small.Depths, small.Dims, small.InputSize)
+	}
+	tiny, err := cfg.Scale(-1e5, EfficientNetCompound())
+	if err != nil || !equalInts(tiny.Depths, []int{1, 1, 1, 1}) || !equalInts(tiny.Dims, []int{8, 8, 8, 8}) || tiny.InputSize != 1 {
+		t.Errorf("φ = −10⁵: %+v, %v", tiny, err)
+	}
+	if _, err := cfg.Scale(math.Inf(-1), EfficientNetCompound()); err == nil {
+		t.Error("φ = −Inf accepted")
 	}
 }
 
