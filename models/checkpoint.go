@@ -172,12 +172,13 @@ func parseSafetensors(name string, buf []byte) ([]Tensor, map[string]string, err
 	return out, f.Metadata, nil
 }
 
-// toFloat32 decodes little-endian F32, F64, F16 or BF16 data.
+// toFloat32 decodes little-endian F32, F64, F16 or BF16 data, and I64
+// (PyTorch's BatchNorm num_batches_tracked, a count) converted to float.
 // The element count comes from the data's length, which safetensors.Parse
 // has checked against the shape.
 func toFloat32(t safetensors.Tensor) ([]float32, error) {
 	switch t.DType {
-	case safetensors.F32, safetensors.F64, safetensors.BF16, safetensors.F16:
+	case safetensors.F32, safetensors.F64, safetensors.BF16, safetensors.F16, safetensors.I64:
 	default:
 		return nil, fmt.Errorf("dtype %s is not a float type", t.DType)
 	}
@@ -198,6 +199,10 @@ func toFloat32(t safetensors.Tensor) ([]float32, error) {
 	case safetensors.F16:
 		for i := range out {
 			out[i] = float16.HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+		}
+	case safetensors.I64:
+		for i := range out {
+			out[i] = float32(int64(binary.LittleEndian.Uint64(t.Data[8*i:])))
 		}
 	}
 	return out, nil
@@ -235,9 +240,17 @@ func (m *Model) LoadTensors(path string, tensors []Tensor) error {
 		}
 		byName[name] = t
 	}
+	return loadByName(m.Backend, path, m.Params(), byName)
+}
+
+// loadByName uploads to each of want the tensor of byName with its name.
+// Shapes may differ only in size-1 axes. It returns a *CheckpointError
+// listing every missing, unexpected and mis-shaped tensor, and changes
+// nothing unless all match.
+func loadByName(be kernels.Backend, path string, want []*layers.Param, byName map[string]Tensor) error {
 	ce := &CheckpointError{Path: path}
 	used := make(map[string]bool, len(byName))
-	for _, p := range m.Params() {
+	for _, p := range want {
 		t, ok := byName[p.Name]
 		if !ok {
 			ce.Missing = append(ce.Missing, p.Name)
@@ -257,8 +270,8 @@ func (m *Model) LoadTensors(path string, tensors []Tensor) error {
 		sort.Strings(ce.Unexpected)
 		return ce
 	}
-	for _, p := range m.Params() {
-		if err := m.Backend.Upload(p.Value, byName[p.Name].Data); err != nil {
+	for _, p := range want {
+		if err := be.Upload(p.Value, byName[p.Name].Data); err != nil {
 			return fmt.Errorf("models: load %s: %w", p.Name, err)
 		}
 	}

@@ -20,7 +20,7 @@ models/testdata/golden/efficient/<model>.json:
   ("float32" or "int64"; the int64 entries are BatchNorm's
   num_batches_tracked, which inference ignores);
 - "inputs": one or two inputs, each with "shape" (NCHW) and "logits"
-  ([N, 1000], row-major), computed in float64 from exactly the float32
+  ([N, 1000], row-major, float64), computed in float64 from exactly the float32
   weights and input.
 
 No weights are committed: the Go test rebuilds the same float32 values from
@@ -46,7 +46,7 @@ first that gives logits with a standard deviation of at least 1: it keeps the
 signal from fading or exploding through the 50-odd layers of these networks
 with eval-mode BatchNorm. The script prints the logits' spread and
 the difference between the two images' logits to show that both depend on
-the input. The input is fill("input", shape) in NCHW order.
+the input. The input is u itself for the name "input", in NCHW order.
 """
 
 import json
@@ -127,7 +127,7 @@ def build(timm, name, count, gain):
 
 
 def run(m, shape):
-    x = torch.from_numpy(fill("input", shape)).double()
+    x = torch.from_numpy(uniform("input", int(np.prod(shape))).astype(np.float32).reshape(shape)).double()
     with torch.no_grad():
         y = m(x)
     return y
@@ -155,7 +155,7 @@ def main():
             y = run(m, s)
             d = (y[0] - y[1]).abs().mean().item() if s[0] > 1 else float("nan")
             print(f"{name} {s} gain {gain}: logits std {y.std().item():.4g}, mean |y0 - y1| {d:.4g}")
-            inputs.append({"shape": s, "logits": [float(np.float32(v)) for v in y.flatten().tolist()]})
+            inputs.append({"shape": s, "logits": y.flatten().tolist()})
         doc = {
             "model": name,
             "timm_commit": "aa4b5850",
