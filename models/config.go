@@ -37,6 +37,14 @@ type Config struct {
 	Eps           float64 `json:"eps"`             // every LayerNorm's and GRN's epsilon (1e-6)
 	InputSize     int     `json:"input_size"`      // nominal input resolution in pixels (224); only profiles and scaling read it
 	ConvMLP       bool    `json:"conv_mlp"`        // timm stores the block MLP as 1×1 convs, weights (E, C, 1, 1) (V2 atto–nano)
+
+	// Stem, Stages and Head make the network a specification (see Spec).
+	// With Stages set, Depths and Dims follow them and Kernel, MLPRatio,
+	// GRN and LayerScale are unused (the stages' block keys say them); a
+	// nil Stem or Head is ConvNeXt's.
+	Stem   *PartSpec   `json:"stem,omitempty"`
+	Stages []StageSpec `json:"stages,omitempty"`
+	Head   *PartSpec   `json:"head,omitempty"`
 }
 
 // variant is a published depth/width pair.
@@ -109,28 +117,23 @@ func Variant(name string) (Config, error) {
 
 // Validate returns an error naming the first invalid field (by its JSON
 // and TOML name), including a size beyond the structural bounds (MaxDim,
-// MaxDepth, ...). It does not check Limits; CheckLimits does.
+// MaxDepth, ...); for a spec, a *SpecError naming the stage, block and
+// field. It does not check Limits; CheckLimits does.
 func (c Config) Validate() error {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case len(c.Depths) == 0 || len(c.Depths) != len(c.Dims):
+	case len(c.Stages) == 0 && (len(c.Depths) == 0 || len(c.Depths) != len(c.Dims)):
 		return fmt.Errorf("models: %d depths and %d dims: need one of each per stage", len(c.Depths), len(c.Dims))
-	case len(c.Depths) > MaxStages:
-		return fmt.Errorf("models: %d stages, at most %d", len(c.Depths), MaxStages)
+	case len(c.Depths) > MaxStages || len(c.Stages) > MaxStages:
+		return fmt.Errorf("models: %d stages, at most %d", max(len(c.Depths), len(c.Stages)), MaxStages)
 	case c.InChans <= 0 || c.InChans > MaxInChans:
 		return fmt.Errorf("models: in_chans %d outside [1, %d]", c.InChans, MaxInChans)
 	case c.NumClasses <= 0 || c.NumClasses > MaxNumClasses:
 		return fmt.Errorf("models: num_classes %d outside [1, %d]", c.NumClasses, MaxNumClasses)
 	case c.StemPatch <= 0 || c.StemPatch > MaxStemPatch:
 		return fmt.Errorf("models: stem_patch %d outside [1, %d]", c.StemPatch, MaxStemPatch)
-	case c.Kernel <= 0 || c.Kernel%2 == 0 || c.Kernel > MaxKernel:
-		return fmt.Errorf("models: depthwise kernel %d must be odd and in [1, %d]", c.Kernel, MaxKernel)
-	case !(c.MLPRatio > 0 && c.MLPRatio <= MaxMLPRatio):
-		return fmt.Errorf("models: mlp_ratio %v outside (0, %d]", c.MLPRatio, MaxMLPRatio)
 	case !(c.DropPath >= 0 && c.DropPath < 1):
 		return fmt.Errorf("models: drop_path %v outside [0, 1)", c.DropPath)
-	case !(c.LayerScale >= 0) || !finite(c.LayerScale):
-		return fmt.Errorf("models: layer_scale %v must be finite and >= 0", c.LayerScale)
 	case !(c.HeadInitScale > 0) || !finite(c.HeadInitScale):
 		return fmt.Errorf("models: head_init_scale %v must be finite and positive", c.HeadInitScale)
 	case !(c.Eps >= 0) || !finite(c.Eps):
@@ -138,16 +141,28 @@ func (c Config) Validate() error {
 	case c.InputSize < 0 || c.InputSize > MaxInputSize:
 		return fmt.Errorf("models: input_size %d outside [0, %d]", c.InputSize, MaxInputSize)
 	}
-	for i := range c.Depths {
-		if c.Depths[i] <= 0 || c.Depths[i] > MaxDepth || c.Dims[i] <= 0 || c.Dims[i] > MaxDim {
-			return fmt.Errorf("models: stage %d has depth %d and dim %d; depths must lie in [1, %d], dims in [1, %d]",
-				i, c.Depths[i], c.Dims[i], MaxDepth, MaxDim)
+	if len(c.Stages) == 0 {
+		// The ConvNeXt skeleton's knobs, checked with their config names.
+		switch {
+		case c.Kernel <= 0 || c.Kernel%2 == 0 || c.Kernel > MaxKernel:
+			return fmt.Errorf("models: depthwise kernel %d must be odd and in [1, %d]", c.Kernel, MaxKernel)
+		case !(c.MLPRatio > 0 && c.MLPRatio <= MaxMLPRatio):
+			return fmt.Errorf("models: mlp_ratio %v outside (0, %d]", c.MLPRatio, MaxMLPRatio)
+		case !(c.LayerScale >= 0) || !finite(c.LayerScale):
+			return fmt.Errorf("models: layer_scale %v must be finite and >= 0", c.LayerScale)
 		}
-		if math.Floor(c.MLPRatio*float64(c.Dims[i])+1e-9) < 1 {
-			return fmt.Errorf("models: mlp_ratio %v leaves stage %d (dim %d) no hidden channel", c.MLPRatio, i, c.Dims[i])
+		for i := range c.Depths {
+			if c.Depths[i] <= 0 || c.Depths[i] > MaxDepth || c.Dims[i] <= 0 || c.Dims[i] > MaxDim {
+				return fmt.Errorf("models: stage %d has depth %d and dim %d; depths must lie in [1, %d], dims in [1, %d]",
+					i, c.Depths[i], c.Dims[i], MaxDepth, MaxDim)
+			}
+			if math.Floor(c.MLPRatio*float64(c.Dims[i])+1e-9) < 1 {
+				return fmt.Errorf("models: mlp_ratio %v leaves stage %d (dim %d) no hidden channel", c.MLPRatio, i, c.Dims[i])
+			}
 		}
 	}
-	return nil
+	_, err := c.plan()
+	return err
 }
 
 // DropPathRates returns the per-block stochastic depth rates, a linspace
@@ -155,16 +170,10 @@ func (c Config) Validate() error {
 // calculate_drop_path_rates).
 func (c Config) DropPathRates() []float64 {
 	total := 0
-	for _, d := range c.Depths {
-		total += d
+	for _, st := range c.Spec().Stages {
+		total += st.Depth
 	}
-	r := make([]float64, total)
-	for i := range r {
-		if total > 1 {
-			r[i] = c.DropPath * float64(i) / float64(total-1)
-		}
-	}
-	return r
+	return c.dropPathRates(total)
 }
 
 // Compound holds EfficientNet's compound-scaling bases (Tan & Le 2019, eq. 3):
@@ -185,8 +194,9 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || phi < 0 || math.IsInf(phi, 0) || math.IsInf(k.Alpha+k.Beta+k.Gamma, 0) {
 		return Config{}, fmt.Errorf("models: compound scaling needs φ >= 0 and α, β, γ >= 1, got φ=%v %+v", phi, k)
 	}
+	c = c.Resolved()
 	s := c
-	s.Depths, s.Dims = slices.Clone(c.Depths), slices.Clone(c.Dims)
+	s.Depths, s.Dims, s.Stages = slices.Clone(c.Depths), slices.Clone(c.Dims), slices.Clone(c.Stages)
 	if phi == 0 {
 		return s, nil
 	}
@@ -198,6 +208,17 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 				phi, i, depth, dim, MaxDepth, MaxDim)
 		}
 		s.Depths[i], s.Dims[i] = int(depth), roundFilters(dim, 8)
+		if s.Stages != nil {
+			if s.Stages[i].Blocks != nil {
+				return Config{}, fmt.Errorf("models: compound scaling cannot rescale stage %d: its blocks list sets each block (drop it or scale by hand)", i)
+			}
+			s.Stages[i].Depth, s.Stages[i].Dim = s.Depths[i], s.Dims[i]
+		}
+	}
+	if s.Stem != nil && s.Stem.Dim > 0 {
+		stem := *s.Stem
+		stem.Dim = roundFilters(float64(stem.Dim)*w, 8)
+		s.Stem = &stem
 	}
 	size := math.Round(float64(c.InputSize) * r)
 	if size > MaxInputSize {
