@@ -12,6 +12,8 @@ type Backend interface {
 	ConvOps
 	NormOps
 	ActivationOps
+	PointwiseOps
+	BatchNormOps
 	ElementwiseOps
 	LossOps
 	OptimOps

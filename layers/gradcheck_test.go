@@ -105,6 +105,14 @@ func TestGradients(t *testing.T) {
 		{NewGlobalAvgPool(be, "pool"), x4},
 		{&DropPath{name: "drop_path", be: be, Rate: 0.25, training: true, FixedMask: fixed}, x4},
 		{must[*LayerScale](t)(NewLayerScale(be, "ls", "gamma", c, 1e-6)), x4},
+		{must[*BatchNorm2d](t)(NewBatchNorm2d(be, "bn", c, DefaultBNEps, DefaultBNMomentum)), x4},
+		{must[*BatchNorm2d](t)(NewBatchNorm2d(be, "bn_h1", c, 1e-3, 0.5)), kernels.Shape{2, 1, 1, c}},
+	}
+	for k := range kernels.Sigmoid + 1 {
+		cases = append(cases, struct {
+			l Layer
+			x kernels.Shape
+		}{must[*Activation](t)(NewActivation(be, k.String(), k)), x4})
 	}
 	for _, tc := range cases {
 		t.Run(tc.l.Name(), func(t *testing.T) { gradCheck(t, be, tc.l, tc.x, rng) })
@@ -133,6 +141,8 @@ func TestBackwardBeforeForward(t *testing.T) {
 		must[*LayerNorm](t)(NewLayerNorm(be, "norm", 3, DefaultEps)),
 		must[*GRN](t)(NewGRN(be, "mlp.grn", 3, DefaultEps)),
 		NewGELU(be, "act", kernels.GELUErf),
+		must[*Activation](t)(NewActivation(be, "act6", kernels.ReLU6)),
+		must[*BatchNorm2d](t)(NewBatchNorm2d(be, "bn1", 3, DefaultBNEps, DefaultBNMomentum)),
 		NewGlobalAvgPool(be, "pool"),
 		must[*DropPath](t)(NewDropPath(be, "drop_path", 0.1, philox.New(1))),
 	}

@@ -11,7 +11,7 @@ import (
 // input of a given size.
 type LayerInfo struct {
 	Name       string        `json:"name"`
-	Kind       string        `json:"kind"`        // Conv2D, DWConv, LayerNorm, Linear, GELU, GRN, DropPath, LayerScale, GlobalAvgPool, Add
+	Kind       string        `json:"kind"`        // Conv2D, DWConv, LayerNorm, Linear, GELU, ReLU (and the other activations by name), BatchNorm2d, GRN, DropPath, LayerScale, GlobalAvgPool, Add
 	Out        kernels.Shape `json:"out"`         // output shape, NHWC
 	Params     int           `json:"params"`      // parameter elements
 	MACs       int64         `json:"macs"`        // multiply-accumulates of one forward (conv and linear only, the fvcore/paper convention)
@@ -64,6 +64,10 @@ func (m *Model) Describe(n, h, w, elemBytes int) ([]LayerInfo, error) {
 			info.Kind, extra = "LayerNormGELU", 2*shape.Len()/v.C
 		case *layers.GELU:
 			info.Kind = "GELU"
+		case *layers.Activation:
+			info.Kind = v.Kind.String()
+		case *layers.BatchNorm2d:
+			info.Kind, extra = "BatchNorm2d", 2*v.C
 		case *layers.GRN:
 			info.Kind, extra = "GRN", shape[0]*v.C
 		case *layers.DropPath:
