@@ -14,6 +14,7 @@ type Backend interface {
 	ActivationOps
 	PointwiseOps
 	BatchNormOps
+	AttentionOps
 	ElementwiseOps
 	LossOps
 	OptimOps

@@ -5,17 +5,26 @@ import (
 	"math"
 )
 
-// ConvShape describes a dense 2-D convolution over NHWC input with a square
-// kernel, PyTorch's nn.Conv2d(CIn, COut, K, stride=Stride, padding=Pad):
+// ConvShape describes a 2-D convolution over NHWC input with a square
+// kernel, dense or grouped, PyTorch's nn.Conv2d(CIn, COut, K, stride=Stride,
+// padding=Pad, groups=Groups):
 //
-//	x [N, H, W, CIn]   w [COut, CIn, K, K]   b [COut]   y [N, OH, OW, COut]
+//	x [N, H, W, CIn]   w [COut, CIn/G, K, K]   b [COut]   y [N, OH, OW, COut]
 //
-// with OH = (H + 2·Pad − K)/Stride + 1 (floor), likewise OW. Padding is zeros.
-// The ConvNeXt stem is K = Stride = 4, Pad = 0; the downsampling layers
-// K = Stride = 2, Pad = 0.
+// with OH = (H + 2·Pad − K)/Stride + 1 (floor), likewise OW. Padding is zeros,
+// Pad on every side. Groups G (0 means 1, a dense convolution) splits the
+// channels into G independent convolutions: output channel co of group
+// g = co/(COut/G) reads only input channels g·CIn/G … (g+1)·CIn/G − 1, so
+// both CIn and COut must be multiples of G. The ConvNeXt stem is K = Stride =
+// 4, Pad = 0; the downsampling layers K = Stride = 2, Pad = 0; the ResNet stem
+// K = 7, Stride = 2, Pad = 3; ResNeXt's 32×4d bottleneck K = 3, Groups = 32.
 type ConvShape struct {
 	N, H, W, CIn, COut, K, Stride, Pad int
+	Groups                             int // 0 or 1: dense
 }
+
+// G returns the number of groups, Groups or 1 when Groups is 0.
+func (s ConvShape) G() int { return max(1, s.Groups) }
 
 // OutH returns the output height (H + 2·Pad − K)/Stride + 1.
 func (s ConvShape) OutH() int { return (s.H+2*s.Pad-s.K)/s.Stride + 1 }
@@ -26,23 +35,28 @@ func (s ConvShape) OutW() int { return (s.W+2*s.Pad-s.K)/s.Stride + 1 }
 // XShape returns [N, H, W, CIn].
 func (s ConvShape) XShape() Shape { return Shape{s.N, s.H, s.W, s.CIn} }
 
-// WShape returns [COut, CIn, K, K].
-func (s ConvShape) WShape() Shape { return Shape{s.COut, s.CIn, s.K, s.K} }
+// WShape returns [COut, CIn/G, K, K].
+func (s ConvShape) WShape() Shape { return Shape{s.COut, s.CIn / s.G(), s.K, s.K} }
 
 // YShape returns [N, OH, OW, COut].
 func (s ConvShape) YShape() Shape { return Shape{s.N, s.OutH(), s.OutW(), s.COut} }
 
 // MACs returns the multiply-accumulates of one forward pass,
-// N·OH·OW·COut·CIn·K² (the fvcore convention papers call FLOPs).
+// N·OH·OW·COut·(CIn/G)·K² (the fvcore convention papers call FLOPs, which
+// counts a grouped convolution per group).
 func (s ConvShape) MACs() int64 {
-	return int64(s.N) * int64(s.OutH()) * int64(s.OutW()) * int64(s.COut) * int64(s.CIn) * int64(s.K*s.K)
+	return int64(s.N) * int64(s.OutH()) * int64(s.OutW()) * int64(s.COut) * int64(s.CIn/s.G()) * int64(s.K*s.K)
 }
 
 // Validate returns an error wrapping [ErrShape] if a size is not positive,
-// Pad is negative or the kernel does not fit the padded input.
+// Pad or Groups is negative, CIn or COut is not a multiple of the groups, or
+// the kernel does not fit the padded input.
 func (s ConvShape) Validate() error {
 	if err := positive("conv2d", "N", s.N, "H", s.H, "W", s.W, "CIn", s.CIn, "COut", s.COut, "K", s.K, "Stride", s.Stride); err != nil {
 		return err
+	}
+	if s.Groups < 0 || s.CIn%s.G() != 0 || s.COut%s.G() != 0 {
+		return fmt.Errorf("conv2d: groups %d must be >= 0 and divide CIn %d and COut %d: %w", s.Groups, s.CIn, s.COut, ErrShape)
 	}
 	if s.Pad < 0 || s.H+2*s.Pad < s.K || s.W+2*s.Pad < s.K {
 		return fmt.Errorf("conv2d: kernel %d with padding %d does not fit %dx%d input: %w", s.K, s.Pad, s.H, s.W, ErrShape)

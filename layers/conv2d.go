@@ -7,18 +7,21 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// Conv2D is a dense 2-D convolution with a square kernel over NHWC input,
-// PyTorch's nn.Conv2d(CIn, COut, K, stride, padding, bias=True):
+// Conv2D is a dense or grouped 2-D convolution with a square kernel over
+// NHWC input, PyTorch's nn.Conv2d(CIn, COut, K, stride, padding, groups,
+// bias) (see [kernels.ConvShape]):
 //
-//	x [N, H, W, CIn] → y [N, OH, OW, COut]; weight [COut, CIn, K, K], bias [COut]
+//	x [N, H, W, CIn] → y [N, OH, OW, COut]; weight [COut, CIn/Groups, K, K], bias [COut]
 //
 // ConvNeXt uses it as the patchify stem (K = Stride = 4) and the downsampling
-// layers (K = Stride = 2).
+// layers (K = Stride = 2); EfficientNetV2's Fused-MBConv as a 3×3 convolution
+// with padding 1; ResNeXt as a grouped 3×3 one.
 type Conv2D struct {
 	name         string
 	be           kernels.Backend
 	CIn, COut, K int
 	Stride, Pad  int
+	Groups       int    // 1: dense
 	Weight, Bias *Param // Bias is nil without bias
 	NoInputGrad  bool   // Backward skips dx and returns the nil tensor (a stem's input needs none)
 	x            kernels.Tensor
@@ -26,16 +29,25 @@ type Conv2D struct {
 	out, dx      Buffer
 }
 
-// NewConv2D returns a Conv2D named name with weights drawn from ConvNeXt's
-// truncated normal (std 0.02) by rng (zero when rng is nil) and a zero bias.
-// It returns an error if a size is not positive.
+// NewConv2D returns a dense Conv2D named name with weights drawn from
+// ConvNeXt's truncated normal (std 0.02) by rng (zero when rng is nil) and a
+// zero bias. It returns an error if a size is not positive.
 func NewConv2D(be kernels.Backend, name string, cin, cout, k, stride, pad int, bias bool, rng *rand.Rand) (*Conv2D, error) {
-	if cin <= 0 || cout <= 0 || k <= 0 || stride <= 0 || pad < 0 {
-		return nil, fmt.Errorf("layer %s (Conv2D): invalid sizes cin=%d cout=%d k=%d stride=%d pad=%d: %w", name, cin, cout, k, stride, pad, kernels.ErrShape)
+	return NewGroupedConv2D(be, name, cin, cout, k, stride, pad, 1, bias, rng)
+}
+
+// NewGroupedConv2D is [NewConv2D] with groups: weight [cout, cin/groups, k,
+// k]. Both backends run one GEMM per group, so a depthwise convolution
+// (groups = cin = cout) belongs in [DWConv], whose kernels are direct. It
+// returns an error wrapping kernels.ErrShape if a size is not positive or
+// groups does not divide cin and cout.
+func NewGroupedConv2D(be kernels.Backend, name string, cin, cout, k, stride, pad, groups int, bias bool, rng *rand.Rand) (*Conv2D, error) {
+	if cin <= 0 || cout <= 0 || k <= 0 || stride <= 0 || pad < 0 || groups <= 0 || cin%groups != 0 || cout%groups != 0 {
+		return nil, fmt.Errorf("layer %s (Conv2D): invalid sizes cin=%d cout=%d k=%d stride=%d pad=%d groups=%d (must divide cin and cout): %w", name, cin, cout, k, stride, pad, groups, kernels.ErrShape)
 	}
-	l := &Conv2D{name: name, be: be, CIn: cin, COut: cout, K: k, Stride: stride, Pad: pad}
+	l := &Conv2D{name: name, be: be, CIn: cin, COut: cout, K: k, Stride: stride, Pad: pad, Groups: groups}
 	var err error
-	if l.Weight, err = NewParam(be, Join(name, "weight"), kernels.Shape{cout, cin, k, k}, true); err != nil {
+	if l.Weight, err = NewParam(be, Join(name, "weight"), kernels.Shape{cout, cin / groups, k, k}, true); err != nil {
 		return nil, err
 	}
 	if err := initWeight(be, l.Weight, rng); err != nil {
@@ -57,7 +69,7 @@ func (l *Conv2D) Params() []*Param { return ParamList(l.Weight, l.Bias) }
 
 // Shape returns the kernels.ConvShape for an input of n×h×w.
 func (l *Conv2D) Shape(n, h, w int) kernels.ConvShape {
-	return kernels.ConvShape{N: n, H: h, W: w, CIn: l.CIn, COut: l.COut, K: l.K, Stride: l.Stride, Pad: l.Pad}
+	return kernels.ConvShape{N: n, H: h, W: w, CIn: l.CIn, COut: l.COut, K: l.K, Stride: l.Stride, Pad: l.Pad, Groups: l.Groups}
 }
 
 // Forward convolves x [N, H, W, CIn].

@@ -92,7 +92,11 @@ func TestGradients(t *testing.T) {
 	}{
 		{must[*Conv2D](t)(NewConv2D(be, "stem", c, 4, 2, 2, 0, true, nil)), kernels.Shape{n, 6, 8, c}},
 		{must[*Conv2D](t)(NewConv2D(be, "conv3", c, 4, 3, 2, 1, true, nil)), x4},
+		{must[*Conv2D](t)(NewGroupedConv2D(be, "conv3_g3", 6, 9, 3, 2, 1, 3, true, nil)), kernels.Shape{n, 5, 7, 6}},
+		{must[*Conv2D](t)(NewGroupedConv2D(be, "conv5_g2_nobias", 4, 2, 5, 1, 2, 2, false, nil)), kernels.Shape{n, 1, 6, 4}},
+		{must[*Conv2D](t)(NewConv2D(be, "conv7s2p3", c, 2, 7, 2, 3, true, nil)), kernels.Shape{1, 9, 8, c}},
 		{must[*DWConv](t)(NewDWConv(be, "dw7", c, 7, 1, true, nil)), x4},
+		{must[*DWConv](t)(NewDWConv(be, "dw5s2", c, 5, 2, true, nil)), x4},
 		{must[*DWConv](t)(NewDWConv(be, "dw3s2", c, 3, 2, true, nil)), x4},
 		{must[*Linear](t)(NewLinear(be, "fc", c, 5, true, nil)), x4},
 		{must[*Linear](t)(NewLinear(be, "fc_nobias", c, 5, false, nil)), x4},
@@ -103,6 +107,12 @@ func TestGradients(t *testing.T) {
 		{NewGELU(be, "gelu_tanh", kernels.GELUTanh), x4},
 		{must[*GRN](t)(NewGRN(be, "grn", c, DefaultEps)), x4},
 		{NewGlobalAvgPool(be, "pool"), x4},
+		{&GlobalAvgPool{name: "pool_keepdims", be: be, KeepDims: true}, x4},
+		{must[*ChannelAttention](t)(NewSqueezeExcite(be, "se", 5, 2, NewGELU(be, "se.act1", kernels.GELUErf), kernels.GateSigmoid, nil)), kernels.Shape{n, 3, 4, 5}},
+		{must[*ChannelAttention](t)(NewSqueezeExcite(be, "se_hard", 5, 3, nil, kernels.GateHardSigmoid, nil)), kernels.Shape{n, 1, 3, 5}},
+		{must[*ChannelAttention](t)(NewECA(be, "eca", 7, 3, nil)), kernels.Shape{n, 3, 2, 7}},
+		{must[*ChannelAttention](t)(NewECA(be, "eca5", 4, 5, nil)), kernels.Shape{n, 2, 2, 4}}, // kernel wider than the channels
+		{must[*ChannelConv](t)(NewChannelConv(be, "channel_conv", 6, 5)), kernels.Shape{n, 1, 1, 6}},
 		{&DropPath{name: "drop_path", be: be, Rate: 0.25, training: true, FixedMask: fixed}, x4},
 		{must[*LayerScale](t)(NewLayerScale(be, "ls", "gamma", c, 1e-6)), x4},
 		{must[*BatchNorm2d](t)(NewBatchNorm2d(be, "bn", c, DefaultBNEps, DefaultBNMomentum)), x4},
@@ -144,6 +154,9 @@ func TestBackwardBeforeForward(t *testing.T) {
 		must[*Activation](t)(NewActivation(be, "act6", kernels.ReLU6)),
 		must[*BatchNorm2d](t)(NewBatchNorm2d(be, "bn1", 3, DefaultBNEps, DefaultBNMomentum)),
 		NewGlobalAvgPool(be, "pool"),
+		must[*ChannelAttention](t)(NewSqueezeExcite(be, "se", 3, 1, nil, kernels.GateSigmoid, nil)),
+		must[*ChannelAttention](t)(NewECA(be, "eca", 3, 0, nil)),
+		must[*ChannelConv](t)(NewChannelConv(be, "eca.conv", 3, 3)),
 		must[*DropPath](t)(NewDropPath(be, "drop_path", 0.1, philox.New(1))),
 	}
 	for _, l := range ls {
@@ -168,6 +181,9 @@ func TestShapeErrors(t *testing.T) {
 		{must[*Linear](t)(NewLinear(be, "mlp.fc1", 4, 16, true, nil)), []string{"mlp.fc1", "[2 5 7 3]", "[... 4]"}},
 		{must[*LayerNorm](t)(NewLayerNorm(be, "norm", 8, DefaultEps)), []string{"norm", "[2 5 7 3]", "[... 8]"}},
 		{must[*GRN](t)(NewGRN(be, "mlp.grn", 12, DefaultEps)), []string{"mlp.grn", "[2 5 7 3]", "[N H W 12]"}},
+		{must[*ChannelAttention](t)(NewSqueezeExcite(be, "blocks.1.0.se", 4, 1, nil, kernels.GateSigmoid, nil)), []string{"blocks.1.0.se", "SqueezeExcite", "[2 5 7 3]", "[N H W 4]"}},
+		{must[*ChannelAttention](t)(NewECA(be, "eca", 8, 3, nil)), []string{"eca", "ECA", "[2 5 7 3]", "[N H W 8]"}},
+		{must[*ChannelConv](t)(NewChannelConv(be, "eca.conv", 3, 3)), []string{"eca.conv", "[2 5 7 3]", "[N 1 1 3]"}},
 	}
 	for _, tc := range cases {
 		_, err := tc.l.Forward(x)

@@ -1,19 +1,20 @@
 package layers
 
 import (
-	"fmt"
-
 	"github.com/nextconv/nextconv/kernels"
 )
 
 // GlobalAvgPool averages NHWC input over its spatial axes: x [N, H, W, C] →
-// y [N, C] (ConvNeXt's x.mean([-2, -1]) before the head norm).
+// y [N, C] (ConvNeXt's x.mean([-2, -1]) before the head norm), or y [N, 1,
+// 1, C] with KeepDims (x.mean((2, 3), keepdim=True), what squeeze-and-
+// excitation feeds its 1×1 convolutions).
 type GlobalAvgPool struct {
-	name    string
-	be      kernels.Backend
-	x       kernels.Tensor
-	s       kernels.PoolShape
-	out, dx Buffer
+	name     string
+	be       kernels.Backend
+	KeepDims bool
+	x        kernels.Tensor
+	s        kernels.PoolShape
+	out, dx  Buffer
 }
 
 // NewGlobalAvgPool returns a global average pool.
@@ -27,14 +28,14 @@ func (l *GlobalAvgPool) Name() string { return l.name }
 // Params returns nil.
 func (l *GlobalAvgPool) Params() []*Param { return nil }
 
-// Forward averages x [N, H, W, C] into [N, C].
+// Forward averages x [N, H, W, C] into [N, C] ([N, 1, 1, C] with KeepDims).
 func (l *GlobalAvgPool) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) != 4 {
 		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "forward", x.Shape, "[N H W C]")
 	}
 	s := kernels.PoolShape{N: x.Shape[0], HW: x.Shape[1] * x.Shape[2], C: x.Shape[3]}
-	y, err := l.out.Get(l.be, kernels.Shape{s.N, s.C})
+	y, err := l.out.Get(l.be, l.outShape(s))
 	if err == nil {
 		err = l.be.AvgPool(y, x, s)
 	}
@@ -45,14 +46,23 @@ func (l *GlobalAvgPool) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	return y, nil
 }
 
-// Backward spreads dy [N, C] evenly over the spatial positions.
+// outShape returns [N, C], or [N, 1, 1, C] with KeepDims.
+func (l *GlobalAvgPool) outShape(s kernels.PoolShape) kernels.Shape {
+	if l.KeepDims {
+		return kernels.Shape{s.N, 1, 1, s.C}
+	}
+	return kernels.Shape{s.N, s.C}
+}
+
+// Backward spreads dy (the output's shape) evenly over the spatial
+// positions.
 func (l *GlobalAvgPool) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	if l.x.Nil() {
 		return kernels.Tensor{}, LayerError(l.name, "GlobalAvgPool", "backward", ErrNoForward)
 	}
-	if !dy.Shape.Equal(kernels.Shape{l.s.N, l.s.C}) {
-		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "backward", dy.Shape, fmt.Sprintf("[%d %d]", l.s.N, l.s.C))
+	if want := l.outShape(l.s); !dy.Shape.Equal(want) {
+		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "backward", dy.Shape, want.String())
 	}
 	dx, err := l.dx.Get(l.be, l.x.Shape)
 	if err == nil {

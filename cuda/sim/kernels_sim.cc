@@ -18,6 +18,14 @@ CUDASIM_REGISTER(column_sum_f32, "out", "in", "rows", "cols", "ld", "rows_per_ch
 CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
 }  // namespace cudasim_src_bias
 
+// kernels/src/channelconv.cu
+CUDASIM_SOURCE("kernels", "kernels/src/channelconv.cu", "eb89ef3554de32f8e5ebc5b93e0201309618f8a1ff54da3c2a3ffe9d64630372")
+namespace cudasim_src_channelconv {
+#include "../../kernels/src/channelconv.cu"
+CUDASIM_REGISTER(channel_conv_f32, "y", "x", "w", "N", "C", "K", "flip")
+CUDASIM_REGISTER(channel_conv_bwd_w_f32, "dw", "dy", "x", "N", "C", "K")
+}  // namespace cudasim_src_channelconv
+
 // kernels/src/crossentropy.cu
 CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "7a6cb693845ecedd7b82f6ff7f746f5d98d5dd4bbbbf365cbf5a9215cd1978a1")
 namespace cudasim_src_crossentropy {
@@ -115,6 +123,14 @@ CUDASIM_REGISTER(mask_fill_dfill_f32, "dfill", "dy", "mask", "pixels", "C", "GH"
 CUDASIM_REGISTER(patch_loss_f32, "loss", "target", "pred", "img", "GH", "GW", "P", "C", "norm_pix", "eps")
 CUDASIM_REGISTER(patch_loss_bwd_f32, "dpred", "pred", "target", "mask", "scale", "n", "PL")
 }  // namespace cudasim_src_fcmae
+
+// kernels/src/gate.cu
+CUDASIM_SOURCE("kernels", "kernels/src/gate.cu", "a3f8dcf66db4038fce2cfcc241abc85a9b6b583befbba3c8b55087935765bf4d")
+namespace cudasim_src_gate {
+#include "../../kernels/src/gate.cu"
+CUDASIM_REGISTER(channel_gate_fwd_f32, "y", "x", "g", "N", "HW", "C", "kind")
+CUDASIM_REGISTER(channel_gate_bwd_f32, "dx", "dg", "dy", "x", "g", "N", "HW", "C", "kind")
+}  // namespace cudasim_src_gate
 
 // kernels/src/gelu.cu
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "53a181f47b7b492345c4d8cc839c5af65db66d56574ea1f4f1b0ff6b5fcaa5f2")

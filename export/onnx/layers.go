@@ -47,7 +47,7 @@ func (e *emitter) emit(l layers.Layer, x string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return e.conv(v.Name(), x, w, v.Bias, v.K, v.Stride, v.Pad, 1)
+		return e.conv(v.Name(), x, w, v.Bias, v.K, v.Stride, v.Pad, v.Groups)
 	case *layers.DWConv:
 		w, err := e.param(v.Weight)
 		if err != nil {

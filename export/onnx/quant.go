@@ -24,7 +24,7 @@ func (e *emitter) quantized(q *qat.Quantized, x string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return e.conv(l.Name(), x, w, l.Bias, l.K, l.Stride, l.Pad, 1)
+		return e.conv(l.Name(), x, w, l.Bias, l.K, l.Stride, l.Pad, l.Groups)
 	case *layers.DWConv:
 		w, err := e.quantWeight(q.Weight, l.Weight, false)
 		if err != nil {

@@ -7,17 +7,20 @@ import "github.com/nextconv/nextconv/kernels"
 // least).
 var convColBytes = 16 << 20
 
-// Conv2D computes the dense convolution of [kernels.ConvShape] s, PyTorch's
-// nn.Conv2d(CIn, COut, K, stride=Stride, padding=Pad) on NHWC data:
+// Conv2D computes the dense or grouped convolution of [kernels.ConvShape] s,
+// PyTorch's nn.Conv2d(CIn, COut, K, stride=Stride, padding=Pad,
+// groups=G) on NHWC data:
 //
-//	y[n,oh,ow,co] = b[co] + Σ_{ci,kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, ci]·w[co,ci,kh,kw]
+//	y[n,oh,ow,co] = b[co] + Σ_{j,kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, g·CIn/G + j]·w[co,j,kh,kw]
 //
-// with zero padding; x [N, H, W, CIn], w [COut, CIn, K, K], b [COut] (nil for
-// none), y [N, OH, OW, COut] overwritten (y must not share memory with x).
-// It gathers the patches of a chunk
-// of output rows into a matrix [pixels, CIn·K·K] whose columns are ordered
-// (ci, kh, kw), the order of a weight row, and multiplies it by wᵀ with one
-// GEMM (see [SGEMM]); chunks keep that matrix under 16 MiB. Non-overlapping
+// with g = co/(COut/G), j < CIn/G and zero padding; x [N, H, W, CIn], w
+// [COut, CIn/G, K, K], b [COut] (nil for none), y [N, OH, OW, COut]
+// overwritten (y must not share memory with x). It gathers the patches of a
+// chunk of output rows into a matrix [pixels, CIn·K·K] whose columns are
+// ordered (ci, kh, kw), so that group g's columns are the contiguous block
+// g·(CIn/G)·K² … and each is the order of a weight row, and multiplies each
+// group's block by its rows of wᵀ with one GEMM per group (see [SGEMM]);
+// chunks keep that matrix under 16 MiB. Non-overlapping
 // patches (K == Stride, Pad == 0: the ConvNeXt stem and downsampling layers)
 // are copied without bounds checks. It returns an error wrapping
 // kernels.ErrShape or kernels.ErrDType naming the tensor and its shape if s
@@ -40,10 +43,10 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 
 // Conv2DBackward computes the gradients of [Backend.Conv2D] from dy [N, OH,
 // OW, COut]: dx [N, H, W, CIn] is overwritten (nil skips it, as the stem
-// needs), dw [COut, CIn, K, K] and db [COut] (nil skips it) are accumulated;
+// needs), dw [COut, CIn/G, K, K] and db [COut] (nil skips it) are accumulated;
 // no output may share memory with an input.
-// Per chunk of output rows it re-gathers the patch matrix X, adds dyᵀ·X to
-// dw, forms dX = dy·w and adds each patch entry back to the input pixel it
+// Per chunk of output rows it re-gathers the patch matrix X, and per group
+// adds dyᵀ·X to dw and forms dX = dy·w (over X's block), then adds each patch entry back to the input pixel it
 // came from (col2im, gathered per input row so that every element of dx is
 // written by one worker; a plain copy for non-overlapping patches). Errors
 // are those of Conv2D.
@@ -68,6 +71,9 @@ type convPlan struct {
 	s       kernels.ConvShape
 	oh, ow  int
 	kk, ck  int  // K·K taps; CIn·K·K patch length
+	g       int  // groups
+	cgk     int  // (CIn/G)·K·K: one group's patch length, a weight row
+	cog     int  // COut/G: output channels per group
 	patch   bool // K == Stride and Pad == 0: patches do not overlap
 	rows    int  // output rows N·OH
 	perStep int  // output rows per im2col chunk
@@ -76,6 +82,8 @@ type convPlan struct {
 func newConvPlan[T Float](s kernels.ConvShape) convPlan {
 	p := convPlan{s: s, oh: s.OutH(), ow: s.OutW(), kk: s.K * s.K}
 	p.ck = s.CIn * p.kk
+	p.g = s.G()
+	p.cgk, p.cog = p.ck/p.g, s.COut/p.g
 	p.patch = s.K == s.Stride && s.Pad == 0
 	p.rows = s.N * p.oh
 	var zero T
@@ -102,7 +110,9 @@ func conv2dForward[T Float](b *Backend, y, x, w, bias []T, s kernels.ConvShape) 
 			fillRows(b, yc, bias, pix, s.COut)
 			beta = 1
 		}
-		gemm(false, true, pix, s.COut, p.ck, 1, col, p.ck, w, p.ck, beta, yc, s.COut)
+		for g := range p.g {
+			gemm(false, true, pix, p.cog, p.cgk, 1, col[g*p.cgk:], p.ck, w[g*p.cog*p.cgk:], p.cgk, beta, yc[g*p.cog:], s.COut)
+		}
 	}
 }
 
@@ -125,12 +135,18 @@ func conv2dBackward[T Float](b *Backend, dx, dw, db, dy, x, w []T, s kernels.Con
 		col := (*colBuf)[:pix*p.ck]
 		dyc := dy[r0*p.ow*s.COut : r1*p.ow*s.COut]
 		im2col(b, col, x, p, r0, r1)
-		gemm(true, false, s.COut, p.ck, pix, 1, dyc, s.COut, col, p.ck, 1, dw, p.ck)
-		if dx == nil {
-			continue
+		for g := range p.g {
+			// Group g's block of col is read for dw, then overwritten with
+			// its share of dX; the other groups' blocks are untouched.
+			colg, dyg, wo := col[g*p.cgk:], dyc[g*p.cog:], g*p.cog*p.cgk
+			gemm(true, false, p.cog, p.cgk, pix, 1, dyg, s.COut, colg, p.ck, 1, dw[wo:], p.cgk)
+			if dx != nil {
+				gemm(false, false, pix, p.cgk, p.cog, 1, dyg, s.COut, w[wo:], p.cgk, 0, colg, p.ck)
+			}
 		}
-		gemm(false, false, pix, p.ck, s.COut, 1, dyc, s.COut, w, p.ck, 0, col, p.ck)
-		col2im(b, dx, col, p, r0, r1)
+		if dx != nil {
+			col2im(b, dx, col, p, r0, r1)
+		}
 	}
 }
 

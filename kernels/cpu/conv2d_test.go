@@ -20,7 +20,11 @@ var conv2dGradShapes = []kernels.ConvShape{
 	{N: 2, H: 6, W: 5, CIn: 2, COut: 3, K: 4, Stride: 3, Pad: 2},
 	{N: 1, H: 1, W: 3, CIn: 2, COut: 2, K: 3, Stride: 1, Pad: 1},
 	{N: 2, H: 5, W: 4, CIn: 2, COut: 3, K: 2, Stride: 2, Pad: 1},
-	{N: 2, H: 3, W: 2, CIn: 2, COut: 2, K: 2, Stride: 1, Pad: 2}, // border rows see only padding
+	{N: 2, H: 3, W: 2, CIn: 2, COut: 2, K: 2, Stride: 1, Pad: 2},            // border rows see only padding
+	{N: 2, H: 5, W: 7, CIn: 6, COut: 9, K: 3, Stride: 2, Pad: 1, Groups: 3}, // odd channels per group
+	{N: 2, H: 4, W: 4, CIn: 4, COut: 4, K: 2, Stride: 2, Groups: 2},         // grouped patch path
+	{N: 1, H: 1, W: 5, CIn: 3, COut: 6, K: 3, Stride: 1, Pad: 1, Groups: 3}, // H = 1, one input channel per group
+	{N: 2, H: 3, W: 3, CIn: 4, COut: 2, K: 1, Stride: 1, Groups: 2},         // grouped 1×1
 }
 
 func TestConv2DGradients(t *testing.T) {
@@ -89,6 +93,8 @@ var conv2d32Shapes = []kernels.ConvShape{
 	{N: 2, H: 9, W: 7, CIn: 5, COut: 6, K: 3, Stride: 2, Pad: 1},
 	{N: 1, H: 6, W: 5, CIn: 4, COut: 3, K: 5, Stride: 1, Pad: 2},
 	{N: 4, H: 30, W: 29, CIn: 16, COut: 8, K: 3, Stride: 1, Pad: 1}, // large enough to run in parallel
+	{N: 2, H: 15, W: 13, CIn: 10, COut: 15, K: 3, Stride: 2, Pad: 1, Groups: 5},
+	{N: 1, H: 23, W: 21, CIn: 3, COut: 8, K: 7, Stride: 2, Pad: 3}, // the ResNet stem's geometry
 }
 
 func TestConv2DFloat32MatchesReference(t *testing.T) {
@@ -161,6 +167,13 @@ func TestConv2DErrors(t *testing.T) {
 	neg := s
 	neg.Pad = -1
 	wantErr(t, "negative pad", be.Conv2D(y, x, w, kernels.Tensor{}, neg), kernels.ErrShape, "conv2d")
+	grouped := s
+	grouped.Groups = 2
+	wantErr(t, "groups not dividing CIn", be.Conv2D(y, x, w, kernels.Tensor{}, grouped), kernels.ErrShape,
+		"conv2d", "groups 2 must be >= 0 and divide CIn 3 and COut 4")
+	grouped.CIn, grouped.COut = 4, 4
+	wantErr(t, "dense w for grouped conv", be.Conv2D(y, newT(t, be, kernels.Shape{2, 8, 8, 4}, nil), w, kernels.Tensor{}, grouped),
+		kernels.ErrShape, "conv2d", "w has shape [4 3 4 4], want [4 2 4 4]")
 
 	dw := newT(t, be, s.WShape(), nil)
 	wantErr(t, "backward dy is x", be.Conv2DBackward(x, dw, kernels.Tensor{}, x, x, w, s), kernels.ErrShape,

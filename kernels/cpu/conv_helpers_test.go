@@ -41,9 +41,11 @@ func refDWConv(x, w, b []float64, s kernels.DWConvShape) []float64 {
 	return y
 }
 
-// refConv2D is the dense convolution by its definition, in float64.
+// refConv2D is the dense or grouped convolution by its definition, in
+// float64.
 func refConv2D(x, w, b []float64, s kernels.ConvShape) []float64 {
 	oh, ow := s.OutH(), s.OutW()
+	cg, cog := s.CIn/s.G(), s.COut/s.G()
 	y := make([]float64, s.N*oh*ow*s.COut)
 	for n := range s.N {
 		for i := range oh {
@@ -53,14 +55,15 @@ func refConv2D(x, w, b []float64, s kernels.ConvShape) []float64 {
 					if b != nil {
 						sum = b[co]
 					}
-					for ci := range s.CIn {
+					for cj := range cg {
+						ci := co/cog*cg + cj
 						for kh := range s.K {
 							for kw := range s.K {
 								ih, iw := i*s.Stride+kh-s.Pad, j*s.Stride+kw-s.Pad
 								if ih < 0 || ih >= s.H || iw < 0 || iw >= s.W {
 									continue
 								}
-								sum += x[((n*s.H+ih)*s.W+iw)*s.CIn+ci] * w[((co*s.CIn+ci)*s.K+kh)*s.K+kw]
+								sum += x[((n*s.H+ih)*s.W+iw)*s.CIn+ci] * w[((co*cg+cj)*s.K+kh)*s.K+kw]
 							}
 						}
 					}

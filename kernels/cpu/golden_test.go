@@ -200,10 +200,14 @@ func (c *goldenCase) compare(name string, got []float64, shape kernels.Shape, to
 }
 
 func TestGoldenConv2D(t *testing.T) {
-	for _, name := range []string{"k4s4", "k2s2", "k2s2_nobias", "k1s1", "k3s2p1", "k3s1p1", "k3s1p1_w1", "k3s2p1_h1"} {
+	for _, name := range []string{"k4s4", "k2s2", "k2s2_nobias", "k1s1", "k3s2p1", "k3s1p1", "k3s1p1_w1", "k3s2p1_h1",
+		"k3s2p1_g3", "k3s1p1_g2_nobias", "k5s1p2_g4_w1", "k7s2p3"} {
 		runGolden(t, "conv2d_"+name, func(c *goldenCase) {
 			s := kernels.ConvShape{N: c.meta("N"), H: c.meta("H"), W: c.meta("W"), CIn: c.meta("CIn"),
 				COut: c.meta("COut"), K: c.meta("K"), Stride: c.meta("Stride"), Pad: c.meta("Pad")}
+			if c.g.Metadata["Groups"] != "" {
+				s.Groups = c.meta("Groups")
+			}
 			x, w := c.in("x", s.XShape()...), c.in("w", s.WShape()...)
 			var b, db kernels.Tensor
 			if c.g.Has("b") {
@@ -361,6 +365,36 @@ func TestGoldenGRN(t *testing.T) {
 			c.check("dx", dx, c.grad)
 			c.checkAcc("dgamma", dgamma, c.grad)
 			c.checkAcc("dbeta", dbeta, c.grad)
+		})
+	}
+}
+
+func TestGoldenChannelGate(t *testing.T) {
+	for _, name := range []string{"sigmoid", "hard_sigmoid"} {
+		runGolden(t, "channelgate_"+name, func(c *goldenCase) {
+			s := kernels.GateShape{N: c.meta("N"), HW: c.meta("HW"), C: c.meta("C"), Gate: kernels.GateKind(c.meta("Gate"))}
+			x, g, y := c.in("x", s.N, s.HW, s.C), c.in("g", s.N, s.C), c.out(s.N, s.HW, s.C)
+			c.ok(c.be.ChannelGate(y, x, g, s))
+			c.check("y", y, c.fwd)
+			dy, dx, dg := c.in("dy", s.N, s.HW, s.C), c.out(s.N, s.HW, s.C), c.out(s.N, s.C)
+			c.ok(c.be.ChannelGateBackward(dx, dg, dy, x, g, s))
+			c.check("dx", dx, c.grad)
+			c.check("dg", dg, c.grad)
+		})
+	}
+}
+
+func TestGoldenChannelConv(t *testing.T) {
+	for _, name := range []string{"k3", "k5"} {
+		runGolden(t, "channelconv_"+name, func(c *goldenCase) {
+			s := kernels.ChannelConvShape{N: c.meta("N"), C: c.meta("C"), K: c.meta("K")}
+			x, w, y := c.in("x", s.N, s.C), c.in("w", s.WShape()...), c.out(s.N, s.C)
+			c.ok(c.be.ChannelConv(y, x, w, s))
+			c.check("y", y, c.fwd)
+			dy, dx, dw := c.in("dy", s.N, s.C), c.out(s.N, s.C), c.acc("dw", s.WShape()...)
+			c.ok(c.be.ChannelConvBackward(dx, dw, dy, x, w, s))
+			c.check("dx", dx, c.grad)
+			c.checkAcc("dw", dw, c.grad)
 		})
 	}
 }

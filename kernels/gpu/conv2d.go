@@ -16,6 +16,9 @@ type convPlan struct {
 	s       kernels.ConvShape
 	oh, ow  int
 	ck      int  // CIn·K·K: patch length, columns of the patch matrix
+	g       int  // groups
+	cgk     int  // (CIn/G)·K·K: one group's columns, a weight row
+	cog     int  // COut/G: output channels per group
 	rows    int  // output rows N·OH
 	perStep int  // output rows per im2col chunk
 	direct  bool // 1×1, stride 1, no padding: x is the patch matrix
@@ -24,6 +27,8 @@ type convPlan struct {
 func newConvPlan(s kernels.ConvShape) convPlan {
 	p := convPlan{s: s, oh: s.OutH(), ow: s.OutW(), ck: s.CIn * s.K * s.K}
 	p.rows = s.N * p.oh
+	p.g = s.G()
+	p.cgk, p.cog = p.ck/p.g, s.COut/p.g
 	p.perStep = max(1, min(p.rows, convColBytes/(4*p.ow*p.ck)))
 	p.direct = s.K == 1 && s.Stride == 1 && s.Pad == 0
 	return p
@@ -36,16 +41,19 @@ func (p convPlan) shapes() layerShapes {
 	return layerShapes{l, []int{l.X.Len(), l.Y.Len(), l.W.Len(), p.perStep * p.ow * p.ck}}
 }
 
-// Conv2D computes the dense convolution of [kernels.ConvShape] s, PyTorch's
-// nn.Conv2d(CIn, COut, K, stride=Stride, padding=Pad) on NHWC data:
+// Conv2D computes the dense or grouped convolution of [kernels.ConvShape]
+// s, PyTorch's nn.Conv2d(CIn, COut, K, stride=Stride, padding=Pad,
+// groups=G) on NHWC data:
 //
-//	y[n,oh,ow,co] = b[co] + Σ_{ci,kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, ci]·w[co,ci,kh,kw]
+//	y[n,oh,ow,co] = b[co] + Σ_{j,kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, g·CIn/G + j]·w[co,j,kh,kw]
 //
-// with zero padding; x [N, H, W, CIn], w [COut, CIn, K, K] (OIHW), b
-// [COut] (nil for none), y [N, OH, OW, COut] overwritten. Per chunk of
-// output rows (see convColBytes) im2col_f32 gathers the patch matrix cols
-// [pixels, CIn·K·K] with columns in (ci, kh, kw) order, the order of a
-// weight row, and one SGEMM computes y = cols·wᵀ with w used as stored;
+// with g = co/(COut/G), j < CIn/G and zero padding; x [N, H, W, CIn], w
+// [COut, CIn/G, K, K] (OIHW), b [COut] (nil for none), y [N, OH, OW, COut]
+// overwritten. Per chunk of output rows (see convColBytes) im2col_f32
+// gathers the patch matrix cols [pixels, CIn·K·K] with columns in (ci, kh,
+// kw) order, so that group g's columns are one contiguous block in the
+// order of a weight row, and one SGEMM per group computes its block of
+// y = cols·wᵀ with w used as stored (strided views, no copies);
 // bias_add_f32 adds the bias. A 1×1 convolution with stride 1 and no
 // padding multiplies x directly. The ConvNeXt stem (K = Stride = 4) and
 // downsampling layers (K = Stride = 2) take the im2col path. It returns an
@@ -62,7 +70,7 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 		return err
 	}
 	if p.direct {
-		if err := b.sgemm(op, true, false, s.COut, p.rows*p.ow, p.ck, 1, ptr(w), p.ck, ptr(x), p.ck, 0, ptr(y), s.COut); err != nil {
+		if err := b.forwardGEMM(op, p, ptr(w), ptr(x), ptr(y), p.rows*p.ow); err != nil {
 			return err
 		}
 	} else {
@@ -79,7 +87,7 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 				return err
 			}
 			yc := ptr(y) + cuda.DevicePtr(4*r0*p.ow*s.COut)
-			if err := b.sgemm(op, true, false, s.COut, pix, p.ck, 1, ptr(w), p.ck, cols, p.ck, 0, yc, s.COut); err != nil {
+			if err := b.forwardGEMM(op, p, ptr(w), cols, yc, pix); err != nil {
 				return err
 			}
 		}
@@ -92,10 +100,11 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 
 // Conv2DBackward computes the gradients of [Backend.Conv2D] from dy [N, OH,
 // OW, COut]: dx [N, H, W, CIn] is overwritten (nil skips it, as the stem
-// needs), dw [COut, CIn, K, K] and db [COut] (nil skips it) are
+// needs), dw [COut, CIn/G, K, K] and db [COut] (nil skips it) are
 // accumulated. db is the deterministic two-pass column sum of dy. Per chunk
 // of output rows it re-gathers the patch matrix cols, adds dyᵀ·cols to dw
-// (SGEMM, beta = 1), forms dcols = dy·w (SGEMM, in the same buffer) and
+// (one SGEMM per group, beta = 1), forms dcols = dy·w (one SGEMM per
+// group, in the same buffer) and
 // col2im_f32 gathers, for every element of dx, the entries of dcols that
 // came from it (no atomics, deterministic). With several chunks dx is
 // zeroed first and each chunk adds its share. Errors are those of Conv2D.
@@ -114,13 +123,13 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 		}
 	}
 	if p.direct {
-		if err := b.sgemm(op, false, true, p.ck, s.COut, p.rows*p.ow, 1, ptr(x), p.ck, ptr(dy), s.COut, 1, ptr(dw), p.ck); err != nil {
+		if err := b.weightGradGEMM(op, p, ptr(x), ptr(dy), ptr(dw), p.rows*p.ow); err != nil {
 			return err
 		}
 		if dx.Nil() {
 			return nil
 		}
-		return b.sgemm(op, false, false, p.ck, p.rows*p.ow, s.COut, 1, ptr(w), p.ck, ptr(dy), s.COut, 0, ptr(dx), p.ck)
+		return b.colGradGEMM(op, p, ptr(w), ptr(dy), ptr(dx), p.rows*p.ow)
 	}
 	colBytes := 4 * p.perStep * p.ow * p.ck
 	cols, err := b.pool.get(colBytes)
@@ -141,15 +150,13 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 		if err := b.im2col(cols, ptr(x), p, r0, r1); err != nil {
 			return err
 		}
-		// dwᵀ [ck, COut] += colsᵀ·dy in column-major terms.
-		if err := b.sgemm(op, false, true, p.ck, s.COut, pix, 1, cols, p.ck, dyc, s.COut, 1, ptr(dw), p.ck); err != nil {
+		if err := b.weightGradGEMM(op, p, cols, dyc, ptr(dw), pix); err != nil {
 			return err
 		}
 		if dx.Nil() {
 			continue
 		}
-		// dcolsᵀ [ck, pix] = wᵀ·dyᵀ in column-major terms, over cols.
-		if err := b.sgemm(op, false, false, p.ck, pix, s.COut, 1, ptr(w), p.ck, dyc, s.COut, 0, cols, p.ck); err != nil {
+		if err := b.colGradGEMM(op, p, ptr(w), dyc, cols, pix); err != nil {
 			return err
 		}
 		if err := b.col2im(ptr(dx), cols, p, r0, r1, chunked); err != nil {
@@ -158,6 +165,46 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	}
 	return nil
 }
+
+// forwardGEMM computes y [pix, COut] = cols·wᵀ for pix patch rows of cols
+// [pix, CIn·K·K], one SGEMM per group g over its column block, w's rows
+// g·COut/G … and y's columns g·COut/G … (column-major: yᵀ = w·colsᵀ).
+func (b *Backend) forwardGEMM(op string, p convPlan, w, cols, y cuda.DevicePtr, pix int) error {
+	for g := range p.g {
+		wg, cg, yg := w+off(g*p.cog*p.cgk), cols+off(g*p.cgk), y+off(g*p.cog)
+		if err := b.sgemm(op, true, false, p.cog, pix, p.cgk, 1, wg, p.cgk, cg, p.ck, 0, yg, p.s.COut); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// weightGradGEMM adds dyᵀ·cols to dw [COut, CIn/G·K·K] per group
+// (column-major: dwᵀ += colsᵀ·dy over each group's blocks, beta = 1).
+func (b *Backend) weightGradGEMM(op string, p convPlan, cols, dy, dw cuda.DevicePtr, pix int) error {
+	for g := range p.g {
+		cg, dyg, dwg := cols+off(g*p.cgk), dy+off(g*p.cog), dw+off(g*p.cog*p.cgk)
+		if err := b.sgemm(op, false, true, p.cgk, p.cog, pix, 1, cg, p.ck, dyg, p.s.COut, 1, dwg, p.cgk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// colGradGEMM overwrites dcols [pix, CIn·K·K] with dy·w per group
+// (column-major: dcolsᵀ = wᵀ·dyᵀ over each group's blocks).
+func (b *Backend) colGradGEMM(op string, p convPlan, w, dy, dcols cuda.DevicePtr, pix int) error {
+	for g := range p.g {
+		wg, dyg, cg := w+off(g*p.cog*p.cgk), dy+off(g*p.cog), dcols+off(g*p.cgk)
+		if err := b.sgemm(op, false, false, p.cgk, pix, p.cog, 1, wg, p.cgk, dyg, p.s.COut, 0, cg, p.ck); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// off returns the byte offset of float32 element i.
+func off(i int) cuda.DevicePtr { return cuda.DevicePtr(4 * i) }
 
 // im2col launches im2col_f32 for output rows [r0, r1) into cols.
 func (b *Backend) im2col(cols, x cuda.DevicePtr, p convPlan, r0, r1 int) error {

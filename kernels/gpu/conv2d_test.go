@@ -28,10 +28,15 @@ var convCases = []kernels.ConvShape{
 	{N: 1, H: 1, W: 9, CIn: 4, COut: 3, K: 3, Stride: 1, Pad: 1},
 	{N: 2, H: 7, W: 1, CIn: 2, COut: 5, K: 3, Stride: 2, Pad: 1},
 	{N: 1, H: 10, W: 9, CIn: 3, COut: 4, K: 5, Stride: 3, Pad: 2},
+	{N: 2, H: 7, W: 6, CIn: 6, COut: 9, K: 3, Stride: 2, Pad: 1, Groups: 3},  // odd channels per group
+	{N: 1, H: 1, W: 5, CIn: 10, COut: 5, K: 3, Stride: 1, Pad: 1, Groups: 5}, // H = 1, one output channel per group
+	{N: 3, H: 4, W: 3, CIn: 6, COut: 4, K: 1, Stride: 1, Groups: 2},          // grouped direct GEMM
+	{N: 2, H: 8, W: 8, CIn: 4, COut: 6, K: 2, Stride: 2, Groups: 2},          // grouped patchify
+	{N: 1, H: 11, W: 9, CIn: 3, COut: 5, K: 7, Stride: 2, Pad: 3},            // the ResNet stem's geometry
 }
 
 func convName(s kernels.ConvShape) string {
-	return fmt.Sprintf("K%d_S%d_P%d_%dx%dx%dx%d_to_%d", s.K, s.Stride, s.Pad, s.N, s.H, s.W, s.CIn, s.COut)
+	return fmt.Sprintf("K%d_S%d_P%d_G%d_%dx%dx%dx%d_to_%d", s.K, s.Stride, s.Pad, s.G(), s.N, s.H, s.W, s.CIn, s.COut)
 }
 
 // TestConv2D compares every output and gradient with the CPU backend.
@@ -67,6 +72,7 @@ func TestConv2DOptional(t *testing.T) {
 		{N: 2, H: 8, W: 8, CIn: 3, COut: 5, K: 4, Stride: 4},
 		{N: 2, H: 5, W: 6, CIn: 3, COut: 4, K: 3, Stride: 1, Pad: 1},
 		{N: 2, H: 3, W: 3, CIn: 5, COut: 4, K: 1, Stride: 1},
+		{N: 2, H: 5, W: 5, CIn: 6, COut: 3, K: 3, Stride: 2, Pad: 1, Groups: 3},
 	} {
 		for j, o := range []layerOpts{{dx: true, db: true}, {bias: true, db: true}, {bias: true, dx: true}, {}} {
 			t.Run(fmt.Sprintf("%s_bias%v_dx%v_db%v", convName(s), o.bias, o.dx, o.db), func(t *testing.T) {

@@ -136,16 +136,25 @@ def conv2d_cases():
         ("k3s1p1", 2, 5, 7, 3, 4, 3, 1, 1, True),
         ("k3s1p1_w1", 2, 5, 1, 3, 4, 3, 1, 1, True),
         ("k3s2p1_h1", 3, 1, 6, 2, 3, 3, 2, 1, True),
+        # Grouped (metadata Groups): Fused-MBConv/ResNeXt shapes with odd
+        # channels per group, and the ResNet stem's 7×7 stride 2 pad 3.
+        ("k3s2p1_g3", 2, 7, 6, 9, 6, 3, 2, 1, True, 3),
+        ("k3s1p1_g2_nobias", 1, 5, 5, 6, 10, 3, 1, 1, False, 2),
+        ("k5s1p2_g4_w1", 2, 6, 1, 4, 8, 5, 1, 2, True, 4),
+        ("k7s2p3", 2, 11, 10, 3, 4, 7, 2, 3, False),
     ]
-    for i, (name, n, h, w, cin, cout, k, s, p, bias) in enumerate(cases):
+    for i, (name, n, h, w, cin, cout, k, s, p, bias, *groups) in enumerate(cases):
+        g = groups[0] if groups else 1
         r = Rng(100 + i)
         x = leaf(r.normal(n, h, w, cin))
-        wt = leaf(r.normal(cout, cin, k, k, scale=1 / math.sqrt(cin * k * k)))
+        wt = leaf(r.normal(cout, cin // g, k, k, scale=1 / math.sqrt(cin // g * k * k)))
         b = leaf(r.normal(cout, scale=0.5)) if bias else None
-        y = nhwc(F.conv2d(nchw(x), wt, b, stride=s, padding=p))
+        y = nhwc(F.conv2d(nchw(x), wt, b, stride=s, padding=p, groups=g))
         dy = r.normal(*y.shape)
         t = weighted_tensors(x, wt, b, y, dy)
         meta = dict(op="conv2d", N=n, H=h, W=w, CIn=cin, COut=cout, K=k, Stride=s, Pad=p)
+        if g > 1:
+            meta["Groups"] = g
         write(OPS_DIR, "conv2d_" + name, t, meta)
 
 
@@ -517,6 +526,83 @@ def block_case(v2):
 
 
 # --------------------------------------------------------------------------
+# Channel attention: the gate of squeeze-and-excitation and ECA, ECA's 1-D
+# convolution across channels, and both modules whole.
+
+
+GATES = {"sigmoid": torch.sigmoid, "hard_sigmoid": F.hardsigmoid}
+
+
+def channelgate_cases():
+    # name, N, HW, C, gate; logits in [-4, 4) reach the hard sigmoid's flat parts
+    for i, (name, n, hw, c, gate) in enumerate([("sigmoid", 2, 5, 7, "sigmoid"), ("hard_sigmoid", 3, 4, 5, "hard_sigmoid")]):
+        r = Rng(1500 + i)
+        x = leaf(r.normal(n, hw, c))
+        g = leaf(r.uniform(n, c, lo=-4.0, hi=4.0))
+        y = x * GATES[gate](g)[:, None, :]
+        dy = r.normal(*y.shape)
+        dx, dg = vjp(y, dy, x, g)
+        meta = dict(op="channel_gate", N=n, HW=hw, C=c, Gate=0 if gate == "sigmoid" else 1)
+        write(OPS_DIR, "channelgate_" + name, dict(x=x, g=g, y=y, dy=dy, dx=dx, dg=dg), meta)
+
+
+def channelconv_cases():
+    # name, N, C, K: ECA's conv1d(1, 1, K, padding=(K-1)/2, bias=False) over channels
+    for i, (name, n, c, k) in enumerate([("k3", 2, 9, 3), ("k5", 3, 4, 5)]):
+        r = Rng(1600 + i)
+        x = leaf(r.normal(n, c))
+        wt = leaf(r.normal(1, 1, k, scale=0.5))
+        y = F.conv1d(x[:, None, :], wt, padding=(k - 1) // 2)[:, 0, :]
+        dy = r.normal(*y.shape)
+        dx, dw = vjp(y, dy, x, wt)
+        meta = dict(op="channel_conv", N=n, C=c, K=k)
+        write(OPS_DIR, "channelconv_" + name, dict(x=x, w=wt, y=y, dy=dy, dx=dx, dw=dw), meta)
+
+
+def attention_cases():
+    """Squeeze-and-excitation (Hu et al. 2018) with timm's EfficientNet
+    parameter names and ECA (Wang et al. 2020) with timm's EcaModule names,
+    written from their definitions: mean over H, W; SE: 1×1 conv_reduce with
+    bias, GELU (erf; the Go test builds the same), 1×1 conv_expand with bias,
+    sigmoid; ECA: conv1d across channels, no bias, sigmoid; then x·gate."""
+    n, h, w, c, rd = 2, 5, 3, 6, 2
+    r = Rng(1700)
+    x = leaf(r.normal(n, h, w, c))
+    params = {
+        "conv_reduce.weight": leaf(r.normal(rd, c, 1, 1, scale=0.5)),
+        "conv_reduce.bias": leaf(r.normal(rd, scale=0.5)),
+        "conv_expand.weight": leaf(r.normal(c, rd, 1, 1, scale=0.5)),
+        "conv_expand.bias": leaf(r.normal(c, scale=0.5)),
+    }
+    p = nchw(x).mean((2, 3), keepdim=True)
+    p = F.conv2d(p, params["conv_reduce.weight"], params["conv_reduce.bias"])
+    p = F.conv2d(F.gelu(p), params["conv_expand.weight"], params["conv_expand.bias"])
+    y = nhwc(nchw(x) * torch.sigmoid(p))
+    write_module("se", x, y, params, r, dict(block="squeeze_excite", N=n, H=h, W=w, C=c, reduced=rd, act="gelu", gate="sigmoid"))
+
+    n, h, w, c, k = 2, 3, 4, 7, 3
+    r = Rng(1701)
+    x = leaf(r.normal(n, h, w, c))
+    params = {"conv.weight": leaf(r.normal(1, 1, k, scale=0.5))}
+    p = nchw(x).mean((2, 3)).view(n, 1, c)
+    p = F.conv1d(p, params["conv.weight"], padding=(k - 1) // 2)
+    y = nhwc(nchw(x) * torch.sigmoid(p).view(n, c, 1, 1))
+    write_module("eca", x, y, params, r, dict(block="eca", N=n, H=h, W=w, C=c, K=k, gate="sigmoid"))
+
+
+def write_module(name, x, y, params, r, meta):
+    """Writes a module's case to layers/testdata/golden: x, y, dy, dx, every
+    parameter under its name and its gradient as grad.<name>."""
+    dy = r.normal(*y.shape)
+    grads = vjp(y, dy, x, *params.values())
+    t = dict(x=x, y=y, dy=dy, dx=grads[0])
+    for (pn, pv), g in zip(params.items(), grads[1:]):
+        t[pn] = pv
+        t["grad." + pn] = g
+    write(BLOCKS_DIR, name, t, meta)
+
+
+# --------------------------------------------------------------------------
 # README
 
 
@@ -597,6 +683,9 @@ def main():
     ema_case()
     block_case(v2=True)
     block_case(v2=False)
+    channelgate_cases()
+    channelconv_cases()
+    attention_cases()
     readme(OPS_DIR, "Golden data for the CPU backend's ops", OPS_INTRO.format(torch=torch.__version__))
     readme(BLOCKS_DIR, "Golden data for ConvNeXt blocks", BLOCKS_INTRO.format(torch=torch.__version__))
 
