@@ -3,6 +3,10 @@ package layers
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+
+	"github.com/nextconv/nextconv/internal/philox"
+	"github.com/nextconv/nextconv/kernels"
 )
 
 // Kinds of MobileNet/EfficientNet blocks an [EfficientConfig] describes, as
@@ -152,14 +156,107 @@ func (c EfficientConfig) NumParams() int {
 	return n
 }
 
-// MakeDivisible rounds v to the nearest multiple of divisor, at least
-// divisor, adding one divisor when rounding down lost more than 10 % of v:
-// timm's make_divisible(v, divisor, round_limit=0.9) (timm/layers/helpers.py),
-// which sets every channel count of EfficientNet and MobileNet.
-func MakeDivisible(v float64, divisor int) int {
-	n := max(divisor, int(v+float64(divisor)/2)/divisor*divisor)
-	if float64(n) < 0.9*v {
-		n += divisor
+// EfficientBlock is one MobileNet/EfficientNet block built from an
+// [EfficientConfig]: the body in timm's order, wrapped as x + DropPath(body(x))
+// when [EfficientConfig.HasResidual], else the body alone. Parameter and
+// buffer names are timm's state-dict names (docs/EFFICIENT.md §2).
+type EfficientBlock struct {
+	Container // *Residual or *Sequential
+	Config    EfficientConfig
+}
+
+// NewEfficientBlock builds the block named name (e.g. "blocks.1.0") on be.
+// Convolution weights are drawn by init (zero when nil) as [NewConv2D]
+// draws them, BatchNorm starts at weight 1, bias 0 and running statistics
+// 0/1, drop path masks come from dropRNG. It returns an error naming the
+// block and field if cfg is invalid.
+func NewEfficientBlock(be kernels.Backend, name string, cfg EfficientConfig, init *rand.Rand, dropRNG *philox.Generator) (*EfficientBlock, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("layer %s: %w", name, err)
 	}
-	return n
+	act, err := kernels.ParseActivation(cfg.Act)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %s block: act: %w", name, cfg.Kind, err)
+	}
+	b := &blockBuilder{be: be, name: name, cfg: cfg, act: act, init: init}
+	switch cfg.Kind {
+	case KindDS:
+		b.depthwiseSeparable()
+	case KindIR:
+		b.mbconv()
+	case KindER:
+		b.fusedMBConv()
+	case KindCN:
+		b.convBNAct()
+	case KindUIB:
+		b.uib()
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	blk := &EfficientBlock{Config: cfg}
+	if !cfg.HasResidual() {
+		blk.Container = NewSequential(name, b.body...)
+		return blk, nil
+	}
+	dp, err := NewDropPath(be, Join(name, "drop_path"), cfg.DropPath, dropRNG)
+	if err != nil {
+		return nil, err
+	}
+	blk.Container = NewResidual(be, name, NewSequential(Join(name, "body"), append(b.body, dp)...))
+	return blk, nil
+}
+
+// blockBuilder appends an efficient block's layers to body, keeping the
+// first error.
+type blockBuilder struct {
+	be   kernels.Backend
+	name string
+	cfg  EfficientConfig
+	act  kernels.ActivationKind
+	init *rand.Rand
+	body []Layer
+	err  error
+}
+
+// add appends l unless an earlier step failed or err is set.
+func (b *blockBuilder) add(l Layer, err error) {
+	if b.err == nil && err != nil {
+		b.err = err
+	}
+	if b.err == nil {
+		b.body = append(b.body, l)
+	}
+}
+
+// conv appends a k×k convolution (depthwise when dw, with cin == cout) named
+// conv without bias and "same" padding k/2, then BatchNorm named bn, then the
+// activation (named bn.act, as in timm's BatchNormAct2d) when act is set.
+func (b *blockBuilder) conv(conv, bn string, cin, cout, k, stride int, dw, act bool) {
+	if b.err != nil {
+		return
+	}
+	if dw {
+		b.add(NewDWConv(b.be, Join(b.name, conv), cin, k, stride, false, b.init))
+	} else {
+		b.add(NewConv2D(b.be, Join(b.name, conv), cin, cout, k, stride, k/2, false, b.init))
+	}
+	b.add(NewBatchNorm2d(b.be, Join(b.name, bn), cout, b.cfg.BNEps, b.cfg.BNMomentum))
+	if act {
+		b.add(NewActivation(b.be, Join(b.name, bn+".act"), b.act))
+	}
+}
+
+// se appends squeeze-and-excitation over c channels (named se, timm's
+// SqueezeExcite: the block's activation, sigmoid gate) when the block has one.
+func (b *blockBuilder) se(c int) {
+	if b.err != nil || b.cfg.SE == 0 {
+		return
+	}
+	act, err := NewActivation(b.be, Join(b.name, "se.act1"), b.act)
+	if err != nil {
+		b.err = err
+		return
+	}
+	b.add(NewSqueezeExcite(b.be, Join(b.name, "se"), c, b.cfg.SE, act, kernels.GateSigmoid, b.init))
 }
