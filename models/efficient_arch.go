@@ -49,9 +49,9 @@ func (a EfficientArch) NumParams() int {
 // archBuilder decodes timm's architecture strings ("ir_r2_k3_s2_e6_c24_se0.25",
 // timm/models/_efficientnet_builder.py _decode_block_str) with a width and a
 // depth multiplier, as timm's EfficientNetBuilder does: widths through
-// round_channels (MakeDivisible(c·width, 8)), repeats per stage scaled with
+// round_channels (roundFilters(c·width, 8)), repeats per stage scaled with
 // ceil and spread back over the stage's strings, the stride on a stage's
-// first block only, expanded widths MakeDivisible(in·e), SE widths
+// first block only, expanded widths roundFilters(in·e, 8), SE widths
 // round(mid·se/e) (from the block's input width, docs/EFFICIENT.md §2).
 type archBuilder struct {
 	width, depth float64
@@ -120,12 +120,12 @@ func (b archBuilder) block(o map[string]string, in int, first bool) (layers.Effi
 		stride = 1
 	}
 	c := layers.EfficientConfig{
-		Kind: o["kind"], In: in, Out: layers.MakeDivisible(ch*b.width, 8), Kernel: k, Stride: stride,
+		Kind: o["kind"], In: in, Out: roundFilters(ch*b.width, 8), Kernel: k, Stride: stride,
 		Act: b.act, BNEps: 1e-5, BNMomentum: 0.1, Skip: o["skip"] == "1",
 	}
 	switch c.Kind {
 	case layers.KindIR, layers.KindER, layers.KindUIB:
-		c.Mid = layers.MakeDivisible(float64(in)*exp, 8)
+		c.Mid = roundFilters(float64(in)*exp, 8)
 	}
 	if c.Kind == layers.KindUIB {
 		c.StartKernel = a
@@ -237,10 +237,10 @@ func EfficientPreset(name string, numClasses int, dropPath float64) (EfficientAr
 	}
 	b := archBuilder{width: p.width, depth: p.depth, act: p.act}
 	a := EfficientArch{
-		Name: name, InChans: 3, StemWidth: layers.MakeDivisible(float64(p.stem)*p.width, 8), Act: p.act,
+		Name: name, InChans: 3, StemWidth: roundFilters(float64(p.stem)*p.width, 8), Act: p.act,
 		Head: p.head, NumClasses: numClasses,
 	}
-	a.Features = layers.MakeDivisible(float64(p.features)*p.width, 8)
+	a.Features = roundFilters(float64(p.features)*p.width, 8)
 	if p.head == HeadMobileNetV4 {
 		a.Features = p.features // timm's head_hidden_size is not rounded
 	}

@@ -1,35 +1,18 @@
 package models
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nextconv/nextconv/internal/testutil"
 )
 
-// efficientGolden is the JSON scripts/golden/efficient.py writes for one of
-// timm's efficient baselines.
-type efficientGolden struct {
-	Model   string  `json:"model"`
-	Params  int     `json:"params"`
-	Gain    float64 `json:"gain"`
-	Tensors [][3]json.RawMessage
-	Inputs  []struct {
-		Shape  []int     `json:"shape"`
-		Logits []float64 `json:"logits"`
-	} `json:"inputs"`
-}
-
 // loadEfficientGolden reads the golden data of the named baseline.
-func loadEfficientGolden(t *testing.T, name string) efficientGolden {
+func loadEfficientGolden(t *testing.T, name string) testutil.EfficientGolden {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "golden", "efficient", name+".json"))
+	g, err := testutil.LoadEfficientGolden(filepath.Join("testdata", "golden", "efficient", name+".json"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	var g efficientGolden
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatalf("%s: %v", name, err)
 	}
 	return g
 }
