@@ -165,6 +165,10 @@ type EfficientBlock struct {
 	Config    EfficientConfig
 }
 
+// Children returns the block's one child, its residual (or plain body), so
+// that a walk sees the residual sum.
+func (b *EfficientBlock) Children() []Layer { return []Layer{b.Container} }
+
 // NewEfficientBlock builds the block named name (e.g. "blocks.1.0") on be.
 // Convolution weights are drawn by init (zero when nil) as [NewConv2D]
 // draws them, BatchNorm starts at weight 1, bias 0 and running statistics

@@ -39,6 +39,19 @@ func (m *Model) Describe(n, h, w, elemBytes int) ([]LayerInfo, error) {
 			walk(v.Residual.Body)
 			out = append(out, LayerInfo{Name: v.Name(), Kind: "Add", Out: in, SavedBytes: bytesOf(in, elemBytes)})
 			return
+		case *layers.Residual: // an efficient block's residual
+			in := shape
+			walk(v.Body)
+			out = append(out, LayerInfo{Name: v.Name(), Kind: "Add", Out: in, SavedBytes: bytesOf(in, elemBytes)})
+			return
+		case *layers.ChannelAttention: // pool and body on [N, 1, 1, C], then the gate keeps x's shape
+			in := shape
+			for _, ch := range v.Children() {
+				walk(ch)
+			}
+			shape = in
+			out = append(out, LayerInfo{Name: v.Name(), Kind: "ChannelGate", Out: in, SavedBytes: bytesOf(in, elemBytes)})
+			return
 		case layers.Container:
 			for _, ch := range v.Children() {
 				walk(ch)
@@ -82,6 +95,9 @@ func (m *Model) Describe(n, h, w, elemBytes int) ([]LayerInfo, error) {
 			info.Kind = "LayerScale"
 		case *layers.GlobalAvgPool:
 			info.Kind, shape = "GlobalAvgPool", kernels.Shape{shape[0], shape[3]}
+			if v.KeepDims {
+				shape = kernels.Shape{shape[0], 1, 1, shape[1]}
+			}
 		default:
 			info.Kind = fmt.Sprintf("%T", l)
 		}
