@@ -119,3 +119,37 @@ func TestEfficientConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockAttentionGradients checks the ConvNeXt V2 block with SE and with
+// ECA on its residual branch by finite differences in float64, and their
+// parameter names.
+func TestBlockAttentionGradients(t *testing.T) {
+	be := cpu.New64()
+	for i, tc := range []struct {
+		se    int
+		eca   bool
+		names string
+	}{
+		{se: 2, names: "se.conv_reduce.weight se.conv_reduce.bias se.conv_expand.weight se.conv_expand.bias"},
+		{eca: true, names: "eca.conv.weight"},
+	} {
+		cfg := V2Block(6, 0)
+		cfg.Kernel, cfg.SE, cfg.ECA = 3, tc.se, tc.eca
+		rng := rand.New(rand.NewPCG(uint64(i), 9))
+		b, err := NewBlock(be, "b", cfg, rng, philox.New(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range b.Attn.Params() {
+			names = append(names, strings.TrimPrefix(p.Name, "b."))
+		}
+		if got := strings.Join(names, " "); got != tc.names {
+			t.Errorf("attention params %q, want %q", got, tc.names)
+		}
+		gradCheck(t, be, b, kernels.Shape{2, 5, 3, 6}, rng)
+	}
+	if _, err := NewBlock(be, "b", BlockConfig{Dim: 4, Kernel: 3, MLPRatio: 4, SE: 1, ECA: true}, nil, nil); err == nil {
+		t.Error("SE and ECA together accepted")
+	}
+}
