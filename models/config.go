@@ -79,7 +79,7 @@ var variants = map[string]variant{
 
 // Variants returns the names Variant accepts, sorted.
 func Variants() []string {
-	names := make([]string, 0, len(variants))
+	names := hybridNames()
 	for n := range variants {
 		names = append(names, n)
 	}
@@ -92,8 +92,14 @@ func Variants() []string {
 // "convnext_nano" as timm defines them, "convnext_tiny" … "convnext_xlarge")
 // model with 3 input channels, 1000 classes, the 4×4
 // stem, a 7×7 depthwise kernel, MLP ratio 4, no drop path and head init
-// scale 1. It returns an error listing the known names for anything else.
+// scale 1; or one of the efficient study's hybrid presets on V2-Atto
+// (hybrid_mbconv_atto, hybrid_fused_atto, hybrid_uib_atto,
+// convnextv2_atto_se, convnextv2_atto_eca; see hybrids). It returns an error
+// listing the known names for anything else.
 func Variant(name string) (Config, error) {
+	if c, ok := hybrid(name); ok {
+		return c, nil
+	}
 	key := name
 	if _, ok := variants[key]; !ok {
 		key = "convnextv2_" + name
@@ -189,10 +195,12 @@ func EfficientNetCompound() Compound { return Compound{1.2, 1.1, 1.15} }
 // Scale returns c scaled by compound coefficient phi: each stage's depth is
 // ceil(depth·α^φ) (EfficientNet's round_repeats), each width β^φ·dim rounded
 // to a multiple of 8 (round_filters: nearest multiple, never below 90% of
-// the scaled width) and InputSize round(size·γ^φ). φ = 0 returns c.
+// the scaled width) and InputSize round(size·γ^φ). φ = 0 returns c; φ < 0
+// scales below the base model (every stage keeps at least one block and 8
+// channels), the study's sub-Atto models.
 func (c Config) Scale(phi float64, k Compound) (Config, error) {
-	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || phi < 0 || math.IsInf(phi, 0) || math.IsInf(k.Alpha+k.Beta+k.Gamma, 0) {
-		return Config{}, fmt.Errorf("models: compound scaling needs φ >= 0 and α, β, γ >= 1, got φ=%v %+v", phi, k)
+	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || math.IsInf(phi, 0) || math.IsInf(k.Alpha+k.Beta+k.Gamma, 0) {
+		return Config{}, fmt.Errorf("models: compound scaling needs a finite φ and α, β, γ >= 1, got φ=%v %+v", phi, k)
 	}
 	c = c.Resolved()
 	s := c
@@ -202,7 +210,7 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 	}
 	d, w, r := math.Pow(k.Alpha, phi), math.Pow(k.Beta, phi), math.Pow(k.Gamma, phi)
 	for i := range s.Depths {
-		depth, dim := math.Ceil(float64(c.Depths[i])*d), float64(c.Dims[i])*w
+		depth, dim := max(1, math.Ceil(float64(c.Depths[i])*d)), float64(c.Dims[i])*w
 		if depth > MaxDepth || dim > MaxDim {
 			return Config{}, fmt.Errorf("models: compound scaling by φ=%v makes stage %d %.3g blocks of %.3g channels (at most %d and %d)",
 				phi, i, depth, dim, MaxDepth, MaxDim)
