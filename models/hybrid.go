@@ -8,8 +8,9 @@ import "sort"
 //
 //   - hybrid_mbconv_atto: MBConv (3×3 depthwise, expand 4, SE 0.25, SiLU)
 //     in stages 0 and 1, ConvNeXt V2 blocks in stages 2 and 3;
-//   - hybrid_fused_atto: Fused-MBConv (3×3, expand 4, SiLU; EfficientNetV2's
-//     early stages) in stages 0 and 1, ConvNeXt V2 in 2 and 3;
+//   - hybrid_fused_atto: Fused-MBConv (3×3, SiLU; expand 1 in stage 0 and 4
+//     in stage 1, as EfficientNetV2-S's early stages) in stages 0 and 1,
+//     ConvNeXt V2 in 2 and 3;
 //   - convnextv2_atto_se, convnextv2_atto_eca: every ConvNeXt V2 block with
 //     squeeze-and-excitation (ratio 0.25) or ECA on its residual branch;
 //   - hybrid_uib_atto: every block a MobileNetV4 ExtraDW UIB (3×3 depthwise
@@ -27,10 +28,9 @@ var hybrids = map[string]func() []StageSpec{
 		}
 	},
 	"hybrid_fused_atto": func() []StageSpec {
-		early := Params{"kernel": 3, "expand": 4, "act": "silu"}
 		return []StageSpec{
-			{Kind: "fused_mbconv", Depth: 2, Dim: 40, Params: early},
-			{Kind: "fused_mbconv", Depth: 2, Dim: 80, Params: early},
+			{Kind: "fused_mbconv", Depth: 2, Dim: 40, Params: Params{"kernel": 3, "expand": 1, "act": "silu"}},
+			{Kind: "fused_mbconv", Depth: 2, Dim: 80, Params: Params{"kernel": 3, "expand": 4, "act": "silu"}},
 			{Kind: "convnext", Depth: 6, Dim: 160},
 			{Kind: "convnext", Depth: 2, Dim: 320},
 		}
