@@ -13,10 +13,12 @@ package models
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Config describes one ConvNeXt network. Inputs are NHWC images [N, H, W,
@@ -45,6 +47,11 @@ type Config struct {
 	Stem   *PartSpec   `json:"stem,omitempty"`
 	Stages []StageSpec `json:"stages,omitempty"`
 	Head   *PartSpec   `json:"head,omitempty"`
+	// Names selects the parameter naming: "" is ConvNeXt's (stem.*,
+	// stages.i.downsample.*, stages.i.blocks.j.*, head.*), "blocks" timm's
+	// EfficientNet and MobileNet (blocks.i.j.*; the stem's and head's kinds
+	// name their own tensors).
+	Names string `json:"names,omitempty"`
 }
 
 // variant is a published depth/width pair.
@@ -77,14 +84,72 @@ var variants = map[string]variant{
 	"convnext_xlarge": {[]int{3, 3, 27, 3}, []int{256, 512, 1024, 2048}, true},
 }
 
-// Variants returns the names Variant accepts, sorted.
+// Variants returns the names Variant accepts, sorted: the ConvNeXt
+// variants and every RegisterPreset name.
 func Variants() []string {
-	names := hybridNames()
+	names := make([]string, 0, len(variants))
 	for n := range variants {
 		names = append(names, n)
 	}
+	presets.RLock()
+	for n := range presets.m {
+		names = append(names, n)
+	}
+	presets.RUnlock()
 	sort.Strings(names)
 	return names
+}
+
+var presets struct {
+	sync.RWMutex
+	m map[string]Config
+}
+
+// RegisterPreset adds a named network that Variant returns (a Config with
+// Stages, normally 3 input channels and 1000 classes, as published). It
+// panics if the name is empty or already a variant or preset. The Config
+// is validated when a model is built from it, so presets may be
+// registered before the kinds they use.
+func RegisterPreset(name string, c Config) {
+	presets.Lock()
+	defer presets.Unlock()
+	if _, dup := variants[name]; dup || name == "" {
+		panic(fmt.Sprintf("models: preset %q: the name is taken or empty", name))
+	}
+	if _, dup := presets.m[name]; dup {
+		panic(fmt.Sprintf("models: preset %q registered twice", name))
+	}
+	if presets.m == nil {
+		presets.m = map[string]Config{}
+	}
+	c.Name = name
+	presets.m[name] = c.clone()
+}
+
+// clone returns c with its slices, spec parts and parameter maps copied.
+func (c Config) clone() Config {
+	c.Depths, c.Dims = slices.Clone(c.Depths), slices.Clone(c.Dims)
+	if c.Stem != nil {
+		stem := *c.Stem
+		stem.Params = maps.Clone(stem.Params)
+		c.Stem = &stem
+	}
+	if c.Head != nil {
+		head := *c.Head
+		head.Params = maps.Clone(head.Params)
+		c.Head = &head
+	}
+	c.Stages = slices.Clone(c.Stages)
+	for i, st := range c.Stages {
+		c.Stages[i].Params = maps.Clone(st.Params)
+		if st.Blocks != nil {
+			c.Stages[i].Blocks = make([]Params, len(st.Blocks))
+			for j, b := range st.Blocks {
+				c.Stages[i].Blocks[j] = maps.Clone(b)
+			}
+		}
+	}
+	return c
 }
 
 // Variant returns the published configuration of a ConvNeXt V2 ("atto" …
@@ -92,13 +157,14 @@ func Variants() []string {
 // "convnext_nano" as timm defines them, "convnext_tiny" … "convnext_xlarge")
 // model with 3 input channels, 1000 classes, the 4×4
 // stem, a 7×7 depthwise kernel, MLP ratio 4, no drop path and head init
-// scale 1; or one of the efficient study's hybrid presets on V2-Atto
-// (hybrid_mbconv_atto, hybrid_fused_atto, hybrid_uib_atto,
-// convnextv2_atto_se, convnextv2_atto_eca; see hybrids). It returns an error
-// listing the known names for anything else.
+// scale 1, or a copy of the preset RegisterPreset added under name. It
+// returns an error listing the known names for anything else.
 func Variant(name string) (Config, error) {
-	if c, ok := hybrid(name); ok {
-		return c, nil
+	presets.RLock()
+	p, ok := presets.m[name]
+	presets.RUnlock()
+	if ok {
+		return p.clone(), nil
 	}
 	key := name
 	if _, ok := variants[key]; !ok {
@@ -195,9 +261,9 @@ func EfficientNetCompound() Compound { return Compound{1.2, 1.1, 1.15} }
 // Scale returns c scaled by compound coefficient phi: each stage's depth is
 // ceil(depth·α^φ) (EfficientNet's round_repeats), each width β^φ·dim rounded
 // to a multiple of 8 (round_filters: nearest multiple, never below 90% of
-// the scaled width) and InputSize round(size·γ^φ). φ = 0 returns c; φ < 0
-// scales below the base model (every stage keeps at least one block and 8
-// channels), the study's sub-Atto models.
+// the scaled width, at least 8) and InputSize round(size·γ^φ), at least 1
+// when it was set. φ = 0 returns c; φ < 0 scales below the base model
+// (every stage keeps at least one block of 8 channels).
 func (c Config) Scale(phi float64, k Compound) (Config, error) {
 	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || math.IsInf(phi, 0) || math.IsInf(k.Alpha+k.Beta+k.Gamma, 0) {
 		return Config{}, fmt.Errorf("models: compound scaling needs a finite φ and α, β, γ >= 1, got φ=%v %+v", phi, k)
@@ -210,7 +276,7 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 	}
 	d, w, r := math.Pow(k.Alpha, phi), math.Pow(k.Beta, phi), math.Pow(k.Gamma, phi)
 	for i := range s.Depths {
-		depth, dim := max(1, math.Ceil(float64(c.Depths[i])*d)), float64(c.Dims[i])*w
+		depth, dim := max(math.Ceil(float64(c.Depths[i])*d), 1), float64(c.Dims[i])*w
 		if depth > MaxDepth || dim > MaxDim {
 			return Config{}, fmt.Errorf("models: compound scaling by φ=%v makes stage %d %.3g blocks of %.3g channels (at most %d and %d)",
 				phi, i, depth, dim, MaxDepth, MaxDim)
@@ -233,6 +299,9 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 		return Config{}, fmt.Errorf("models: compound scaling by φ=%v makes the input %.3g px (at most %d)", phi, size, MaxInputSize)
 	}
 	s.InputSize = int(size)
+	if c.InputSize > 0 {
+		s.InputSize = max(s.InputSize, 1)
+	}
 	s.Name = fmt.Sprintf("%s_phi%g", c.Name, phi)
 	return s, nil
 }

@@ -42,7 +42,7 @@ func patchifyCost(a BlockArgs, n, h, w int) Cost {
 	p, d := float64(n)*float64(H)*float64(W), float64(a.Out)
 	return Cost{
 		Params: float64(a.In*a.Stride*a.Stride)*d + d + 2*d,
-		Saved:  2*p*d + 2*p, OutH: H, OutW: W, OutDims: a.Out,
+		Saved:  2*p*d + 2*p, OutH: H, OutW: W,
 	}
 }
 
@@ -67,7 +67,7 @@ func convnextDownsampleCost(a BlockArgs, n, h, w int) Cost {
 	in, out, k := float64(a.In), float64(a.Out), float64(a.Stride*a.Stride)
 	return Cost{
 		Params: 2*in + k*in*out + out,
-		Saved:  p*in + 2*p + float64(n)*float64(H)*float64(W)*out, OutH: H, OutW: W, OutDims: a.Out,
+		Saved:  p*in + 2*p + float64(n)*float64(H)*float64(W)*out, OutH: H, OutW: W,
 	}
 }
 
@@ -168,7 +168,7 @@ func convnextBlockCost(a BlockArgs, n, h, w int) Cost {
 		params += float64(kernels.ECAKernelSize(c.Dim))
 		saved += 2*N*d + p*d
 	}
-	return Cost{Params: params, Saved: saved, OutH: h, OutW: w, OutDims: a.Out}
+	return Cost{Params: params, Saved: saved, OutH: h, OutW: w}
 }
 
 func buildConvNeXtBlock(a BlockArgs) (layers.Layer, error) {
@@ -183,7 +183,7 @@ func buildConvNeXtBlock(a BlockArgs) (layers.Layer, error) {
 // Linear to the classes.
 func normLinearCost(a BlockArgs, n, _, _ int) Cost {
 	N, d, k := float64(n), float64(a.In), float64(a.Out)
-	return Cost{Params: 2*d + d*k + k, Saved: N*d + N*d + 2*N + N*k, OutH: 1, OutW: 1, OutDims: a.Out}
+	return Cost{Params: 2*d + d*k + k, Saved: N*d + N*d + 2*N + N*k, OutH: 1, OutW: 1}
 }
 
 func buildNormLinear(a BlockArgs) (layers.Layer, error) {

@@ -166,5 +166,5 @@ func efficientCost(c layers.EfficientConfig, n, h, w int) Cost {
 			saved += out*float64(c.Out) + N
 		}
 	}
-	return Cost{Params: float64(c.NumParams()), Saved: saved, OutH: oh, OutW: ow, OutDims: c.Out}
+	return Cost{Params: float64(c.NumParams()), Saved: saved, OutH: oh, OutW: ow}
 }

@@ -67,14 +67,12 @@ func hybridNames() []string {
 	return names
 }
 
-// hybrid returns the named hybrid preset as ConvNeXt V2-Atto's Config with
-// its stages, and whether the name is one.
-func hybrid(name string) (Config, bool) {
-	stages, ok := hybrids[name]
-	if !ok {
-		return Config{}, false
+// init registers every hybrid as a preset: ConvNeXt V2-Atto's Config with
+// the hybrid's stages.
+func init() {
+	for name, stages := range hybrids {
+		c, _ := Variant("convnextv2_atto")
+		c.Stages = stages()
+		RegisterPreset(name, c.Resolved())
 	}
-	c, _ := Variant("convnextv2_atto")
-	c.Name, c.Stages = name, stages()
-	return c.Resolved(), true
 }

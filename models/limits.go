@@ -151,3 +151,27 @@ func satAdd(a, b int64) int64 {
 	}
 	return a + b
 }
+
+// CheckFootprint compares the analytic Footprint of m's Config for n images
+// of h×w pixels (the registered kinds' Cost functions) with the built
+// network: the parameter count with the arena's, the activation bytes with
+// Describe's total at 4 bytes per element. It returns an error naming both
+// numbers when they differ: the test every new kind's Cost should pass, so
+// that the limits bound what a model really allocates.
+func (m *Model) CheckFootprint(n, h, w int) error {
+	f, err := m.Config.Footprint(n, h, w)
+	if err != nil {
+		return err
+	}
+	rows, err := m.Describe(n, h, w, 4)
+	if err != nil {
+		return err
+	}
+	if want := int64(m.NumParams()); f.Params != want {
+		return fmt.Errorf("models: %s: Footprint counts %d parameters, the model has %d", m.Config.Name, f.Params, want)
+	}
+	if want := Totals(rows).SavedBytes; f.ActivationBytes != want {
+		return fmt.Errorf("models: %s: Footprint counts %d activation bytes for %d×%dx%d, Describe %d", m.Config.Name, f.ActivationBytes, n, h, w, want)
+	}
+	return nil
+}

@@ -34,9 +34,15 @@ type Model struct {
 	// from, on the device where the backend can; a training checkpoint
 	// saves its (seed, counter) state.
 	DropRNG *philox.Generator
-	// positions maps every parameter name to the part it belongs to, as
-	// the builder placed it.
-	positions map[string]Position
+	// parts lists every part with its place, as the builder placed it.
+	parts    []placed
+	minInput int // Config.MinInput, computed once
+	// checked is the last input shape and budget Forward found within
+	// Limits, so that a training loop checks once.
+	checked struct {
+		shape  kernels.Shape
+		limits Limits
+	}
 }
 
 // Stage is one resolution of the network: an optional downsampling layer
@@ -82,18 +88,16 @@ func buildLayers(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath)), positions: map[string]Position{}}
+	m := &Model{Config: cfg, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath)), minInput: cfg.MinInput()}
 	var net []layers.Layer
 	for _, p := range parts {
 		a := p.args
 		a.Backend, a.Init, a.DropRNG = be, init, m.DropRNG
 		l, err := p.kind.Build(a)
 		if err != nil {
-			return nil, &SpecError{Where: where(a, p.role, 0), Err: err}
+			return nil, &SpecError{Where: where(a, p.role), Err: err}
 		}
-		for _, q := range l.Params() {
-			m.positions[q.Name] = p.pos
-		}
+		m.parts = append(m.parts, placed{p.pos, l})
 		switch p.role {
 		case roleStem:
 			m.Stem = l
@@ -108,7 +112,7 @@ func buildLayers(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (
 			}
 		}
 		if s, ok := l.(*layers.Sequential); ok && s.Name() == "" {
-			net = append(net, s.Layers...) // an unnamed head joins the network flat
+			net = append(net, s.Layers...) // an unnamed part (ConvNeXt's head) joins the network flat
 			continue
 		}
 		net = append(net, l)
@@ -150,12 +154,24 @@ func (m *Model) setHead(l layers.Layer) error {
 	return nil
 }
 
-// Position returns the part (stem, a stage's downsample or block, head)
-// the parameter named name belongs to, and false for a name the model does
-// not have.
-func (m *Model) Position(name string) (Position, bool) {
-	p, ok := m.positions[name]
-	return p, ok
+// placed is a part of the network and its place.
+type placed struct {
+	pos   Position
+	layer layers.Layer
+}
+
+// Positions maps the name of every parameter of the stem, the downsamples
+// and the blocks, and of the head where it is one layer, to the part it
+// belongs to, read from the layers the builder placed (so parameters added
+// later inside a part, QAT's quantizer scales, belong to it too).
+func (m *Model) Positions() map[string]Position {
+	out := map[string]Position{}
+	for _, p := range m.parts {
+		for _, q := range p.layer.Params() {
+			out[q.Name] = p.pos
+		}
+	}
+	return out
 }
 
 // scaleParam multiplies a parameter's value by s on the host.
@@ -188,10 +204,24 @@ func (m *Model) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if min := m.MinInput(); x.Shape[1] < min || x.Shape[2] < min {
 		return kernels.Tensor{}, fmt.Errorf("model %s: input %dx%d is smaller than the %dx%d the stem and downsamplings need: %w", m.Config.Name, x.Shape[1], x.Shape[2], min, min, kernels.ErrShape)
 	}
-	if err := CurrentLimits().Check(m.Config, x.Shape[0], x.Shape[1], x.Shape[2]); err != nil {
+	if err := m.checkLimits(x.Shape); err != nil {
 		return kernels.Tensor{}, err
 	}
 	return m.Net.Forward(x)
+}
+
+// checkLimits is CurrentLimits().Check for input shape s, remembered while
+// the shape and the limits stay the same.
+func (m *Model) checkLimits(s kernels.Shape) error {
+	l := CurrentLimits()
+	if m.checked.shape.Equal(s) && m.checked.limits == l {
+		return nil
+	}
+	if err := l.Check(m.Config, s[0], s[1], s[2]); err != nil {
+		return err
+	}
+	m.checked.shape, m.checked.limits = s.Clone(), l
+	return nil
 }
 
 // Backward propagates dlogits [N, NumClasses] through the network,
@@ -208,4 +238,4 @@ func (m *Model) SetTraining(on bool) { layers.SetTraining(m.Net, on) }
 // MinInput returns the smallest input side the network accepts (the
 // product of the stem's and every stage's stride; StemPatch·2^(stages−1)
 // for ConvNeXt).
-func (m *Model) MinInput() int { return m.Config.MinInput() }
+func (m *Model) MinInput() int { return m.minInput }

@@ -18,12 +18,14 @@ import (
 // a network: where it sits, its widths, stride and parameters, and (for
 // Build) the backend and generators.
 type BlockArgs struct {
-	Stage, Block int    // stage and block index (Block −1 for a stage's downsample; Stage −1 for the stem, len(stages) for the head)
-	Name         string // parameter name prefix, e.g. "stages.1.blocks.0"
-	In, Out      int    // input and output channels (the head's Out is NumClasses, Dim its pre-classifier width)
-	Dim          int    // the part's own width where it has one (the head's PartSpec.Dim)
-	Stride       int    // spatial downsampling factor (1: none)
-	DropPath     float64
+	Stage, Block int     // stage and block index (Block −1 for a stage's downsample; Stage −1 for the stem, len(stages) for the head)
+	Name         string  // parameter name prefix, e.g. "stages.1.blocks.0"
+	In, Out      int     // input and output channels (the head's Out is NumClasses, Dim its pre-classifier width)
+	Dim          int     // the part's own width where it has one (the head's PartSpec.Dim)
+	Stride       int     // spatial downsampling factor (1: none)
+	Index, Total int     // the block's position among all blocks of the network and their number (0, 0 for the other parts)
+	DropPath     float64 // stochastic depth rate, ConvNeXt's linspace MaxDropPath·Index/(Total−1)
+	MaxDropPath  float64 // Config.DropPath: a kind with another rule (timm's EfficientNet: MaxDropPath·Index/Total) computes its own
 	Eps          float64 // LayerNorm and GRN epsilon (Config.Eps)
 	Params       Params  // the kind's keys (stage keys merged with the block's overrides)
 
@@ -35,11 +37,10 @@ type BlockArgs struct {
 // Cost is a part's analytic size for one pass over n images (no tensor is
 // allocated to compute it).
 type Cost struct {
-	Params  float64 // parameter elements
-	Saved   float64 // activation elements held from forward to backward (Describe's SavedBytes / element size)
-	OutH    int     // output height
-	OutW    int     // output width
-	OutDims int     // output channels (the head: NumClasses)
+	Params float64 // parameter elements
+	Saved  float64 // activation elements held from forward to backward (Describe's SavedBytes / element size)
+	OutH   int     // output height
+	OutW   int     // output width
 }
 
 // BlockKind is one registered kind of stem, block, downsample or head.
@@ -151,7 +152,9 @@ func (e *SpecError) Unwrap() error { return e.Err }
 // specific cause.
 var ErrSpec = errors.New("invalid model spec")
 
-func where(a BlockArgs, r role, stages int) string {
+// where names a part in errors: "stem", "stage 1 downsample", "stage 2
+// block 0", "head".
+func where(a BlockArgs, r role) string {
 	switch {
 	case r == roleStem:
 		return "stem"
@@ -166,7 +169,7 @@ func where(a BlockArgs, r role, stages int) string {
 // checkPart looks kind up in role r and runs its key and Check validation,
 // returning the kind or a SpecError.
 func checkPart(r role, kind string, a BlockArgs) (BlockKind, error) {
-	fail := func(err error) (BlockKind, error) { return BlockKind{}, &SpecError{Where: where(a, r, 0), Err: err} }
+	fail := func(err error) (BlockKind, error) { return BlockKind{}, &SpecError{Where: where(a, r), Err: err} }
 	k, ok := lookup(r, kind)
 	if !ok {
 		return fail(fmt.Errorf("field kind: unknown %s kind %q (known: %s): %w", r, kind, strings.Join(Kinds(r.String()), ", "), ErrSpec))
@@ -176,7 +179,7 @@ func checkPart(r role, kind string, a BlockArgs) (BlockKind, error) {
 			return fail(fmt.Errorf("field %s: not a parameter of %s kind %q (it takes: %s): %w", key, r, kind, strings.Join(k.Keys, ", "), ErrSpec))
 		}
 	}
-	if a.In <= 0 || a.In > MaxDim || a.Out <= 0 || a.Out > MaxDim && r != roleHead {
+	if a.In <= 0 || a.In > MaxDim || a.Out <= 0 || (a.Out > MaxDim && r != roleHead) {
 		return fail(fmt.Errorf("field dim: widths %d → %d outside [1, %d]: %w", a.In, a.Out, MaxDim, ErrSpec))
 	}
 	if a.Stride <= 0 || a.Stride > MaxStemPatch {

@@ -44,11 +44,14 @@ type PartSpec struct {
 // factor, applied by the Downsample layer when there is one and by the
 // first block otherwise. Params apply to every block; Blocks, when not
 // nil, holds one map per block whose keys override Params for that block
-// (a pruned model's per-block "hidden" width, say).
+// (a pruned model's per-block "hidden" width, say), and whose "kind" and
+// "dim" keys override the stage's kind and output width for that block
+// (timm's MobileNetV4 mixes both within a stage); the stage's output is its
+// last block's width.
 type StageSpec struct {
 	Kind       string   // block kind, e.g. "convnext"
 	Depth      int      // number of blocks
-	Dim        int      // output channels of every block
+	Dim        int      // output channels of its blocks (a block table's "dim" overrides)
 	Stride     int      // downsampling factor of the stage (1 or 2 in every published model)
 	Downsample string   // downsample kind ("convnext": LayerNorm + k=s=Stride conv); "" for none
 	Params     Params   // kind-specific keys for every block
@@ -185,17 +188,11 @@ func (s StageSpec) flat() map[string]any {
 func (s *StageSpec) fromFlat(m map[string]any) error {
 	*s = StageSpec{Params: Params{}}
 	p := Params(m)
+	if err := readPart(p, &s.Kind, &s.Dim, &s.Stride); err != nil {
+		return err
+	}
 	var err error
-	if s.Kind, err = p.String("kind", ""); err != nil {
-		return err
-	}
 	if s.Depth, err = p.Int("depth", 0); err != nil {
-		return err
-	}
-	if s.Dim, err = p.Int("dim", 0); err != nil {
-		return err
-	}
-	if s.Stride, err = p.Int("stride", 0); err != nil {
 		return err
 	}
 	if s.Downsample, err = p.String("downsample", ""); err != nil {
@@ -241,23 +238,42 @@ func asList(v any) ([]any, bool) {
 func (s StageSpec) MarshalJSON() ([]byte, error) { return json.Marshal(s.flat()) }
 
 // UnmarshalJSON reads the flat object MarshalJSON writes.
-func (s *StageSpec) UnmarshalJSON(b []byte) error {
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	return s.fromFlat(m)
-}
+func (s *StageSpec) UnmarshalJSON(b []byte) error { return flatJSON(b, s.fromFlat) }
 
 // UnmarshalTOML reads a [[model.stages]] table: kind, depth, dim, stride,
 // downsample, an optional blocks list of per-block tables, and the kind's
 // own keys.
-func (s *StageSpec) UnmarshalTOML(v any) error {
+func (s *StageSpec) UnmarshalTOML(v any) error { return flatTOML(v, s.fromFlat) }
+
+// flatJSON decodes a JSON object and hands it to fromFlat.
+func flatJSON(b []byte, fromFlat func(map[string]any) error) error {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	return fromFlat(m)
+}
+
+// flatTOML hands a decoded TOML table to fromFlat.
+func flatTOML(v any, fromFlat func(map[string]any) error) error {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return fmt.Errorf("a stage must be a table, got %v", v)
+		return fmt.Errorf("want a table, got %v", v)
 	}
-	return s.fromFlat(m)
+	return fromFlat(m)
+}
+
+// readPart reads the kind, dim and stride keys every part has.
+func readPart(p Params, kind *string, dim, stride *int) error {
+	var err error
+	if *kind, err = p.String("kind", ""); err != nil {
+		return err
+	}
+	if *dim, err = p.Int("dim", 0); err != nil {
+		return err
+	}
+	*stride, err = p.Int("stride", 0)
+	return err
 }
 
 func (p PartSpec) flat() map[string]any {
@@ -276,15 +292,7 @@ func (p PartSpec) flat() map[string]any {
 
 func (p *PartSpec) fromFlat(m map[string]any) error {
 	*p = PartSpec{Params: Params{}}
-	ps := Params(m)
-	var err error
-	if p.Kind, err = ps.String("kind", ""); err != nil {
-		return err
-	}
-	if p.Dim, err = ps.Int("dim", 0); err != nil {
-		return err
-	}
-	if p.Stride, err = ps.Int("stride", 0); err != nil {
+	if err := readPart(m, &p.Kind, &p.Dim, &p.Stride); err != nil {
 		return err
 	}
 	for k, v := range m {
@@ -299,23 +307,11 @@ func (p *PartSpec) fromFlat(m map[string]any) error {
 func (p PartSpec) MarshalJSON() ([]byte, error) { return json.Marshal(p.flat()) }
 
 // UnmarshalJSON reads the flat object MarshalJSON writes.
-func (p *PartSpec) UnmarshalJSON(b []byte) error {
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	return p.fromFlat(m)
-}
+func (p *PartSpec) UnmarshalJSON(b []byte) error { return flatJSON(b, p.fromFlat) }
 
 // UnmarshalTOML reads a [model.stem] or [model.head] table: kind, dim,
 // stride and the kind's own keys.
-func (p *PartSpec) UnmarshalTOML(v any) error {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return fmt.Errorf("want a table, got %v", v)
-	}
-	return p.fromFlat(m)
-}
+func (p *PartSpec) UnmarshalTOML(v any) error { return flatTOML(v, p.fromFlat) }
 
 // Spec returns the network c describes. With no Stages it is the ConvNeXt
 // skeleton: the "patchify" stem (StemPatch, Dims[0]), one "convnext" stage
@@ -380,6 +376,11 @@ func (c Config) Spec() Spec {
 			st.Downsample = ""
 		}
 		prev = st.Dim
+		if len(st.Blocks) > 0 && len(st.Blocks) == st.Depth {
+			if _, _, dim, err := st.block(st.Depth - 1); err == nil {
+				prev = dim
+			}
+		}
 		sp.Stages = append(sp.Stages, st)
 	}
 	return sp
@@ -441,4 +442,25 @@ func inlineTOML(m map[string]any) ([]byte, error) {
 	}
 	b.WriteString("}")
 	return b.Bytes(), nil
+}
+
+// ConvNeXtOnly reports whether every part of c's Spec is ConvNeXt's (the
+// patchify stem, convnext blocks and downsamples, the norm_linear head):
+// the networks the official repositories' checkpoint naming can name.
+func (c Config) ConvNeXtOnly() bool {
+	sp := c.Spec()
+	if sp.Stem.Kind != "patchify" || sp.Head.Kind != "norm_linear" || c.Names != "" {
+		return false
+	}
+	for _, st := range sp.Stages {
+		if st.Kind != "convnext" || (st.Downsample != "" && st.Downsample != "convnext") {
+			return false
+		}
+		for _, b := range st.Blocks {
+			if k, ok := b["kind"]; ok && k != "convnext" {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -52,12 +52,14 @@ type ModelConfig struct {
 	Gamma         float64 `toml:"gamma" json:"gamma"`                     // compound resolution base (1.15)
 	// A network as a specification (models.Spec): with stages set, they
 	// replace the variant's stages and the kernel, mlp_ratio and grn knobs
-	// (each stage's block keys say them); the variant still gives eps and
-	// the name unless name is set. stem and head default to ConvNeXt's.
-	Name   string             `toml:"name" json:"name,omitempty"`     // the model's name in checkpoints and reports ("" = the variant's)
+	// (each stage's block keys say them); the variant still gives eps, and
+	// the model is named "spec" unless name says otherwise. stem and head
+	// default to ConvNeXt's.
+	Name   string             `toml:"name" json:"name,omitempty"`     // the model's name in checkpoints and reports ("" = the variant's, or "spec" with stages)
 	Stem   *models.PartSpec   `toml:"stem" json:"stem,omitempty"`     // [model.stem]: kind, dim, stride, kind keys
 	Stages []models.StageSpec `toml:"stages" json:"stages,omitempty"` // [[model.stages]]: kind, depth, dim, stride, downsample, blocks, kind keys
 	Head   *models.PartSpec   `toml:"head" json:"head,omitempty"`     // [model.head]: kind, dim, kind keys
+	Names  string             `toml:"names" json:"names,omitempty"`   // parameter naming: "" ConvNeXt's, "blocks" timm's EfficientNet/MobileNet
 }
 
 // DataConfig picks the dataset and its augmentations.
@@ -257,7 +259,7 @@ func (c Config) Validate() error {
 	}{
 		{m.InChans >= 0 && m.InChans <= models.MaxInChans, "model.in_chans", m.InChans, fmt.Sprintf("in [0, %d] (0: the dataset's)", models.MaxInChans)},
 		{m.NumClasses >= 0 && m.NumClasses <= models.MaxNumClasses, "model.num_classes", m.NumClasses, fmt.Sprintf("in [0, %d] (0: the dataset's)", models.MaxNumClasses)},
-		{m.Phi >= 0 && finite(m.Phi), "model.phi", m.Phi, ">= 0"},
+		{finite(m.Phi), "model.phi", m.Phi, "finite (negative scales below the variant)"},
 		{m.Alpha >= 1 && finite(m.Alpha), "model.alpha", m.Alpha, ">= 1"},
 		{m.Beta >= 1 && finite(m.Beta), "model.beta", m.Beta, ">= 1"},
 		{m.Gamma >= 1 && finite(m.Gamma), "model.gamma", m.Gamma, ">= 1"},
@@ -373,10 +375,22 @@ func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
 	if m.GRN != nil {
 		mc.GRN = *m.GRN
 	}
+	if m.Stem != nil {
+		mc.Stem = m.Stem
+	}
+	if m.Stages != nil {
+		mc.Stages = m.Stages
+		mc.Name = "spec" // not the variant's: the file gives the network
+	}
+	if m.Head != nil {
+		mc.Head = m.Head
+	}
 	if m.Name != "" {
 		mc.Name = m.Name
 	}
-	mc.Stem, mc.Stages, mc.Head = m.Stem, m.Stages, m.Head
+	if m.Names != "" {
+		mc.Names = m.Names
+	}
 	if c.Data.InputSize > 0 {
 		mc.InputSize = c.Data.InputSize
 	}

@@ -122,7 +122,7 @@ func TestConfigValidation(t *testing.T) {
 		{"model.mlp_ratio=-4", []string{"[model]", "mlp_ratio -4"}},
 		{"model.drop_path=1", []string{"[model]", "drop_path 1"}},
 		{"model.head_init_scale=0", []string{"[model]", "head_init_scale 0"}},
-		{"model.phi=-1", []string{"model.phi = -1"}},
+		{"model.phi=-inf", []string{"model.phi = -Inf"}},
 		{"model.phi=nan", []string{"model.phi = NaN"}},
 		{"model.phi=50", []string{"model.phi", "compound scaling by φ=50"}},
 		{"model.phi=20", []string{"[model]", "parameters, over the limit", "-max-params"}},

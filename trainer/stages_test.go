@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -139,6 +140,64 @@ downsample = "none"`, []string{"stage 2 block 0", "field stride"}},
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%q: error %q does not name %q", tc.new, err, w)
 			}
+		}
+	}
+}
+
+// TestStagesTrainResume trains a [[model.stages]] network a few steps with
+// layer-wise decay, reloads its checkpoint with nothing but the file (the
+// spec travels in its metadata) and resumes the run.
+func TestStagesTrainResume(t *testing.T) {
+	c := quickConfig(t, 3)
+	if err := c.decode("stages", stagesTOML); err != nil {
+		t.Fatal(err)
+	}
+	c.Optim.LayerDecay = 0.8
+	if err := run(t, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(c.Train.OutDir, "last.safetensors")
+	mc, err := models.ConfigFromCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc.Name != "tiny_spec" || len(mc.Stages) != 3 || mc.Dims[2] != 32 {
+		t.Fatalf("stored config %+v", mc)
+	}
+	m, err := models.New(cpu.New(), mc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadWeights(m, path, true); err != nil {
+		t.Fatal(err)
+	}
+	c.Train.Resume, c.Train.MaxSteps = true, 4
+	if err := run(t, c, 0); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+}
+
+// TestModelStagesMalformed feeds stage tables of the wrong shape: each is
+// an error naming the problem, never a panic or a silently empty network.
+func TestModelStagesMalformed(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"[model]\nstages = 5\n", "stages"},
+		{"[model]\nstages = [1, 2]\n", "table"},
+		{"[model]\nstem = 3\n", "stem"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 8\nblocks = \"x\"\n", "blocks"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 1\ndim = 8\nblocks = [1]\n", "blocks[0]"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2.5\ndim = 8\n", "depth"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = \"two\"\ndim = 8\n", "depth"},
+		{"[[model.stages]]\nkind = 3\ndepth = 2\ndim = 8\n", "kind"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 8\nkernel = [7]\n", "kernel"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 8\nlayer_scale = nan\n", "layer_scale"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 99999\ndim = 8\n", "depth"},
+		{"[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 9999999999999\n", "dim"},
+		{"[model]\nnames = \"torchvision\"\n[[model.stages]]\nkind = \"convnext\"\ndepth = 2\ndim = 8\n", "names"},
+	} {
+		_, err := Load(writeConfig(t, tc.text))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one naming %q", tc.text, err, tc.want)
 		}
 	}
 }

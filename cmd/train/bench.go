@@ -11,22 +11,34 @@ import (
 	"github.com/nextconv/nextconv/trainer"
 )
 
-// modelFlags are the flags that pick a model without a configuration file.
+// modelFlags are the flags that pick a model: a variant or preset by name,
+// or the [model] section of a training configuration.
 type modelFlags struct {
-	name                 *string
+	name, file           *string
 	stem, chans, classes *int
 }
 
 func addModelFlags(fs *flag.FlagSet) modelFlags {
 	return modelFlags{
 		name:    fs.String("model", "atto", "variant: "+fmt.Sprint(models.Variants())),
+		file:    fs.String("config", "", "take the model from this training configuration's [model] section (stages included) instead of -model and -stem"),
 		stem:    fs.Int("stem", 4, "stem patch size (kernel = stride)"),
 		chans:   fs.Int("in-chans", 3, "input channels"),
 		classes: fs.Int("classes", 1000, "classes"),
 	}
 }
 
+// config returns the chosen model with -in-chans and -classes (which a
+// configuration's in_chans and num_classes override, as its dataset's
+// counts would).
 func (f modelFlags) config() (models.Config, error) {
+	if *f.file != "" {
+		c, err := trainer.Load(*f.file)
+		if err != nil {
+			return models.Config{}, err
+		}
+		return c.ModelConfig(*f.chans, *f.classes)
+	}
 	mc, err := models.Variant(*f.name)
 	if err != nil {
 		return mc, err
@@ -37,7 +49,7 @@ func (f modelFlags) config() (models.Config, error) {
 
 // bench measures training throughput.
 func bench(ctx context.Context, args []string) error {
-	fs := newFlagSet("train bench", "usage: train bench -model NAME -size PX -batch N [-steps N] [-backend B] [-json]")
+	fs := newFlagSet("train bench", "usage: train bench {-model NAME | -config FILE} -size PX -batch N [-steps N] [-backend B] [-json]")
 	mf := addModelFlags(fs)
 	size := fs.Int("size", 224, "input side in pixels")
 	batch := fs.Int("batch", 32, "images per step")

@@ -116,9 +116,9 @@ const usage = `usage:
   train [fit] -config FILE [-set section.key=value ...]   train a model (-resume, -overwrite, -pretrained CKPT)
   train pretrain -config FILE [-set ...]                   FCMAE pre-training of the encoder ([fcmae])
   train eval -checkpoint FILE [-config FILE] [-ema]        evaluate a checkpoint on the test set
-  train bench -model NAME -size PX -batch N                training images/s on a backend
+  train bench -model NAME -size PX -batch N                training images/s on a backend (-config FILE: its [model])
   train forward -checkpoint FILE -input X -output Y        logits for a batch (PyTorch parity checks)
-  train profile -model NAME -size PX [-json FILE]          per-layer params, MACs, memory and time
+  train profile -model NAME -size PX [-json FILE]          per-layer params, MACs, memory and time (-config FILE: its [model])
   train export -checkpoint QAT -output INT8                int8 weights and scales of a QAT checkpoint
   train export -format onnx -checkpoint C -output M.onnx   ONNX model (float, or QDQ int8 from QAT)
   train predict -checkpoint C [-json] IMAGE|DIR ...        top-5 classes of images

@@ -12,7 +12,7 @@ import (
 
 // profile prints the per-layer table and optionally writes it as JSON.
 func profile(ctx context.Context, args []string) error {
-	fs := newFlagSet("train profile", "usage: train profile -model NAME -size PX [-batch N] [-iters N] [-json FILE] [-backend B]")
+	fs := newFlagSet("train profile", "usage: train profile {-model NAME | -config FILE} -size PX [-batch N] [-iters N] [-json FILE] [-backend B]")
 	mf := addModelFlags(fs)
 	size := fs.Int("size", 224, "input side in pixels")
 	batch := fs.Int("batch", 1, "images per pass")
