@@ -54,3 +54,8 @@ func (l *Activation) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 		return l.be.ActivationBackward(dx, dy, l.x, l.Kind)
 	})
 }
+
+// Describe: the output, under the kind's name (ReLU, SiLU, ...).
+func (l *Activation) Describe(in kernels.Shape) (Info, error) {
+	return Info{Kind: l.Kind.String(), Out: in.Clone(), Saved: int64(in.Len())}, nil
+}

@@ -156,3 +156,11 @@ func (l *BatchNorm2d) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 		return l.be.BatchNormBackward(dx, l.Weight.Grad, l.Bias.Grad, dy, l.x, l.mean.t, l.rstd.t, l.Weight.Value, l.s)
 	})
 }
+
+// Describe: the output and the mean and inverse deviation per channel.
+func (l *BatchNorm2d) Describe(in kernels.Shape) (Info, error) {
+	if err := nhwc(l.name, "BatchNorm2d", in, l.C); err != nil {
+		return Info{}, err
+	}
+	return Info{Kind: "BatchNorm2d", Out: in.Clone(), Saved: int64(in.Len() + 2*l.C)}, nil
+}

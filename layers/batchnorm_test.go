@@ -183,3 +183,24 @@ func TestBatchNorm2dNaN(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeBatchNormActivation checks the profiler rows: BatchNorm2d
+// holds its output and two statistics per channel, an activation its
+// output under the kind's name; neither counts MACs.
+func TestDescribeBatchNormActivation(t *testing.T) {
+	be := cpu.New()
+	bn := must[*BatchNorm2d](t)(NewBatchNorm2d(be, "bn", 5, DefaultBNEps, DefaultBNMomentum))
+	act := must[*Activation](t)(NewActivation(be, "act", kernels.Hardswish))
+	in := kernels.Shape{2, 3, 4, 5}
+	got := must[Info](t)(Describe(bn, in))
+	if got.Kind != "BatchNorm2d" || !got.Out.Equal(in) || got.MACs != 0 || got.Saved != 120+10 {
+		t.Errorf("BatchNorm2d: %+v", got)
+	}
+	got = must[Info](t)(Describe(act, in))
+	if got.Kind != "Hardswish" || !got.Out.Equal(in) || got.MACs != 0 || got.Saved != 120 {
+		t.Errorf("Hardswish: %+v", got)
+	}
+	if _, err := Describe(bn, kernels.Shape{2, 3, 4, 6}); !errors.Is(err, kernels.ErrShape) {
+		t.Errorf("6 channels into a 5-channel BatchNorm2d: %v", err)
+	}
+}
