@@ -105,3 +105,63 @@ func TestAttentionStepOnSimulator(t *testing.T) {
 		t.Log("the CUDA backend now runs BatchNorm and SiLU: extend this test to the MBConv hybrid")
 	}
 }
+
+// TestHybridTOML reads MBConv and ConvNeXt stages from TOML (the example of
+// docs/EFFICIENT.md §7) and checks that they build the hybrid_mbconv_atto
+// preset: the same parameter names and shapes.
+func TestHybridTOML(t *testing.T) {
+	c, err := Load(writeConfig(t, `
+[model]
+name = "mine"
+stem_patch = 4
+
+[[model.stages]]
+kind = "mbconv"
+depth = 2
+dim = 40
+expand = 4
+se = 0.25
+[[model.stages]]
+kind = "mbconv"
+depth = 2
+dim = 80
+expand = 4
+se = 0.25
+[[model.stages]]
+kind = "convnext"
+depth = 6
+dim = 160
+[[model.stages]]
+kind = "convnext"
+depth = 2
+dim = 320
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := c.ModelConfig(3, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := models.Variant("hybrid_mbconv_atto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.NumClasses = 10
+	got, err := models.New(cpu.New(), mc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := models.New(cpu.New(), pc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Params()) != len(want.Params()) || got.NumParams() != want.NumParams() {
+		t.Fatalf("%d tensors, %d params; preset %d, %d", len(got.Params()), got.NumParams(), len(want.Params()), want.NumParams())
+	}
+	for i, p := range got.Params() {
+		if q := want.Params()[i]; p.Name != q.Name || !p.Shape().Equal(q.Shape()) {
+			t.Errorf("param %d: %s %v, preset %s %v", i, p.Name, p.Shape(), q.Name, q.Shape())
+		}
+	}
+}
