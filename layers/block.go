@@ -17,6 +17,8 @@ type BlockConfig struct {
 	Kernel     int                // depthwise kernel size, odd (7 in ConvNeXt)
 	MLPRatio   float64            // hidden width = int(MLPRatio·Dim) (4 in ConvNeXt)
 	HiddenDim  int                // explicit hidden width (a pruned block's); 0 uses MLPRatio
+	SE         int                // squeeze-and-excitation reduced width on the residual branch (0: none)
+	ECA        bool               // ECA (adaptive kernel) on the residual branch
 	GRN        bool               // GRN after GELU (ConvNeXt V2)
 	LayerScale float64            // initial layer-scale gamma; 0 disables it (V2). V1 uses 1e-6.
 	DropPath   float64            // stochastic depth rate of this block
@@ -64,15 +66,20 @@ func (c BlockConfig) Validate() error {
 		return fmt.Errorf("block: drop path %v outside [0, 1)", c.DropPath)
 	case !(c.Eps >= 0):
 		return fmt.Errorf("block: eps %v must be >= 0", c.Eps)
+	case c.SE < 0:
+		return fmt.Errorf("block: se %d must be >= 0", c.SE)
+	case c.SE > 0 && c.ECA:
+		return fmt.Errorf("block: se and eca are alternatives; choose one")
 	}
 	return nil
 }
 
 // Block is one ConvNeXt block over NHWC input x [N, H, W, Dim]:
 //
-//	y = x + DropPath(LayerScale(FC2(GRN(GELU(FC1(Norm(DWConv(x))))))))
+//	y = x + DropPath(Attn(LayerScale(FC2(GRN(GELU(FC1(Norm(DWConv(x)))))))))
 //
-// with GRN (V2) and LayerScale (V1) present as configured. Parameter names
+// with GRN (V2), LayerScale (V1) and Attn (SE or ECA, the efficient study's
+// option) present as configured. Parameter names
 // follow timm: conv_dw, norm, mlp.fc1, mlp.grn, mlp.fc2, gamma.
 type Block struct {
 	*Residual
@@ -83,7 +90,8 @@ type Block struct {
 	Act      *GELU
 	GRN      *GRN // nil unless Config.GRN
 	FC2      *Linear
-	Scale    *LayerScale // nil unless Config.LayerScale > 0
+	Scale    *LayerScale       // nil unless Config.LayerScale > 0
+	Attn     *ChannelAttention // SE or ECA; nil unless Config.SE > 0 or Config.ECA
 	DropPath *DropPath
 }
 
@@ -124,10 +132,33 @@ func NewBlock(be kernels.Backend, name string, cfg BlockConfig, init *rand.Rand,
 		}
 		body = append(body, b.Scale)
 	}
+	if cfg.SE > 0 || cfg.ECA {
+		if b.Attn, err = newBlockAttention(be, name, cfg, init); err != nil {
+			return nil, err
+		}
+		body = append(body, b.Attn)
+	}
 	if b.DropPath, err = NewDropPath(be, Join(name, "drop_path"), cfg.DropPath, dropRNG); err != nil {
 		return nil, err
 	}
 	body = append(body, b.DropPath)
 	b.Residual = NewResidual(be, name, NewSequential(Join(name, "body"), body...))
 	return b, nil
+}
+
+// newBlockAttention returns the channel attention of a ConvNeXt block with
+// SE or ECA: squeeze-and-excitation (name.se: conv_reduce, ReLU, conv_expand,
+// sigmoid, timm's SEModule defaults) or ECA (name.eca, kernel
+// kernels.ECAKernelSize(Dim)) over Dim channels, applied to the residual
+// branch after the MLP (and layer scale), as SE-ResNet places it (Hu et al.
+// 2018, Fig. 3), so the block computes x + DropPath(Attn(MLP(...))).
+func newBlockAttention(be kernels.Backend, name string, cfg BlockConfig, init *rand.Rand) (*ChannelAttention, error) {
+	if cfg.ECA {
+		return NewECA(be, Join(name, "eca"), cfg.Dim, 0, init)
+	}
+	act, err := NewActivation(be, Join(name, "se.act1"), kernels.ReLU)
+	if err != nil {
+		return nil, err
+	}
+	return NewSqueezeExcite(be, Join(name, "se"), cfg.Dim, cfg.SE, act, kernels.GateSigmoid, init)
 }

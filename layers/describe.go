@@ -134,11 +134,37 @@ func (l *LayerScale) Describe(in kernels.Shape) (Info, error) {
 	return Info{Kind: "LayerScale", Out: in.Clone(), Saved: int64(in.Len())}, nil
 }
 
-// Describe: output [N, C].
+// Describe: output [N, C] ([N, 1, 1, C] with KeepDims).
 func (l *GlobalAvgPool) Describe(in kernels.Shape) (Info, error) {
 	if len(in) != 4 {
 		return Info{}, ShapeError(l.name, "GlobalAvgPool", "describe", in, "[N H W C]")
 	}
 	y := kernels.Shape{in[0], in[3]}
+	if l.KeepDims {
+		y = kernels.Shape{in[0], 1, 1, in[3]}
+	}
 	return Info{Kind: "GlobalAvgPool", Out: y, Saved: int64(y.Len())}, nil
+}
+
+// Describe returns the gate's row after the pool and body: output x·gate of
+// in's shape, held for the backward; no MACs (the body's 1×1 convolutions
+// are described separately).
+func (l *ChannelAttention) Describe(in kernels.Shape) (Info, error) {
+	if err := nhwc(l.name, l.kind, in, l.C); err != nil {
+		return Info{}, err
+	}
+	return Info{Kind: l.kind, Out: in.Clone(), Saved: int64(in.Len())}, nil
+}
+
+// Describe: ECA's 1-D convolution across channels, output of in's shape.
+func (l *ChannelConv) Describe(in kernels.Shape) (Info, error) {
+	return Info{Kind: "ChannelConv", Out: in.Clone(), Saved: int64(in.Len())}, nil
+}
+
+// Describe: a view of in as [N, Trailing...]; it holds nothing.
+func (l *Reshape) Describe(in kernels.Shape) (Info, error) {
+	if len(in) == 0 || in.Len() != in[0]*l.Trailing.Len() {
+		return Info{}, ShapeError(l.name, "Reshape", "describe", in, fmt.Sprintf("[N] + %d elements per sample", l.Trailing.Len()))
+	}
+	return Info{Kind: "Reshape", Out: append(kernels.Shape{in[0]}, l.Trailing...)}, nil
 }

@@ -2,7 +2,9 @@ package models
 
 import (
 	"fmt"
+	"math"
 
+	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/layers"
 )
 
@@ -13,7 +15,7 @@ func init() {
 	RegisterStem("patchify", BlockKind{Check: func(BlockArgs) error { return nil }, Cost: patchifyCost, Build: buildPatchify})
 	RegisterDownsample("convnext", BlockKind{Check: func(BlockArgs) error { return nil }, Cost: convnextDownsampleCost, Build: buildConvNeXtDownsample})
 	RegisterBlock("convnext", BlockKind{
-		Keys:       []string{"kernel", "mlp_ratio", "hidden", "grn", "layer_scale"},
+		Keys:       []string{"kernel", "mlp_ratio", "hidden", "grn", "layer_scale", "se", "eca"},
 		Downsample: "convnext",
 		Check: func(a BlockArgs) error {
 			_, err := convnextBlock(a)
@@ -103,6 +105,16 @@ func convnextBlock(a BlockArgs) (layers.BlockConfig, error) {
 	if c.LayerScale, err = a.Params.Float("layer_scale", 0); err != nil {
 		return c, err
 	}
+	se, err := a.Params.Float("se", 0)
+	if err != nil {
+		return c, err
+	}
+	if c.ECA, err = a.Params.Bool("eca", false); err != nil {
+		return c, err
+	}
+	if se > 0 {
+		c.SE = max(1, int(math.RoundToEven(float64(a.Out)*se)))
+	}
 	switch {
 	case a.Stride != 1:
 		return c, fmt.Errorf("field stride: a convnext block cannot downsample (stride %d); the stage needs a downsample: %w", a.Stride, ErrSpec)
@@ -118,6 +130,10 @@ func convnextBlock(a BlockArgs) (layers.BlockConfig, error) {
 		return c, fmt.Errorf("field mlp_ratio: %v leaves dim %d no hidden channel: %w", c.MLPRatio, a.Out, ErrSpec)
 	case !(c.LayerScale >= 0):
 		return c, fmt.Errorf("field layer_scale: %v must be >= 0: %w", c.LayerScale, ErrSpec)
+	case !(se >= 0 && se <= 1):
+		return c, fmt.Errorf("field se: %v outside [0, 1] (the SE width is round(dim·se)): %w", se, ErrSpec)
+	case se > 0 && c.ECA:
+		return c, fmt.Errorf("field eca: se and eca are alternatives; set one: %w", ErrSpec)
 	}
 	return c, nil
 }
@@ -142,6 +158,15 @@ func convnextBlockCost(a BlockArgs, n, h, w int) Cost {
 	}
 	if c.DropPath > 0 {
 		saved += p*d + N
+	}
+	switch {
+	case c.SE > 0: // pool, reduce, ReLU, expand, gate
+		r := float64(c.SE)
+		params += 2*d*r + d + r
+		saved += 2*N*d + 2*N*r + p*d
+	case c.ECA: // pool, channel conv, gate
+		params += float64(kernels.ECAKernelSize(c.Dim))
+		saved += 2*N*d + p*d
 	}
 	return Cost{Params: params, Saved: saved, OutH: h, OutW: w}
 }

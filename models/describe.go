@@ -55,6 +55,7 @@ func describe(root layers.Layer, in kernels.Shape, elemBytes int) ([]LayerInfo, 
 			if err != nil {
 				return err
 			}
+			shape = info.Out // a gate after a pooled body (SE, ECA) returns to the input's shape
 			out = append(out, LayerInfo{Name: l.Name(), Kind: info.Kind, Out: info.Out, MACs: info.MACs, SavedBytes: info.Saved * int64(elemBytes)})
 			return nil
 		}

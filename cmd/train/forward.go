@@ -13,7 +13,8 @@ import (
 // forward computes logits for a batch stored as PyTorch lays it out, for
 // parity checks against PyTorch.
 func forward(ctx context.Context, args []string) error {
-	fs := newFlagSet("train forward", "usage: train forward -checkpoint CKPT -input X -output Y [-model NAME ...] [-ema] [-backend B]")
+	fs := newFlagSet("train forward", "usage: train forward -checkpoint CKPT -input X -output Y [-model NAME ...] [-ema] [-backend B]\n"+
+		"-model efficientnet_b0, efficientnetv2_rw_t, mobilenetv4_conv_small or mobilenetv4_conv_medium loads timm's state dict of that model")
 	ckpt := fs.String("checkpoint", "", "model weights (nextconv, timm or official names) (required)")
 	in := fs.String("input", "", "safetensors file with tensor x [N, C, H, W] float32 (required)")
 	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] to (required)")
@@ -26,13 +27,6 @@ func forward(ctx context.Context, args []string) error {
 	if *ckpt == "" || *in == "" || *out == "" {
 		return errors.New("-checkpoint, -input and -output are required")
 	}
-	mc, err := models.ConfigFromCheckpoint(*ckpt)
-	if errors.Is(err, models.ErrNoConfig) {
-		mc, err = mf.config() // a timm or official file: the flags describe the model
-	}
-	if err != nil {
-		return err
-	}
 	tensors, _, err := models.ReadSafetensors(*in)
 	if err != nil {
 		return err
@@ -43,9 +37,6 @@ func forward(ctx context.Context, args []string) error {
 			x = &tensors[i]
 		}
 	}
-	if x == nil || len(x.Shape) != 4 || x.Shape[1] != mc.InChans {
-		return fmt.Errorf("%s: need tensor x of shape [N %d H W] (NCHW float32)", *in, mc.InChans)
-	}
 	be, closeBE, err := trainer.OpenBackend(*backend)
 	if err != nil {
 		return err
@@ -54,14 +45,50 @@ func forward(ctx context.Context, args []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m, err := models.New(be, mc, 0)
-	if err != nil {
-		return err
+	var m interface {
+		Forward(kernels.Tensor) (kernels.Tensor, error)
 	}
-	if err := trainer.LoadWeights(m, *ckpt, *ema); err != nil {
-		return err
+	var inChans int
+	if arch, err := models.EfficientPreset(*mf.name, *mf.classes, 0); err == nil {
+		// One of timm's efficient baselines: the file holds timm's state
+		// dict (BatchNorm buffers included).
+		if *ema {
+			return errors.New("-ema applies to nextconv training checkpoints, not to timm's " + arch.Name)
+		}
+		en, err := models.NewEfficientNet(be, arch, 0)
+		if err != nil {
+			return err
+		}
+		weights, err := models.ReadTensors(*ckpt)
+		if err != nil {
+			return err
+		}
+		if err := en.LoadTensors(*ckpt, weights); err != nil {
+			return err
+		}
+		en.SetTraining(false)
+		m, inChans = en, arch.InChans
+	} else {
+		mc, err := models.ConfigFromCheckpoint(*ckpt)
+		if errors.Is(err, models.ErrNoConfig) {
+			mc, err = mf.config() // a timm or official file: the flags describe the model
+		}
+		if err != nil {
+			return err
+		}
+		cm, err := models.New(be, mc, 0)
+		if err != nil {
+			return err
+		}
+		if err := trainer.LoadWeights(cm, *ckpt, *ema); err != nil {
+			return err
+		}
+		cm.SetTraining(false)
+		m, inChans = cm, mc.InChans
 	}
-	m.SetTraining(false)
+	if x == nil || len(x.Shape) != 4 || x.Shape[1] != inChans {
+		return fmt.Errorf("%s: need tensor x of shape [N %d H W] (NCHW float32)", *in, inChans)
+	}
 	n, c, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	xt, err := be.Alloc(kernels.Shape{n, h, w, c})
 	if err != nil {

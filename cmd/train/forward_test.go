@@ -54,3 +54,44 @@ func TestForwardParity(t *testing.T) {
 		t.Error("11-class model accepted a 10-class checkpoint")
 	}
 }
+
+// TestForwardEfficient runs `train forward -model mobilenetv4_conv_small` on
+// a timm-named safetensors file rebuilt from the golden formula
+// (scripts/golden/efficient.py), BatchNorm buffers included, and matches the
+// logits timm computed within 1e-4 relative.
+func TestForwardEfficient(t *testing.T) {
+	const name = "mobilenetv4_conv_small"
+	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", "efficient", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights := make([]models.Tensor, len(g.Tensors))
+	for i, e := range g.Tensors {
+		weights[i] = models.Tensor{Name: e.Name, Shape: e.Shape, Data: g.Values(e)}
+	}
+	in := g.Inputs[0]
+	x := models.Tensor{Name: "x", Shape: in.Shape, Data: testutil.FormulaInput("input", in.Shape[0]*in.Shape[1]*in.Shape[2]*in.Shape[3])}
+	dir := t.TempDir()
+	ckpt, xf, out := filepath.Join(dir, "timm.safetensors"), filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "logits.safetensors")
+	if err := models.WriteSafetensors(ckpt, weights, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := models.WriteSafetensors(xf, []models.Tensor{x}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", out, "-model", name}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := models.ReadSafetensors(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Name != "logits" || len(got[0].Data) != len(in.Logits) {
+		t.Fatalf("output %+v", got)
+	}
+	testutil.AllClose(t, name+" logits", got[0].Data, in.Logits, 1e-4, 1e-5)
+	// The same file is not a checkpoint of the medium model.
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", out, "-model", "mobilenetv4_conv_medium"}); err == nil {
+		t.Error("mobilenetv4_conv_medium accepted mobilenetv4_conv_small's weights")
+	}
+}
