@@ -144,9 +144,16 @@ func Load(path string) (*Study, error) {
 	if len(f.Candidates) == 0 {
 		return nil, fmt.Errorf("study %s: no [[candidate]] entries", path)
 	}
-	info, err := trainer.DataInfo(s.Recipe.Data)
-	if err != nil {
-		return nil, fmt.Errorf("study %s: %w", path, err)
+	// Models are checked for the dataset's channels and classes; an
+	// imagefolder's classes are its train_dir's folders, which may not be
+	// on this machine yet (Run checks the data first), so RGB and 1000.
+	inChans, classes := 3, 1000
+	if s.Recipe.Data.Dataset != "imagefolder" {
+		info, err := trainer.DataInfo(s.Recipe.Data)
+		if err != nil {
+			return nil, fmt.Errorf("study %s: %w", path, err)
+		}
+		inChans, classes = info.C, info.NumClasses()
 	}
 	seen := map[string]int{}
 	for i, raw := range f.Candidates {
@@ -158,7 +165,7 @@ func Load(path string) (*Study, error) {
 			seen[c.Name] = i
 		}
 		if err == nil {
-			err = s.checkCandidate(c, info.C, info.NumClasses())
+			err = s.checkCandidate(c, inChans, classes)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("study %s: candidate %d%s: %w", path, i+1, quoted(raw["name"]), err)
@@ -264,6 +271,7 @@ func (s *Study) Config(c Candidate) trainer.Config {
 // at qat_lr, without EMA, in Dir(c)/qat.
 func (s *Study) QATConfig(c Candidate) trainer.Config {
 	cfg := s.Config(c)
+	cfg.Model.Pretrained = "" // the weights come from qat.from
 	cfg.QAT.Enabled = true
 	cfg.QAT.From = filepath.Join(cfg.Train.OutDir, "last.safetensors")
 	cfg.Train.OutDir = filepath.Join(cfg.Train.OutDir, "qat")
