@@ -26,9 +26,11 @@ type Result struct {
 	InputSize int    `json:"input_size"` // side in pixels of the images MACs and latency are measured on
 	Params    int    `json:"params"`     // parameter elements (float model)
 	MACs      int64  `json:"macs"`       // multiply-accumulates of one image's forward (conv and linear, models.Describe)
-	// TrainImgPerSec is training images per second (trainer.Result.ImgPerSec).
+	// TrainImgPerSec is training images per second (trainer.Result.ImgPerSec)
+	// and TrainSeconds the wall time of the float training, both of its
+	// last part when it was resumed.
 	TrainImgPerSec float64 `json:"train_img_per_s"`
-	TrainSeconds   float64 `json:"train_seconds"` // wall time of the float training
+	TrainSeconds   float64 `json:"train_seconds"`
 	Steps          int     `json:"steps"`         // optimizer steps of the float training
 	// LatencyB1 and LatencyB64 are the median seconds of one inference
 	// forward of a batch of 1 and of 64 images (trainer.Latency).

@@ -259,3 +259,47 @@ func TestShippedStudies(t *testing.T) {
 		}
 	}
 }
+
+// TestStudyResumesInterrupted stops a candidate's training after 2 of its
+// 3 steps (as a kill after a checkpoint would leave it): the study must
+// resume it and report what an uninterrupted study reports.
+func TestStudyResumesInterrupted(t *testing.T) {
+	needFashionMNIST(t)
+	one := tinyStudy[:strings.Index(tinyStudy, "[[candidate]]\nname = \"atto_k5_r2\"")]
+	whole, err := Load(writeStudy(t, one, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Run(context.Background(), whole, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	split, err := Load(writeStudy(t, one, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("killed")
+	_, err = trainer.Train(context.Background(), split.Config(split.Candidates[0]), trainer.Options{Hooks: trainer.Hooks{
+		OnStep: func(s trainer.StepInfo) error {
+			if s.Step == 2 {
+				return stop
+			}
+			return nil
+		},
+	}})
+	if !errors.Is(err, stop) {
+		t.Fatalf("interrupting the candidate: %v", err)
+	}
+	var log bytes.Buffer
+	got, err := Run(context.Background(), split, Options{Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "resuming") {
+		t.Errorf("the interrupted candidate was not resumed:\n%s", log.String())
+	}
+	g, w := got[0], want[0]
+	if g.Top1 != w.Top1 || g.Top5 != w.Top5 || g.Steps != w.Steps || g.Params != w.Params || g.MACs != w.MACs {
+		t.Errorf("resumed study: %+v\nuninterrupted: %+v", g, w)
+	}
+}
