@@ -31,7 +31,7 @@ type Result struct {
 	// last part when it was resumed.
 	TrainImgPerSec float64 `json:"train_img_per_s"`
 	TrainSeconds   float64 `json:"train_seconds"`
-	Steps          int     `json:"steps"`         // optimizer steps of the float training
+	Steps          int     `json:"steps"` // optimizer steps of the float training
 	// LatencyB1 and LatencyB64 are the median seconds of one inference
 	// forward of a batch of 1 and of 64 images (trainer.Latency).
 	LatencyB1  float64 `json:"latency_b1_s"`
