@@ -19,7 +19,8 @@ type Hooks struct {
 	// OnLog follows every "train" record written to metrics.jsonl (every
 	// train.log_every steps).
 	OnLog func(TrainLog) error
-	// OnEval follows every evaluation on the test set.
+	// OnEval follows every evaluation on the test set and the checkpoint
+	// saves after it.
 	OnEval func(EvalLog) error
 }
 

@@ -415,12 +415,6 @@ func (t *Trainer) evaluateAndSave(res *Result) error {
 	if err := t.log.Record(rec); err != nil {
 		return err
 	}
-	el := EvalLog{Step: t.state.Step, Top1: ev.Top1, Top5: ev.Top5, Loss: ev.Loss}
-	el.EMATop1, _ = rec["ema_top1"].(float64)
-	el.EMATop5, _ = rec["ema_top5"].(float64)
-	if err := callHook(t, "OnEval", t.hooks.OnEval, el); err != nil {
-		return err
-	}
 	t.log.Printf("step %d eval: top-1 %.2f%% top-5 %.2f%% loss %.4f%s", t.state.Step, ev.Top1, ev.Top5, ev.Loss, emaNote(rec))
 	isBest := best > t.state.BestTop1
 	if isBest {
@@ -432,7 +426,13 @@ func (t *Trainer) evaluateAndSave(res *Result) error {
 			return err
 		}
 	}
-	return t.checkedSave("last")
+	if err := t.checkedSave("last"); err != nil {
+		return err
+	}
+	el := EvalLog{Step: t.state.Step, Top1: ev.Top1, Top5: ev.Top5, Loss: ev.Loss}
+	el.EMATop1, _ = rec["ema_top1"].(float64)
+	el.EMATop5, _ = rec["ema_top5"].(float64)
+	return callHook(t, "OnEval", t.hooks.OnEval, el)
 }
 
 func emaNote(rec map[string]any) string {

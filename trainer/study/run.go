@@ -3,6 +3,8 @@ package study
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +48,9 @@ type Result struct {
 	QAT      bool    `json:"qat"`
 	PTQTop1  float64 `json:"ptq_top1,omitempty"`
 	Int8Top1 float64 `json:"int8_top1,omitempty"`
+	// Fingerprint identifies the configurations the candidate was trained
+	// with (fingerprint), so that a re-run can tell a changed study file.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // Files of a study.
@@ -108,6 +113,9 @@ func Run(ctx context.Context, s *Study, o Options) ([]Result, error) {
 		} else if ok {
 			results[i] = r
 			fmt.Fprintf(log, "study: candidate %d of %d, %s: done earlier (top-1 %.2f%%), skipped\n", i+1, n, c.Name, r.Top1)
+			if r.Fingerprint != fingerprint(s, c) {
+				fmt.Fprintf(log, "study: warning: %s was trained with another configuration than the study file now gives it; remove %s to train it again\n", c.Name, s.Dir(c))
+			}
 			if err := rec.record("candidate_skipped", c.Name, nil); err != nil {
 				return results, err
 			}
@@ -157,7 +165,7 @@ func runCandidate(ctx context.Context, s *Study, c Candidate, label string, log 
 		}
 	}
 	r := Result{Name: c.Name, Backend: s.Recipe.Train.Backend, TrainImgPerSec: tr.ImgPerSec, TrainSeconds: tr.Seconds,
-		Steps: tr.Steps, Top1: tr.Top1, Top5: tr.Top5, QAT: c.QAT}
+		Steps: tr.Steps, Top1: tr.Top1, Top5: tr.Top5, QAT: c.QAT, Fingerprint: fingerprint(s, c)}
 	if c.QAT {
 		if _, err := train(ctx, s.QATConfig(c), label+" QAT", log, rec, c.Name, "qat"); err != nil {
 			return r, fmt.Errorf("QAT: %w", err)
@@ -208,6 +216,17 @@ func train(ctx context.Context, cfg trainer.Config, label string, log io.Writer,
 	last := m.Eval[len(m.Eval)-1]
 	res.Top1, res.Top5 = last.Top1, last.Top5
 	return res, nil
+}
+
+// fingerprint returns the SHA-256 (hex) of the resolved configurations
+// candidate c trains with: its float run's and, with qat, its QAT run's.
+func fingerprint(s *Study, c Candidate) string {
+	h := sha256.New()
+	io.WriteString(h, s.Config(c).TOML())
+	if c.QAT {
+		io.WriteString(h, s.QATConfig(c).TOML())
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // measure fills in r's parameters and MACs (at the study's input size) and

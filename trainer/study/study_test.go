@@ -161,7 +161,7 @@ func TestStudyRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Count(log.String(), "skipped") != 2 || strings.Contains(log.String(), "resuming") {
+	if strings.Count(log.String(), "skipped") != 2 || strings.Contains(log.String(), "resuming") || strings.Contains(log.String(), "warning") {
 		t.Errorf("re-run did not skip both candidates:\n%s", log.String())
 	}
 	for i := range rs {
@@ -169,6 +169,17 @@ func TestStudyRun(t *testing.T) {
 			t.Errorf("re-run result %+v, first %+v", rs2[i], rs[i])
 		}
 	}
+
+	// A changed study file is noticed.
+	s.Recipe.Optim.LR *= 2
+	log.Reset()
+	if _, err := Run(context.Background(), s, Options{Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(log.String(), "another configuration") != 2 {
+		t.Errorf("a changed recipe went unnoticed:\n%s", log.String())
+	}
+	s.Recipe.Optim.LR /= 2
 
 	// A finished training whose study markers are lost resumes with
 	// nothing to do and reports its last evaluation.
