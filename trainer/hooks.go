@@ -68,8 +68,9 @@ type Options struct {
 // train.backend names, builds a Trainer from cfg (New), runs it (Run) and
 // closes both, so that every allocation of the run — device memory
 // included — is released when it returns, and Train can be called any
-// number of times in one process. Runs with the same configuration and
-// seed give bit-identical checkpoints and results. The errors are those of
+// number of times in one process. On the CPU backend, runs with the same
+// configuration and seed give bit-identical checkpoints and results
+// (TestTrainTwiceInOneProcess). The errors are those of
 // Config.Validate, OpenBackend, New and Run (ErrInterrupted when ctx was
 // cancelled, after saving last.safetensors; rerun with train.resume to
 // continue), joined with any error closing them.
