@@ -16,6 +16,7 @@ type BlockConfig struct {
 	Dim        int                // channels C of the block's input and output
 	Kernel     int                // depthwise kernel size, odd (7 in ConvNeXt)
 	MLPRatio   float64            // hidden width = int(MLPRatio·Dim) (4 in ConvNeXt)
+	HiddenDim  int                // explicit hidden width (a pruned block's); 0 uses MLPRatio
 	GRN        bool               // GRN after GELU (ConvNeXt V2)
 	LayerScale float64            // initial layer-scale gamma; 0 disables it (V2). V1 uses 1e-6.
 	DropPath   float64            // stochastic depth rate of this block
@@ -37,8 +38,14 @@ func V1Block(dim int, dropPath float64) BlockConfig {
 	return BlockConfig{Dim: dim, Kernel: 7, MLPRatio: 4, LayerScale: 1e-6, DropPath: dropPath, Eps: DefaultEps}
 }
 
-// Hidden returns the MLP's hidden width int(MLPRatio·Dim), timm's rule.
-func (c BlockConfig) Hidden() int { return int(math.Floor(c.MLPRatio*float64(c.Dim) + 1e-9)) }
+// Hidden returns the MLP's hidden width: HiddenDim if set, else
+// int(MLPRatio·Dim), timm's rule.
+func (c BlockConfig) Hidden() int {
+	if c.HiddenDim > 0 {
+		return c.HiddenDim
+	}
+	return int(math.Floor(c.MLPRatio*float64(c.Dim) + 1e-9))
+}
 
 // Validate returns an error describing the first invalid field.
 func (c BlockConfig) Validate() error {
@@ -47,6 +54,8 @@ func (c BlockConfig) Validate() error {
 		return fmt.Errorf("block: dim %d must be positive", c.Dim)
 	case c.Kernel <= 0 || c.Kernel%2 == 0:
 		return fmt.Errorf("block: kernel %d must be odd and positive", c.Kernel)
+	case c.HiddenDim < 0:
+		return fmt.Errorf("block: hidden width %d must be positive", c.HiddenDim)
 	case c.Hidden() <= 0:
 		return fmt.Errorf("block: MLP ratio %v gives no hidden units for dim %d", c.MLPRatio, c.Dim)
 	case !(c.LayerScale >= 0):

@@ -66,6 +66,15 @@ func SetTraining(l Layer, on bool) {
 	}
 }
 
+// BufferHolder is implemented by layers with buffers: tensors that are part
+// of the model's state and its checkpoints but are not trained (no
+// gradient, no optimizer update), such as BatchNorm2d's running statistics.
+// Buffers are Params with a nil Grad.
+type BufferHolder interface {
+	// Buffers returns the layer's own buffers in state-dict order.
+	Buffers() []*Param
+}
+
 // Walk calls fn for l and every layer below it, parents before children.
 func Walk(l Layer, fn func(Layer)) {
 	fn(l)

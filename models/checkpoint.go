@@ -58,17 +58,30 @@ type Tensor struct {
 	Data  []float32
 }
 
-// StateDict returns the model's parameters as named float32 tensors in
-// state-dict order, with names and shapes in the given naming. timm stores
+// StateDict returns the model's parameters, then its buffers
+// ([layers.BufferHolder]: BatchNorm's running statistics), as named float32
+// tensors in state-dict order, with names and shapes in the given naming. timm stores
 // the block MLP of models with ConvMLP as 1×1 convolutions (E, C, 1, 1); the
 // official code stores GRN parameters as (1, 1, 1, E).
 func (m *Model) StateDict(naming Naming) ([]Tensor, error) {
-	return m.stateDict(m.Params(), naming)
+	return m.stateDict(m.State(), naming)
 }
+
+// Buffers returns every layer's buffers ([layers.BufferHolder]) in
+// state-dict order: tensors a checkpoint saves and loads but training does
+// not update through gradients.
+func (m *Model) Buffers() []*layers.Param { return layers.Buffers(m.Net) }
+
+// State returns the parameters then the buffers: everything a checkpoint
+// holds.
+func (m *Model) State() []*layers.Param { return append(slices.Clone(m.Params()), m.Buffers()...) }
 
 // stateDict is StateDict for the parameters ps of a network built from m's
 // Config.
 func (m *Model) stateDict(ps []*layers.Param, naming Naming) ([]Tensor, error) {
+	if naming == Official && !m.Config.ConvNeXtOnly() {
+		return nil, fmt.Errorf("models: %s: the official naming exists for ConvNeXt's parts only (patchify stem, convnext blocks and downsamples, norm_linear head); save it in timm naming", m.Config.Name)
+	}
 	out := make([]Tensor, 0, len(ps))
 	for _, p := range ps {
 		data := make([]float32, p.Value.Len())
@@ -172,12 +185,13 @@ func parseSafetensors(name string, buf []byte) ([]Tensor, map[string]string, err
 	return out, f.Metadata, nil
 }
 
-// toFloat32 decodes little-endian F32, F64, F16 or BF16 data.
+// toFloat32 decodes little-endian F32, F64, F16 or BF16 data, and I64
+// (PyTorch's BatchNorm num_batches_tracked, a count) converted to float.
 // The element count comes from the data's length, which safetensors.Parse
 // has checked against the shape.
 func toFloat32(t safetensors.Tensor) ([]float32, error) {
 	switch t.DType {
-	case safetensors.F32, safetensors.F64, safetensors.BF16, safetensors.F16:
+	case safetensors.F32, safetensors.F64, safetensors.BF16, safetensors.F16, safetensors.I64:
 	default:
 		return nil, fmt.Errorf("dtype %s is not a float type", t.DType)
 	}
@@ -199,11 +213,15 @@ func toFloat32(t safetensors.Tensor) ([]float32, error) {
 		for i := range out {
 			out[i] = float16.HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
+	case safetensors.I64:
+		for i := range out {
+			out[i] = float32(int64(binary.LittleEndian.Uint64(t.Data[8*i:])))
+		}
 	}
 	return out, nil
 }
 
-// Load reads the model's parameters from a checkpoint (safetensors, or a
+// Load reads the model's parameters and buffers from a checkpoint (safetensors, or a
 // torch.save .pt file: ReadTensors) in timm or official naming (detected
 // from the names), matching tensors by name, never by position. Shapes may
 // differ only in size-1 axes (timm's (E,C,1,1) MLP weights, the official
@@ -235,9 +253,17 @@ func (m *Model) LoadTensors(path string, tensors []Tensor) error {
 		}
 		byName[name] = t
 	}
+	return loadByName(m.Backend, path, m.State(), byName)
+}
+
+// loadByName uploads to each of want the tensor of byName with its name.
+// Shapes may differ only in size-1 axes. It returns a *CheckpointError
+// listing every missing, unexpected and mis-shaped tensor, and changes
+// nothing unless all match.
+func loadByName(be kernels.Backend, path string, want []*layers.Param, byName map[string]Tensor) error {
 	ce := &CheckpointError{Path: path}
 	used := make(map[string]bool, len(byName))
-	for _, p := range m.Params() {
+	for _, p := range want {
 		t, ok := byName[p.Name]
 		if !ok {
 			ce.Missing = append(ce.Missing, p.Name)
@@ -257,8 +283,8 @@ func (m *Model) LoadTensors(path string, tensors []Tensor) error {
 		sort.Strings(ce.Unexpected)
 		return ce
 	}
-	for _, p := range m.Params() {
-		if err := m.Backend.Upload(p.Value, byName[p.Name].Data); err != nil {
+	for _, p := range want {
+		if err := be.Upload(p.Value, byName[p.Name].Data); err != nil {
 			return fmt.Errorf("models: load %s: %w", p.Name, err)
 		}
 	}
@@ -353,7 +379,7 @@ func configFromMetadata(path string, meta map[string]string) (Config, error) {
 	if err := c.CheckLimits(); err != nil {
 		return Config{}, fmt.Errorf("models: checkpoint %s: stored config: %w", path, err)
 	}
-	return c, nil
+	return c.Resolved(), nil
 }
 
 // ErrNoConfig is wrapped when a checkpoint carries no nextconv model

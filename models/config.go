@@ -13,10 +13,12 @@ package models
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Config describes one ConvNeXt network. Inputs are NHWC images [N, H, W,
@@ -37,6 +39,19 @@ type Config struct {
 	Eps           float64 `json:"eps"`             // every LayerNorm's and GRN's epsilon (1e-6)
 	InputSize     int     `json:"input_size"`      // nominal input resolution in pixels (224); only profiles and scaling read it
 	ConvMLP       bool    `json:"conv_mlp"`        // timm stores the block MLP as 1×1 convs, weights (E, C, 1, 1) (V2 atto–nano)
+
+	// Stem, Stages and Head make the network a specification (see Spec).
+	// With Stages set, Depths and Dims follow them and Kernel, MLPRatio,
+	// GRN and LayerScale are unused (the stages' block keys say them); a
+	// nil Stem or Head is ConvNeXt's.
+	Stem   *PartSpec   `json:"stem,omitempty"`
+	Stages []StageSpec `json:"stages,omitempty"`
+	Head   *PartSpec   `json:"head,omitempty"`
+	// Names selects the parameter naming: "" is ConvNeXt's (stem.*,
+	// stages.i.downsample.*, stages.i.blocks.j.*, head.*), "blocks" timm's
+	// EfficientNet and MobileNet (blocks.i.j.*; the stem's and head's kinds
+	// name their own tensors).
+	Names string `json:"names,omitempty"`
 }
 
 // variant is a published depth/width pair.
@@ -69,14 +84,72 @@ var variants = map[string]variant{
 	"convnext_xlarge": {[]int{3, 3, 27, 3}, []int{256, 512, 1024, 2048}, true},
 }
 
-// Variants returns the names Variant accepts, sorted.
+// Variants returns the names Variant accepts, sorted: the ConvNeXt
+// variants and every RegisterPreset name.
 func Variants() []string {
 	names := make([]string, 0, len(variants))
 	for n := range variants {
 		names = append(names, n)
 	}
+	presets.RLock()
+	for n := range presets.m {
+		names = append(names, n)
+	}
+	presets.RUnlock()
 	sort.Strings(names)
 	return names
+}
+
+var presets struct {
+	sync.RWMutex
+	m map[string]Config
+}
+
+// RegisterPreset adds a named network that Variant returns (a Config with
+// Stages, normally 3 input channels and 1000 classes, as published). It
+// panics if the name is empty or already a variant or preset. The Config
+// is validated when a model is built from it, so presets may be
+// registered before the kinds they use.
+func RegisterPreset(name string, c Config) {
+	presets.Lock()
+	defer presets.Unlock()
+	if _, dup := variants[name]; dup || name == "" {
+		panic(fmt.Sprintf("models: preset %q: the name is taken or empty", name))
+	}
+	if _, dup := presets.m[name]; dup {
+		panic(fmt.Sprintf("models: preset %q registered twice", name))
+	}
+	if presets.m == nil {
+		presets.m = map[string]Config{}
+	}
+	c.Name = name
+	presets.m[name] = c.clone()
+}
+
+// clone returns c with its slices, spec parts and parameter maps copied.
+func (c Config) clone() Config {
+	c.Depths, c.Dims = slices.Clone(c.Depths), slices.Clone(c.Dims)
+	if c.Stem != nil {
+		stem := *c.Stem
+		stem.Params = maps.Clone(stem.Params)
+		c.Stem = &stem
+	}
+	if c.Head != nil {
+		head := *c.Head
+		head.Params = maps.Clone(head.Params)
+		c.Head = &head
+	}
+	c.Stages = slices.Clone(c.Stages)
+	for i, st := range c.Stages {
+		c.Stages[i].Params = maps.Clone(st.Params)
+		if st.Blocks != nil {
+			c.Stages[i].Blocks = make([]Params, len(st.Blocks))
+			for j, b := range st.Blocks {
+				c.Stages[i].Blocks[j] = maps.Clone(b)
+			}
+		}
+	}
+	return c
 }
 
 // Variant returns the published configuration of a ConvNeXt V2 ("atto" …
@@ -84,8 +157,15 @@ func Variants() []string {
 // "convnext_nano" as timm defines them, "convnext_tiny" … "convnext_xlarge")
 // model with 3 input channels, 1000 classes, the 4×4
 // stem, a 7×7 depthwise kernel, MLP ratio 4, no drop path and head init
-// scale 1. It returns an error listing the known names for anything else.
+// scale 1, or a copy of the preset RegisterPreset added under name. It
+// returns an error listing the known names for anything else.
 func Variant(name string) (Config, error) {
+	presets.RLock()
+	p, ok := presets.m[name]
+	presets.RUnlock()
+	if ok {
+		return p.clone(), nil
+	}
 	key := name
 	if _, ok := variants[key]; !ok {
 		key = "convnextv2_" + name
@@ -109,28 +189,23 @@ func Variant(name string) (Config, error) {
 
 // Validate returns an error naming the first invalid field (by its JSON
 // and TOML name), including a size beyond the structural bounds (MaxDim,
-// MaxDepth, ...). It does not check Limits; CheckLimits does.
+// MaxDepth, ...); for a spec, a *SpecError naming the stage, block and
+// field. It does not check Limits; CheckLimits does.
 func (c Config) Validate() error {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case len(c.Depths) == 0 || len(c.Depths) != len(c.Dims):
+	case len(c.Stages) == 0 && (len(c.Depths) == 0 || len(c.Depths) != len(c.Dims)):
 		return fmt.Errorf("models: %d depths and %d dims: need one of each per stage", len(c.Depths), len(c.Dims))
-	case len(c.Depths) > MaxStages:
-		return fmt.Errorf("models: %d stages, at most %d", len(c.Depths), MaxStages)
+	case len(c.Depths) > MaxStages || len(c.Stages) > MaxStages:
+		return fmt.Errorf("models: %d stages, at most %d", max(len(c.Depths), len(c.Stages)), MaxStages)
 	case c.InChans <= 0 || c.InChans > MaxInChans:
 		return fmt.Errorf("models: in_chans %d outside [1, %d]", c.InChans, MaxInChans)
 	case c.NumClasses <= 0 || c.NumClasses > MaxNumClasses:
 		return fmt.Errorf("models: num_classes %d outside [1, %d]", c.NumClasses, MaxNumClasses)
 	case c.StemPatch <= 0 || c.StemPatch > MaxStemPatch:
 		return fmt.Errorf("models: stem_patch %d outside [1, %d]", c.StemPatch, MaxStemPatch)
-	case c.Kernel <= 0 || c.Kernel%2 == 0 || c.Kernel > MaxKernel:
-		return fmt.Errorf("models: depthwise kernel %d must be odd and in [1, %d]", c.Kernel, MaxKernel)
-	case !(c.MLPRatio > 0 && c.MLPRatio <= MaxMLPRatio):
-		return fmt.Errorf("models: mlp_ratio %v outside (0, %d]", c.MLPRatio, MaxMLPRatio)
 	case !(c.DropPath >= 0 && c.DropPath < 1):
 		return fmt.Errorf("models: drop_path %v outside [0, 1)", c.DropPath)
-	case !(c.LayerScale >= 0) || !finite(c.LayerScale):
-		return fmt.Errorf("models: layer_scale %v must be finite and >= 0", c.LayerScale)
 	case !(c.HeadInitScale > 0) || !finite(c.HeadInitScale):
 		return fmt.Errorf("models: head_init_scale %v must be finite and positive", c.HeadInitScale)
 	case !(c.Eps >= 0) || !finite(c.Eps):
@@ -138,16 +213,28 @@ func (c Config) Validate() error {
 	case c.InputSize < 0 || c.InputSize > MaxInputSize:
 		return fmt.Errorf("models: input_size %d outside [0, %d]", c.InputSize, MaxInputSize)
 	}
-	for i := range c.Depths {
-		if c.Depths[i] <= 0 || c.Depths[i] > MaxDepth || c.Dims[i] <= 0 || c.Dims[i] > MaxDim {
-			return fmt.Errorf("models: stage %d has depth %d and dim %d; depths must lie in [1, %d], dims in [1, %d]",
-				i, c.Depths[i], c.Dims[i], MaxDepth, MaxDim)
+	if len(c.Stages) == 0 {
+		// The ConvNeXt skeleton's knobs, checked with their config names.
+		switch {
+		case c.Kernel <= 0 || c.Kernel%2 == 0 || c.Kernel > MaxKernel:
+			return fmt.Errorf("models: depthwise kernel %d must be odd and in [1, %d]", c.Kernel, MaxKernel)
+		case !(c.MLPRatio > 0 && c.MLPRatio <= MaxMLPRatio):
+			return fmt.Errorf("models: mlp_ratio %v outside (0, %d]", c.MLPRatio, MaxMLPRatio)
+		case !(c.LayerScale >= 0) || !finite(c.LayerScale):
+			return fmt.Errorf("models: layer_scale %v must be finite and >= 0", c.LayerScale)
 		}
-		if math.Floor(c.MLPRatio*float64(c.Dims[i])+1e-9) < 1 {
-			return fmt.Errorf("models: mlp_ratio %v leaves stage %d (dim %d) no hidden channel", c.MLPRatio, i, c.Dims[i])
+		for i := range c.Depths {
+			if c.Depths[i] <= 0 || c.Depths[i] > MaxDepth || c.Dims[i] <= 0 || c.Dims[i] > MaxDim {
+				return fmt.Errorf("models: stage %d has depth %d and dim %d; depths must lie in [1, %d], dims in [1, %d]",
+					i, c.Depths[i], c.Dims[i], MaxDepth, MaxDim)
+			}
+			if math.Floor(c.MLPRatio*float64(c.Dims[i])+1e-9) < 1 {
+				return fmt.Errorf("models: mlp_ratio %v leaves stage %d (dim %d) no hidden channel", c.MLPRatio, i, c.Dims[i])
+			}
 		}
 	}
-	return nil
+	_, err := c.plan()
+	return err
 }
 
 // DropPathRates returns the per-block stochastic depth rates, a linspace
@@ -155,16 +242,10 @@ func (c Config) Validate() error {
 // calculate_drop_path_rates).
 func (c Config) DropPathRates() []float64 {
 	total := 0
-	for _, d := range c.Depths {
-		total += d
+	for _, st := range c.Spec().Stages {
+		total += st.Depth
 	}
-	r := make([]float64, total)
-	for i := range r {
-		if total > 1 {
-			r[i] = c.DropPath * float64(i) / float64(total-1)
-		}
-	}
-	return r
+	return c.dropPathRates(total)
 }
 
 // Compound holds EfficientNet's compound-scaling bases (Tan & Le 2019, eq. 3):
@@ -185,8 +266,9 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 	if !(k.Alpha >= 1 && k.Beta >= 1 && k.Gamma >= 1) || math.IsNaN(phi) || phi < 0 || math.IsInf(phi, 0) || math.IsInf(k.Alpha+k.Beta+k.Gamma, 0) {
 		return Config{}, fmt.Errorf("models: compound scaling needs φ >= 0 and α, β, γ >= 1, got φ=%v %+v", phi, k)
 	}
+	c = c.Resolved()
 	s := c
-	s.Depths, s.Dims = slices.Clone(c.Depths), slices.Clone(c.Dims)
+	s.Depths, s.Dims, s.Stages = slices.Clone(c.Depths), slices.Clone(c.Dims), slices.Clone(c.Stages)
 	if phi == 0 {
 		return s, nil
 	}
@@ -198,6 +280,17 @@ func (c Config) Scale(phi float64, k Compound) (Config, error) {
 				phi, i, depth, dim, MaxDepth, MaxDim)
 		}
 		s.Depths[i], s.Dims[i] = int(depth), roundFilters(dim, 8)
+		if s.Stages != nil {
+			if s.Stages[i].Blocks != nil {
+				return Config{}, fmt.Errorf("models: compound scaling cannot rescale stage %d: its blocks list sets each block (drop it or scale by hand)", i)
+			}
+			s.Stages[i].Depth, s.Stages[i].Dim = s.Depths[i], s.Dims[i]
+		}
+	}
+	if s.Stem != nil && s.Stem.Dim > 0 {
+		stem := *s.Stem
+		stem.Dim = roundFilters(float64(stem.Dim)*w, 8)
+		s.Stem = &stem
 	}
 	size := math.Round(float64(c.InputSize) * r)
 	if size > MaxInputSize {

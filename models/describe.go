@@ -21,76 +21,57 @@ type LayerInfo struct {
 }
 
 // Describe lists every leaf layer of the network in execution order, with a
-// row of kind Add for each block's residual sum, for an input of n images of
-// h×w pixels. It computes shapes, parameters, MACs and held activation bytes
-// analytically (no data moves), so it works for any size the network
-// accepts. elemBytes is the backend's element size (4 for float32).
+// row of kind Add for each residual sum, for an input of n images of h×w
+// pixels. Each row comes from the layer's [layers.Describer] (shapes,
+// MACs, held activations) and its parameters, analytically (no data
+// moves), so it works for any size the network accepts. elemBytes is the
+// backend's element size (4 for float32). A leaf layer without Describe is
+// an error wrapping layers.ErrNoDescribe, never a row of zeros.
 func (m *Model) Describe(n, h, w, elemBytes int) ([]LayerInfo, error) {
 	if min := m.MinInput(); h < min || w < min || n <= 0 {
 		return nil, fmt.Errorf("models: describe %d×%dx%d: input must be at least %dx%d: %w", n, h, w, min, min, kernels.ErrShape)
 	}
-	var out []LayerInfo
-	shape := kernels.Shape{n, h, w, m.Config.InChans}
-	var walk func(l layers.Layer)
-	walk = func(l layers.Layer) {
-		switch v := l.(type) {
-		case *layers.Block:
-			in := shape
-			walk(v.Residual.Body)
-			out = append(out, LayerInfo{Name: v.Name(), Kind: "Add", Out: in, SavedBytes: bytesOf(in, elemBytes)})
-			return
-		case layers.Container:
-			for _, ch := range v.Children() {
-				walk(ch)
-			}
-			return
-		}
-		info := LayerInfo{Name: l.Name(), Params: layers.CountParams(l.Params())}
-		var extra int // elements of statistics and masks
-		switch v := l.(type) {
-		case *layers.Conv2D:
-			s := v.Shape(shape[0], shape[1], shape[2])
-			info.Kind, shape, info.MACs = "Conv2D", s.YShape(), s.MACs()
-		case *layers.DWConv:
-			s := kernels.DWConvShape{N: shape[0], H: shape[1], W: shape[2], C: v.C, K: v.K, Stride: v.Stride}
-			info.Kind, shape, info.MACs = "DWConv", s.YShape(), s.MACs()
-		case *layers.Linear:
-			rows := shape.Len() / v.In
-			shape = append(shape[:len(shape)-1:len(shape)-1], v.Out)
-			info.Kind, info.MACs = "Linear", kernels.LinearShape{Rows: rows, In: v.In, Out: v.Out}.MACs()
-		case *layers.LayerNorm:
-			info.Kind, extra = "LayerNorm", 2*shape.Len()/v.C
-		case *layers.LayerNormGELU:
-			info.Kind, extra = "LayerNormGELU", 2*shape.Len()/v.C
-		case *layers.GELU:
-			info.Kind = "GELU"
-		case *layers.GRN:
-			info.Kind, extra = "GRN", shape[0]*v.C
-		case *layers.DropPath:
-			info.Kind = "DropPath"
-			if v.Rate == 0 {
-				info.Out = shape
-				out = append(out, info) // identity: holds nothing
-				return
-			}
-			extra = shape[0]
-		case *layers.LayerScale:
-			info.Kind = "LayerScale"
-		case *layers.GlobalAvgPool:
-			info.Kind, shape = "GlobalAvgPool", kernels.Shape{shape[0], shape[3]}
-		default:
-			info.Kind = fmt.Sprintf("%T", l)
-		}
-		info.Out = shape.Clone()
-		info.SavedBytes = int64(shape.Len()+extra) * int64(elemBytes)
-		out = append(out, info)
-	}
-	walk(m.Net)
-	return out, nil
+	return describe(m.Net, kernels.Shape{n, h, w, m.Config.InChans}, elemBytes)
 }
 
-// bytesOf returns the size in bytes of a tensor of shape s.
-func bytesOf(s kernels.Shape, elemBytes int) int64 { return int64(s.Len()) * int64(elemBytes) }
+// describe lists the rows of l and the layers below it for input shape in.
+func describe(root layers.Layer, in kernels.Shape, elemBytes int) ([]LayerInfo, error) {
+	var out []LayerInfo
+	shape := in
+	var walk func(l layers.Layer) error
+	walk = func(l layers.Layer) error {
+		if c, ok := l.(layers.Container); ok {
+			start := shape
+			for _, ch := range c.Children() {
+				if err := walk(ch); err != nil {
+					return err
+				}
+			}
+			d, ok := l.(layers.Describer)
+			if !ok {
+				return nil
+			}
+			info, err := d.Describe(start)
+			if err != nil {
+				return err
+			}
+			out = append(out, LayerInfo{Name: l.Name(), Kind: info.Kind, Out: info.Out, MACs: info.MACs, SavedBytes: info.Saved * int64(elemBytes)})
+			return nil
+		}
+		info, err := layers.Describe(l, shape)
+		if err != nil {
+			return fmt.Errorf("models: describe: %w", err)
+		}
+		shape = info.Out
+		out = append(out, LayerInfo{Name: l.Name(), Kind: info.Kind, Out: info.Out.Clone(), Params: layers.CountParams(l.Params()),
+			MACs: info.MACs, SavedBytes: info.Saved * int64(elemBytes)})
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 // Totals sums parameters, MACs, held bytes and times over rows.
 func Totals(rows []LayerInfo) LayerInfo {

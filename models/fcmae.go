@@ -112,10 +112,11 @@ func NewFCMAE(be kernels.Backend, enc Config, fc FCMAEConfig, seed uint64) (*FCM
 	if err := fc.Validate(); err != nil {
 		return nil, err
 	}
+	enc = enc.Resolved()
 	if err := enc.Validate(); err != nil {
 		return nil, err
 	}
-	patch := enc.StemPatch << (len(enc.Depths) - 1)
+	patch := enc.MinInput()
 	if n, max := fc.decoderParams(enc.Dims[len(enc.Dims)-1], patch, enc.InChans), CurrentLimits().MaxParams; n > max {
 		return nil, fmt.Errorf("fcmae: the decoder has %d parameters, over the budget of %d (-max-params)", n, max)
 	}
@@ -125,7 +126,9 @@ func NewFCMAE(be kernels.Backend, enc Config, fc FCMAEConfig, seed uint64) (*FCM
 		return nil, err
 	}
 	f := &FCMAE{Config: fc, Encoder: m, Patch: m.MinInput(), Mask: &layers.PatchMask{}, Loss: layers.NewPatchLoss(be, m.MinInput(), fc.NormPix)}
-	f.Masked = f.maskedEncoder()
+	if f.Masked, err = f.maskedEncoder(); err != nil {
+		return nil, err
+	}
 	last := enc.Dims[len(enc.Dims)-1]
 	if f.Proj, err = layers.NewLinear(be, "proj", last, fc.DecoderDim, true, init); err != nil {
 		return nil, err
@@ -155,8 +158,10 @@ func NewFCMAE(be kernels.Backend, enc Config, fc FCMAEConfig, seed uint64) (*FCM
 }
 
 // maskedEncoder returns the encoder's stem and stages with Mask layers at
-// the places NewFCMAE's doc lists; the layers are the encoder's own.
-func (f *FCMAE) maskedEncoder() *layers.Sequential {
+// the places NewFCMAE's doc lists; the layers are the encoder's own. It
+// returns an error for a block that is not a ConvNeXt block (sparse
+// pre-training masks inside ConvNeXt's block only).
+func (f *FCMAE) maskedEncoder() (*layers.Sequential, error) {
 	m := f.Encoder
 	mask := func(name string) layers.Layer { return layers.NewMask(m.Backend, name, f.Mask) }
 	net := []layers.Layer{m.Stem, mask("stem.mask")}
@@ -164,7 +169,11 @@ func (f *FCMAE) maskedEncoder() *layers.Sequential {
 		if st.Downsample != nil {
 			net = append(net, st.Downsample, mask(fmt.Sprintf("stages.%d.downsample.mask", i)))
 		}
-		for _, b := range st.Blocks {
+		for _, l := range st.Blocks {
+			b, ok := l.(*layers.Block)
+			if !ok {
+				return nil, fmt.Errorf("fcmae: block %s (%T) is not a ConvNeXt block; FCMAE masks ConvNeXt blocks only", l.Name(), l)
+			}
 			name := b.Name()
 			body := []layers.Layer{b.DWConv, b.Norm, b.FC1, b.Act} // the block input is masked already
 			if b.GRN != nil {
@@ -179,7 +188,7 @@ func (f *FCMAE) maskedEncoder() *layers.Sequential {
 			net = append(net, res, mask(name+".mask"))
 		}
 	}
-	return layers.NewSequential("encoder", net...)
+	return layers.NewSequential("encoder", net...), nil
 }
 
 // Forward predicts the pixels of every patch, pred [N, GH, GW, Patch²·InChans]

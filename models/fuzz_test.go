@@ -65,6 +65,7 @@ func FuzzParseSafetensors(f *testing.F) {
 // builds, with the parameters Footprint announced, or an error. Seeds: testdata/fuzz and a valid file.
 func FuzzConfigFromHeader(f *testing.F) {
 	f.Add(tinySafetensors(f, mustVariantF(f)))
+	f.Add(tinySafetensors(f, mustVariantF(f).Explicit()))
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		meta, err := parseMetadata("fuzz", bytes.NewReader(buf), int64(len(buf)))
 		if err != nil {

@@ -12,10 +12,19 @@ import (
 // TestGoldenLogits loads timm-named checkpoints written by PyTorch
 // (scripts/golden/models.py: random F16 weights, official architecture,
 // timm's names and shapes) into the Go model by name and matches the logits
-// PyTorch computed for the same batch, rtol 1e-4.
+// PyTorch computed for the same batch, rtol 1e-4, both for the preset and
+// for its spec spelled out as stages (Config.Explicit).
 func TestGoldenLogits(t *testing.T) {
-	for _, name := range []string{"convnextv2_atto", "convnext_atto"} {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		explicit bool
+	}{{"convnextv2_atto", false}, {"convnext_atto", false}, {"convnextv2_atto", true}, {"convnext_atto", true}} {
+		name := tc.name
+		label := name
+		if tc.explicit {
+			label += "/stages"
+		}
+		t.Run(label, func(t *testing.T) {
 			path := filepath.Join("testdata", "golden", name+".safetensors")
 			tensors, _, err := ReadSafetensors(path)
 			if err != nil {
@@ -38,6 +47,9 @@ func TestGoldenLogits(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.NumClasses = logits.Shape[1]
+			if tc.explicit {
+				cfg = cfg.Explicit()
+			}
 			be := cpu.New()
 			m, err := New(be, cfg, 0)
 			if err != nil {

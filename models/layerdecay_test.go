@@ -3,13 +3,26 @@ package models
 import (
 	"math"
 	"testing"
+
+	"github.com/nextconv/nextconv/kernels/cpu"
 )
+
+// layerDecay builds the variant's model (shapes only) and returns its
+// LayerDecay.
+func layerDecay(t *testing.T, variant string, decay float64, mode string) (func(string) float64, error) {
+	t.Helper()
+	cfg, _ := Variant(variant)
+	m, err := build(shapeOnly{cpu.New()}, cfg, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.LayerDecay(decay, mode)
+}
 
 // TestLayerDecaySingle checks atto's multipliers (docs/CONVNEXTV2.md §3.2,
 // verified there against the official code).
 func TestLayerDecaySingle(t *testing.T) {
-	cfg, _ := Variant("atto")
-	f, err := LayerDecay(cfg, 0.9, "single")
+	f, err := layerDecay(t, "atto", 0.9, "single")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,23 +44,21 @@ func TestLayerDecaySingle(t *testing.T) {
 			t.Errorf("%s: %.4f, want %.4f", name, got, want)
 		}
 	}
-	tiny, _ := Variant("tiny")
-	f, _ = LayerDecay(tiny, 0.9, "single")
+	f, _ = layerDecay(t, "tiny", 0.9, "single")
 	if got := f("stem.1.bias"); math.Abs(got-0.1501) > 5e-5 {
 		t.Errorf("tiny stem: %.4f, want 0.1501", got)
 	}
-	if _, err := LayerDecay(cfg, 0.9, "blocks"); err == nil {
+	if _, err := layerDecay(t, "atto", 0.9, "blocks"); err == nil {
 		t.Error("unknown mode accepted")
 	}
-	if _, err := LayerDecay(cfg, 1.5, "single"); err == nil {
+	if _, err := layerDecay(t, "atto", 1.5, "single"); err == nil {
 		t.Error("decay 1.5 accepted")
 	}
 }
 
 // TestLayerDecayGroup checks the official 12-group rule for base.
 func TestLayerDecayGroup(t *testing.T) {
-	cfg, _ := Variant("base")
-	f, err := LayerDecay(cfg, 0.5, "group")
+	f, err := layerDecay(t, "base", 0.5, "group")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,61 +70,34 @@ func (f Footprint) Bytes() int64 {
 }
 
 // Footprint returns c's parameter count and the memory of a pass over n
-// images of h×w pixels (NHWC float32), computed from the architecture the
-// way Describe lists it: per block the depthwise conv output, LayerNorm
-// output and statistics, both MLP activations and GELU's, GRN's output and
-// per-sample norms, layer scale, drop path and the residual sum. It returns
+// images of h×w pixels (NHWC float32), summed over the parts of c's Spec
+// from each kind's analytic Cost, the way Describe lists them (for a
+// ConvNeXt block: the depthwise conv output, LayerNorm output and
+// statistics, both MLP activations and GELU's, GRN's output and per-sample
+// norms, layer scale, drop path and the residual sum). It returns
 // Validate's error for an invalid c and an error when the input is smaller
 // than MinInput.
 func (c Config) Footprint(n, h, w int) (Footprint, error) {
 	if err := c.Validate(); err != nil {
 		return Footprint{}, err
 	}
-	if min := c.StemPatch << (len(c.Depths) - 1); n <= 0 || h < min || w < min {
+	if min := c.MinInput(); n <= 0 || h < min || w < min {
 		return Footprint{}, fmt.Errorf("models: footprint of %d images of %dx%d: need at least one image of %dx%d", n, h, w, min, min)
+	}
+	parts, err := c.plan()
+	if err != nil {
+		return Footprint{}, err
 	}
 	// Float64 throughout: exact below 2^53, and a value past it is over any
 	// limit anyway.
-	N, K := float64(n), float64(c.Kernel*c.Kernel)
-	H, W := float64(h/c.StemPatch), float64(w/c.StemPatch)
-	d0 := float64(c.Dims[0])
-	params := float64(c.InChans*c.StemPatch*c.StemPatch)*d0 + d0 + 2*d0 // stem conv and LayerNorm
-	act := 2*N*H*W*d0 + 2*N*H*W                                         // stem conv output, LayerNorm output and statistics
-	rates := c.DropPathRates()
-	block := 0
-	for i, depth := range c.Depths {
-		d := float64(c.Dims[i])
-		if i > 0 {
-			prev := float64(c.Dims[i-1])
-			params += 2*prev + 4*prev*d + d // LayerNorm, 2×2 stride-2 conv
-			act += N*H*W*prev + 2*N*H*W     // LayerNorm output and statistics
-			H, W = math.Floor(H/2), math.Floor(W/2)
-			act += N * H * W * d // conv output
-		}
-		e := math.Floor(c.MLPRatio*d + 1e-9) // layers.BlockConfig.Hidden
-		p := N * H * W                       // pixels of the batch
-		per := K*d + d + 2*d + d*e + e + e*d + d
-		perAct := p*d + p*d + 2*p + 2*p*e + p*d + p*d // dwconv, norm (+stats), fc1, GELU, fc2, residual add
-		if c.GRN {
-			per += 2 * e
-			perAct += p*e + N*e
-		}
-		if c.LayerScale > 0 {
-			per += d
-			perAct += p * d
-		}
-		params += float64(depth) * per
-		act += float64(depth) * perAct
-		for range depth {
-			if rates[block] > 0 {
-				act += p*d + N
-			}
-			block++
-		}
+	var params, act float64
+	H, W := h, w
+	for _, p := range parts {
+		cost := p.kind.Cost(p.args, n, H, W)
+		params += cost.Params
+		act += cost.Saved
+		H, W = cost.OutH, cost.OutW
 	}
-	last, k := float64(c.Dims[len(c.Dims)-1]), float64(c.NumClasses)
-	params += 2*last + last*k + k
-	act += N*last + N*last + 2*N + N*k // pool, head LayerNorm (+stats), logits
 	in := float64(n) * float64(h) * float64(w) * float64(c.InChans)
 	return Footprint{Params: toInt64(params), InputBytes: toInt64(4 * in), ActivationBytes: toInt64(4 * act)}, nil
 }
@@ -154,7 +127,7 @@ func (c Config) CheckLimits() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	size := max(c.InputSize, c.StemPatch<<(len(c.Depths)-1))
+	size := max(c.InputSize, c.MinInput())
 	return CurrentLimits().Check(c, 1, size, size)
 }
 
@@ -177,4 +150,28 @@ func satAdd(a, b int64) int64 {
 		return math.MaxInt64
 	}
 	return a + b
+}
+
+// CheckFootprint compares the analytic Footprint of m's Config for n images
+// of h×w pixels (the registered kinds' Cost functions) with the built
+// network: the parameter count with the arena's, the activation bytes with
+// Describe's total at 4 bytes per element. It returns an error naming both
+// numbers when they differ: the test every new kind's Cost should pass, so
+// that the limits bound what a model really allocates.
+func (m *Model) CheckFootprint(n, h, w int) error {
+	f, err := m.Config.Footprint(n, h, w)
+	if err != nil {
+		return err
+	}
+	rows, err := m.Describe(n, h, w, 4)
+	if err != nil {
+		return err
+	}
+	if want := int64(m.NumParams()); f.Params != want {
+		return fmt.Errorf("models: %s: Footprint counts %d parameters, the model has %d", m.Config.Name, f.Params, want)
+	}
+	if want := Totals(rows).SavedBytes; f.ActivationBytes != want {
+		return fmt.Errorf("models: %s: Footprint counts %d activation bytes for %d×%dx%d, Describe %d", m.Config.Name, f.ActivationBytes, n, h, w, want)
+	}
+	return nil
 }

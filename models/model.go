@@ -9,36 +9,47 @@ import (
 	"github.com/nextconv/nextconv/layers"
 )
 
-// Model is a ConvNeXt network on one backend:
+// Model is a network built from a [Spec] (Config.Spec) on one backend:
 //
-//	x [N, H, W, InChans] → stem (Conv2D k=s=StemPatch, LayerNorm)
-//	  → for each stage i: [LayerNorm, Conv2D k=s=2 for i > 0] then Depths[i] blocks
-//	  → global average pool → LayerNorm → Linear → logits [N, NumClasses]
+//	x [N, H, W, InChans] → Stem → for each stage: [Downsample] then blocks
+//	  → Head → logits [N, NumClasses]
 //
-// Parameters are packed into one [layers.Arena] (Arena). Parameter names and
-// order are timm's state dict: stem.*, stages.i.downsample.*,
-// stages.i.blocks.j.*, head.norm.*, head.fc.*.
+// For ConvNeXt the stem is Conv2D k=s=StemPatch then LayerNorm, each stage
+// after the first starts with LayerNorm and a 2×2 stride-2 Conv2D, and the
+// head is global average pool, LayerNorm, Linear. Parameters are packed
+// into one [layers.Arena] (Arena). Parameter names and order are timm's
+// state dict: stem.*, stages.i.downsample.*, stages.i.blocks.j.*, head.*.
 type Model struct {
 	Config   Config
 	Backend  kernels.Backend
-	Stem     *layers.Sequential
+	Stem     layers.Layer
 	Stages   []*Stage
-	Pool     *layers.GlobalAvgPool
-	HeadNorm *layers.LayerNorm
-	Head     *layers.Linear
-	Net      *layers.Sequential // the whole network in execution order
+	HeadNet  layers.Layer          // the whole head, ending in Head
+	Pool     *layers.GlobalAvgPool // the head's pool, nil if it has none
+	HeadNorm *layers.LayerNorm     // the head's LayerNorm, nil if it has none
+	Head     *layers.Linear        // the classifier, the head's last Linear
+	Net      *layers.Sequential    // the whole network in execution order
 	Arena    *layers.Arena
 	// DropRNG is the Philox generator every drop path draws its masks
 	// from, on the device where the backend can; a training checkpoint
 	// saves its (seed, counter) state.
 	DropRNG *philox.Generator
+	// parts lists every part with its place, as the builder placed it.
+	parts    []placed
+	minInput int // Config.MinInput, computed once
+	// checked is the last input shape and budget Forward found within
+	// Limits, so that a training loop checks once.
+	checked struct {
+		shape  kernels.Shape
+		limits Limits
+	}
 }
 
 // Stage is one resolution of the network: an optional downsampling layer
-// (LayerNorm then a 2×2 stride-2 Conv2D) followed by blocks.
+// (ConvNeXt: LayerNorm then a 2×2 stride-2 Conv2D) followed by blocks.
 type Stage struct {
-	Downsample *layers.Sequential // nil for stage 0
-	Blocks     []*layers.Block
+	Downsample layers.Layer // nil when the stage has none (ConvNeXt's stage 0)
+	Blocks     []layers.Layer
 }
 
 // New builds the model described by cfg on be. Weights are drawn from the
@@ -46,8 +57,9 @@ type Stage struct {
 // biases, LayerNorm 1/0, GRN 0/0, head scaled by HeadInitScale) with a
 // generator seeded by seed; drop path masks come from the Philox stream
 // philox.Derive(seed, philox.StreamDropPath). It returns an error if cfg is
-// invalid or over the process's Limits (checked analytically before
-// anything is allocated).
+// invalid (a *SpecError naming the stage, block and field for a bad spec)
+// or over the process's Limits (checked analytically before anything is
+// allocated).
 func New(be kernels.Backend, cfg Config, seed uint64) (*Model, error) {
 	return build(be, cfg, seed, rand.New(rand.NewPCG(seed, 1)))
 }
@@ -68,73 +80,98 @@ func build(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (*Model
 // buildLayers is build without packing the parameters into an arena, for
 // owners that pack them with others (FCMAE's decoder).
 func buildLayers(be kernels.Backend, cfg Config, seed uint64, init *rand.Rand) (*Model, error) {
+	cfg = cfg.Resolved()
 	if err := cfg.CheckLimits(); err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath))}
-	drop := m.DropRNG
-
-	stemConv, err := layers.NewConv2D(be, "stem.0", cfg.InChans, cfg.Dims[0], cfg.StemPatch, cfg.StemPatch, 0, true, init)
+	parts, err := cfg.plan()
 	if err != nil {
 		return nil, err
 	}
-	stemConv.NoInputGrad = true
-	stemNorm, err := layers.NewLayerNorm(be, "stem.1", cfg.Dims[0], cfg.Eps)
-	if err != nil {
-		return nil, err
-	}
-	m.Stem = layers.NewSequential("stem", stemConv, stemNorm)
-	net := []layers.Layer{m.Stem}
-
-	rates := cfg.DropPathRates()
-	blockIdx := 0
-	for i, depth := range cfg.Depths {
-		st := &Stage{}
-		name := fmt.Sprintf("stages.%d", i)
-		if i > 0 {
-			ln, err := layers.NewLayerNorm(be, name+".downsample.0", cfg.Dims[i-1], cfg.Eps)
-			if err != nil {
-				return nil, err
-			}
-			conv, err := layers.NewConv2D(be, name+".downsample.1", cfg.Dims[i-1], cfg.Dims[i], 2, 2, 0, true, init)
-			if err != nil {
-				return nil, err
-			}
-			st.Downsample = layers.NewSequential(name+".downsample", ln, conv)
-			net = append(net, st.Downsample)
+	m := &Model{Config: cfg, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath)), minInput: cfg.MinInput()}
+	var net []layers.Layer
+	for _, p := range parts {
+		a := p.args
+		a.Backend, a.Init, a.DropRNG = be, init, m.DropRNG
+		l, err := p.kind.Build(a)
+		if err != nil {
+			return nil, &SpecError{Where: where(a, p.role), Err: err}
 		}
-		for j := range depth {
-			bc := layers.BlockConfig{
-				Dim: cfg.Dims[i], Kernel: cfg.Kernel, MLPRatio: cfg.MLPRatio, GRN: cfg.GRN,
-				LayerScale: cfg.LayerScale, DropPath: rates[blockIdx], Eps: cfg.Eps,
-			}
-			b, err := layers.NewBlock(be, fmt.Sprintf("%s.blocks.%d", name, j), bc, init, drop)
-			if err != nil {
+		m.parts = append(m.parts, placed{p.pos, l})
+		switch p.role {
+		case roleStem:
+			m.Stem = l
+		case roleDownsample:
+			m.stage(p.pos.Stage).Downsample = l
+		case roleBlock:
+			st := m.stage(p.pos.Stage)
+			st.Blocks = append(st.Blocks, l)
+		case roleHead:
+			if err := m.setHead(l); err != nil {
 				return nil, err
 			}
-			st.Blocks = append(st.Blocks, b)
-			net = append(net, b)
-			blockIdx++
 		}
-		m.Stages = append(m.Stages, st)
-	}
-
-	last := cfg.Dims[len(cfg.Dims)-1]
-	m.Pool = layers.NewGlobalAvgPool(be, "head.global_pool")
-	if m.HeadNorm, err = layers.NewLayerNorm(be, "head.norm", last, cfg.Eps); err != nil {
-		return nil, err
-	}
-	if m.Head, err = layers.NewLinear(be, "head.fc", last, cfg.NumClasses, true, init); err != nil {
-		return nil, err
+		if s, ok := l.(*layers.Sequential); ok && s.Name() == "" {
+			net = append(net, s.Layers...) // an unnamed head joins the network flat
+			continue
+		}
+		net = append(net, l)
 	}
 	if cfg.HeadInitScale != 1 && init != nil {
 		if err := scaleParam(be, m.Head.Weight, cfg.HeadInitScale); err != nil {
 			return nil, err
 		}
 	}
-	net = append(net, m.Pool, m.HeadNorm, m.Head)
 	m.Net = layers.NewSequential("", net...)
 	return m, nil
+}
+
+// stage returns stage i, adding stages up to it.
+func (m *Model) stage(i int) *Stage {
+	for len(m.Stages) <= i {
+		m.Stages = append(m.Stages, &Stage{})
+	}
+	return m.Stages[i]
+}
+
+// setHead records the head l and finds its classifier (the last Linear),
+// pool and LayerNorm.
+func (m *Model) setHead(l layers.Layer) error {
+	m.HeadNet = l
+	layers.Walk(l, func(c layers.Layer) {
+		switch v := c.(type) {
+		case *layers.Linear:
+			m.Head = v
+		case *layers.GlobalAvgPool:
+			m.Pool = v
+		case *layers.LayerNorm:
+			m.HeadNorm = v
+		}
+	})
+	if m.Head == nil {
+		return &SpecError{Where: "head", Err: fmt.Errorf("field kind: the head has no Linear classifier: %w", ErrSpec)}
+	}
+	return nil
+}
+
+// placed is a part of the network and its place.
+type placed struct {
+	pos   Position
+	layer layers.Layer
+}
+
+// Positions maps the name of every parameter of the stem, the downsamples
+// and the blocks, and of the head where it is one layer, to the part it
+// belongs to, read from the layers the builder placed (so parameters added
+// later inside a part, QAT's quantizer scales, belong to it too).
+func (m *Model) Positions() map[string]Position {
+	out := map[string]Position{}
+	for _, p := range m.parts {
+		for _, q := range p.layer.Params() {
+			out[q.Name] = p.pos
+		}
+	}
+	return out
 }
 
 // scaleParam multiplies a parameter's value by s on the host.
@@ -167,10 +204,24 @@ func (m *Model) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if min := m.MinInput(); x.Shape[1] < min || x.Shape[2] < min {
 		return kernels.Tensor{}, fmt.Errorf("model %s: input %dx%d is smaller than the %dx%d the stem and downsamplings need: %w", m.Config.Name, x.Shape[1], x.Shape[2], min, min, kernels.ErrShape)
 	}
-	if err := CurrentLimits().Check(m.Config, x.Shape[0], x.Shape[1], x.Shape[2]); err != nil {
+	if err := m.checkLimits(x.Shape); err != nil {
 		return kernels.Tensor{}, err
 	}
 	return m.Net.Forward(x)
+}
+
+// checkLimits is CurrentLimits().Check for input shape s, remembered while
+// the shape and the limits stay the same.
+func (m *Model) checkLimits(s kernels.Shape) error {
+	l := CurrentLimits()
+	if m.checked.shape.Equal(s) && m.checked.limits == l {
+		return nil
+	}
+	if err := l.Check(m.Config, s[0], s[1], s[2]); err != nil {
+		return err
+	}
+	m.checked.shape, m.checked.limits = s.Clone(), l
+	return nil
 }
 
 // Backward propagates dlogits [N, NumClasses] through the network,
@@ -184,6 +235,7 @@ func (m *Model) Backward(dlogits kernels.Tensor) error {
 // SetTraining switches drop path on (training) or off (evaluation).
 func (m *Model) SetTraining(on bool) { layers.SetTraining(m.Net, on) }
 
-// MinInput returns the smallest input side the network accepts,
-// StemPatch·2^(stages−1).
-func (m *Model) MinInput() int { return m.Config.StemPatch << (len(m.Config.Depths) - 1) }
+// MinInput returns the smallest input side the network accepts (the
+// product of the stem's and every stage's stride; StemPatch·2^(stages−1)
+// for ConvNeXt).
+func (m *Model) MinInput() int { return m.minInput }

@@ -157,7 +157,7 @@ func (m *Model) LoadPretrainedTensors(path string, tensors []Tensor) (Pretrained
 
 	var mismatched, missing []string
 	used := map[string]bool{}
-	for _, p := range m.Params() {
+	for _, p := range m.State() {
 		t, ok := byName[p.Name]
 		switch {
 		case !ok && strings.HasPrefix(p.Name, "head."):
@@ -180,7 +180,7 @@ func (m *Model) LoadPretrainedTensors(path string, tensors []Tensor) (Pretrained
 		return rep, fmt.Errorf("models: pretrained %s does not fit model %s (a checkpoint of another architecture?): %d tensors of another shape, %d missing; first: %s",
 			path, m.Config.Name, len(mismatched), len(missing), strings.Join(append(first(mismatched, 5), first(missing, 5)...), "; "))
 	}
-	for _, p := range m.Params() {
+	for _, p := range m.State() {
 		if !used[p.Name] {
 			continue
 		}

@@ -510,3 +510,9 @@ func (f *FakeQuant) String() string {
 	}
 	return fmt.Sprintf("%s: %v, %v observer, %s, %d steps", f.name, f.cfg.Scheme, f.cfg.Observer, mode, f.steps)
 }
+
+// Describe implements layers.Describer: the output has the input's shape
+// and is held for the backward (the straight-through mask reads it).
+func (f *FakeQuant) Describe(in kernels.Shape) (layers.Info, error) {
+	return layers.Info{Kind: "FakeQuant", Out: in.Clone(), Saved: int64(in.Len())}, nil
+}

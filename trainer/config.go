@@ -50,6 +50,16 @@ type ModelConfig struct {
 	Alpha         float64 `toml:"alpha" json:"alpha"`                     // compound depth base (1.2)
 	Beta          float64 `toml:"beta" json:"beta"`                       // compound width base (1.1)
 	Gamma         float64 `toml:"gamma" json:"gamma"`                     // compound resolution base (1.15)
+	// A network as a specification (models.Spec): with stages set, they
+	// replace the variant's stages and the kernel, mlp_ratio and grn knobs
+	// (each stage's block keys say them); the variant still gives eps, and
+	// the model is named "spec" unless name says otherwise. stem and head
+	// default to ConvNeXt's.
+	Name   string             `toml:"name" json:"name,omitempty"`     // the model's name in checkpoints and reports ("" = the variant's, or "spec" with stages)
+	Stem   *models.PartSpec   `toml:"stem" json:"stem,omitempty"`     // [model.stem]: kind, dim, stride, kind keys
+	Stages []models.StageSpec `toml:"stages" json:"stages,omitempty"` // [[model.stages]]: kind, depth, dim, stride, downsample, blocks, kind keys
+	Head   *models.PartSpec   `toml:"head" json:"head,omitempty"`     // [model.head]: kind, dim, kind keys
+	Names  string             `toml:"names" json:"names,omitempty"`   // parameter naming: "" ConvNeXt's, "blocks" timm's EfficientNet/MobileNet
 }
 
 // DataConfig picks the dataset and its augmentations.
@@ -175,6 +185,9 @@ func (c *Config) decode(name, src string) error {
 	}
 	var unknown []string
 	for _, k := range md.Undecoded() {
+		if len(k) > 2 && k[0] == "model" && slices.Contains([]string{"stem", "stages", "head"}, k[1]) {
+			continue // the spec's kinds check their own keys (models.Config.Validate)
+		}
 		unknown = append(unknown, fmt.Sprintf("%s (line %d)", k, lineOf(src, k)))
 	}
 	if len(unknown) > 0 {
@@ -362,6 +375,22 @@ func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
 	if m.GRN != nil {
 		mc.GRN = *m.GRN
 	}
+	if m.Stem != nil {
+		mc.Stem = m.Stem
+	}
+	if m.Stages != nil {
+		mc.Stages = m.Stages
+		mc.Name = "spec" // not the variant's: the file gives the network
+	}
+	if m.Head != nil {
+		mc.Head = m.Head
+	}
+	if m.Name != "" {
+		mc.Name = m.Name
+	}
+	if m.Names != "" {
+		mc.Names = m.Names
+	}
 	if c.Data.InputSize > 0 {
 		mc.InputSize = c.Data.InputSize
 	}
@@ -373,7 +402,7 @@ func (c Config) ModelConfig(inChans, numClasses int) (models.Config, error) {
 	if err := mc.CheckLimits(); err != nil {
 		return mc, fmt.Errorf("config: [model] section: %w", err)
 	}
-	return mc, nil
+	return mc.Resolved(), nil
 }
 
 // TOML returns the configuration as TOML text (the resolved configuration

@@ -18,6 +18,7 @@ import (
 // configurations among them) and the defaults.
 func FuzzConfig(f *testing.F) {
 	f.Add(Default().TOML(), "train.epochs=3")
+	f.Add(stagesTOML, "model.name=fuzzed")
 	f.Fuzz(func(t *testing.T, text, override string) {
 		c := Default()
 		if err := c.decode("fuzz", text); err != nil {

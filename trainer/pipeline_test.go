@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/layers"
 )
 
 // pipelineConfig is quickConfig with the input pipeline on the backend:
@@ -126,11 +127,11 @@ func drawAlike(t *testing.T, c, g *Trainer) {
 	dropped, compared := 0, 0
 	for i, st := range c.model.Stages {
 		for j, b := range st.Blocks {
-			mc, err := b.DropPath.Mask()
+			mc, err := b.(*layers.Block).DropPath.Mask()
 			if err != nil {
 				t.Fatal(err)
 			}
-			mg, err := g.model.Stages[i].Blocks[j].DropPath.Mask()
+			mg, err := g.model.Stages[i].Blocks[j].(*layers.Block).DropPath.Mask()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -138,7 +138,7 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 	}
 	var scale func(string) float64
 	if cfg.Optim.LayerDecay != 1 {
-		if scale, err = models.LayerDecay(mc, cfg.Optim.LayerDecay, cfg.Optim.LayerDecayMode); err != nil {
+		if scale, err = t.model.LayerDecay(cfg.Optim.LayerDecay, cfg.Optim.LayerDecayMode); err != nil {
 			return err
 		}
 	}
