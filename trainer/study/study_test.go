@@ -235,6 +235,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad model value", base + "[[candidate]]\nname = \"a\"\n[candidate.model]\nkernel = 4\n", []string{`candidate 1 ("a")`, "kernel"}, nil},
 		{"train.out_dir", strings.Replace(base, "[train]", "[train]\nout_dir = \"x\"", 1) + "[[candidate]]\nname = \"a\"\n", []string{"[train] out_dir may not be set"}, nil},
 		{"qat without steps", strings.Replace(base, "qat_steps = 2", "", 1) + "[[candidate]]\nname = \"a\"\nqat = true\n", []string{`candidate 1 ("a")`, "qat_steps"}, nil},
+		{"unknown block key in a spec", base + specCandidate("kernal = 5"), []string{`candidate 1 ("spec")`, "stage 2", "kernal"}, nil},
 		{"bad recipe", strings.Replace(base, "batch_size = 16", "batch_size = 0", 1) + "[[candidate]]\nname = \"a\"\n", []string{"train.batch_size"}, nil},
 	} {
 		_, err := Load(writeStudy(t, tc.text, t.TempDir()))
@@ -312,5 +313,64 @@ func TestStudyResumesInterrupted(t *testing.T) {
 	g, w := got[0], want[0]
 	if g.Top1 != w.Top1 || g.Top5 != w.Top5 || g.Steps != w.Steps || g.Params != w.Params || g.MACs != w.MACs {
 		t.Errorf("resumed study: %+v\nuninterrupted: %+v", g, w)
+	}
+}
+
+// specCandidate is a candidate written as a model specification
+// ([[candidate.model.stages]]): Atto's stages with extra keys for its third
+// stage.
+func specCandidate(stage3 string) string {
+	return `
+[[candidate]]
+name = "spec"
+[candidate.model]
+name = "atto_spec"
+[[candidate.model.stages]]
+kind = "convnext"
+depth = 2
+dim = 40
+[[candidate.model.stages]]
+kind = "convnext"
+depth = 2
+dim = 80
+[[candidate.model.stages]]
+kind = "convnext"
+depth = 6
+dim = 160
+` + stage3 + `
+[[candidate.model.stages]]
+kind = "convnext"
+depth = 2
+dim = 320
+`
+}
+
+// TestSpecCandidate: a candidate in the stages form resolves to its own
+// network over the study's [model] section (the 2×2 stem): written out as
+// Atto it has Atto's parameter count, with a 5×5 kernel in stage 3 fewer.
+func TestSpecCandidate(t *testing.T) {
+	base := tinyStudy[:strings.Index(tinyStudy, "[[candidate]]")]
+	count := func(stage3 string) (int, string) {
+		s, err := Load(writeStudy(t, base+specCandidate(stage3), t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mc, err := s.Config(s.Candidates[0]).ModelConfig(1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := models.New(cpu.New(), mc, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Describe(1, 28, 28, 4); err != nil {
+			t.Fatalf("the 2×2 stem was not kept: %v", err)
+		}
+		return m.NumParams(), mc.Name
+	}
+	atto, name := count("")
+	k5, _ := count("kernel = 5")
+	if atto != 3388850 || name != "atto_spec" || !(k5 < atto) {
+		t.Errorf("spec Atto: %d parameters, name %q; with kernel 5 in stage 3: %d", atto, name, k5)
 	}
 }
