@@ -55,16 +55,17 @@ type Result struct {
 
 // Files of a study.
 const (
-	resultFile   = "result.json"  // in a candidate's directory: its Result, written last (the completed marker)
-	trainedFile  = "trained.json" // in a candidate's directory: the float run's trainer.Result
-	metricsFile  = "study.jsonl"  // the study's JSON Lines
-	lockFile     = "study.lock"   // held while a study runs in out_dir
-	curvesFile   = "curves.png"   // in a candidate's directory
-	csvFile      = "results.csv"  //
-	mdFile       = "results.md"   //
-	macsPlot     = "top1_vs_macs.png"
-	latencyPlot  = "top1_vs_latency.png"
-	qatResultRel = "qat/qat_results.json"
+	resultFile   = "result.json"          // in a candidate's directory: its Result, written last (the completed marker)
+	trainedFile  = "trained.json"         // in a candidate's directory: the float run's trainer.Result
+	metricsFile  = "study.jsonl"          // the study's JSON Lines
+	lockFile     = "study.lock"           // held while a study runs in out_dir
+	curvesFile   = "curves.png"           // in a candidate's directory
+	qatResultRel = "qat/qat_results.json" // in a candidate's directory: the QAT run's accuracies
+	// WriteReports' files.
+	csvFile     = "results.csv"
+	mdFile      = "results.md"
+	macsPlot    = "top1_vs_macs.png"
+	latencyPlot = "top1_vs_latency.png"
 )
 
 // Options are Run's optional inputs.
@@ -93,8 +94,11 @@ func Run(ctx context.Context, s *Study, o Options) ([]Result, error) {
 		return nil, fmt.Errorf("study: %w", err)
 	}
 	lock, err := fsutil.Lock(filepath.Join(dir, lockFile))
-	if err != nil {
+	if errors.Is(err, fsutil.ErrLocked) {
 		return nil, fmt.Errorf("study: %s is in use by another study: %w", dir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("study: %w", err)
 	}
 	defer lock.Unlock()
 	if _, err := trainer.LoadData(ctx, s.Recipe.Data); err != nil { // missing data fails before any training
@@ -219,12 +223,17 @@ func train(ctx context.Context, cfg trainer.Config, label string, log io.Writer,
 }
 
 // fingerprint returns the SHA-256 (hex) of the resolved configurations
-// candidate c trains with: its float run's and, with qat, its QAT run's.
+// candidate c trains with: its float run's and, with qat, its QAT run's,
+// their directories left out (a moved study is the same study).
 func fingerprint(s *Study, c Candidate) string {
 	h := sha256.New()
-	io.WriteString(h, s.Config(c).TOML())
+	cfgs := []trainer.Config{s.Config(c)}
 	if c.QAT {
-		io.WriteString(h, s.QATConfig(c).TOML())
+		cfgs = append(cfgs, s.QATConfig(c))
+	}
+	for _, cfg := range cfgs {
+		cfg.Train.OutDir, cfg.QAT.From = "", ""
+		io.WriteString(h, cfg.TOML())
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
