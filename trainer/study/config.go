@@ -84,8 +84,8 @@ var ErrNoPruning = errors.New("pruning is not available yet")
 var candidateName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Load reads and checks a study file. Every problem is an error naming the
-// file and the section, candidate and key: a syntax error or an unknown key
-// (with its line in the recipe's sections), a missing [study] out_dir or
+// file and the section, candidate and key: a syntax error (with its line),
+// an unknown key, a missing [study] out_dir or
 // [data] dataset, keys the study sets itself (train.out_dir, train.resume,
 // train.overwrite, qat.enabled, qat.from), an invalid recipe
 // (trainer.Config.Validate), no candidates, a missing, malformed or
