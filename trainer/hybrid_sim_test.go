@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/nextconv/nextconv/internal/testutil"
@@ -10,100 +11,131 @@ import (
 	"github.com/nextconv/nextconv/models"
 )
 
-// TestAttentionStepOnSimulator runs one training step's forward, cross-
-// entropy and backward of a small ConvNeXt V2 with ECA in both stages (odd
-// widths and sizes, 3×3 and 5×5 kernels) on the simulated CUDA backend and
-// on the CPU: logits and every parameter gradient must agree. SE and the
-// BatchNorm-based efficient blocks (MBConv, Fused-MBConv, UIB) are not run
-// here: the CUDA backend has no activation (ReLU, SiLU) or BatchNorm
-// kernels yet and refuses them (the test notes when that changes).
-func TestAttentionStepOnSimulator(t *testing.T) {
-	c, err := models.Variant("convnextv2_atto")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Name, c.NumClasses, c.StemPatch = "se_eca_tiny", 5, 2
-	c.Stages = []models.StageSpec{
-		{Kind: "convnext", Depth: 1, Dim: 12, Params: models.Params{"kernel": 3, "eca": true}},
-		{Kind: "convnext", Depth: 1, Dim: 20, Params: models.Params{"kernel": 5, "eca": true}},
-	}
-	c = c.Resolved()
+// TestHybridStepOnSimulator runs one forward and backward of two small spec
+// models on the simulated CUDA backend and on the CPU: a ConvNeXt V2 with
+// ECA, and a hybrid of every efficient block kind (MBConv with SE, Fused-MBConv,
+// UIB, depthwise-separable) before ConvNeXt V2 stages. BatchNorm runs in
+// training mode (batch statistics); logits, every parameter gradient and the
+// BatchNorm running statistics after the step must agree.
+func TestHybridStepOnSimulator(t *testing.T) {
 	sim, closeSim, err := OpenBackend("cudasim")
 	if err != nil {
 		t.Skipf("cudasim: %v", err)
 	}
 	defer closeSim()
-	step := func(be kernels.Backend) ([]float32, [][]float32) {
-		m, err := models.New(be, c, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, _ := be.Alloc(kernels.Shape{2, 9, 11, 3})
-		xs := make([]float32, x.Len())
-		for i := range xs {
-			xs[i] = float32(i%13)/6 - 1
-		}
-		target, _ := be.Alloc(kernels.Shape{2, 5})
-		ts := make([]float32, 10)
-		ts[1], ts[8] = 1, 1
-		if err := be.Upload(x, xs); err != nil {
-			t.Fatal(err)
-		}
-		if err := be.Upload(target, ts); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Arena.ZeroGrad(); err != nil {
-			t.Fatal(err)
-		}
-		logits, err := m.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ce := layers.NewCrossEntropy(be)
-		if _, err := ce.Forward(logits, target); err != nil {
-			t.Fatal(err)
-		}
-		dl, err := ce.BackwardScaled(0.5)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]float32, logits.Len())
-		if err := be.Download(out, logits); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Backward(dl); err != nil {
-			t.Fatal(err)
-		}
-		var grads [][]float32
-		for _, p := range m.Params() {
-			g := make([]float32, p.Grad.Len())
-			if err := be.Download(g, p.Grad); err != nil {
+	base, err := models.Variant("convnextv2_atto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.NumClasses, base.StemPatch = 5, 2
+	eca := base
+	eca.Name = "eca_tiny"
+	eca.Stages = []models.StageSpec{
+		{Kind: "convnext", Depth: 1, Dim: 12, Params: models.Params{"kernel": 3, "eca": true}},
+		{Kind: "convnext", Depth: 1, Dim: 20, Params: models.Params{"kernel": 5, "eca": true}},
+	}
+	hybrid := base
+	hybrid.Name = "hybrid_tiny"
+	hybrid.Stages = []models.StageSpec{
+		{Kind: "dsconv", Depth: 1, Dim: 8, Params: models.Params{"kernel": 3, "se": 0.25, "act": "relu"}},
+		{Kind: "mbconv", Depth: 2, Dim: 12, Stride: 2, Params: models.Params{"kernel": 5, "expand": 3, "se": 0.25}},
+		{Kind: "fused_mbconv", Depth: 1, Dim: 16, Params: models.Params{"kernel": 3, "expand": 2, "act": "hardswish"}},
+		{Kind: "uib", Depth: 1, Dim: 16, Params: models.Params{"kernel": 3, "start_kernel": 3, "expand": 2, "layer_scale": 1e-5}},
+		{Kind: "convnext", Depth: 1, Dim: 20, Params: models.Params{"kernel": 3}},
+	}
+	for _, c := range []models.Config{eca, hybrid} {
+		t.Run(c.Name, func(t *testing.T) {
+			c = c.Resolved()
+			wantLogits, wantGrads, wantBufs := hybridStep(t, cpu.New(), c)
+			gotLogits, gotGrads, gotBufs := hybridStep(t, sim, c)
+			testutil.AllClose(t, "logits", gotLogits, wantLogits, 1e-4, 1e-5)
+			m, err := models.New(cpu.New(), c, 3)
+			if err != nil {
 				t.Fatal(err)
 			}
-			grads = append(grads, g)
-		}
-		return out, grads
+			for i, p := range m.Params() {
+				testutil.AllClose(t, "grad "+p.Name, gotGrads[i], wantGrads[i], 1e-3, 1e-5)
+			}
+			if len(gotBufs) != len(wantBufs) {
+				t.Fatalf("%d buffers on the simulator, %d on the CPU", len(gotBufs), len(wantBufs))
+			}
+			for i := range wantBufs {
+				testutil.AllClose(t, fmt.Sprintf("buffer %d", i), gotBufs[i], wantBufs[i], 1e-4, 1e-6)
+			}
+			if c.Name == "hybrid_tiny" && len(wantBufs) == 0 {
+				t.Fatal("the hybrid has no BatchNorm buffers: the test no longer covers BatchNorm")
+			}
+		})
 	}
-	wantLogits, wantGrads := step(cpu.New())
-	gotLogits, gotGrads := step(sim)
-	testutil.AllClose(t, "logits", gotLogits, wantLogits, 1e-4, 1e-5)
-	m, _ := models.New(cpu.New(), c, 3)
-	for i, p := range m.Params() {
-		testutil.AllClose(t, "grad "+p.Name, gotGrads[i], wantGrads[i], 1e-3, 1e-5)
-	}
+}
 
-	// MBConv needs BatchNorm and SiLU, which the CUDA backend refuses for now.
-	h, _ := models.Variant("hybrid_mbconv_atto")
-	h.NumClasses = 5
-	hm, err := models.New(sim, h, 1)
-	if err == nil {
-		x, _ := sim.Alloc(kernels.Shape{1, 32, 32, 3})
-		hm.SetTraining(true)
-		_, err = hm.Forward(x)
+// hybridStep runs one training-mode forward and backward of a fresh model of
+// c (seed 3) on be and returns the logits, every parameter gradient and every
+// buffer (BatchNorm running statistics) after the step.
+func hybridStep(t *testing.T, be kernels.Backend, c models.Config) ([]float32, [][]float32, [][]float32) {
+	t.Helper()
+	m, err := models.New(be, c, 3)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err == nil {
-		t.Log("the CUDA backend now runs BatchNorm and SiLU: extend this test to the MBConv hybrid")
+	m.SetTraining(true)
+	// Odd sizes, at least what the stem and downsamplings need.
+	h := max(9, m.MinInput()+1)
+	x, _ := be.Alloc(kernels.Shape{2, h, h + 2, 3})
+	xs := make([]float32, x.Len())
+	for i := range xs {
+		xs[i] = float32(i%13)/6 - 1
 	}
+	target, _ := be.Alloc(kernels.Shape{2, 5})
+	ts := make([]float32, 10)
+	ts[1], ts[8] = 1, 1
+	if err := be.Upload(x, xs); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Upload(target, ts); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Arena.ZeroGrad(); err != nil {
+		t.Fatal(err)
+	}
+	logits, err := m.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce := layers.NewCrossEntropy(be)
+	if _, err := ce.Forward(logits, target); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := ce.BackwardScaled(0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, logits.Len())
+	if err := be.Download(out, logits); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Backward(dl); err != nil {
+		t.Fatal(err)
+	}
+	download := func(ts kernels.Tensor) []float32 {
+		v := make([]float32, ts.Len())
+		if err := be.Download(v, ts); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var grads, bufs [][]float32
+	for _, p := range m.Params() {
+		grads = append(grads, download(p.Grad))
+	}
+	layers.Walk(m.Net, func(l layers.Layer) {
+		if h, ok := l.(layers.BufferHolder); ok {
+			for _, b := range h.Buffers() {
+				bufs = append(bufs, download(b.Value))
+			}
+		}
+	})
+	return out, grads, bufs
 }
 
 // TestHybridTOML reads MBConv and ConvNeXt stages from TOML (the example of
