@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -372,5 +373,60 @@ func TestSpecCandidate(t *testing.T) {
 	k5, _ := count("kernel = 5")
 	if atto != 3388850 || name != "atto_spec" || !(k5 < atto) {
 		t.Errorf("spec Atto: %d parameters, name %q; with kernel 5 in stage 3: %d", atto, name, k5)
+	}
+}
+
+// TestShippedStudyCandidates builds every candidate of the Fashion-MNIST
+// study at its input size and checks that the study holds what issue 14
+// asks of it: a reference, at least two hybrids, SE or ECA, φ < 0 and a QAT
+// candidate, each a different model (parameter counts and MACs printed for
+// the run-time estimate in the file's header).
+func TestShippedStudyCandidates(t *testing.T) {
+	s, err := Load(filepath.Join("..", "..", "configs", "study_fashion_mnist.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	var hybrids, attention, phi, qat int
+	for _, c := range s.Candidates {
+		mc, err := s.Config(c).ModelConfig(1, 10)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		m, err := models.New(cpu.New(), mc, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		rows, err := m.Describe(1, 28, 28, 4)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		macs := models.Totals(rows).MACs
+		t.Logf("%-14s %9d params %7.2f M MACs at 28²", c.Name, m.NumParams(), float64(macs)/1e6)
+		key := fmt.Sprint(m.NumParams(), macs)
+		if other, dup := seen[key]; dup && !c.QAT {
+			t.Errorf("%s builds the same model as %s", c.Name, other)
+		}
+		seen[key] = c.Name
+		kinds := map[string]bool{}
+		for _, st := range mc.Spec().Stages {
+			kinds[st.Kind] = true
+			if st.Params["se"] != nil || st.Params["eca"] != nil {
+				attention++
+			}
+		}
+		if len(kinds) > 1 {
+			hybrids++
+		}
+		if c.Model.Phi < 0 {
+			phi++
+		}
+		if c.QAT {
+			qat++
+		}
+	}
+	if len(s.Candidates) < 6 || hybrids < 2 || attention == 0 || phi == 0 || qat == 0 {
+		t.Errorf("%d candidates, %d hybrids, %d stages with SE or ECA, %d with φ < 0, %d QAT: want at least 6, 2, 1, 1, 1",
+			len(s.Candidates), hybrids, attention, phi, qat)
 	}
 }
