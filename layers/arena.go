@@ -75,9 +75,9 @@ func NewArena(be kernels.Backend, params []*Param) (*Arena, error) {
 // SyncLow refreshes the bf16 weight copy Low from Values (rounding to
 // nearest even); call it after writing Values other than through the
 // optimizer (loading a checkpoint, swapping in EMA weights). Without a Low
-// copy it does nothing.
+// copy, or on a nil Arena, it does nothing.
 func (a *Arena) SyncLow() error {
-	if a.Low.Nil() {
+	if a == nil || a.Low.Nil() {
 		return nil
 	}
 	if err := a.be.Copy(a.Low, a.Values); err != nil {

@@ -96,9 +96,9 @@ type Param struct {
 	Low kernels.Tensor
 }
 
-// Weight returns the tensor a matrix product reads for p: Low in bf16
+// Operand returns the tensor a matrix product reads for p: Low in bf16
 // precision, else Value.
-func (p *Param) Weight() kernels.Tensor {
+func (p *Param) Operand() kernels.Tensor {
 	if !p.Low.Nil() {
 		return p.Low
 	}
@@ -160,6 +160,22 @@ func (b *Buffer) Get(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error
 // precision.
 func (b *Buffer) GetAct(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error) {
 	return b.get(be, s, kernels.ActivationDType(be))
+}
+
+// GEMMInput returns x as a matrix product reads it: x itself, or, in bf16
+// precision when x is not bf16 (the input batch, a float32 tensor a caller
+// allocated), x rounded to bf16 into b, as autocast casts the inputs of its
+// matrix products.
+func (b *Buffer) GEMMInput(be kernels.Backend, x kernels.Tensor) (kernels.Tensor, error) {
+	dt := kernels.ActivationDType(be)
+	if x.Nil() || x.Data.DType() == dt {
+		return x, nil
+	}
+	t, err := b.get(be, x.Shape, dt)
+	if err == nil {
+		err = be.Copy(t, x)
+	}
+	return t, err
 }
 
 func (b *Buffer) get(be kernels.Backend, s kernels.Shape, dt kernels.DType) (kernels.Tensor, error) {
