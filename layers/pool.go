@@ -35,7 +35,7 @@ func (l *GlobalAvgPool) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "forward", x.Shape, "[N H W C]")
 	}
 	s := kernels.PoolShape{N: x.Shape[0], HW: x.Shape[1] * x.Shape[2], C: x.Shape[3]}
-	y, err := l.out.Get(l.be, l.outShape(s))
+	y, err := l.out.GetAct(l.be, l.outShape(s))
 	if err == nil {
 		err = l.be.AvgPool(y, x, s)
 	}
@@ -64,7 +64,7 @@ func (l *GlobalAvgPool) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	if want := l.outShape(l.s); !dy.Shape.Equal(want) {
 		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "backward", dy.Shape, want.String())
 	}
-	dx, err := l.dx.Get(l.be, l.x.Shape)
+	dx, err := l.dx.GetAct(l.be, l.x.Shape)
 	if err == nil {
 		err = l.be.AvgPoolBackward(dx, dy, l.s)
 	}

@@ -253,7 +253,10 @@ func (m *Model) LoadTensors(path string, tensors []Tensor) error {
 		}
 		byName[name] = t
 	}
-	return loadByName(m.Backend, path, m.State(), byName)
+	if err := loadByName(m.Backend, path, m.State(), byName); err != nil {
+		return err
+	}
+	return m.Arena.SyncLow() // the bf16 copy of the weights, in bf16 precision
 }
 
 // loadByName uploads to each of want the tensor of byName with its name.

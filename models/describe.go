@@ -25,7 +25,8 @@ type LayerInfo struct {
 // pixels. Each row comes from the layer's [layers.Describer] (shapes,
 // MACs, held activations) and its parameters, analytically (no data
 // moves), so it works for any size the network accepts. elemBytes is the
-// backend's element size (4 for float32). A leaf layer without Describe is
+// size of an activation element (4 for float32,
+// 2 in bf16 precision). A leaf layer without Describe is
 // an error wrapping layers.ErrNoDescribe, never a row of zeros.
 func (m *Model) Describe(n, h, w, elemBytes int) ([]LayerInfo, error) {
 	if min := m.MinInput(); h < min || w < min || n <= 0 {
