@@ -1,0 +1,62 @@
+package trainer
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/kernels/cpu"
+)
+
+// TestSetPrecision checks the defaults and the errors of train.precision:
+// fp32 by default on the CPU, bf16 when asked, and clear errors for tf32 on
+// the CPU, an unknown value, and bf16 on a backend without precisions.
+func TestSetPrecision(t *testing.T) {
+	for _, tc := range []struct {
+		setting string
+		want    kernels.Precision
+		err     string
+	}{
+		{"", kernels.FP32, ""},
+		{"fp32", kernels.FP32, ""},
+		{"bf16", kernels.BF16, ""},
+		{"tf32", "", "TF32"},
+		{"fp16", "", `unknown precision "fp16"`},
+	} {
+		be := cpu.New()
+		got, err := SetPrecision(be, "cpu", tc.setting)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one containing %q", tc.setting, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want || be.Precision() != tc.want {
+			t.Errorf("%q: %v, %v (backend %v), want %v", tc.setting, got, err, be.Precision(), tc.want)
+		}
+	}
+	// A backend that is no PrecisionSetter runs fp32 only.
+	var plain struct{ kernels.Backend }
+	plain.Backend = cpu.New()
+	if p, err := SetPrecision(plain, "cuda", ""); err != nil || p != kernels.FP32 {
+		t.Errorf("default on a backend without precisions: %v, %v", p, err)
+	}
+	if _, err := SetPrecision(plain, "cuda", "bf16"); err == nil || !strings.Contains(err.Error(), "fp32 only") {
+		t.Errorf("bf16 on a backend without precisions: %v", err)
+	}
+}
+
+// TestPrecisionConfig checks that Validate names train.precision for an
+// unknown value and refuses bf16 with QAT.
+func TestPrecisionConfig(t *testing.T) {
+	c := Default()
+	c.Train.Precision = "half"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "train.precision") {
+		t.Errorf("unknown precision: %v", err)
+	}
+	c.Train.Precision = "bf16"
+	c.QAT.Enabled = true
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "train.precision") {
+		t.Errorf("bf16 with QAT: %v", err)
+	}
+}
