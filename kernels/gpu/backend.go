@@ -1,6 +1,7 @@
 // Package gpu is the CUDA [kernels.Backend]: every op launches the kernels of
 // kernels/src through a [cuda.Driver] — a real GPU (cuda.New, build tag cuda)
-// or the CPU simulator (sim.New) — and GEMMs go to cuBLAS (Driver.Sgemm).
+// or the CPU simulator (sim.New) — and GEMMs go to cuBLAS (Driver.Sgemm in
+// fp32 precision) or cuBLASLt (Driver.Matmul in tf32 and bf16; gemm.go).
 // No op falls back to the CPU.
 //
 // Tensors live in device memory as [Buffer] storage. Launches are
@@ -18,18 +19,29 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// Buffer is device storage of N float32 elements starting at Ptr. Slices
-// share the allocation.
+// Buffer is device storage of N elements of type Type starting at Ptr: the
+// zero Type is float32, the compute type; kernels.BFloat16 holds a bf16
+// activation or weight copy (2 bytes an element). Slices share the
+// allocation.
 type Buffer struct {
-	Ptr cuda.DevicePtr
-	N   int
+	Ptr  cuda.DevicePtr
+	N    int
+	Type kernels.DType
 }
 
 // Len returns the number of elements.
 func (b Buffer) Len() int { return b.N }
 
-// DType returns Float32: the CUDA backend computes in float32.
-func (b Buffer) DType() kernels.DType { return kernels.Float32 }
+// DType returns Float32, or BFloat16 for a bf16 buffer.
+func (b Buffer) DType() kernels.DType {
+	if b.Type == 0 {
+		return kernels.Float32
+	}
+	return b.Type
+}
+
+// bytes returns the size of the buffer in bytes.
+func (b Buffer) bytes() int { return b.N * b.DType().Size() }
 
 // Slice returns elements [off, off+n) as a view. It panics outside the
 // buffer, like a Go slice.
@@ -37,7 +49,7 @@ func (b Buffer) Slice(off, n int) kernels.Storage {
 	if off < 0 || n < 0 || off+n > b.N {
 		panic(fmt.Sprintf("gpu: slice [%d:%d] of a buffer of %d elements", off, off+n, b.N))
 	}
-	return Buffer{Ptr: b.Ptr + cuda.DevicePtr(4*off), N: n}
+	return Buffer{Ptr: b.Ptr + cuda.DevicePtr(b.DType().Size()*off), N: n, Type: b.Type}
 }
 
 // Backend implements [kernels.Backend] on a cuda.Driver.
@@ -52,10 +64,12 @@ type Backend struct {
 	recent    launchRing // kernels queued since the last check (queued.go)
 	ranges    []string   // open NVTX ranges, innermost last
 	capturing bool       // a Capture is running (graph.go)
+	prec      kernels.Precision
 }
 
 var _ kernels.Backend = (*Backend)(nil)
 var _ kernels.Ranger = (*Backend)(nil)
+var _ kernels.PrecisionSetter = (*Backend)(nil)
 
 // New returns a backend on drv after resolving every kernel the module must
 // contain (Kernels), so that a missing or misnamed kernel fails here and not

@@ -1,6 +1,8 @@
 package gpu
 
 import (
+	"fmt"
+
 	"github.com/nextconv/nextconv/cuda"
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -61,11 +63,15 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 	if err := p.shapes().checkForward(op, y, x, w, bias); err != nil {
 		return err
 	}
+	epi, bo := b.forwardEpilogue(y, bias)
 	if p.direct {
-		if err := b.sgemm(op, true, false, s.COut, p.rows*p.ow, p.ck, 1, ptr(w), p.ck, ptr(x), p.ck, 0, ptr(y), s.COut); err != nil {
+		if err := b.gemm(op, true, false, s.COut, p.rows*p.ow, p.ck, operandOf(w), p.ck, operandOf(x), p.ck, 0, operandOf(y), s.COut, epi, bo); err != nil {
 			return err
 		}
 	} else {
+		if x.Data.DType() != kernels.Float32 {
+			return fmt.Errorf("%s: %v input: %w", op, x.Data.DType(), b.errNoBF16("im2col"))
+		}
 		colBytes := 4 * p.perStep * p.ow * p.ck
 		cols, err := b.pool.get(colBytes)
 		if err != nil {
@@ -78,16 +84,13 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 			if err := b.im2col(cols, ptr(x), p, r0, r1); err != nil {
 				return err
 			}
-			yc := ptr(y) + cuda.DevicePtr(4*r0*p.ow*s.COut)
-			if err := b.sgemm(op, true, false, s.COut, pix, p.ck, 1, ptr(w), p.ck, cols, p.ck, 0, yc, s.COut); err != nil {
+			yc := operandOf(y).at(r0 * p.ow * s.COut)
+			if err := b.gemm(op, true, false, s.COut, pix, p.ck, operandOf(w), p.ck, operand{p: cols}, p.ck, 0, yc, s.COut, epi, bo); err != nil {
 				return err
 			}
 		}
 	}
-	if !bias.Nil() {
-		return b.biasAdd(ptr(y), ptr(bias), p.rows*p.ow, s.COut)
-	}
-	return nil
+	return b.addBias(op, y, bias, p.rows*p.ow, s.COut)
 }
 
 // Conv2DBackward computes the gradients of [Backend.Conv2D] from dy [N, OH,
@@ -108,19 +111,22 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	if err := p.shapes().checkBackward(op, dx, dw, db, dy, x, w); err != nil {
 		return err
 	}
-	if !db.Nil() {
-		if err := b.biasGrad(ptr(db), ptr(dy), p.rows*p.ow, s.COut); err != nil {
-			return err
-		}
-	}
 	if p.direct {
-		if err := b.sgemm(op, false, true, p.ck, s.COut, p.rows*p.ow, 1, ptr(x), p.ck, ptr(dy), s.COut, 1, ptr(dw), p.ck); err != nil {
+		if err := b.weightGrad(op, operandOf(x), p.ck, dy, s.COut, p.rows*p.ow, dw, db); err != nil {
 			return err
 		}
 		if dx.Nil() {
 			return nil
 		}
-		return b.sgemm(op, false, false, p.ck, p.rows*p.ow, s.COut, 1, ptr(w), p.ck, ptr(dy), s.COut, 0, ptr(dx), p.ck)
+		return b.gemm(op, false, false, p.ck, p.rows*p.ow, s.COut, operandOf(w), p.ck, operandOf(dy), s.COut, 0, operandOf(dx), p.ck, cuda.EpilogueDefault, operand{})
+	}
+	if x.Data.DType() != kernels.Float32 || dy.Data.DType() != kernels.Float32 {
+		return fmt.Errorf("%s: %v input, %v output gradient: %w", op, x.Data.DType(), dy.Data.DType(), b.errNoBF16("im2col"))
+	}
+	if !db.Nil() {
+		if err := b.biasGrad(ptr(db), ptr(dy), p.rows*p.ow, s.COut); err != nil {
+			return err
+		}
 	}
 	colBytes := 4 * p.perStep * p.ow * p.ck
 	cols, err := b.pool.get(colBytes)
@@ -142,14 +148,14 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 			return err
 		}
 		// dwᵀ [ck, COut] += colsᵀ·dy in column-major terms.
-		if err := b.sgemm(op, false, true, p.ck, s.COut, pix, 1, cols, p.ck, dyc, s.COut, 1, ptr(dw), p.ck); err != nil {
+		if err := b.gemm(op, false, true, p.ck, s.COut, pix, operand{p: cols}, p.ck, operand{p: dyc}, s.COut, 1, operandOf(dw), p.ck, cuda.EpilogueDefault, operand{}); err != nil {
 			return err
 		}
 		if dx.Nil() {
 			continue
 		}
 		// dcolsᵀ [ck, pix] = wᵀ·dyᵀ in column-major terms, over cols.
-		if err := b.sgemm(op, false, false, p.ck, pix, s.COut, 1, ptr(w), p.ck, dyc, s.COut, 0, cols, p.ck); err != nil {
+		if err := b.gemm(op, false, false, p.ck, pix, s.COut, operandOf(w), p.ck, operand{p: dyc}, s.COut, 0, operand{p: cols}, p.ck, cuda.EpilogueDefault, operand{}); err != nil {
 			return err
 		}
 		if err := b.col2im(ptr(dx), cols, p, r0, r1, chunked); err != nil {

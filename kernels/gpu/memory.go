@@ -1,10 +1,12 @@
 package gpu
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unsafe"
 
 	"github.com/nextconv/nextconv/cuda"
+	"github.com/nextconv/nextconv/internal/bfloat16"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -128,27 +130,41 @@ func (p *pool) release() error {
 	return first
 }
 
-// Alloc returns a zero-filled device tensor of shape s.
+// Alloc returns a zero-filled float32 device tensor of shape s.
 func (b *Backend) Alloc(s kernels.Shape) (kernels.Tensor, error) {
+	return b.AllocDType(s, kernels.Float32)
+}
+
+// AllocDType returns a zero-filled device tensor of shape s and element
+// type dt: Float32, or BFloat16 (2 bytes an element; the pool's 256-byte
+// alignment keeps every tensor 16-byte aligned for vector loads). Other
+// dtypes are an error wrapping kernels.ErrDType.
+func (b *Backend) AllocDType(s kernels.Shape, dt kernels.DType) (kernels.Tensor, error) {
 	if len(s) == 0 || !s.Valid() {
 		return kernels.Tensor{}, fmt.Errorf("gpu alloc: shape %v has a non-positive dimension: %w", s, kernels.ErrShape)
 	}
-	n := s.Len()
-	ptr, err := b.pool.get(4 * n)
-	if err != nil {
-		return kernels.Tensor{}, fmt.Errorf("gpu alloc %v (%d bytes): %w", s, 4*n, err)
+	if dt != kernels.Float32 && dt != kernels.BFloat16 {
+		return kernels.Tensor{}, fmt.Errorf("gpu alloc %v: the %s backend does not store %v: %w", s, b.Name(), dt, kernels.ErrDType)
 	}
-	if err := b.drv.Memset(ptr, 0, 4*n); err != nil {
+	buf := Buffer{N: s.Len()}
+	if dt == kernels.BFloat16 {
+		buf.Type = dt
+	}
+	var err error
+	if buf.Ptr, err = b.pool.get(buf.bytes()); err != nil {
+		return kernels.Tensor{}, fmt.Errorf("gpu alloc %v %v (%d bytes): %w", s, dt, buf.bytes(), err)
+	}
+	if err := b.drv.Memset(buf.Ptr, 0, buf.bytes()); err != nil {
 		return kernels.Tensor{}, err
 	}
-	return kernels.Tensor{Shape: s.Clone(), Data: Buffer{Ptr: ptr, N: n}}, nil
+	return kernels.Tensor{Shape: s.Clone(), Data: buf}, nil
 }
 
 // Free returns t's memory to the backend's cache. Views and the nil tensor
 // are ignored.
 func (b *Backend) Free(t kernels.Tensor) {
 	if buf, ok := t.Data.(Buffer); ok {
-		b.pool.put(buf.Ptr, 4*buf.N)
+		b.pool.put(buf.Ptr, buf.bytes())
 	}
 }
 
@@ -163,6 +179,9 @@ func (b *Backend) Upload(dst kernels.Tensor, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
+	if dst.Data.DType() == kernels.BFloat16 {
+		return b.drv.CopyHtoD(ptr(dst), bf16Bytes(src))
+	}
 	return b.drv.CopyHtoD(ptr(dst), f32Bytes(src))
 }
 
@@ -174,6 +193,16 @@ func (b *Backend) Download(dst []float32, src kernels.Tensor) error {
 	if len(dst) == 0 {
 		return nil
 	}
+	if src.Data.DType() == kernels.BFloat16 {
+		h := make([]uint16, len(dst))
+		if err := b.checked(b.drv.CopyDtoH(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(h))), 2*len(h)), ptr(src))); err != nil {
+			return err
+		}
+		for i, v := range h {
+			dst[i] = bfloat16.ToFloat32(v)
+		}
+		return nil
+	}
 	return b.checked(b.drv.CopyDtoH(f32Bytes(dst), ptr(src)))
 }
 
@@ -182,15 +211,29 @@ func (b *Backend) Zero(t kernels.Tensor) error {
 	if err := checkArgs("zero", kernels.Arg{Name: "t", T: t, Want: t.Shape}); err != nil {
 		return err
 	}
-	return b.drv.Memset(ptr(t), 0, 4*t.Len())
+	return b.drv.Memset(ptr(t), 0, t.Data.(Buffer).bytes())
 }
 
-// Copy copies src into dst on the device.
+// Copy copies src into dst on the device. Both must have the same dtype:
+// converting between float32 and bf16 needs a kernel this backend does not
+// have yet, and is an error wrapping kernels.ErrDType.
 func (b *Backend) Copy(dst, src kernels.Tensor) error {
 	if err := checkArgs("copy", kernels.Arg{Name: "dst", T: dst, Want: src.Shape}, kernels.Arg{Name: "src", T: src, Want: dst.Shape}); err != nil {
 		return err
 	}
-	return b.drv.CopyDtoD(ptr(dst), ptr(src), 4*src.Len())
+	if dst.Data.DType() != src.Data.DType() {
+		return fmt.Errorf("gpu copy %v to %v: %w", src.Data.DType(), dst.Data.DType(), b.errNoBF16("dtype conversion"))
+	}
+	return b.drv.CopyDtoD(ptr(dst), ptr(src), src.Data.(Buffer).bytes())
+}
+
+// bf16Bytes rounds v to bfloat16 (to nearest even) as little-endian bytes.
+func bf16Bytes(v []float32) []byte {
+	out := make([]byte, 2*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint16(out[2*i:], bfloat16.FromFloat32(x))
+	}
+	return out
 }
 
 // f32Bytes views float32 values as their little-endian bytes.
