@@ -9,7 +9,10 @@
 // activation gradients are overwritten, except where two branches meet
 // ([Residual] adds them).
 //
-// Activations are NHWC float32 (see package kernels). Parameter names follow
+// Activations are NHWC (see package kernels), float32, or bfloat16 when the
+// backend is in bf16 precision (docs/BF16.md): outputs and activation
+// gradients come from [Buffer.GetAct], statistics from [Buffer.Get], and
+// matrix products read [Param.Operand]. Parameter names follow
 // timm's ConvNeXt state dict ("stages.1.blocks.0.conv_dw.weight"), so
 // checkpoints load by name.
 package layers

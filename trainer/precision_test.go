@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -58,5 +59,32 @@ func TestPrecisionConfig(t *testing.T) {
 	c.QAT.Enabled = true
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "train.precision") {
 		t.Errorf("bf16 with QAT: %v", err)
+	}
+}
+
+// oldGPU stands for a CUDA device before sm_80: it has precisions but
+// refuses bf16.
+type oldGPU struct{ *cpu.Backend }
+
+func (o oldGPU) SetPrecision(p kernels.Precision) error {
+	if p == kernels.BF16 {
+		return errors.New("device sm_75 has no bf16 tensor cores")
+	}
+	return o.Backend.SetPrecision(p)
+}
+
+// TestDefaultPrecisionFallsBack checks that the default on a CUDA backend
+// is bf16 where it runs it and fp32 where the device refuses bf16, while
+// asking for bf16 explicitly there is the device's error.
+func TestDefaultPrecisionFallsBack(t *testing.T) {
+	be := oldGPU{cpu.New()}
+	if p, err := SetPrecision(be, "cuda", ""); err != nil || p != kernels.FP32 || be.Precision() != kernels.FP32 {
+		t.Errorf("default: %v, %v (backend %v)", p, err, be.Precision())
+	}
+	if _, err := SetPrecision(be, "cuda", "bf16"); err == nil || !strings.Contains(err.Error(), "sm_75") {
+		t.Errorf("explicit bf16 on an old device: %v", err)
+	}
+	if p, err := SetPrecision(cpu.New(), "cuda", ""); err != nil || p != kernels.BF16 {
+		t.Errorf("default on a CUDA backend that runs bf16: %v, %v", p, err)
 	}
 }

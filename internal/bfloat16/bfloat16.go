@@ -53,3 +53,31 @@ func Representable(x float32) bool {
 	u := math.Float32bits(x)
 	return u&0xffff == 0 || u&0x7fffffff > 0x7f800000
 }
+
+// ULPs returns how many bfloat16 values apart a and b are (0 when equal,
+// 1 for neighbours, counting across zero with +0 = −0), after rounding each
+// to bfloat16; the GPU-against-emulation tests allow 1. Two NaNs are 0
+// apart, a NaN and a number the largest int.
+func ULPs(a, b float32) int {
+	an, bn := math.IsNaN(float64(a)), math.IsNaN(float64(b))
+	switch {
+	case an && bn:
+		return 0
+	case an || bn:
+		return math.MaxInt
+	}
+	d := ordered(FromFloat32(a)) - ordered(FromFloat32(b))
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+// ordered maps bfloat16 bits to integers in the order of their values
+// (sign-magnitude to two's complement), so that neighbours differ by 1.
+func ordered(b uint16) int {
+	if b&0x8000 != 0 {
+		return -int(b & 0x7fff)
+	}
+	return int(b)
+}

@@ -98,3 +98,23 @@ func TestNearestEven(t *testing.T) {
 		}
 	}
 }
+
+// TestULPs checks the distance in bfloat16 steps, across zero and to
+// infinity included.
+func TestULPs(t *testing.T) {
+	next := func(x float32) float32 { return ToFloat32(FromFloat32(x) + 1) }
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		a, b float32
+		want int
+	}{
+		{1, 1, 0}, {1, next(1), 1}, {next(1), 1, 1}, {1, next(next(1)), 2},
+		{0, float32(math.Copysign(0, -1)), 0}, {ToFloat32(1), ToFloat32(0x8001), 2},
+		{ToFloat32(0x7f7f), float32(math.Inf(1)), 1}, {nan, nan, 0}, {nan, 1, math.MaxInt},
+		{-1, 1, 2 * 0x3f80},
+	} {
+		if got := ULPs(c.a, c.b); got != c.want {
+			t.Errorf("ULPs(%g, %g) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}
