@@ -112,13 +112,28 @@ type MatmulKey struct {
 	Epilogue           Epilogue
 	BiasType           DataType
 	InPlace            bool
+	// Align is the alignment in bytes of A, B, C and D (the largest power
+	// of two up to 256 dividing the address): cuBLASLt picks algorithms
+	// for 256-byte aligned matrices unless told less, and views into the
+	// parameter arena or a row chunk of an activation are less aligned.
+	Align [4]uint16
 }
 
 // Key returns m's cache key.
 func (m *Matmul) Key() MatmulKey {
 	return MatmulKey{TransA: m.TransA, TransB: m.TransB, M: m.M, N: m.N, K: m.K,
 		LDA: m.LDA, LDB: m.LDB, LDC: m.LDC, LDD: m.LDD, AB: m.AB, CD: m.CD,
-		Compute: m.Compute, Epilogue: m.Epilogue, BiasType: m.BiasType, InPlace: m.C == m.D}
+		Compute: m.Compute, Epilogue: m.Epilogue, BiasType: m.BiasType, InPlace: m.C == m.D,
+		Align: [4]uint16{alignment(m.A), alignment(m.B), alignment(m.C), alignment(m.D)}}
+}
+
+// alignment returns the largest power of two up to 256 that divides p
+// (256 for the null pointer).
+func alignment(p DevicePtr) uint16 {
+	if p == 0 {
+		return 256
+	}
+	return uint16(min(256, p&-p))
 }
 
 // Rows returns the rows and columns of A and B as stored (before op).

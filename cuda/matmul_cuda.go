@@ -34,7 +34,8 @@ var ltEpilogues = [...]int{EpilogueDefault: cublas.EpilogueDefault, EpilogueBias
 // Matmul queues m as one cublasLtMatmul on the device's stream (see
 // [Matmul] and [Driver]). The first product of a shape creates its
 // descriptors and asks cuBLASLt's heuristic for an algorithm that fits the
-// 32 MiB workspace; later ones of that shape reuse them. Bad sizes are
+// 32 MiB workspace and the matrices' alignment; later ones of that shape
+// and alignment reuse them. Bad sizes are
 // returned at once; a cuBLASLt failure (an unsupported combination names
 // the call and CUBLAS_STATUS_NOT_SUPPORTED) is kept for Synchronize.
 func (d *Device) Matmul(m Matmul) error {
@@ -85,7 +86,8 @@ func (d *Device) ltPlan(m *Matmul) (*cublas.LtPlan, error) {
 	}
 	p, err := d.blasLib.LtPlan(d.lt.handle, cublas.LtMatmulSpec{TransA: m.TransA, TransB: m.TransB, M: m.M, N: m.N, K: m.K,
 		LDA: m.LDA, LDB: m.LDB, LDC: m.LDC, LDD: m.LDD, AB: ltTypes[m.AB], CD: ltTypes[m.CD], BiasType: ltTypes[m.BiasType],
-		Compute: compute, Epilogue: ltEpilogues[m.Epilogue], MaxWorkspace: ltWorkspaceBytes})
+		Compute: compute, Epilogue: ltEpilogues[m.Epilogue], MaxWorkspace: ltWorkspaceBytes,
+		Align: [4]int{int(key.Align[0]), int(key.Align[1]), int(key.Align[2]), int(key.Align[3])}})
 	if err != nil {
 		return nil, err
 	}

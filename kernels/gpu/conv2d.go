@@ -47,9 +47,12 @@ func (p convPlan) shapes() layerShapes {
 // [COut] (nil for none), y [N, OH, OW, COut] overwritten. Per chunk of
 // output rows (see convColBytes) im2col_f32 gathers the patch matrix cols
 // [pixels, CIn·K·K] with columns in (ci, kh, kw) order, the order of a
-// weight row, and one SGEMM computes y = cols·wᵀ with w used as stored;
-// bias_add_f32 adds the bias. A 1×1 convolution with stride 1 and no
-// padding multiplies x directly. The ConvNeXt stem (K = Stride = 4) and
+// weight row, and one GEMM (gemm: SGEMM in fp32, cuBLASLt in tf32 and
+// bf16) computes y = cols·wᵀ with w used as stored; the bias is added as
+// in Linear (the product's epilogue, else bias_add_f32). A 1×1 convolution
+// with stride 1 and no padding multiplies x directly; it is the only path
+// that takes bf16 tensors until im2col has a bf16 kernel (an error
+// wrapping kernels.ErrDType otherwise). The ConvNeXt stem (K = Stride = 4) and
 // downsampling layers (K = Stride = 2) take the im2col path. It returns an
 // error wrapping kernels.ErrShape or kernels.ErrDType naming the tensor if s
 // is invalid or a tensor does not match it or is not device memory of this
@@ -96,9 +99,9 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 // Conv2DBackward computes the gradients of [Backend.Conv2D] from dy [N, OH,
 // OW, COut]: dx [N, H, W, CIn] is overwritten (nil skips it, as the stem
 // needs), dw [COut, CIn, K, K] and db [COut] (nil skips it) are
-// accumulated. db is the deterministic two-pass column sum of dy. Per chunk
-// of output rows it re-gathers the patch matrix cols, adds dyᵀ·cols to dw
-// (SGEMM, beta = 1), forms dcols = dy·w (SGEMM, in the same buffer) and
+// accumulated. db is the column sum of dy (see weightGrad). Per chunk of
+// output rows it re-gathers the patch matrix cols, adds dyᵀ·cols to dw
+// (GEMM, beta = 1), forms dcols = dy·w (GEMM, in the same buffer) and
 // col2im_f32 gathers, for every element of dx, the entries of dcols that
 // came from it (no atomics, deterministic). With several chunks dx is
 // zeroed first and each chunk adds its share. Errors are those of Conv2D.

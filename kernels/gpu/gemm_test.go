@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -17,9 +18,11 @@ import (
 // one emulates bf16; it has no TF32 and stays FP32 for it).
 func precisionPair(t *testing.T, seed uint64, prec kernels.Precision) *pair {
 	p := newPair(t, seed)
-	p.ok(p.gpu.SetPrecision(prec))
 	if prec == kernels.BF16 {
+		p.gpu.prec = prec // SetPrecision refuses it until every op has a bf16 kernel (bf16Complete)
 		p.ok(p.cpu.SetPrecision(prec))
+	} else {
+		p.ok(p.gpu.SetPrecision(prec))
 	}
 	return p
 }
@@ -191,7 +194,14 @@ func TestPrecisionDevice(t *testing.T) {
 		t.Errorf("SetPrecision(fp16): %v", err)
 	}
 	sd.SetDevice(cuda.DeviceInfo{Name: "NVIDIA A100", Major: 8})
-	if err := g.SetPrecision(kernels.BF16); err != nil || g.Precision() != kernels.BF16 {
+	if err := g.SetPrecision(kernels.TF32); err != nil || g.Precision() != kernels.TF32 {
+		t.Errorf("SetPrecision(tf32) on sm_80: %v", err)
+	}
+	err := g.SetPrecision(kernels.BF16)
+	switch {
+	case bf16Complete && (err != nil || g.Precision() != kernels.BF16):
 		t.Errorf("SetPrecision(bf16) on sm_80: %v", err)
+	case !bf16Complete && !errors.Is(err, kernels.ErrDType):
+		t.Errorf("SetPrecision(bf16) before every op has a bf16 kernel: %v, want ErrDType", err)
 	}
 }

@@ -52,7 +52,8 @@ int cublasSgemm_v2(void* h, int ta, int tb, int m, int n, int k, const float* al
 // epilogues) over descriptors that keep their attributes, so that the
 // descriptor set-up and the call's argument order are checked against a
 // reference. fake_live counts descriptors not yet destroyed;
-// fake_workspace is the last preference's workspace limit.
+// fake_workspace and fake_align are the last preference's workspace limit
+// and alignments of A, B, C and D.
 const fakeLt = `
 #include <stddef.h>
 #include <stdint.h>
@@ -90,9 +91,11 @@ int cublasLtMatrixLayoutCreate(layout** l, int type, uint64_t rows, uint64_t col
 int cublasLtMatrixLayoutDestroy(layout* l) { free(l); fake_live--; return 0; }
 int cublasLtMatmulPreferenceCreate(void** p) { *p = malloc(8); fake_live++; return 0; }
 int cublasLtMatmulPreferenceDestroy(void* p) { free(p); fake_live--; return 0; }
+uint32_t fake_align[4];
 int cublasLtMatmulPreferenceSetAttribute(void* p, int attr, const void* buf, size_t size) {
-	if (attr != 1 || size != 8) return 7;
-	fake_workspace = *(const uint64_t*)buf; return 0;
+	if (attr == 1 && size == 8) { fake_workspace = *(const uint64_t*)buf; return 0; }
+	if (attr >= 5 && attr <= 8 && size == 4) { fake_align[attr - 5] = *(const uint32_t*)buf; return 0; }
+	return 7;
 }
 typedef struct { uint64_t algo[8]; size_t workspace; int state; float waves; int reserved[4]; } result;
 int cublasLtMatmulAlgoGetHeuristic(void* h, desc* d, layout* a, layout* b, layout* c, layout* dd, void* pref,

@@ -34,7 +34,7 @@ typedef struct {
 
 // cublasLtMatmulDescAttributes_t, cublasLtMatmulPreferenceAttributes_t.
 enum { DESC_TRANSA = 3, DESC_TRANSB = 4, DESC_EPILOGUE = 7, DESC_BIAS_POINTER = 8, DESC_BIAS_DATA_TYPE = 26,
-	PREF_MAX_WORKSPACE_BYTES = 1 };
+	PREF_MAX_WORKSPACE_BYTES = 1, PREF_MIN_ALIGNMENT_A_BYTES = 5 };
 enum { CUDA_R_32F = 0 };
 
 // nc_lt_plan is the part of a product that depends only on its shape: the
@@ -50,6 +50,7 @@ typedef struct {
 	int64_t lda, ldb, ldc, ldd;
 	int ab, cd, compute, epilogue, bias_type;
 	uint64_t max_workspace;
+	uint32_t align[4]; // of A, B, C, D in bytes
 } nc_lt_spec;
 
 // nc_lt_plan_destroy releases what a plan holds (a NULL member is skipped)
@@ -90,6 +91,9 @@ static int nc_lt_plan_create(const nc_lt_funcs* f, uintptr_t h, const nc_lt_spec
 	TRY("cublasLtMatmulPreferenceCreate", ((lt_pref_create_t)f->pref_create)(&pref));
 	TRY("cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)",
 		((lt_set_attr_t)f->pref_set)(pref, PREF_MAX_WORKSPACE_BYTES, &s->max_workspace, sizeof s->max_workspace));
+	for (int i = 0; i < 4; i++)
+		TRY("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_*_BYTES)",
+			((lt_set_attr_t)f->pref_set)(pref, PREF_MIN_ALIGNMENT_A_BYTES + i, &s->align[i], sizeof s->align[i]));
 	TRY("cublasLtMatmulAlgoGetHeuristic", ((lt_heuristic_t)f->heuristic)((void*)h, p->desc, p->a, p->b, p->c, p->d, pref, 1, &p->best, &returned));
 	*call = "cublasLtMatmulAlgoGetHeuristic";
 	st = returned < 1 ? 15 : p->best.state; // CUBLAS_STATUS_NOT_SUPPORTED: no algorithm
@@ -165,7 +169,10 @@ const (
 // (cudaDataType_t values: R32F, R16BF), accumulated with Compute
 // (Compute32F, Compute32FFastTF), with Epilogue (EpilogueDefault,
 // EpilogueBias, EpilogueBGradB) whose vector has type BiasType, and an
-// algorithm that needs at most MaxWorkspace bytes of workspace.
+// algorithm that needs at most MaxWorkspace bytes of workspace and works
+// with A, B, C and D aligned to Align bytes (powers of two up to 256,
+// cuBLASLt's default assumption; a smaller value excludes the algorithms
+// that need more).
 type LtMatmulSpec struct {
 	TransA, TransB     bool
 	M, N, K            int
@@ -173,6 +180,7 @@ type LtMatmulSpec struct {
 	AB, CD, BiasType   int
 	Compute, Epilogue  int
 	MaxWorkspace       int
+	Align              [4]int
 }
 
 // LtPlan is an LtMatmulSpec made ready to run: its operation descriptor,
@@ -200,6 +208,12 @@ func (l *Library) LtPlan(h LtHandle, s LtMatmulSpec) (*LtPlan, error) {
 		lda: C.int64_t(s.LDA), ldb: C.int64_t(s.LDB), ldc: C.int64_t(s.LDC), ldd: C.int64_t(s.LDD),
 		ab: C.int(s.AB), cd: C.int(s.CD), compute: C.int(s.Compute), epilogue: C.int(s.Epilogue),
 		bias_type: C.int(s.BiasType), max_workspace: C.uint64_t(s.MaxWorkspace)}
+	for i, a := range s.Align {
+		if a < 1 || a > 256 || a&(a-1) != 0 {
+			return nil, fmt.Errorf("cuBLASLt alignment %v: want powers of two up to 256", s.Align)
+		}
+		spec.align[i] = C.uint32_t(a)
+	}
 	p := &LtPlan{epilogue: s.Epilogue}
 	var call *C.char
 	if st := C.nc_lt_plan_create(&l.fn.lt, C.uintptr_t(h), &spec, &p.p, &call); st != 0 {

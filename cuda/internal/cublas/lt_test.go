@@ -42,7 +42,8 @@ func TestLtMatmul(t *testing.T) {
 					rb, cb = n, k
 				}
 				s := LtMatmulSpec{TransA: tr[0], TransB: tr[1], M: m, N: n, K: k, LDA: ra + pad, LDB: rb + pad,
-					LDC: m + pad, LDD: m + 1, AB: typ, CD: typ, BiasType: typ, Compute: Compute32F, Epilogue: epi, MaxWorkspace: 1 << 20}
+					LDC: m + pad, LDD: m + 1, AB: typ, CD: typ, BiasType: typ, Compute: Compute32F, Epilogue: epi, MaxWorkspace: 1 << 20,
+					Align: [4]int{2, 4, 8, 256}}
 				a := fill(typ, s.LDA*ca, func(i int) float64 { return float64(i%7) - 3 })
 				b := fill(typ, s.LDB*cb, func(i int) float64 { return float64(i%5) - 2 })
 				c := fill(typ, s.LDC*n, func(i int) float64 { return float64(i % 3) })
@@ -52,6 +53,9 @@ func TestLtMatmul(t *testing.T) {
 				p, err := l.LtPlan(h, s)
 				if err != nil {
 					t.Fatalf("LtPlan(%+v): %v", s, err)
+				}
+				if al, err := l.Lt.Lookup("fake_align"); err != nil || *(*[4]uint32)(al) != [4]uint32{2, 4, 8, 256} {
+					t.Errorf("alignments set: %v (%v)", *(*[4]uint32)(al), err)
 				}
 				if want := map[bool]int{true: 4096, false: 0}[epi == EpilogueBGradB]; p.Workspace() != want {
 					t.Errorf("workspace %d, want %d", p.Workspace(), want)
@@ -93,7 +97,8 @@ func TestLtMatmul(t *testing.T) {
 	if n := live(); n != 0 {
 		t.Errorf("%d descriptors left alive", n)
 	}
-	s := LtMatmulSpec{M: 2, N: 2, K: 2, LDA: 2, LDB: 2, LDC: 2, LDD: 2, Compute: Compute32F, Epilogue: EpilogueBGradB, MaxWorkspace: 100}
+	s := LtMatmulSpec{M: 2, N: 2, K: 2, LDA: 2, LDB: 2, LDC: 2, LDD: 2, Compute: Compute32F, Epilogue: EpilogueBGradB, MaxWorkspace: 100,
+		Align: [4]int{256, 256, 256, 256}}
 	if _, err := l.LtPlan(h, s); err == nil || !strings.Contains(err.Error(), "cublasLtMatmulAlgoGetHeuristic: CUBLAS_STATUS_NOT_SUPPORTED") {
 		t.Errorf("a plan without an algorithm gave %v", err)
 	}
