@@ -77,7 +77,7 @@
 //
 // Between BeginCapture and EndCapture the Driver records launches (with a
 // copy of their packed arguments and the range open at the time), memsets,
-// device copies and Sgemms instead of running them; the [Graph] it returns
+// device copies, Sgemms and Matmuls instead of running them; the [Graph] it returns
 // replays them in order, through the same code as eager launches, so a
 // replay computes the same bits. Host copies, Synchronize, events and Free
 // fail while capturing, with [ErrCapture], as they would break a CUDA

@@ -103,7 +103,7 @@ func (d *Driver) notCapturing(op string) error {
 	return err
 }
 
-// BeginCapture starts recording launches, Memsets, CopyDtoDs and Sgemms
+// BeginCapture starts recording launches, Memsets, CopyDtoDs, Sgemms and Matmuls
 // into a graph instead of running them. Their arguments are checked when
 // recorded. CopyHtoD, CopyDtoH, Synchronize, Record, Elapsed and Free fail
 // with ErrCapture until EndCapture, which then fails too.
