@@ -205,3 +205,27 @@ func TestPrecisionDevice(t *testing.T) {
 		t.Errorf("SetPrecision(bf16) before every op has a bf16 kernel: %v, want ErrDType", err)
 	}
 }
+
+// TestGEMMDTypeErrors: a product of a bf16 by a float32 matrix, a bf16
+// output with a float32 bias (which cuBLASLt's epilogue cannot add and no
+// bf16 bias kernel exists for) and a bf16 im2col convolution are errors
+// wrapping ErrDType, not silent conversions.
+func TestGEMMDTypeErrors(t *testing.T) {
+	p := precisionPair(t, 970, kernels.BF16)
+	s := kernels.LinearShape{Rows: 3, In: 4, Out: 5}
+	_, x16 := p.typed(kernels.Shape{3, 4}, kernels.BFloat16, 1)
+	_, w16 := p.typed(kernels.Shape{5, 4}, kernels.BFloat16, 1)
+	_, w32 := p.typed(kernels.Shape{5, 4}, kernels.Float32, 1)
+	_, b32 := p.typed(kernels.Shape{5}, kernels.Float32, 1)
+	_, y16 := p.typed(kernels.Shape{3, 5}, kernels.BFloat16, 0)
+	cs := kernels.ConvShape{N: 1, H: 4, W: 4, CIn: 2, COut: 3, K: 2, Stride: 2}
+	l := cs.Layer()
+	_, cx := p.typed(l.X, kernels.BFloat16, 1)
+	_, cw := p.typed(l.W, kernels.BFloat16, 1)
+	_, cy := p.typed(l.Y, kernels.BFloat16, 0)
+	wantErrors(t, []errCase{
+		{"bf16 by float32", p.gpu.Linear(y16, x16, w32, kernels.Tensor{}, s), kernels.ErrDType},
+		{"float32 bias, bf16 y", p.gpu.Linear(y16, x16, w16, b32, s), kernels.ErrDType},
+		{"bf16 im2col", p.gpu.Conv2D(cy, cx, cw, kernels.Tensor{}, cs), kernels.ErrDType},
+	})
+}
