@@ -15,23 +15,7 @@
 //     reduction) the kernels do too, rounding to float once, so the results
 //     agree with kernels/cpu to within an ulp (usually bit for bit; nvcc may
 //     contract double a*b+c into an FMA, the simulator does not).
-#include "compat.cuh"
-
-// ew_block_sum returns the sum of v over the block to every thread, in a
-// fixed order (a warp shuffle tree, then the warp sums in warp order), so the
-// result depends only on the launch geometry. blockDim.x must be a multiple
-// of 32 and at most 1024; every thread of the block must call it.
-static __device__ double ew_block_sum(double v) {
-	__shared__ double warp_sums[32];
-	for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-	__syncthreads();  // a previous call's readers are done with warp_sums
-	if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = v;
-	__syncthreads();
-	double s = 0.0;
-	const unsigned nw = blockDim.x >> 5;
-	for (unsigned w = 0; w < nw; w++) s += warp_sums[w];
-	return s;
-}
+#include "reduce.cuh"
 
 // add_f32: y[i] = a[i] + b[i] for i < n. y may alias a or b.
 // Geometry: 1-D grid-stride, any grid. Traffic: 12 bytes/element, 1 FLOP.
@@ -148,7 +132,7 @@ extern "C" __global__ void __launch_bounds__(256) sum_squares_partial_f32(double
 		const double v = (double)x[i];
 		acc += v * v;
 	}
-	acc = ew_block_sum(acc);
+	acc = block_sum_f64(acc);
 	if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
@@ -158,7 +142,7 @@ extern "C" __global__ void __launch_bounds__(256) sum_squares_partial_f32(double
 extern "C" __global__ void __launch_bounds__(256) sum_squares_final_f64(double* out, const double* partial, int count) {
 	double acc = 0.0;
 	for (int k = threadIdx.x; k < count; k += blockDim.x) acc += partial[k];
-	acc = ew_block_sum(acc);
+	acc = block_sum_f64(acc);
 	if (threadIdx.x == 0) out[0] = acc;
 }
 

@@ -5,8 +5,12 @@
 // depends on is part of it, so that go build recompiles it when one changes.
 
 #include "../../../../kernels/src/compat.cuh"
+#include "../../../../kernels/src/gelu.cuh"
+#include "../../../../kernels/src/reduce.cuh"
 
-CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "ada14fe6b80e21b6883c74772fc2d3129016417b217eb093f5cd238840c98dd2")
+CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
+CUDASIM_SOURCE("simtest", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
+CUDASIM_SOURCE("simtest", "kernels/src/reduce.cuh", "263aa66047a766d94d5b2939f470ce3f9de7222ca3ca7b386e5fba9b095ea6d3")
 CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim.h", "258da3a0de7b7fec79cde4ae1e446c7c132f095dd9ce81636770b0b27a49e67d")
 CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim_runtime.h", "1473bcc1bf6048a1844e3545b59f6b373f3636bf5897e1895e1d046c9891ed5e")
 
