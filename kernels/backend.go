@@ -6,6 +6,16 @@ package kernels
 // outputs overwritten, parameter gradients accumulated, optional tensors nil,
 // shape errors wrapping [ErrShape].
 //
+// Mixed precision (docs/BF16.md): in [BF16] mode, activation arguments (x,
+// y, dx, dy, logits, dlogits, pred, dpred and the like) may be [BFloat16]
+// tensors; parameters and their gradients, optimizer moments, statistics
+// (mean, rstd, gnorm, min, max), loss, prob, targets, masks and scales stay
+// in the compute type. Every op reads its inputs as float32 and computes in
+// float32 (matrix products: bf16 inputs, float32 accumulation), and rounds
+// each element of a BFloat16 output once, to nearest even, when it stores
+// its final value; no intermediate value is rounded. An op's output may
+// alias an input only when both have the same dtype.
+//
 // A Backend is not safe for concurrent use; one training loop drives it.
 type Backend interface {
 	Memory
@@ -24,17 +34,24 @@ type Memory interface {
 	// Name identifies the backend in logs and errors: "cpu", "cpu-float64",
 	// "cuda", "cudasim".
 	Name() string
-	// DType returns the element type every tensor of this backend has.
+	// DType returns the compute type: the element type of parameters,
+	// gradients, optimizer state and statistics, and of every tensor [Alloc]
+	// returns. Activations may also be [BFloat16] (see [Precision]).
 	DType() DType
-	// Alloc returns a zero-filled tensor of shape s. It returns an error
-	// wrapping ErrShape if a dimension is not positive, or the backend's
-	// out-of-memory error.
+	// Alloc returns a zero-filled tensor of shape s in the compute type. It
+	// returns an error wrapping ErrShape if a dimension is not positive, or
+	// the backend's out-of-memory error.
 	Alloc(s Shape) (Tensor, error)
+	// AllocDType is Alloc for element type dt: the compute type, or
+	// BFloat16 for an activation stored in bf16. A dtype the backend does
+	// not store is an error wrapping ErrDType that names the backend and
+	// the dtype.
+	AllocDType(s Shape, dt DType) (Tensor, error)
 	// Free releases t's memory; t and every view of it must not be used
 	// afterwards. Freeing the nil tensor does nothing.
 	Free(t Tensor)
 	// Upload copies len(src) == dst.Len() host values into dst, converting
-	// to the backend's dtype.
+	// to dst's dtype (rounding to nearest even for BFloat16).
 	Upload(dst Tensor, src []float32) error
 	// Download copies src into dst (len(dst) == src.Len()), converting to
 	// float32.
@@ -42,6 +59,7 @@ type Memory interface {
 	// Zero sets every element of t to 0.
 	Zero(t Tensor) error
 	// Copy copies src into dst; both have the same number of elements.
+	// Between dtypes it converts, rounding to nearest even into BFloat16.
 	Copy(dst, src Tensor) error
 	// Sync blocks until all queued work is done and returns the first
 	// asynchronous error. It is a no-op on the CPU.
@@ -156,6 +174,13 @@ type OptimOps interface {
 	// covers a contiguous range of the arena with its own learning rate and
 	// weight decay; elements outside every group are left alone.
 	AdamW(p, g, m, v Tensor, groups []AdamWGroup, h AdamWHyper) error
+	// AdamWBF16 is AdamW that also refreshes the bf16 copy of the weights
+	// the matrix products read (master weights, docs/BF16.md): in the same
+	// pass, for every element i inside a group, p16[i] = bf16(p[i]) of the
+	// updated p, rounded to nearest even. p16 is a BFloat16 tensor with
+	// p's number of elements; outside every group it is left alone. Errors
+	// as for AdamW, and ErrDType if p16 is not BFloat16.
+	AdamWBF16(p, g, m, v, p16 Tensor, groups []AdamWGroup, h AdamWHyper) error
 	// SGD applies one step of SGD with momentum (Sutskever et al. 2013;
 	// torch.optim.SGD arithmetic) over the same groups: g' = g + wd·p;
 	// buf = momentum·buf + (1 − dampening)·g' (buf = g' on the first step);

@@ -27,6 +27,14 @@
 // return an error wrapping [ErrShape] that names the op, the tensor and both
 // shapes. They never panic on bad input.
 //
+// # Precision
+//
+// Parameters, gradients, optimizer state and statistics are in the
+// backend's compute type (float32). In bf16 mixed precision ([BF16],
+// [PrecisionSetter]) activations are [BFloat16] tensors and every op rounds
+// what it stores into them to nearest even; docs/BF16.md is the contract
+// between the CPU emulation and the CUDA kernels.
+//
 // # Backends
 //
 // kernels/cpu is the pure-Go reference (float32 for training, float64 for

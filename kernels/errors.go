@@ -26,7 +26,9 @@ type Arg struct {
 }
 
 // CheckArgs checks each argument's shape against its expected shape and, for
-// backends with one element type, its dtype against dt (0 skips that check).
+// backends with one compute type, its dtype against dt (0 skips that check);
+// with dt Float32 a [BFloat16] tensor passes too (a bf16 activation, see
+// [Backend]).
 // A required argument that is nil is an error. The error wraps [ErrShape] or
 // [ErrDType] and names op, the argument and both shapes.
 func CheckArgs(op string, dt DType, args ...Arg) error {
@@ -40,7 +42,7 @@ func CheckArgs(op string, dt DType, args ...Arg) error {
 		if a.T.Len() != a.Want.Len() || a.T.Data.Len() != a.Want.Len() {
 			return fmt.Errorf("%s: %s has shape %v, want %v: %w", op, a.Name, a.T.Shape, a.Want, ErrShape)
 		}
-		if dt != 0 && a.T.Data.DType() != dt {
+		if got := a.T.Data.DType(); dt != 0 && got != dt && (dt != Float32 || got != BFloat16) {
 			return fmt.Errorf("%s: %s is %v, backend computes in %v: %w", op, a.Name, a.T.Data.DType(), dt, ErrDType)
 		}
 	}

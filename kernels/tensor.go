@@ -13,6 +13,11 @@ const (
 	Float32 DType = iota + 1
 	// Float64 is IEEE-754 binary64, used by the CPU backend for gradient checks.
 	Float64
+	// BFloat16 is bfloat16 (the upper half of a binary32: 8 exponent and 7
+	// fraction bits), the storage type of activations in bf16 mixed
+	// precision ([BF16]); values are rounded to it to nearest, ties to even
+	// (internal/bfloat16).
+	BFloat16
 )
 
 // Size returns the size of one element in bytes.
@@ -22,17 +27,21 @@ func (d DType) Size() int {
 		return 4
 	case Float64:
 		return 8
+	case BFloat16:
+		return 2
 	}
 	return 0
 }
 
-// String returns "float32" or "float64".
+// String returns "float32", "float64" or "bfloat16".
 func (d DType) String() string {
 	switch d {
 	case Float32:
 		return "float32"
 	case Float64:
 		return "float64"
+	case BFloat16:
+		return "bfloat16"
 	}
 	return fmt.Sprintf("DType(%d)", uint8(d))
 }
@@ -87,7 +96,7 @@ func (s Shape) Valid() bool {
 }
 
 // Storage is a backend's memory for a run of elements of one DType. Host
-// backends use [F32] and [F64]; device backends their own handles.
+// backends use [F32], [F64] and [BF16Host]; device backends their own handles.
 type Storage interface {
 	// Len returns the number of elements.
 	Len() int
@@ -121,6 +130,22 @@ func (s F64) DType() DType { return Float64 }
 
 // Slice returns s[off : off+n] with its capacity clipped to n.
 func (s F64) Slice(off, n int) Storage { return s[off : off+n : off+n] }
+
+// BF16Host is the CPU backend's storage of [BFloat16] elements, the
+// emulation of bf16 activations: each element is kept as the float32 of the
+// same value, and every value in it is exactly representable in bfloat16
+// (ops round to nearest even when they store into it). Reading it as
+// float32 is exact.
+type BF16Host []float32
+
+// Len returns len(s).
+func (s BF16Host) Len() int { return len(s) }
+
+// DType returns BFloat16.
+func (s BF16Host) DType() DType { return BFloat16 }
+
+// Slice returns s[off : off+n] with its capacity clipped to n.
+func (s BF16Host) Slice(off, n int) Storage { return s[off : off+n : off+n] }
 
 // Tensor is a handle to a contiguous, row-major array of Shape.Len() elements
 // owned by a [Backend]. Copying a Tensor copies the handle, not the data. The

@@ -23,7 +23,7 @@ type Conv2D struct {
 	NoInputGrad  bool   // Backward skips dx and returns the nil tensor (a stem's input needs none)
 	x            kernels.Tensor
 	s            kernels.ConvShape
-	out, dx      Buffer
+	out, dx, xlo Buffer // xlo holds a float32 input rounded to bf16
 }
 
 // NewConv2D returns a Conv2D named name with weights drawn from ConvNeXt's
@@ -70,11 +70,14 @@ func (l *Conv2D) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if err := s.Validate(); err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "forward", err)
 	}
-	y, err := l.out.Get(l.be, s.YShape())
+	y, err := l.out.GetAct(l.be, s.YShape())
+	if err == nil {
+		x, err = l.xlo.GEMMInput(l.be, x)
+	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "forward", err)
 	}
-	if err := l.be.Conv2D(y, x, l.Weight.Value, valueOf(l.Bias), s); err != nil {
+	if err := l.be.Conv2D(y, x, l.Weight.Operand(), valueOf(l.Bias), s); err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "forward", err)
 	}
 	l.x, l.s = x, s
@@ -94,11 +97,11 @@ func (l *Conv2D) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	var dx kernels.Tensor
 	if !l.NoInputGrad {
 		var err error
-		if dx, err = l.dx.Get(l.be, l.s.XShape()); err != nil {
+		if dx, err = l.dx.GetAct(l.be, l.s.XShape()); err != nil {
 			return kernels.Tensor{}, LayerError(l.name, "Conv2D", "backward", err)
 		}
 	}
-	if err := l.be.Conv2DBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Value, l.s); err != nil {
+	if err := l.be.Conv2DBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Operand(), l.s); err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "backward", err)
 	}
 	return dx, nil

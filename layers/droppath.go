@@ -84,7 +84,7 @@ func (l *DropPath) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	}
 	var y kernels.Tensor
 	if err == nil {
-		y, err = l.out.Get(l.be, x.Shape)
+		y, err = l.out.GetAct(l.be, x.Shape)
 	}
 	if err == nil {
 		err = l.be.ScaleSamples(y, x, scale)

@@ -60,7 +60,7 @@ func (l *DWConv) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 		return kernels.Tensor{}, ShapeError(l.name, "DWConv", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
 	}
 	s := kernels.DWConvShape{N: x.Shape[0], H: x.Shape[1], W: x.Shape[2], C: l.C, K: l.K, Stride: l.Stride}
-	y, err := l.out.Get(l.be, s.YShape())
+	y, err := l.out.GetAct(l.be, s.YShape())
 	if err == nil {
 		err = l.be.DWConv(y, x, l.Weight.Value, valueOf(l.Bias), s)
 	}
@@ -80,7 +80,7 @@ func (l *DWConv) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	if !dy.Shape.Equal(l.s.YShape()) {
 		return kernels.Tensor{}, ShapeError(l.name, "DWConv", "backward", dy.Shape, l.s.YShape().String())
 	}
-	dx, err := l.dx.Get(l.be, l.s.XShape())
+	dx, err := l.dx.GetAct(l.be, l.s.XShape())
 	if err == nil {
 		err = l.be.DWConvBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Value, l.s)
 	}

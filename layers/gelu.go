@@ -29,7 +29,7 @@ func (l *GELU) Params() []*Param { return nil }
 // Forward computes GELU(x).
 func (l *GELU) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	defer PopRange(PushRange(l.be, l.name))
-	y, err := l.out.Get(l.be, x.Shape)
+	y, err := l.out.GetAct(l.be, x.Shape)
 	if err == nil {
 		err = l.be.GELU(y, x, l.Approx)
 	}

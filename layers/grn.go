@@ -56,7 +56,7 @@ func (l *GRN) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 		return kernels.Tensor{}, ShapeError(l.name, "GRN", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.C))
 	}
 	s := kernels.GRNShape{N: x.Shape[0], HW: x.Shape[1] * x.Shape[2], C: l.C, Eps: l.Eps}
-	y, err := l.out.Get(l.be, x.Shape)
+	y, err := l.out.GetAct(l.be, x.Shape)
 	var g kernels.Tensor
 	if err == nil {
 		g, err = l.gnorm.Get(l.be, kernels.Shape{s.N, s.C})

@@ -9,7 +9,10 @@
 // activation gradients are overwritten, except where two branches meet
 // ([Residual] adds them).
 //
-// Activations are NHWC float32 (see package kernels). Parameter names follow
+// Activations are NHWC (see package kernels), float32, or bfloat16 when the
+// backend is in bf16 precision (docs/BF16.md): outputs and activation
+// gradients come from [Buffer.GetAct], statistics from [Buffer.Get], and
+// matrix products read [Param.Operand]. Parameter names follow
 // timm's ConvNeXt state dict ("stages.1.blocks.0.conv_dw.weight"), so
 // checkpoints load by name.
 package layers
@@ -88,6 +91,21 @@ type Param struct {
 	Value kernels.Tensor // the parameter
 	Grad  kernels.Tensor // dL/dValue, accumulated by Backward
 	Decay bool           // whether AdamW's weight decay applies (false for biases, norms, GRN, layer scale)
+	// Low is the bf16 copy of Value that matrix products read in
+	// kernels.BF16 precision (master weights, docs/BF16.md): a BFloat16 view
+	// into the arena's Low buffer, refreshed by the optimizer step
+	// (kernels.OptimOps.AdamWBF16) and by [Arena.SyncLow]. It is the zero
+	// Tensor in FP32 and TF32 precision and before [NewArena].
+	Low kernels.Tensor
+}
+
+// Operand returns the tensor a matrix product reads for p: Low in bf16
+// precision, else Value.
+func (p *Param) Operand() kernels.Tensor {
+	if !p.Low.Nil() {
+		return p.Low
+	}
+	return p.Value
 }
 
 // Shape returns the parameter's shape.
@@ -133,14 +151,42 @@ func ShapeError(name, kind, phase string, got kernels.Shape, want string) error 
 // the shape stays the same. The zero value is empty.
 type Buffer struct{ t kernels.Tensor }
 
-// Get returns a tensor of shape s on be, reusing the previous one when the
-// shape matches. The contents are stale, not zeroed.
+// Get returns a tensor of shape s in be's compute type (for statistics,
+// losses and other float32 state), reusing the previous one when shape and
+// dtype match. The contents are stale, not zeroed.
 func (b *Buffer) Get(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error) {
-	if !b.t.Nil() && b.t.Shape.Equal(s) {
+	return b.get(be, s, be.DType())
+}
+
+// GetAct is Get for an activation or activation gradient: the tensor is in
+// be's activation dtype (kernels.ActivationDType), bfloat16 in bf16
+// precision.
+func (b *Buffer) GetAct(be kernels.Backend, s kernels.Shape) (kernels.Tensor, error) {
+	return b.get(be, s, kernels.ActivationDType(be))
+}
+
+// GEMMInput returns x as a matrix product reads it: x itself, or, in bf16
+// precision when x is not bf16 (the input batch, a float32 tensor a caller
+// allocated), x rounded to bf16 into b, as autocast casts the inputs of its
+// matrix products.
+func (b *Buffer) GEMMInput(be kernels.Backend, x kernels.Tensor) (kernels.Tensor, error) {
+	dt := kernels.ActivationDType(be)
+	if x.Nil() || x.Data.DType() == dt {
+		return x, nil
+	}
+	t, err := b.get(be, x.Shape, dt)
+	if err == nil {
+		err = be.Copy(t, x)
+	}
+	return t, err
+}
+
+func (b *Buffer) get(be kernels.Backend, s kernels.Shape, dt kernels.DType) (kernels.Tensor, error) {
+	if !b.t.Nil() && b.t.Shape.Equal(s) && b.t.Data.DType() == dt {
 		return b.t, nil
 	}
 	be.Free(b.t)
-	t, err := be.Alloc(s)
+	t, err := be.AllocDType(s, dt)
 	if err != nil {
 		return kernels.Tensor{}, err
 	}

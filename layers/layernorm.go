@@ -90,7 +90,7 @@ func normForward(be kernels.Backend, name, kind string, x kernels.Tensor, c int,
 		return kernels.NormShape{}, ShapeError(name, kind, "forward", x.Shape, fmt.Sprintf("[... %d]", c))
 	}
 	s := kernels.NormShape{Rows: x.Len() / c, C: c, Eps: eps}
-	y, err := out.Get(be, x.Shape)
+	y, err := out.GetAct(be, x.Shape)
 	var m, r kernels.Tensor
 	if err == nil {
 		m, err = mean.Get(be, kernels.Shape{s.Rows})
@@ -116,7 +116,7 @@ func sameShapeBackward(be kernels.Backend, name, kind string, x, dy kernels.Tens
 	if !dy.Shape.Equal(x.Shape) {
 		return kernels.Tensor{}, ShapeError(name, kind, "backward", dy.Shape, x.Shape.String())
 	}
-	dx, err := dxBuf.Get(be, x.Shape)
+	dx, err := dxBuf.GetAct(be, x.Shape)
 	if err == nil {
 		err = op(dx)
 	}

@@ -47,7 +47,7 @@ func (l *LayerScale) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != l.C {
 		return kernels.Tensor{}, ShapeError(l.name, "LayerScale", "forward", x.Shape, fmt.Sprintf("[... %d]", l.C))
 	}
-	y, err := l.out.Get(l.be, x.Shape)
+	y, err := l.out.GetAct(l.be, x.Shape)
 	if err == nil {
 		err = l.be.ChannelScale(y, x, l.Gamma.Value)
 	}

@@ -20,7 +20,7 @@ type Linear struct {
 	Weight, Bias *Param
 	x            kernels.Tensor
 	s            kernels.LinearShape
-	out, dx      Buffer
+	out, dx, xlo Buffer // xlo holds a float32 input rounded to bf16
 }
 
 // NewLinear returns a Linear named name with ConvNeXt's weight init drawn by
@@ -60,9 +60,12 @@ func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	s := kernels.LinearShape{Rows: x.Len() / l.In, In: l.In, Out: l.Out}
 	ys := x.Shape.Clone()
 	ys[len(ys)-1] = l.Out
-	y, err := l.out.Get(l.be, ys)
+	y, err := l.out.GetAct(l.be, ys)
 	if err == nil {
-		err = l.be.Linear(y, x, l.Weight.Value, valueOf(l.Bias), s)
+		x, err = l.xlo.GEMMInput(l.be, x)
+	}
+	if err == nil {
+		err = l.be.Linear(y, x, l.Weight.Operand(), valueOf(l.Bias), s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Linear", "forward", err)
@@ -80,9 +83,9 @@ func (l *Linear) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	if dy.Len() != l.s.Rows*l.Out || dy.Shape[len(dy.Shape)-1] != l.Out {
 		return kernels.Tensor{}, ShapeError(l.name, "Linear", "backward", dy.Shape, fmt.Sprintf("%d rows of %d", l.s.Rows, l.Out))
 	}
-	dx, err := l.dx.Get(l.be, l.x.Shape)
+	dx, err := l.dx.GetAct(l.be, l.x.Shape)
 	if err == nil {
-		err = l.be.LinearBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Value, l.s)
+		err = l.be.LinearBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Operand(), l.s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Linear", "backward", err)

@@ -56,7 +56,7 @@ func (c *CrossEntropy) BackwardScaled(scale float64) (kernels.Tensor, error) {
 	if !c.forwardCalled {
 		return kernels.Tensor{}, fmt.Errorf("loss (CrossEntropy) backward: %w", ErrNoForward)
 	}
-	d, err := c.dlogits.Get(c.be, kernels.Shape{c.s.N, c.s.K})
+	d, err := c.dlogits.GetAct(c.be, kernels.Shape{c.s.N, c.s.K})
 	if err == nil {
 		err = c.be.CrossEntropyBackward(d, c.prob.t, c.target, scale/float64(c.s.N), c.s)
 	}

@@ -92,7 +92,7 @@ func (l *Mask) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if err != nil {
 		return kernels.Tensor{}, err
 	}
-	y, err := l.out.Get(l.be, x.Shape)
+	y, err := l.out.GetAct(l.be, x.Shape)
 	if err == nil {
 		err = l.be.MaskFill(y, x, l.src.T, l.token(), s)
 	}
@@ -117,7 +117,7 @@ func (l *Mask) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	if l.Token != nil {
 		dfill, _ = l.Token.Grad.Reshape(kernels.Shape{l.s.C})
 	}
-	dx, err := l.dx.Get(l.be, dy.Shape)
+	dx, err := l.dx.GetAct(l.be, dy.Shape)
 	if err == nil {
 		err = l.be.MaskFillBackward(dx, dfill, dy, l.mask, l.s)
 	}

@@ -62,7 +62,7 @@ func (l *PatchLoss) Backward() (kernels.Tensor, error) {
 	if !l.fwd {
 		return kernels.Tensor{}, fmt.Errorf("loss (PatchLoss) backward: %w", ErrNoForward)
 	}
-	d, err := l.dpred.Get(l.be, l.s.PredShape())
+	d, err := l.dpred.GetAct(l.be, l.s.PredShape())
 	if err == nil {
 		err = l.be.PatchLossBackward(d, l.pred, l.target.t, l.mask, l.scale, l.s)
 	}

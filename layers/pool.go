@@ -34,7 +34,7 @@ func (l *GlobalAvgPool) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "forward", x.Shape, "[N H W C]")
 	}
 	s := kernels.PoolShape{N: x.Shape[0], HW: x.Shape[1] * x.Shape[2], C: x.Shape[3]}
-	y, err := l.out.Get(l.be, kernels.Shape{s.N, s.C})
+	y, err := l.out.GetAct(l.be, kernels.Shape{s.N, s.C})
 	if err == nil {
 		err = l.be.AvgPool(y, x, s)
 	}
@@ -54,7 +54,7 @@ func (l *GlobalAvgPool) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	if !dy.Shape.Equal(kernels.Shape{l.s.N, l.s.C}) {
 		return kernels.Tensor{}, ShapeError(l.name, "GlobalAvgPool", "backward", dy.Shape, fmt.Sprintf("[%d %d]", l.s.N, l.s.C))
 	}
-	dx, err := l.dx.Get(l.be, l.x.Shape)
+	dx, err := l.dx.GetAct(l.be, l.x.Shape)
 	if err == nil {
 		err = l.be.AvgPoolBackward(dx, dy, l.s)
 	}

@@ -39,7 +39,7 @@ func (r *Residual) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if !b.Shape.Equal(x.Shape) {
 		return kernels.Tensor{}, ShapeError(r.name, "Residual", "forward", b.Shape, "the body's input shape "+x.Shape.String())
 	}
-	y, err := r.out.Get(r.be, x.Shape)
+	y, err := r.out.GetAct(r.be, x.Shape)
 	if err == nil {
 		err = r.be.Add(y, x, b)
 	}

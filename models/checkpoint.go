@@ -262,7 +262,7 @@ func (m *Model) LoadTensors(path string, tensors []Tensor) error {
 			return fmt.Errorf("models: load %s: %w", p.Name, err)
 		}
 	}
-	return nil
+	return m.Arena.SyncLow()
 }
 
 // sameSqueezed reports whether two shapes are equal once size-1 axes are

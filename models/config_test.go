@@ -22,6 +22,9 @@ func (lenStorage) Slice(off, n int) kernels.Storage { return lenStorage(n) }
 func (shapeOnly) Alloc(s kernels.Shape) (kernels.Tensor, error) {
 	return kernels.Tensor{Shape: s.Clone(), Data: lenStorage(s.Len())}, nil
 }
+func (o shapeOnly) AllocDType(s kernels.Shape, _ kernels.DType) (kernels.Tensor, error) {
+	return o.Alloc(s)
+}
 func (shapeOnly) Upload(kernels.Tensor, []float32) error   { return nil }
 func (shapeOnly) Download([]float32, kernels.Tensor) error { return nil }
 func (shapeOnly) Copy(dst, src kernels.Tensor) error       { return nil }

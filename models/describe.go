@@ -24,7 +24,8 @@ type LayerInfo struct {
 // row of kind Add for each block's residual sum, for an input of n images of
 // h×w pixels. It computes shapes, parameters, MACs and held activation bytes
 // analytically (no data moves), so it works for any size the network
-// accepts. elemBytes is the backend's element size (4 for float32).
+// accepts. elemBytes is the size of an activation element (4 for float32,
+// 2 in bf16 precision).
 func (m *Model) Describe(n, h, w, elemBytes int) ([]LayerInfo, error) {
 	if min := m.MinInput(); h < min || w < min || n <= 0 {
 		return nil, fmt.Errorf("models: describe %d×%dx%d: input must be at least %dx%d: %w", n, h, w, min, min, kernels.ErrShape)

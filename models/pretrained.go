@@ -189,7 +189,7 @@ func (m *Model) LoadPretrainedTensors(path string, tensors []Tensor) (Pretrained
 		}
 		rep.Loaded++
 	}
-	return rep, nil
+	return rep, m.Arena.SyncLow()
 }
 
 // first returns at most n leading names, noting how many were left out.

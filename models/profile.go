@@ -86,7 +86,7 @@ func Profile(ctx context.Context, be kernels.Backend, cfg Config, o ProfileOptio
 	if err != nil {
 		return nil, err
 	}
-	rows, err := m.Describe(o.Batch, o.Size, o.Size, be.DType().Size())
+	rows, err := m.Describe(o.Batch, o.Size, o.Size, kernels.ActivationDType(be).Size())
 	if err != nil {
 		return nil, err
 	}

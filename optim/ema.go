@@ -40,7 +40,8 @@ func (e *EMA) Update() error { return e.be.EMA(e.avg, e.arena.Values, e.Decay) }
 func (e *EMA) Weights() kernels.Tensor { return e.avg }
 
 // Swap exchanges the arena's weights with the average, so the model
-// evaluates the EMA weights; a second Swap restores them.
+// evaluates the EMA weights; a second Swap restores them. In bf16
+// precision it refreshes the arena's bf16 weight copy too.
 func (e *EMA) Swap() error {
 	if e.tmp.Nil() {
 		var err error
@@ -53,5 +54,5 @@ func (e *EMA) Swap() error {
 			return fmt.Errorf("optim: EMA swap: %w", err)
 		}
 	}
-	return nil
+	return e.arena.SyncLow()
 }

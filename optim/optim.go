@@ -181,17 +181,24 @@ func (o *Optimizer) Prepare(lr float64) error {
 func (o *Optimizer) Replayed() { o.step++ }
 
 // Step applies one update with base learning rate lr (each group uses lr
-// times its scale), using the gradients in the arena.
+// times its scale), using the gradients in the arena. In bf16 precision it
+// refreshes the arena's bf16 weight copy as well (AdamW in the same pass,
+// kernels.OptimOps.AdamWBF16).
 func (o *Optimizer) Step(lr float64) error {
 	groups, err := o.groupsAt(lr)
 	if err != nil {
 		return err
 	}
 	a := o.arena
-	if o.cfg.Name == "adamw" {
+	switch {
+	case o.cfg.Name == "adamw" && !a.Low.Nil():
+		err = o.be.AdamWBF16(a.Values, a.Grads, o.m, o.v, a.Low, groups, o.adamw())
+	case o.cfg.Name == "adamw":
 		err = o.be.AdamW(a.Values, a.Grads, o.m, o.v, groups, o.adamw())
-	} else {
-		err = o.be.SGD(a.Values, a.Grads, o.m, groups, o.sgd())
+	default:
+		if err = o.be.SGD(a.Values, a.Grads, o.m, groups, o.sgd()); err == nil {
+			err = a.SyncLow() // SGD has no fused bf16 variant: a second pass
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("optim: %s step %d: %w", o.cfg.Name, o.step+1, err)

@@ -16,6 +16,7 @@ import (
 type BenchResult struct {
 	Model      string  `json:"model"`
 	Backend    string  `json:"backend"`
+	Precision  string  `json:"precision"` // kernels.Precision the backend ran in
 	Batch      int     `json:"batch"`
 	Size       int     `json:"size"`
 	Steps      int     `json:"steps"`
@@ -114,7 +115,7 @@ func Bench(ctx context.Context, be kernels.Backend, mc models.Config, batch, siz
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(steps) / 1e6 }
-	r := BenchResult{Model: mc.Name, Backend: be.Name(), Batch: batch, Size: size, Steps: steps,
+	r := BenchResult{Model: mc.Name, Backend: be.Name(), Precision: string(kernels.PrecisionOf(be)), Batch: batch, Size: size, Steps: steps,
 		ForwardMs: ms(fwd), BackwardMs: ms(bwd)}
 	r.StepMs = r.ForwardMs + r.BackwardMs
 	r.ImgPerSec = float64(batch) / (r.StepMs / 1e3)

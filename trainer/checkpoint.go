@@ -175,7 +175,10 @@ func loadWeights(m *models.Model, path string, ema bool) (map[string]models.Tens
 	if len(avg.Data) != m.Arena.Len() {
 		return nil, fmt.Errorf("checkpoint %s: EMA has %d elements, the model %d", path, len(avg.Data), m.Arena.Len())
 	}
-	return extra, m.Backend.Upload(m.Arena.Values, avg.Data)
+	if err := m.Backend.Upload(m.Arena.Values, avg.Data); err != nil {
+		return nil, err
+	}
+	return extra, m.Arena.SyncLow()
 }
 
 // ErrNonFinite is wrapped by the error that stops a run whose loss became NaN

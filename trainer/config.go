@@ -14,6 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/optim"
 )
@@ -74,6 +75,7 @@ type DataConfig struct {
 // TrainConfig holds the loop's settings.
 type TrainConfig struct {
 	Backend         string   `toml:"backend" json:"backend"`                   // cpu, cuda, cudasim
+	Precision       string   `toml:"precision" json:"precision"`               // bf16, tf32 or fp32 (docs/BF16.md); "": bf16 on CUDA, fp32 on the CPU
 	Epochs          int      `toml:"epochs" json:"epochs"`                     // passes over the training set
 	MaxSteps        int      `toml:"max_steps" json:"max_steps"`               // stop after this many steps (0: epochs decide)
 	BatchSize       int      `toml:"batch_size" json:"batch_size"`             // images per micro-batch (forward and backward)
@@ -263,6 +265,7 @@ func (c Config) Validate() error {
 		{d.EvalImages >= 0, "data.eval_images", d.EvalImages, ">= 0 (0: all)"},
 		{d.Classes >= 0, "data.classes", d.Classes, ">= 0 (0: all)"},
 		{slices.Contains(backends, t.Backend), "train.backend", t.Backend, strings.Join(backends, ", ")},
+		{t.Precision == "" || validPrecision(t.Precision), "train.precision", t.Precision, `"bf16", "tf32" or "fp32" ("": bf16 on CUDA, fp32 on the CPU)`},
 		// TOML integers are int64; the decoder wraps a negative one into
 		// this unsigned field, so show it as written.
 		{t.Seed <= math.MaxInt64, "train.seed", int64(t.Seed), fmt.Sprintf("in [0, %d]", int64(math.MaxInt64))},
@@ -297,6 +300,9 @@ func (c Config) Validate() error {
 	if err := c.Optim.Config.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if c.QAT.Enabled && c.Train.Precision != "" && c.Train.Precision != string(kernels.FP32) {
+		return fmt.Errorf("config: train.precision = %q with qat.enabled: quantization-aware training runs in fp32; set train.precision = \"fp32\" or leave it unset", c.Train.Precision)
+	}
 	if c.QAT.Enabled && c.Model.Pretrained != "" {
 		return fmt.Errorf("config: model.pretrained and qat.from both set the starting weights; keep one")
 	}
@@ -313,6 +319,12 @@ func (c Config) Validate() error {
 		return err
 	}
 	return c.checkLoaderMemory()
+}
+
+// validPrecision reports whether s names a kernels.Precision.
+func validPrecision(s string) bool {
+	_, err := kernels.ParsePrecision(s)
+	return err == nil
 }
 
 // Bounds on [data] keys that size buffers.

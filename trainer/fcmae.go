@@ -89,6 +89,9 @@ func (p *Pretrainer) init(ctx context.Context, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if _, err = SetPrecision(p.be, cfg.Train.Backend, cfg.Train.Precision); err != nil {
+		return fmt.Errorf("config: train.precision = %q on backend %s: %w", cfg.Train.Precision, cfg.Train.Backend, err)
+	}
 	if p.model, err = models.NewFCMAE(p.be, mc, cfg.FCMAE, cfg.Train.Seed); err != nil {
 		return err
 	}

@@ -62,13 +62,22 @@ func readState(t *testing.T, path string) map[string][]float32 {
 
 // TestResumeIsBitIdentical stops a run after 3 of 6 steps, resumes it, and
 // requires every saved tensor (weights, AdamW moments, EMA) to equal the
-// uninterrupted run's bit for bit.
+// uninterrupted run's bit for bit, in fp32 and in the bf16 emulation (whose
+// bf16 weight copy a resume rebuilds from the float32 checkpoint).
 func TestResumeIsBitIdentical(t *testing.T) {
+	for _, prec := range []string{"fp32", "bf16"} {
+		t.Run(prec, func(t *testing.T) { testResumeIsBitIdentical(t, prec) })
+	}
+}
+
+func testResumeIsBitIdentical(t *testing.T, prec string) {
 	whole := quickConfig(t, 6)
+	whole.Train.Precision = prec
 	if err := run(t, whole, 0); err != nil {
 		t.Fatal(err)
 	}
 	split := quickConfig(t, 6)
+	split.Train.Precision = prec
 	if err := run(t, split, 3); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("stopping after 3 steps: %v", err)
 	}
@@ -109,9 +118,17 @@ func f32bytes(v []float32) []byte {
 }
 
 // TestNonFiniteLossKeepsCheckpoint poisons the weights of a resumed run: the
-// run must stop with ErrNonFinite and leave last.safetensors untouched.
+// run must stop with ErrNonFinite and leave last.safetensors untouched, in
+// fp32 and in bf16.
 func TestNonFiniteLossKeepsCheckpoint(t *testing.T) {
+	for _, prec := range []string{"fp32", "bf16"} {
+		t.Run(prec, func(t *testing.T) { testNonFiniteLossKeepsCheckpoint(t, prec) })
+	}
+}
+
+func testNonFiniteLossKeepsCheckpoint(t *testing.T, prec string) {
 	c := quickConfig(t, 4)
+	c.Train.Precision = prec
 	if err := run(t, c, 2); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("first part: %v", err)
 	}

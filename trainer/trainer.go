@@ -48,7 +48,8 @@ type Trainer struct {
 	savedStep  int              // step of the last save of last.safetensors
 	quantized  []*qat.Quantized // fake quantizers of a QAT run
 	qatResults QATResults
-	graph      *stepGraph // CUDA graph of the step, nil when off
+	graph      *stepGraph        // CUDA graph of the step, nil when off
+	precision  kernels.Precision // train.precision resolved for the backend
 }
 
 // Result summarises a finished (or stopped) run.
@@ -97,6 +98,13 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 	mc, err := cfg.ModelConfig(data.Info.C, data.Info.NumClasses())
 	if err != nil {
 		return err
+	}
+	setting := cfg.Train.Precision
+	if setting == "" && cfg.QAT.Enabled {
+		setting = string(kernels.FP32) // fake quantization runs in fp32
+	}
+	if t.precision, err = SetPrecision(be, cfg.Train.Backend, setting); err != nil {
+		return fmt.Errorf("config: train.precision = %q on backend %s: %w", setting, cfg.Train.Backend, err)
 	}
 	if t.model, err = models.New(be, mc, cfg.Train.Seed); err != nil {
 		return err
@@ -232,7 +240,7 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("trainer: %w", err)
 	}
 	fmt.Fprintf(t.log.out, "model %s: %d parameters on %s (%s), %d steps of %d images (%d per epoch)%s\n",
-		t.model.Config.Name, t.model.NumParams(), t.be.Name(), t.be.DType(), t.steps,
+		t.model.Config.Name, t.model.NumParams(), t.be.Name(), t.precision, t.steps,
 		t.cfg.Train.BatchSize*t.cfg.Train.UpdateFreq, t.perEpoch, accumulationNote(t.cfg.Train))
 	in, onDevice := t.be.(kernels.InputOps)
 	pipe := t.data.TrainPipe

@@ -37,13 +37,14 @@ func (f modelFlags) config() (models.Config, error) {
 
 // bench measures training throughput.
 func bench(ctx context.Context, args []string) error {
-	fs := newFlagSet("train bench", "usage: train bench -model NAME -size PX -batch N [-steps N] [-backend B] [-json]")
+	fs := newFlagSet("train bench", "usage: train bench -model NAME -size PX -batch N [-steps N] [-backend B] [-precision P] [-json]")
 	mf := addModelFlags(fs)
 	size := fs.Int("size", 224, "input side in pixels")
 	batch := fs.Int("batch", 32, "images per step")
 	steps := fs.Int("steps", 5, "timed steps")
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
+	precision := fs.String("precision", "", "bf16, tf32 or fp32 (docs/BF16.md; default bf16 on CUDA, fp32 on the CPU)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -57,6 +58,9 @@ func bench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeBE()
+	if _, err := trainer.SetPrecision(be, *backend, *precision); err != nil {
+		return fmt.Errorf("-precision %q on backend %s: %w", *precision, *backend, err)
+	}
 	r, err := trainer.Bench(ctx, be, mc, *batch, *size, *warmup, *steps)
 	if err != nil {
 		return err
@@ -64,7 +68,7 @@ func bench(ctx context.Context, args []string) error {
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(r)
 	}
-	fmt.Printf("%s on %s: batch %d at %d px: %.1f ms/step (forward %.1f, backward+optimizer %.1f), %.1f img/s\n",
-		r.Model, r.Backend, r.Batch, r.Size, r.StepMs, r.ForwardMs, r.BackwardMs, r.ImgPerSec)
+	fmt.Printf("%s on %s (%s): batch %d at %d px: %.1f ms/step (forward %.1f, backward+optimizer %.1f), %.1f img/s\n",
+		r.Model, r.Backend, r.Precision, r.Batch, r.Size, r.StepMs, r.ForwardMs, r.BackwardMs, r.ImgPerSec)
 	return nil
 }

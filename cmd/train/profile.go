@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 
@@ -12,12 +13,13 @@ import (
 
 // profile prints the per-layer table and optionally writes it as JSON.
 func profile(ctx context.Context, args []string) error {
-	fs := newFlagSet("train profile", "usage: train profile -model NAME -size PX [-batch N] [-iters N] [-json FILE] [-backend B]")
+	fs := newFlagSet("train profile", "usage: train profile -model NAME -size PX [-batch N] [-iters N] [-json FILE] [-backend B] [-precision P]")
 	mf := addModelFlags(fs)
 	size := fs.Int("size", 224, "input side in pixels")
 	batch := fs.Int("batch", 1, "images per pass")
 	iters := fs.Int("iters", 3, "timed forward+backward passes averaged")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
+	precision := fs.String("precision", "", "bf16, tf32 or fp32 (docs/BF16.md; default bf16 on CUDA, fp32 on the CPU)")
 	jsonPath := fs.String("json", "", "also write the table as JSON to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -31,6 +33,9 @@ func profile(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeBE()
+	if _, err := trainer.SetPrecision(be, *backend, *precision); err != nil {
+		return fmt.Errorf("-precision %q on backend %s: %w", *precision, *backend, err)
+	}
 	rows, err := models.Profile(ctx, be, mc, models.ProfileOptions{Batch: *batch, Size: *size, Iters: *iters})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/nextconv/nextconv/internal/bfloat16"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -41,10 +42,33 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, 
 		return err
 	}
 	if b.dt == kernels.Float64 {
-		adamW(b, host[float64](p), host[float64](g), host[float64](m), host[float64](v), groups, h)
+		adamW(b, host[float64](p), host[float64](g), host[float64](m), host[float64](v), nil, groups, h)
 	} else {
-		adamW(b, host[float32](p), host[float32](g), host[float32](m), host[float32](v), groups, h)
+		adamW(b, host[float32](p), host[float32](g), host[float32](m), host[float32](v), nil, groups, h)
 	}
+	return nil
+}
+
+// AdamWBF16 is AdamW that also writes p16[i] = bf16(p[i]) (nearest even)
+// of every updated element in the same loop (kernels.OptimOps.AdamWBF16):
+// the bf16 weight copy the matrix products read in bf16 precision. p16 is
+// a BFloat16 tensor of p's length. Errors as for AdamW, and one wrapping
+// kernels.ErrDType if p16 is not BFloat16 or the backend is float64.
+func (b *Backend) AdamWBF16(p, g, m, v, p16 kernels.Tensor, groups []kernels.AdamWGroup, h kernels.AdamWHyper) error {
+	const op = "cpu adamw-bf16"
+	if err := b.checkArgs(op, kernels.Arg{Name: "p", T: p, Want: p.Shape}, kernels.Arg{Name: "g", T: g, Want: p.Shape},
+		kernels.Arg{Name: "m", T: m, Want: p.Shape}, kernels.Arg{Name: "v", T: v, Want: p.Shape},
+		kernels.Arg{Name: "p16", T: p16, Want: p.Shape}); err != nil {
+		return err
+	}
+	low, ok := p16.Data.(kernels.BF16Host)
+	if !ok {
+		return fmt.Errorf("%s: p16 is %v, want bfloat16: %w", op, p16, kernels.ErrDType)
+	}
+	if err := checkAdamW(op, p.Len(), groups, h); err != nil {
+		return err
+	}
+	adamW(b, host[float32](p), host[float32](g), host[float32](m), host[float32](v), low, groups, h)
 	return nil
 }
 
@@ -61,7 +85,9 @@ func checkAdamW(op string, n int, groups []kernels.AdamWGroup, h kernels.AdamWHy
 // stores, a square root and a division).
 const adamWCost = 12
 
-func adamW[T Float](b *Backend, p, g, m, v []T, groups []kernels.AdamWGroup, h kernels.AdamWHyper) {
+// adamW updates p, m and v over the groups and, when p16 is not nil (T is
+// then float32), writes the rounded new p into p16.
+func adamW[T Float](b *Backend, p, g, m, v []T, p16 []float32, groups []kernels.AdamWGroup, h kernels.AdamWHyper) {
 	b1, b2, eps := h.Beta1, h.Beta2, h.Eps
 	t := float64(h.Step)
 	bc1 := 1 - math.Pow(b1, t)
@@ -83,6 +109,11 @@ func adamW[T Float](b *Backend, p, g, m, v []T, groups []kernels.AdamWGroup, h k
 				denom := math.Sqrt(float64(vi))/bc2Sqrt + eps
 				ps[i] = T(pi + negStep*float64(mi)/denom)
 				ms[i], vs[i] = mi, vi
+			}
+			if p16 != nil {
+				for i := lo; i < hi; i++ {
+					p16[gr.Offset+i] = bfloat16.Round(float32(ps[i]))
+				}
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/nextconv/nextconv/internal/bfloat16"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -21,7 +22,7 @@ func (b *Backend) checkArgs(op string, args ...kernels.Arg) error {
 		}
 		var ok bool
 		switch a.T.Data.(type) {
-		case kernels.F32:
+		case kernels.F32, kernels.BF16Host:
 			ok = b.dt == kernels.Float32
 		case kernels.F64:
 			ok = b.dt == kernels.Float64
@@ -32,6 +33,18 @@ func (b *Backend) checkArgs(op string, args ...kernels.Arg) error {
 		}
 	}
 	return nil
+}
+
+// roundBF16 rounds every element of t to bfloat16 (nearest even) in place
+// if t is a bf16 activation (BF16Host storage): the store of an op's
+// BFloat16 output. Other tensors are left alone, so the float32 path costs
+// one type switch.
+func (b *Backend) roundBF16(t kernels.Tensor) {
+	d, ok := t.Data.(kernels.BF16Host)
+	if !ok {
+		return
+	}
+	b.parallelFor(len(d), 2, func(lo, hi int) { bfloat16.RoundSlice(d[lo:hi]) })
 }
 
 // shapeErr wraps a shape struct's Validate error with the op and the struct.

@@ -35,6 +35,7 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 	} else {
 		conv2dForward(b, host[float32](y), host[float32](x), host[float32](w), host[float32](bias), s)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -60,6 +61,7 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	} else {
 		conv2dBackward(b, host[float32](dx), host[float32](dw), host[float32](db), host[float32](dy), host[float32](x), host[float32](w), s)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 

@@ -57,6 +57,7 @@ func (b *Backend) CrossEntropyBackward(dlogits, prob, target kernels.Tensor, sca
 	} else {
 		crossEntropyBackward(b, host[float32](dlogits), host[float32](prob), host[float32](target), scale)
 	}
+	b.roundBF16(dlogits)
 	return nil
 }
 

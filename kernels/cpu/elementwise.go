@@ -25,6 +25,7 @@ func (b *Backend) Add(y, a, c kernels.Tensor) error {
 	} else {
 		add(b, host[float32](y), host[float32](a), host[float32](c))
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -40,6 +41,7 @@ func (b *Backend) Scale(y, x kernels.Tensor, alpha float64) error {
 	} else {
 		scale(b, host[float32](y), host[float32](x), alpha)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -64,6 +66,7 @@ func (b *Backend) ScaleSamples(y, x, scale kernels.Tensor) error {
 	} else {
 		scaleSamples(b, host[float32](y), host[float32](x), host[float32](scale))
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -82,6 +85,7 @@ func (b *Backend) ChannelScale(y, x, gamma kernels.Tensor) error {
 	} else {
 		channelScale(b, host[float32](y), host[float32](x), host[float32](gamma))
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -100,6 +104,7 @@ func (b *Backend) ChannelScaleBackward(dx, dgamma, dy, x, gamma kernels.Tensor) 
 	} else {
 		channelScaleBackward(b, host[float32](dx), host[float32](dgamma), host[float32](dy), host[float32](x), host[float32](gamma))
 	}
+	b.roundBF16(dx)
 	return nil
 }
 

@@ -31,7 +31,11 @@ func (b *Backend) FakeQuant(y, x, scale, zeroPoint kernels.Tensor, s kernels.Qua
 	if b.dt == kernels.Float64 {
 		return fakeQuant[float64](b, op, y, x, scale, zeroPoint, s)
 	}
-	return fakeQuant[float32](b, op, y, x, scale, zeroPoint, s)
+	if err := fakeQuant[float32](b, op, y, x, scale, zeroPoint, s); err != nil {
+		return err
+	}
+	b.roundBF16(y)
+	return nil
 }
 
 // FakeQuantBackward overwrites dx = dy·mask and accumulates the LSQ
@@ -53,7 +57,11 @@ func (b *Backend) FakeQuantBackward(dx, dscale, dzeroPoint, dy, x, scale, zeroPo
 	if b.dt == kernels.Float64 {
 		return fakeQuantBackward[float64](b, op, dx, dscale, dzeroPoint, dy, x, scale, zeroPoint, s, gradFactor)
 	}
-	return fakeQuantBackward[float32](b, op, dx, dscale, dzeroPoint, dy, x, scale, zeroPoint, s, gradFactor)
+	if err := fakeQuantBackward[float32](b, op, dx, dscale, dzeroPoint, dy, x, scale, zeroPoint, s, gradFactor); err != nil {
+		return err
+	}
+	b.roundBF16(dx)
+	return nil
 }
 
 // MinMax overwrites min and max [Channels] with each channel's smallest and

@@ -25,6 +25,7 @@ func (b *Backend) MaskFill(y, x, mask, fill kernels.Tensor, s kernels.MaskShape)
 	} else {
 		maskFill(b, host[float32](y), host[float32](x), host[float32](mask), host[float32](fill), s)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -72,6 +73,7 @@ func (b *Backend) MaskFillBackward(dx, dfill, dy, mask kernels.Tensor, s kernels
 	} else {
 		maskFillBackward(host[float32](dx), host[float32](dfill), host[float32](dy), host[float32](mask), s)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 
@@ -178,6 +180,7 @@ func (b *Backend) PatchLossBackward(dpred, pred, target, mask kernels.Tensor, sc
 	} else {
 		patchLossBackward(host[float32](dpred), host[float32](pred), host[float32](target), host[float32](mask), scale, s)
 	}
+	b.roundBF16(dpred)
 	return nil
 }
 

@@ -39,6 +39,7 @@ func (b *Backend) GELU(y, x kernels.Tensor, approx kernels.GELUApprox) error {
 	} else {
 		geluOp(b, host[float32](y), host[float32](x), approx)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -65,6 +66,7 @@ func (b *Backend) GELUBackward(dx, dy, x kernels.Tensor, approx kernels.GELUAppr
 	} else {
 		geluBackwardOp(b, host[float32](dx), host[float32](dy), host[float32](x), approx)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 

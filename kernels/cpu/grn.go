@@ -36,6 +36,7 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 	} else {
 		grn(b, host[float32](y), host[float32](gnorm), host[float32](x), host[float32](gamma), host[float32](beta), s)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -78,6 +79,7 @@ func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Ten
 		grnBackward(b, host[float32](dx), host[float32](dgamma), host[float32](dbeta), host[float32](dy),
 			host[float32](x), host[float32](gnorm), host[float32](gamma), s)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 

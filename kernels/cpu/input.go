@@ -56,6 +56,7 @@ func (s *stager) Normalize(y kernels.Tensor) error {
 	} else {
 		normalizeBytes(host[float32](y), s.buf[:s.n], s.stats)
 	}
+	s.b.roundBF16(y)
 	return nil
 }
 
@@ -85,6 +86,7 @@ func (b *Backend) MixBlend(x kernels.Tensor, lam float64) error {
 	} else {
 		mixBlend(host[float32](x), x.Shape[0], lam)
 	}
+	b.roundBF16(x)
 	return nil
 }
 
@@ -117,6 +119,7 @@ func (b *Backend) MixCut(x kernels.Tensor, box [4]int) error {
 	} else {
 		mixCut(host[float32](x), x.Shape, box)
 	}
+	b.roundBF16(x)
 	return nil
 }
 

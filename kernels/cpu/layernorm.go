@@ -27,6 +27,7 @@ func (b *Backend) LayerNorm(y, mean, rstd, x, w, bias kernels.Tensor, s kernels.
 	} else {
 		layerNorm(b, host[float32](y), host[float32](mean), host[float32](rstd), host[float32](x), host[float32](w), host[float32](bias), s)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -55,6 +56,7 @@ func (b *Backend) LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w kernels.Ten
 		layerNormBackward(b, host[float32](dx), host[float32](dw), host[float32](db), host[float32](dy),
 			host[float32](x), host[float32](mean), host[float32](rstd), host[float32](w), s)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 

@@ -25,6 +25,7 @@ func (b *Backend) LayerNormGELU(y, mean, rstd, x, w, bias kernels.Tensor, s kern
 	} else {
 		layerNormGELU(b, host[float32](y), host[float32](mean), host[float32](rstd), host[float32](x), host[float32](w), host[float32](bias), s, approx)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -60,6 +61,7 @@ func (b *Backend) LayerNormGELUBackward(dx, dw, db, dy, x, mean, rstd, w, bias k
 		layerNormGELUBackward(b, host[float32](dx), host[float32](dw), host[float32](db), host[float32](dy),
 			host[float32](x), host[float32](mean), host[float32](rstd), host[float32](w), host[float32](bias), s, approx)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 

@@ -21,6 +21,7 @@ func (b *Backend) Linear(y, x, w, bias kernels.Tensor, s kernels.LinearShape) er
 	} else {
 		linearForward(b, host[float32](y), host[float32](x), host[float32](w), host[float32](bias), s)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -52,6 +53,7 @@ func (b *Backend) LinearBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	} else {
 		linearBackward(b, host[float32](dx), host[float32](dw), host[float32](db), host[float32](dy), host[float32](x), host[float32](w), s)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 

@@ -23,6 +23,7 @@ func (b *Backend) AvgPool(y, x kernels.Tensor, s kernels.PoolShape) error {
 	} else {
 		avgPool(b, host[float32](y), host[float32](x), s)
 	}
+	b.roundBF16(y)
 	return nil
 }
 
@@ -42,6 +43,7 @@ func (b *Backend) AvgPoolBackward(dx, dy kernels.Tensor, s kernels.PoolShape) er
 	} else {
 		avgPoolBackward(b, host[float32](dx), host[float32](dy), s)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 
