@@ -5,10 +5,12 @@
 // depends on is part of it, so that go build recompiles it when one changes.
 
 #include "../../kernels/src/compat.cuh"
+#include "../../kernels/src/bf16.cuh"
 #include "../../kernels/src/gelu.cuh"
 #include "../../kernels/src/reduce.cuh"
 
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
+CUDASIM_SOURCE("kernels", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
 CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "263aa66047a766d94d5b2939f470ce3f9de7222ca3ca7b386e5fba9b095ea6d3")
 
@@ -21,6 +23,14 @@ CUDASIM_LAUNCH_BOUNDS(bias_add_f32, 256)
 CUDASIM_REGISTER(column_sum_f32, "out", "in", "rows", "cols", "ld", "rows_per_chunk", "accumulate")
 CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
 }  // namespace cudasim_src_bias
+
+// kernels/src/convert.cu
+CUDASIM_SOURCE("kernels", "kernels/src/convert.cu", "2233cd1a18a5eb052ed59530f106d56e4f1eeb3b3412cf2546c641b9c4c314fe")
+namespace cudasim_src_convert {
+#include "../../kernels/src/convert.cu"
+CUDASIM_REGISTER(convert_f32_bf16, "y", "x", "n")
+CUDASIM_REGISTER(convert_bf16_f32, "y", "x", "n")
+}  // namespace cudasim_src_convert
 
 // kernels/src/crossentropy.cu
 CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "9b9fb6f20b0813abe10a6c05d0fcf3c5cb41ea4940df92359210c85dd1a346e8")
@@ -70,13 +80,16 @@ CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_f32, 256)
 }  // namespace cudasim_src_dwconv
 
 // kernels/src/elementwise.cu
-CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "7d226358192c018644b0f66198b23256ff3be4f826eeca7760df2937f21bd770")
+CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "f012a11ff7c574f4644b5310c5631e24513522dea36015d531269747b5afecc4")
 namespace cudasim_src_elementwise {
 #include "../../kernels/src/elementwise.cu"
 CUDASIM_REGISTER(add_f32, "y", "a", "b", "n")
 CUDASIM_REGISTER(scale_f32, "y", "x", "alpha", "n")
 CUDASIM_REGISTER(scale_samples_f32, "y", "x", "scale", "per", "samples")
 CUDASIM_REGISTER(channel_scale_f32, "y", "x", "gamma", "n", "C")
+CUDASIM_REGISTER(add_bf16, "y", "a", "b", "n")
+CUDASIM_REGISTER(scale_samples_bf16, "y", "x", "scale", "per", "samples")
+CUDASIM_REGISTER(channel_scale_bf16, "y", "x", "gamma", "n", "C")
 CUDASIM_REGISTER(channel_scale_bwd_f32, "dx", "partial", "dy", "x", "gamma", "rows", "C", "width", "rows_per_chunk")
 CUDASIM_LAUNCH_BOUNDS(channel_scale_bwd_f32, 256)
 CUDASIM_REGISTER(channel_scale_dgamma_f32, "dgamma", "partial", "chunks", "C")
@@ -121,13 +134,17 @@ CUDASIM_REGISTER(patch_loss_bwd_f32, "dpred", "pred", "target", "mask", "scale",
 }  // namespace cudasim_src_fcmae
 
 // kernels/src/gelu.cu
-CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "8c92507ff42635d91c0dd7b11b9260eb778d3f1b653fbccc764ad925b1c0d76e")
+CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "aecd60833ea9d9a84ea5f7fd34c5159e265782654ee28e8aacdfc6519e4c24a5")
 namespace cudasim_src_gelu {
 #include "../../kernels/src/gelu.cu"
 CUDASIM_REGISTER(gelu_fwd_f32, "y", "x", "n", "approx")
 CUDASIM_LAUNCH_BOUNDS(gelu_fwd_f32, GELU_THREADS)
 CUDASIM_REGISTER(gelu_bwd_f32, "dx", "dy", "x", "n", "approx")
 CUDASIM_LAUNCH_BOUNDS(gelu_bwd_f32, GELU_THREADS)
+CUDASIM_REGISTER(gelu_fwd_bf16, "y", "x", "n", "approx")
+CUDASIM_LAUNCH_BOUNDS(gelu_fwd_bf16, GELU_THREADS)
+CUDASIM_REGISTER(gelu_bwd_bf16, "dx", "dy", "x", "n", "approx")
+CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
