@@ -7,7 +7,7 @@
 //
 // # How it works
 //
-// kernels/src/compat.cuh, the only header a kernel includes, pulls in
+// kernels/src/compat.cuh, the first header every kernel includes, pulls in
 // cuda_sim.h when CUDASIM is defined. That header maps CUDA's qualifiers to
 // C++ (__global__ and __device__ vanish, __shared__ becomes static), gives
 // threadIdx, blockIdx, blockDim and gridDim as thread_local variables, and

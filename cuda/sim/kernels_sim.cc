@@ -5,8 +5,14 @@
 // depends on is part of it, so that go build recompiles it when one changes.
 
 #include "../../kernels/src/compat.cuh"
+#include "../../kernels/src/bf16.cuh"
+#include "../../kernels/src/gelu.cuh"
+#include "../../kernels/src/reduce.cuh"
 
-CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "ada14fe6b80e21b6883c74772fc2d3129016417b217eb093f5cd238840c98dd2")
+CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
+CUDASIM_SOURCE("kernels", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
+CUDASIM_SOURCE("kernels", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
+CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "263aa66047a766d94d5b2939f470ce3f9de7222ca3ca7b386e5fba9b095ea6d3")
 
 // kernels/src/bias.cu
 CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929")
@@ -18,8 +24,16 @@ CUDASIM_REGISTER(column_sum_f32, "out", "in", "rows", "cols", "ld", "rows_per_ch
 CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
 }  // namespace cudasim_src_bias
 
+// kernels/src/convert.cu
+CUDASIM_SOURCE("kernels", "kernels/src/convert.cu", "2233cd1a18a5eb052ed59530f106d56e4f1eeb3b3412cf2546c641b9c4c314fe")
+namespace cudasim_src_convert {
+#include "../../kernels/src/convert.cu"
+CUDASIM_REGISTER(convert_f32_bf16, "y", "x", "n")
+CUDASIM_REGISTER(convert_bf16_f32, "y", "x", "n")
+}  // namespace cudasim_src_convert
+
 // kernels/src/crossentropy.cu
-CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "7a6cb693845ecedd7b82f6ff7f746f5d98d5dd4bbbbf365cbf5a9215cd1978a1")
+CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "9b9fb6f20b0813abe10a6c05d0fcf3c5cb41ea4940df92359210c85dd1a346e8")
 namespace cudasim_src_crossentropy {
 #include "../../kernels/src/crossentropy.cu"
 CUDASIM_REGISTER(cross_entropy_fwd_f32, "loss", "prob", "logits", "target", "K")
@@ -66,13 +80,16 @@ CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_f32, 256)
 }  // namespace cudasim_src_dwconv
 
 // kernels/src/elementwise.cu
-CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "fcecbe46070ba6c409d82bd7b409e1c82d6c31d2daf0a538676d119b9466822f")
+CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "f012a11ff7c574f4644b5310c5631e24513522dea36015d531269747b5afecc4")
 namespace cudasim_src_elementwise {
 #include "../../kernels/src/elementwise.cu"
 CUDASIM_REGISTER(add_f32, "y", "a", "b", "n")
 CUDASIM_REGISTER(scale_f32, "y", "x", "alpha", "n")
 CUDASIM_REGISTER(scale_samples_f32, "y", "x", "scale", "per", "samples")
 CUDASIM_REGISTER(channel_scale_f32, "y", "x", "gamma", "n", "C")
+CUDASIM_REGISTER(add_bf16, "y", "a", "b", "n")
+CUDASIM_REGISTER(scale_samples_bf16, "y", "x", "scale", "per", "samples")
+CUDASIM_REGISTER(channel_scale_bf16, "y", "x", "gamma", "n", "C")
 CUDASIM_REGISTER(channel_scale_bwd_f32, "dx", "partial", "dy", "x", "gamma", "rows", "C", "width", "rows_per_chunk")
 CUDASIM_LAUNCH_BOUNDS(channel_scale_bwd_f32, 256)
 CUDASIM_REGISTER(channel_scale_dgamma_f32, "dgamma", "partial", "chunks", "C")
@@ -84,7 +101,7 @@ CUDASIM_REGISTER(ema_f32, "avg", "x", "decay", "keep", "n")
 }  // namespace cudasim_src_elementwise
 
 // kernels/src/fakequant.cu
-CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "532ee6a744180bcec57c5a7d48b19c2e56fa036ecaa3565ceb7e3cfeab7c4117")
+CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "775b3aecf1a96a74299f8c56c39b1b34a3ada4162fd82606331147268e1f4855")
 namespace cudasim_src_fakequant {
 #include "../../kernels/src/fakequant.cu"
 CUDASIM_REGISTER(fakequant_fwd_f32, "y", "x", "scale", "zero_point", "n", "C", "inner", "qmin", "qmax", "min_scale")
@@ -106,7 +123,7 @@ CUDASIM_LAUNCH_BOUNDS(minmax_reduce_f32, FQ_THREADS)
 }  // namespace cudasim_src_fakequant
 
 // kernels/src/fcmae.cu
-CUDASIM_SOURCE("kernels", "kernels/src/fcmae.cu", "804c09eb15963b28d83f1dd6ec9ce918717291ef58bcb3d61aa45f4f3be66a89")
+CUDASIM_SOURCE("kernels", "kernels/src/fcmae.cu", "1b644ccef7aa6af07009a39a5d3aef84c09fc867e60707b9d2f0c20ff23cc60c")
 namespace cudasim_src_fcmae {
 #include "../../kernels/src/fcmae.cu"
 CUDASIM_REGISTER(mask_fill_f32, "y", "x", "mask", "fill", "n", "C", "GH", "GW", "S")
@@ -117,17 +134,21 @@ CUDASIM_REGISTER(patch_loss_bwd_f32, "dpred", "pred", "target", "mask", "scale",
 }  // namespace cudasim_src_fcmae
 
 // kernels/src/gelu.cu
-CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "53a181f47b7b492345c4d8cc839c5af65db66d56574ea1f4f1b0ff6b5fcaa5f2")
+CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "aecd60833ea9d9a84ea5f7fd34c5159e265782654ee28e8aacdfc6519e4c24a5")
 namespace cudasim_src_gelu {
 #include "../../kernels/src/gelu.cu"
 CUDASIM_REGISTER(gelu_fwd_f32, "y", "x", "n", "approx")
 CUDASIM_LAUNCH_BOUNDS(gelu_fwd_f32, GELU_THREADS)
 CUDASIM_REGISTER(gelu_bwd_f32, "dx", "dy", "x", "n", "approx")
 CUDASIM_LAUNCH_BOUNDS(gelu_bwd_f32, GELU_THREADS)
+CUDASIM_REGISTER(gelu_fwd_bf16, "y", "x", "n", "approx")
+CUDASIM_LAUNCH_BOUNDS(gelu_fwd_bf16, GELU_THREADS)
+CUDASIM_REGISTER(gelu_bwd_bf16, "dx", "dy", "x", "n", "approx")
+CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "8a525526fe534e584cf56ed06c089770dbb4601c361bf406f2e8ed14fea85808")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "7095500552e8edc5cfcf7bad8333a28e0e1874c381e8e84bd5011e29e244349d")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -167,7 +188,7 @@ CUDASIM_REGISTER(mix_targets_f32, "t", "labels", "N", "K", "off", "on_y", "on_j"
 }  // namespace cudasim_src_input
 
 // kernels/src/layernorm.cu
-CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "8d4dad8ccf8149831dc0fb83f5694dd2a90dabda26583d1c45f9f294517576a4")
+CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "1037d053c3dd9934958452210513aa0f73e68cf197b695be4c703989bbe026b4")
 namespace cudasim_src_layernorm {
 #include "../../kernels/src/layernorm.cu"
 CUDASIM_REGISTER(layernorm_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")

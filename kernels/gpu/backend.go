@@ -19,28 +19,28 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// Buffer is device storage of N elements of type Type starting at Ptr: the
-// zero Type is float32, the compute type; kernels.BFloat16 holds a bf16
-// activation or weight copy (2 bytes an element). Slices share the
-// allocation.
+// Buffer is device storage of N elements of type DT starting at Ptr: float32
+// (DT zero or kernels.Float32; the CUDA backend computes in float32) or
+// kernels.BFloat16 (bf16 activations, 2 bytes each, docs/BF16.md). Slices
+// share the allocation.
 type Buffer struct {
-	Ptr  cuda.DevicePtr
-	N    int
-	Type kernels.DType
+	Ptr cuda.DevicePtr
+	N   int
+	DT  kernels.DType
 }
 
 // Len returns the number of elements.
 func (b Buffer) Len() int { return b.N }
 
-// DType returns Float32, or BFloat16 for a bf16 buffer.
+// DType returns BFloat16 for bf16 storage, else Float32.
 func (b Buffer) DType() kernels.DType {
-	if b.Type == 0 {
-		return kernels.Float32
+	if b.DT == kernels.BFloat16 {
+		return kernels.BFloat16
 	}
-	return b.Type
+	return kernels.Float32
 }
 
-// bytes returns the size of the buffer in bytes.
+// bytes returns the size of the buffer's elements in bytes.
 func (b Buffer) bytes() int { return b.N * b.DType().Size() }
 
 // Slice returns elements [off, off+n) as a view. It panics outside the
@@ -49,7 +49,7 @@ func (b Buffer) Slice(off, n int) kernels.Storage {
 	if off < 0 || n < 0 || off+n > b.N {
 		panic(fmt.Sprintf("gpu: slice [%d:%d] of a buffer of %d elements", off, off+n, b.N))
 	}
-	return Buffer{Ptr: b.Ptr + cuda.DevicePtr(b.DType().Size()*off), N: n, Type: b.Type}
+	return Buffer{Ptr: b.Ptr + cuda.DevicePtr(b.DType().Size()*off), N: n, DT: b.DT}
 }
 
 // Backend implements [kernels.Backend] on a cuda.Driver.
@@ -145,9 +145,24 @@ func (b *Backend) launch(name string, grid, block cuda.Dim3, smem int, args *cud
 	return nil
 }
 
-// checkArgs runs kernels.CheckArgs and also requires device storage, so a
-// host tensor handed to the GPU backend is an error, not a crash.
+// checkArgs runs kernels.CheckArgs and also requires float32 device
+// storage, so a host tensor handed to the GPU backend is an error, not a
+// crash, and so is a bf16 tensor handed to an op without bf16 kernels
+// (those check their activations with checkActs).
 func checkArgs(op string, args ...kernels.Arg) error {
+	if err := checkDevice(op, args...); err != nil {
+		return err
+	}
+	for _, a := range args {
+		if !a.T.Nil() && a.T.Data.DType() != kernels.Float32 {
+			return fmt.Errorf("%s: %s is %v; the CUDA backend runs this op on float32 tensors only: %w", op, a.Name, a.T.Data.DType(), kernels.ErrDType)
+		}
+	}
+	return nil
+}
+
+// checkDevice runs kernels.CheckArgs and requires device storage.
+func checkDevice(op string, args ...kernels.Arg) error {
 	if err := kernels.CheckArgs(op, kernels.Float32, args...); err != nil {
 		return err
 	}

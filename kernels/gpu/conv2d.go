@@ -35,7 +35,7 @@ func newConvPlan(s kernels.ConvShape) convPlan {
 // counts: x, y, w and one im2col chunk.
 func (p convPlan) shapes() layerShapes {
 	l := p.s.Layer()
-	return layerShapes{l, []int{l.X.Len(), l.Y.Len(), l.W.Len(), p.perStep * p.ow * p.ck}}
+	return layerShapes{l, []int{l.X.Len(), l.Y.Len(), l.W.Len(), p.perStep * p.ow * p.ck}, true}
 }
 
 // Conv2D computes the dense convolution of [kernels.ConvShape] s, PyTorch's

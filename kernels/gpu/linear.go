@@ -89,7 +89,7 @@ func (b *Backend) weightGrad(op string, x operand, ck int, dy kernels.Tensor, co
 
 // linearShapes are the tensor shapes of [Backend.Linear] at s.
 func linearShapes(s kernels.LinearShape) layerShapes {
-	return layerShapes{s.Layer(), []int{s.Rows * s.In, s.Rows * s.Out, s.Out * s.In}}
+	return layerShapes{s.Layer(), []int{s.Rows * s.In, s.Rows * s.Out, s.Out * s.In}, true}
 }
 
 // layerShapes are the tensor shapes of a layer with a weight and an
@@ -98,13 +98,17 @@ func linearShapes(s kernels.LinearShape) layerShapes {
 type layerShapes struct {
 	kernels.LayerShapes
 	int32s []int
+	// gemm is set for the ops whose tensors only GEMMs read (Linear, the
+	// direct Conv2D path): those take float32 or bf16 tensors and gemm and
+	// addBias check the combination; the others take float32 only.
+	gemm bool
 }
 
 // checkForward checks the forward's y, x, w and b (nil for none) against
 // l, then l.int32s (checkInt32). It returns an error wrapping
 // kernels.ErrShape or kernels.ErrDType that names op and the tensor.
 func (l layerShapes) checkForward(op string, y, x, w, bias kernels.Tensor) error {
-	if err := checkArgs(op, l.Forward(y, x, w, bias)...); err != nil {
+	if err := l.check(op, l.Forward(y, x, w, bias)...); err != nil {
 		return err
 	}
 	return checkInt32(op, l.int32s...)
@@ -113,10 +117,18 @@ func (l layerShapes) checkForward(op string, y, x, w, bias kernels.Tensor) error
 // checkBackward is checkForward for the backward's dx and db (nil skips
 // either), dw, dy, x and w.
 func (l layerShapes) checkBackward(op string, dx, dw, db, dy, x, w kernels.Tensor) error {
-	if err := checkArgs(op, l.Backward(dx, dw, db, dy, x, w)...); err != nil {
+	if err := l.check(op, l.Backward(dx, dw, db, dy, x, w)...); err != nil {
 		return err
 	}
 	return checkInt32(op, l.int32s...)
+}
+
+// check is checkDevice for a GEMM op (l.gemm), else checkArgs.
+func (l layerShapes) check(op string, args ...kernels.Arg) error {
+	if l.gemm {
+		return checkDevice(op, args...)
+	}
+	return checkArgs(op, args...)
 }
 
 // checkInt32 returns an error wrapping kernels.ErrShape if one of the

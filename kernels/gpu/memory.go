@@ -1,12 +1,10 @@
 package gpu
 
 import (
-	"encoding/binary"
 	"fmt"
 	"unsafe"
 
 	"github.com/nextconv/nextconv/cuda"
-	"github.com/nextconv/nextconv/internal/bfloat16"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -131,28 +129,18 @@ func (p *pool) release() error {
 }
 
 // Alloc returns a zero-filled float32 device tensor of shape s.
-func (b *Backend) Alloc(s kernels.Shape) (kernels.Tensor, error) {
-	return b.AllocDType(s, kernels.Float32)
-}
+func (b *Backend) Alloc(s kernels.Shape) (kernels.Tensor, error) { return b.alloc(s, kernels.Float32) }
 
-// AllocDType returns a zero-filled device tensor of shape s and element
-// type dt: Float32, or BFloat16 (2 bytes an element; the pool's 256-byte
-// alignment keeps every tensor 16-byte aligned for vector loads). Other
-// dtypes are an error wrapping kernels.ErrDType.
-func (b *Backend) AllocDType(s kernels.Shape, dt kernels.DType) (kernels.Tensor, error) {
+// alloc returns a zero-filled device tensor of shape s and dtype dt
+// (Float32 or BFloat16).
+func (b *Backend) alloc(s kernels.Shape, dt kernels.DType) (kernels.Tensor, error) {
 	if len(s) == 0 || !s.Valid() {
 		return kernels.Tensor{}, fmt.Errorf("gpu alloc: shape %v has a non-positive dimension: %w", s, kernels.ErrShape)
 	}
-	if dt != kernels.Float32 && dt != kernels.BFloat16 {
-		return kernels.Tensor{}, fmt.Errorf("gpu alloc %v: the %s backend does not store %v: %w", s, b.Name(), dt, kernels.ErrDType)
-	}
-	buf := Buffer{N: s.Len()}
-	if dt == kernels.BFloat16 {
-		buf.Type = dt
-	}
+	buf := Buffer{N: s.Len(), DT: dt}
 	var err error
 	if buf.Ptr, err = b.pool.get(buf.bytes()); err != nil {
-		return kernels.Tensor{}, fmt.Errorf("gpu alloc %v %v (%d bytes): %w", s, dt, buf.bytes(), err)
+		return kernels.Tensor{}, fmt.Errorf("gpu alloc %v %v (%d bytes): %w", dt, s, buf.bytes(), err)
 	}
 	if err := b.drv.Memset(buf.Ptr, 0, buf.bytes()); err != nil {
 		return kernels.Tensor{}, err
@@ -168,11 +156,12 @@ func (b *Backend) Free(t kernels.Tensor) {
 	}
 }
 
-// Upload copies host values into dst.
+// Upload copies host values into dst, rounding them to nearest even when
+// dst is bf16.
 func (b *Backend) Upload(dst kernels.Tensor, src []float32) error {
 	if buf, ok := dst.Data.(Buffer); !ok || buf.N != len(src) || dst.Shape.Len() != len(src) {
 		// Only a bad call gets here: the checks allocate.
-		if err := checkArgs("upload", kernels.Arg{Name: "dst", T: dst, Want: kernels.Shape{len(src)}}); err != nil {
+		if err := checkDevice("upload", kernels.Arg{Name: "dst", T: dst, Want: kernels.Shape{len(src)}}); err != nil {
 			return err
 		}
 	}
@@ -180,60 +169,44 @@ func (b *Backend) Upload(dst kernels.Tensor, src []float32) error {
 		return nil
 	}
 	if dst.Data.DType() == kernels.BFloat16 {
-		return b.drv.CopyHtoD(ptr(dst), bf16Bytes(src))
+		return b.uploadBF16(dst, src)
 	}
 	return b.drv.CopyHtoD(ptr(dst), f32Bytes(src))
 }
 
-// Download copies src into host values, waiting for queued work.
+// Download copies src into host values, waiting for queued work; bf16
+// values widen exactly.
 func (b *Backend) Download(dst []float32, src kernels.Tensor) error {
-	if err := checkArgs("download", kernels.Arg{Name: "src", T: src, Want: kernels.Shape{len(dst)}}); err != nil {
+	if err := checkDevice("download", kernels.Arg{Name: "src", T: src, Want: kernels.Shape{len(dst)}}); err != nil {
 		return err
 	}
 	if len(dst) == 0 {
 		return nil
 	}
 	if src.Data.DType() == kernels.BFloat16 {
-		h := make([]uint16, len(dst))
-		if err := b.checked(b.drv.CopyDtoH(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(h))), 2*len(h)), ptr(src))); err != nil {
-			return err
-		}
-		for i, v := range h {
-			dst[i] = bfloat16.ToFloat32(v)
-		}
-		return nil
+		return b.downloadBF16(dst, src)
 	}
 	return b.checked(b.drv.CopyDtoH(f32Bytes(dst), ptr(src)))
 }
 
 // Zero sets t to 0.
 func (b *Backend) Zero(t kernels.Tensor) error {
-	if err := checkArgs("zero", kernels.Arg{Name: "t", T: t, Want: t.Shape}); err != nil {
+	if err := checkDevice("zero", kernels.Arg{Name: "t", T: t, Want: t.Shape}); err != nil {
 		return err
 	}
-	return b.drv.Memset(ptr(t), 0, t.Data.(Buffer).bytes())
+	return b.drv.Memset(ptr(t), 0, t.Len()*t.Data.DType().Size())
 }
 
-// Copy copies src into dst on the device. Both must have the same dtype:
-// converting between float32 and bf16 needs a kernel this backend does not
-// have yet, and is an error wrapping kernels.ErrDType.
+// Copy copies src into dst on the device; between float32 and bf16 it
+// converts (rounding to nearest even into bf16, exact the other way).
 func (b *Backend) Copy(dst, src kernels.Tensor) error {
-	if err := checkArgs("copy", kernels.Arg{Name: "dst", T: dst, Want: src.Shape}, kernels.Arg{Name: "src", T: src, Want: dst.Shape}); err != nil {
+	if err := checkDevice("copy", kernels.Arg{Name: "dst", T: dst, Want: src.Shape}, kernels.Arg{Name: "src", T: src, Want: dst.Shape}); err != nil {
 		return err
 	}
 	if dst.Data.DType() != src.Data.DType() {
-		return fmt.Errorf("gpu copy %v to %v: %w", src.Data.DType(), dst.Data.DType(), b.errNoBF16("dtype conversion"))
+		return b.convert(dst, src)
 	}
-	return b.drv.CopyDtoD(ptr(dst), ptr(src), src.Data.(Buffer).bytes())
-}
-
-// bf16Bytes rounds v to bfloat16 (to nearest even) as little-endian bytes.
-func bf16Bytes(v []float32) []byte {
-	out := make([]byte, 2*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint16(out[2*i:], bfloat16.FromFloat32(x))
-	}
-	return out
+	return b.drv.CopyDtoD(ptr(dst), ptr(src), src.Len()*src.Data.DType().Size())
 }
 
 // f32Bytes views float32 values as their little-endian bytes.

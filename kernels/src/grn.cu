@@ -12,37 +12,10 @@
 // C, the contiguous NHWC axis, so every warp access is a coalesced run of
 // 32 channels. All sums are formed in a fixed order: results do not depend
 // on scheduling, and there are no atomics.
-#include "compat.cuh"
+#include "reduce.cuh"
 
 #define GRN_ROWS 8      // blockDim.y of the statistics kernels
 #define GRN_THREADS 256 // threads of the per-sample and elementwise kernels
-
-// warp_sum returns the sum of v over the warp to every lane.
-static __device__ __forceinline__ float warp_sum(float v) {
-	for (int o = 16; o > 0; o >>= 1) {
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	}
-	return v;
-}
-
-// block_sum2 returns (Σ a, Σ b) over the block to every thread, in a fixed
-// order (warp butterflies, then warps in order). red holds 32 float2 of
-// shared memory that the caller does not touch again before a barrier.
-// blockDim.x must be a multiple of 32; every thread must call it.
-static __device__ __forceinline__ float2 block_sum2(float a, float b, float2* red) {
-	a = warp_sum(a);
-	b = warp_sum(b);
-	if ((threadIdx.x & 31) == 0) {
-		red[threadIdx.x >> 5] = make_float2(a, b);
-	}
-	__syncthreads();
-	float2 t = make_float2(0.0f, 0.0f);
-	for (int k = 0; k < (int)(blockDim.x >> 5); k++) {
-		t.x += red[k].x;
-		t.y += red[k].y;
-	}
-	return t;
-}
 
 // grn_sumsq_f32 writes the chunk sums of squares
 // part[n][k][c] = Σ_{hw in chunk k} x[n,hw,c]² for x [N, HW, C], chunk k

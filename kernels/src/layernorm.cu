@@ -16,43 +16,10 @@
 // scratch when 2·C floats per warp do not fit), the block adds its warps'
 // slabs in warp order into one partial row, and layernorm_bwd_reduce_f32
 // adds the partial rows in block order to dw and db. No float atomics.
-#include "compat.cuh"
+#include "gelu.cuh"
+#include "reduce.cuh"
 
 #define LN_MAX_THREADS 256
-#define GELU_SQRT1_2 0.70710678118654752440f      // 1/√2
-#define GELU_INV_SQRT_2PI 0.39894228040143267794f // 1/√(2π)
-#define GELU_SQRT_2_PI 0.79788456080286535588f    // √(2/π)
-#define GELU_TANH_A 0.044715f
-
-// GELU helpers: the same code as gelu.cu's (see there for the numerics).
-// approx is 0 for the erf form, 1 for tanh, −1 for no activation.
-static __device__ __forceinline__ float gelu_act(float x, int approx) {
-	if (approx == 1) {
-		const float u2 = 2.0f * GELU_SQRT_2_PI * (x + GELU_TANH_A * x * x * x);
-		return x / (1.0f + expf(fminf(-u2, 80.0f)));
-	}
-	return 0.5f * x * erfcf(-x * GELU_SQRT1_2);
-}
-
-static __device__ __forceinline__ float gelu_grad(float x, int approx) {
-	if (approx == 1) {
-		const float u2 = 2.0f * GELU_SQRT_2_PI * (x + GELU_TANH_A * x * x * x);
-		const float e = expf(fminf(-u2, 80.0f));
-		const float s = 1.0f / (1.0f + e);
-		const float du2 = 2.0f * GELU_SQRT_2_PI * (1.0f + 3.0f * GELU_TANH_A * x * x);
-		return s + x * s * (e * s) * du2;
-	}
-	return 0.5f * erfcf(-x * GELU_SQRT1_2) + x * GELU_INV_SQRT_2PI * expf(-0.5f * x * x);
-}
-
-// warp_sum returns the sum of v over the 32 lanes to every lane (xor
-// butterfly; the same order on every lane, so all lanes agree bit for bit).
-static __device__ __forceinline__ float warp_sum(float v) {
-	for (int o = 16; o > 0; o >>= 1) {
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	}
-	return v;
-}
 
 // ln_fwd normalises row r = blockIdx.x·warps + warp, if it exists:
 // y = act((x − mean)·rstd·w + b), and stores mean and rstd.
