@@ -188,7 +188,7 @@ CUDASIM_REGISTER(mix_targets_f32, "t", "labels", "N", "K", "off", "on_y", "on_j"
 }  // namespace cudasim_src_input
 
 // kernels/src/layernorm.cu
-CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "1037d053c3dd9934958452210513aa0f73e68cf197b695be4c703989bbe026b4")
+CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "0b51f4ecbf76b3d56e13d8cb430b015435b6b5cbedc25441d7bfa3ff114e3fd1")
 namespace cudasim_src_layernorm {
 #include "../../kernels/src/layernorm.cu"
 CUDASIM_REGISTER(layernorm_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")
@@ -199,6 +199,14 @@ CUDASIM_REGISTER(layernorm_bwd_f32, "dx", "part", "scratch", "dy", "x", "mean", 
 CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_f32, LN_MAX_THREADS)
 CUDASIM_REGISTER(layernorm_gelu_bwd_f32, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "b", "rows", "C", "rows_per_block", "approx")
 CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_bwd_f32, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_fwd_bf16, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")
+CUDASIM_LAUNCH_BOUNDS(layernorm_fwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_gelu_fwd_bf16, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps", "approx")
+CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_fwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_bwd_bf16, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "rows", "C", "rows_per_block")
+CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_gelu_bwd_bf16, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "b", "rows", "C", "rows_per_block", "approx")
+CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_bwd_bf16, LN_MAX_THREADS)
 CUDASIM_REGISTER(layernorm_bwd_reduce_f32, "dw", "db", "part", "T", "C")
 CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_reduce_f32, 1024)
 }  // namespace cudasim_src_layernorm
