@@ -148,7 +148,7 @@ CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "7095500552e8edc5cfcf7bad8333a28e0e1874c381e8e84bd5011e29e244349d")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "7754d8b418991f2286f9cc8c36063eeef96e425ddb022881894654b740765f94")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -165,6 +165,14 @@ CUDASIM_REGISTER(grn_bwd_apply_f32, "dx", "dy", "x", "coef", "HW", "C")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_f32, GRN_THREADS)
 CUDASIM_REGISTER(grn_bwd_params_f32, "dgamma", "dbeta", "share", "N", "C")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_params_f32, GRN_THREADS)
+CUDASIM_REGISTER(grn_sumsq_bf16, "part", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_sumsq_bf16, 32 * GRN_ROWS)
+CUDASIM_REGISTER(grn_apply_bf16, "y", "x", "coef", "beta", "HW", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_apply_bf16, GRN_THREADS)
+CUDASIM_REGISTER(grn_bwd_sums_bf16, "part", "dy", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_sums_bf16, 32 * GRN_ROWS)
+CUDASIM_REGISTER(grn_bwd_apply_bf16, "dx", "dy", "x", "coef", "HW", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_bf16, GRN_THREADS)
 }  // namespace cudasim_src_grn
 
 // kernels/src/im2col.cu

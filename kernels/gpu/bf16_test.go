@@ -306,3 +306,59 @@ func lnCheckPair16(p *pair, tc lnCase, fused, alias bool) {
 	p.same("dw", dwc, dwg, lnBwdRtol, lnBwdAtol)
 	p.same("db", dbc, dbg, lnBwdRtol, lnBwdAtol)
 }
+
+// TestBF16GRN checks GRN and its backward on bf16 activations against the
+// CPU emulation: HW = 1, odd C, more than one HW chunk, an all-zero sample
+// and a zero channel, a Atto-like width, in place and not. gnorm and the
+// parameter gradients are float32 (float32 tolerances); y and dx bf16.
+func TestBF16GRN(t *testing.T) {
+	p := newPair(t, 61)
+	cases := []grnCase{{2, 1, 37, []int{1}, []int{36}}, {2, 35, 3, nil, nil}, {3, 150, 37, []int{0}, nil}, {2, 25, 320, nil, []int{0, 7}}}
+	for _, tc := range cases {
+		for _, alias := range []bool{false, true} {
+			t.Run(fmt.Sprintf("N%d_HW%d_C%d_alias%v", tc.N, tc.HW, tc.C, alias), func(t *testing.T) {
+				p.t = t
+				s := kernels.GRNShape{N: tc.N, HW: tc.HW, C: tc.C, Eps: 1e-6}
+				xs, c, nc := kernels.Shape{tc.N, tc.HW, tc.C}, kernels.Shape{tc.C}, kernels.Shape{tc.N, tc.C}
+				xv := p.randVals(xs.Len(), 1)
+				for _, n := range tc.zero {
+					clear(xv[n*tc.HW*tc.C : (n+1)*tc.HW*tc.C])
+				}
+				for _, ch := range tc.zeroC {
+					for r := 0; r < tc.N*tc.HW; r++ {
+						xv[r*tc.C+ch] = 0
+					}
+				}
+				xc, xg := p.from16(xs, xv)
+				gc, gg := p.in(c, 1)
+				bc, bg := p.in(c, 1)
+				yc, yg := p.out16(xs)
+				if alias {
+					yg = xg
+				}
+				nc1, ng := p.out(nc)
+				p.ok(p.cpu.GRN(yc, nc1, xc, gc, bc, s))
+				p.ok(p.gpu.GRN(yg, ng, xg, gg, bg, s))
+				p.same16("y", yc, yg, grnFwdAtol)
+				p.same("gnorm", nc1, ng, grnFwdRtol, 0)
+
+				if alias {
+					_, xg = p.from16(xs, xv)
+				}
+				ng = p.device(nc1)
+				dyc, dyg := p.in16(xs, 1)
+				dxc, dxg := p.out16(xs)
+				if alias {
+					dxg = dyg
+				}
+				dgc, dgg := p.acc(c)
+				dbc, dbg := p.acc(c)
+				p.ok(p.cpu.GRNBackward(dxc, dgc, dbc, dyc, xc, nc1, gc, s))
+				p.ok(p.gpu.GRNBackward(dxg, dgg, dbg, dyg, xg, ng, gg, s))
+				p.same16("dx", dxc, dxg, grnBwdAtol)
+				p.same("dgamma", dgc, dgg, grnBwdRtol, grnBwdAtol)
+				p.same("dbeta", dbc, dbg, grnBwdRtol, grnBwdAtol)
+			})
+		}
+	}
+}
