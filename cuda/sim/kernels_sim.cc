@@ -148,7 +148,7 @@ CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "7095500552e8edc5cfcf7bad8333a28e0e1874c381e8e84bd5011e29e244349d")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "7754d8b418991f2286f9cc8c36063eeef96e425ddb022881894654b740765f94")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -165,6 +165,14 @@ CUDASIM_REGISTER(grn_bwd_apply_f32, "dx", "dy", "x", "coef", "HW", "C")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_f32, GRN_THREADS)
 CUDASIM_REGISTER(grn_bwd_params_f32, "dgamma", "dbeta", "share", "N", "C")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_params_f32, GRN_THREADS)
+CUDASIM_REGISTER(grn_sumsq_bf16, "part", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_sumsq_bf16, 32 * GRN_ROWS)
+CUDASIM_REGISTER(grn_apply_bf16, "y", "x", "coef", "beta", "HW", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_apply_bf16, GRN_THREADS)
+CUDASIM_REGISTER(grn_bwd_sums_bf16, "part", "dy", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_sums_bf16, 32 * GRN_ROWS)
+CUDASIM_REGISTER(grn_bwd_apply_bf16, "dx", "dy", "x", "coef", "HW", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_bf16, GRN_THREADS)
 }  // namespace cudasim_src_grn
 
 // kernels/src/im2col.cu
@@ -188,7 +196,7 @@ CUDASIM_REGISTER(mix_targets_f32, "t", "labels", "N", "K", "off", "on_y", "on_j"
 }  // namespace cudasim_src_input
 
 // kernels/src/layernorm.cu
-CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "1037d053c3dd9934958452210513aa0f73e68cf197b695be4c703989bbe026b4")
+CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "0b51f4ecbf76b3d56e13d8cb430b015435b6b5cbedc25441d7bfa3ff114e3fd1")
 namespace cudasim_src_layernorm {
 #include "../../kernels/src/layernorm.cu"
 CUDASIM_REGISTER(layernorm_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")
@@ -199,6 +207,14 @@ CUDASIM_REGISTER(layernorm_bwd_f32, "dx", "part", "scratch", "dy", "x", "mean", 
 CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_f32, LN_MAX_THREADS)
 CUDASIM_REGISTER(layernorm_gelu_bwd_f32, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "b", "rows", "C", "rows_per_block", "approx")
 CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_bwd_f32, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_fwd_bf16, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")
+CUDASIM_LAUNCH_BOUNDS(layernorm_fwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_gelu_fwd_bf16, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps", "approx")
+CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_fwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_bwd_bf16, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "rows", "C", "rows_per_block")
+CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_gelu_bwd_bf16, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "b", "rows", "C", "rows_per_block", "approx")
+CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_bwd_bf16, LN_MAX_THREADS)
 CUDASIM_REGISTER(layernorm_bwd_reduce_f32, "dw", "db", "part", "T", "C")
 CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_reduce_f32, 1024)
 }  // namespace cudasim_src_layernorm

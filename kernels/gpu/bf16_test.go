@@ -231,3 +231,134 @@ func TestBF16Errors(t *testing.T) {
 		t.Errorf("float64 alloc: %v", err)
 	}
 }
+
+// TestBF16LayerNorm checks LayerNorm and LayerNorm+GELU, forward and
+// backward, on bf16 activations against the CPU emulation: odd channel
+// counts (partial warps), one row, a channel count that is a multiple of 8,
+// the global-slab backward (C = 640), a large mean, and in place (y = x,
+// dx = dy). Statistics and parameter gradients are float32 and get the
+// float32 tests' tolerances; y and dx are compared at bf16.
+func TestBF16LayerNorm(t *testing.T) {
+	p := newPair(t, 59)
+	cases := []lnCase{{1, 13, 0}, {5, 3, 0}, {7, 37, 0}, {11, 40, 0}, {3, 640, 0}, {9, 160, 100}}
+	for _, tc := range cases {
+		for _, fused := range []bool{false, true} {
+			for _, alias := range []bool{false, true} {
+				t.Run(fmt.Sprintf("rows%d_C%d_off%g_gelu%v_alias%v", tc.rows, tc.C, tc.offset, fused, alias), func(t *testing.T) {
+					p.t = t
+					lnCheckPair16(p, tc, fused, alias)
+				})
+			}
+		}
+	}
+}
+
+// lnCheckPair16 is lnCheckPair on bf16 x, y, dy and dx (erf GELU when
+// fused).
+func lnCheckPair16(p *pair, tc lnCase, fused, alias bool) {
+	p.t.Helper()
+	const approx = kernels.GELUErf
+	s := kernels.NormShape{Rows: tc.rows, C: tc.C, Eps: 1e-6}
+	rc, c, r := kernels.Shape{tc.rows, tc.C}, kernels.Shape{tc.C}, kernels.Shape{tc.rows}
+	xv := make([]float32, rc.Len())
+	for i := range xv {
+		xv[i] = float32(tc.offset + 2*p.rng.Float64() - 1)
+	}
+	xc, xg := p.from16(rc, xv)
+	wc, wg := p.in(c, 1)
+	bc, bg := p.in(c, 0.5)
+	yc, yg := p.out16(rc)
+	if alias {
+		yg = xg
+	}
+	mc, mg := p.out(r)
+	sc, sg := p.out(r)
+	if fused {
+		p.ok(p.cpu.LayerNormGELU(yc, mc, sc, xc, wc, bc, s, approx))
+		p.ok(p.gpu.LayerNormGELU(yg, mg, sg, xg, wg, bg, s, approx))
+	} else {
+		p.ok(p.cpu.LayerNorm(yc, mc, sc, xc, wc, bc, s))
+		p.ok(p.gpu.LayerNorm(yg, mg, sg, xg, wg, bg, s))
+	}
+	p.same16("y", yc, yg, lnFwdAtol)
+	p.same("mean", mc, mg, lnFwdRtol, 1e-7*(1+tc.offset))
+	p.same("rstd", sc, sg, lnFwdRtol, 0)
+
+	if alias {
+		_, xg = p.from16(rc, xv)
+	}
+	mg, sg = p.device(mc), p.device(sc)
+	dyc, dyg := p.in16(rc, 1)
+	dxc, dxg := p.out16(rc)
+	if alias {
+		dxg = dyg
+	}
+	dwc, dwg := p.acc(c)
+	dbc, dbg := p.acc(c)
+	if fused {
+		p.ok(p.cpu.LayerNormGELUBackward(dxc, dwc, dbc, dyc, xc, mc, sc, wc, bc, s, approx))
+		p.ok(p.gpu.LayerNormGELUBackward(dxg, dwg, dbg, dyg, xg, mg, sg, wg, bg, s, approx))
+	} else {
+		p.ok(p.cpu.LayerNormBackward(dxc, dwc, dbc, dyc, xc, mc, sc, wc, s))
+		p.ok(p.gpu.LayerNormBackward(dxg, dwg, dbg, dyg, xg, mg, sg, wg, s))
+	}
+	p.same16("dx", dxc, dxg, lnBwdAtol)
+	p.same("dw", dwc, dwg, lnBwdRtol, lnBwdAtol)
+	p.same("db", dbc, dbg, lnBwdRtol, lnBwdAtol)
+}
+
+// TestBF16GRN checks GRN and its backward on bf16 activations against the
+// CPU emulation: HW = 1, odd C, more than one HW chunk, an all-zero sample
+// and a zero channel, a Atto-like width, in place and not. gnorm and the
+// parameter gradients are float32 (float32 tolerances); y and dx bf16.
+func TestBF16GRN(t *testing.T) {
+	p := newPair(t, 61)
+	cases := []grnCase{{2, 1, 37, []int{1}, []int{36}}, {2, 35, 3, nil, nil}, {3, 150, 37, []int{0}, nil}, {2, 25, 320, nil, []int{0, 7}}}
+	for _, tc := range cases {
+		for _, alias := range []bool{false, true} {
+			t.Run(fmt.Sprintf("N%d_HW%d_C%d_alias%v", tc.N, tc.HW, tc.C, alias), func(t *testing.T) {
+				p.t = t
+				s := kernels.GRNShape{N: tc.N, HW: tc.HW, C: tc.C, Eps: 1e-6}
+				xs, c, nc := kernels.Shape{tc.N, tc.HW, tc.C}, kernels.Shape{tc.C}, kernels.Shape{tc.N, tc.C}
+				xv := p.randVals(xs.Len(), 1)
+				for _, n := range tc.zero {
+					clear(xv[n*tc.HW*tc.C : (n+1)*tc.HW*tc.C])
+				}
+				for _, ch := range tc.zeroC {
+					for r := 0; r < tc.N*tc.HW; r++ {
+						xv[r*tc.C+ch] = 0
+					}
+				}
+				xc, xg := p.from16(xs, xv)
+				gc, gg := p.in(c, 1)
+				bc, bg := p.in(c, 1)
+				yc, yg := p.out16(xs)
+				if alias {
+					yg = xg
+				}
+				nc1, ng := p.out(nc)
+				p.ok(p.cpu.GRN(yc, nc1, xc, gc, bc, s))
+				p.ok(p.gpu.GRN(yg, ng, xg, gg, bg, s))
+				p.same16("y", yc, yg, grnFwdAtol)
+				p.same("gnorm", nc1, ng, grnFwdRtol, 0)
+
+				if alias {
+					_, xg = p.from16(xs, xv)
+				}
+				ng = p.device(nc1)
+				dyc, dyg := p.in16(xs, 1)
+				dxc, dxg := p.out16(xs)
+				if alias {
+					dxg = dyg
+				}
+				dgc, dgg := p.acc(c)
+				dbc, dbg := p.acc(c)
+				p.ok(p.cpu.GRNBackward(dxc, dgc, dbc, dyc, xc, nc1, gc, s))
+				p.ok(p.gpu.GRNBackward(dxg, dgg, dbg, dyg, xg, ng, gg, s))
+				p.same16("dx", dxc, dxg, grnBwdAtol)
+				p.same("dgamma", dgc, dgg, grnBwdRtol, grnBwdAtol)
+				p.same("dbeta", dbc, dbg, grnBwdRtol, grnBwdAtol)
+			})
+		}
+	}
+}
