@@ -17,6 +17,7 @@ type MLPOps interface {
 	// BiasGELUSumSq writes h = GELU_erf(a + bias) [N, HW, C] (a [N, HW,
 	// C], bias [C]) and sumSq [N, C] = Σ_hw h² of the stored h (after
 	// its bf16 rounding where h is bf16; float32 storage), in one pass.
+	// h must not alias a (the backward reads a).
 	BiasGELUSumSq(h, sumSq, a, bias Tensor, s GRNShape) error
 	// GRNApply is [NormOps.GRN] given the sums of squares of x from
 	// BiasGELUSumSq: gnorm [N, C] = sqrt(sumSq), then y = gamma·(x·Nx) +
@@ -25,6 +26,6 @@ type MLPOps interface {
 	// GRNGELUBackward is GRNBackward (dy, h, gnorm, gamma → dh, dgamma,
 	// dbeta accumulated) followed by dA = dh·GELU_erf'(a + bias), written
 	// to da [N, HW, C] (dh is not stored), and dbias [C] += Σ_{n,hw} dA
-	// (summed before dA's bf16 rounding). da may alias dy.
+	// (summed before dA's bf16 rounding). da must not alias dy, h or a.
 	GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnorm, gamma Tensor, s GRNShape) error
 }

@@ -219,6 +219,24 @@ CUDASIM_REGISTER(layernorm_bwd_reduce_f32, "dw", "db", "part", "T", "C")
 CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_reduce_f32, 1024)
 }  // namespace cudasim_src_layernorm
 
+// kernels/src/mlp.cu
+CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "9d75c2f8053230237244be832b3c2a419835b25b91f29b16f1df635a8a5a88a6")
+namespace cudasim_src_mlp {
+#include "../../kernels/src/mlp.cu"
+CUDASIM_REGISTER(mlp_fwd_f32, "h", "part", "a", "bias", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_fwd_f32, 32 * MLP_ROWS)
+CUDASIM_REGISTER(mlp_fwd_bf16, "h", "part", "a", "bias", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_fwd_bf16, 32 * MLP_ROWS)
+CUDASIM_REGISTER(mlp_sum_chunks_f32, "sumsq", "part", "chunks", "C")
+CUDASIM_LAUNCH_BOUNDS(mlp_sum_chunks_f32, MLP_THREADS)
+CUDASIM_REGISTER(mlp_bwd_f32, "da", "bpart", "dy", "h", "a", "bias", "coef", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_bwd_f32, 32 * MLP_ROWS)
+CUDASIM_REGISTER(mlp_bwd_bf16, "da", "bpart", "dy", "h", "a", "bias", "coef", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_bwd_bf16, 32 * MLP_ROWS)
+CUDASIM_REGISTER(mlp_bwd_params_f32, "dgamma", "dbeta", "dbias", "share", "bpart", "N", "parts", "C")
+CUDASIM_LAUNCH_BOUNDS(mlp_bwd_params_f32, MLP_THREADS)
+}  // namespace cudasim_src_mlp
+
 // kernels/src/optim.cu
 CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "dff1fab05853d50b75a1890ca0abccadb731a67535d64dfcc76f625f22202bff")
 namespace cudasim_src_optim {

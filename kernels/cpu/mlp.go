@@ -8,8 +8,8 @@ import (
 
 var _ kernels.MLPOps = (*Backend)(nil)
 
-// BiasGELUSumSq writes h = GELU_erf(a + bias) for a and h [N, HW, C] (h may
-// alias a) and bias [C], rounds h to bf16 where h is a bf16 activation, and
+// BiasGELUSumSq writes h = GELU_erf(a + bias) for a and h [N, HW, C] and
+// bias [C], rounds h to bf16 where h is a bf16 activation, and
 // writes sumSq [N, C] = Σ_hw h² of the stored h, summed in float64 one row
 // after another as GRN's sum-of-squares pass does (grnSumSq), then stored
 // as float32. It is the reference of the CUDA backend's fused kernel
@@ -67,8 +67,7 @@ func (b *Backend) GRNApply(y, gnorm, x, sumSq, gamma, beta kernels.Tensor, s ker
 // gradient of h, not stored, overwriting da), then da = dh·GELU_erf'(a +
 // bias) and dbias [C] += Σ_{n,hw} da, summed (addColumnSums) before da is
 // rounded to bf16 where it is a bf16 activation. dgamma and dbeta [C]
-// accumulate as in GRNBackward. da may alias dy. Errors as for
-// BiasGELUSumSq.
+// accumulate as in GRNBackward. Errors as for BiasGELUSumSq.
 func (b *Backend) GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnorm, gamma kernels.Tensor, s kernels.GRNShape) error {
 	const op = "cpu grn gelu backward"
 	if err := s.Validate(); err != nil {

@@ -140,7 +140,7 @@ func grnCheck(op string, s kernels.GRNShape, args ...kernels.Arg) (kernels.DType
 	var acts, f32 []kernels.Arg
 	for _, a := range args {
 		switch a.Name {
-		case "x", "y", "dx", "dy":
+		case "x", "y", "dx", "dy", "a", "h", "da": // "a", "h", "da": MLPOps
 			acts = append(acts, a)
 		default:
 			f32 = append(f32, a)
