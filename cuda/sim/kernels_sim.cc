@@ -248,11 +248,13 @@ CUDASIM_LAUNCH_BOUNDS(sgd_f32, 256)
 }  // namespace cudasim_src_optim
 
 // kernels/src/pool.cu
-CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "f58e5b2461848574a37d152adf41afdeb56833e57b3fb2a5780177f8d6b8df1d")
+CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "45ceebeafdccc554fa09e0dfb3792404eee23920cdf233dee01f8efd671ae27f")
 namespace cudasim_src_pool {
 #include "../../kernels/src/pool.cu"
 CUDASIM_REGISTER(avgpool_fwd_f32, "y", "x", "N", "HW", "C")
 CUDASIM_REGISTER(avgpool_bwd_f32, "dx", "dy", "N", "HW", "C")
+CUDASIM_REGISTER(avgpool_fwd_bf16, "y", "x", "N", "HW", "C")
+CUDASIM_REGISTER(avgpool_bwd_bf16, "dx", "dy", "N", "HW", "C")
 }  // namespace cudasim_src_pool
 
 // kernels/src/random.cu

@@ -8,7 +8,9 @@ var Kernels = []string{
 	"adamw_f32",
 	"add_bf16",
 	"add_f32",
+	"avgpool_bwd_bf16",
 	"avgpool_bwd_f32",
+	"avgpool_fwd_bf16",
 	"avgpool_fwd_f32",
 	"bias_add_f32",
 	"channel_scale_bf16",
@@ -141,7 +143,7 @@ var Sources = map[string]string{
 	"kernels/src/layernorm.cu":    "0b51f4ecbf76b3d56e13d8cb430b015435b6b5cbedc25441d7bfa3ff114e3fd1",
 	"kernels/src/mlp.cu":          "9d75c2f8053230237244be832b3c2a419835b25b91f29b16f1df635a8a5a88a6",
 	"kernels/src/optim.cu":        "dff1fab05853d50b75a1890ca0abccadb731a67535d64dfcc76f625f22202bff",
-	"kernels/src/pool.cu":         "f58e5b2461848574a37d152adf41afdeb56833e57b3fb2a5780177f8d6b8df1d",
+	"kernels/src/pool.cu":         "45ceebeafdccc554fa09e0dfb3792404eee23920cdf233dee01f8efd671ae27f",
 	"kernels/src/random.cu":       "0f66d315963ca45543c429d2cd8d70a76151fd627f95ede95874bb835dee9153",
 	"kernels/src/reduce.cuh":      "263aa66047a766d94d5b2939f470ce3f9de7222ca3ca7b386e5fba9b095ea6d3",
 }

@@ -362,3 +362,21 @@ func TestBF16GRN(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16AvgPool checks global average pooling and its backward on bf16
+// activations against the CPU emulation (HW = 1, C = 1, odd C).
+func TestBF16AvgPool(t *testing.T) {
+	p := newPair(t, 67)
+	for _, s := range poolShapes {
+		xc, xg := p.in16(kernels.Shape{s.N, s.HW, s.C}, 2)
+		yc, yg := p.out16(kernels.Shape{s.N, s.C})
+		p.ok(p.cpu.AvgPool(yc, xc, s))
+		p.ok(p.gpu.AvgPool(yg, xg, s))
+		p.same16(fmt.Sprintf("avgpool %+v", s), yc, yg, 0)
+		dyc, dyg := p.in16(kernels.Shape{s.N, s.C}, 2)
+		dxc, dxg := p.out16(kernels.Shape{s.N, s.HW, s.C})
+		p.ok(p.cpu.AvgPoolBackward(dxc, dyc, s))
+		p.ok(p.gpu.AvgPoolBackward(dxg, dyg, s))
+		p.same16(fmt.Sprintf("avgpool backward %+v", s), dxc, dxg, 0)
+	}
+}
