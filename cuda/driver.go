@@ -123,6 +123,13 @@ type Driver interface {
 	// as cublasSgemm does; op(X) is X or Xᵀ. A row-major product
 	// Y[m×n] = X[m×k]·W[k×n] is Sgemm(false, false, n, m, k, 1, W, n, X, k, 0, Y, n).
 	Sgemm(transA, transB bool, m, n, k int, alpha float32, a DevicePtr, lda int, b DevicePtr, ldb int, beta float32, c DevicePtr, ldc int) error
+	// Matmul queues one cuBLASLt matrix product (see [Matmul]: bfloat16 or
+	// float32 inputs, float32 accumulation, an optional bias or
+	// bias-gradient epilogue) on the main stream. Sizes are checked at once
+	// ([Matmul.Check]); as in cuBLASLt, M == 0 or N == 0 does nothing.
+	Matmul(m Matmul) error
+	// Device returns the name and compute capability of the device.
+	Device() DeviceInfo
 	// Synchronize waits for all queued work and returns the first
 	// asynchronous error.
 	Synchronize() error

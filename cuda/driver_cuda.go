@@ -75,6 +75,8 @@ type Device struct {
 	allocs    map[DevicePtr]int // live allocations: freed by Close
 	blasLib   *cublas.Library   // loaded by open
 	blas      cublas.Handle     // created on the first Sgemm; 0 before
+	lt        lt                // cuBLASLt, set up on the first Matmul (matmul_cuda.go)
+	device    DeviceInfo        // name and compute capability, set by open
 	tf32      bool
 	slots     launchSlots               // C memory launches pack their arguments into
 	ranges    []string                  // open NVTX ranges, innermost last
@@ -206,6 +208,7 @@ func (d *Device) open(ordinal int) error {
 	if err != nil {
 		return &Error{Op: "init", Err: err}
 	}
+	d.device = DeviceInfo{Name: name, Major: major, Minor: minor}
 	sms, _ := d.dev.Attribute(cu.MultiprocessorCount)
 	mem, _ := d.dev.TotalMem()
 	if d.blasLib, err = cublas.Load(); err != nil {
@@ -267,6 +270,7 @@ func (d *Device) teardown() error {
 		note("close: cublas", d.blasLib.Destroy(d.blas))
 		d.blas = 0
 	}
+	note("close: cublasLt", d.ltRelease())
 	for p := range d.allocs {
 		note("close: free", cu.MemFree(cu.DevicePtr(p)))
 	}

@@ -89,7 +89,7 @@ func (l *Conv2D) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "forward", err)
 	}
-	if err := l.be.Conv2D(y, x, l.Weight.Operand(), valueOf(l.Bias), s); err != nil {
+	if err := l.be.Conv2D(y, x, l.Weight.Operand(), operandOf(l.Bias), s); err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Conv2D", "forward", err)
 	}
 	l.x, l.s = x, s
@@ -137,6 +137,17 @@ func valueOf(p *Param) kernels.Tensor {
 		return kernels.Tensor{}
 	}
 	return p.Value
+}
+
+// operandOf returns the tensor a matrix product reads for the optional
+// param p (Param.Operand: the bf16 copy in bf16 precision, as
+// torch.autocast casts a Linear's or convolution's bias along with its
+// weight), or the nil tensor for an absent (nil) param.
+func operandOf(p *Param) kernels.Tensor {
+	if p == nil {
+		return kernels.Tensor{}
+	}
+	return p.Operand()
 }
 
 // GradOf returns p's gradient, or the nil tensor for an absent (nil) param,

@@ -65,7 +65,7 @@ func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 		x, err = l.xlo.GEMMInput(l.be, x)
 	}
 	if err == nil {
-		err = l.be.Linear(y, x, l.Weight.Operand(), valueOf(l.Bias), s)
+		err = l.be.Linear(y, x, l.Weight.Operand(), operandOf(l.Bias), s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Linear", "forward", err)

@@ -61,7 +61,9 @@ extern "C" __global__ void axpy_f32(float* __restrict__ y, const float* __restri
 	if (i < n) y[i] += a2 * x[i];
 }
 `
-	srcB = `#include "compat.cuh"
+	// srcB uses a shared header (headerH), which the translation unit
+	// includes first at global scope.
+	srcB = `#include "h.cuh"
 __device__ float helper(float v) { return 3.0f * v; }
 // scale_f32: y[i] = 3*y[i] through dynamic shared memory of blockDim.x floats.
 extern "C" __global__ void scale_f32(float* y, int n) {
@@ -73,13 +75,17 @@ extern "C" __global__ void scale_f32(float* y, int n) {
 }
 extern "C" __global__ void add_f32(float* y, int n) {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
-	if (i < n) y[i] += 1.0f;
+	if (i < n) y[i] += one_f32(1.0f);
 }
+`
+	headerH = `#pragma once
+#include "compat.cuh"
+static __device__ __forceinline__ float one_f32(float v) { return v; }
 `
 )
 
 func TestPlan(t *testing.T) {
-	root := fakeModule(t, map[string]string{"b-two.cu": srcB, "a.cu": srcA})
+	root := fakeModule(t, map[string]string{"b-two.cu": srcB, "a.cu": srcA, "h.cuh": headerH})
 	p, err := newPlan(Config{SrcDir: filepath.Join(root, "kernels", "src")})
 	if err != nil {
 		t.Fatal(err)
@@ -91,14 +97,14 @@ func TestPlan(t *testing.T) {
 		t.Errorf("kernels %v, want %v", p.kernels, want)
 	}
 	for _, want := range []string{
-		"#include \"compat.cuh\"\nnamespace nextconv_src_a {\n#include \"a.cu\"\n}  // namespace nextconv_src_a\n",
+		"#include \"compat.cuh\"\n#include \"h.cuh\"\nnamespace nextconv_src_a {\n#include \"a.cu\"\n}  // namespace nextconv_src_a\n",
 		"namespace nextconv_src_b_two {\n#include \"b-two.cu\"\n}",
 	} {
 		if !strings.Contains(p.umbrella, want) {
 			t.Errorf("translation unit lacks %q:\n%s", want, p.umbrella)
 		}
 	}
-	if len(p.hashes) != 3 || len(p.hashes["kernels/src/compat.cuh"]) != 64 || len(p.hashes["kernels/src/a.cu"]) != 64 {
+	if len(p.hashes) != 4 || len(p.hashes["kernels/src/compat.cuh"]) != 64 || len(p.hashes["kernels/src/h.cuh"]) != 64 || len(p.hashes["kernels/src/a.cu"]) != 64 {
 		t.Errorf("hashes %v", p.hashes)
 	}
 	manifest, err := renderManifest(p, "11.8.89", FatbinFlags(p.srcRel))
@@ -267,7 +273,7 @@ func needNVCC(t *testing.T) {
 // fail.
 func TestGenerate(t *testing.T) {
 	needNVCC(t)
-	root := fakeModule(t, map[string]string{"a.cu": srcA, "b.cu": srcB})
+	root := fakeModule(t, map[string]string{"a.cu": srcA, "b.cu": srcB, "h.cuh": headerH})
 	cfg := Config{SrcDir: filepath.Join(root, "kernels", "src"), OutDir: filepath.Join(root, "kernels", "bin")}
 	if err := Generate(cfg); err != nil {
 		t.Fatal(err)
@@ -295,7 +301,7 @@ func TestGenerate(t *testing.T) {
 	if err := Check(cfg); err != nil {
 		t.Errorf("Check right after Generate: %v", err)
 	}
-	root2 := fakeModule(t, map[string]string{"a.cu": srcA, "b.cu": srcB})
+	root2 := fakeModule(t, map[string]string{"a.cu": srcA, "b.cu": srcB, "h.cuh": headerH})
 	cfg2 := Config{SrcDir: filepath.Join(root2, "kernels", "src"), OutDir: filepath.Join(root2, "kernels", "bin")}
 	if err := Generate(cfg2); err != nil {
 		t.Fatal(err)

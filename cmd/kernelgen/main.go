@@ -15,7 +15,7 @@
 //     --use_fast_math, images compressed; cuobjdump then checks that every
 //     architecture holds exactly the kernels the scanner found;
 //   - manifest.go: the sorted kernel names, the nvcc version, the flags and
-//     the SHA-256 of every source and of compat.cuh.
+//     the SHA-256 of every source and shared header (compat.cuh, *.cuh).
 //
 // Both files are committed, so building with -tags cuda never needs nvcc.
 // The build is nearly reproducible: the same sources and nvcc give the same
@@ -49,7 +49,7 @@ import (
 
 func main() {
 	var cfg Config
-	flag.StringVar(&cfg.SrcDir, "src", "", "directory of the *.cu kernel sources and compat.cuh")
+	flag.StringVar(&cfg.SrcDir, "src", "", "directory of the *.cu kernel sources and the shared *.cuh headers")
 	flag.StringVar(&cfg.OutDir, "out", "", "directory receiving kernels.fatbin and manifest.go")
 	flag.StringVar(&cfg.NVCC, "nvcc", "", "nvcc to run (default: nvcc on PATH)")
 	flag.BoolVar(&cfg.AnyNVCC, "any-nvcc", false, "accept an nvcc release other than "+PinnedRelease)

@@ -18,6 +18,9 @@ type cost struct {
 	FLOPs int64  // floating-point operations (an FMA is 2)
 	Shape string // the launch's problem size, for the tables
 	GEMM  bool   // runs on cuBLAS (FP32 or TF32 peak), else on FP32 FMA units
+	// Peak is the FLOP rate of a cuBLASLt product's tensor-core path (TF32
+	// or BF16, hardware.go); 0 for everything else.
+	Peak float64
 }
 
 // costOf returns the cost of l. uploads holds the small host-to-device
@@ -43,6 +46,8 @@ func costOf(l launch, uploads map[cuda.DevicePtr][]byte) (c cost, err error) {
 		}
 		return cost{Bytes: 4 * (m*k + k*n + c), FLOPs: 2 * m * n * k, GEMM: true,
 			Shape: fmt.Sprintf("%d×%d×%d β=%g", g.M, g.N, g.K, g.Beta)}, nil
+	case "matmul":
+		return matmulCost(l.GEMM), nil
 	case "memset":
 		return cost{Bytes: int64(l.Size), Shape: mb(l.Size)}, nil
 	case "memcpy":
@@ -358,3 +363,37 @@ func millions(n int64) string {
 }
 
 func mb(bytes int) string { return fmt.Sprintf("%.1f MB", float64(bytes)/1e6) }
+
+// matmulCost is the cost of one cuBLASLt product: A and B read once at
+// their element size, C read when beta ≠ 0 and D written at theirs, the
+// bias vector read (BIAS) or written (BGRADB); 2·M·N·K FLOPs at the TF32
+// or BF16 tensor-core peak (strict float32 compute at the FP32 peak).
+func matmulCost(g gemm) cost {
+	m, n, k := int64(g.M), int64(g.N), int64(g.K)
+	ab, cd := int64(g.AB.Size()), int64(g.CD.Size())
+	out := m * n
+	if g.Beta != 0 {
+		out *= 2
+	}
+	c := cost{Bytes: ab*(m*k+k*n) + cd*out, FLOPs: 2 * m * n * k, GEMM: true,
+		Shape: fmt.Sprintf("%d×%d×%d %s→%s β=%g", g.M, g.N, g.K, g.AB, g.CD, g.Beta)}
+	switch g.Epilogue {
+	case cuda.EpilogueBias:
+		c.Bytes += cd * m
+		c.FLOPs += m * n
+		c.Shape += " +bias"
+	case cuda.EpilogueBGradB:
+		c.Bytes += cd * n
+		c.FLOPs += k * n
+		c.Shape += " +bgrad"
+	}
+	switch {
+	case g.AB == cuda.BFloat16:
+		c.Peak = h100.BF16
+	case g.TF32:
+		c.Peak = h100.TF32
+	default:
+		c.Peak = h100.FP32
+	}
+	return c
+}

@@ -10,11 +10,11 @@ import (
 // launch, a cuBLAS SGEMM or a driver memset/copy, with the phase and layer
 // of the training step it belongs to.
 type launch struct {
-	Kernel      string // kernel symbol, or "sgemm", "memset", "memcpy"
+	Kernel      string // kernel symbol, or "sgemm", "matmul", "memset", "memcpy"
 	Grid, Block cuda.Dim3
 	Smem        int   // dynamic shared memory bytes
 	Args        []any // the kernel's arguments as the launcher passed them
-	GEMM        gemm  // for "sgemm"
+	GEMM        gemm  // for "sgemm" and "matmul"
 	Size        int   // bytes of a "memset" or "memcpy"
 	Phase       string
 	Layer       string
@@ -23,8 +23,11 @@ type launch struct {
 // gemm is the size of one Sgemm call in cuBLAS's column-major terms:
 // C [M×N] = op(A) [M×K] · op(B) [K×N] (+ Beta·C).
 type gemm struct {
-	M, N, K int
-	Beta    float32
+	M, N, K  int
+	Beta     float32
+	AB, CD   cuda.DataType // element types of A, B and of C, D ("matmul" only)
+	TF32     bool          // TF32 tensor-core compute
+	Epilogue cuda.Epilogue // "matmul" only
 }
 
 // recorder is a [cuda.Driver] that runs nothing: it hands out fake device
@@ -119,6 +122,17 @@ func (r *recorder) Launch(f cuda.Function, grid, block cuda.Dim3, smem int, args
 func (r *recorder) Sgemm(_, _ bool, m, n, k int, _ float32, _ cuda.DevicePtr, _ int, _ cuda.DevicePtr, _ int, beta float32, _ cuda.DevicePtr, _ int) error {
 	r.add(launch{Kernel: "sgemm", GEMM: gemm{M: m, N: n, K: k, Beta: beta}})
 	return nil
+}
+
+func (r *recorder) Matmul(m cuda.Matmul) error {
+	r.add(launch{Kernel: "matmul", GEMM: gemm{M: m.M, N: m.N, K: m.K, Beta: m.Beta, AB: m.AB, CD: m.CD,
+		TF32: m.Compute == cuda.Compute32FFastTF32, Epilogue: m.Epilogue}})
+	return nil
+}
+
+// Device is an H100 (the model's hardware, hardware.go).
+func (r *recorder) Device() cuda.DeviceInfo {
+	return cuda.DeviceInfo{Name: "perfmodel H100", Major: 9}
 }
 
 func (r *recorder) Synchronize() error                       { return nil }

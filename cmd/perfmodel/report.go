@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/nextconv/nextconv/kernels"
 	"sort"
 	"strings"
 )
@@ -27,6 +28,7 @@ func generate() (string, error) {
 	var b strings.Builder
 	writeIntro(&b)
 	writeSummary(&b, traces)
+	writePrecisions(&b, traces)
 	for _, t := range traces {
 		writeModel(&b, t)
 	}
@@ -184,4 +186,46 @@ func writeSums(b *strings.Builder, rows []*sum, all *sum, what string) {
 	tb.add("**total**", fmt.Sprint(all.Launches), mbOf(all.Bytes), gflopOf(all.FLOPs), "**"+us(all.T32)+"**", "100%",
 		"**"+us(all.TF32)+"**", "100%")
 	tb.write(b)
+}
+
+// writePrecisions tabulates, for the 224² workloads, the step in each
+// precision the backend offers, recorded again with the backend in that
+// precision: launches, HBM bytes and roofline time against the FP32 step.
+// A precision the backend cannot yet run a step in gets its error instead.
+func writePrecisions(b *strings.Builder, traces []*trace) {
+	b.WriteString("## Step totals by precision\n\n" +
+		"The same step recorded with the backend in each `[train] precision` (kernels.Precision): fp32 runs " +
+		"every GEMM as a cuBLAS SGEMM; tf32 and bf16 as cuBLASLt products (`matmul` rows) at the TF32 or " +
+		"BF16 tensor-core peak, bf16 with bf16 operands and activations. Roofline as above; " +
+		"\"vs fp32\" is the roofline time against the fp32 step.\n\n")
+	tb := newTable("llrrrrl", "model", "precision", "launches", "GB moved", "roofline ms", "vs fp32", "note")
+	var notes []string
+	for _, t := range traces {
+		if t.W.Size != 224 {
+			continue
+		}
+		name := t.W.Config.Name + fmt.Sprintf(" %d²", t.W.Size)
+		base := total(t.Items)
+		for _, prec := range []kernels.Precision{kernels.FP32, kernels.TF32, kernels.BF16} {
+			tr := t
+			if prec != kernels.FP32 {
+				var err error
+				if tr, err = recordIn(t.W, prec); err != nil {
+					notes = append(notes, fmt.Sprintf("%s %s: %v", name, prec, err))
+					tb.add(name, string(prec), "—", "—", "—", "—", fmt.Sprintf("not recordable yet (note %d)", len(notes)))
+					continue
+				}
+			}
+			s := total(tr.Items)
+			tb.add(name, string(prec), fmt.Sprint(s.Launches), num(float64(s.Bytes)/1e9), "**"+ms(s.T32)+"**",
+				fmt.Sprintf("%.2f×", base.T32/s.T32), "")
+		}
+	}
+	tb.write(b)
+	for i, n := range notes {
+		fmt.Fprintf(b, "%d. %s\n", i+1, n)
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+	}
 }

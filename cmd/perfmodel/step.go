@@ -66,13 +66,20 @@ type trace struct {
 // second: the steady state, after the allocator's cache and the optimizer's
 // chunk table are warm. Each top-level layer of the network is run by hand
 // (exactly as layers.Sequential does) so that every launch knows its layer.
-func record(w workload) (*trace, error) {
+func record(w workload) (*trace, error) { return recordIn(w, kernels.FP32) }
+
+// recordIn is record with the backend in precision prec (kernels.FP32:
+// SGEMMs; TF32 and BF16: cuBLASLt products, and in BF16 bf16 activations).
+func recordIn(w workload, prec kernels.Precision) (*trace, error) {
 	rec := newRecorder()
 	be, err := gpu.New(rec)
 	if err != nil {
 		return nil, err
 	}
 	defer be.Close()
+	if err := be.SetPrecision(prec); err != nil {
+		return nil, err
+	}
 	cfg := w.Config
 	m, err := models.New(be, cfg, 0)
 	if err != nil {

@@ -87,6 +87,12 @@ func (d *Driver) Sgemm(bool, bool, int, int, int, float32, cuda.DevicePtr, int, 
 	return d.op(false)
 }
 
+// Matmul counts a device operation.
+func (d *Driver) Matmul(cuda.Matmul) error { return d.op(false) }
+
+// Device returns "record" with compute capability 9.0.
+func (d *Driver) Device() cuda.DeviceInfo { return cuda.DeviceInfo{Name: "record", Major: 9} }
+
 // op counts one piece of stream work, or records it into the open capture.
 func (d *Driver) op(kernel bool) error {
 	switch {

@@ -242,6 +242,20 @@ inline __nv_bfloat16 __float2bfloat16(float x) {
 	return h;
 }
 inline __nv_bfloat16 __float2bfloat16_rn(float x) { return __float2bfloat16(x); }
+// __nv_bfloat162 is a pair of bf16 values, x in the low half (the lower
+// address), as in cuda_bf16.h; 4-byte aligned.
+struct __attribute__((aligned(4))) __nv_bfloat162 {
+	__nv_bfloat16 x, y;
+};
+inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return __nv_bfloat162{__float2bfloat16(a), __float2bfloat16(b)}; }
+inline __nv_bfloat162 __float22bfloat162_rn(float2 v) { return __floats2bfloat162_rn(v.x, v.y); }
+inline __nv_bfloat162 __halves2bfloat162(__nv_bfloat16 a, __nv_bfloat16 b) { return __nv_bfloat162{a, b}; }
+inline __nv_bfloat162 __bfloat162bfloat162(__nv_bfloat16 a) { return __nv_bfloat162{a, a}; }
+inline float2 __bfloat1622float2(__nv_bfloat162 v) { return make_float2(__bfloat162float(v.x), __bfloat162float(v.y)); }
+inline float __low2float(__nv_bfloat162 v) { return __bfloat162float(v.x); }
+inline float __high2float(__nv_bfloat162 v) { return __bfloat162float(v.y); }
+inline __nv_bfloat16 __low2bfloat16(__nv_bfloat162 v) { return v.x; }
+inline __nv_bfloat16 __high2bfloat16(__nv_bfloat162 v) { return v.y; }
 inline unsigned short __half_as_ushort(__half h) { return h.__x; }
 inline __half __ushort_as_half(unsigned short x) { return __half{x}; }
 inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.__x; }

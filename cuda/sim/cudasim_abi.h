@@ -49,6 +49,21 @@ int cudasim_launch(uint64_t ctx, int k, unsigned gx, unsigned gy, unsigned gz, u
 char* cudasim_sgemm(uint64_t ctx, int transa, int transb, int m, int n, int k, float alpha, uintptr_t a,
                     int lda, uintptr_t b, int ldb, float beta, uintptr_t c, int ldc);
 
+/* cudasim_matmul_args are cublasLtMatmul's arguments, as Driver.Matmul
+ * takes them (cuda.Matmul): types 0 = float32, 1 = bfloat16; epilogue 0 =
+ * DEFAULT, 1 = BIAS, 2 = BGRADB; tf32 selects CUBLAS_COMPUTE_32F_FAST_TF32. */
+typedef struct {
+	int transa, transb, m, n, k;
+	uintptr_t a, b, c, d, bias;
+	int lda, ldb, ldc, ldd;
+	int ab, cd, bias_type, tf32, epilogue;
+	float alpha, beta;
+} cudasim_matmul_args;
+
+/* cudasim_matmul is cublasLtMatmul on device memory: column-major
+ * D = alpha*op(A)*op(B) + beta*C, then the epilogue (matmul.cc). */
+char* cudasim_matmul(uint64_t ctx, const cudasim_matmul_args* args);
+
 /* Sources the compiled kernels came from: "group path sha256\n" lines, in
  * registration order; the caller frees the string. */
 char* cudasim_sources(void);

@@ -7,7 +7,7 @@
 //
 // # How it works
 //
-// kernels/src/compat.cuh, the only header a kernel includes, pulls in
+// kernels/src/compat.cuh, the first header every kernel includes, pulls in
 // cuda_sim.h when CUDASIM is defined. That header maps CUDA's qualifiers to
 // C++ (__global__ and __device__ vanish, __shared__ becomes static), gives
 // threadIdx, blockIdx, blockDim and gridDim as thread_local variables, and
@@ -77,7 +77,7 @@
 //
 // Between BeginCapture and EndCapture the Driver records launches (with a
 // copy of their packed arguments and the range open at the time), memsets,
-// device copies and Sgemms instead of running them; the [Graph] it returns
+// device copies, Sgemms and Matmuls instead of running them; the [Graph] it returns
 // replays them in order, through the same code as eager launches, so a
 // replay computes the same bits. Host copies, Synchronize, events and Free
 // fail while capturing, with [ErrCapture], as they would break a CUDA

@@ -27,11 +27,12 @@ const (
 	opMemset
 	opCopy
 	opSgemm
+	opMatmul
 )
 
 // node is one piece of stream work, run at once or recorded into a graph:
 // a kernel launch with its packed arguments (copied, so the launcher may
-// reuse its Args), a memset, a device-to-device copy or an Sgemm.
+// reuse its Args), a memset, a device-to-device copy, an Sgemm or a Matmul.
 type node struct {
 	op          nodeOp
 	kernel      *Kernel
@@ -44,6 +45,7 @@ type node struct {
 	bytes       int
 	value       byte
 	gemm        sgemmArgs
+	matmul      C.cudasim_matmul_args
 }
 
 // sgemmArgs are the arguments of one Sgemm.
@@ -73,6 +75,8 @@ func (d *Driver) exec(n *node) error {
 		return cerr(C.cudasim_memset(d.ctx, C.uintptr_t(n.dst), C.int(n.value), C.size_t(n.bytes)), "memset", ErrInvalidValue)
 	case opCopy:
 		return cerr(C.cudasim_dtod(d.ctx, C.uintptr_t(n.dst), C.uintptr_t(n.src), C.size_t(n.bytes)), "memcpy DtoD", ErrInvalidValue)
+	case opMatmul:
+		return cerr(C.cudasim_matmul(d.ctx, &n.matmul), "matmul", ErrInvalidValue)
 	default:
 		g := &n.gemm
 		return cerr(C.cudasim_sgemm(d.ctx, cbool(g.transA), cbool(g.transB), C.int(g.m), C.int(g.n), C.int(g.k), C.float(g.alpha),
@@ -99,7 +103,7 @@ func (d *Driver) notCapturing(op string) error {
 	return err
 }
 
-// BeginCapture starts recording launches, Memsets, CopyDtoDs and Sgemms
+// BeginCapture starts recording launches, Memsets, CopyDtoDs, Sgemms and Matmuls
 // into a graph instead of running them. Their arguments are checked when
 // recorded. CopyHtoD, CopyDtoH, Synchronize, Record, Elapsed and Free fail
 // with ErrCapture until EndCapture, which then fails too.

@@ -5,40 +5,14 @@
 // depends on is part of it, so that go build recompiles it when one changes.
 
 #include "../../kernels/src/compat.cuh"
+#include "../../kernels/src/bf16.cuh"
+#include "../../kernels/src/gelu.cuh"
+#include "../../kernels/src/reduce.cuh"
 
-CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "ada14fe6b80e21b6883c74772fc2d3129016417b217eb093f5cd238840c98dd2")
-
-// kernels/src/activation.cu
-CUDASIM_SOURCE("kernels", "kernels/src/activation.cu", "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8")
-namespace cudasim_src_activation {
-#include "../../kernels/src/activation.cu"
-CUDASIM_REGISTER(act_fwd_f32, "y", "x", "n", "kind")
-CUDASIM_LAUNCH_BOUNDS(act_fwd_f32, ACT_THREADS)
-CUDASIM_REGISTER(act_bwd_f32, "dx", "dy", "x", "n", "kind")
-CUDASIM_LAUNCH_BOUNDS(act_bwd_f32, ACT_THREADS)
-}  // namespace cudasim_src_activation
-
-// kernels/src/batchnorm.cu
-CUDASIM_SOURCE("kernels", "kernels/src/batchnorm.cu", "5920957b2afe32c4ee9e8b102571a1a02ab71a48f621db7145f41745ae85e975")
-namespace cudasim_src_batchnorm {
-#include "../../kernels/src/batchnorm.cu"
-CUDASIM_REGISTER(bn_stats_f32, "part", "x", "mean", "rows", "C", "chunk", "centered")
-CUDASIM_LAUNCH_BOUNDS(bn_stats_f32, 32 * BN_ROWS)
-CUDASIM_REGISTER(bn_mean_f32, "mean", "part", "chunks", "rows", "C")
-CUDASIM_LAUNCH_BOUNDS(bn_mean_f32, BN_THREADS)
-CUDASIM_REGISTER(bn_var_f32, "rstd", "run_mean", "run_var", "mean", "part", "chunks", "rows", "C", "eps", "momentum")
-CUDASIM_LAUNCH_BOUNDS(bn_var_f32, BN_THREADS)
-CUDASIM_REGISTER(bn_eval_stats_f32, "mean", "rstd", "run_mean", "run_var", "C", "eps")
-CUDASIM_LAUNCH_BOUNDS(bn_eval_stats_f32, BN_THREADS)
-CUDASIM_REGISTER(bn_apply_f32, "y", "x", "mean", "rstd", "w", "b", "n", "C")
-CUDASIM_LAUNCH_BOUNDS(bn_apply_f32, BN_THREADS)
-CUDASIM_REGISTER(bn_bwd_sums_f32, "part", "dy", "x", "mean", "rows", "C", "chunk")
-CUDASIM_LAUNCH_BOUNDS(bn_bwd_sums_f32, 32 * BN_ROWS)
-CUDASIM_REGISTER(bn_bwd_coef_f32, "coef", "dw", "db", "part", "rstd", "w", "chunks", "rows", "C", "training")
-CUDASIM_LAUNCH_BOUNDS(bn_bwd_coef_f32, BN_THREADS)
-CUDASIM_REGISTER(bn_bwd_apply_f32, "dx", "dy", "x", "mean", "coef", "n", "C")
-CUDASIM_LAUNCH_BOUNDS(bn_bwd_apply_f32, BN_THREADS)
-}  // namespace cudasim_src_batchnorm
+CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
+CUDASIM_SOURCE("kernels", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
+CUDASIM_SOURCE("kernels", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
+CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "263aa66047a766d94d5b2939f470ce3f9de7222ca3ca7b386e5fba9b095ea6d3")
 
 // kernels/src/bias.cu
 CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929")
@@ -50,16 +24,16 @@ CUDASIM_REGISTER(column_sum_f32, "out", "in", "rows", "cols", "ld", "rows_per_ch
 CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
 }  // namespace cudasim_src_bias
 
-// kernels/src/channelconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/channelconv.cu", "eb89ef3554de32f8e5ebc5b93e0201309618f8a1ff54da3c2a3ffe9d64630372")
-namespace cudasim_src_channelconv {
-#include "../../kernels/src/channelconv.cu"
-CUDASIM_REGISTER(channel_conv_f32, "y", "x", "w", "N", "C", "K", "flip")
-CUDASIM_REGISTER(channel_conv_bwd_w_f32, "dw", "dy", "x", "N", "C", "K")
-}  // namespace cudasim_src_channelconv
+// kernels/src/convert.cu
+CUDASIM_SOURCE("kernels", "kernels/src/convert.cu", "2233cd1a18a5eb052ed59530f106d56e4f1eeb3b3412cf2546c641b9c4c314fe")
+namespace cudasim_src_convert {
+#include "../../kernels/src/convert.cu"
+CUDASIM_REGISTER(convert_f32_bf16, "y", "x", "n")
+CUDASIM_REGISTER(convert_bf16_f32, "y", "x", "n")
+}  // namespace cudasim_src_convert
 
 // kernels/src/crossentropy.cu
-CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "7a6cb693845ecedd7b82f6ff7f746f5d98d5dd4bbbbf365cbf5a9215cd1978a1")
+CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "9b9fb6f20b0813abe10a6c05d0fcf3c5cb41ea4940df92359210c85dd1a346e8")
 namespace cudasim_src_crossentropy {
 #include "../../kernels/src/crossentropy.cu"
 CUDASIM_REGISTER(cross_entropy_fwd_f32, "loss", "prob", "logits", "target", "K")
@@ -106,13 +80,16 @@ CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_f32, 256)
 }  // namespace cudasim_src_dwconv
 
 // kernels/src/elementwise.cu
-CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "fcecbe46070ba6c409d82bd7b409e1c82d6c31d2daf0a538676d119b9466822f")
+CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "f012a11ff7c574f4644b5310c5631e24513522dea36015d531269747b5afecc4")
 namespace cudasim_src_elementwise {
 #include "../../kernels/src/elementwise.cu"
 CUDASIM_REGISTER(add_f32, "y", "a", "b", "n")
 CUDASIM_REGISTER(scale_f32, "y", "x", "alpha", "n")
 CUDASIM_REGISTER(scale_samples_f32, "y", "x", "scale", "per", "samples")
 CUDASIM_REGISTER(channel_scale_f32, "y", "x", "gamma", "n", "C")
+CUDASIM_REGISTER(add_bf16, "y", "a", "b", "n")
+CUDASIM_REGISTER(scale_samples_bf16, "y", "x", "scale", "per", "samples")
+CUDASIM_REGISTER(channel_scale_bf16, "y", "x", "gamma", "n", "C")
 CUDASIM_REGISTER(channel_scale_bwd_f32, "dx", "partial", "dy", "x", "gamma", "rows", "C", "width", "rows_per_chunk")
 CUDASIM_LAUNCH_BOUNDS(channel_scale_bwd_f32, 256)
 CUDASIM_REGISTER(channel_scale_dgamma_f32, "dgamma", "partial", "chunks", "C")
@@ -124,7 +101,7 @@ CUDASIM_REGISTER(ema_f32, "avg", "x", "decay", "keep", "n")
 }  // namespace cudasim_src_elementwise
 
 // kernels/src/fakequant.cu
-CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "532ee6a744180bcec57c5a7d48b19c2e56fa036ecaa3565ceb7e3cfeab7c4117")
+CUDASIM_SOURCE("kernels", "kernels/src/fakequant.cu", "775b3aecf1a96a74299f8c56c39b1b34a3ada4162fd82606331147268e1f4855")
 namespace cudasim_src_fakequant {
 #include "../../kernels/src/fakequant.cu"
 CUDASIM_REGISTER(fakequant_fwd_f32, "y", "x", "scale", "zero_point", "n", "C", "inner", "qmin", "qmax", "min_scale")
@@ -146,7 +123,7 @@ CUDASIM_LAUNCH_BOUNDS(minmax_reduce_f32, FQ_THREADS)
 }  // namespace cudasim_src_fakequant
 
 // kernels/src/fcmae.cu
-CUDASIM_SOURCE("kernels", "kernels/src/fcmae.cu", "804c09eb15963b28d83f1dd6ec9ce918717291ef58bcb3d61aa45f4f3be66a89")
+CUDASIM_SOURCE("kernels", "kernels/src/fcmae.cu", "1b644ccef7aa6af07009a39a5d3aef84c09fc867e60707b9d2f0c20ff23cc60c")
 namespace cudasim_src_fcmae {
 #include "../../kernels/src/fcmae.cu"
 CUDASIM_REGISTER(mask_fill_f32, "y", "x", "mask", "fill", "n", "C", "GH", "GW", "S")
@@ -156,27 +133,22 @@ CUDASIM_REGISTER(patch_loss_f32, "loss", "target", "pred", "img", "GH", "GW", "P
 CUDASIM_REGISTER(patch_loss_bwd_f32, "dpred", "pred", "target", "mask", "scale", "n", "PL")
 }  // namespace cudasim_src_fcmae
 
-// kernels/src/gate.cu
-CUDASIM_SOURCE("kernels", "kernels/src/gate.cu", "800979d432356b65de6289e6c52977ccdab77bb4c173e9e8b8d78f35c33cd868")
-namespace cudasim_src_gate {
-#include "../../kernels/src/gate.cu"
-CUDASIM_REGISTER(channel_gate_fwd_f32, "y", "x", "g", "N", "HW", "C", "kind")
-CUDASIM_REGISTER(channel_gate_bwd_f32, "dx", "part", "dy", "x", "g", "N", "HW", "C", "kind", "hw_per")
-CUDASIM_REGISTER(channel_gate_dg_f32, "dg", "part", "g", "N", "C", "kind", "chunks")
-}  // namespace cudasim_src_gate
-
 // kernels/src/gelu.cu
-CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "53a181f47b7b492345c4d8cc839c5af65db66d56574ea1f4f1b0ff6b5fcaa5f2")
+CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "aecd60833ea9d9a84ea5f7fd34c5159e265782654ee28e8aacdfc6519e4c24a5")
 namespace cudasim_src_gelu {
 #include "../../kernels/src/gelu.cu"
 CUDASIM_REGISTER(gelu_fwd_f32, "y", "x", "n", "approx")
 CUDASIM_LAUNCH_BOUNDS(gelu_fwd_f32, GELU_THREADS)
 CUDASIM_REGISTER(gelu_bwd_f32, "dx", "dy", "x", "n", "approx")
 CUDASIM_LAUNCH_BOUNDS(gelu_bwd_f32, GELU_THREADS)
+CUDASIM_REGISTER(gelu_fwd_bf16, "y", "x", "n", "approx")
+CUDASIM_LAUNCH_BOUNDS(gelu_fwd_bf16, GELU_THREADS)
+CUDASIM_REGISTER(gelu_bwd_bf16, "dx", "dy", "x", "n", "approx")
+CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "8a525526fe534e584cf56ed06c089770dbb4601c361bf406f2e8ed14fea85808")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "7754d8b418991f2286f9cc8c36063eeef96e425ddb022881894654b740765f94")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -193,6 +165,14 @@ CUDASIM_REGISTER(grn_bwd_apply_f32, "dx", "dy", "x", "coef", "HW", "C")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_f32, GRN_THREADS)
 CUDASIM_REGISTER(grn_bwd_params_f32, "dgamma", "dbeta", "share", "N", "C")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_params_f32, GRN_THREADS)
+CUDASIM_REGISTER(grn_sumsq_bf16, "part", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_sumsq_bf16, 32 * GRN_ROWS)
+CUDASIM_REGISTER(grn_apply_bf16, "y", "x", "coef", "beta", "HW", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_apply_bf16, GRN_THREADS)
+CUDASIM_REGISTER(grn_bwd_sums_bf16, "part", "dy", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_sums_bf16, 32 * GRN_ROWS)
+CUDASIM_REGISTER(grn_bwd_apply_bf16, "dx", "dy", "x", "coef", "HW", "C")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_bf16, GRN_THREADS)
 }  // namespace cudasim_src_grn
 
 // kernels/src/im2col.cu
@@ -216,7 +196,7 @@ CUDASIM_REGISTER(mix_targets_f32, "t", "labels", "N", "K", "off", "on_y", "on_j"
 }  // namespace cudasim_src_input
 
 // kernels/src/layernorm.cu
-CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "8d4dad8ccf8149831dc0fb83f5694dd2a90dabda26583d1c45f9f294517576a4")
+CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "0b51f4ecbf76b3d56e13d8cb430b015435b6b5cbedc25441d7bfa3ff114e3fd1")
 namespace cudasim_src_layernorm {
 #include "../../kernels/src/layernorm.cu"
 CUDASIM_REGISTER(layernorm_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")
@@ -227,9 +207,35 @@ CUDASIM_REGISTER(layernorm_bwd_f32, "dx", "part", "scratch", "dy", "x", "mean", 
 CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_f32, LN_MAX_THREADS)
 CUDASIM_REGISTER(layernorm_gelu_bwd_f32, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "b", "rows", "C", "rows_per_block", "approx")
 CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_bwd_f32, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_fwd_bf16, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")
+CUDASIM_LAUNCH_BOUNDS(layernorm_fwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_gelu_fwd_bf16, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps", "approx")
+CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_fwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_bwd_bf16, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "rows", "C", "rows_per_block")
+CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_bf16, LN_MAX_THREADS)
+CUDASIM_REGISTER(layernorm_gelu_bwd_bf16, "dx", "part", "scratch", "dy", "x", "mean", "rstd", "w", "b", "rows", "C", "rows_per_block", "approx")
+CUDASIM_LAUNCH_BOUNDS(layernorm_gelu_bwd_bf16, LN_MAX_THREADS)
 CUDASIM_REGISTER(layernorm_bwd_reduce_f32, "dw", "db", "part", "T", "C")
 CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_reduce_f32, 1024)
 }  // namespace cudasim_src_layernorm
+
+// kernels/src/mlp.cu
+CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "9d75c2f8053230237244be832b3c2a419835b25b91f29b16f1df635a8a5a88a6")
+namespace cudasim_src_mlp {
+#include "../../kernels/src/mlp.cu"
+CUDASIM_REGISTER(mlp_fwd_f32, "h", "part", "a", "bias", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_fwd_f32, 32 * MLP_ROWS)
+CUDASIM_REGISTER(mlp_fwd_bf16, "h", "part", "a", "bias", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_fwd_bf16, 32 * MLP_ROWS)
+CUDASIM_REGISTER(mlp_sum_chunks_f32, "sumsq", "part", "chunks", "C")
+CUDASIM_LAUNCH_BOUNDS(mlp_sum_chunks_f32, MLP_THREADS)
+CUDASIM_REGISTER(mlp_bwd_f32, "da", "bpart", "dy", "h", "a", "bias", "coef", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_bwd_f32, 32 * MLP_ROWS)
+CUDASIM_REGISTER(mlp_bwd_bf16, "da", "bpart", "dy", "h", "a", "bias", "coef", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_bwd_bf16, 32 * MLP_ROWS)
+CUDASIM_REGISTER(mlp_bwd_params_f32, "dgamma", "dbeta", "dbias", "share", "bpart", "N", "parts", "C")
+CUDASIM_LAUNCH_BOUNDS(mlp_bwd_params_f32, MLP_THREADS)
+}  // namespace cudasim_src_mlp
 
 // kernels/src/optim.cu
 CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "dff1fab05853d50b75a1890ca0abccadb731a67535d64dfcc76f625f22202bff")
@@ -242,11 +248,13 @@ CUDASIM_LAUNCH_BOUNDS(sgd_f32, 256)
 }  // namespace cudasim_src_optim
 
 // kernels/src/pool.cu
-CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "f58e5b2461848574a37d152adf41afdeb56833e57b3fb2a5780177f8d6b8df1d")
+CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "45ceebeafdccc554fa09e0dfb3792404eee23920cdf233dee01f8efd671ae27f")
 namespace cudasim_src_pool {
 #include "../../kernels/src/pool.cu"
 CUDASIM_REGISTER(avgpool_fwd_f32, "y", "x", "N", "HW", "C")
 CUDASIM_REGISTER(avgpool_bwd_f32, "dx", "dy", "N", "HW", "C")
+CUDASIM_REGISTER(avgpool_fwd_bf16, "y", "x", "N", "HW", "C")
+CUDASIM_REGISTER(avgpool_bwd_bf16, "dx", "dy", "N", "HW", "C")
 }  // namespace cudasim_src_pool
 
 // kernels/src/random.cu

@@ -128,3 +128,38 @@ func TestHalfConversions(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16Pairs checks the __nv_bfloat162 intrinsics and 16-byte vector
+// access to bf16 (sim_bf16_pairs) against round to nearest even computed
+// in Go: ties both ways, NaN (0x7fff), ±Inf, overflow to Inf, the largest
+// finite bf16, subnormals and zeros, then random values.
+func TestBF16Pairs(t *testing.T) {
+	d := newDriver(t)
+	in := []float32{1 + 1.0/256, 1 + 3.0/256, -(1 + 1.0/256), 1 + 1.0/128 + 1.0/256, float32(math.NaN()),
+		float32(math.Inf(1)), float32(math.Inf(-1)), math.MaxFloat32, 3.3961776e38, 3.3895314e38,
+		math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, 1.1754942e-38, 9.1835e-41, 0,
+		float32(math.Copysign(0, -1))}
+	r := rand.New(rand.NewPCG(3, 4))
+	for len(in)%8 != 0 || len(in) < 1024 {
+		in = append(in, math.Float32frombits(r.Uint32()))
+	}
+	n := len(in)
+	x := upload(t, d, in)
+	bf := alloc(t, d, n, uint16(0))
+	back := alloc(t, d, n, float32(0))
+	launch(t, d, "sim_bf16_pairs", dim1((n/8+63)/64), dim1(64), 0, bf, back, x, int32(n/8))
+	gbf := download[uint16](t, d, bf, n)
+	gback := download[float32](t, d, back, n)
+	bad := 0
+	for i, v := range in {
+		want := uint16(0x7fff)
+		if !math.IsNaN(float64(v)) {
+			want = roundNearestEven(v, 0x7f80, bf16Value, 0x8000)
+		}
+		wantBack := math.Float32frombits(uint32(want) << 16)
+		if (gbf[i] != want || math.Float32bits(gback[i]) != math.Float32bits(wantBack)) && bad < 10 {
+			bad++
+			t.Errorf("%v (%#08x): bf16 %#04x back %v, want %#04x %v", v, math.Float32bits(v), gbf[i], gback[i], want, wantBack)
+		}
+	}
+}

@@ -26,6 +26,10 @@ void fill_guards(Alloc& a) {
 	}
 }
 
+}  // namespace
+
+std::mutex mem_mu;
+
 // check_range validates [p, p+n) as device memory of ctx, or describes why
 // it is not. Caller holds mem_mu.
 std::string check_range(uint64_t ctx, uintptr_t p, std::size_t n, const char* what) {
@@ -41,10 +45,6 @@ std::string check_range(uint64_t ctx, uintptr_t p, std::size_t n, const char* wh
 		            what, p, n, n - (a->base + a->size - p), a->size, a->base);
 	return "";
 }
-
-}  // namespace
-
-std::mutex mem_mu;
 
 std::map<uintptr_t, Alloc>& allocs() {
 	static std::map<uintptr_t, Alloc> m;

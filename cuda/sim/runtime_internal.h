@@ -86,5 +86,9 @@ std::string check_guards(Alloc& a);
 // pointer counts as inside), or nullptr. Caller holds mem_mu.
 Alloc* find_alloc(uintptr_t p);
 
+// check_range validates [p, p+n) as device memory of ctx, or describes why
+// it is not ("" when it is). Caller holds mem_mu.
+std::string check_range(uint64_t ctx, uintptr_t p, std::size_t n, const char* what);
+
 }  // namespace detail
 }  // namespace cudasim

@@ -58,11 +58,12 @@ type Driver struct {
 	ranges   []Range
 	open     []int // indexes into ranges of the open ones
 	launches []Launch
-	streams  streamState // side streams and event order (streams.go)
-	capture  *capture    // open stream capture, or nil
-	replays  int         // graph launches completed
-	scratch  node        // the node being queued (kept here so queuing allocates nothing)
-	msg      *C.char     // cudasim_launch's error message
+	streams  streamState     // side streams and event order (streams.go)
+	capture  *capture        // open stream capture, or nil
+	replays  int             // graph launches completed
+	scratch  node            // the node being queued (kept here so queuing allocates nothing)
+	msg      *C.char         // cudasim_launch's error message
+	device   cuda.DeviceInfo // what Device reports; zero: the default
 }
 
 // Range is one profiler range opened with RangePush.
@@ -374,6 +375,57 @@ func (d *Driver) Sgemm(transA, transB bool, m, n, k int, alpha float32, a cuda.D
 	*nd = node{op: opSgemm, rng: d.innermost(), gemm: sgemmArgs{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
 		a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}}
 	return d.submit(nd)
+}
+
+// Matmul emulates cublasLtMatmul (see [cuda.Matmul]) exactly where the
+// contract is exact: bfloat16 inputs are widened to float32 (TF32 compute
+// rounds float32 inputs to a 10-bit mantissa, to nearest, ties away), the
+// products are summed in float64 and rounded to float32 once (a GPU's
+// float32 accumulation differs from it by the rounding of its summation
+// order), the epilogue (alpha, beta·C, the bias) runs in float32 and D is
+// rounded to its type once, to nearest even. EpilogueBGradB overwrites
+// Bias[j] with the float64 sum of column j of op(B), rounded to BiasType.
+// Sizes, leading dimensions and the extents of A, B, C, D and the bias are
+// checked against their allocations (ErrInvalidValue).
+func (d *Driver) Matmul(m cuda.Matmul) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable("matmul"); err != nil {
+		return err
+	}
+	if err := m.Check(); err != nil {
+		return &cuda.Error{Op: "matmul", Err: fmt.Errorf("%w: %v", ErrInvalidValue, err)}
+	}
+	if m.M == 0 || m.N == 0 {
+		return nil
+	}
+	nd := &d.scratch
+	*nd = node{op: opMatmul, rng: d.innermost(), matmul: C.cudasim_matmul_args{
+		transa: cbool(m.TransA), transb: cbool(m.TransB), m: C.int(m.M), n: C.int(m.N), k: C.int(m.K),
+		a: C.uintptr_t(m.A), b: C.uintptr_t(m.B), c: C.uintptr_t(m.C), d: C.uintptr_t(m.D), bias: C.uintptr_t(m.Bias),
+		lda: C.int(m.LDA), ldb: C.int(m.LDB), ldc: C.int(m.LDC), ldd: C.int(m.LDD),
+		ab: C.int(m.AB), cd: C.int(m.CD), bias_type: C.int(m.BiasType), tf32: cbool(m.Compute == cuda.Compute32FFastTF32),
+		epilogue: C.int(m.Epilogue), alpha: C.float(m.Alpha), beta: C.float(m.Beta)}}
+	return d.submit(nd)
+}
+
+// Device returns the simulated device: "cudasim" with compute capability
+// 9.0 unless SetDevice changed it.
+func (d *Driver) Device() cuda.DeviceInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.device.Name == "" {
+		return cuda.DeviceInfo{Name: "cudasim", Major: 9, Minor: 0}
+	}
+	return d.device
+}
+
+// SetDevice makes Device report info, so that tests can stand in for an
+// older GPU (a Volta's sm_70, which lacks bfloat16 tensor cores).
+func (d *Driver) SetDevice(info cuda.DeviceInfo) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.device = info
 }
 
 func cbool(b bool) C.int {

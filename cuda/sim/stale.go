@@ -77,7 +77,7 @@ func findModuleRoot() string {
 }
 
 // staleness compares the sources compiled for group with the *.cu files and
-// compat.cuh in root/dir and describes any difference.
+// the shared *.cuh headers in root/dir and describes any difference.
 func staleness(root, group, dir string) error {
 	compiled := map[string]string{}
 	for _, s := range compiledSources() {
@@ -89,7 +89,11 @@ func staleness(root, group, dir string) error {
 	if err != nil {
 		return err
 	}
-	onDisk = append(onDisk, filepath.Join(root, filepath.FromSlash(dir), "compat.cuh"))
+	headers, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(dir), "*.cuh"))
+	if err != nil {
+		return err
+	}
+	onDisk = append(onDisk, headers...)
 	var problems []string
 	seen := map[string]bool{}
 	for _, f := range onDisk {

@@ -10,7 +10,7 @@ import (
 	"github.com/nextconv/nextconv/cuda/sim/internal/gen"
 )
 
-// TestGeneratedFilesUpToDate fails when a kernel source, compat.cuh or (for
+// TestGeneratedFilesUpToDate fails when a kernel source, a shared header or (for
 // the self-test kernels) the simulator's headers changed without go generate:
 // go build does not track those files, so the compiled simulator would be
 // stale. The configurations match the go:generate lines.
@@ -59,8 +59,12 @@ func TestStaleness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	headers, err := filepath.Glob(filepath.Join(root, "kernels", "src", "*.cuh"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var compat string
-	for _, f := range append(files, filepath.Join(root, "kernels", "src", "compat.cuh")) {
+	for _, f := range append(files, headers...) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -75,9 +79,11 @@ func TestStaleness(t *testing.T) {
 	}
 	write("compat.cuh", compat+"\n")
 	write("new.cu", "")
+	write("new.cuh", "")
 	err = sim.Staleness(fake, "kernels", "kernels/src")
 	if err == nil {
 		t.Fatal("changed and added sources not reported")
 	}
-	mustContain(t, err.Error(), "kernels/src/compat.cuh changed", "kernels/src/new.cu is not compiled in", "go generate ./cuda/sim/...")
+	mustContain(t, err.Error(), "kernels/src/compat.cuh changed", "kernels/src/new.cu is not compiled in",
+		"kernels/src/new.cuh is not compiled in", "go generate ./cuda/sim/...")
 }

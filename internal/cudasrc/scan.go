@@ -7,8 +7,9 @@
 // [Scan] finds every extern "C" __global__ kernel of a .cu file with its
 // parameter names and __launch_bounds__, and rejects sources that leave the
 // CUDA subset the simulator implements (docs/CUDASIM.md
-// section 7) where a pattern shows it: includes other than compat.cuh,
-// __CUDA_ARCH__, inline asm, host launches, extern __shared__, cooperative
+// section 7) where a pattern shows it: includes other than the shared
+// headers of the same directory (compat.cuh and the *.cuh device helpers,
+// [Headers]), __CUDA_ARCH__, inline asm, host launches, extern __shared__, cooperative
 // groups, __activemask and the legacy non-_sync warp functions, clocks,
 // sleeps, textures and surfaces. [ScanDir] scans a directory's *.cu files in
 // sorted order and rejects a kernel name defined twice, as the linker would.
@@ -25,9 +26,48 @@ import (
 	"strings"
 )
 
-// Header is the one header kernel sources include; its hash is part of every
-// generated file, since a change to it changes every kernel.
+// Header is the header every kernel source and shared header includes
+// first: it maps CUDA to nvcc or to the simulator.
 const Header = "compat.cuh"
+
+// Headers returns the paths of the shared headers of dir: Header first, then
+// every other *.cuh file (one copy of each device helper that several
+// kernel sources use), sorted. Each is checked like a kernel source and
+// must not define kernels. The generators include them all, in this order,
+// at global scope before any source (every header has #pragma once, so a
+// source's own #include of one is then empty and the helper exists once per
+// translation unit), and record their hashes, since a change to any of them
+// may change every kernel.
+func Headers(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.cuh"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(files, func(i, j int) bool {
+		bi, bj := filepath.Base(files[i]), filepath.Base(files[j])
+		if (bi == Header) != (bj == Header) {
+			return bi == Header
+		}
+		return bi < bj
+	})
+	if len(files) == 0 || filepath.Base(files[0]) != Header {
+		return nil, fmt.Errorf("%s: no %s", dir, Header)
+	}
+	for _, f := range files[1:] {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		code := stripComments(string(data))
+		if err := checkSubset(f, code); err != nil {
+			return nil, err
+		}
+		if loc := globalRE.FindStringIndex(blankStrings(code)); loc != nil {
+			return nil, fmt.Errorf("%s:%d: shared headers hold device helpers only; kernels live in .cu files", filepath.Base(f), 1+strings.Count(code[:loc[0]], "\n"))
+		}
+	}
+	return files, nil
+}
 
 // Kernel is one extern "C" __global__ kernel of a source.
 type Kernel struct {
@@ -143,18 +183,10 @@ func Scan(path string) (*Source, error) {
 	code := stripComments(string(data))
 	name := filepath.Base(path)
 	lineOf := func(off int) int { return 1 + strings.Count(code[:off], "\n") }
-
-	for _, m := range includeRE.FindAllStringSubmatchIndex(code, -1) {
-		if inc := code[m[2]:m[3]]; inc != `"compat.cuh"` {
-			return nil, fmt.Errorf("%s:%d: #include %s: kernel sources include only \"compat.cuh\" (docs/CUDASIM.md section 7 rule 1)", name, lineOf(m[0]), inc)
-		}
+	if err := checkSubset(path, code); err != nil {
+		return nil, err
 	}
 	blank := blankStrings(code)
-	for _, f := range forbidden {
-		if loc := f.re.FindStringIndex(blank); loc != nil {
-			return nil, fmt.Errorf("%s:%d: %q: %s", name, lineOf(loc[0]), blank[loc[0]:loc[1]], f.why)
-		}
-	}
 
 	matches := kernelRE.FindAllStringSubmatchIndex(code, -1)
 	if n := len(globalRE.FindAllStringIndex(blank, -1)); n != len(matches) {
@@ -192,6 +224,31 @@ func Scan(path string) (*Source, error) {
 		src.Kernels = append(src.Kernels, k)
 	}
 	return src, nil
+}
+
+// localHeaderRE matches the include of a shared header: a quoted *.cuh
+// file name without a directory.
+var localHeaderRE = regexp.MustCompile(`^"[A-Za-z0-9_]+\.cuh"$`)
+
+// checkSubset rejects includes other than a shared header (a plain *.cuh
+// name, which the compilers look up next to path) and the forbidden patterns
+// in code (path's text, comments stripped).
+func checkSubset(path, code string) error {
+	name := filepath.Base(path)
+	lineOf := func(off int) int { return 1 + strings.Count(code[:off], "\n") }
+	for _, m := range includeRE.FindAllStringSubmatchIndex(code, -1) {
+		inc := code[m[2]:m[3]]
+		if !localHeaderRE.MatchString(inc) {
+			return fmt.Errorf("%s:%d: #include %s: kernel sources include only \"compat.cuh\" and the shared *.cuh headers of their directory (docs/CUDASIM.md section 7 rule 1)", name, lineOf(m[0]), inc)
+		}
+	}
+	blank := blankStrings(code)
+	for _, f := range forbidden {
+		if loc := f.re.FindStringIndex(blank); loc != nil {
+			return fmt.Errorf("%s:%d: %q: %s", name, lineOf(loc[0]), blank[loc[0]:loc[1]], f.why)
+		}
+	}
+	return nil
 }
 
 // stripComments replaces comments with spaces (newlines kept), leaving string

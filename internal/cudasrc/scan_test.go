@@ -53,7 +53,9 @@ extern "C" __global__ void noargs(void) {}
 
 func TestScanRejects(t *testing.T) {
 	for _, c := range []struct{ code, want string }{
-		{`#include <cuda_runtime.h>`, `k.cu:2: #include <cuda_runtime.h>: kernel sources include only "compat.cuh"`},
+		{`#include <cuda_runtime.h>`, `k.cu:2: #include <cuda_runtime.h>: kernel sources include only "compat.cuh" and the shared *.cuh headers`},
+		{`#include "../other/x.cuh"`, `k.cu:2: #include "../other/x.cuh": kernel sources include only`},
+		{`#include "gelu.h"`, `k.cu:2: #include "gelu.h"`},
 		{`#if __CUDA_ARCH__ >= 800` + "\n#endif", "k.cu:2:"},
 		{`__device__ void f() { asm volatile("trap;"); }`, "inline PTX asm"},
 		{`void host() { k<<<1, 1>>>(); }`, "launches come from Go"},
@@ -114,5 +116,40 @@ extern "C" __global__ void mid(float* y, int n) {}
 	srcs, err = ScanDir(empty)
 	if err != nil || len(srcs) != 0 || Names(srcs) == nil || len(Names(srcs)) != 0 {
 		t.Errorf("empty directory: %v, %v, %#v", err, srcs, Names(srcs))
+	}
+}
+
+// TestHeaders: compat.cuh comes first, the other shared headers sorted; a
+// header is held to the kernel sources' subset and may not define kernels.
+func TestHeaders(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Headers(dir); err == nil {
+		t.Error("a directory without compat.cuh accepted")
+	}
+	writeFile(t, filepath.Join(dir, "compat.cuh"), "")
+	writeFile(t, filepath.Join(dir, "reduce.cuh"), "#pragma once\n#include \"compat.cuh\"\n")
+	writeFile(t, filepath.Join(dir, "activation.cuh"), "#pragma once\n#include \"reduce.cuh\"\n")
+	writeFile(t, filepath.Join(dir, "k.cu"), "#include \"activation.cuh\"\nextern \"C\" __global__ void k(float* y) {}\n")
+	got, err := Headers(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range got {
+		names = append(names, filepath.Base(f))
+	}
+	if want := []string{"compat.cuh", "activation.cuh", "reduce.cuh"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("Headers = %v, want %v", names, want)
+	}
+	if _, err := ScanDir(dir); err != nil {
+		t.Errorf("a source including a shared header: %v", err)
+	}
+	writeFile(t, filepath.Join(dir, "bad.cuh"), "#pragma once\n\nextern \"C\" __global__ void k2(float* y) {}\n")
+	if _, err := Headers(dir); err == nil || !strings.Contains(err.Error(), "bad.cuh:3: shared headers hold device helpers only") {
+		t.Errorf("a kernel in a header: %v", err)
+	}
+	writeFile(t, filepath.Join(dir, "bad.cuh"), "#pragma once\n__device__ int f() { return __CUDA_ARCH__; }\n")
+	if _, err := Headers(dir); err == nil || !strings.Contains(err.Error(), "bad.cuh:2:") {
+		t.Errorf("__CUDA_ARCH__ in a header: %v", err)
 	}
 }

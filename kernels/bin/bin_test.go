@@ -13,7 +13,7 @@ import (
 
 const srcDir = "../src"
 
-// TestManifestMatchesSources fails when a kernel source or compat.cuh was
+// TestManifestMatchesSources fails when a kernel source or a shared header was
 // added, removed or changed without regenerating the fatbin: go build does
 // not notice, so the GPU would run old kernels (or miss new ones) while the
 // simulator runs the new ones.
@@ -26,11 +26,17 @@ func TestManifestMatchesSources(t *testing.T) {
 	for _, s := range srcs {
 		onDisk["kernels/src/"+filepath.Base(s.Path)] = s.SHA256
 	}
-	sum, err := cudasrc.HashFile(filepath.Join(srcDir, cudasrc.Header))
+	headers, err := cudasrc.Headers(srcDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	onDisk["kernels/src/"+cudasrc.Header] = sum
+	for _, h := range headers {
+		sum, err := cudasrc.HashFile(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onDisk["kernels/src/"+filepath.Base(h)] = sum
+	}
 	var problems []string
 	for path, sha := range onDisk {
 		switch rec, ok := Sources[path]; {

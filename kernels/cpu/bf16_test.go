@@ -97,6 +97,12 @@ func bfCases() []bfCase {
 			func(b *Backend, t []kernels.Tensor) error {
 				return b.GRNBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], grn)
 			}},
+		bfCase{"grn apply", []bfArg{act("y", grn.N, grn.HW, grn.C), f32("gnorm", grn.N, grn.C), act("x", grn.N, grn.HW, grn.C), stat("sumSq", grn.N, grn.C), f32("gamma", grn.C), f32("beta", grn.C)},
+			func(b *Backend, t []kernels.Tensor) error { return b.GRNApply(t[0], t[1], t[2], t[3], t[4], t[5], grn) }},
+		bfCase{"grn gelu backward", []bfArg{act("da", grn.N, grn.HW, grn.C), f32("dbias", grn.C), f32("dgamma", grn.C), f32("dbeta", grn.C), act("dy", grn.N, grn.HW, grn.C), act("h", grn.N, grn.HW, grn.C), act("a", grn.N, grn.HW, grn.C), f32("bias", grn.C), stat("gnorm", grn.N, grn.C), f32("gamma", grn.C)},
+			func(b *Backend, t []kernels.Tensor) error {
+				return b.GRNGELUBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], grn)
+			}},
 		bfCase{"gelu", []bfArg{act("y", r, k), act("x", r, k)},
 			func(b *Backend, t []kernels.Tensor) error { return b.GELU(t[0], t[1], kernels.GELUErf) }},
 		bfCase{"gelu tanh", []bfArg{act("y", r, k), act("x", r, k)},

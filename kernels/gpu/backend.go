@@ -1,6 +1,7 @@
 // Package gpu is the CUDA [kernels.Backend]: every op launches the kernels of
 // kernels/src through a [cuda.Driver] — a real GPU (cuda.New, build tag cuda)
-// or the CPU simulator (sim.New) — and GEMMs go to cuBLAS (Driver.Sgemm).
+// or the CPU simulator (sim.New) — and GEMMs go to cuBLAS (Driver.Sgemm in
+// fp32 precision) or cuBLASLt (Driver.Matmul in tf32 and bf16; gemm.go).
 // No op falls back to the CPU.
 //
 // Tensors live in device memory as [Buffer] storage. Launches are
@@ -18,18 +19,29 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// Buffer is device storage of N float32 elements starting at Ptr. Slices
+// Buffer is device storage of N elements of type DT starting at Ptr: float32
+// (DT zero or kernels.Float32; the CUDA backend computes in float32) or
+// kernels.BFloat16 (bf16 activations, 2 bytes each, docs/BF16.md). Slices
 // share the allocation.
 type Buffer struct {
 	Ptr cuda.DevicePtr
 	N   int
+	DT  kernels.DType
 }
 
 // Len returns the number of elements.
 func (b Buffer) Len() int { return b.N }
 
-// DType returns Float32: the CUDA backend computes in float32.
-func (b Buffer) DType() kernels.DType { return kernels.Float32 }
+// DType returns BFloat16 for bf16 storage, else Float32.
+func (b Buffer) DType() kernels.DType {
+	if b.DT == kernels.BFloat16 {
+		return kernels.BFloat16
+	}
+	return kernels.Float32
+}
+
+// bytes returns the size of the buffer's elements in bytes.
+func (b Buffer) bytes() int { return b.N * b.DType().Size() }
 
 // Slice returns elements [off, off+n) as a view. It panics outside the
 // buffer, like a Go slice.
@@ -37,7 +49,7 @@ func (b Buffer) Slice(off, n int) kernels.Storage {
 	if off < 0 || n < 0 || off+n > b.N {
 		panic(fmt.Sprintf("gpu: slice [%d:%d] of a buffer of %d elements", off, off+n, b.N))
 	}
-	return Buffer{Ptr: b.Ptr + cuda.DevicePtr(4*off), N: n}
+	return Buffer{Ptr: b.Ptr + cuda.DevicePtr(b.DType().Size()*off), N: n, DT: b.DT}
 }
 
 // Backend implements [kernels.Backend] on a cuda.Driver.
@@ -52,10 +64,12 @@ type Backend struct {
 	recent    launchRing // kernels queued since the last check (queued.go)
 	ranges    []string   // open NVTX ranges, innermost last
 	capturing bool       // a Capture is running (graph.go)
+	prec      kernels.Precision
 }
 
 var _ kernels.Backend = (*Backend)(nil)
 var _ kernels.Ranger = (*Backend)(nil)
+var _ kernels.PrecisionSetter = (*Backend)(nil)
 
 // New returns a backend on drv after resolving every kernel the module must
 // contain (Kernels), so that a missing or misnamed kernel fails here and not
@@ -131,9 +145,24 @@ func (b *Backend) launch(name string, grid, block cuda.Dim3, smem int, args *cud
 	return nil
 }
 
-// checkArgs runs kernels.CheckArgs and also requires device storage, so a
-// host tensor handed to the GPU backend is an error, not a crash.
+// checkArgs runs kernels.CheckArgs and also requires float32 device
+// storage, so a host tensor handed to the GPU backend is an error, not a
+// crash, and so is a bf16 tensor handed to an op without bf16 kernels
+// (those check their activations with checkActs).
 func checkArgs(op string, args ...kernels.Arg) error {
+	if err := checkDevice(op, args...); err != nil {
+		return err
+	}
+	for _, a := range args {
+		if !a.T.Nil() && a.T.Data.DType() != kernels.Float32 {
+			return fmt.Errorf("%s: %s is %v; the CUDA backend runs this op on float32 tensors only: %w", op, a.Name, a.T.Data.DType(), kernels.ErrDType)
+		}
+	}
+	return nil
+}
+
+// checkDevice runs kernels.CheckArgs and requires device storage.
+func checkDevice(op string, args ...kernels.Arg) error {
 	if err := kernels.CheckArgs(op, kernels.Float32, args...); err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package gpu
 
 import (
+	"fmt"
+
 	"github.com/nextconv/nextconv/cuda"
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -38,7 +40,7 @@ func newConvPlan(s kernels.ConvShape) convPlan {
 // counts: x, y, w and one im2col chunk.
 func (p convPlan) shapes() layerShapes {
 	l := p.s.Layer()
-	return layerShapes{l, []int{l.X.Len(), l.Y.Len(), l.W.Len(), p.perStep * p.ow * p.ck}}
+	return layerShapes{l, []int{l.X.Len(), l.Y.Len(), l.W.Len(), p.perStep * p.ow * p.ck}, true}
 }
 
 // Conv2D computes the dense or grouped convolution of [kernels.ConvShape]
@@ -52,10 +54,13 @@ func (p convPlan) shapes() layerShapes {
 // overwritten. Per chunk of output rows (see convColBytes) im2col_f32
 // gathers the patch matrix cols [pixels, CIn·K·K] with columns in (ci, kh,
 // kw) order, so that group g's columns are one contiguous block in the
-// order of a weight row, and one SGEMM per group computes its block of
-// y = cols·wᵀ with w used as stored (strided views, no copies);
-// bias_add_f32 adds the bias. A 1×1 convolution with stride 1 and no
-// padding multiplies x directly. The ConvNeXt stem (K = Stride = 4) and
+// order of a weight row, and one GEMM per group (gemm: SGEMM in fp32,
+// cuBLASLt in tf32 and bf16) computes its block of y = cols·wᵀ with w used
+// as stored (strided views, no copies); the bias is added as in Linear (the
+// product's epilogue, else bias_add_f32). A 1×1 convolution with stride 1
+// and no padding multiplies x directly; it is the only path that takes
+// bf16 tensors until im2col has a bf16 kernel (an error wrapping
+// kernels.ErrDType otherwise). The ConvNeXt stem (K = Stride = 4) and
 // downsampling layers (K = Stride = 2) take the im2col path. It returns an
 // error wrapping kernels.ErrShape or kernels.ErrDType naming the tensor if s
 // is invalid or a tensor does not match it or is not device memory of this
@@ -69,11 +74,15 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 	if err := p.shapes().checkForward(op, y, x, w, bias); err != nil {
 		return err
 	}
+	epi, bo := b.forwardEpilogue(y, bias)
 	if p.direct {
-		if err := b.forwardGEMM(op, p, ptr(w), ptr(x), ptr(y), p.rows*p.ow); err != nil {
+		if err := b.forwardGEMM(op, p, operandOf(w), operandOf(x), operandOf(y), p.rows*p.ow, epi, bo); err != nil {
 			return err
 		}
 	} else {
+		if x.Data.DType() != kernels.Float32 {
+			return fmt.Errorf("%s: %v input: %w", op, x.Data.DType(), b.errNoBF16("im2col"))
+		}
 		colBytes := 4 * p.perStep * p.ow * p.ck
 		cols, err := b.pool.get(colBytes)
 		if err != nil {
@@ -86,28 +95,27 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 			if err := b.im2col(cols, ptr(x), p, r0, r1); err != nil {
 				return err
 			}
-			yc := ptr(y) + cuda.DevicePtr(4*r0*p.ow*s.COut)
-			if err := b.forwardGEMM(op, p, ptr(w), cols, yc, pix); err != nil {
+			yc := operandOf(y).at(r0 * p.ow * s.COut)
+			if err := b.forwardGEMM(op, p, operandOf(w), operand{p: cols}, yc, pix, epi, bo); err != nil {
 				return err
 			}
 		}
 	}
-	if !bias.Nil() {
-		return b.biasAdd(ptr(y), ptr(bias), p.rows*p.ow, s.COut)
-	}
-	return nil
+	return b.addBias(op, y, bias, p.rows*p.ow, s.COut)
 }
 
 // Conv2DBackward computes the gradients of [Backend.Conv2D] from dy [N, OH,
 // OW, COut]: dx [N, H, W, CIn] is overwritten (nil skips it, as the stem
 // needs), dw [COut, CIn/G, K, K] and db [COut] (nil skips it) are
-// accumulated. db is the deterministic two-pass column sum of dy. Per chunk
-// of output rows it re-gathers the patch matrix cols, adds dyᵀ·cols to dw
-// (one SGEMM per group, beta = 1), forms dcols = dy·w (one SGEMM per
-// group, in the same buffer) and
-// col2im_f32 gathers, for every element of dx, the entries of dcols that
-// came from it (no atomics, deterministic). With several chunks dx is
-// zeroed first and each chunk adds its share. Errors are those of Conv2D.
+// accumulated. A dense 1×1 convolution goes through weightGrad (bf16
+// operands allowed, the bias gradient as in Linear); otherwise the tensors
+// must be float32, db is the deterministic two-pass column sum of dy, and
+// per chunk of output rows it re-gathers the patch matrix cols, adds
+// dyᵀ·cols to dw (one GEMM per group, beta = 1), forms dcols = dy·w (one
+// GEMM per group, in the same buffer) and col2im_f32 gathers, for every
+// element of dx, the entries of dcols that came from it (no atomics,
+// deterministic). With several chunks dx is zeroed first and each chunk
+// adds its share. Errors are those of Conv2D.
 func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.ConvShape) error {
 	const op = "conv2d backward"
 	if err := s.Validate(); err != nil {
@@ -116,6 +124,18 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 	p := newConvPlan(s)
 	if err := p.shapes().checkBackward(op, dx, dw, db, dy, x, w); err != nil {
 		return err
+	}
+	if p.direct && p.g == 1 {
+		if err := b.weightGrad(op, operandOf(x), p.ck, dy, s.COut, p.rows*p.ow, dw, db); err != nil {
+			return err
+		}
+		if dx.Nil() {
+			return nil
+		}
+		return b.gemm(op, false, false, p.ck, p.rows*p.ow, s.COut, operandOf(w), p.ck, operandOf(dy), s.COut, 0, operandOf(dx), p.ck, cuda.EpilogueDefault, operand{})
+	}
+	if x.Data.DType() != kernels.Float32 || dy.Data.DType() != kernels.Float32 {
+		return fmt.Errorf("%s: %v input, %v output gradient: %w", op, x.Data.DType(), dy.Data.DType(), b.errNoBF16("im2col and grouped products"))
 	}
 	if !db.Nil() {
 		if err := b.biasGrad(ptr(db), ptr(dy), p.rows*p.ow, s.COut); err != nil {
@@ -167,12 +187,16 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 }
 
 // forwardGEMM computes y [pix, COut] = cols·wᵀ for pix patch rows of cols
-// [pix, CIn·K·K], one SGEMM per group g over its column block, w's rows
-// g·COut/G … and y's columns g·COut/G … (column-major: yᵀ = w·colsᵀ).
-func (b *Backend) forwardGEMM(op string, p convPlan, w, cols, y cuda.DevicePtr, pix int) error {
+// [pix, CIn·K·K], one GEMM per group g over its column block, w's rows
+// g·COut/G … and y's columns g·COut/G … (column-major: yᵀ = w·colsᵀ), with
+// the epilogue epi adding group g's slice of the bias operand bo.
+func (b *Backend) forwardGEMM(op string, p convPlan, w, cols, y operand, pix int, epi cuda.Epilogue, bo operand) error {
 	for g := range p.g {
-		wg, cg, yg := w+off(g*p.cog*p.cgk), cols+off(g*p.cgk), y+off(g*p.cog)
-		if err := b.sgemm(op, true, false, p.cog, pix, p.cgk, 1, wg, p.cgk, cg, p.ck, 0, yg, p.s.COut); err != nil {
+		bg := bo
+		if bo.p != 0 {
+			bg = bo.at(g * p.cog)
+		}
+		if err := b.gemm(op, true, false, p.cog, pix, p.cgk, w.at(g*p.cog*p.cgk), p.cgk, cols.at(g*p.cgk), p.ck, 0, y.at(g*p.cog), p.s.COut, epi, bg); err != nil {
 			return err
 		}
 	}
@@ -180,11 +204,12 @@ func (b *Backend) forwardGEMM(op string, p convPlan, w, cols, y cuda.DevicePtr, 
 }
 
 // weightGradGEMM adds dyᵀ·cols to dw [COut, CIn/G·K·K] per group
-// (column-major: dwᵀ += colsᵀ·dy over each group's blocks, beta = 1).
+// (column-major: dwᵀ += colsᵀ·dy over each group's blocks, beta = 1), on
+// float32 operands.
 func (b *Backend) weightGradGEMM(op string, p convPlan, cols, dy, dw cuda.DevicePtr, pix int) error {
 	for g := range p.g {
 		cg, dyg, dwg := cols+off(g*p.cgk), dy+off(g*p.cog), dw+off(g*p.cog*p.cgk)
-		if err := b.sgemm(op, false, true, p.cgk, p.cog, pix, 1, cg, p.ck, dyg, p.s.COut, 1, dwg, p.cgk); err != nil {
+		if err := b.gemm(op, false, true, p.cgk, p.cog, pix, operand{p: cg}, p.ck, operand{p: dyg}, p.s.COut, 1, operand{p: dwg}, p.cgk, cuda.EpilogueDefault, operand{}); err != nil {
 			return err
 		}
 	}
@@ -192,11 +217,12 @@ func (b *Backend) weightGradGEMM(op string, p convPlan, cols, dy, dw cuda.Device
 }
 
 // colGradGEMM overwrites dcols [pix, CIn·K·K] with dy·w per group
-// (column-major: dcolsᵀ = wᵀ·dyᵀ over each group's blocks).
+// (column-major: dcolsᵀ = wᵀ·dyᵀ over each group's blocks), on float32
+// operands.
 func (b *Backend) colGradGEMM(op string, p convPlan, w, dy, dcols cuda.DevicePtr, pix int) error {
 	for g := range p.g {
 		wg, dyg, cg := w+off(g*p.cog*p.cgk), dy+off(g*p.cog), dcols+off(g*p.cgk)
-		if err := b.sgemm(op, false, false, p.cgk, pix, p.cog, 1, wg, p.cgk, dyg, p.s.COut, 0, cg, p.ck); err != nil {
+		if err := b.gemm(op, false, false, p.cgk, pix, p.cog, operand{p: wg}, p.cgk, operand{p: dyg}, p.s.COut, 0, operand{p: cg}, p.ck, cuda.EpilogueDefault, operand{}); err != nil {
 			return err
 		}
 	}

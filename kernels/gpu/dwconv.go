@@ -52,7 +52,7 @@ func dwNames(format string) (names [10]string) {
 // its int32 counts, x and y.
 func dwShapes(s kernels.DWConvShape) layerShapes {
 	l := s.Layer()
-	return layerShapes{l, []int{l.X.Len(), l.Y.Len()}}
+	return layerShapes{l, []int{l.X.Len(), l.Y.Len()}, false}
 }
 
 // DWConv computes the depthwise convolution of [kernels.DWConvShape] s,

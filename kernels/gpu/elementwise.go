@@ -21,6 +21,15 @@ const (
 // streamGrid returns the 1-D grid for a grid-stride kernel over n elements.
 func streamGrid(n int) cuda.Dim3 { return dim1(max(1, min(blocks(n, streamThreads), streamMaxBlocks))) }
 
+// streamGridFor is streamGrid for activations of dtype dt: the bf16
+// kernels take 8 elements a thread (map_bf16, kernels/src/bf16.cuh).
+func streamGridFor(n int, dt kernels.DType) cuda.Dim3 {
+	if dt == kernels.BFloat16 {
+		return streamGrid(blocks(n, 8))
+	}
+	return streamGrid(n)
+}
+
 // fits32 returns an error wrapping kernels.ErrShape if a kernel indexing n
 // elements with 32-bit integers cannot cover them.
 func fits32(op string, n int) error {
@@ -53,19 +62,24 @@ func (b *Backend) scratch(op string, bytes int) (cuda.DevicePtr, error) {
 	return p, nil
 }
 
-// Add computes y = a + b elementwise (add_f32); y, a and b have the same
-// number of elements (any shapes) and y may alias a or b. It returns an
-// error wrapping kernels.ErrShape for a missing or mis-sized tensor or one
-// of 2^31 or more elements, kernels.ErrDType for a tensor that is not this
-// backend's device memory.
+// Add computes y = a + b elementwise (add_f32, or add_bf16 on bf16
+// activations); y, a and b have the same number of elements (any shapes)
+// and dtype, and y may alias a or b. It returns an error wrapping
+// kernels.ErrShape for a missing or mis-sized tensor or one of 2^31 or more
+// elements, kernels.ErrDType for a tensor that is not this backend's device
+// memory or whose dtype differs from a's.
 func (b *Backend) Add(y, a, c kernels.Tensor) error {
 	const op = "gpu add"
-	n, err := checkStream(op, kernels.Arg{Name: "a", T: a, Want: a.Shape}, kernels.Arg{Name: "b", T: c, Want: a.Shape},
-		kernels.Arg{Name: "y", T: y, Want: a.Shape})
+	dt, err := checkActs(op, []kernels.Arg{{Name: "a", T: a, Want: a.Shape}, {Name: "b", T: c, Want: a.Shape},
+		{Name: "y", T: y, Want: a.Shape}})
+	n := a.Len()
 	if err != nil || n == 0 {
 		return err
 	}
-	return b.launch("add_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).Ptr(ptr(a)).
+	if err := fits32(op, n); err != nil {
+		return err
+	}
+	return b.launch(kernelFor("add", dt), streamGridFor(n, dt), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).Ptr(ptr(a)).
 		Ptr(ptr(c)).Int32(int32(n)))
 }
 
@@ -81,15 +95,17 @@ func (b *Backend) Scale(y, x kernels.Tensor, alpha float64) error {
 		Float64(alpha).Int32(int32(n)))
 }
 
-// ScaleSamples computes y[n, ...] = scale[n]·x[n, ...] (scale_samples_f32):
-// scale has N elements, x and y the same number of elements, a multiple of
-// N. Drop path (timm DropPath, scale 0 or 1/keep_prob) uses it forward and
-// backward; y may alias x. It returns an error wrapping kernels.ErrShape if
-// x.Len() is not a multiple of scale.Len(), otherwise errors as for Add.
+// ScaleSamples computes y[n, ...] = scale[n]·x[n, ...] (scale_samples_f32,
+// or scale_samples_bf16 on bf16 x and y): scale (float32) has N elements, x
+// and y the same number of elements, a multiple of N. Drop path (timm
+// DropPath, scale 0 or 1/keep_prob) uses it forward and backward; y may
+// alias x. It returns an error wrapping kernels.ErrShape if x.Len() is not
+// a multiple of scale.Len(), otherwise errors as for Add.
 func (b *Backend) ScaleSamples(y, x, scale kernels.Tensor) error {
 	const op = "gpu scale-samples"
-	if err := checkArgs(op, kernels.Arg{Name: "scale", T: scale, Want: scale.Shape}, kernels.Arg{Name: "x", T: x, Want: x.Shape},
-		kernels.Arg{Name: "y", T: y, Want: x.Shape}); err != nil {
+	dt, err := checkActs(op, []kernels.Arg{{Name: "x", T: x, Want: x.Shape}, {Name: "y", T: y, Want: x.Shape}},
+		kernels.Arg{Name: "scale", T: scale, Want: scale.Shape})
+	if err != nil {
 		return err
 	}
 	samples := scale.Len()
@@ -101,25 +117,27 @@ func (b *Backend) ScaleSamples(y, x, scale kernels.Tensor) error {
 		return err
 	}
 	gy := min(samples, 65535)
-	gx := max(1, min(blocks(per, streamThreads), streamMaxBlocks/gy))
-	return b.launch("scale_samples_f32", cuda.Dim3{X: gx, Y: gy, Z: 1}, dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
+	gx := max(1, min(streamGridFor(per, dt).X, streamMaxBlocks/gy))
+	return b.launch(kernelFor("scale_samples", dt), cuda.Dim3{X: gx, Y: gy, Z: 1}, dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
 		Ptr(ptr(x)).Ptr(ptr(scale)).Int32(int32(per)).Int32(int32(samples)))
 }
 
-// ChannelScale computes y[r, c] = gamma[c]·x[r, c] (channel_scale_f32) for
-// gamma [C] and x, y of Rows·C elements (ConvNeXt V1's layer scale on
-// NHWC); y may alias x. It returns an error wrapping kernels.ErrShape if
-// x.Len() is not a multiple of gamma.Len(), otherwise errors as for Add.
+// ChannelScale computes y[r, c] = gamma[c]·x[r, c] (channel_scale_f32, or
+// channel_scale_bf16 on bf16 x and y) for gamma [C] (float32) and x, y of
+// Rows·C elements (ConvNeXt V1's layer scale on NHWC); y may alias x. It
+// returns an error wrapping kernels.ErrShape if x.Len() is not a multiple
+// of gamma.Len(), otherwise errors as for Add.
 func (b *Backend) ChannelScale(y, x, gamma kernels.Tensor) error {
 	const op = "gpu channel-scale"
-	if err := checkChannel(op, x, gamma, kernels.Arg{Name: "y", T: y, Want: x.Shape}); err != nil {
+	dt, err := checkChannel(op, x, gamma, kernels.Arg{Name: "y", T: y, Want: x.Shape})
+	if err != nil {
 		return err
 	}
 	n := x.Len()
 	if err := fits32(op, n); err != nil || n == 0 {
 		return err
 	}
-	return b.launch("channel_scale_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
+	return b.launch(kernelFor("channel_scale", dt), streamGridFor(n, dt), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
 		Ptr(ptr(x)).Ptr(ptr(gamma)).Int32(int32(n)).Int32(int32(gamma.Len())))
 }
 
@@ -146,7 +164,11 @@ func channelTile(C int) int {
 // chunk order. Errors as for ChannelScale.
 func (b *Backend) ChannelScaleBackward(dx, dgamma, dy, x, gamma kernels.Tensor) error {
 	const op = "gpu channel-scale backward"
-	if err := checkChannel(op, x, gamma, kernels.Arg{Name: "dy", T: dy, Want: x.Shape},
+	if _, err := checkChannel(op, x, gamma, kernels.Arg{Name: "dy", T: dy, Want: x.Shape},
+		kernels.Arg{Name: "dx", T: dx, Want: x.Shape}); err != nil {
+		return err
+	}
+	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: x.Shape}, kernels.Arg{Name: "dy", T: dy, Want: x.Shape},
 		kernels.Arg{Name: "dx", T: dx, Want: x.Shape}, kernels.Arg{Name: "dgamma", T: dgamma, Want: gamma.Shape}); err != nil {
 		return err
 	}
@@ -177,16 +199,20 @@ func (b *Backend) ChannelScaleBackward(dx, dgamma, dy, x, gamma kernels.Tensor) 
 		Ptr(partial).Int32(int32(chunks)).Int32(int32(C)))
 }
 
-// checkChannel checks x and gamma, that x.Len() is a multiple of gamma.Len(),
-// and the further arguments.
-func checkChannel(op string, x, gamma kernels.Tensor, more ...kernels.Arg) error {
-	if err := checkArgs(op, kernels.Arg{Name: "gamma", T: gamma, Want: gamma.Shape}, kernels.Arg{Name: "x", T: x, Want: x.Shape}); err != nil {
-		return err
+// checkChannel checks gamma (float32), x, that x.Len() is a multiple of
+// gamma.Len(), and the further activations (checkActs); it returns the
+// activations' dtype.
+func checkChannel(op string, x, gamma kernels.Tensor, more ...kernels.Arg) (kernels.DType, error) {
+	if err := checkArgs(op, kernels.Arg{Name: "gamma", T: gamma, Want: gamma.Shape}); err != nil {
+		return 0, err
+	}
+	if err := checkDevice(op, kernels.Arg{Name: "x", T: x, Want: x.Shape}); err != nil {
+		return 0, err
 	}
 	if gamma.Len() == 0 || x.Len()%gamma.Len() != 0 {
-		return fmt.Errorf("%s: x %v is not rows of gamma's %d channels (gamma %v): %w", op, x.Shape, gamma.Len(), gamma.Shape, kernels.ErrShape)
+		return 0, fmt.Errorf("%s: x %v is not rows of gamma's %d channels (gamma %v): %w", op, x.Shape, gamma.Len(), gamma.Shape, kernels.ErrShape)
 	}
-	return checkArgs(op, more...)
+	return checkActs(op, append([]kernels.Arg{{Name: "x", T: x, Want: x.Shape}}, more...))
 }
 
 // SumSquares geometry: 256-thread blocks, at least sumSquaresPerBlock

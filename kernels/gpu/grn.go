@@ -35,7 +35,8 @@ const grnThreads = 256
 // tensors, or the driver's error.
 func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShape) error {
 	const op = "gpu grn"
-	if err := grnCheck(op, s, s.ForwardArgs(y, gnorm, x, gamma, beta)...); err != nil {
+	dt, err := grnCheck(op, s, s.ForwardArgs(y, gnorm, x, gamma, beta)...)
+	if err != nil {
 		return err
 	}
 	chunks := blocks(s.HW, grnChunk)
@@ -50,7 +51,7 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 	}
 	defer freeCoef()
 	hw, C := int32(s.HW), int32(s.C)
-	if err := b.launch("grn_sumsq_f32", grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(part).
+	if err := b.launch(kernelFor("grn_sumsq", dt), grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(part).
 		Ptr(ptr(x)).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 		Ptr(part).Ptr(ptr(gamma)).Int32(int32(chunks)).Int32(C).Float32(float32(s.Eps))); err != nil {
 		return err
 	}
-	return b.launch("grn_apply_f32", cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(y)).
+	return b.launch(kernelFor("grn_apply", dt), cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(y)).
 		Ptr(ptr(x)).Ptr(coef).Ptr(ptr(beta)).Int32(hw).Int32(C))
 }
 
@@ -78,7 +79,8 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 // order (grn_bwd_params_f32): deterministic, no atomics. Errors as for GRN.
 func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Tensor, s kernels.GRNShape) error {
 	const op = "gpu grn backward"
-	if err := grnCheck(op, s, s.BackwardArgs(dx, dgamma, dbeta, dy, x, gnorm, gamma)...); err != nil {
+	dt, err := grnCheck(op, s, s.BackwardArgs(dx, dgamma, dbeta, dy, x, gnorm, gamma)...)
+	if err != nil {
 		return err
 	}
 	chunks := blocks(s.HW, grnChunk)
@@ -98,7 +100,7 @@ func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Ten
 	}
 	defer freeShare()
 	hw, C := int32(s.HW), int32(s.C)
-	if err := b.launch("grn_bwd_sums_f32", grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(part).
+	if err := b.launch(kernelFor("grn_bwd_sums", dt), grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(part).
 		Ptr(ptr(dy)).Ptr(ptr(x)).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
 		return err
 	}
@@ -107,7 +109,7 @@ func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Ten
 		Float32(float32(s.Eps))); err != nil {
 		return err
 	}
-	if err := b.launch("grn_bwd_apply_f32", cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(dx)).
+	if err := b.launch(kernelFor("grn_bwd_apply", dt), cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(dx)).
 		Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(coef).Int32(hw).Int32(C)); err != nil {
 		return err
 	}
@@ -123,16 +125,26 @@ func grnStatsGrid(s kernels.GRNShape, chunks int) cuda.Dim3 {
 
 // grnCheck validates s, including the limits of the kernels' grids (N and
 // the HW chunks are grid dimensions of at most 65,535) and 32-bit sizes,
-// then the tensors (checkArgs).
-func grnCheck(op string, s kernels.GRNShape, args ...kernels.Arg) error {
+// then the tensors: x, y, dx and dy are activations of one dtype, which it
+// returns (checkActs), the others float32.
+func grnCheck(op string, s kernels.GRNShape, args ...kernels.Arg) (kernels.DType, error) {
 	if err := s.Validate(); err != nil {
-		return fmt.Errorf("%s %+v: %w", op, s, err)
+		return 0, fmt.Errorf("%s %+v: %w", op, s, err)
 	}
 	if s.N > 65535 || blocks(s.HW, grnChunk) > 65535 {
-		return fmt.Errorf("%s %+v: N and HW/%d must be at most 65535 (CUDA grid limits): %w", op, s, grnChunk, kernels.ErrShape)
+		return 0, fmt.Errorf("%s %+v: N and HW/%d must be at most 65535 (CUDA grid limits): %w", op, s, grnChunk, kernels.ErrShape)
 	}
 	if err := normFitsInt32(op, s, s.N*s.HW*s.C); err != nil {
-		return err
+		return 0, err
 	}
-	return checkArgs(op, args...)
+	var acts, f32 []kernels.Arg
+	for _, a := range args {
+		switch a.Name {
+		case "x", "y", "dx", "dy", "a", "h", "da": // "a", "h", "da": MLPOps
+			acts = append(acts, a)
+		default:
+			f32 = append(f32, a)
+		}
+	}
+	return checkActs(op, acts, f32...)
 }

@@ -12,7 +12,9 @@ import (
 // y = (x − mean)·rstd·w + b with rstd = 1/sqrt(var + Eps) and the biased
 // variance (PyTorch F.layer_norm; ConvNeXt's channels_first LayerNorm on
 // NHWC, docs/CONVNEXTV2.md §1.6), and writes the per-row mean and rstd [Rows]
-// for LayerNormBackward. w and b are [C]; y may alias x. The kernel
+// for LayerNormBackward. w and b are [C]; y may alias x. x and y may both
+// be bf16 activations (layernorm_fwd_bf16: float32 statistics and
+// arithmetic, y rounded once). The kernel
 // (layernorm_fwd_f32, kernels/src/layernorm.cu) gives each row to one warp
 // and computes the statistics in float32 in two passes over the row, so
 // results agree with the CPU backend's float64 statistics to about 1e-6
@@ -21,10 +23,11 @@ import (
 // not device memory of this backend, or the driver's launch error.
 func (b *Backend) LayerNorm(y, mean, rstd, x, w, bias kernels.Tensor, s kernels.NormShape) error {
 	const op = "gpu layernorm"
-	if err := lnCheck(op, s, y, mean, rstd, x, w, bias, kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}, false); err != nil {
+	dt, err := lnCheck(op, s, y, mean, rstd, x, w, bias, kernels.Tensor{}, kernels.Tensor{}, kernels.Tensor{}, false)
+	if err != nil {
 		return err
 	}
-	return b.lnForward("layernorm_fwd_f32", y, mean, rstd, x, w, bias, s, -1)
+	return b.lnForward(kernelFor("layernorm_fwd", dt), y, mean, rstd, x, w, bias, s, -1)
 }
 
 // LayerNormBackward overwrites dx [Rows, C] and accumulates dw and db [C]
@@ -41,13 +44,12 @@ func (b *Backend) LayerNorm(y, mean, rstd, x, w, bias kernels.Tensor, s kernels.
 // partial sums.
 func (b *Backend) LayerNormBackward(dx, dw, db, dy, x, mean, rstd, w kernels.Tensor, s kernels.NormShape) error {
 	const op = "gpu layernorm backward"
-	if err := lnCheck(op, s, kernels.Tensor{}, mean, rstd, x, w, kernels.Tensor{}, dx, dw, db, true); err != nil {
+	dt, err := lnCheck(op, s, kernels.Tensor{}, mean, rstd, x, w, kernels.Tensor{}, dx, dw, db, true,
+		kernels.Arg{Name: "dy", T: dy, Want: kernels.Shape{s.Rows, s.C}})
+	if err != nil {
 		return err
 	}
-	if err := checkArgs(op, kernels.Arg{Name: "dy", T: dy, Want: kernels.Shape{s.Rows, s.C}}); err != nil {
-		return err
-	}
-	return b.lnBackward("layernorm_bwd_f32", dx, dw, db, dy, x, mean, rstd, w, kernels.Tensor{}, s, -1)
+	return b.lnBackward(kernelFor("layernorm_bwd", dt), dx, dw, db, dy, x, mean, rstd, w, kernels.Tensor{}, s, -1)
 }
 
 // lnWarps is the number of warps (rows in flight) per block of the
@@ -146,15 +148,25 @@ func (b *Backend) lnBackward(name string, dx, dw, db, dy, x, mean, rstd, w, bias
 func lnReduceRows(p lnPlan) int { return min(max(p.blocks/16, 1), 32) }
 
 // lnCheck validates s and the tensors the LayerNorm family shares. In the
-// forward (backward false) y and b are checked; in the backward dx, dw, db.
-func lnCheck(op string, s kernels.NormShape, y, mean, rstd, x, w, bias, dx, dw, db kernels.Tensor, backward bool) error {
+// forward (backward false) y and b are checked; in the backward dx, dw, db;
+// more are further activations (dy). x, y, dx and more are activations of
+// one dtype, which it returns (checkActs); the others float32.
+func lnCheck(op string, s kernels.NormShape, y, mean, rstd, x, w, bias, dx, dw, db kernels.Tensor, backward bool, more ...kernels.Arg) (kernels.DType, error) {
 	if err := s.Validate(); err != nil {
-		return fmt.Errorf("%s %+v: %w", op, s, err)
+		return 0, fmt.Errorf("%s %+v: %w", op, s, err)
 	}
 	if err := normFitsInt32(op, s, s.Rows*s.C); err != nil {
-		return err
+		return 0, err
 	}
-	return checkArgs(op, kernels.NormArgs(s, y, mean, rstd, x, w, bias, dx, dw, db, backward)...)
+	var acts, f32 []kernels.Arg
+	for _, a := range kernels.NormArgs(s, y, mean, rstd, x, w, bias, dx, dw, db, backward) {
+		if a.Name == "x" || a.Name == "y" || a.Name == "dx" {
+			acts = append(acts, a)
+		} else {
+			f32 = append(f32, a)
+		}
+	}
+	return checkActs(op, append(acts, more...), f32...)
 }
 
 // normFitsInt32 rejects tensors of n elements or more than 2³¹ − 1: the

@@ -128,69 +128,85 @@ func (p *pool) release() error {
 	return first
 }
 
-// Alloc returns a zero-filled device tensor of shape s.
-func (b *Backend) Alloc(s kernels.Shape) (kernels.Tensor, error) {
+// Alloc returns a zero-filled float32 device tensor of shape s.
+func (b *Backend) Alloc(s kernels.Shape) (kernels.Tensor, error) { return b.alloc(s, kernels.Float32) }
+
+// alloc returns a zero-filled device tensor of shape s and dtype dt
+// (Float32 or BFloat16).
+func (b *Backend) alloc(s kernels.Shape, dt kernels.DType) (kernels.Tensor, error) {
 	if len(s) == 0 || !s.Valid() {
 		return kernels.Tensor{}, fmt.Errorf("gpu alloc: shape %v has a non-positive dimension: %w", s, kernels.ErrShape)
 	}
-	n := s.Len()
-	ptr, err := b.pool.get(4 * n)
-	if err != nil {
-		return kernels.Tensor{}, fmt.Errorf("gpu alloc %v (%d bytes): %w", s, 4*n, err)
+	buf := Buffer{N: s.Len(), DT: dt}
+	var err error
+	if buf.Ptr, err = b.pool.get(buf.bytes()); err != nil {
+		return kernels.Tensor{}, fmt.Errorf("gpu alloc %v %v (%d bytes): %w", dt, s, buf.bytes(), err)
 	}
-	if err := b.drv.Memset(ptr, 0, 4*n); err != nil {
+	if err := b.drv.Memset(buf.Ptr, 0, buf.bytes()); err != nil {
 		return kernels.Tensor{}, err
 	}
-	return kernels.Tensor{Shape: s.Clone(), Data: Buffer{Ptr: ptr, N: n}}, nil
+	return kernels.Tensor{Shape: s.Clone(), Data: buf}, nil
 }
 
 // Free returns t's memory to the backend's cache. Views and the nil tensor
 // are ignored.
 func (b *Backend) Free(t kernels.Tensor) {
 	if buf, ok := t.Data.(Buffer); ok {
-		b.pool.put(buf.Ptr, 4*buf.N)
+		b.pool.put(buf.Ptr, buf.bytes())
 	}
 }
 
-// Upload copies host values into dst.
+// Upload copies host values into dst, rounding them to nearest even when
+// dst is bf16.
 func (b *Backend) Upload(dst kernels.Tensor, src []float32) error {
 	if buf, ok := dst.Data.(Buffer); !ok || buf.N != len(src) || dst.Shape.Len() != len(src) {
 		// Only a bad call gets here: the checks allocate.
-		if err := checkArgs("upload", kernels.Arg{Name: "dst", T: dst, Want: kernels.Shape{len(src)}}); err != nil {
+		if err := checkDevice("upload", kernels.Arg{Name: "dst", T: dst, Want: kernels.Shape{len(src)}}); err != nil {
 			return err
 		}
 	}
 	if len(src) == 0 {
 		return nil
 	}
+	if dst.Data.DType() == kernels.BFloat16 {
+		return b.uploadBF16(dst, src)
+	}
 	return b.drv.CopyHtoD(ptr(dst), f32Bytes(src))
 }
 
-// Download copies src into host values, waiting for queued work.
+// Download copies src into host values, waiting for queued work; bf16
+// values widen exactly.
 func (b *Backend) Download(dst []float32, src kernels.Tensor) error {
-	if err := checkArgs("download", kernels.Arg{Name: "src", T: src, Want: kernels.Shape{len(dst)}}); err != nil {
+	if err := checkDevice("download", kernels.Arg{Name: "src", T: src, Want: kernels.Shape{len(dst)}}); err != nil {
 		return err
 	}
 	if len(dst) == 0 {
 		return nil
+	}
+	if src.Data.DType() == kernels.BFloat16 {
+		return b.downloadBF16(dst, src)
 	}
 	return b.checked(b.drv.CopyDtoH(f32Bytes(dst), ptr(src)))
 }
 
 // Zero sets t to 0.
 func (b *Backend) Zero(t kernels.Tensor) error {
-	if err := checkArgs("zero", kernels.Arg{Name: "t", T: t, Want: t.Shape}); err != nil {
+	if err := checkDevice("zero", kernels.Arg{Name: "t", T: t, Want: t.Shape}); err != nil {
 		return err
 	}
-	return b.drv.Memset(ptr(t), 0, 4*t.Len())
+	return b.drv.Memset(ptr(t), 0, t.Len()*t.Data.DType().Size())
 }
 
-// Copy copies src into dst on the device.
+// Copy copies src into dst on the device; between float32 and bf16 it
+// converts (rounding to nearest even into bf16, exact the other way).
 func (b *Backend) Copy(dst, src kernels.Tensor) error {
-	if err := checkArgs("copy", kernels.Arg{Name: "dst", T: dst, Want: src.Shape}, kernels.Arg{Name: "src", T: src, Want: dst.Shape}); err != nil {
+	if err := checkDevice("copy", kernels.Arg{Name: "dst", T: dst, Want: src.Shape}, kernels.Arg{Name: "src", T: src, Want: dst.Shape}); err != nil {
 		return err
 	}
-	return b.drv.CopyDtoD(ptr(dst), ptr(src), 4*src.Len())
+	if dst.Data.DType() != src.Data.DType() {
+		return b.convert(dst, src)
+	}
+	return b.drv.CopyDtoD(ptr(dst), ptr(src), src.Len()*src.Data.DType().Size())
 }
 
 // f32Bytes views float32 values as their little-endian bytes.

@@ -7,8 +7,8 @@ import (
 )
 
 // AvgPool averages x [N, HW, C] over its HW spatial positions into y [N, C]
-// (avgpool_fwd_f32; global average pooling before the head), summing in
-// float64 like the CPU backend. It returns an error wrapping
+// (avgpool_fwd_f32, or avgpool_fwd_bf16 on bf16 x and y; global average
+// pooling before the head), summing in float64 like the CPU backend. It returns an error wrapping
 // kernels.ErrShape for an invalid s or a missing, mis-sized or oversized
 // tensor, kernels.ErrDType for a tensor that is not this backend's device
 // memory.
@@ -17,14 +17,15 @@ func (b *Backend) AvgPool(y, x kernels.Tensor, s kernels.PoolShape) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("%s %+v: %w", op, s, err)
 	}
-	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: kernels.Shape{s.N, s.HW, s.C}},
-		kernels.Arg{Name: "y", T: y, Want: kernels.Shape{s.N, s.C}}); err != nil {
+	dt, err := checkActs(op, []kernels.Arg{{Name: "x", T: x, Want: kernels.Shape{s.N, s.HW, s.C}},
+		{Name: "y", T: y, Want: kernels.Shape{s.N, s.C}}})
+	if err != nil {
 		return err
 	}
 	if err := fits32(op, x.Len()); err != nil {
 		return err
 	}
-	return b.launch("avgpool_fwd_f32", dim1(blocks(s.N*s.C, streamThreads)), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
+	return b.launch(kernelFor("avgpool_fwd", dt), dim1(blocks(s.N*s.C, streamThreads)), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
 		Ptr(ptr(x)).Int32(int32(s.N)).Int32(int32(s.HW)).Int32(int32(s.C)))
 }
 
@@ -35,13 +36,14 @@ func (b *Backend) AvgPoolBackward(dx, dy kernels.Tensor, s kernels.PoolShape) er
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("%s %+v: %w", op, s, err)
 	}
-	if err := checkArgs(op, kernels.Arg{Name: "dy", T: dy, Want: kernels.Shape{s.N, s.C}},
-		kernels.Arg{Name: "dx", T: dx, Want: kernels.Shape{s.N, s.HW, s.C}}); err != nil {
+	dt, err := checkActs(op, []kernels.Arg{{Name: "dy", T: dy, Want: kernels.Shape{s.N, s.C}},
+		{Name: "dx", T: dx, Want: kernels.Shape{s.N, s.HW, s.C}}})
+	if err != nil {
 		return err
 	}
 	if err := fits32(op, dx.Len()); err != nil {
 		return err
 	}
-	return b.launch("avgpool_bwd_f32", streamGrid(dx.Len()), dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).
+	return b.launch(kernelFor("avgpool_bwd", dt), streamGrid(dx.Len()), dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).
 		Ptr(ptr(dy)).Int32(int32(s.N)).Int32(int32(s.HW)).Int32(int32(s.C)))
 }

@@ -1,4 +1,5 @@
-// compat.cuh: the only header a kernel source in kernels/src includes.
+// compat.cuh: the first header every kernel source and shared header in
+// kernels/src includes (the other *.cuh files hold shared device helpers).
 //
 // Under nvcc it brings in CUDA's 16-bit float types and defines
 // CUDA_DYN_SMEM; under the CPU simulator (CUDASIM, the default cgo build of

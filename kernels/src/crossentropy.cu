@@ -2,7 +2,7 @@
 // distributions (one-hot, label-smoothed, mixup/cutmix rows) and its
 // backward, float32 tensors with float64 arithmetic like the CPU backend,
 // so the results agree with kernels/cpu to within an ulp.
-#include "compat.cuh"
+#include "reduce.cuh"
 
 // ce_block_max returns the maximum of v over the block to every thread.
 // blockDim.x must be a multiple of 32; every thread must call it.
@@ -16,21 +16,6 @@ static __device__ double ce_block_max(double v) {
 	const unsigned nw = blockDim.x >> 5;
 	for (unsigned w = 1; w < nw; w++) m = fmax(m, warp_vals[w]);
 	return m;
-}
-
-// ce_block_sum returns the sum of v over the block to every thread, in a
-// fixed order (shuffle tree, then warps in order). Same rules as
-// ce_block_max.
-static __device__ double ce_block_sum(double v) {
-	__shared__ double warp_vals[32];
-	for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-	__syncthreads();
-	if ((threadIdx.x & 31) == 0) warp_vals[threadIdx.x >> 5] = v;
-	__syncthreads();
-	double s = 0.0;
-	const unsigned nw = blockDim.x >> 5;
-	for (unsigned w = 0; w < nw; w++) s += warp_vals[w];
-	return s;
 }
 
 // cross_entropy_fwd_f32: for each sample n (one block per row, blockIdx.x =
@@ -58,7 +43,7 @@ extern "C" __global__ void __launch_bounds__(256) cross_entropy_fwd_f32(float* l
 
 	double sum = 0.0;
 	for (int k = threadIdx.x; k < K; k += blockDim.x) sum += exp((double)l[k] - mx);
-	const double lse = mx + log(ce_block_sum(sum));
+	const double lse = mx + log(block_sum_f64(sum));
 
 	double ls = 0.0;
 	for (int k = threadIdx.x; k < K; k += blockDim.x) {
@@ -67,7 +52,7 @@ extern "C" __global__ void __launch_bounds__(256) cross_entropy_fwd_f32(float* l
 		if (tk != 0.0) ls += tk * (lse - f);
 		p[k] = (float)exp(f - lse);
 	}
-	ls = ce_block_sum(ls);
+	ls = block_sum_f64(ls);
 	if (threadIdx.x == 0) loss[blockIdx.x] = (float)ls;
 }
 

@@ -15,23 +15,8 @@
 //     reduction) the kernels do too, rounding to float once, so the results
 //     agree with kernels/cpu to within an ulp (usually bit for bit; nvcc may
 //     contract double a*b+c into an FMA, the simulator does not).
-#include "compat.cuh"
-
-// ew_block_sum returns the sum of v over the block to every thread, in a
-// fixed order (a warp shuffle tree, then the warp sums in warp order), so the
-// result depends only on the launch geometry. blockDim.x must be a multiple
-// of 32 and at most 1024; every thread of the block must call it.
-static __device__ double ew_block_sum(double v) {
-	__shared__ double warp_sums[32];
-	for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-	__syncthreads();  // a previous call's readers are done with warp_sums
-	if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = v;
-	__syncthreads();
-	double s = 0.0;
-	const unsigned nw = blockDim.x >> 5;
-	for (unsigned w = 0; w < nw; w++) s += warp_sums[w];
-	return s;
-}
+#include "bf16.cuh"
+#include "reduce.cuh"
 
 // add_f32: y[i] = a[i] + b[i] for i < n. y may alias a or b.
 // Geometry: 1-D grid-stride, any grid. Traffic: 12 bytes/element, 1 FLOP.
@@ -77,6 +62,28 @@ extern "C" __global__ void channel_scale_f32(float* y, const float* x, const flo
 	for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)n; i += stride) {
 		y[i] = gamma[i % (unsigned)C] * x[i];
 	}
+}
+
+// add_bf16, scale_samples_bf16 and channel_scale_bf16 are add_f32,
+// scale_samples_f32 and channel_scale_f32 on bf16 activations (float32
+// arithmetic, one rounding to nearest even per output element; scale and
+// gamma stay float32). Geometry: 1-D grid-stride over 8-element groups
+// (map_bf16, bf16.cuh); scale_samples_bf16 strides over samples along
+// blockIdx.y as scale_samples_f32 does. Traffic: 6 and 4 bytes/element.
+extern "C" __global__ void add_bf16(__nv_bfloat16* y, const __nv_bfloat16* a, const __nv_bfloat16* b, int n) {
+	map_bf16(y, a, b, n, [](float u, float v, long long) { return u + v; });
+}
+
+extern "C" __global__ void scale_samples_bf16(__nv_bfloat16* y, const __nv_bfloat16* x, const float* scale, int per, int samples) {
+	for (unsigned s = blockIdx.y; s < (unsigned)samples; s += gridDim.y) {
+		const float k = scale[s];
+		const size_t base = (size_t)s * (unsigned)per;
+		map_bf16(y + base, x + base, nullptr, per, [k](float v, float, long long) { return k * v; });
+	}
+}
+
+extern "C" __global__ void channel_scale_bf16(__nv_bfloat16* y, const __nv_bfloat16* x, const float* gamma, int n, int C) {
+	map_bf16(y, x, nullptr, n, [gamma, C](float v, float, long long i) { return gamma[(unsigned)i % (unsigned)C] * v; });
 }
 
 // channel_scale_bwd_f32: the first pass of ChannelScaleBackward over
@@ -148,7 +155,7 @@ extern "C" __global__ void __launch_bounds__(256) sum_squares_partial_f32(double
 		const double v = (double)x[i];
 		acc += v * v;
 	}
-	acc = ew_block_sum(acc);
+	acc = block_sum_f64(acc);
 	if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
@@ -158,7 +165,7 @@ extern "C" __global__ void __launch_bounds__(256) sum_squares_partial_f32(double
 extern "C" __global__ void __launch_bounds__(256) sum_squares_final_f64(double* out, const double* partial, int count) {
 	double acc = 0.0;
 	for (int k = threadIdx.x; k < count; k += blockDim.x) acc += partial[k];
-	acc = ew_block_sum(acc);
+	acc = block_sum_f64(acc);
 	if (threadIdx.x == 0) out[0] = acc;
 }
 

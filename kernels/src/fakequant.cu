@@ -36,7 +36,7 @@
 //            part[k·P·L + p·L + col].
 // (k = 0, 1: dscale/dzero_point terms, or min/max.) The reduce kernels read
 // both layouts through (strideP, strideC, inner) strides.
-#include "compat.cuh"
+#include "reduce.cuh"
 
 #define FQ_THREADS 256 // block size of the 1-D kernels
 #define FQ_ROWS 8      // blockDim.y of the column kernels
@@ -117,30 +117,9 @@ extern "C" __global__ void __launch_bounds__(FQ_THREADS)
 	}
 }
 
-// block_sum2 returns (Σ a, Σ b) over a 1-D block of FQ_THREADS threads to
-// thread 0, in a fixed order (warp butterflies, then warps in order), using
-// red [FQ_THREADS/32] of the caller's shared memory. Every thread must call
-// it.
-static __device__ __forceinline__ float2 block_sum2(float a, float b, float2* red) {
-	for (int o = 16; o > 0; o >>= 1) {
-		a += __shfl_xor_sync(0xffffffffu, a, o);
-		b += __shfl_xor_sync(0xffffffffu, b, o);
-	}
-	if ((threadIdx.x & 31) == 0) {
-		red[threadIdx.x >> 5] = make_float2(a, b);
-	}
-	__syncthreads();
-	float2 t = make_float2(0.0f, 0.0f);
-	if (threadIdx.x == 0) {
-		for (int k = 0; k < FQ_THREADS / 32; k++) {
-			t.x += red[k].x;
-			t.y += red[k].y;
-		}
-	}
-	return t;
-}
-
-// block_minmax is block_sum2 for (min a, max b) with NaN propagation.
+// block_minmax returns (min a, max b) over a 1-D block of FQ_THREADS threads
+// to thread 0, with NaN propagation, in the order of block_sum2 (reduce.cuh),
+// using red [FQ_THREADS/32] of the caller's shared memory.
 static __device__ __forceinline__ float2 block_minmax(float a, float b, float2* red) {
 	for (int o = 16; o > 0; o >>= 1) {
 		a = nan_min(a, __shfl_xor_sync(0xffffffffu, a, o));

@@ -9,22 +9,7 @@
 // channel k = (i·P + j)·C + c for pixel (i, j), channel c of a patch.
 // Element counts are int (the launcher rejects 2^31 or more); reductions are
 // in double in a fixed order, rounded to float once, as the CPU reference.
-#include "compat.cuh"
-
-// fm_block_sum returns the sum of v over the block to every thread in a
-// fixed order (warp shuffle tree, then warp sums in warp order). blockDim.x
-// is a multiple of 32, at most 1024; every thread must call it.
-static __device__ double fm_block_sum(double v) {
-	__shared__ double warp_sums[32];
-	for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-	__syncthreads();  // a previous call's readers are done with warp_sums
-	if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = v;
-	__syncthreads();
-	double s = 0.0;
-	const unsigned nw = blockDim.x >> 5;
-	for (unsigned w = 0; w < nw; w++) s += warp_sums[w];
-	return s;
-}
+#include "reduce.cuh"
 
 // fm_masked returns whether pixel p (row-major over N, GH·S, GW·S) lies in a
 // masked patch.
@@ -72,7 +57,7 @@ extern "C" __global__ void mask_fill_dfill_f32(float* dfill, const float* dy, co
 	for (unsigned p = threadIdx.x; p < (unsigned)pixels; p += blockDim.x) {
 		if (fm_masked(mask, p, GH, GW, S)) s += (double)dy[(size_t)p * C + c];
 	}
-	s = fm_block_sum(s);
+	s = block_sum_f64(s);
 	if (threadIdx.x == 0) dfill[c] += (float)s;
 }
 
@@ -96,13 +81,13 @@ extern "C" __global__ void patch_loss_f32(float* loss, float* target, const floa
 		sum += v;
 	}
 	if (norm_pix) {
-		const double mean = fm_block_sum(sum) / PL;
+		const double mean = block_sum_f64(sum) / PL;
 		double ss = 0.0;
 		for (unsigned k = threadIdx.x; k < PL; k += blockDim.x) {
 			const double d = (double)t[k] - mean;
 			ss += d * d;
 		}
-		const double rstd = 1.0 / sqrt(fm_block_sum(ss) / (PL - 1) + eps);
+		const double rstd = 1.0 / sqrt(block_sum_f64(ss) / (PL - 1) + eps);
 		for (unsigned k = threadIdx.x; k < PL; k += blockDim.x) t[k] = (float)(((double)t[k] - mean) * rstd);
 	}
 	double se = 0.0;
@@ -110,7 +95,7 @@ extern "C" __global__ void patch_loss_f32(float* loss, float* target, const floa
 		const double d = (double)pr[k] - (double)t[k];
 		se += d * d;
 	}
-	se = fm_block_sum(se);
+	se = block_sum_f64(se);
 	if (threadIdx.x == 0) loss[q] = (float)(se / PL);
 }
 

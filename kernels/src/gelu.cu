@@ -1,47 +1,11 @@
 // gelu.cu: elementwise GELU forward and backward (kernels.ActivationOps;
 // Hendrycks & Gimpel 2016), erf and tanh forms.
 //
-// The erf form is evaluated as x·Φ(x) with Φ(x) = erfc(−x/√2)/2 rather than
-// PyTorch's 0.5·x·(1 + erf(x/√2)): 1 + erf cancels for x < −2 (relative
-// error 1e-3 at x = −5 in float32), erfc does not, so the result keeps
-// float32 relative precision over the whole range. The tanh form is
-// evaluated as x·σ(2u), which does not cancel either (the CPU backend uses
-// the same identities, kernels/cpu/gelu.go).
-//
-// The GELU helpers below are repeated in layernorm.cu (each source includes
-// only compat.cuh); both copies are tested against the CPU backend.
-#include "compat.cuh"
+// The numerics are in gelu.cuh, shared with layernorm.cu.
+#include "bf16.cuh"
+#include "gelu.cuh"
 
 #define GELU_THREADS 256
-#define GELU_SQRT1_2 0.70710678118654752440f      // 1/√2
-#define GELU_INV_SQRT_2PI 0.39894228040143267794f // 1/√(2π)
-#define GELU_SQRT_2_PI 0.79788456080286535588f    // √(2/π)
-#define GELU_TANH_A 0.044715f
-
-// gelu_act returns GELU(x) for approx 0 (erf) or 1 (tanh). In the tanh
-// form the exponent is clamped to 80 so that e^(−2u) stays finite
-// (σ = 1/(1 + e^80) ≈ 1.8e-35 is still a normal float).
-static __device__ __forceinline__ float gelu_act(float x, int approx) {
-	if (approx == 1) {
-		const float u2 = 2.0f * GELU_SQRT_2_PI * (x + GELU_TANH_A * x * x * x);
-		return x / (1.0f + expf(fminf(-u2, 80.0f)));
-	}
-	return 0.5f * x * erfcf(-x * GELU_SQRT1_2);
-}
-
-// gelu_grad returns GELU'(x): Φ(x) + x·φ(x) for erf; for tanh, with
-// s = σ(2u) and e = e^(−2u), σ' = s·(1 − s) = s·(e·s) (no cancellation) and
-// GELU' = s + x·s·(e·s)·2u'.
-static __device__ __forceinline__ float gelu_grad(float x, int approx) {
-	if (approx == 1) {
-		const float u2 = 2.0f * GELU_SQRT_2_PI * (x + GELU_TANH_A * x * x * x);
-		const float e = expf(fminf(-u2, 80.0f));
-		const float s = 1.0f / (1.0f + e);
-		const float du2 = 2.0f * GELU_SQRT_2_PI * (1.0f + 3.0f * GELU_TANH_A * x * x);
-		return s + x * s * (e * s) * du2;
-	}
-	return 0.5f * erfcf(-x * GELU_SQRT1_2) + x * GELU_INV_SQRT_2PI * expf(-0.5f * x * x);
-}
 
 // gelu_fwd_f32 writes y[i] = GELU(x[i]) for i < n; approx 0 is the erf
 // form, 1 the tanh form (kernels.GELUApprox). y may alias x.
@@ -68,4 +32,22 @@ extern "C" __global__ void __launch_bounds__(GELU_THREADS)
 	if (i < n) {
 		dx[i] = dy[i] * gelu_grad(x[i], approx);
 	}
+}
+
+// gelu_fwd_bf16 is gelu_fwd_f32 on bf16 x and y (float32 arithmetic, y
+// rounded to nearest even once). y may alias x.
+//
+// Launch: 1-D grid-stride over 8-element groups (map_bf16, bf16.cuh), block
+// 256. Traffic 4 B per element.
+extern "C" __global__ void __launch_bounds__(GELU_THREADS)
+    gelu_fwd_bf16(__nv_bfloat16* y, const __nv_bfloat16* x, int n, int approx) {
+	map_bf16(y, x, nullptr, n, [approx](float v, float, long long) { return gelu_act(v, approx); });
+}
+
+// gelu_bwd_bf16 is gelu_bwd_f32 on bf16 dx, dy and x. dx may alias dy or x.
+//
+// Launch as gelu_fwd_bf16. Traffic 6 B per element.
+extern "C" __global__ void __launch_bounds__(GELU_THREADS)
+    gelu_bwd_bf16(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* x, int n, int approx) {
+	map_bf16(dx, dy, x, n, [approx](float g, float v, long long) { return g * gelu_grad(v, approx); });
 }

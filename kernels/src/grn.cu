@@ -12,37 +12,11 @@
 // C, the contiguous NHWC axis, so every warp access is a coalesced run of
 // 32 channels. All sums are formed in a fixed order: results do not depend
 // on scheduling, and there are no atomics.
-#include "compat.cuh"
+#include "bf16.cuh"
+#include "reduce.cuh"
 
 #define GRN_ROWS 8      // blockDim.y of the statistics kernels
 #define GRN_THREADS 256 // threads of the per-sample and elementwise kernels
-
-// warp_sum returns the sum of v over the warp to every lane.
-static __device__ __forceinline__ float warp_sum(float v) {
-	for (int o = 16; o > 0; o >>= 1) {
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	}
-	return v;
-}
-
-// block_sum2 returns (Σ a, Σ b) over the block to every thread, in a fixed
-// order (warp butterflies, then warps in order). red holds 32 float2 of
-// shared memory that the caller does not touch again before a barrier.
-// blockDim.x must be a multiple of 32; every thread must call it.
-static __device__ __forceinline__ float2 block_sum2(float a, float b, float2* red) {
-	a = warp_sum(a);
-	b = warp_sum(b);
-	if ((threadIdx.x & 31) == 0) {
-		red[threadIdx.x >> 5] = make_float2(a, b);
-	}
-	__syncthreads();
-	float2 t = make_float2(0.0f, 0.0f);
-	for (int k = 0; k < (int)(blockDim.x >> 5); k++) {
-		t.x += red[k].x;
-		t.y += red[k].y;
-	}
-	return t;
-}
 
 // grn_sumsq_f32 writes the chunk sums of squares
 // part[n][k][c] = Σ_{hw in chunk k} x[n,hw,c]² for x [N, HW, C], chunk k
@@ -53,18 +27,22 @@ static __device__ __forceinline__ float2 block_sum2(float a, float b, float2* re
 // + 8, ...; the 8 row sums are added in order through shared memory.
 // Traffic: 4 B read per element, 4·C B written per chunk; 2 FLOPs per
 // element.
-extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
-    grn_sumsq_f32(float* part, const float* x, int HW, int C, int chunk) {
-	__shared__ float sums[GRN_ROWS][32];
+//
+// The activation kernels (sumsq, apply, bwd_sums, bwd_apply) are templates
+// on the storage type T of x, y, dy and dx; the _bf16 kernels at the end of
+// the file instantiate them for bf16 activations (float32 sums and
+// arithmetic, y and dx rounded once).
+template <class T>
+static __device__ __forceinline__ void grn_sumsq(float* part, const T* x, int HW, int C, int chunk, float (&sums)[GRN_ROWS][32]) {
 	const int c = blockIdx.x * 32 + threadIdx.x;
 	const int k = blockIdx.y;
 	const int n = blockIdx.z;
 	const int h1 = min((k + 1) * chunk, HW);
 	float s = 0.0f;
 	if (c < C) {
-		const float* xn = x + (size_t)n * HW * C + c;
+		const T* xn = x + (size_t)n * HW * C + c;
 		for (int h = k * chunk + threadIdx.y; h < h1; h += GRN_ROWS) {
-			const float v = xn[(size_t)h * C];
+			const float v = ld_f32(xn, (size_t)h * C);
 			s += v * v;
 		}
 	}
@@ -77,6 +55,12 @@ extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
 		}
 		part[((size_t)n * gridDim.y + k) * C + c] = t;
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
+    grn_sumsq_f32(float* part, const float* x, int HW, int C, int chunk) {
+	__shared__ float sums[GRN_ROWS][32];
+	grn_sumsq(part, x, HW, C, chunk, sums);
 }
 
 // grn_coef_f32 turns the chunk sums part [N][chunks][C] of grn_sumsq_f32
@@ -112,23 +96,28 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 //
 // Launch: block 256, grid (ceil(HW·C/256), N); one element per thread.
 // Traffic 8 B per element (coef and beta stay in L1/L2); 2 FLOPs.
-extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_apply_f32(float* y, const float* x, const float* coef, const float* beta, int HW, int C) {
+template <class T>
+static __device__ __forceinline__ void grn_apply(T* y, const T* x, const float* coef, const float* beta, int HW, int C) {
 	const int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < HW * C) {
 		const int c = i % C;
 		const size_t at = (size_t)blockIdx.y * HW * C + i;
-		y[at] = x[at] * coef[(size_t)blockIdx.y * C + c] + beta[c];
+		st_f32(y, at, ld_f32(x, at) * coef[(size_t)blockIdx.y * C + c] + beta[c]);
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(GRN_THREADS)
+    grn_apply_f32(float* y, const float* x, const float* coef, const float* beta, int HW, int C) {
+	grn_apply(y, x, coef, beta, HW, C);
 }
 
 // grn_bwd_sums_f32 writes the chunk sums part[n][k][0][c] = Σ dy·x and
 // part[n][k][1][c] = Σ dy over the rows of chunk k, for dy and x
 // [N, HW, C]. Launch as for grn_sumsq_f32; traffic 8 B read per element,
 // 8·C B written per chunk.
-extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
-    grn_bwd_sums_f32(float* part, const float* dy, const float* x, int HW, int C, int chunk) {
-	__shared__ float sums[2][GRN_ROWS][32];
+template <class T>
+static __device__ __forceinline__ void grn_bwd_sums(float* part, const T* dy, const T* x, int HW, int C, int chunk,
+                                                    float (&sums)[2][GRN_ROWS][32]) {
 	const int c = blockIdx.x * 32 + threadIdx.x;
 	const int k = blockIdx.y;
 	const int n = blockIdx.z;
@@ -138,8 +127,8 @@ extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
 	if (c < C) {
 		const size_t base = (size_t)n * HW * C + c;
 		for (int h = k * chunk + threadIdx.y; h < h1; h += GRN_ROWS) {
-			const float d = dy[base + (size_t)h * C];
-			sdx += d * x[base + (size_t)h * C];
+			const float d = ld_f32(dy, base + (size_t)h * C);
+			sdx += d * ld_f32(x, base + (size_t)h * C);
 			sd += d;
 		}
 	}
@@ -157,6 +146,12 @@ extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
 		p[0] = t0;
 		p[C] = t1;
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
+    grn_bwd_sums_f32(float* part, const float* dy, const float* x, int HW, int C, int chunk) {
+	__shared__ float sums[2][GRN_ROWS][32];
+	grn_bwd_sums(part, dy, x, HW, C, chunk, sums);
 }
 
 // grn_bwd_coef_f32 turns the chunk sums part [N][chunks][2][C] of
@@ -217,15 +212,20 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 //
 // Launch: block 256, grid (ceil(HW·C/256), N); one element per thread.
 // Traffic 12 B per element; 3 FLOPs.
-extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_bwd_apply_f32(float* dx, const float* dy, const float* x, const float* coef, int HW, int C) {
+template <class T>
+static __device__ __forceinline__ void grn_bwd_apply(T* dx, const T* dy, const T* x, const float* coef, int HW, int C) {
 	const int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < HW * C) {
 		const int c = i % C;
 		const size_t at = (size_t)blockIdx.y * HW * C + i;
 		const float* cf = coef + (size_t)blockIdx.y * 2 * C;
-		dx[at] = dy[at] * cf[c] + x[at] * cf[C + c];
+		st_f32(dx, at, ld_f32(dy, at) * cf[c] + ld_f32(x, at) * cf[C + c]);
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(GRN_THREADS)
+    grn_bwd_apply_f32(float* dx, const float* dy, const float* x, const float* coef, int HW, int C) {
+	grn_bwd_apply(dx, dy, x, coef, HW, C);
 }
 
 // grn_bwd_params_f32 adds the samples' shares share [N][2][C] of
@@ -246,4 +246,30 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 		dgamma[c] += sg;
 		dbeta[c] += sb;
 	}
+}
+
+// grn_sumsq_bf16, grn_apply_bf16, grn_bwd_sums_bf16 and grn_bwd_apply_bf16
+// are the float32 kernels of the same names on bf16 activations. Launch
+// as those; activation traffic 2 B per element and tensor.
+extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
+    grn_sumsq_bf16(float* part, const __nv_bfloat16* x, int HW, int C, int chunk) {
+	__shared__ float sums[GRN_ROWS][32];
+	grn_sumsq(part, x, HW, C, chunk, sums);
+}
+
+extern "C" __global__ void __launch_bounds__(GRN_THREADS)
+    grn_apply_bf16(__nv_bfloat16* y, const __nv_bfloat16* x, const float* coef, const float* beta, int HW, int C) {
+	grn_apply(y, x, coef, beta, HW, C);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
+    grn_bwd_sums_bf16(float* part, const __nv_bfloat16* dy, const __nv_bfloat16* x, int HW, int C, int chunk) {
+	__shared__ float sums[2][GRN_ROWS][32];
+	grn_bwd_sums(part, dy, x, HW, C, chunk, sums);
+}
+
+extern "C" __global__ void __launch_bounds__(GRN_THREADS)
+    grn_bwd_apply_bf16(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* x, const float* coef, int HW,
+                       int C) {
+	grn_bwd_apply(dx, dy, x, coef, HW, C);
 }

@@ -16,74 +16,45 @@
 // scratch when 2·C floats per warp do not fit), the block adds its warps'
 // slabs in warp order into one partial row, and layernorm_bwd_reduce_f32
 // adds the partial rows in block order to dw and db. No float atomics.
-#include "compat.cuh"
+#include "bf16.cuh"
+#include "gelu.cuh"
+#include "reduce.cuh"
 
 #define LN_MAX_THREADS 256
-#define GELU_SQRT1_2 0.70710678118654752440f      // 1/√2
-#define GELU_INV_SQRT_2PI 0.39894228040143267794f // 1/√(2π)
-#define GELU_SQRT_2_PI 0.79788456080286535588f    // √(2/π)
-#define GELU_TANH_A 0.044715f
-
-// GELU helpers: the same code as gelu.cu's (see there for the numerics).
-// approx is 0 for the erf form, 1 for tanh, −1 for no activation.
-static __device__ __forceinline__ float gelu_act(float x, int approx) {
-	if (approx == 1) {
-		const float u2 = 2.0f * GELU_SQRT_2_PI * (x + GELU_TANH_A * x * x * x);
-		return x / (1.0f + expf(fminf(-u2, 80.0f)));
-	}
-	return 0.5f * x * erfcf(-x * GELU_SQRT1_2);
-}
-
-static __device__ __forceinline__ float gelu_grad(float x, int approx) {
-	if (approx == 1) {
-		const float u2 = 2.0f * GELU_SQRT_2_PI * (x + GELU_TANH_A * x * x * x);
-		const float e = expf(fminf(-u2, 80.0f));
-		const float s = 1.0f / (1.0f + e);
-		const float du2 = 2.0f * GELU_SQRT_2_PI * (1.0f + 3.0f * GELU_TANH_A * x * x);
-		return s + x * s * (e * s) * du2;
-	}
-	return 0.5f * erfcf(-x * GELU_SQRT1_2) + x * GELU_INV_SQRT_2PI * expf(-0.5f * x * x);
-}
-
-// warp_sum returns the sum of v over the 32 lanes to every lane (xor
-// butterfly; the same order on every lane, so all lanes agree bit for bit).
-static __device__ __forceinline__ float warp_sum(float v) {
-	for (int o = 16; o > 0; o >>= 1) {
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	}
-	return v;
-}
 
 // ln_fwd normalises row r = blockIdx.x·warps + warp, if it exists:
-// y = act((x − mean)·rstd·w + b), and stores mean and rstd.
-static __device__ __forceinline__ void ln_fwd(float* y, float* mean, float* rstd, const float* x, const float* w,
+// y = act((x − mean)·rstd·w + b), and stores mean and rstd. T is the
+// storage type of x and y (float, or __nv_bfloat16 for bf16 activations:
+// float32 arithmetic, y rounded once).
+template <class T>
+static __device__ __forceinline__ void ln_fwd(T* y, float* mean, float* rstd, const T* x, const float* w,
                                               const float* b, int rows, int C, float eps, int approx) {
 	const int lane = threadIdx.x & 31;
 	const int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
 	if (r < rows) {  // warp-uniform
-		const float* xr = x + (size_t)r * C;
-		float* yr = y + (size_t)r * C;
+		const T* xr = x + (size_t)r * C;
+		T* yr = y + (size_t)r * C;
 		// Shifted two-pass statistics: with the pivot k = x[0], x − k is
 		// exact for values within a factor of 2 of k (Sterbenz), so
 		// neither the mean m = mean(x − k) nor the deviations
 		// (x − k) − m lose the digits a large mean would take from x.
 		// Only lane 0 loads x[0] (and broadcasts it), so when y aliases x
 		// no lane can read x[0] after lane 0 has overwritten it.
-		const float k = __shfl_sync(0xffffffffu, lane == 0 ? xr[0] : 0.0f, 0);
+		const float k = __shfl_sync(0xffffffffu, lane == 0 ? ld_f32(xr, 0) : 0.0f, 0);
 		float s = 0.0f;
 		for (int c = lane; c < C; c += 32) {
-			s += xr[c] - k;
+			s += ld_f32(xr, c) - k;
 		}
 		const float m = warp_sum(s) / (float)C;
 		float q = 0.0f;
 		for (int c = lane; c < C; c += 32) {
-			const float d = (xr[c] - k) - m;
+			const float d = (ld_f32(xr, c) - k) - m;
 			q += d * d;
 		}
 		const float rs = rsqrtf(warp_sum(q) / (float)C + eps);
 		for (int c = lane; c < C; c += 32) {
-			const float u = ((xr[c] - k) - m) * rs * w[c] + b[c];
-			yr[c] = approx < 0 ? u : gelu_act(u, approx);
+			const float u = ((ld_f32(xr, c) - k) - m) * rs * w[c] + b[c];
+			st_f32(yr, c, approx < 0 ? u : gelu_act(u, approx));
 		}
 		if (lane == 0) {
 			mean[r] = k + m;
@@ -116,8 +87,12 @@ extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
 }
 
 // ln_bwd is the body of the two backward kernels (see layernorm_bwd_f32).
-// slabs points at this block's W per-warp slabs of 2·C floats.
-static __device__ __forceinline__ void ln_bwd(float* dx, float* part, float* slabs, const float* dy, const float* x,
+// slabs points at this block's W per-warp slabs of 2·C floats. T is the
+// storage type of dx, dy and x. A float32 dx holds du = dy·GELU'(u) between
+// the two passes of the fused backward; a bf16 one cannot (du would be
+// rounded), so the second pass recomputes du from dy instead.
+template <class T>
+static __device__ __forceinline__ void ln_bwd(T* dx, float* part, float* slabs, const T* dy, const T* x,
                                               const float* mean, const float* rstd, const float* w, const float* b,
                                               int rows, int C, int rows_per_block, int approx) {
 	const int lane = threadIdx.x & 31;
@@ -132,9 +107,10 @@ static __device__ __forceinline__ void ln_bwd(float* dx, float* part, float* sla
 	const int row1 = min(row0 + rows_per_block, rows);
 	const float inv_c = 1.0f / (float)C;
 	for (int r = row0 + warp; r < row1; r += warps) {  // warp-uniform
-		const float* xr = x + (size_t)r * C;
-		const float* dyr = dy + (size_t)r * C;
-		float* dxr = dx + (size_t)r * C;
+		const T* xr = x + (size_t)r * C;
+		const T* dyr = dy + (size_t)r * C;
+		T* dxr = dx + (size_t)r * C;
+		const bool keep = sizeof(T) == sizeof(float);  // dx can hold du
 		const float mu = mean[r];
 		const float rs = rstd[r];
 		// Pass 1: the row sums of g = d·w and g·x̂, where d is dy, or
@@ -142,11 +118,11 @@ static __device__ __forceinline__ void ln_bwd(float* dx, float* part, float* sla
 		float sg = 0.0f;
 		float sgx = 0.0f;
 		for (int c = lane; c < C; c += 32) {
-			const float xh = (xr[c] - mu) * rs;
-			float d = dyr[c];
+			const float xh = (ld_f32(xr, c) - mu) * rs;
+			float d = ld_f32(dyr, c);
 			if (approx >= 0) {
 				d *= gelu_grad(xh * w[c] + b[c], approx);
-				dxr[c] = d;
+				if (keep) st_f32(dxr, c, d);
 			}
 			const float g = d * w[c];
 			sg += g;
@@ -156,13 +132,14 @@ static __device__ __forceinline__ void ln_bwd(float* dx, float* part, float* sla
 		sgx = warp_sum(sgx) * inv_c;
 		// Pass 2: dx and this warp's shares of dw and db. Each lane reads
 		// and writes only its own channels, so dx may alias dy.
-		const float* dr = approx >= 0 ? dxr : dyr;
+		const T* dr = approx >= 0 && keep ? dxr : dyr;
 		for (int c = lane; c < C; c += 32) {
-			const float xh = (xr[c] - mu) * rs;
-			const float d = dr[c];
+			const float xh = (ld_f32(xr, c) - mu) * rs;
+			float d = ld_f32(dr, c);
+			if (approx >= 0 && !keep) d *= gelu_grad(xh * w[c] + b[c], approx);
 			acc[c] += d * xh;
 			acc[C + c] += d;
-			dxr[c] = rs * (d * w[c] - sg - xh * sgx);
+			st_f32(dxr, c, rs * (d * w[c] - sg - xh * sgx));
 		}
 	}
 	__syncthreads();
@@ -211,6 +188,40 @@ extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
     layernorm_gelu_bwd_f32(float* dx, float* part, float* scratch, const float* dy, const float* x, const float* mean,
                            const float* rstd, const float* w, const float* b, int rows, int C, int rows_per_block,
                            int approx) {
+	CUDA_DYN_SMEM(float, smem);
+	float* slabs = scratch != nullptr ? scratch + (size_t)blockIdx.x * (blockDim.x >> 5) * 2 * C : smem;
+	ln_bwd(dx, part, slabs, dy, x, mean, rstd, w, b, rows, C, rows_per_block, approx);
+}
+
+// layernorm_fwd_bf16, layernorm_gelu_fwd_bf16, layernorm_bwd_bf16 and
+// layernorm_gelu_bwd_bf16 are the kernels above on bf16 activations (x, y,
+// dy, dx): float32 statistics, parameters, partial sums and arithmetic,
+// each bf16 output rounded once. Launch as their float32 forms; traffic
+// per element halves for the activations (2 B each).
+extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
+    layernorm_fwd_bf16(__nv_bfloat16* y, float* mean, float* rstd, const __nv_bfloat16* x, const float* w, const float* b,
+                       int rows, int C, float eps) {
+	ln_fwd(y, mean, rstd, x, w, b, rows, C, eps, -1);
+}
+
+extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
+    layernorm_gelu_fwd_bf16(__nv_bfloat16* y, float* mean, float* rstd, const __nv_bfloat16* x, const float* w,
+                            const float* b, int rows, int C, float eps, int approx) {
+	ln_fwd(y, mean, rstd, x, w, b, rows, C, eps, approx);
+}
+
+extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
+    layernorm_bwd_bf16(__nv_bfloat16* dx, float* part, float* scratch, const __nv_bfloat16* dy, const __nv_bfloat16* x,
+                       const float* mean, const float* rstd, const float* w, int rows, int C, int rows_per_block) {
+	CUDA_DYN_SMEM(float, smem);
+	float* slabs = scratch != nullptr ? scratch + (size_t)blockIdx.x * (blockDim.x >> 5) * 2 * C : smem;
+	ln_bwd(dx, part, slabs, dy, x, mean, rstd, w, nullptr, rows, C, rows_per_block, -1);
+}
+
+extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
+    layernorm_gelu_bwd_bf16(__nv_bfloat16* dx, float* part, float* scratch, const __nv_bfloat16* dy,
+                            const __nv_bfloat16* x, const float* mean, const float* rstd, const float* w, const float* b,
+                            int rows, int C, int rows_per_block, int approx) {
 	CUDA_DYN_SMEM(float, smem);
 	float* slabs = scratch != nullptr ? scratch + (size_t)blockIdx.x * (blockDim.x >> 5) * 2 * C : smem;
 	ln_bwd(dx, part, slabs, dy, x, mean, rstd, w, b, rows, C, rows_per_block, approx);

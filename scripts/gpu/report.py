@@ -107,6 +107,36 @@ def fmt(v, digits=1):
     return str(v)
 
 
+def bf16_vs_pytorch(train, torch):
+    """One row per model with a bf16 measurement: nextconv's bf16 step
+    against PyTorch's bf16-autocast eager (channels_last) and torch.compile
+    steps at the same batch and size; missing measurements are None."""
+    rows = []
+    models = []
+    for r in train + torch:
+        if r.get("precision") == "bf16" and r["model"] not in models:
+            models.append(r["model"])
+    for model in models:
+        ours = next((r for r in train if r["model"] == model and r["precision"] == "bf16"), None)
+
+        def theirs(mode):
+            for r in torch:
+                if (r["model"] == model and r.get("precision") == "bf16" and r.get("mode") == mode
+                        and (mode != "eager" or r.get("layout") == "channels_last")
+                        and (ours is None or (r.get("batch"), r.get("size")) == (ours["batch"], ours["size"]))):
+                    return r["step_ms"]
+            return None
+
+        ms = ours["step_ms"] if ours else None
+        eager, compiled = theirs("eager"), theirs("compile")
+        rows.append({
+            "model": model, "nextconv_ms": ms, "eager_ms": eager, "compile_ms": compiled,
+            "vs_eager": eager / ms if eager and ms else None,
+            "vs_compile": compiled / ms if compiled and ms else None,
+        })
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
@@ -164,10 +194,12 @@ def main():
     for r in train + torch:
         r["vs_nextconv_fp32"] = r["img_per_s"] / base[r["model"]] if r["model"] in base else None
 
+    bf16 = bf16_vs_pytorch(train, torch)
     failed = [s for s in steps if s["status"] in ("fail", "timeout")]
     results = {
         "backend": a.backend, "budget_s": a.budget, "elapsed_s": a.elapsed, "passed": not failed,
         "env": env, "steps": steps, "train": train, "torch": torch, "kernels": kernels,
+        "bf16_vs_pytorch": bf16,
     }
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -193,6 +225,15 @@ def main():
             r.get("impl"), r["model"], r.get("mode", ""), r.get("precision", ""), fmt(r["step_ms"], 2),
             fmt(r["img_per_s"], 0), fmt(r.get("vs_nextconv_fp32"), 2), fmt(r.get("floor_step_ms"), 2),
             fmt(r.get("roofline_fraction"), 2)))
+    md += ["", "bf16 against PyTorch on this GPU: nextconv's bf16 step, PyTorch eager under "
+           "torch.autocast(dtype=torch.bfloat16) with channels_last, and torch.compile of that step; "
+           "speed-up = PyTorch ms / nextconv ms (above 1: nextconv is faster).", "",
+           "| model | nextconv bf16 ms | eager autocast ms | speed-up | torch.compile ms | speed-up |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for r in bf16:
+        md.append("| %s | %s | %s | %s | %s | %s |" % (
+            r["model"], fmt(r["nextconv_ms"], 2), fmt(r["eager_ms"], 2), fmt(r["vs_eager"], 2),
+            fmt(r["compile_ms"], 2), fmt(r["vs_compile"], 2)))
     md += ["", "Kernels: device time per call between CUDA events (queued back to back, TF32 off) against "
            "the FP32 floor of kernels/PERFORMANCE.md.", "",
            "| benchmark | gpu µs/op | floor µs | of roofline | ns/op (synchronised) |", "|---|---:|---:|---:|---:|"]

@@ -21,14 +21,20 @@
 #   4. one Atto training step at batch 8 under compute-sanitizer memcheck
 #      (224²), then racecheck (112²: it is the slower tool)
 #   5. `train bench` for $MODELS at 224², batch 128, in each of $PRECISIONS
-#      (fp32 and tf32 through NEXTCONV_CUDA_TF32, any other as
-#      `train bench -precision P`, skipped when the binary has no such flag),
+#      (bf16 first: `train bench -precision P`; a binary without that flag
+#      runs fp32, and tf32 through NEXTCONV_CUDA_TF32, and skips bf16),
 #      three runs each, the median kept
-#   6. the same step in PyTorch eager, channels_last, fp32/tf32/bf16 autocast,
-#      fused AdamW (scripts/gpu/torch_gpu_step.py)
+#   6. the same step in PyTorch eager, channels_last, bf16 autocast
+#      (torch.autocast(dtype=torch.bfloat16)), fp32 and tf32, fused AdamW
+#      (scripts/gpu/torch_gpu_step.py)
 #   7. per-kernel device times between CUDA events (gpu.test benchmarks,
 #      "gpu-µs/op") against kernels/PERFORMANCE.md's floors
-#   8. torch.compile, for what time is left
+#   8. torch.compile of the same step, bf16 autocast first, for what time is
+#      left
+#
+# report.md puts nextconv's bf16 step next to PyTorch's autocast(bfloat16)
+# eager (channels_last) and torch.compile steps of the same model on the
+# same GPU, with the speed-up (PyTorch ms / nextconv ms).
 #
 # OUTDIR receives results.json (everything, machine-readable), report.md
 # (the same as Markdown tables) and logs/ (one log per step). The exit
@@ -77,13 +83,13 @@ SAN_SIZE_racecheck=112
 # What each backend runs. The simulator runs a model and shapes small
 # enough for a CI machine; the same script paths are exercised.
 if [ "$BACKEND" = cuda ]; then
-	: "${MODELS:=atto tiny}" "${PRECISIONS:=fp32 tf32 bf16}" "${TORCH_PRECISIONS:=fp32 tf32 bf16}"
+	: "${MODELS:=atto tiny}" "${PRECISIONS:=bf16 fp32 tf32}" "${TORCH_PRECISIONS:=bf16 fp32 tf32}"
 	: "${KERNEL_TESTS:=.}" "${KERNEL_BENCH:=^Benchmark(DWConv|DWConvBackward|LayerNorm|LayerNormBackward|GELU|GELUBackward|GRN|GRNBackward|Linear|LinearBackward|Conv2D|Conv2DBackward|Add)/(N32|[0-9]+x|erf_N32|\[32_)}"
 	SHAPE="-size 224 -batch 128"
 	BENCH_STEPS="-steps 20 -warmup 5"
 	REPEATS=3
 else
-	: "${MODELS:=atto}" "${PRECISIONS:=fp32 bf16}" "${TORCH_PRECISIONS:=fp32}"
+	: "${MODELS:=atto}" "${PRECISIONS:=fp32}" "${TORCH_PRECISIONS:=bf16}"
 	: "${KERNEL_TESTS:=^(TestAddMatchesCPU|TestGELUTail|TestAvgPoolMatchesCPU)$}" "${KERNEL_BENCH:=^BenchmarkDWConv\$/^N1_}"
 	SHAPE="-size 16 -stem 2 -batch 1 -classes 10"
 	BENCH_STEPS="-steps 1 -warmup 0"
@@ -170,25 +176,34 @@ sanitizer() {
 }
 
 # trainbench MODEL PRECISION: REPEATS runs of `train bench`, each one JSON
-# line appended to the log.
+# line appended to the log. With -precision every precision is named (the
+# default on CUDA is bf16); without it tf32 is NEXTCONV_CUDA_TF32=1.
 trainbench() {
 	local model=$1 prec=$2 tf32=0 flag= i
-	[ "$prec" = tf32 ] && tf32=1
-	[ "$prec" = fp32 ] || [ "$prec" = tf32 ] || flag="-precision $prec"
+	if has_precision; then
+		flag="-precision $prec"
+	elif [ "$prec" = tf32 ]; then
+		tf32=1
+	fi
 	for i in $(seq "$REPEATS"); do
 		# shellcheck disable=SC2086
 		NEXTCONV_CUDA_TF32=$tf32 "$BIN/train" bench -backend "$BACKEND" -model "$model" $SHAPE $BENCH_STEPS $flag -json || return 1
 	done
 }
 
-# supports PRECISION: whether this train binary can run it: fp32 and tf32
-# always (NEXTCONV_CUDA_TF32), others when `train bench` has -precision.
-supports() {
+# has_precision: whether `train bench` has the -precision flag.
+has_precision() {
 	local usage
-	case $1 in fp32 | tf32) return 0 ;; esac
 	usage=$("$BIN/train" bench -h 2>&1)
 	case $usage in *-precision*) return 0 ;; esac
 	return 1
+}
+
+# supports PRECISION: whether this train binary can run it: fp32 and tf32
+# always (NEXTCONV_CUDA_TF32), others when `train bench` has -precision.
+supports() {
+	case $1 in fp32 | tf32) return 0 ;; esac
+	has_precision
 }
 
 torch_cuda() { "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; }
@@ -200,7 +215,7 @@ torchstep() { # MODEL MODE PRECISION
 
 # Steps run in a child bash under timeout: it needs these.
 export BACKEND BIN OUT PYTHON ROOT SHAPE BENCH_STEPS REPEATS
-export -f environment sanitizer trainbench supports torchstep
+export -f environment sanitizer trainbench has_precision supports torchstep
 
 echo "run.sh: backend $BACKEND, budget $BUDGET s, results in $OUT"
 step "environment" 30 environment

@@ -32,7 +32,7 @@ steps = {s["name"]: s["status"] for s in r["steps"]}
 want = {
     "environment": "pass", "driver tests": "pass", "kernel tests vs CPU": "pass",
     "atto step batch 8 at 224² under memcheck": "skip", "atto step batch 8 at 112² under racecheck": "skip",
-    "train bench atto fp32": "pass", "train bench atto bf16": None,
+    "train bench atto fp32": "pass",
     "kernel times (CUDA events)": "pass",
 }
 bad = [f"{k}: {steps.get(k)}" for k, v in want.items() if k not in steps or (v and steps[k] != v)]
@@ -43,7 +43,8 @@ if not r["train"] or not r["train"][0]["step_ms"] > 0:
 if not r["kernels"] or not all(k["gpu_us"] and k["gpu_us"] > 0 for k in r["kernels"]):
     sys.exit("selftest: no kernel event times: %s" % r["kernels"])
 md = open(os.path.join(out, "report.md")).read()
-for s in ("| train bench atto fp32 | PASS |", "| nextconv | convnextv2_atto |", "gpu µs/op"):
+for s in ("| train bench atto fp32 | PASS |", "| nextconv | convnextv2_atto |", "gpu µs/op",
+          "| model | nextconv bf16 ms | eager autocast ms | speed-up | torch.compile ms | speed-up |"):
     if s not in md:
         sys.exit("selftest: report.md lacks %r" % s)
 print("selftest: run.sh --backend cudasim passed; %d steps, train %.0f ms/step on the simulator"

@@ -85,6 +85,7 @@ var LtSpec = dynlib.Spec{
 type funcs struct {
 	create, destroy, setStream, setMathMode, getVersion, sgemm unsafe.Pointer
 	ltCreate, ltDestroy, ltGetVersion                          unsafe.Pointer
+	lt                                                         ltFuncs // cublasLtMatmul and its descriptors (lt.go)
 }
 
 func (f *funcs) blasSymbols() []dynlib.Symbol {
@@ -99,13 +100,13 @@ func (f *funcs) blasSymbols() []dynlib.Symbol {
 }
 
 func (f *funcs) ltSymbols() []dynlib.Symbol {
-	return []dynlib.Symbol{
+	return append([]dynlib.Symbol{
 		// cublasLtCreate and cublasLtDestroy have the prototypes of
 		// cublasCreate_v2 and cublasDestroy_v2.
 		{Name: "cublasLtCreate", Addr: &f.ltCreate},
 		{Name: "cublasLtDestroy", Addr: &f.ltDestroy},
 		{Name: "cublasLtGetVersion", Addr: &f.ltGetVersion},
-	}
+	}, f.ltMatmulSymbols()...)
 }
 
 // Library is cuBLAS and cuBLASLt, loaded. Its methods may be called from

@@ -47,11 +47,95 @@ int cublasSgemm_v2(void* h, int ta, int tb, int m, int n, int k, const float* al
 #endif
 `
 
+// fakeLt stands in for libcublasLt.so.N: handles, and a host-memory
+// cublasLtMatmul (float32 or bfloat16 matrices, the BIAS and BGRADB
+// epilogues) over descriptors that keep their attributes, so that the
+// descriptor set-up and the call's argument order are checked against a
+// reference. fake_live counts descriptors not yet destroyed;
+// fake_workspace and fake_align are the last preference's workspace limit
+// and alignments of A, B, C and D.
 const fakeLt = `
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+int fake_live;
+uint64_t fake_workspace;
 int cublasLtCreate(void** h) { *h = (void*)0x2000; return 0; }
 int cublasLtDestroy(void* h) { return h == (void*)0x2000 ? 0 : 7; }
 size_t cublasLtGetVersion(void) { return VERSION; }
+typedef struct { int compute, scale, ta, tb; uint32_t epi; int bias_type; void* bias; } desc;
+typedef struct { int type; uint64_t rows, cols; int64_t ld; } layout;
+int cublasLtMatmulDescCreate(desc** d, int compute, int scale) {
+	if (compute != 68 && compute != 77) return 7;
+	*d = calloc(1, sizeof **d); (*d)->compute = compute; (*d)->scale = scale; (*d)->epi = 1; (*d)->bias_type = -1;
+	fake_live++; return 0;
+}
+int cublasLtMatmulDescDestroy(desc* d) { free(d); fake_live--; return 0; }
+int cublasLtMatmulDescSetAttribute(desc* d, int attr, const void* buf, size_t size) {
+	switch (attr) {
+	case 3: if (size != 4) return 7; d->ta = *(const int*)buf; return 0;
+	case 4: if (size != 4) return 7; d->tb = *(const int*)buf; return 0;
+	case 7: if (size != 4) return 7; d->epi = *(const uint32_t*)buf; return 0;
+	case 8: if (size != sizeof(void*)) return 7; d->bias = *(void* const*)buf; return 0;
+	case 26: if (size != 4) return 7; d->bias_type = *(const int*)buf; return 0;
+	}
+	return 7;
+}
+int cublasLtMatrixLayoutCreate(layout** l, int type, uint64_t rows, uint64_t cols, int64_t ld) {
+	if (type != 0 && type != 14) return 7;
+	if (ld < (int64_t)rows) return 7;
+	*l = malloc(sizeof **l); (*l)->type = type; (*l)->rows = rows; (*l)->cols = cols; (*l)->ld = ld;
+	fake_live++; return 0;
+}
+int cublasLtMatrixLayoutDestroy(layout* l) { free(l); fake_live--; return 0; }
+int cublasLtMatmulPreferenceCreate(void** p) { *p = malloc(8); fake_live++; return 0; }
+int cublasLtMatmulPreferenceDestroy(void* p) { free(p); fake_live--; return 0; }
+uint32_t fake_align[4];
+int cublasLtMatmulPreferenceSetAttribute(void* p, int attr, const void* buf, size_t size) {
+	if (attr == 1 && size == 8) { fake_workspace = *(const uint64_t*)buf; return 0; }
+	if (attr >= 5 && attr <= 8 && size == 4) { fake_align[attr - 5] = *(const uint32_t*)buf; return 0; }
+	return 7;
+}
+typedef struct { uint64_t algo[8]; size_t workspace; int state; float waves; int reserved[4]; } result;
+int cublasLtMatmulAlgoGetHeuristic(void* h, desc* d, layout* a, layout* b, layout* c, layout* dd, void* pref,
+		int requested, result* r, int* returned) {
+	if (h != (void*)0x2000 || requested < 1) return 7;
+	if (d->epi == 512 && fake_workspace < 4096) { *returned = 0; return 0; }
+	memset(r, 0, sizeof *r); r->algo[0] = 42; r->workspace = d->epi == 512 ? 4096 : 0;
+	*returned = 1; return 0;
+}
+static float get(const layout* l, const void* p, uint64_t i, uint64_t j) {
+	uint64_t at = i + j * l->ld;
+	if (l->type == 0) return ((const float*)p)[at];
+	uint32_t u = (uint32_t)((const uint16_t*)p)[at] << 16; float f; memcpy(&f, &u, 4); return f;
+}
+static void put(int type, void* p, uint64_t at, float v) {
+	if (type == 0) { ((float*)p)[at] = v; return; }
+	uint32_t u; memcpy(&u, &v, 4); u += 0x7fff + ((u >> 16) & 1); ((uint16_t*)p)[at] = u >> 16;
+}
+int cublasLtMatmul(void* h, desc* d, const float* alpha, const void* A, layout* a, const void* B, layout* b,
+		const float* beta, const void* C, layout* c, void* D, layout* dl, const result* algo,
+		void* ws, size_t wsSize, void* stream) {
+	if (h != (void*)0x2000 || algo->algo[0] != 42 || wsSize < algo->workspace || (algo->workspace && !ws)) return 7;
+	if (stream != (void*)0xabc0) return 7;
+	uint64_t m = dl->rows, n = dl->cols, k = d->ta ? a->rows : a->cols;
+	int btype = d->bias_type < 0 ? dl->type : d->bias_type;
+	for (uint64_t j = 0; j < n; j++) {
+		float bsum = 0;
+		for (uint64_t p = 0; p < k; p++) bsum += d->tb ? get(b, B, j, p) : get(b, B, p, j);
+		if (d->epi == 512) put(btype, d->bias, j, bsum);
+		for (uint64_t i = 0; i < m; i++) {
+			float s = 0;
+			for (uint64_t p = 0; p < k; p++)
+				s += (d->ta ? get(a, A, p, i) : get(a, A, i, p)) * (d->tb ? get(b, B, j, p) : get(b, B, p, j));
+			float v = *alpha * s + (*beta != 0 ? *beta * get(c, C, i, j) : 0);
+			if (d->epi == 4) { layout bl = {btype, m, 1, m}; v += get(&bl, d->bias, i, 0); }
+			put(dl->type, D, i + j * dl->ld, v);
+		}
+	}
+	return 0;
+}
 `
 
 // fakeSpecs builds fake cuBLAS and cuBLASLt libraries of the given major

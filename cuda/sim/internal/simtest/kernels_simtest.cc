@@ -5,9 +5,15 @@
 // depends on is part of it, so that go build recompiles it when one changes.
 
 #include "../../../../kernels/src/compat.cuh"
+#include "../../../../kernels/src/bf16.cuh"
+#include "../../../../kernels/src/gelu.cuh"
+#include "../../../../kernels/src/reduce.cuh"
 
-CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "ada14fe6b80e21b6883c74772fc2d3129016417b217eb093f5cd238840c98dd2")
-CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim.h", "258da3a0de7b7fec79cde4ae1e446c7c132f095dd9ce81636770b0b27a49e67d")
+CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
+CUDASIM_SOURCE("simtest", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
+CUDASIM_SOURCE("simtest", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
+CUDASIM_SOURCE("simtest", "kernels/src/reduce.cuh", "263aa66047a766d94d5b2939f470ce3f9de7222ca3ca7b386e5fba9b095ea6d3")
+CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim.h", "0be93628dafcfc59dad817a56522dd173a84ad8b87e44e469d8964685d104b93")
 CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim_runtime.h", "1473bcc1bf6048a1844e3545b59f6b373f3636bf5897e1895e1d046c9891ed5e")
 
 // cuda/sim/internal/simtest/atomics.cu
@@ -34,7 +40,7 @@ CUDASIM_REGISTER(sim_spin, "flag", "threaded")
 }  // namespace cudasim_src_barrier
 
 // cuda/sim/internal/simtest/memory.cu
-CUDASIM_SOURCE("simtest", "cuda/sim/internal/simtest/memory.cu", "3334cb7c86e0c32d0d405a90e6f441746fb22ba7022fe3f2fd6721f09700b742")
+CUDASIM_SOURCE("simtest", "cuda/sim/internal/simtest/memory.cu", "e599ff664ec5cfc57d3181b0fa9220e1f464360999e4516fbe0254d35fbdeee9")
 namespace cudasim_src_memory {
 #include "memory.cu"
 CUDASIM_REGISTER(sim_axpy, "y", "x", "a", "n")
@@ -52,6 +58,7 @@ CUDASIM_REGISTER(sim_dyn_overrun, "out", "n")
 CUDASIM_REGISTER(sim_dyn_unwritten, "out")
 CUDASIM_REGISTER(sim_static_overrun, "out")
 CUDASIM_REGISTER(sim_misaligned_float4, "y", "x")
+CUDASIM_REGISTER(sim_bf16_pairs, "bf", "back", "in", "groups")
 }  // namespace cudasim_src_memory
 
 // cuda/sim/internal/simtest/warp.cu

@@ -148,3 +148,33 @@ extern "C" __global__ void sim_misaligned_float4(float* y, const float* x) {
 	float4 v = reinterpret_cast<const float4*>(x + 1)[0];
 	y[threadIdx.x] = v.x + v.y + v.z + v.w;
 }
+
+// sim_bf16_pairs converts in[8i .. 8i+8) to bf16 through the __nv_bfloat162
+// intrinsics, stores the eight values with one 16-byte uint4 store, loads
+// them back with one uint4 load and widens them with __low2float,
+// __high2float and __bfloat1622float2 (one thread per 8 values).
+extern "C" __global__ void sim_bf16_pairs(__nv_bfloat16* bf, float* back, const float* in, int groups) {
+	int g = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+	if (g >= groups) return;
+	const float* x = in + 8 * g;
+	union {
+		uint4 u;
+		__nv_bfloat162 h[4];
+	} p, q;
+	p.h[0] = __floats2bfloat162_rn(x[0], x[1]);
+	p.h[1] = __float22bfloat162_rn(make_float2(x[2], x[3]));
+	p.h[2] = __halves2bfloat162(__float2bfloat16_rn(x[4]), __float2bfloat16(x[5]));
+	p.h[3] = __floats2bfloat162_rn(x[6], x[7]);
+	*reinterpret_cast<uint4*>(bf + 8 * g) = p.u;
+	q.u = *reinterpret_cast<const uint4*>(bf + 8 * g);
+	float* y = back + 8 * g;
+	y[0] = __low2float(q.h[0]);
+	y[1] = __high2float(q.h[0]);
+	const float2 f = __bfloat1622float2(q.h[1]);
+	y[2] = f.x;
+	y[3] = f.y;
+	y[4] = __bfloat162float(__low2bfloat16(q.h[2]));
+	y[5] = __bfloat162float(__high2bfloat16(q.h[2]));
+	y[6] = __low2float(q.h[3]);
+	y[7] = __high2float(q.h[3]);
+}

@@ -1,0 +1,193 @@
+// mlp.cu: the fused elementwise passes of the ConvNeXt V2 block's MLP
+// between fc1 and fc2 (kernels.MLPOps), over the hidden tensor [N, HW, C]:
+//
+//	forward:  h = GELU_erf(a + b1) and the GRN sums of squares Σ_hw h²
+//	backward: dh = GRN apply backward, da = dh·GELU'(a + b1), db1 = Σ da
+//
+// a is fc1's product without its bias. The forward replaces the bias add,
+// the GELU and GRN's sum-of-squares pass by one pass (read a, write h);
+// GRN then runs only its coefficient and apply kernels (grn.cu). The
+// backward keeps GRN's statistics pass (grn_bwd_sums_f32, which the
+// coefficients need before any dh exists) and replaces GRN's apply pass,
+// the GELU backward and the bias column sum by one pass (read dy, h, a,
+// write da). The geometry is that of grn.cu's statistics kernels: block
+// (32, 8), grid (ceil(C/32), chunks of HW rows, N); threads run along C,
+// so warp accesses are coalesced runs of 32 channels, and every sum is
+// formed in a fixed order (no atomics). The activation kernels are
+// templates on the storage type T of a, h, dy and da (float, or
+// __nv_bfloat16 for the _bf16 kernels): float32 arithmetic and sums, each
+// bf16 output rounded once; the forward's sums square the stored (rounded)
+// h, which GRN's apply pass then reads.
+#include "bf16.cuh"
+#include "gelu.cuh"
+
+#define MLP_ROWS 8      // blockDim.y of the chunked kernels
+#define MLP_THREADS 256 // threads of the per-channel kernels
+
+// st_stored stores v into element i of p (rounded to nearest even for
+// bf16) and returns the value stored.
+static __device__ __forceinline__ float st_stored(float* p, long long i, float v) {
+	p[i] = v;
+	return v;
+}
+static __device__ __forceinline__ float st_stored(__nv_bfloat16* p, long long i, float v) {
+	const __nv_bfloat16 r = __float2bfloat16_rn(v);
+	p[i] = r;
+	return __bfloat162float(r);
+}
+
+// mlp_fwd_f32 writes h[n,hw,c] = GELU_erf(a[n,hw,c] + bias[c]) and the
+// chunk sums of squares part[n][k][c] = Σ_{hw in chunk k} h² for a and h
+// [N, HW, C] (h must not alias a), chunk k covering rows
+// [k·chunk, min((k+1)·chunk, HW)).
+//
+// Launch: block (32, 8), grid (ceil(C/32), ceil(HW/chunk), N). Traffic:
+// 8 B per element, 4·C B per chunk; about 22 FLOPs per element.
+template <class T>
+static __device__ __forceinline__ void mlp_fwd(T* __restrict__ h, float* __restrict__ part, const T* __restrict__ a,
+                                               const float* __restrict__ bias, int HW, int C, int chunk,
+                                               float (&sums)[MLP_ROWS][32]) {
+	const int c = blockIdx.x * 32 + threadIdx.x;
+	const int k = blockIdx.y;
+	const int n = blockIdx.z;
+	const int h1 = min((k + 1) * chunk, HW);
+	float s = 0.0f;
+	if (c < C) {
+		const float b = bias[c];
+		const size_t base = (size_t)n * HW * C + c;
+		for (int r = k * chunk + threadIdx.y; r < h1; r += MLP_ROWS) {
+			const size_t at = base + (size_t)r * C;
+			const float v = st_stored(h, at, gelu_act(ld_f32(a, at) + b, 0));
+			s += v * v;
+		}
+	}
+	sums[threadIdx.y][threadIdx.x] = s;
+	__syncthreads();
+	if (threadIdx.y == 0 && c < C) {
+		float t = 0.0f;
+		for (int j = 0; j < MLP_ROWS; j++) {
+			t += sums[j][threadIdx.x];
+		}
+		part[((size_t)n * gridDim.y + k) * C + c] = t;
+	}
+}
+
+extern "C" __global__ void __launch_bounds__(32 * MLP_ROWS)
+    mlp_fwd_f32(float* __restrict__ h, float* __restrict__ part, const float* __restrict__ a,
+                const float* __restrict__ bias, int HW, int C, int chunk) {
+	__shared__ float sums[MLP_ROWS][32];
+	mlp_fwd(h, part, a, bias, HW, C, chunk, sums);
+}
+
+// mlp_fwd_bf16 is mlp_fwd_f32 on bf16 a and h; traffic 4 B per element.
+extern "C" __global__ void __launch_bounds__(32 * MLP_ROWS)
+    mlp_fwd_bf16(__nv_bfloat16* __restrict__ h, float* __restrict__ part, const __nv_bfloat16* __restrict__ a,
+                 const float* __restrict__ bias, int HW, int C, int chunk) {
+	__shared__ float sums[MLP_ROWS][32];
+	mlp_fwd(h, part, a, bias, HW, C, chunk, sums);
+}
+
+// mlp_sum_chunks_f32 writes sumsq[n,c] = Σ_k part[n][k][c] over the chunks
+// k in order, the sum grn_coef_f32 forms from its own chunk sums.
+//
+// Launch: block 256, grid (ceil(C/256), N). Traffic 4·C·(chunks + 1) B per
+// sample.
+extern "C" __global__ void __launch_bounds__(MLP_THREADS)
+    mlp_sum_chunks_f32(float* __restrict__ sumsq, const float* __restrict__ part, int chunks, int C) {
+	const int c = blockIdx.x * blockDim.x + threadIdx.x;
+	const int n = blockIdx.y;
+	if (c < C) {
+		float s = 0.0f;
+		for (int k = 0; k < chunks; k++) {
+			s += part[((size_t)n * chunks + k) * C + c];
+		}
+		sumsq[(size_t)n * C + c] = s;
+	}
+}
+
+// mlp_bwd_f32 writes da = (dy·coef[n][0][c] + h·coef[n][1][c])·GELU_erf'(a
+// + bias[c]) for dy, h, a and da [N, HW, C] (da aliases none of them),
+// coef [N][2][C] from grn_bwd_coef_f32 (GRN's dx = dy·a_c + x·k_c with
+// x = h), and the chunk sums bpart[n][k][c] = Σ_{hw in chunk k} da of the
+// bias gradient.
+//
+// Launch as mlp_fwd_f32. Traffic 16 B per element, 4·C B per chunk; about
+// 35 FLOPs per element.
+template <class T>
+static __device__ __forceinline__ void mlp_bwd(T* __restrict__ da, float* __restrict__ bpart, const T* __restrict__ dy,
+                                               const T* __restrict__ h, const T* __restrict__ a,
+                                               const float* __restrict__ bias, const float* __restrict__ coef, int HW,
+                                               int C, int chunk, float (&sums)[MLP_ROWS][32]) {
+	const int c = blockIdx.x * 32 + threadIdx.x;
+	const int k = blockIdx.y;
+	const int n = blockIdx.z;
+	const int h1 = min((k + 1) * chunk, HW);
+	float s = 0.0f;
+	if (c < C) {
+		const float b = bias[c];
+		const float ca = coef[(size_t)n * 2 * C + c];
+		const float ck = coef[(size_t)n * 2 * C + C + c];
+		const size_t base = (size_t)n * HW * C + c;
+		for (int r = k * chunk + threadIdx.y; r < h1; r += MLP_ROWS) {
+			const size_t at = base + (size_t)r * C;
+			const float d = (ld_f32(dy, at) * ca + ld_f32(h, at) * ck) * gelu_grad(ld_f32(a, at) + b, 0);
+			st_f32(da, at, d);
+			s += d;
+		}
+	}
+	sums[threadIdx.y][threadIdx.x] = s;
+	__syncthreads();
+	if (threadIdx.y == 0 && c < C) {
+		float t = 0.0f;
+		for (int j = 0; j < MLP_ROWS; j++) {
+			t += sums[j][threadIdx.x];
+		}
+		bpart[((size_t)n * gridDim.y + k) * C + c] = t;
+	}
+}
+
+extern "C" __global__ void __launch_bounds__(32 * MLP_ROWS)
+    mlp_bwd_f32(float* __restrict__ da, float* __restrict__ bpart, const float* __restrict__ dy,
+                const float* __restrict__ h, const float* __restrict__ a, const float* __restrict__ bias,
+                const float* __restrict__ coef, int HW, int C, int chunk) {
+	__shared__ float sums[MLP_ROWS][32];
+	mlp_bwd(da, bpart, dy, h, a, bias, coef, HW, C, chunk, sums);
+}
+
+// mlp_bwd_bf16 is mlp_bwd_f32 on bf16 dy, h, a and da (the bias sums add
+// da before its rounding); traffic 8 B per element.
+extern "C" __global__ void __launch_bounds__(32 * MLP_ROWS)
+    mlp_bwd_bf16(__nv_bfloat16* __restrict__ da, float* __restrict__ bpart, const __nv_bfloat16* __restrict__ dy,
+                 const __nv_bfloat16* __restrict__ h, const __nv_bfloat16* __restrict__ a, const float* __restrict__ bias,
+                 const float* __restrict__ coef, int HW, int C, int chunk) {
+	__shared__ float sums[MLP_ROWS][32];
+	mlp_bwd(da, bpart, dy, h, a, bias, coef, HW, C, chunk, sums);
+}
+
+// mlp_bwd_params_f32 adds to the parameter gradients, in a fixed order:
+// dgamma[c] += Σ_n share[n][0][c] and dbeta[c] += Σ_n share[n][1][c] (the
+// shares of grn_bwd_coef_f32, as grn_bwd_params_f32 adds them) and
+// dbias[c] += Σ_p bpart[p][c] over the parts p < parts (N·chunks) of
+// mlp_bwd_f32.
+//
+// Launch: block 256, grid ceil(C/256). Traffic 4·C·(2N + parts + 6) B.
+extern "C" __global__ void __launch_bounds__(MLP_THREADS)
+    mlp_bwd_params_f32(float* __restrict__ dgamma, float* __restrict__ dbeta, float* __restrict__ dbias,
+                       const float* __restrict__ share, const float* __restrict__ bpart, int N, int parts, int C) {
+	const int c = blockIdx.x * blockDim.x + threadIdx.x;
+	if (c < C) {
+		float sg = 0.0f;
+		float sb = 0.0f;
+		for (int n = 0; n < N; n++) {
+			sg += share[(size_t)n * 2 * C + c];
+			sb += share[(size_t)n * 2 * C + C + c];
+		}
+		float sd = 0.0f;
+		for (int p = 0; p < parts; p++) {
+			sd += bpart[(size_t)p * C + c];
+		}
+		dgamma[c] += sg;
+		dbeta[c] += sb;
+		dbias[c] += sd;
+	}
+}

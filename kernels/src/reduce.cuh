@@ -1,0 +1,51 @@
+// reduce.cuh: warp and block sums in a fixed order, shared by the kernels
+// that reduce (layernorm.cu, grn.cu, fakequant.cu, crossentropy.cu,
+// elementwise.cu, fcmae.cu). Every sum is formed in an order that depends
+// only on the launch geometry, so results never depend on scheduling.
+#pragma once
+#include "compat.cuh"
+
+// warp_sum returns the sum of v over the 32 lanes to every lane (xor
+// butterfly; the same order on every lane, so all lanes agree bit for bit).
+// Every lane of the warp must call it.
+static __device__ __forceinline__ float warp_sum(float v) {
+	for (int o = 16; o > 0; o >>= 1) {
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	}
+	return v;
+}
+
+// block_sum2 returns (Σ a, Σ b) over the block to every thread, in a fixed
+// order (warp butterflies, then warps in order). red holds blockDim.x/32
+// float2 of shared memory that the caller does not touch again before a
+// barrier. blockDim.x must be a multiple of 32; every thread must call it.
+static __device__ __forceinline__ float2 block_sum2(float a, float b, float2* red) {
+	a = warp_sum(a);
+	b = warp_sum(b);
+	if ((threadIdx.x & 31) == 0) {
+		red[threadIdx.x >> 5] = make_float2(a, b);
+	}
+	__syncthreads();
+	float2 t = make_float2(0.0f, 0.0f);
+	for (int k = 0; k < (int)(blockDim.x >> 5); k++) {
+		t.x += red[k].x;
+		t.y += red[k].y;
+	}
+	return t;
+}
+
+// block_sum_f64 returns the sum of v over the block to every thread, in a
+// fixed order (a warp shuffle tree, then the warp sums in warp order).
+// blockDim.x must be a multiple of 32 and at most 1024; every thread of the
+// block must call it. Calls may follow one another without a barrier.
+static __device__ __forceinline__ double block_sum_f64(double v) {
+	__shared__ double warp_sums[32];
+	for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+	__syncthreads();  // a previous call's readers are done with warp_sums
+	if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = v;
+	__syncthreads();
+	double s = 0.0;
+	const unsigned nw = blockDim.x >> 5;
+	for (unsigned w = 0; w < nw; w++) s += warp_sums[w];
+	return s;
+}
