@@ -11,6 +11,7 @@ import (
 
 // Result is a pruning: the smaller model and what was removed.
 type Result struct {
+	Options      Options // as applied, defaults filled in
 	Model        *models.Model
 	Hidden, Kept []int // each site's hidden width before and after
 	Sites        []Site
@@ -41,7 +42,11 @@ func Prune(m *models.Model, o Options, calib []*datasets.Batch) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	return Apply(m, sites, keep)
+	r, err := Apply(m, sites, keep)
+	if r != nil {
+		r.Options = o
+	}
+	return r, err
 }
 
 // Apply builds the model m becomes when site i keeps the hidden channels

@@ -61,7 +61,7 @@ const (
 const MinKeep = 0.1
 
 // ErrOptions is wrapped by every error about bad pruning options.
-var ErrOptions = errors.New("prune: bad options")
+var ErrOptions = errors.New("bad pruning option")
 
 // Options configures Prune.
 type Options struct {
