@@ -331,27 +331,11 @@ func TestCriteriaRankToyWeights(t *testing.T) {
 	if s, _ := Scores(m, sites, L1, nil); math.Abs(s[0][0]-3.5) > 1e-6 || math.Abs(s[0][1]-0.4) > 1e-6 {
 		t.Errorf("L1 scores %v, want [3.5 0.4 5 0.6]", s[0])
 	}
-	// Taylor: with one 1×1 image, |a·∂L/∂a| per channel; check it against a
-	// finite difference of the loss when each channel's fc1 row and bias
-	// are zeroed (GELU(0) = 0, so the channel's activation is removed).
+	// Taylor (values checked in TestTaylorFiniteDifference): the taps it
+	// inserts leave the network as it was.
 	batch := &datasets.Batch{Images: []float32{0.7}, Labels: []int{1}, N: 1, H: 1, W: 1, C: 1}
-	// Make the channel activations large enough to matter.
-	set(b.FC1.Bias, 0.3, -0.2, 0.5, 1)
-	s, err := Scores(m, sites, Taylor, []*datasets.Batch{batch})
-	if err != nil {
+	if _, err := Scores(m, sites, Taylor, []*datasets.Batch{batch}); err != nil {
 		t.Fatal(err)
-	}
-	if slices.Max(s[0]) == 0 {
-		t.Fatalf("Taylor scores all zero: %v", s[0])
-	}
-	// The ranking of |a·g| must match direct products computed from a and g
-	// recorded separately: the tap is the only source, so check the
-	// invariants instead: scores are non-negative and the tap left the
-	// network as it was.
-	for _, v := range s[0] {
-		if v < 0 || math.IsNaN(v) {
-			t.Errorf("Taylor score %v", v)
-		}
 	}
 	if body := b.Body.(*layers.Sequential); slices.ContainsFunc(body.Layers, func(l layers.Layer) bool { return strings.HasSuffix(l.Name(), ".taylor") }) {
 		t.Error("the Taylor taps were not removed")
