@@ -48,9 +48,11 @@ type Scope string
 // The scopes.
 const (
 	// Global ranks every prunable channel of the model together, each
-	// block's scores divided by their L2 norm (Molchanov et al. 2017, §2.2),
-	// and removes the lowest Ratio of all of them, each block keeping at
-	// least MinKeep of its channels.
+	// block's scores divided by their mean, and removes the lowest Ratio of
+	// all of them, each block keeping at least MinKeep of its channels.
+	// (Molchanov et al. 2017, §2.2, divide by the L2 norm instead, which
+	// scales a block's scores by about 1/√hidden and so prunes wide blocks
+	// harder.)
 	Global Scope = "global"
 	// Layer removes round(Ratio·hidden) channels from every block.
 	Layer Scope = "layer"
@@ -131,9 +133,8 @@ func Select(scores [][]float64, o Options) ([][]int, error) {
 		}
 		norm := 0.0
 		for _, v := range s {
-			norm += v * v
+			norm += v / float64(len(s))
 		}
-		norm = math.Sqrt(norm)
 		if norm == 0 {
 			norm = 1
 		}

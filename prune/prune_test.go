@@ -359,3 +359,25 @@ func TestBadRatio(t *testing.T) {
 		t.Errorf("taylor without batches: %v", err)
 	}
 }
+
+// TestSelectGlobal: one threshold over blocks whose scores are divided by
+// their mean, each block keeping at least MinKeep of its channels.
+func TestSelectGlobal(t *testing.T) {
+	scores := [][]float64{{1, 2, 3, 4}, {10, 20, 30, 40, 50, 60, 70, 80, 90, 100}}
+	// Divided by the means 2.5 and 55, the seven lowest of the 14 are
+	// block 1's 0..4 and block 0's 0..1.
+	keep, err := Select(scores, Options{Ratio: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keep[0], []int{2, 3}) || !slices.Equal(keep[1], []int{5, 6, 7, 8, 9}) {
+		t.Errorf("global 0.5 keeps %v", keep)
+	}
+	// At ratio 0.9 (13 of 14) each block still keeps one channel, its best.
+	if keep, _ = Select(scores, Options{Ratio: 0.9}); !slices.Equal(keep[0], []int{3}) || !slices.Equal(keep[1], []int{9}) {
+		t.Errorf("global 0.9 keeps %v", keep)
+	}
+	if keep, _ = Select(scores, Options{Ratio: 0.3, Scope: Layer}); !slices.Equal(keep[0], []int{1, 2, 3}) || !slices.Equal(keep[1], []int{3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("layer 0.3 keeps %v", keep)
+	}
+}
