@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/nextconv/nextconv/kernels"
@@ -119,4 +120,57 @@ func Bench(ctx context.Context, be kernels.Backend, mc models.Config, batch, siz
 	r.StepMs = r.ForwardMs + r.BackwardMs
 	r.ImgPerSec = float64(batch) / (r.StepMs / 1e3)
 	return r, nil
+}
+
+// Latency returns the median wall time in seconds of runs inference forwards
+// of m (evaluation mode) on a batch of batch random images of size×size
+// pixels, after warmup untimed forwards, synchronising the backend after
+// each so that queued device work is counted. The forward must fit the
+// process's models.Limits (checked before anything is allocated);
+// cancelling ctx stops between forwards with ctx's error. m is left in
+// evaluation mode.
+func Latency(ctx context.Context, m *models.Model, batch, size, warmup, runs int) (float64, error) {
+	if batch <= 0 || runs <= 0 || warmup < 0 {
+		return 0, fmt.Errorf("latency: batch %d, runs %d and warmup %d must be positive", batch, runs, warmup)
+	}
+	if err := models.CurrentLimits().Check(m.Config, batch, size, size); err != nil {
+		return 0, fmt.Errorf("latency: %w", err)
+	}
+	be := m.Backend
+	rng := rand.New(rand.NewPCG(2, 2))
+	xs := make([]float32, batch*size*size*m.Config.InChans)
+	for i := range xs {
+		xs[i] = float32(rng.NormFloat64())
+	}
+	x, err := be.Alloc(kernels.Shape{batch, size, size, m.Config.InChans})
+	if err != nil {
+		return 0, err
+	}
+	defer be.Free(x)
+	if err := be.Upload(x, xs); err != nil {
+		return 0, err
+	}
+	m.SetTraining(false)
+	times := make([]float64, 0, runs)
+	for i := range warmup + runs {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		_, err := m.Forward(x)
+		if err == nil {
+			err = be.Sync()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("latency: %w", err)
+		}
+		if i >= warmup {
+			times = append(times, time.Since(t0).Seconds())
+		}
+	}
+	slices.Sort(times)
+	if runs%2 == 1 {
+		return times[runs/2], nil
+	}
+	return (times[runs/2-1] + times[runs/2]) / 2, nil
 }

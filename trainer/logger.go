@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ type Logger struct {
 	mu      sync.Mutex
 	last    time.Time // time of the last Rate call
 	ticks   int       // steps since the last Rate call
+	label   string    // progress bar description ("train" when empty)
 }
 
 // NewLogger opens dir/metrics.jsonl (appending when resuming) and writes
@@ -57,7 +59,7 @@ func (l *Logger) StartProgress(total, done int) {
 		return
 	}
 	l.bar = progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(l.out), progressbar.OptionSetDescription("train"),
+		progressbar.OptionSetWriter(l.out), progressbar.OptionSetDescription(cmp.Or(l.label, "train")),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("step"),
 		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetPredictTime(true),
 		progressbar.OptionFullWidth(), progressbar.OptionClearOnFinish())

@@ -245,6 +245,10 @@ func (t *Trainer) logTrain(epoch int) error {
 	if err := t.log.Record(rec); err != nil {
 		return err
 	}
+	tl := TrainLog{Step: t.state.Step, Epoch: rec["epoch"].(float64), Loss: mean, LR: lr, ImgPerSec: rec["img_per_s"].(float64)}
+	if err := callHook(t, "OnLog", t.hooks.OnLog, tl); err != nil {
+		return err
+	}
 	if epoch >= 0 {
 		t.log.Line(fmt.Sprintf("step %d/%d epoch %.2f loss %.4f lr %.3g %.1f img/s",
 			t.state.Step, t.steps, rec["epoch"], mean, lr, rec["img_per_s"]))

@@ -48,7 +48,9 @@ type Trainer struct {
 	savedStep  int              // step of the last save of last.safetensors
 	quantized  []*qat.Quantized // fake quantizers of a QAT run
 	qatResults QATResults
-	graph      *stepGraph // CUDA graph of the step, nil when off
+	graph      *stepGraph    // CUDA graph of the step, nil when off
+	hooks      Hooks         // SetHooks
+	pauses     time.Duration // Run's time in evaluations and saves, left out of Result.ImgPerSec
 }
 
 // Result summarises a finished (or stopped) run.
@@ -59,6 +61,10 @@ type Result struct {
 	EMATop1  float64 `json:"ema_top1,omitempty"`
 	BestTop1 float64 `json:"best_top1"`
 	Seconds  float64 `json:"seconds"`
+	// ImgPerSec is training images per second over this Run's steps,
+	// evaluations and checkpoint saves left out (the first step's warm-up
+	// included).
+	ImgPerSec float64 `json:"img_per_s"`
 }
 
 // New prepares a run on backend be: it claims out_dir (see openOutDir: a
@@ -223,7 +229,8 @@ var ErrInterrupted = errors.New("training interrupted; state saved to last.safet
 // A non-finite loss stops the run with an error wrapping ErrNonFinite and
 // leaves the last checkpoint as it was. A failed metrics write stops it too.
 func (t *Trainer) Run(ctx context.Context) (Result, error) {
-	start := time.Now()
+	start, first := time.Now(), t.state.Step
+	t.pauses = 0
 	res := Result{BestTop1: t.state.BestTop1}
 	if err := fsutil.WriteAtomic(filepath.Join(t.cfg.Train.OutDir, configFile), func(w io.Writer) error {
 		_, err := io.WriteString(w, t.cfg.TOML())
@@ -304,6 +311,7 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 		}
 		evalNow := step == t.steps || (t.cfg.Train.EvalEvery > 0 && step%t.cfg.Train.EvalEvery == 0) ||
 			(t.cfg.Train.EvalEvery == 0 && step%t.perEpoch == 0)
+		pause := time.Now()
 		if evalNow {
 			if err := t.evaluateAndSave(&res); err != nil {
 				return res, err
@@ -313,11 +321,19 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 				return res, err
 			}
 		}
+		t.pauses += time.Since(pause)
+		images := t.cfg.Train.BatchSize * t.cfg.Train.UpdateFreq
+		if err := callHook(t, "OnStep", t.hooks.OnStep, StepInfo{Step: step, Steps: t.steps, Images: images}); err != nil {
+			return res, err
+		}
 		if step == t.stopAt && step < t.steps {
 			return t.stop(res, start)
 		}
 	}
 	res.Steps, res.Seconds = t.state.Step, time.Since(start).Seconds()
+	if train := res.Seconds - t.pauses.Seconds(); train > 0 {
+		res.ImgPerSec = float64((t.state.Step-first)*t.cfg.Train.BatchSize*t.cfg.Train.UpdateFreq) / train
+	}
 	return res, nil
 }
 
@@ -410,7 +426,13 @@ func (t *Trainer) evaluateAndSave(res *Result) error {
 			return err
 		}
 	}
-	return t.checkedSave("last")
+	if err := t.checkedSave("last"); err != nil {
+		return err
+	}
+	el := EvalLog{Step: t.state.Step, Top1: ev.Top1, Top5: ev.Top5, Loss: ev.Loss}
+	el.EMATop1, _ = rec["ema_top1"].(float64)
+	el.EMATop5, _ = rec["ema_top5"].(float64)
+	return callHook(t, "OnEval", t.hooks.OnEval, el)
 }
 
 func emaNote(rec map[string]any) string {

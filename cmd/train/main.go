@@ -10,6 +10,7 @@
 //	train export -checkpoint runs/x_qat/best.safetensors -output model_int8.safetensors
 //	train plot runs/x [-o curves.png]
 //	train prune -checkpoint runs/x/best.safetensors -ratio 0.5 -out runs/x_pruned
+//	train study -config configs/study_fashion_mnist.toml
 //
 // Every subcommand but plot takes -backend cpu|cuda|cudasim (export: cpu
 // only) and -max-params/-max-memory, the budget a model is checked against before
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string) int {
 		err = plotRun(ctx, args)
 	case "prune":
 		err = pruneCmd(ctx, args)
+	case "study":
+		err = studyCmd(ctx, args)
 	case "help":
 		fmt.Println(usage)
 		return 0
@@ -127,6 +130,7 @@ const usage = `usage:
   train predict -checkpoint C [-json] IMAGE|DIR ...        top-5 classes of images
   train plot RUN_DIR [-o FILE.png]                         loss and accuracy curves of a run (metrics.jsonl)
   train prune -checkpoint C -ratio R -out DIR              remove MLP hidden channels: a smaller model to fine-tune
+  train study -config STUDY.toml                           train and compare candidate models: results table, Pareto plots
 
 Every subcommand but plot takes -max-params N and -max-memory GiB (the budget a model is
 checked against before anything is allocated); -h lists a subcommand's flags.`
