@@ -72,6 +72,13 @@ type Options struct {
 	Scope     Scope     // global (default) or layer
 }
 
+// Check returns an error naming the first bad field of o (wrapping
+// ErrOptions), nil when o is valid.
+func (o Options) Check() error {
+	_, err := o.withDefaults()
+	return err
+}
+
 // withDefaults fills the empty fields and checks the others, naming the
 // field in its error.
 func (o Options) withDefaults() (Options, error) {

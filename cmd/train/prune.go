@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,9 +74,9 @@ func pruneCmd(ctx context.Context, args []string) error {
 	if err := fsutil.WriteAtomic(toml, func(w io.Writer) error { _, err := io.WriteString(w, pruned.TOML()); return err }); err != nil {
 		return err
 	}
-	size := run.Data.InputSize
-	if size == 0 {
-		size = res.Model.Config.InputSize
+	size := cmp.Or(run.Data.InputSize, res.Model.Config.InputSize)
+	if info, err := trainer.DataInfo(run.Data); err == nil && run.Data.InputSize == 0 {
+		size = info.H // the dataset's native size
 	}
 	before, err := totalMACs(m, size)
 	if err != nil {

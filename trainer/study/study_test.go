@@ -15,6 +15,7 @@ import (
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels/cpu"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/prune"
 	"github.com/nextconv/nextconv/trainer"
 )
 
@@ -229,7 +230,10 @@ func TestLoadErrors(t *testing.T) {
 		{"name with a path", base + "[[candidate]]\nname = \"../x\"\n", []string{`candidate 1 ("../x")`, "name"}, nil},
 		{"missing dataset", strings.Replace(base, `dataset = "fashion-mnist"`, "", 1) + "[[candidate]]\nname = \"a\"\n", []string{"[data] dataset is required"}, nil},
 		{"no candidates", base, []string{"no [[candidate]]"}, nil},
-		{"pruning", base + "[[candidate]]\nname = \"p\"\nprune_ratio = 0.4\n", []string{`candidate 1 ("p")`, "prune_ratio = 0.4", "not available yet"}, ErrNoPruning},
+		{"prune ratio outside (0, 1)", strings.Replace(base, "qat_steps = 2", "qat_steps = 2\nprune_steps = 2", 1) + "[[candidate]]\nname = \"p\"\nprune_ratio = 1.5\n", []string{`candidate 1 ("p")`, "prune_ratio = 1.5", "(0, 1)"}, nil},
+		{"prune criterion", strings.Replace(base, "qat_steps = 2", "qat_steps = 2\nprune_steps = 2", 1) + "[[candidate]]\nname = \"p\"\nprune_ratio = 0.4\nprune_criterion = \"l2\"\n", []string{`candidate 1 ("p")`, "prune_criterion", "l2"}, prune.ErrOptions},
+		{"pruning without steps", base + "[[candidate]]\nname = \"p\"\nprune_ratio = 0.4\n", []string{`candidate 1 ("p")`, "prune_steps"}, nil},
+		{"pruning with qat", strings.Replace(base, "qat_steps = 2", "qat_steps = 2\nprune_steps = 2", 1) + "[[candidate]]\nname = \"p\"\nprune_ratio = 0.4\nqat = true\n", []string{`candidate 1 ("p")`, "qat", "prune_ratio"}, nil},
 		{"preset and variant disagree", base + "[[candidate]]\nname = \"a\"\npreset = \"femto\"\n[candidate.model]\nvariant = \"atto\"\n", []string{`candidate 1 ("a")`, "preset", "model.variant"}, nil},
 		{"unknown preset", base + "[[candidate]]\nname = \"a\"\npreset = \"gigantic\"\n", []string{`candidate 1 ("a")`, "model.variant", "gigantic"}, nil},
 		{"bad model value", base + "[[candidate]]\nname = \"a\"\n[candidate.model]\nkernel = 4\n", []string{`candidate 1 ("a")`, "kernel"}, nil},
