@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/models"
@@ -50,9 +51,13 @@ func Prune(m *models.Model, o Options, calib []*datasets.Batch) (*Result, error)
 }
 
 // Apply builds the model m becomes when site i keeps the hidden channels
-// keep[i] (sorted indices) and copies the kept weights into it.
+// keep[i] (sorted indices), named m's name with "_pruned" appended, and
+// copies the kept weights into it.
 func Apply(m *models.Model, sites []Site, keep [][]int) (*Result, error) {
 	cfg := m.Config.Explicit()
+	if !strings.HasSuffix(cfg.Name, "_pruned") {
+		cfg.Name += "_pruned" // as compound scaling appends _phiφ
+	}
 	r := &Result{Sites: sites, ParamsBefore: m.NumParams()}
 	for i, s := range sites {
 		st := &cfg.Stages[s.Stage]
