@@ -66,9 +66,12 @@ type Candidate struct {
 	// ranked by PruneCriterion over PruneScope: "l1" and "global" when
 	// empty), and the smaller model is fine-tuned for [study] prune_steps
 	// steps; the candidate's results are the pruned model's. In (0, 1).
-	PruneRatio     float64 `toml:"prune_ratio"`
-	PruneCriterion string  `toml:"prune_criterion"`
-	PruneScope     string  `toml:"prune_scope"`
+	// PruneIterations repeats prune-then-fine-tune that many times (1
+	// when 0), each round removing PruneRatio of the channels left.
+	PruneRatio      float64 `toml:"prune_ratio"`
+	PruneCriterion  string  `toml:"prune_criterion"`
+	PruneScope      string  `toml:"prune_scope"`
+	PruneIterations int     `toml:"prune_iterations"`
 }
 
 // Study is a parsed study file.

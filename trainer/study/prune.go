@@ -14,18 +14,27 @@ import (
 	"github.com/nextconv/nextconv/trainer"
 )
 
-// prunedFile is, in a candidate's directory, the pruned model before
-// fine-tuning; the fine-tuning runs in prunedDir.
-const (
-	prunedFile = "pruned.safetensors"
-	prunedDir  = "pruned"
-)
+// prunedName is the stem of a candidate's pruning files: iteration i
+// (from 1) writes the pruned model, before fine-tuning, to
+// Dir(c)/pruned[i].safetensors and fine-tunes it in Dir(c)/pruned[i] (no
+// number for the first).
+const prunedName = "pruned"
+
+func prunedStem(dir string, it int) string {
+	if it == 1 {
+		return filepath.Join(dir, prunedName)
+	}
+	return filepath.Join(dir, fmt.Sprintf("%s%d", prunedName, it))
+}
 
 // Pruned reports whether c asks for pruning (prune_ratio or the other
 // prune_ keys set).
 func (c Candidate) Pruned() bool {
-	return c.PruneRatio != 0 || c.PruneCriterion != "" || c.PruneScope != ""
+	return c.PruneRatio != 0 || c.PruneCriterion != "" || c.PruneScope != "" || c.PruneIterations != 0
 }
+
+// iterations returns how many prune-and-fine-tune rounds c asks for.
+func (c Candidate) iterations() int { return max(c.PruneIterations, 1) }
 
 // pruneOptions returns c's pruning options.
 func (c Candidate) pruneOptions() prune.Options {
@@ -39,6 +48,8 @@ func (s *Study) checkPruning(c Candidate) error {
 		return fmt.Errorf("prune_ratio = %v: want in (0, 1), the fraction of MLP hidden channels removed", c.PruneRatio)
 	case err != nil:
 		return fmt.Errorf("prune_criterion %q, prune_scope %q: %w", c.PruneCriterion, c.PruneScope, err)
+	case c.PruneIterations < 0 || c.PruneIterations > maxPruneIterations:
+		return fmt.Errorf("prune_iterations = %d: want in [1, %d]", c.PruneIterations, maxPruneIterations)
 	case c.QAT:
 		return errors.New("qat = true with prune_ratio: QAT of a pruned model is not supported by the study yet")
 	case s.Settings.PruneSteps == 0:
@@ -47,15 +58,19 @@ func (s *Study) checkPruning(c Candidate) error {
 	return nil
 }
 
-// PruneConfig returns the fine-tuning of candidate c's pruned model mc:
-// the recipe with mc as its [model] (trainer.WithModel), initialised from
-// Dir(c)/pruned.safetensors, for prune_steps steps at prune_lr (the
-// recipe's lr when 0) without warmup, in Dir(c)/pruned.
-func (s *Study) PruneConfig(c Candidate, mc models.Config) trainer.Config {
+// maxPruneIterations bounds prune_iterations.
+const maxPruneIterations = 10
+
+// PruneConfig returns the fine-tuning of candidate c's pruned model mc in
+// pruning iteration it (from 1): the recipe with mc as its [model]
+// (trainer.WithModel), initialised from Dir(c)/pruned[it].safetensors, for
+// prune_steps steps at prune_lr (the recipe's lr when 0) without warmup,
+// in Dir(c)/pruned[it].
+func (s *Study) PruneConfig(c Candidate, mc models.Config, it int) trainer.Config {
 	cfg := trainer.WithModel(s.Config(c), mc)
-	dir := s.Dir(c)
-	cfg.Model.Pretrained = filepath.Join(dir, prunedFile)
-	cfg.Train.OutDir = filepath.Join(dir, prunedDir)
+	stem := prunedStem(s.Dir(c), it)
+	cfg.Model.Pretrained = stem + ".safetensors"
+	cfg.Train.OutDir = stem
 	cfg.Train.Epochs, cfg.Train.MaxSteps, cfg.Train.EvalEvery = 0, s.Settings.PruneSteps, 0
 	if s.Settings.PruneLR > 0 {
 		cfg.Optim.LR = s.Settings.PruneLR
@@ -65,35 +80,45 @@ func (s *Study) PruneConfig(c Candidate, mc models.Config) trainer.Config {
 	return cfg
 }
 
-// pruneCandidate prunes candidate c's trained float model (its
-// last.safetensors) into Dir(c)/pruned.safetensors unless an earlier run
-// did, then fine-tunes it (resuming an interrupted fine-tuning) and
-// returns the fine-tuning's result and the pruned model's configuration.
+// pruneCandidate runs candidate c's pruning rounds: each prunes the
+// previous model (first the trained float model's last.safetensors) into
+// pruned[i].safetensors unless an earlier run did, then fine-tunes it
+// (resuming an interrupted fine-tuning). It returns the last fine-tuning's
+// result and the last pruned model's configuration.
 func pruneCandidate(ctx context.Context, s *Study, c Candidate, label string, log io.Writer, rec *recorder) (trainer.Result, models.Config, error) {
-	path := filepath.Join(s.Dir(c), prunedFile)
-	if _, err := os.Stat(path); err != nil {
-		if err := pruneTo(ctx, s, c, path, log); err != nil {
-			return trainer.Result{}, models.Config{}, err
+	src := filepath.Join(s.Dir(c), "last.safetensors")
+	var res trainer.Result
+	var mc models.Config
+	for it := 1; it <= c.iterations(); it++ {
+		stem := prunedStem(s.Dir(c), it)
+		path := stem + ".safetensors"
+		if _, err := os.Stat(path); err != nil {
+			if err := pruneTo(ctx, s, c, src, path, log); err != nil {
+				return res, mc, err
+			}
 		}
+		var err error
+		if mc, err = models.ConfigFromCheckpoint(path); err != nil {
+			return res, mc, err
+		}
+		if res, err = train(ctx, s.PruneConfig(c, mc, it), fmt.Sprintf("%s pruned %d/%d", label, it, c.iterations()), log, rec, c.Name, "prune"); err != nil {
+			return res, mc, err
+		}
+		src = filepath.Join(stem, "last.safetensors")
 	}
-	mc, err := models.ConfigFromCheckpoint(path)
-	if err != nil {
-		return trainer.Result{}, mc, err
-	}
-	res, err := train(ctx, s.PruneConfig(c, mc), label+" pruned", log, rec, c.Name, "prune")
-	return res, mc, err
+	return res, mc, nil
 }
 
-// pruneTo prunes candidate c's last.safetensors and writes the smaller
+// pruneTo prunes the checkpoint src of candidate c and writes the smaller
 // model to path.
-func pruneTo(ctx context.Context, s *Study, c Candidate, path string, log io.Writer) error {
+func pruneTo(ctx context.Context, s *Study, c Candidate, src, path string, log io.Writer) error {
 	cfg := s.Config(c)
 	be, closeBE, err := trainer.OpenBackend(cfg.Train.Backend)
 	if err != nil {
 		return err
 	}
 	defer closeBE()
-	m, _, _, err := trainer.OpenModel(be, filepath.Join(s.Dir(c), "last.safetensors"), false)
+	m, _, _, err := trainer.OpenModel(be, src, false)
 	if err != nil {
 		return err
 	}
@@ -108,6 +133,6 @@ func pruneTo(ctx context.Context, s *Study, c Candidate, path string, log io.Wri
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "study: %s: pruned (%s, %s, ratio %v): %d → %d parameters\n", c.Name, res.Options.Criterion, res.Options.Scope, o.Ratio, res.ParamsBefore, res.ParamsAfter)
+	fmt.Fprintf(log, "study: %s: pruned %s (%s, %s, ratio %v): %d → %d parameters\n", c.Name, src, res.Options.Criterion, res.Options.Scope, o.Ratio, res.ParamsBefore, res.ParamsAfter)
 	return trainer.SaveModel(res.Model, path, trainer.WithModel(cfg, res.Model.Config))
 }

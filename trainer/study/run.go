@@ -258,7 +258,7 @@ func fingerprint(s *Study, c Candidate) string {
 	}
 	if c.Pruned() {
 		st := s.Settings
-		fmt.Fprintf(h, "prune %v %q %q steps %d lr %v calib %d", c.PruneRatio, c.PruneCriterion, c.PruneScope, st.PruneSteps, st.PruneLR, st.PruneCalib)
+		fmt.Fprintf(h, "prune %v %q %q x%d steps %d lr %v calib %d", c.PruneRatio, c.PruneCriterion, c.PruneScope, c.PruneIterations, st.PruneSteps, st.PruneLR, st.PruneCalib)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
