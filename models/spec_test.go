@@ -82,11 +82,14 @@ func TestPresetSpecEquality(t *testing.T) {
 }
 
 // TestSpecJSONRoundTrip writes a spec Config (with per-block overrides, a
-// stem and a head) as a checkpoint stores it and reads it back.
+// stem and a head) as a checkpoint stores it and reads it back; the
+// network it builds has the analytic footprint of its parts (hidden widths,
+// layer scale, drop path and GRN mixed).
 func TestSpecJSONRoundTrip(t *testing.T) {
 	cfg, _ := Variant("atto")
+	cfg.DropPath = 0.2
 	cfg = cfg.Explicit()
-	cfg.Stages[1].Blocks = []Params{{"hidden": 100}, {"hidden": 120, "grn": false}}
+	cfg.Stages[1].Blocks = []Params{{"hidden": 100}, {"hidden": 120, "grn": false, "layer_scale": 1e-6}}
 	js, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +108,9 @@ func TestSpecJSONRoundTrip(t *testing.T) {
 	m, err := build(shapeOnly{cpu.New()}, back, 0, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := m.CheckFootprint(2, 64, 48); err != nil {
+		t.Error(err)
 	}
 	fc1 := m.Stages[1].Blocks[1].Params()[4] // conv_dw w, b, norm w, b, fc1 w
 	if fc1.Name != "stages.1.blocks.1.mlp.fc1.weight" || !fc1.Shape().Equal(kernels.Shape{120, 80}) {
