@@ -12,9 +12,10 @@ import (
 
 // Result is a pruning: the smaller model and what was removed.
 type Result struct {
-	Options      Options // as applied, defaults filled in
-	Model        *models.Model
-	Hidden, Kept []int // each site's hidden width before and after
+	Options      Options       // as applied, defaults filled in
+	Original     *models.Model // the model pruned, unchanged
+	Model        *models.Model // the smaller model
+	Hidden, Kept []int         // each site's hidden width before and after
 	Sites        []Site
 	ParamsBefore int
 	ParamsAfter  int
@@ -58,7 +59,7 @@ func Apply(m *models.Model, sites []Site, keep [][]int) (*Result, error) {
 	if !strings.HasSuffix(cfg.Name, "_pruned") {
 		cfg.Name += "_pruned" // as compound scaling appends _phiφ
 	}
-	r := &Result{Sites: sites, ParamsBefore: m.NumParams()}
+	r := &Result{Sites: sites, Original: m, ParamsBefore: m.NumParams()}
 	for i, s := range sites {
 		st := &cfg.Stages[s.Stage]
 		if st.Blocks == nil {

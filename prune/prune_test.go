@@ -26,17 +26,24 @@ func tinyV2(t *testing.T, be kernels.Backend) *models.Model {
 	}
 	// Every parameter random (GRN's γ and β start at zero), so that GRN's
 	// channel mean matters.
-	rng := rand.New(rand.NewPCG(3, 4))
+	randomize(t, m, 3, 0.4)
+	return m
+}
+
+// randomize sets every tensor of m to normal values of standard deviation
+// std drawn with seed.
+func randomize(t *testing.T, m *models.Model, seed uint64, std float64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 4))
 	for _, p := range m.State() {
 		v := make([]float32, p.Value.Len())
 		for i := range v {
-			v[i] = float32(rng.NormFloat64() * 0.4)
+			v[i] = float32(rng.NormFloat64() * std)
 		}
-		if err := be.Upload(p.Value, v); err != nil {
+		if err := m.Backend.Upload(p.Value, v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return m
 }
 
 func weights(t *testing.T, m *models.Model) map[string][]float64 {

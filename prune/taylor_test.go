@@ -24,16 +24,8 @@ func TestTaylorFiniteDifference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	randomize(t, m, 9, 0.6)
 	rng := rand.New(rand.NewPCG(9, 9))
-	for _, p := range m.State() {
-		v := make([]float32, p.Value.Len())
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * 0.6)
-		}
-		if err := be.Upload(p.Value, v); err != nil {
-			t.Fatal(err)
-		}
-	}
 	img := make([]float32, 9)
 	for i := range img {
 		img[i] = float32(rng.NormFloat64())

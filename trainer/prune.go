@@ -8,8 +8,39 @@ import (
 	"slices"
 
 	"github.com/nextconv/nextconv/datasets"
+	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/prune"
 )
+
+// PruneCheckpoint opens the float checkpoint src on be, prunes it under o
+// (package prune; the taylor criterion scores on the first calib batches
+// of the training set its stored run configuration names,
+// CalibrationBatches) and writes the smaller model to dst (SaveModel) with
+// that run configuration's [model] replaced by the pruned one (WithModel),
+// which it also returns. A QAT checkpoint is refused: prune the float
+// model, then quantize.
+func PruneCheckpoint(ctx context.Context, be kernels.Backend, src, dst string, o prune.Options, calib int) (*prune.Result, Config, error) {
+	m, qs, run, err := OpenModel(be, src, false)
+	if err != nil {
+		return nil, run, err
+	}
+	if qs != nil {
+		return nil, run, fmt.Errorf("%s is a quantized checkpoint; prune the float model, then run QAT", src)
+	}
+	var batches []*datasets.Batch
+	if o.Criterion == prune.Taylor {
+		if batches, err = CalibrationBatches(ctx, run, calib); err != nil {
+			return nil, run, err
+		}
+	}
+	res, err := prune.Prune(m, o, batches)
+	if err != nil {
+		return nil, run, err
+	}
+	run = WithModel(run, res.Model.Config)
+	return res, run, SaveModel(res.Model, dst, run)
+}
 
 // WithModel returns run with its [model] section describing mc exactly:
 // mc's stem, stages and head spelled out (models.Config.Explicit), so that

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/internal/fsutil"
 	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/prune"
@@ -27,7 +26,7 @@ func pruneCmd(ctx context.Context, args []string) error {
 	ckpt := fs.String("checkpoint", "", "float checkpoint written by train (required)")
 	ratio := fs.Float64("ratio", 0, "fraction of the MLP hidden channels to remove, in (0, 1) (required)")
 	crit := fs.String("criterion", "l1", "l1 (fc1 row + fc2 column L1 norm), grn (|GRN γ|) or taylor (|Σ a·∂L/∂a| on calibration batches)")
-	scope := fs.String("scope", "global", "global (one threshold over all blocks, scores L2-normalised per block) or layer (the same ratio in every block)")
+	scope := fs.String("scope", "global", "global (one threshold over all blocks, each block's scores divided by their mean) or layer (the same ratio in every block)")
 	calib := fs.Int("calib", 8, "training batches (train.batch_size images, evaluation transforms) the taylor criterion scores on")
 	out := fs.String("out", "", "directory to write model.safetensors and config.toml to (required)")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
@@ -38,35 +37,21 @@ func pruneCmd(ctx context.Context, args []string) error {
 		return errors.New("train prune: -checkpoint and -out are required")
 	}
 	opts := prune.Options{Ratio: *ratio, Criterion: prune.Criterion(*crit), Scope: prune.Scope(*scope)}
+	if err := opts.Check(); err != nil {
+		return fmt.Errorf("train prune: %w", err)
+	}
 	be, closeBE, err := trainer.OpenBackend(*backend)
 	if err != nil {
 		return err
 	}
 	defer closeBE()
-	m, qs, run, err := trainer.OpenModel(be, *ckpt, false)
-	if err != nil {
-		return err
-	}
-	if qs != nil {
-		return fmt.Errorf("train prune: %s is a quantized checkpoint; prune the float model, then run QAT", *ckpt)
-	}
-	var batches []*datasets.Batch
-	if opts.Criterion == prune.Taylor {
-		if batches, err = trainer.CalibrationBatches(ctx, run, *calib); err != nil {
-			return err
-		}
-	}
-	res, err := prune.Prune(m, opts, batches)
-	if err != nil {
-		return fmt.Errorf("train prune: %w", err)
-	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	path := filepath.Join(*out, "model.safetensors")
-	pruned := trainer.WithModel(run, res.Model.Config)
-	if err := trainer.SaveModel(res.Model, path, pruned); err != nil {
-		return err
+	res, pruned, err := trainer.PruneCheckpoint(ctx, be, *ckpt, path, opts, *calib)
+	if err != nil {
+		return fmt.Errorf("train prune: %w", err)
 	}
 	pruned.Model.Pretrained = path
 	pruned.Train.OutDir = filepath.Join(*out, "finetune")
@@ -74,11 +59,11 @@ func pruneCmd(ctx context.Context, args []string) error {
 	if err := fsutil.WriteAtomic(toml, func(w io.Writer) error { _, err := io.WriteString(w, pruned.TOML()); return err }); err != nil {
 		return err
 	}
-	size := cmp.Or(run.Data.InputSize, res.Model.Config.InputSize)
-	if info, err := trainer.DataInfo(run.Data); err == nil && run.Data.InputSize == 0 {
+	size := cmp.Or(pruned.Data.InputSize, res.Model.Config.InputSize)
+	if info, err := trainer.DataInfo(pruned.Data); err == nil && pruned.Data.InputSize == 0 {
 		size = info.H // the dataset's native size
 	}
-	before, err := totalMACs(m, size)
+	before, err := totalMACs(res.Original, size)
 	if err != nil {
 		return err
 	}

@@ -115,8 +115,12 @@ func TestPruneCommand(t *testing.T) {
 	if tuned.NumParams() != want.ParamsAfter {
 		t.Errorf("fine-tuned model has %d parameters, want %d", tuned.NumParams(), want.ParamsAfter)
 	}
-	if code := run1(t, "prune", "-checkpoint", ckpt, "-ratio", "1", "-out", out); code != 1 {
+	bad := filepath.Join(dir, "bad")
+	if code := run1(t, "prune", "-checkpoint", ckpt, "-ratio", "1", "-out", bad); code != 1 {
 		t.Errorf("-ratio 1: exit status %d, want 1", code)
+	}
+	if _, err := os.Stat(bad); err == nil {
+		t.Error("-ratio 1 created its -out directory")
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/prune"
 	"github.com/nextconv/nextconv/trainer"
@@ -112,27 +111,15 @@ func pruneCandidate(ctx context.Context, s *Study, c Candidate, label string, lo
 // pruneTo prunes the checkpoint src of candidate c and writes the smaller
 // model to path.
 func pruneTo(ctx context.Context, s *Study, c Candidate, src, path string, log io.Writer) error {
-	cfg := s.Config(c)
-	be, closeBE, err := trainer.OpenBackend(cfg.Train.Backend)
+	be, closeBE, err := trainer.OpenBackend(s.Recipe.Train.Backend)
 	if err != nil {
 		return err
 	}
 	defer closeBE()
-	m, _, _, err := trainer.OpenModel(be, src, false)
+	res, _, err := trainer.PruneCheckpoint(ctx, be, src, path, c.pruneOptions(), s.Settings.PruneCalib)
 	if err != nil {
 		return err
 	}
-	o := c.pruneOptions()
-	var calib []*datasets.Batch
-	if o.Criterion == prune.Taylor {
-		if calib, err = trainer.CalibrationBatches(ctx, cfg, s.Settings.PruneCalib); err != nil {
-			return err
-		}
-	}
-	res, err := prune.Prune(m, o, calib)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "study: %s: pruned %s (%s, %s, ratio %v): %d → %d parameters\n", c.Name, src, res.Options.Criterion, res.Options.Scope, o.Ratio, res.ParamsBefore, res.ParamsAfter)
-	return trainer.SaveModel(res.Model, path, trainer.WithModel(cfg, res.Model.Config))
+	fmt.Fprintf(log, "study: %s: pruned %s (%s, %s, ratio %v): %d → %d parameters\n", c.Name, src, res.Options.Criterion, res.Options.Scope, res.Options.Ratio, res.ParamsBefore, res.ParamsAfter)
+	return nil
 }
