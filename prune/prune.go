@@ -6,8 +6,8 @@
 //
 // A hidden channel c of a block is fc1's row c and bias c, GRN's gamma[c]
 // and beta[c] (V2) and fc2's column c; the block's input and output width
-// (and V1's layer scale, which acts on the output) are unchanged. docs/
-// PRUNING.md gives the criteria and their sources.
+// (and V1's layer scale, which acts on the output) are unchanged.
+// docs/PRUNING.md gives the criteria and their sources.
 package prune
 
 import (
