@@ -9,6 +9,7 @@
 //	train profile -model atto -size 224 [-json FILE]
 //	train export -checkpoint runs/x_qat/best.safetensors -output model_int8.safetensors
 //	train plot runs/x [-o curves.png]
+//	train prune -checkpoint runs/x/best.safetensors -ratio 0.5 -out runs/x_pruned
 //	train study -config configs/study_fashion_mnist.toml
 //
 // Every subcommand but plot takes -backend cpu|cuda|cudasim (export: cpu
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string) int {
 		err = predict(ctx, args)
 	case "plot":
 		err = plotRun(ctx, args)
+	case "prune":
+		err = pruneCmd(ctx, args)
 	case "study":
 		err = studyCmd(ctx, args)
 	case "help":
@@ -126,6 +129,7 @@ const usage = `usage:
   train export -format onnx -checkpoint C -output M.onnx   ONNX model (float, or QDQ int8 from QAT)
   train predict -checkpoint C [-json] IMAGE|DIR ...        top-5 classes of images
   train plot RUN_DIR [-o FILE.png]                         loss and accuracy curves of a run (metrics.jsonl)
+  train prune -checkpoint C -ratio R -out DIR              remove MLP hidden channels: a smaller model to fine-tune
   train study -config STUDY.toml                           train and compare candidate models: results table, Pareto plots
 
 Every subcommand but plot takes -max-params N and -max-memory GiB (the budget a model is

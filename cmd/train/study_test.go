@@ -8,7 +8,7 @@ import (
 )
 
 // TestStudyCommandErrors: train study without -config, with a candidate
-// asking for pruning and with a missing file exits with status 1 before
+// asking for pruning without [study] prune_steps and with a missing file exits with status 1 before
 // training anything; -h exits 0.
 func TestStudyCommandErrors(t *testing.T) {
 	dir := t.TempDir()

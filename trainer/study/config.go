@@ -36,6 +36,14 @@ type Settings struct {
 	// (constant after no warmup, decaying to optim.min_lr by cosine).
 	QATSteps int     `toml:"qat_steps"`
 	QATLR    float64 `toml:"qat_lr"`
+	// PruneSteps is the length in optimizer steps of the fine-tuning of a
+	// pruned candidate (prune_ratio set) after pruning, at learning rate
+	// PruneLR (0: the recipe's optim.lr; no warmup, cosine decay to
+	// optim.min_lr). PruneCalib is the number of training batches the
+	// taylor criterion scores channels on.
+	PruneSteps int     `toml:"prune_steps"`
+	PruneLR    float64 `toml:"prune_lr"`
+	PruneCalib int     `toml:"prune_calib"`
 }
 
 // Candidate is one [[candidate]] entry: a model, trained with the study's
@@ -53,9 +61,17 @@ type Candidate struct {
 	// QAT adds quantization-aware int8 fine-tuning after training, with
 	// the study's [qat] settings, and reports its accuracy.
 	QAT bool `toml:"qat"`
-	// PruneRatio asks for structured pruning, which is not available yet:
-	// any value is an error.
-	PruneRatio float64 `toml:"prune_ratio"`
+	// PruneRatio, when set, prunes the trained candidate: that fraction of
+	// its ConvNeXt blocks' MLP hidden channels is removed (package prune,
+	// ranked by PruneCriterion over PruneScope: "l1" and "global" when
+	// empty), and the smaller model is fine-tuned for [study] prune_steps
+	// steps; the candidate's results are the pruned model's. In (0, 1).
+	// PruneIterations repeats prune-then-fine-tune that many times (1
+	// when 0), each round removing PruneRatio of the channels left.
+	PruneRatio      float64 `toml:"prune_ratio"`
+	PruneCriterion  string  `toml:"prune_criterion"`
+	PruneScope      string  `toml:"prune_scope"`
+	PruneIterations int     `toml:"prune_iterations"`
 }
 
 // Study is a parsed study file.
@@ -76,10 +92,6 @@ type file struct {
 	Candidates     []map[string]any `toml:"candidate"`
 }
 
-// ErrNoPruning is wrapped by the error of a candidate that sets
-// prune_ratio: structured pruning (issue 14, item 5) does not exist yet.
-var ErrNoPruning = errors.New("pruning is not available yet")
-
 // candidateName is what a candidate's name may be: it names a directory.
 var candidateName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -89,15 +101,17 @@ var candidateName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // [data] dataset, keys the study sets itself (train.out_dir, train.resume,
 // train.overwrite, qat.enabled, qat.from), an invalid recipe
 // (trainer.Config.Validate), no candidates, a missing, malformed or
-// duplicate candidate name, a preset that disagrees with model.variant, a
-// prune_ratio (ErrNoPruning) and a candidate whose configuration is
-// invalid or whose model does not build for the dataset.
+// duplicate candidate name, a preset that disagrees with model.variant,
+// bad pruning options (a prune_ratio outside (0, 1), an unknown criterion
+// or scope, pruning with qat, or no [study] prune_steps) and a candidate
+// whose configuration is invalid or whose model does not build for the
+// dataset.
 func Load(path string) (*Study, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("study: %w", err)
 	}
-	f := file{Study: Settings{LatencyWarmup: 3, LatencyRuns: 10, QATLR: 2e-5}, Config: trainer.Default()}
+	f := file{Study: Settings{LatencyWarmup: 3, LatencyRuns: 10, QATLR: 2e-5, PruneCalib: 8}, Config: trainer.Default()}
 	md, err := toml.Decode(string(src), &f)
 	if err != nil {
 		return nil, fmt.Errorf("study %s: %w", path, err)
@@ -197,6 +211,12 @@ func (st Settings) validate() error {
 		return fmt.Errorf("[study] qat_steps = %d: want >= 0", st.QATSteps)
 	case !(st.QATLR > 0) || math.IsInf(st.QATLR, 0):
 		return fmt.Errorf("[study] qat_lr = %v: want finite and positive", st.QATLR)
+	case st.PruneSteps < 0:
+		return fmt.Errorf("[study] prune_steps = %d: want >= 0", st.PruneSteps)
+	case !(st.PruneLR >= 0) || math.IsInf(st.PruneLR, 0):
+		return fmt.Errorf("[study] prune_lr = %v: want finite and >= 0 (0: optim.lr)", st.PruneLR)
+	case st.PruneCalib < 1:
+		return fmt.Errorf("[study] prune_calib = %d: want >= 1", st.PruneCalib)
 	}
 	return nil
 }
@@ -238,8 +258,10 @@ func (s *Study) checkCandidate(c Candidate, inChans, numClasses int) error {
 	if !candidateName.MatchString(c.Name) {
 		return fmt.Errorf("name = %q: want 1 to 64 letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'", c.Name)
 	}
-	if c.PruneRatio != 0 {
-		return fmt.Errorf("prune_ratio = %v: %w (structured pruning, issue 14 item 5); remove the key", c.PruneRatio, ErrNoPruning)
+	if c.Pruned() {
+		if err := s.checkPruning(c); err != nil {
+			return err
+		}
 	}
 	if c.QAT && s.Settings.QATSteps == 0 {
 		return errors.New("qat = true needs [study] qat_steps > 0")

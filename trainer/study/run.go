@@ -48,6 +48,11 @@ type Result struct {
 	QAT      bool    `json:"qat"`
 	PTQTop1  float64 `json:"ptq_top1,omitempty"`
 	Int8Top1 float64 `json:"int8_top1,omitempty"`
+	// Pruning, present when the candidate asked for it: the ratio, and the
+	// test top-1 (percent) of the float model before pruning; Params,
+	// MACs, latency, Top1 and Top5 are then the pruned, fine-tuned model's.
+	PruneRatio   float64 `json:"prune_ratio,omitempty"`
+	UnprunedTop1 float64 `json:"unpruned_top1,omitempty"`
 	// Fingerprint identifies the configurations the candidate was trained
 	// with (fingerprint), so that a re-run can tell a changed study file.
 	Fingerprint string `json:"fingerprint"`
@@ -170,6 +175,22 @@ func runCandidate(ctx context.Context, s *Study, c Candidate, label string, log 
 	}
 	r := Result{Name: c.Name, Backend: s.Recipe.Train.Backend, TrainImgPerSec: tr.ImgPerSec, TrainSeconds: tr.Seconds,
 		Steps: tr.Steps, Top1: tr.Top1, Top5: tr.Top5, QAT: c.QAT, Fingerprint: fingerprint(s, c)}
+	info, err := trainer.DataInfo(s.Recipe.Data)
+	if err != nil {
+		return r, err
+	}
+	mc, err := s.Config(c).ModelConfig(info.C, info.NumClasses())
+	if err != nil {
+		return r, err
+	}
+	if c.Pruned() {
+		pr, pmc, err := pruneCandidate(ctx, s, c, label, log, rec)
+		if err != nil {
+			return r, fmt.Errorf("pruning: %w", err)
+		}
+		r.UnprunedTop1, r.PruneRatio = tr.Top1, c.PruneRatio
+		r.Top1, r.Top5, mc = pr.Top1, pr.Top5, pmc
+	}
 	if c.QAT {
 		if _, err := train(ctx, s.QATConfig(c), label+" QAT", log, rec, c.Name, "qat"); err != nil {
 			return r, fmt.Errorf("QAT: %w", err)
@@ -180,7 +201,7 @@ func runCandidate(ctx context.Context, s *Study, c Candidate, label string, log 
 		}
 		r.PTQTop1, r.Int8Top1 = q.PTQTop1, q.QATTop1
 	}
-	if err := measure(ctx, s, c, &r); err != nil {
+	if err := measure(ctx, s, c, mc, &r); err != nil {
 		return r, err
 	}
 	if err := writeCurves(dir, c.Name); err != nil {
@@ -235,22 +256,23 @@ func fingerprint(s *Study, c Candidate) string {
 		cfg.Train.OutDir, cfg.QAT.From = "", ""
 		io.WriteString(h, cfg.TOML())
 	}
+	if c.Pruned() {
+		st := s.Settings
+		fmt.Fprintf(h, "prune %v %q %q x%d steps %d lr %v calib %d", c.PruneRatio, c.PruneCriterion, c.PruneScope, c.PruneIterations, st.PruneSteps, st.PruneLR, st.PruneCalib)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // measure fills in r's parameters and MACs (at the study's input size) and
 // its inference latency at batch 1 and 64 on the study's backend, on a
-// freshly built float model (latency does not depend on the weights).
-func measure(ctx context.Context, s *Study, c Candidate, r *Result) error {
+// freshly built float model mc, candidate c's (pruned when it asks for
+// pruning; latency does not depend on the weights).
+func measure(ctx context.Context, s *Study, c Candidate, mc models.Config, r *Result) error {
 	info, err := trainer.DataInfo(s.Recipe.Data)
 	if err != nil {
 		return err
 	}
 	cfg := s.Config(c)
-	mc, err := cfg.ModelConfig(info.C, info.NumClasses())
-	if err != nil {
-		return err
-	}
 	r.Model, r.InputSize = mc.Name, cmp.Or(s.Recipe.Data.InputSize, info.H)
 	be, closeBE, err := trainer.OpenBackend(cfg.Train.Backend)
 	if err != nil {

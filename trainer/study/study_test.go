@@ -16,6 +16,7 @@ import (
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels/cpu"
 	"github.com/nextconv/nextconv/models"
+	"github.com/nextconv/nextconv/prune"
 	"github.com/nextconv/nextconv/trainer"
 )
 
@@ -230,7 +231,10 @@ func TestLoadErrors(t *testing.T) {
 		{"name with a path", base + "[[candidate]]\nname = \"../x\"\n", []string{`candidate 1 ("../x")`, "name"}, nil},
 		{"missing dataset", strings.Replace(base, `dataset = "fashion-mnist"`, "", 1) + "[[candidate]]\nname = \"a\"\n", []string{"[data] dataset is required"}, nil},
 		{"no candidates", base, []string{"no [[candidate]]"}, nil},
-		{"pruning", base + "[[candidate]]\nname = \"p\"\nprune_ratio = 0.4\n", []string{`candidate 1 ("p")`, "prune_ratio = 0.4", "not available yet"}, ErrNoPruning},
+		{"prune ratio outside (0, 1)", strings.Replace(base, "qat_steps = 2", "qat_steps = 2\nprune_steps = 2", 1) + "[[candidate]]\nname = \"p\"\nprune_ratio = 1.5\n", []string{`candidate 1 ("p")`, "prune_ratio = 1.5", "(0, 1)"}, nil},
+		{"prune criterion", strings.Replace(base, "qat_steps = 2", "qat_steps = 2\nprune_steps = 2", 1) + "[[candidate]]\nname = \"p\"\nprune_ratio = 0.4\nprune_criterion = \"l2\"\n", []string{`candidate 1 ("p")`, "prune_criterion", "l2"}, prune.ErrOptions},
+		{"pruning without steps", base + "[[candidate]]\nname = \"p\"\nprune_ratio = 0.4\n", []string{`candidate 1 ("p")`, "prune_steps"}, nil},
+		{"pruning with qat", strings.Replace(base, "qat_steps = 2", "qat_steps = 2\nprune_steps = 2", 1) + "[[candidate]]\nname = \"p\"\nprune_ratio = 0.4\nqat = true\n", []string{`candidate 1 ("p")`, "qat", "prune_ratio"}, nil},
 		{"preset and variant disagree", base + "[[candidate]]\nname = \"a\"\npreset = \"femto\"\n[candidate.model]\nvariant = \"atto\"\n", []string{`candidate 1 ("a")`, "preset", "model.variant"}, nil},
 		{"unknown preset", base + "[[candidate]]\nname = \"a\"\npreset = \"gigantic\"\n", []string{`candidate 1 ("a")`, "model.variant", "gigantic"}, nil},
 		{"bad model value", base + "[[candidate]]\nname = \"a\"\n[candidate.model]\nkernel = 4\n", []string{`candidate 1 ("a")`, "kernel"}, nil},
@@ -378,16 +382,16 @@ func TestSpecCandidate(t *testing.T) {
 
 // TestShippedStudyCandidates builds every candidate of the Fashion-MNIST
 // study at its input size and checks that the study holds what issue 14
-// asks of it: a reference, at least two hybrids, SE or ECA, φ < 0 and a QAT
-// candidate, each a different model (parameter counts and MACs printed for
-// the run-time estimate in the file's header).
+// asks of it: a reference, at least two hybrids, SE or ECA, φ < 0, a QAT
+// and a pruned candidate, each a different model before pruning (parameter
+// counts and MACs printed for the run-time estimate in the file's header).
 func TestShippedStudyCandidates(t *testing.T) {
 	s, err := Load(filepath.Join("..", "..", "configs", "study_fashion_mnist.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]string{}
-	var hybrids, attention, phi, qat int
+	var hybrids, attention, phi, qat, pruned int
 	for _, c := range s.Candidates {
 		mc, err := s.Config(c).ModelConfig(1, 10)
 		if err != nil {
@@ -404,7 +408,7 @@ func TestShippedStudyCandidates(t *testing.T) {
 		macs := models.Totals(rows).MACs
 		t.Logf("%-14s %9d params %7.2f M MACs at 28²", c.Name, m.NumParams(), float64(macs)/1e6)
 		key := fmt.Sprint(m.NumParams(), macs)
-		if other, dup := seen[key]; dup && !c.QAT {
+		if other, dup := seen[key]; dup && !c.QAT && c.PruneRatio == 0 {
 			t.Errorf("%s builds the same model as %s", c.Name, other)
 		}
 		seen[key] = c.Name
@@ -424,9 +428,12 @@ func TestShippedStudyCandidates(t *testing.T) {
 		if c.QAT {
 			qat++
 		}
+		if c.PruneRatio > 0 {
+			pruned++
+		}
 	}
-	if len(s.Candidates) < 6 || hybrids < 2 || attention == 0 || phi == 0 || qat == 0 {
-		t.Errorf("%d candidates, %d hybrids, %d stages with SE or ECA, %d with φ < 0, %d QAT: want at least 6, 2, 1, 1, 1",
-			len(s.Candidates), hybrids, attention, phi, qat)
+	if len(s.Candidates) < 6 || hybrids < 2 || attention == 0 || phi == 0 || qat == 0 || pruned == 0 {
+		t.Errorf("%d candidates, %d hybrids, %d stages with SE or ECA, %d with φ < 0, %d QAT, %d pruned: want at least 6, 2, 1, 1, 1, 1",
+			len(s.Candidates), hybrids, attention, phi, qat, pruned)
 	}
 }
