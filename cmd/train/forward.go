@@ -14,7 +14,7 @@ import (
 // parity checks against PyTorch.
 func forward(ctx context.Context, args []string) error {
 	fs := newFlagSet("train forward", "usage: train forward -checkpoint CKPT -input X -output Y [-model NAME ...] [-ema] [-backend B]\n"+
-		"-model efficientnet_b0, efficientnetv2_rw_t, mobilenetv4_conv_small or mobilenetv4_conv_medium loads timm's state dict of that model")
+		"-model efficientnet_b0, efficientnetv2_rw_t, mobilenetv4_conv_small, mobilenetv4_conv_medium, resnet50 or resnext50_32x4d (or any ConvNeXt variant) loads timm's state dict of that model")
 	ckpt := fs.String("checkpoint", "", "model weights (nextconv, timm or official names) (required)")
 	in := fs.String("input", "", "safetensors file with tensor x [N, C, H, W] float32 (required)")
 	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] to (required)")

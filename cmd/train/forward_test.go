@@ -61,7 +61,33 @@ func TestForwardParity(t *testing.T) {
 // logits timm computed within 1e-4 relative.
 func TestForwardEfficient(t *testing.T) {
 	const name = "mobilenetv4_conv_small"
-	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", "efficient", name+".json"))
+	ckpt, xf, out := forwardGolden(t, filepath.Join("efficient", name+".json"), name)
+	// The same file is not a checkpoint of the medium model.
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", out, "-model", "mobilenetv4_conv_medium"}); err == nil {
+		t.Error("mobilenetv4_conv_medium accepted mobilenetv4_conv_small's weights")
+	}
+}
+
+// TestForwardResNet runs `train forward -model resnet50` and `-model
+// resnext50_32x4d` on timm-named safetensors files rebuilt from the golden
+// formula (scripts/golden/resnet.py) and matches timm's logits within 1e-4
+// relative; resnet50's file is not a resnext50_32x4d checkpoint.
+func TestForwardResNet(t *testing.T) {
+	ckpt, xf, out := forwardGolden(t, filepath.Join("resnet", "resnet50.json"), "resnet50")
+	forwardGolden(t, filepath.Join("resnet", "resnext50_32x4d.json"), "resnext50_32x4d")
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", out, "-model", "resnext50_32x4d"}); err == nil {
+		t.Error("resnext50_32x4d accepted resnet50's weights")
+	}
+}
+
+// forwardGolden writes the golden file's formula weights (under
+// models/testdata/golden) as a timm-named safetensors file and its input,
+// runs `train forward -model name` and matches timm's logits within 1e-4
+// relative (1e-5 absolute). It returns the checkpoint, input and output
+// paths.
+func forwardGolden(t *testing.T, golden, name string) (ckpt, xf, out string) {
+	t.Helper()
+	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", golden))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +98,7 @@ func TestForwardEfficient(t *testing.T) {
 	in := g.Inputs[0]
 	x := models.Tensor{Name: "x", Shape: in.Shape, Data: testutil.FormulaInput("input", in.Shape[0]*in.Shape[1]*in.Shape[2]*in.Shape[3])}
 	dir := t.TempDir()
-	ckpt, xf, out := filepath.Join(dir, "timm.safetensors"), filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "logits.safetensors")
+	ckpt, xf, out = filepath.Join(dir, "timm.safetensors"), filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "logits.safetensors")
 	if err := models.WriteSafetensors(ckpt, weights, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +116,5 @@ func TestForwardEfficient(t *testing.T) {
 		t.Fatalf("output %+v", got)
 	}
 	testutil.AllClose(t, name+" logits", got[0].Data, in.Logits, 1e-4, 1e-5)
-	// The same file is not a checkpoint of the medium model.
-	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", out, "-model", "mobilenetv4_conv_medium"}); err == nil {
-		t.Error("mobilenetv4_conv_medium accepted mobilenetv4_conv_small's weights")
-	}
+	return ckpt, xf, out
 }
