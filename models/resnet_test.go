@@ -7,7 +7,10 @@ import (
 )
 
 // TestResNetParamCounts checks the presets against timm's published counts
-// at 1000 classes, from the built layers and from the analytic cost.
+// at 1000 classes, from the built layers, the analytic cost and Describe,
+// and that the analytic held activations equal Describe's (odd 225² input:
+// the padded convolutions and the max pool round up). It logs the MACs:
+// resnet50 4.09 G at 224² (the ConvNeXt paper's Table 1: 4.1 GFLOPs).
 func TestResNetParamCounts(t *testing.T) {
 	for name, want := range map[string]int{"resnet50": 25_557_032, "resnext50_32x4d": 25_028_904} {
 		c, err := Variant(name)
@@ -27,6 +30,21 @@ func TestResNetParamCounts(t *testing.T) {
 		}
 		if got := int(fp.Params); got != want {
 			t.Errorf("%s: analytic count %d, timm has %d", name, got, want)
+		}
+		for _, size := range []int{224, 225} {
+			fp, err := c.Footprint(1, size, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := m.Describe(1, size, size, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tot := Totals(rows)
+			if int(tot.Params) != want || tot.SavedBytes != fp.ActivationBytes {
+				t.Errorf("%s at %d: Describe %d params %d bytes held, footprint %d bytes", name, size, tot.Params, tot.SavedBytes, fp.ActivationBytes)
+			}
+			t.Logf("%s at %d²: %d params, %.3f GMACs", name, size, tot.Params, float64(tot.MACs)/1e9)
 		}
 	}
 }
