@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/nextconv/nextconv/internal/testutil"
@@ -117,4 +119,60 @@ func forwardGolden(t *testing.T, golden, name string) (ckpt, xf, out string) {
 	}
 	testutil.AllClose(t, name+" logits", got[0].Data, in.Logits, 1e-4, 1e-5)
 	return ckpt, xf, out
+}
+
+// TestForwardFeatures runs `train forward -model resnet50 -features
+// 0,1,2,3 -out F` on the formula weights and matches the written NCHW
+// features against timm's features_only=True outputs (out_indices 1..4,
+// models/testdata/golden/features, NHWC) within 1e-4 relative; a stage list
+// out of range is refused.
+func TestForwardFeatures(t *testing.T) {
+	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", "resnet", "resnet50.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, meta, err := models.ReadSafetensors(filepath.Join("..", "..", "models", "testdata", "golden", "features", "resnet50.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["gain"] != strconv.FormatFloat(g.Gain, 'g', -1, 64) || meta["input"] != "[1, 3, 32, 48]" {
+		t.Fatalf("features golden metadata %v, logits golden gain %v", meta, g.Gain)
+	}
+	weights := make([]models.Tensor, len(g.Tensors))
+	for i, e := range g.Tensors {
+		weights[i] = models.Tensor{Name: e.Name, Shape: e.Shape, Data: g.Values(e)}
+	}
+	dir := t.TempDir()
+	ckpt, xf, out := filepath.Join(dir, "timm.safetensors"), filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "features.safetensors")
+	if err := models.WriteSafetensors(ckpt, weights, nil); err != nil {
+		t.Fatal(err)
+	}
+	x := models.Tensor{Name: "x", Shape: []int{1, 3, 32, 48}, Data: testutil.FormulaInput("input", 3*32*48)}
+	if err := models.WriteSafetensors(xf, []models.Tensor{x}, nil); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-checkpoint", ckpt, "-input", xf, "-out", out, "-model", "resnet50", "-features"}
+	if err := forward(context.Background(), append(args, "0,1,2,3")); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := models.ReadSafetensors(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("wrote %d tensors, want 4", len(got))
+	}
+	for i, f := range got {
+		w := golden[i]
+		n, h, wd, c := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
+		if f.Name != w.Name || !slices.Equal(f.Shape, []int{n, c, h, wd}) {
+			t.Fatalf("tensor %d: %s %v, want %s [%d %d %d %d]", i, f.Name, f.Shape, w.Name, n, c, h, wd)
+		}
+		testutil.AllClose(t, f.Name, f.Data, models.NHWCToNCHW(w.Data, n, h, wd, c), 1e-4, 1e-5)
+	}
+	for _, bad := range []string{"4", "2,1", "x"} {
+		if err := forward(context.Background(), append(args, bad)); err == nil {
+			t.Errorf("-features %s accepted", bad)
+		}
+	}
 }
