@@ -36,12 +36,7 @@ func init() {
 		Build: buildBottleneck,
 	})
 	RegisterHead("pool_linear", BlockKind{
-		Check: func(a BlockArgs) error {
-			if a.Dim != 0 {
-				return fmt.Errorf("field dim: the pool_linear head has no width of its own (got %d): %w", a.Dim, ErrSpec)
-			}
-			return nil
-		},
+		Check: noHeadDim("pool_linear"),
 		Cost: func(a BlockArgs, n, _, _ int) Cost {
 			N, d, k := float64(n), float64(a.In), float64(a.Out)
 			return Cost{Params: d*k + k, Saved: N*d + N*k, OutH: 1, OutW: 1}
