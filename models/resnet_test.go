@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"testing"
 
 	"github.com/nextconv/nextconv/internal/testutil"
@@ -106,5 +107,18 @@ func TestResNetGradients(t *testing.T) {
 	const h, rtol, atol = 1e-6, 1e-5, 1e-7
 	for i, p := range m.Params() {
 		testutil.AllClose(t, "d"+p.Name, grads[i], testutil.NumGrad(p.Value.Host64(), h, loss), rtol, atol)
+	}
+}
+
+// TestResNetProfile profiles resnet50 at 64² on the CPU: the profiler's
+// timing wrapper passes the stem's max pool through to the backend.
+func TestResNetProfile(t *testing.T) {
+	c, _ := Variant("resnet50")
+	rows, err := Profile(context.Background(), cpu.New(), c, ProfileOptions{Size: 64, Iters: 1, Warmup: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot := Totals(rows); tot.Params != 25_557_032 {
+		t.Errorf("profile counts %d parameters", tot.Params)
 	}
 }
