@@ -163,6 +163,9 @@ func buildBottleneck(a BlockArgs) (layers.Layer, error) {
 	body.convBN("conv2", "bn2", mid, mid, 3, a.Stride, groups, true)
 	body.convBN("conv3", "bn3", mid, a.Out, 1, 1, 1, false)
 	body.add(layers.NewDropPath(a.Backend, layers.Join(a.Name, "drop_path"), a.DropPath, a.DropRNG))
+	if body.err != nil {
+		return nil, body.err
+	}
 	res := layers.NewResidual(a.Backend, a.Name, layers.NewSequential(layers.Join(a.Name, "body"), body.body...))
 	if projects(a) {
 		sc := convBNBuilder{a: a}
@@ -173,9 +176,8 @@ func buildBottleneck(a BlockArgs) (layers.Layer, error) {
 		res.Shortcut = layers.NewSequential(layers.Join(a.Name, "downsample"), sc.body...)
 	}
 	act, err := layers.NewActivation(a.Backend, layers.Join(a.Name, "act3"), kernels.ReLU)
-	body.add(act, err)
-	if body.err != nil {
-		return nil, body.err
+	if err != nil {
+		return nil, err
 	}
 	return layers.NewSequential(a.Name, res, act), nil
 }

@@ -19,7 +19,7 @@ func forward(ctx context.Context, args []string) error {
 		"-model efficientnet_b0, efficientnetv2_rw_t, mobilenetv4_conv_small, mobilenetv4_conv_medium, resnet50 or resnext50_32x4d (or any ConvNeXt variant) loads timm's state dict of that model")
 	ckpt := fs.String("checkpoint", "", "model weights (nextconv, timm or official names) (required)")
 	in := fs.String("input", "", "safetensors file with tensor x [N, C, H, W] float32 (required)")
-	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] to (required)")
+	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] (or the -features) to (required)")
 	fs.StringVar(out, "out", "", "the same as -output")
 	feats := fs.String("features", "", "comma-separated stage indices (e.g. 0,1,2,3): write those stages' outputs features.I [N, C, H/s, W/s] (NCHW, as PyTorch lays them out; s the stage's reduction, Model.FeatureInfo) instead of the logits (timm's features_only; ResNet's out_indices are these plus 1)")
 	mf := addModelFlags(fs)
