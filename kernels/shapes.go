@@ -284,3 +284,42 @@ func (s QuantShape) Validate() error {
 	}
 	return nil
 }
+
+// MaxPoolShape describes a K×K max pool with stride Stride and zero-count
+// padding Pad (padded positions never win, PyTorch's nn.MaxPool2d): x [N,
+// H, W, C] → y [N, OH, OW, C] with OH = (H + 2·Pad − K)/Stride + 1 (floor),
+// NHWC. ResNet's stem uses K 3, Stride 2, Pad 1.
+type MaxPoolShape struct {
+	N, H, W, C, K, Stride, Pad int
+}
+
+// Out returns the output height and width.
+func (s MaxPoolShape) Out() (int, int) {
+	return (s.H+2*s.Pad-s.K)/s.Stride + 1, (s.W+2*s.Pad-s.K)/s.Stride + 1
+}
+
+// Validate returns an error wrapping [ErrShape] unless every size is
+// positive, Pad is at most K/2 (PyTorch's rule, so that every window holds
+// an input pixel) and the output is at least 1×1.
+func (s MaxPoolShape) Validate() error {
+	if err := positive("maxpool", "N", s.N, "H", s.H, "W", s.W, "C", s.C, "K", s.K, "Stride", s.Stride); err != nil {
+		return err
+	}
+	if s.Pad < 0 || 2*s.Pad > s.K || s.H+2*s.Pad < s.K || s.W+2*s.Pad < s.K {
+		return fmt.Errorf("maxpool: pad %d with kernel %d on %d×%d: %w", s.Pad, s.K, s.H, s.W, ErrShape)
+	}
+	return nil
+}
+
+// MaxPooler is implemented by backends with a max pool kernel (the CPU
+// backend; the CUDA backend has none yet, and layers.MaxPool2d refuses to
+// run on a backend without it).
+type MaxPooler interface {
+	// MaxPool writes the window maxima of x [N, H, W, C] into y [N, OH,
+	// OW, C].
+	MaxPool(y, x Tensor, s MaxPoolShape) error
+	// MaxPoolBackward overwrites dx [N, H, W, C] with dy [N, OH, OW, C]
+	// routed to each window's maximum in x (the first in row-major order
+	// on ties, as PyTorch's CPU kernel), summed where windows overlap.
+	MaxPoolBackward(dx, dy, x Tensor, s MaxPoolShape) error
+}

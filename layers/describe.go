@@ -55,8 +55,9 @@ func nhwc(name, kind string, in kernels.Shape, c int) error {
 	return nil
 }
 
-// Describe returns the residual sum's row: output and held input of in's
-// shape, no MACs (its body is described separately).
+// Describe returns the residual sum's row for the branches' output shape
+// in: output and held input of that shape, no MACs (its body and shortcut
+// are described separately).
 func (r *Residual) Describe(in kernels.Shape) (Info, error) {
 	return Info{Kind: "Add", Out: in.Clone(), Saved: int64(in.Len())}, nil
 }

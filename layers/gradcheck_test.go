@@ -107,6 +107,8 @@ func TestGradients(t *testing.T) {
 		{NewGELU(be, "gelu_tanh", kernels.GELUTanh), x4},
 		{must[*GRN](t)(NewGRN(be, "grn", c, DefaultEps)), x4},
 		{NewGlobalAvgPool(be, "pool"), x4},
+		{must[*MaxPool2d](t)(NewMaxPool2d(be, "maxpool3s2p1", 3, 2, 1)), x4},
+		{must[*MaxPool2d](t)(NewMaxPool2d(be, "maxpool2s1", 2, 1, 0)), kernels.Shape{1, 3, 4, 2}},
 		{&GlobalAvgPool{name: "pool_keepdims", be: be, KeepDims: true}, x4},
 		{must[*ChannelAttention](t)(NewSqueezeExcite(be, "se", 5, 2, NewGELU(be, "se.act1", kernels.GELUErf), kernels.GateSigmoid, nil)), kernels.Shape{n, 3, 4, 5}},
 		{must[*ChannelAttention](t)(NewSqueezeExcite(be, "se_hard", 5, 3, nil, kernels.GateHardSigmoid, nil)), kernels.Shape{n, 1, 3, 5}},

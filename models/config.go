@@ -50,7 +50,8 @@ type Config struct {
 	// Names selects the parameter naming: "" is ConvNeXt's (stem.*,
 	// stages.i.downsample.*, stages.i.blocks.j.*, head.*), "blocks" timm's
 	// EfficientNet and MobileNet (blocks.i.j.*; the stem's and head's kinds
-	// name their own tensors).
+	// name their own tensors), "resnet" timm's ResNet (conv1, bn1,
+	// layerI.j.*, fc).
 	Names string `json:"names,omitempty"`
 }
 

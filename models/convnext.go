@@ -24,15 +24,18 @@ func init() {
 		Cost:  convnextBlockCost,
 		Build: buildConvNeXtBlock,
 	})
-	RegisterHead("norm_linear", BlockKind{
-		Check: func(a BlockArgs) error {
-			if a.Dim != 0 {
-				return fmt.Errorf("field dim: the norm_linear head has no width of its own (got %d): %w", a.Dim, ErrSpec)
-			}
-			return nil
-		},
-		Cost: normLinearCost, Build: buildNormLinear,
-	})
+	RegisterHead("norm_linear", BlockKind{Check: noHeadDim("norm_linear"), Cost: normLinearCost, Build: buildNormLinear})
+}
+
+// noHeadDim returns the Check of a head kind without a width of its own:
+// a dim is an error naming the field.
+func noHeadDim(kind string) func(BlockArgs) error {
+	return func(a BlockArgs) error {
+		if a.Dim != 0 {
+			return fmt.Errorf("field dim: the %s head has no width of its own (got %d): %w", kind, a.Dim, ErrSpec)
+		}
+		return nil
+	}
 }
 
 // patchifyCost: Conv2D k=s=Stride with bias, LayerNorm (output and two

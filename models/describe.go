@@ -43,7 +43,14 @@ func describe(root layers.Layer, in kernels.Shape, elemBytes int) ([]LayerInfo, 
 	walk = func(l layers.Layer) error {
 		if c, ok := l.(layers.Container); ok {
 			start := shape
+			parallel := false
+			if p, ok := l.(interface{ ParallelChildren() bool }); ok {
+				parallel = p.ParallelChildren()
+			}
 			for _, ch := range c.Children() {
+				if parallel {
+					shape = start // each branch reads the container's input
+				}
 				if err := walk(ch); err != nil {
 					return err
 				}
@@ -51,6 +58,9 @@ func describe(root layers.Layer, in kernels.Shape, elemBytes int) ([]LayerInfo, 
 			d, ok := l.(layers.Describer)
 			if !ok {
 				return nil
+			}
+			if parallel {
+				start = shape // a sum of branches: described at their output
 			}
 			info, err := d.Describe(start)
 			if err != nil {

@@ -99,7 +99,7 @@ func TestEfficientKindErrors(t *testing.T) {
 		{StageSpec{Kind: "uib", Depth: 1, Dim: 16, Params: Params{"kernel": 4}}, "kernel 4"},
 		{StageSpec{Kind: "fused_mbconv", Depth: 1, Dim: 16, Params: Params{"start_kernel": 3}}, "field start_kernel"},
 		{StageSpec{Kind: "convnext", Depth: 1, Dim: 16, Params: Params{"se": 0.25, "eca": true}}, "field eca"},
-		{StageSpec{Kind: "bottleneck", Depth: 1, Dim: 16}, "unknown block kind"},
+		{StageSpec{Kind: "transformer", Depth: 1, Dim: 16}, "unknown block kind"},
 	} {
 		c, _ := Variant("convnextv2_atto")
 		c.Stages = []StageSpec{{Kind: "convnext", Depth: 1, Dim: 16}, tc.stage}

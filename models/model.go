@@ -198,16 +198,22 @@ func (m *Model) NumParams() int { return m.Arena.Len() }
 // Limits (checked before any activation is allocated). The result belongs
 // to the model until the next Forward.
 func (m *Model) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	if len(x.Shape) != 4 || x.Shape[3] != m.Config.InChans {
-		return kernels.Tensor{}, fmt.Errorf("model %s: input shape %v, want [N H W %d] (NHWC): %w", m.Config.Name, x.Shape, m.Config.InChans, kernels.ErrShape)
-	}
-	if min := m.MinInput(); x.Shape[1] < min || x.Shape[2] < min {
-		return kernels.Tensor{}, fmt.Errorf("model %s: input %dx%d is smaller than the %dx%d the stem and downsamplings need: %w", m.Config.Name, x.Shape[1], x.Shape[2], min, min, kernels.ErrShape)
-	}
-	if err := m.checkLimits(x.Shape); err != nil {
+	if err := m.checkInput(x); err != nil {
 		return kernels.Tensor{}, err
 	}
 	return m.Net.Forward(x)
+}
+
+// checkInput returns Forward's error for an input of the wrong shape, one
+// smaller than MinInput or one over the process's Limits.
+func (m *Model) checkInput(x kernels.Tensor) error {
+	if len(x.Shape) != 4 || x.Shape[3] != m.Config.InChans {
+		return fmt.Errorf("model %s: input shape %v, want [N H W %d] (NHWC): %w", m.Config.Name, x.Shape, m.Config.InChans, kernels.ErrShape)
+	}
+	if min := m.MinInput(); x.Shape[1] < min || x.Shape[2] < min {
+		return fmt.Errorf("model %s: input %dx%d is smaller than the %dx%d the stem and downsamplings need: %w", m.Config.Name, x.Shape[1], x.Shape[2], min, min, kernels.ErrShape)
+	}
+	return m.checkLimits(x.Shape)
 }
 
 // checkLimits is CurrentLimits().Check for input shape s, remembered while

@@ -66,7 +66,7 @@ func (c Config) plan() ([]part, error) {
 	}
 	names, ok := namings[c.Names]
 	if !ok {
-		return nil, &SpecError{Where: "names", Err: fmt.Errorf("field names: unknown naming %q (want \"\" for ConvNeXt's stages.i.blocks.j or \"blocks\" for timm's EfficientNet/MobileNet blocks.i.j): %w", c.Names, ErrSpec)}
+		return nil, &SpecError{Where: "names", Err: fmt.Errorf("field names: unknown naming %q (want \"\" for ConvNeXt's stages.i.blocks.j, \"blocks\" for timm's EfficientNet/MobileNet blocks.i.j or \"resnet\" for timm's ResNet layerI.j): %w", c.Names, ErrSpec)}
 	}
 	stem := sp.Stem
 	if err := add(roleStem, stem.Kind, Position{Part: "stem"}, BlockArgs{Stage: -1, Name: names.stem, In: c.InChans, Out: stem.Dim, Dim: stem.Dim, Stride: stem.Stride, Params: stem.Params}); err != nil {
@@ -140,7 +140,8 @@ type naming struct {
 // timm's and the official ConvNeXt (stem, stages.i.downsample,
 // stages.i.blocks.j, head); "blocks" is timm's EfficientNet and MobileNet
 // (the stem's and head's kinds name their own tensors, conv_stem, bn1,
-// conv_head, classifier; blocks are blocks.i.j).
+// conv_head, classifier; blocks are blocks.i.j); "resnet" is timm's ResNet
+// (the stem and head name conv1, bn1 and fc; blocks are layerI.j, I from 1).
 var namings = map[string]naming{
 	"": {stem: "stem", head: "head",
 		downsample: func(i int) string { return fmt.Sprintf("stages.%d.downsample", i) },
@@ -148,6 +149,9 @@ var namings = map[string]naming{
 	"blocks": {
 		downsample: func(i int) string { return fmt.Sprintf("blocks.%d.downsample", i) },
 		block:      func(i, j int) string { return fmt.Sprintf("blocks.%d.%d", i, j) }},
+	"resnet": {
+		downsample: func(i int) string { return fmt.Sprintf("layer%d.downsample", i+1) },
+		block:      func(i, j int) string { return fmt.Sprintf("layer%d.%d", i+1, j) }},
 }
 
 // dropPathRates returns total rates, a linspace from 0 to DropPath.

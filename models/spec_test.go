@@ -154,7 +154,7 @@ func TestSpecErrors(t *testing.T) {
 		{"block cannot stride", func(c *Config) { c.Stages[1].Downsample = "none" }, []string{"stage 1 block 0", "field stride", "downsample"}},
 		{"block cannot widen", func(c *Config) { c.Stages[1].Downsample, c.Stages[1].Stride = "none", 1 }, []string{"stage 1 block 0", "field dim", "keeps its width"}},
 		{"unknown downsample", func(c *Config) { c.Stages[2].Downsample = "maxpool" }, []string{"stage 2 downsample", "field kind", `"maxpool"`}},
-		{"unknown stem", func(c *Config) { c.Stem.Kind = "resnet" }, []string{"stem", "field kind", `"resnet"`, "patchify"}},
+		{"unknown stem", func(c *Config) { c.Stem.Kind = "deep_stem" }, []string{"stem", "field kind", `"deep_stem"`, "patchify"}},
 		{"stem key", func(c *Config) { c.Stem.Params = Params{"act": "relu"} }, []string{"stem", "field act"}},
 		{"unknown head", func(c *Config) { c.Head.Kind = "conv_head" }, []string{"head", "field kind", "norm_linear"}},
 		{"head width", func(c *Config) { c.Head.Dim = 1280 }, []string{"head", "field dim"}},

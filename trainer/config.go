@@ -60,7 +60,7 @@ type ModelConfig struct {
 	Stem   *models.PartSpec   `toml:"stem" json:"stem,omitempty"`     // [model.stem]: kind, dim, stride, kind keys
 	Stages []models.StageSpec `toml:"stages" json:"stages,omitempty"` // [[model.stages]]: kind, depth, dim, stride, downsample, blocks, kind keys
 	Head   *models.PartSpec   `toml:"head" json:"head,omitempty"`     // [model.head]: kind, dim, kind keys
-	Names  string             `toml:"names" json:"names,omitempty"`   // parameter naming: "" ConvNeXt's, "blocks" timm's EfficientNet/MobileNet
+	Names  string             `toml:"names" json:"names,omitempty"`   // parameter naming: "" ConvNeXt's, "blocks" timm's EfficientNet/MobileNet, "resnet" timm's ResNet
 }
 
 // DataConfig picks the dataset and its augmentations.

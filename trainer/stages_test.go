@@ -118,8 +118,8 @@ mlp_ratio`, `depth = 0
 dim = 32
 mlp_ratio`, []string{"stage 1", "field depth"}},
 		{`kind = "convnext"
-depth = 2`, `kind = "bottleneck"
-depth = 2`, []string{"stage 0 block 0", "field kind", `"bottleneck"`}},
+depth = 2`, `kind = "transformer"
+depth = 2`, []string{"stage 0 block 0", "field kind", `"transformer"`}},
 		{`downsample = "none"`, `downsample = "none"
 stride = 2`, []string{"stride"}},
 		{`stride = 1

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/models"
@@ -13,11 +15,13 @@ import (
 // forward computes logits for a batch stored as PyTorch lays it out, for
 // parity checks against PyTorch.
 func forward(ctx context.Context, args []string) error {
-	fs := newFlagSet("train forward", "usage: train forward -checkpoint CKPT -input X -output Y [-model NAME ...] [-ema] [-backend B]\n"+
-		"-model efficientnet_b0, efficientnetv2_rw_t, mobilenetv4_conv_small or mobilenetv4_conv_medium loads timm's state dict of that model")
+	fs := newFlagSet("train forward", "usage: train forward -checkpoint CKPT -input X -output Y [-model NAME ...] [-features 0,1,2,3] [-ema] [-backend B]\n"+
+		"-model efficientnet_b0, efficientnetv2_rw_t, mobilenetv4_conv_small, mobilenetv4_conv_medium, resnet50 or resnext50_32x4d (or any ConvNeXt variant) loads timm's state dict of that model")
 	ckpt := fs.String("checkpoint", "", "model weights (nextconv, timm or official names) (required)")
 	in := fs.String("input", "", "safetensors file with tensor x [N, C, H, W] float32 (required)")
-	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] to (required)")
+	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] (or the -features) to (required)")
+	fs.StringVar(out, "out", "", "the same as -output")
+	feats := fs.String("features", "", "comma-separated stage indices (e.g. 0,1,2,3): write those stages' outputs features.I [N, C, H/s, W/s] (NCHW, as PyTorch lays them out; s the stage's reduction, Model.FeatureInfo) instead of the logits (timm's features_only; ResNet's out_indices are these plus 1)")
 	mf := addModelFlags(fs)
 	ema := fs.Bool("ema", false, "use a training checkpoint's EMA weights")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
@@ -26,6 +30,10 @@ func forward(ctx context.Context, args []string) error {
 	}
 	if *ckpt == "" || *in == "" || *out == "" {
 		return errors.New("-checkpoint, -input and -output are required")
+	}
+	stages, err := parseStages(*feats)
+	if err != nil {
+		return err
 	}
 	tensors, _, err := models.ReadSafetensors(*in)
 	if err != nil {
@@ -54,6 +62,9 @@ func forward(ctx context.Context, args []string) error {
 		// dict (BatchNorm buffers included).
 		if *ema {
 			return errors.New("-ema applies to nextconv training checkpoints, not to timm's " + arch.Name)
+		}
+		if stages != nil {
+			return errors.New("-features: " + arch.Name + " is one of timm's EfficientNet/MobileNet baselines, which have no Features yet (spec-built models do: ConvNeXt, ResNet, the hybrids)")
 		}
 		en, err := models.NewEfficientNet(be, arch, 0)
 		if err != nil {
@@ -85,6 +96,9 @@ func forward(ctx context.Context, args []string) error {
 		}
 		cm.SetTraining(false)
 		m, inChans = cm, mc.InChans
+		if stages != nil {
+			m = featureModel{cm, stages}
+		}
 	}
 	if x == nil || len(x.Shape) != 4 || x.Shape[1] != inChans {
 		return fmt.Errorf("%s: need tensor x of shape [N %d H W] (NCHW float32)", *in, inChans)
@@ -97,20 +111,62 @@ func forward(ctx context.Context, args []string) error {
 	if err := be.Upload(xt, models.NCHWToNHWC(x.Data, n, c, h, w)); err != nil {
 		return err
 	}
-	logits, err := m.Forward(xt)
+	var outs []kernels.Tensor
+	if fm, ok := m.(featureModel); ok {
+		outs, err = fm.Features(xt, fm.stages)
+	} else {
+		var logits kernels.Tensor
+		logits, err = m.Forward(xt)
+		outs = []kernels.Tensor{logits}
+	}
 	if err != nil {
 		return err
 	}
-	v := make([]float32, logits.Len())
-	if err := be.Download(v, logits); err != nil {
-		return err
+	var write []models.Tensor
+	for i, t := range outs {
+		v := make([]float32, t.Len())
+		if err := be.Download(v, t); err != nil {
+			return err
+		}
+		if stages == nil {
+			write = append(write, models.Tensor{Name: "logits", Shape: []int(t.Shape), Data: v})
+			continue
+		}
+		n, h, w, c := t.Shape[0], t.Shape[1], t.Shape[2], t.Shape[3]
+		write = append(write, models.Tensor{Name: fmt.Sprintf("features.%d", stages[i]), Shape: []int{n, c, h, w}, Data: models.NHWCToNCHW(v, n, h, w, c)})
 	}
 	if err := ctx.Err(); err != nil {
 		return err // interrupted: nothing written
 	}
-	if err := models.WriteSafetensors(*out, []models.Tensor{{Name: "logits", Shape: []int(logits.Shape), Data: v}}, nil); err != nil {
+	if err := models.WriteSafetensors(*out, write, nil); err != nil {
 		return err
 	}
-	fmt.Printf("wrote logits %v to %s\n", logits.Shape, *out)
+	for _, t := range write {
+		fmt.Printf("wrote %s %v to %s\n", t.Name, kernels.Shape(t.Shape), *out)
+	}
 	return nil
+}
+
+// featureModel is a spec-built model whose chosen stages' outputs `train
+// forward -features` writes.
+type featureModel struct {
+	*models.Model
+	stages []int
+}
+
+// parseStages reads -features' comma-separated stage indices; "" is nil
+// (write the logits). Model.Features checks the range and the order.
+func parseStages(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		i, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("-features %q: %q is not a stage index", s, f)
+		}
+		out = append(out, i)
+	}
+	return out, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/nextconv/nextconv/internal/testutil"
@@ -61,7 +63,33 @@ func TestForwardParity(t *testing.T) {
 // logits timm computed within 1e-4 relative.
 func TestForwardEfficient(t *testing.T) {
 	const name = "mobilenetv4_conv_small"
-	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", "efficient", name+".json"))
+	ckpt, xf, out := forwardGolden(t, filepath.Join("efficient", name+".json"), name)
+	// The same file is not a checkpoint of the medium model.
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", out, "-model", "mobilenetv4_conv_medium"}); err == nil {
+		t.Error("mobilenetv4_conv_medium accepted mobilenetv4_conv_small's weights")
+	}
+}
+
+// TestForwardResNet runs `train forward -model resnet50` and `-model
+// resnext50_32x4d` on timm-named safetensors files rebuilt from the golden
+// formula (scripts/golden/resnet.py) and matches timm's logits within 1e-4
+// relative; resnet50's file is not a resnext50_32x4d checkpoint.
+func TestForwardResNet(t *testing.T) {
+	ckpt, xf, out := forwardGolden(t, filepath.Join("resnet", "resnet50.json"), "resnet50")
+	forwardGolden(t, filepath.Join("resnet", "resnext50_32x4d.json"), "resnext50_32x4d")
+	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", out, "-model", "resnext50_32x4d"}); err == nil {
+		t.Error("resnext50_32x4d accepted resnet50's weights")
+	}
+}
+
+// forwardGolden writes the golden file's formula weights (under
+// models/testdata/golden) as a timm-named safetensors file and its input,
+// runs `train forward -model name` and matches timm's logits within 1e-4
+// relative (1e-5 absolute). It returns the checkpoint, input and output
+// paths.
+func forwardGolden(t *testing.T, golden, name string) (ckpt, xf, out string) {
+	t.Helper()
+	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", golden))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +100,7 @@ func TestForwardEfficient(t *testing.T) {
 	in := g.Inputs[0]
 	x := models.Tensor{Name: "x", Shape: in.Shape, Data: testutil.FormulaInput("input", in.Shape[0]*in.Shape[1]*in.Shape[2]*in.Shape[3])}
 	dir := t.TempDir()
-	ckpt, xf, out := filepath.Join(dir, "timm.safetensors"), filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "logits.safetensors")
+	ckpt, xf, out = filepath.Join(dir, "timm.safetensors"), filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "logits.safetensors")
 	if err := models.WriteSafetensors(ckpt, weights, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +118,61 @@ func TestForwardEfficient(t *testing.T) {
 		t.Fatalf("output %+v", got)
 	}
 	testutil.AllClose(t, name+" logits", got[0].Data, in.Logits, 1e-4, 1e-5)
-	// The same file is not a checkpoint of the medium model.
-	if err := forward(context.Background(), []string{"-checkpoint", ckpt, "-input", xf, "-output", out, "-model", "mobilenetv4_conv_medium"}); err == nil {
-		t.Error("mobilenetv4_conv_medium accepted mobilenetv4_conv_small's weights")
+	return ckpt, xf, out
+}
+
+// TestForwardFeatures runs `train forward -model resnet50 -features
+// 0,1,2,3 -out F` on the formula weights and matches the written NCHW
+// features against timm's features_only=True outputs (out_indices 1..4,
+// models/testdata/golden/features, NHWC) within 1e-4 relative; a stage list
+// out of range is refused.
+func TestForwardFeatures(t *testing.T) {
+	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", "resnet", "resnet50.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, meta, err := models.ReadSafetensors(filepath.Join("..", "..", "models", "testdata", "golden", "features", "resnet50.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta["gain"] != strconv.FormatFloat(g.Gain, 'g', -1, 64) || meta["input"] != "[1, 3, 32, 48]" {
+		t.Fatalf("features golden metadata %v, logits golden gain %v", meta, g.Gain)
+	}
+	weights := make([]models.Tensor, len(g.Tensors))
+	for i, e := range g.Tensors {
+		weights[i] = models.Tensor{Name: e.Name, Shape: e.Shape, Data: g.Values(e)}
+	}
+	dir := t.TempDir()
+	ckpt, xf, out := filepath.Join(dir, "timm.safetensors"), filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "features.safetensors")
+	if err := models.WriteSafetensors(ckpt, weights, nil); err != nil {
+		t.Fatal(err)
+	}
+	x := models.Tensor{Name: "x", Shape: []int{1, 3, 32, 48}, Data: testutil.FormulaInput("input", 3*32*48)}
+	if err := models.WriteSafetensors(xf, []models.Tensor{x}, nil); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-checkpoint", ckpt, "-input", xf, "-out", out, "-model", "resnet50", "-features"}
+	if err := forward(context.Background(), append(args, "0,1,2,3")); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := models.ReadSafetensors(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("wrote %d tensors, want 4", len(got))
+	}
+	for i, f := range got {
+		w := golden[i]
+		n, h, wd, c := w.Shape[0], w.Shape[1], w.Shape[2], w.Shape[3]
+		if f.Name != w.Name || !slices.Equal(f.Shape, []int{n, c, h, wd}) {
+			t.Fatalf("tensor %d: %s %v, want %s [%d %d %d %d]", i, f.Name, f.Shape, w.Name, n, c, h, wd)
+		}
+		testutil.AllClose(t, f.Name, f.Data, models.NHWCToNCHW(w.Data, n, h, wd, c), 1e-4, 1e-5)
+	}
+	for _, bad := range []string{"4", "2,1", "x"} {
+		if err := forward(context.Background(), append(args, bad)); err == nil {
+			t.Errorf("-features %s accepted", bad)
+		}
 	}
 }
