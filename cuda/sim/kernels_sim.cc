@@ -14,6 +14,38 @@ CUDASIM_SOURCE("kernels", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e456
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
 CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "263aa66047a766d94d5b2939f470ce3f9de7222ca3ca7b386e5fba9b095ea6d3")
 
+// kernels/src/activation.cu
+CUDASIM_SOURCE("kernels", "kernels/src/activation.cu", "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8")
+namespace cudasim_src_activation {
+#include "../../kernels/src/activation.cu"
+CUDASIM_REGISTER(act_fwd_f32, "y", "x", "n", "kind")
+CUDASIM_LAUNCH_BOUNDS(act_fwd_f32, ACT_THREADS)
+CUDASIM_REGISTER(act_bwd_f32, "dx", "dy", "x", "n", "kind")
+CUDASIM_LAUNCH_BOUNDS(act_bwd_f32, ACT_THREADS)
+}  // namespace cudasim_src_activation
+
+// kernels/src/batchnorm.cu
+CUDASIM_SOURCE("kernels", "kernels/src/batchnorm.cu", "5920957b2afe32c4ee9e8b102571a1a02ab71a48f621db7145f41745ae85e975")
+namespace cudasim_src_batchnorm {
+#include "../../kernels/src/batchnorm.cu"
+CUDASIM_REGISTER(bn_stats_f32, "part", "x", "mean", "rows", "C", "chunk", "centered")
+CUDASIM_LAUNCH_BOUNDS(bn_stats_f32, 32 * BN_ROWS)
+CUDASIM_REGISTER(bn_mean_f32, "mean", "part", "chunks", "rows", "C")
+CUDASIM_LAUNCH_BOUNDS(bn_mean_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_var_f32, "rstd", "run_mean", "run_var", "mean", "part", "chunks", "rows", "C", "eps", "momentum")
+CUDASIM_LAUNCH_BOUNDS(bn_var_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_eval_stats_f32, "mean", "rstd", "run_mean", "run_var", "C", "eps")
+CUDASIM_LAUNCH_BOUNDS(bn_eval_stats_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_apply_f32, "y", "x", "mean", "rstd", "w", "b", "n", "C")
+CUDASIM_LAUNCH_BOUNDS(bn_apply_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_bwd_sums_f32, "part", "dy", "x", "mean", "rows", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(bn_bwd_sums_f32, 32 * BN_ROWS)
+CUDASIM_REGISTER(bn_bwd_coef_f32, "coef", "dw", "db", "part", "rstd", "w", "chunks", "rows", "C", "training")
+CUDASIM_LAUNCH_BOUNDS(bn_bwd_coef_f32, BN_THREADS)
+CUDASIM_REGISTER(bn_bwd_apply_f32, "dx", "dy", "x", "mean", "coef", "n", "C")
+CUDASIM_LAUNCH_BOUNDS(bn_bwd_apply_f32, BN_THREADS)
+}  // namespace cudasim_src_batchnorm
+
 // kernels/src/bias.cu
 CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929")
 namespace cudasim_src_bias {
@@ -23,6 +55,14 @@ CUDASIM_LAUNCH_BOUNDS(bias_add_f32, 256)
 CUDASIM_REGISTER(column_sum_f32, "out", "in", "rows", "cols", "ld", "rows_per_chunk", "accumulate")
 CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
 }  // namespace cudasim_src_bias
+
+// kernels/src/channelconv.cu
+CUDASIM_SOURCE("kernels", "kernels/src/channelconv.cu", "eb89ef3554de32f8e5ebc5b93e0201309618f8a1ff54da3c2a3ffe9d64630372")
+namespace cudasim_src_channelconv {
+#include "../../kernels/src/channelconv.cu"
+CUDASIM_REGISTER(channel_conv_f32, "y", "x", "w", "N", "C", "K", "flip")
+CUDASIM_REGISTER(channel_conv_bwd_w_f32, "dw", "dy", "x", "N", "C", "K")
+}  // namespace cudasim_src_channelconv
 
 // kernels/src/convert.cu
 CUDASIM_SOURCE("kernels", "kernels/src/convert.cu", "2233cd1a18a5eb052ed59530f106d56e4f1eeb3b3412cf2546c641b9c4c314fe")
@@ -132,6 +172,15 @@ CUDASIM_REGISTER(mask_fill_dfill_f32, "dfill", "dy", "mask", "pixels", "C", "GH"
 CUDASIM_REGISTER(patch_loss_f32, "loss", "target", "pred", "img", "GH", "GW", "P", "C", "norm_pix", "eps")
 CUDASIM_REGISTER(patch_loss_bwd_f32, "dpred", "pred", "target", "mask", "scale", "n", "PL")
 }  // namespace cudasim_src_fcmae
+
+// kernels/src/gate.cu
+CUDASIM_SOURCE("kernels", "kernels/src/gate.cu", "800979d432356b65de6289e6c52977ccdab77bb4c173e9e8b8d78f35c33cd868")
+namespace cudasim_src_gate {
+#include "../../kernels/src/gate.cu"
+CUDASIM_REGISTER(channel_gate_fwd_f32, "y", "x", "g", "N", "HW", "C", "kind")
+CUDASIM_REGISTER(channel_gate_bwd_f32, "dx", "part", "dy", "x", "g", "N", "HW", "C", "kind", "hw_per")
+CUDASIM_REGISTER(channel_gate_dg_f32, "dg", "part", "g", "N", "C", "kind", "chunks")
+}  // namespace cudasim_src_gate
 
 // kernels/src/gelu.cu
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cu", "aecd60833ea9d9a84ea5f7fd34c5159e265782654ee28e8aacdfc6519e4c24a5")

@@ -5,6 +5,8 @@ package bin
 // Kernels lists every extern "C" __global__ kernel of kernels/src, sorted: the
 // functions Image holds, which the CUDA backend resolves when it starts.
 var Kernels = []string{
+	"act_bwd_f32",
+	"act_fwd_f32",
 	"adamw_f32",
 	"add_bf16",
 	"add_f32",
@@ -13,6 +15,19 @@ var Kernels = []string{
 	"avgpool_fwd_bf16",
 	"avgpool_fwd_f32",
 	"bias_add_f32",
+	"bn_apply_f32",
+	"bn_bwd_apply_f32",
+	"bn_bwd_coef_f32",
+	"bn_bwd_sums_f32",
+	"bn_eval_stats_f32",
+	"bn_mean_f32",
+	"bn_stats_f32",
+	"bn_var_f32",
+	"channel_conv_bwd_w_f32",
+	"channel_conv_f32",
+	"channel_gate_bwd_f32",
+	"channel_gate_dg_f32",
+	"channel_gate_fwd_f32",
 	"channel_scale_bf16",
 	"channel_scale_bwd_f32",
 	"channel_scale_dgamma_f32",
@@ -126,8 +141,11 @@ var Flags = []string{
 // Sources maps every file Image was compiled from, relative to the module
 // root, to the hex SHA-256 of its contents.
 var Sources = map[string]string{
+	"kernels/src/activation.cu":   "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8",
+	"kernels/src/batchnorm.cu":    "5920957b2afe32c4ee9e8b102571a1a02ab71a48f621db7145f41745ae85e975",
 	"kernels/src/bf16.cuh":        "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e",
 	"kernels/src/bias.cu":         "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929",
+	"kernels/src/channelconv.cu":  "eb89ef3554de32f8e5ebc5b93e0201309618f8a1ff54da3c2a3ffe9d64630372",
 	"kernels/src/compat.cuh":      "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7",
 	"kernels/src/convert.cu":      "2233cd1a18a5eb052ed59530f106d56e4f1eeb3b3412cf2546c641b9c4c314fe",
 	"kernels/src/crossentropy.cu": "9b9fb6f20b0813abe10a6c05d0fcf3c5cb41ea4940df92359210c85dd1a346e8",
@@ -135,6 +153,7 @@ var Sources = map[string]string{
 	"kernels/src/elementwise.cu":  "f012a11ff7c574f4644b5310c5631e24513522dea36015d531269747b5afecc4",
 	"kernels/src/fakequant.cu":    "775b3aecf1a96a74299f8c56c39b1b34a3ada4162fd82606331147268e1f4855",
 	"kernels/src/fcmae.cu":        "1b644ccef7aa6af07009a39a5d3aef84c09fc867e60707b9d2f0c20ff23cc60c",
+	"kernels/src/gate.cu":         "800979d432356b65de6289e6c52977ccdab77bb4c173e9e8b8d78f35c33cd868",
 	"kernels/src/gelu.cu":         "aecd60833ea9d9a84ea5f7fd34c5159e265782654ee28e8aacdfc6519e4c24a5",
 	"kernels/src/gelu.cuh":        "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6",
 	"kernels/src/grn.cu":          "7754d8b418991f2286f9cc8c36063eeef96e425ddb022881894654b740765f94",
