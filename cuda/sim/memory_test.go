@@ -62,6 +62,9 @@ func TestPointerValidation(t *testing.T) {
 	other := newDriver(t)
 	host := make([]float32, 16)
 	hostPtr := cuda.DevicePtr(uintptr(unsafe.Pointer(&host[0])))
+	y := alloc(t, d, 16, float32(0))
+	foreign := alloc(t, other, 16, float32(0))
+	// Free last: an allocation after the free may reuse its address.
 	freed, err := d.Malloc(64)
 	if err != nil {
 		t.Fatal(err)
@@ -69,8 +72,6 @@ func TestPointerValidation(t *testing.T) {
 	if err := d.Free(freed); err != nil {
 		t.Fatal(err)
 	}
-	y := alloc(t, d, 16, float32(0))
-	foreign := alloc(t, other, 16, float32(0))
 	for _, c := range []struct {
 		p    cuda.DevicePtr
 		want string
