@@ -83,38 +83,55 @@ func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Ten
 	if err != nil {
 		return err
 	}
-	chunks := blocks(s.HW, grnChunk)
-	part, freePart, err := b.normTemp(s.N * chunks * 2 * s.C)
+	t, err := b.grnBackwardCoef(op, dt, s, dy, x, gnorm, gamma)
 	if err != nil {
-		return fmt.Errorf("%s: chunk sums: %w", op, err)
+		return err
 	}
-	defer freePart()
-	coef, freeCoef, err := b.normTemp(s.N * 2 * s.C)
-	if err != nil {
-		return fmt.Errorf("%s: coefficients: %w", op, err)
-	}
-	defer freeCoef()
-	share, freeShare, err := b.normTemp(s.N * 2 * s.C)
-	if err != nil {
-		return fmt.Errorf("%s: gradient shares: %w", op, err)
-	}
-	defer freeShare()
+	defer t.free()
 	hw, C := int32(s.HW), int32(s.C)
-	if err := b.launch(kernelFor("grn_bwd_sums", dt), grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(part).
-		Ptr(ptr(dy)).Ptr(ptr(x)).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
-		return err
-	}
-	if err := b.launch("grn_bwd_coef_f32", dim1(s.N), dim1(grnThreads), 0, b.args().Ptr(coef).Ptr(share).
-		Ptr(part).Ptr(ptr(gnorm)).Ptr(ptr(gamma)).Int32(int32(chunks)).Int32(C).
-		Float32(float32(s.Eps))); err != nil {
-		return err
-	}
 	if err := b.launch(kernelFor("grn_bwd_apply", dt), cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(dx)).
-		Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(coef).Int32(hw).Int32(C)); err != nil {
+		Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(t.coef).Int32(hw).Int32(C)); err != nil {
 		return err
 	}
 	return b.launch("grn_bwd_params_f32", dim1(blocks(s.C, grnThreads)), dim1(grnThreads), 0, b.args().Ptr(ptr(dgamma)).
-		Ptr(ptr(dbeta)).Ptr(share).Int32(int32(s.N)).Int32(C))
+		Ptr(ptr(dbeta)).Ptr(t.share).Int32(int32(s.N)).Int32(C))
+}
+
+// grnBwd is the scratch of a GRN backward after its first two launches,
+// one buffer: part, the chunk sums of dy·x and dy [N, chunks, 2C] (spent
+// once coef is formed), then coef, the per-sample coefficients [N, 2C],
+// and share, the per-sample parameter-gradient shares [N, 2C]; free
+// returns it.
+type grnBwd struct {
+	part, coef, share cuda.DevicePtr
+	chunks            int
+	free              func()
+}
+
+// grnBackwardCoef allocates a GRN backward's scratch and runs the launches
+// GRNBackward and GRNGELUBackward share: the chunked sums of dy·x and dy
+// over HW (grn_bwd_sums) and the coefficients and shares
+// (grn_bwd_coef_f32). x is GRN's input, of dy's dtype dt. Errors name op.
+func (b *Backend) grnBackwardCoef(op string, dt kernels.DType, s kernels.GRNShape, dy, x, gnorm, gamma kernels.Tensor) (grnBwd, error) {
+	t := grnBwd{chunks: blocks(s.HW, grnChunk)}
+	nPart, nCoef := s.N*t.chunks*2*s.C, s.N*2*s.C
+	var err error
+	if t.part, t.free, err = b.normTemp(nPart + 2*nCoef); err != nil {
+		return grnBwd{}, fmt.Errorf("%s: chunk sums, coefficients and shares: %w", op, err)
+	}
+	t.coef, t.share = t.part+off(nPart), t.part+off(nPart+nCoef)
+	hw, C := int32(s.HW), int32(s.C)
+	err = b.launch(kernelFor("grn_bwd_sums", dt), grnStatsGrid(s, t.chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(t.part).
+		Ptr(ptr(dy)).Ptr(ptr(x)).Int32(hw).Int32(C).Int32(int32(grnChunk)))
+	if err == nil {
+		err = b.launch("grn_bwd_coef_f32", dim1(s.N), dim1(grnThreads), 0, b.args().Ptr(t.coef).Ptr(t.share).
+			Ptr(t.part).Ptr(ptr(gnorm)).Ptr(ptr(gamma)).Int32(int32(t.chunks)).Int32(C).Float32(float32(s.Eps)))
+	}
+	if err != nil {
+		t.free()
+		return grnBwd{}, err
+	}
+	return t, nil
 }
 
 // grnStatsGrid is the grid of the GRN statistics kernels: channel tiles of

@@ -100,38 +100,19 @@ func (b *Backend) GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnor
 	if da.Nil() || dbias.Nil() {
 		return fmt.Errorf("%s: da and dbias are required: %w", op, kernels.ErrShape)
 	}
-	chunks := blocks(s.HW, grnChunk)
-	part, freePart, err := b.normTemp(s.N * chunks * 2 * s.C)
+	t, err := b.grnBackwardCoef(op, dt, s, dy, h, gnorm, gamma)
 	if err != nil {
-		return fmt.Errorf("%s: chunk sums: %w", op, err)
+		return err
 	}
-	defer freePart()
-	coef, freeCoef, err := b.normTemp(s.N * 2 * s.C)
-	if err != nil {
-		return fmt.Errorf("%s: coefficients: %w", op, err)
-	}
-	defer freeCoef()
-	share, freeShare, err := b.normTemp(s.N * 2 * s.C)
-	if err != nil {
-		return fmt.Errorf("%s: gradient shares: %w", op, err)
-	}
-	defer freeShare()
+	defer t.free()
 	hw, C := int32(s.HW), int32(s.C)
-	grid, block := grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}
-	if err := b.launch(kernelFor("grn_bwd_sums", dt), grid, block, 0, b.args().Ptr(part).
-		Ptr(ptr(dy)).Ptr(ptr(h)).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
-		return err
-	}
-	if err := b.launch("grn_bwd_coef_f32", dim1(s.N), dim1(grnThreads), 0, b.args().Ptr(coef).Ptr(share).
-		Ptr(part).Ptr(ptr(gnorm)).Ptr(ptr(gamma)).Int32(int32(chunks)).Int32(C).Float32(float32(s.Eps))); err != nil {
-		return err
-	}
+	grid, block := grnStatsGrid(s, t.chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}
 	// The chunk sums of dy·h are spent: their first N·chunks·C floats take
 	// the bias gradient's chunk sums.
-	if err := b.launch(kernelFor("mlp_bwd", dt), grid, block, 0, b.args().Ptr(ptr(da)).Ptr(part).Ptr(ptr(dy)).Ptr(ptr(h)).
-		Ptr(ptr(a)).Ptr(ptr(bias)).Ptr(coef).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
+	if err := b.launch(kernelFor("mlp_bwd", dt), grid, block, 0, b.args().Ptr(ptr(da)).Ptr(t.part).Ptr(ptr(dy)).Ptr(ptr(h)).
+		Ptr(ptr(a)).Ptr(ptr(bias)).Ptr(t.coef).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
 		return err
 	}
 	return b.launch("mlp_bwd_params_f32", dim1(blocks(s.C, grnThreads)), dim1(grnThreads), 0, b.args().Ptr(ptr(dgamma)).
-		Ptr(ptr(dbeta)).Ptr(ptr(dbias)).Ptr(share).Ptr(part).Int32(int32(s.N)).Int32(int32(s.N*chunks)).Int32(C))
+		Ptr(ptr(dbeta)).Ptr(ptr(dbias)).Ptr(t.share).Ptr(t.part).Int32(int32(s.N)).Int32(int32(s.N*t.chunks)).Int32(C))
 }
