@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels"
@@ -29,6 +30,10 @@ type State struct {
 	BestTop1 float64        `json:"best_top1"` // best test top-1 so far (%)
 	DropRNG  []byte         `json:"drop_rng"`  // drop-path Philox state (seed, counter)
 	MixupRNG []byte         `json:"mixup_rng"` // mixup Philox state (seed, counter)
+	// Seconds is the wall time of the training runs up to this checkpoint,
+	// summed over every run that resumed it (time after a run's last save
+	// that was lost with an interruption is not counted).
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // saveCheckpoint writes model, optimizer moments, EMA and state to path
@@ -63,6 +68,9 @@ func (t *Trainer) saveCheckpoint(path string) error {
 	tensors = append(tensors, quantTensors(t.quantized)...)
 	st := t.state
 	st.Step = step
+	if !t.runStart.IsZero() {
+		st.Seconds += time.Since(t.runStart).Seconds()
+	}
 	if st.DropRNG, err = t.model.DropRNG.MarshalBinary(); err != nil {
 		return err
 	}

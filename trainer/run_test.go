@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/nextconv/nextconv/datasets"
 	"github.com/nextconv/nextconv/kernels/cpu"
@@ -182,5 +183,38 @@ func TestBadData(t *testing.T) {
 	c.Data.Root = dir
 	if _, err := New(context.Background(), c, cpu.New(), nil); err == nil || !bytes.Contains([]byte(err.Error()), []byte("train-images")) {
 		t.Errorf("corrupt dataset: %v", err)
+	}
+}
+
+// TestResumeCountsEarlierTime: a resumed run's Result.Seconds and its
+// checkpoint's State.Seconds include the wall time of the run it resumed,
+// so that a study's training time does not restart at the interruption.
+func TestResumeCountsEarlierTime(t *testing.T) {
+	c := quickConfig(t, 4)
+	if err := run(t, c, 2); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("first part: %v", err)
+	}
+	last := filepath.Join(c.Train.OutDir, "last.safetensors")
+	mid := storedState(t, last)
+	if !(mid.Seconds > 0) {
+		t.Fatalf("the interrupted run's checkpoint records %v s", mid.Seconds)
+	}
+	c.Train.Resume = true
+	tr, err := New(context.Background(), c, cpu.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	t0 := time.Now()
+	res, err := tr.Run(context.Background())
+	second := time.Since(t0).Seconds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Seconds < mid.Seconds+0.9*second || res.Seconds > mid.Seconds+second {
+		t.Errorf("resumed Result.Seconds %.3f, want the first part %.3f plus this run's %.3f", res.Seconds, mid.Seconds, second)
+	}
+	if end := storedState(t, last); end.Seconds < mid.Seconds+0.5*second || end.Seconds > res.Seconds {
+		t.Errorf("final checkpoint records %.3f s, first part %.3f, whole %.3f", end.Seconds, mid.Seconds, res.Seconds)
 	}
 }

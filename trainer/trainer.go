@@ -51,6 +51,7 @@ type Trainer struct {
 	graph      *stepGraph        // CUDA graph of the step, nil when off
 	hooks      Hooks             // SetHooks
 	pauses     time.Duration     // Run's time in evaluations and saves, left out of Result.ImgPerSec
+	runStart   time.Time         // when Run started (zero outside Run); State.Seconds counts from here
 	precision  kernels.Precision // train.precision resolved for the backend
 }
 
@@ -61,7 +62,9 @@ type Result struct {
 	Top5     float64 `json:"top5"`
 	EMATop1  float64 `json:"ema_top1,omitempty"`
 	BestTop1 float64 `json:"best_top1"`
-	Seconds  float64 `json:"seconds"`
+	// Seconds is the run's wall time, evaluations and saves included,
+	// summed over the runs that resumed it (State.Seconds).
+	Seconds float64 `json:"seconds"`
 	// ImgPerSec is training images per second over this Run's steps,
 	// evaluations and checkpoint saves left out (the first step's warm-up
 	// included).
@@ -238,7 +241,8 @@ var ErrInterrupted = errors.New("training interrupted; state saved to last.safet
 // leaves the last checkpoint as it was. A failed metrics write stops it too.
 func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	start, first := time.Now(), t.state.Step
-	t.pauses = 0
+	t.pauses, t.runStart = 0, start
+	defer func() { t.runStart = time.Time{} }()
 	res := Result{BestTop1: t.state.BestTop1}
 	if err := fsutil.WriteAtomic(filepath.Join(t.cfg.Train.OutDir, configFile), func(w io.Writer) error {
 		_, err := io.WriteString(w, t.cfg.TOML())
@@ -338,8 +342,9 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 			return t.stop(res, start)
 		}
 	}
-	res.Steps, res.Seconds = t.state.Step, time.Since(start).Seconds()
-	if train := res.Seconds - t.pauses.Seconds(); train > 0 {
+	elapsed := time.Since(start)
+	res.Steps, res.Seconds = t.state.Step, t.state.Seconds+elapsed.Seconds()
+	if train := (elapsed - t.pauses).Seconds(); train > 0 {
 		res.ImgPerSec = float64((t.state.Step-first)*t.cfg.Train.BatchSize*t.cfg.Train.UpdateFreq) / train
 	}
 	return res, nil
@@ -350,7 +355,7 @@ func (t *Trainer) stop(res Result, start time.Time) (Result, error) {
 	if err := t.checkedSave("last"); err != nil {
 		return res, err
 	}
-	res.Steps, res.Seconds = t.state.Step, time.Since(start).Seconds()
+	res.Steps, res.Seconds = t.state.Step, t.state.Seconds+time.Since(start).Seconds()
 	t.log.Printf("stopped at step %d; resume with train.resume = true", t.state.Step)
 	return res, ErrInterrupted
 }

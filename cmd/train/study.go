@@ -13,14 +13,16 @@ import (
 // trains and measures every candidate the file lists and writes
 // results.csv, results.md and the Pareto plots into its [study] out_dir.
 func studyCmd(ctx context.Context, args []string) error {
-	fs := newFlagSet("train study", `usage: train study -config FILE [-backend cpu|cuda|cudasim]
+	fs := newFlagSet("train study", `usage: train study -config FILE [-backend cpu|cuda|cudasim] [-remeasure]
 
 trains every [[candidate]] of the study file with its one recipe, measures params, MACs,
 training img/s, inference latency at batch 1 and 64, test top-1/top-5 and (qat = true) int8
 top-1, and writes results.csv, results.md, top1_vs_macs.png and top1_vs_latency.png into
-[study] out_dir; re-running skips finished candidates and resumes an interrupted one`)
+[study] out_dir; re-running skips finished candidates and resumes an interrupted one
+(-remeasure: and measures the finished ones' latencies again)`)
 	path := fs.String("config", "", "study TOML file (required; see configs/study_*.toml)")
 	backend := fs.String("backend", "", "override the recipe's train.backend: cpu, cuda or cudasim")
+	remeasure := fs.Bool("remeasure", false, "measure the inference latencies of finished candidates again (e.g. on an idle machine); trains nothing new")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,7 +36,7 @@ top-1, and writes results.csv, results.md, top1_vs_macs.png and top1_vs_latency.
 	if *backend != "" {
 		s.Recipe.Train.Backend = *backend
 	}
-	rs, err := study.Run(ctx, s, study.Options{Log: os.Stderr})
+	rs, err := study.Run(ctx, s, study.Options{Log: os.Stderr, Remeasure: *remeasure})
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,10 @@ type Options struct {
 	// Log receives progress lines (nil: discarded): the study's ("candidate
 	// i of n", ETA) and each run's (a progress bar on a terminal).
 	Log io.Writer
+	// Remeasure re-measures the inference latencies of candidates finished
+	// by an earlier run (nothing is trained again), for a study whose
+	// timings were taken while other work shared the machine.
+	Remeasure bool
 }
 
 // Run trains and measures every candidate of s in turn and writes the
@@ -127,6 +131,16 @@ func Run(ctx context.Context, s *Study, o Options) ([]Result, error) {
 			}
 			if err := rec.record("candidate_skipped", c.Name, nil); err != nil {
 				return results, err
+			}
+			if o.Remeasure {
+				if results[i], err = remeasure(ctx, s, c, r); err != nil {
+					return results, fmt.Errorf("study: candidate %q: %w", c.Name, err)
+				}
+				fmt.Fprintf(log, "study: %s: latency %.2f ms at batch 1 (was %.2f), %.1f ms at batch 64 (was %.1f)\n", c.Name,
+					1e3*results[i].LatencyB1, 1e3*r.LatencyB1, 1e3*results[i].LatencyB64, 1e3*r.LatencyB64)
+				if err := rec.record("candidate_remeasured", c.Name, map[string]any{"result": results[i]}); err != nil {
+					return results, err
+				}
 			}
 			continue
 		}
@@ -261,6 +275,29 @@ func fingerprint(s *Study, c Candidate) string {
 		fmt.Fprintf(h, "prune %v %q %q x%d steps %d lr %v calib %d", c.PruneRatio, c.PruneCriterion, c.PruneScope, c.PruneIterations, st.PruneSteps, st.PruneLR, st.PruneCalib)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// remeasure measures finished candidate c's latencies again (its pruned
+// model's when it was pruned) and rewrites its result.json; r is the result
+// read back, whose other fields are kept.
+func remeasure(ctx context.Context, s *Study, c Candidate, r Result) (Result, error) {
+	info, err := trainer.DataInfo(s.Recipe.Data)
+	if err != nil {
+		return r, err
+	}
+	mc, err := s.Config(c).ModelConfig(info.C, info.NumClasses())
+	if err != nil {
+		return r, err
+	}
+	if c.Pruned() {
+		if mc, err = models.ConfigFromCheckpoint(prunedStem(s.Dir(c), c.iterations()) + ".safetensors"); err != nil {
+			return r, err
+		}
+	}
+	if err := measure(ctx, s, c, mc, &r); err != nil {
+		return r, err
+	}
+	return r, writeJSON(filepath.Join(s.Dir(c), resultFile), r)
 }
 
 // measure fills in r's parameters and MACs (at the study's input size) and

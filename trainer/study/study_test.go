@@ -172,6 +172,35 @@ func TestStudyRun(t *testing.T) {
 		}
 	}
 
+	// -remeasure: the latencies are measured again and written back, the
+	// rest of each result kept, nothing trained.
+	for _, c := range s.Candidates {
+		r, _, err := readResult(s.Dir(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.LatencyB1, r.LatencyB64 = 99, 999
+		if err := writeJSON(filepath.Join(s.Dir(c), resultFile), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log.Reset()
+	rs4, err := Run(context.Background(), s, Options{Log: &log, Remeasure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range s.Candidates {
+		r, _, _ := readResult(s.Dir(c))
+		want := rs[i]
+		want.LatencyB1, want.LatencyB64 = rs4[i].LatencyB1, rs4[i].LatencyB64
+		if rs4[i] != want || r != rs4[i] || !(r.LatencyB1 > 0 && r.LatencyB1 < 99 && r.LatencyB64 < 999) {
+			t.Errorf("%s remeasured: %+v, result.json %+v, first run %+v", c.Name, rs4[i], r, rs[i])
+		}
+	}
+	if strings.Count(log.String(), "(was 99000.00)") != 2 || strings.Contains(log.String(), "resuming") || strings.Contains(log.String(), "step ") {
+		t.Errorf("remeasuring:\n%s", log.String())
+	}
+
 	// A changed study file is noticed.
 	s.Recipe.Optim.LR *= 2
 	log.Reset()
