@@ -11,18 +11,14 @@ import (
 	"github.com/nextconv/nextconv/layers"
 )
 
-// goldenTol is the golden tests' tolerance on the float32 CPU backend:
-// forward rtol 1e-5, gradients 1e-4.
-var goldenTol = layergolden.Tolerance{Forward: 1e-5, Grad: 1e-4}
-
 // TestGoldenEfficientBlocks runs timm's own efficient blocks' golden data
 // (scripts/golden/efficient_blocks.py: DepthwiseSeparableConv with SE and
 // strided, InvertedResidual with SE and strided without, EdgeResidual with
 // and without expansion, ConvBnAct with skip and strided, and the UIB forms
-// ExtraDW, ExtraDW strided, IB with SE, ConvNext-like strided on dw_start and
-// FFN, the latter two with layer scale where noted in the file) on the
-// float32 CPU backend, in evaluation and in training mode: y, dx, every
-// parameter gradient and BatchNorm's running statistics after the step.
+// ExtraDW with layer scale, ExtraDW strided, IB with SE, ConvNext-like
+// strided on dw_start, and FFN with layer scale) on both CPU backends, in
+// evaluation and in training mode: y, dx, every parameter gradient and
+// BatchNorm's running statistics after the training step.
 func TestGoldenEfficientBlocks(t *testing.T) {
 	runGoldenFamily(t, "efficient")
 }
@@ -43,14 +39,21 @@ func TestGoldenBottleneck(t *testing.T) {
 	runGoldenFamily(t, "bottleneck")
 }
 
+// runGoldenFamily checks every golden case of family on the float32 CPU
+// backend (forward rtol 1e-5, gradients 1e-4) and on the float64 one (both
+// 1e-6: the golden values are float64 results rounded to float32).
 func runGoldenFamily(t *testing.T, family string) {
 	for _, name := range layergolden.Cases(t, family) {
-		t.Run(name, func(t *testing.T) {
-			g := layergolden.Load(t, name)
-			be := cpu.New()
-			l, xs := layergolden.Build(t, be, g)
-			layergolden.Check(t, g, be, l, xs, goldenTol)
-		})
+		g := layergolden.Load(t, name)
+		for _, tc := range []struct {
+			be  *cpu.Backend
+			tol layergolden.Tolerance
+		}{{cpu.New(), layergolden.Tolerance{Forward: 1e-5, Grad: 1e-4}}, {cpu.New64(), layergolden.Tolerance{Forward: 1e-6, Grad: 1e-6}}} {
+			t.Run(name+"/"+tc.be.Name(), func(t *testing.T) {
+				l, xs := layergolden.Build(t, tc.be, g)
+				layergolden.Check(t, g, tc.be, l, xs, tc.tol)
+			})
+		}
 	}
 }
 

@@ -48,8 +48,8 @@ Every file holds, NHWC for activations and PyTorch's layouts for weights:
 Metadata names the family (efficient, bottleneck, convnext) and the
 configuration the Go test rebuilds the block from, plus N, H, W.
 layers/efficient_golden_test.go (TestGoldenEfficientBlocks,
-TestGoldenConvNeXtAttention) and models/resnet_golden_test.go
-(TestGoldenBottleneck) match them.
+TestGoldenBottleneck, TestGoldenConvNeXtAttention) matches them through
+internal/testutil/layergolden.
 """
 
 import copy
