@@ -41,14 +41,15 @@ func TestGoldenBottleneck(t *testing.T) {
 
 // runGoldenFamily checks every golden case of family on the float32 CPU
 // backend (forward rtol 1e-5, gradients 1e-4) and on the float64 one (both
-// 1e-6: the golden values are float64 results rounded to float32).
+// 1e-6: the golden values are float64 results rounded to float32), with an
+// absolute tolerance of 1e-6.
 func runGoldenFamily(t *testing.T, family string) {
 	for _, name := range layergolden.Cases(t, family) {
 		g := layergolden.Load(t, name)
 		for _, tc := range []struct {
 			be  *cpu.Backend
 			tol layergolden.Tolerance
-		}{{cpu.New(), layergolden.Tolerance{Forward: 1e-5, Grad: 1e-4}}, {cpu.New64(), layergolden.Tolerance{Forward: 1e-6, Grad: 1e-6}}} {
+		}{{cpu.New(), layergolden.Tolerance{Forward: 1e-5, Grad: 1e-4, Abs: 1e-6}}, {cpu.New64(), layergolden.Tolerance{Forward: 1e-6, Grad: 1e-6, Abs: 1e-6}}} {
 			t.Run(name+"/"+tc.be.Name(), func(t *testing.T) {
 				l, xs := layergolden.Build(t, tc.be, g)
 				layergolden.Check(t, g, tc.be, l, xs, tc.tol)
