@@ -129,7 +129,7 @@ func Check(t *testing.T, g *testutil.Golden, be kernels.Backend, l layers.Layer,
 		if p == nil {
 			t.Fatalf("golden tensor %s has no parameter or buffer in %s", gn, l.Name())
 		}
-		upload(t, be, p.Value, g.Tensor(t, gn, p.Shape()...))
+		testutil.Upload(t, be, p.Value, g.Tensor(t, gn, p.Shape()...))
 		loaded++
 	}
 	if loaded != len(state) {
@@ -143,19 +143,19 @@ func Check(t *testing.T, g *testutil.Golden, be kernels.Backend, l layers.Layer,
 			}
 		}
 		x := alloc(t, be, xs)
-		upload(t, be, x, g.Tensor(t, "x", xs...))
+		testutil.Upload(t, be, x, g.Tensor(t, "x", xs...))
 		y, err := l.Forward(x)
 		if err != nil {
 			t.Fatal(err)
 		}
-		testutil.AllClose(t, mode+".y", download(t, be, y), g.Tensor(t, mode+".y", y.Shape...), tol.Forward, atol)
+		testutil.AllClose(t, mode+".y", testutil.Download(t, be, y), g.Tensor(t, mode+".y", y.Shape...), tol.Forward, atol)
 		dy := alloc(t, be, y.Shape)
-		upload(t, be, dy, g.Tensor(t, "dy", y.Shape...))
+		testutil.Upload(t, be, dy, g.Tensor(t, "dy", y.Shape...))
 		dx, err := l.Backward(dy)
 		if err != nil {
 			t.Fatal(err)
 		}
-		testutil.AllClose(t, mode+".dx", download(t, be, dx), g.Tensor(t, mode+".dx", xs...), tol.Grad, atol)
+		testutil.AllClose(t, mode+".dx", testutil.Download(t, be, dx), g.Tensor(t, mode+".dx", xs...), tol.Grad, atol)
 		grads := 0
 		for _, gn := range g.Names() {
 			if strings.HasPrefix(gn, mode+".grad.") {
@@ -167,12 +167,12 @@ func Check(t *testing.T, g *testutil.Golden, be kernels.Backend, l layers.Layer,
 		}
 		for _, p := range params {
 			gn := mode + ".grad." + name(p)
-			testutil.AllClose(t, gn, download(t, be, p.Grad), g.Tensor(t, gn, p.Shape()...), tol.Grad, atol)
+			testutil.AllClose(t, gn, testutil.Download(t, be, p.Grad), g.Tensor(t, gn, p.Shape()...), tol.Grad, atol)
 		}
 	}
 	for _, p := range buffers {
 		gn := "train." + name(p)
-		testutil.AllClose(t, gn, download(t, be, p.Value), g.Tensor(t, gn, p.Shape()...), tol.Forward, atol)
+		testutil.AllClose(t, gn, testutil.Download(t, be, p.Value), g.Tensor(t, gn, p.Shape()...), tol.Forward, atol)
 	}
 }
 
@@ -183,20 +183,4 @@ func alloc(t *testing.T, be kernels.Backend, s kernels.Shape) kernels.Tensor {
 		t.Fatal(err)
 	}
 	return x
-}
-
-func upload(t *testing.T, be kernels.Backend, dst kernels.Tensor, v []float32) {
-	t.Helper()
-	if err := be.Upload(dst, v); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func download(t *testing.T, be kernels.Backend, src kernels.Tensor) []float32 {
-	t.Helper()
-	v := make([]float32, src.Len())
-	if err := be.Download(v, src); err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
