@@ -31,24 +31,24 @@ func TestGoldenBatchNorm2d(t *testing.T) {
 		t.Run(tc.be.Name(), func(t *testing.T) {
 			be := tc.be
 			l := must[*BatchNorm2d](t)(NewBatchNorm2d(be, "bn1", c, DefaultBNEps, DefaultBNMomentum))
-			upload(t, be, l.Weight.Value, g.Tensor(t, "weight", c))
-			upload(t, be, l.Bias.Value, g.Tensor(t, "bias", c))
-			upload(t, be, l.RunningMean.Value, g.Tensor(t, "running_mean0", c))
-			upload(t, be, l.RunningVar.Value, g.Tensor(t, "running_var0", c))
+			testutil.Upload(t, be, l.Weight.Value, g.Tensor(t, "weight", c))
+			testutil.Upload(t, be, l.Bias.Value, g.Tensor(t, "bias", c))
+			testutil.Upload(t, be, l.RunningMean.Value, g.Tensor(t, "running_mean0", c))
+			testutil.Upload(t, be, l.RunningVar.Value, g.Tensor(t, "running_var0", c))
 			for step, shape := range []kernels.Shape{{n, h, w, c}, {n, h, w, c}, {2, 3, 1, c}} {
 				k := string(rune('1' + step))
 				SetTraining(l, step < 2)
 				x := mustAlloc(t, be, shape)
-				upload(t, be, x, g.Tensor(t, "x"+k, shape...))
+				testutil.Upload(t, be, x, g.Tensor(t, "x"+k, shape...))
 				y := must[kernels.Tensor](t)(l.Forward(x))
-				testutil.AllClose(t, "y"+k, download(t, be, y), g.Tensor(t, "y"+k, shape...), tc.fwd, 1e-6)
+				testutil.AllClose(t, "y"+k, testutil.Download(t, be, y), g.Tensor(t, "y"+k, shape...), tc.fwd, 1e-6)
 				if step < 2 {
-					testutil.AllClose(t, "running_mean"+k, download(t, be, l.RunningMean.Value), g.Tensor(t, "running_mean"+k, c), tc.fwd, 1e-6)
-					testutil.AllClose(t, "running_var"+k, download(t, be, l.RunningVar.Value), g.Tensor(t, "running_var"+k, c), tc.fwd, 1e-6)
-					testutil.AllClose(t, "nbt"+k, download(t, be, l.NumBatchesTracked.Value), g.Tensor(t, "nbt"+k, 1), 0, 0)
+					testutil.AllClose(t, "running_mean"+k, testutil.Download(t, be, l.RunningMean.Value), g.Tensor(t, "running_mean"+k, c), tc.fwd, 1e-6)
+					testutil.AllClose(t, "running_var"+k, testutil.Download(t, be, l.RunningVar.Value), g.Tensor(t, "running_var"+k, c), tc.fwd, 1e-6)
+					testutil.AllClose(t, "nbt"+k, testutil.Download(t, be, l.NumBatchesTracked.Value), g.Tensor(t, "nbt"+k, 1), 0, 0)
 				}
 				dy := mustAlloc(t, be, shape)
-				upload(t, be, dy, g.Tensor(t, "dy"+k, shape...))
+				testutil.Upload(t, be, dy, g.Tensor(t, "dy"+k, shape...))
 				for _, p := range l.Params() {
 					if err := be.Zero(p.Grad); err != nil {
 						t.Fatal(err)
@@ -59,31 +59,15 @@ func TestGoldenBatchNorm2d(t *testing.T) {
 				if step == 1 && be.DType() == kernels.Float32 {
 					rtol = 1e-3
 				}
-				testutil.AllClose(t, "dx"+k, download(t, be, dx), g.Tensor(t, "dx"+k, shape...), rtol, 1e-6)
-				testutil.AllClose(t, "dweight"+k, download(t, be, l.Weight.Grad), g.Tensor(t, "dweight"+k, c), rtol, 1e-6)
-				testutil.AllClose(t, "dbias"+k, download(t, be, l.Bias.Grad), g.Tensor(t, "dbias"+k, c), rtol, 1e-6)
+				testutil.AllClose(t, "dx"+k, testutil.Download(t, be, dx), g.Tensor(t, "dx"+k, shape...), rtol, 1e-6)
+				testutil.AllClose(t, "dweight"+k, testutil.Download(t, be, l.Weight.Grad), g.Tensor(t, "dweight"+k, c), rtol, 1e-6)
+				testutil.AllClose(t, "dbias"+k, testutil.Download(t, be, l.Bias.Grad), g.Tensor(t, "dbias"+k, c), rtol, 1e-6)
 			}
 			// Evaluation leaves the running statistics alone.
-			testutil.AllClose(t, "running_var after eval", download(t, be, l.RunningVar.Value), g.Tensor(t, "running_var2", c), tc.fwd, 1e-6)
-			testutil.AllClose(t, "nbt after eval", download(t, be, l.NumBatchesTracked.Value), g.Tensor(t, "nbt2", 1), 0, 0)
+			testutil.AllClose(t, "running_var after eval", testutil.Download(t, be, l.RunningVar.Value), g.Tensor(t, "running_var2", c), tc.fwd, 1e-6)
+			testutil.AllClose(t, "nbt after eval", testutil.Download(t, be, l.NumBatchesTracked.Value), g.Tensor(t, "nbt2", 1), 0, 0)
 		})
 	}
-}
-
-func upload(t *testing.T, be kernels.Backend, dst kernels.Tensor, v []float32) {
-	t.Helper()
-	if err := be.Upload(dst, v); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func download(t *testing.T, be kernels.Backend, src kernels.Tensor) []float32 {
-	t.Helper()
-	v := make([]float32, src.Len())
-	if err := be.Download(v, src); err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // TestBatchNorm2dEvalGradients checks the evaluation-mode backward (the

@@ -190,3 +190,24 @@ func checkPart(r role, kind string, a BlockArgs) (BlockKind, error) {
 	}
 	return k, nil
 }
+
+// BuildBlock builds one block of the registered block kind (a stage's kind
+// field, e.g. "bottleneck") from a alone, outside a model: the kind's key
+// and Check validation as a model's plan runs them, then its Build. a.Params
+// nil means no keys. It returns a *SpecError naming the field for an
+// unknown kind or invalid arguments. Golden tests use it to run a single
+// block against PyTorch's module.
+func BuildBlock(kind string, a BlockArgs) (layers.Layer, error) {
+	if a.Params == nil {
+		a.Params = Params{}
+	}
+	k, err := checkPart(roleBlock, kind, a)
+	if err != nil {
+		return nil, err
+	}
+	l, err := k.Build(a)
+	if err != nil {
+		return nil, &SpecError{Where: where(a, roleBlock), Err: err}
+	}
+	return l, nil
+}

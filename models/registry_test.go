@@ -263,3 +263,36 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// TestBuildBlock builds a bottleneck alone, with a key and a projection,
+// and checks the errors for an unknown kind, an unknown key and a group
+// count that does not divide the middle width, each a *SpecError naming the
+// field.
+func TestBuildBlock(t *testing.T) {
+	a := BlockArgs{Name: "layer1.0", In: 5, Out: 12, Stride: 2, Params: Params{"groups": 3}, Backend: cpu.New()}
+	l, err := BuildBlock("bottleneck", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range l.Params() {
+		names = append(names, p.Name)
+	}
+	for _, want := range []string{"layer1.0.conv2.weight", "layer1.0.downsample.0.weight"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no parameter %s in %v", want, names)
+		}
+	}
+	for _, bad := range []struct {
+		kind   string
+		params Params
+		field  string
+	}{{"bottlenek", nil, "field kind"}, {"bottleneck", Params{"width": 4}, "field width"}, {"bottleneck", Params{"groups": 2, "mid": 9}, "field groups"}} {
+		a.Params = bad.params
+		_, err := BuildBlock(bad.kind, a)
+		var se *SpecError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), bad.field) {
+			t.Errorf("BuildBlock(%q, %v): %v, want a SpecError naming %s", bad.kind, bad.params, err, bad.field)
+		}
+	}
+}

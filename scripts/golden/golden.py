@@ -672,7 +672,12 @@ and matches every tensor here: a working recipe for the layers package.
 `conv_expand` with bias → sigmoid → x·gate; timm's EfficientNet names) and `eca` is ECA (mean →
 conv1d across channels, `conv.weight` [1, 1, K], zero padding (K−1)/2, no bias → sigmoid →
 x·gate; timm's EcaModule names), both written from their definitions; layers/golden_test.go
-(TestGoldenAttention) matches them."""
+(TestGoldenAttention) matches them.
+
+The subfolder `efficient/` (the efficient blocks, the ResNet bottleneck and the ConvNeXt V2
+block with SE or ECA, in training and evaluation mode) has its own script and index: rerun it
+with `TIMM_SRC=DIR /usr/bin/python3 scripts/golden/efficient_blocks.py`, DIR holding `timm/`
+from pytorch-image-models at commit aa4b5850 (`git archive aa4b5850 timm | tar -x -C DIR`)."""
 
 
 def main():
