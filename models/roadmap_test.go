@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -89,15 +87,7 @@ func TestRoadmapLastIsConvNeXtTiny(t *testing.T) {
 	last, _ := Variant(steps[len(steps)-1].Preset)
 	tiny, _ := Variant("convnext_tiny")
 	be := cpu.New()
-	path := filepath.Join("testdata", "golden", "features", "convnext_tiny.safetensors")
-	golden, meta, err := ReadSafetensors(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gain, err := strconv.ParseFloat(meta["gain"], 64)
-	if err != nil {
-		t.Fatal(err)
-	}
+	golden, gain, _ := readFeatureGolden(t, "convnext_tiny")
 	var models [2]*Model
 	var logits [2][]float32
 	x := formulaInput(t, be, []int{1, 3, 32, 48})
