@@ -25,29 +25,33 @@ func TestResNetParamCounts(t *testing.T) {
 		if got := m.NumParams(); got != want {
 			t.Errorf("%s: %d parameters, timm has %d", name, got, want)
 		}
-		fp, err := c.Footprint(1, 224, 224)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := int(fp.Params); got != want {
-			t.Errorf("%s: analytic count %d, timm has %d", name, got, want)
-		}
 		for _, size := range []int{224, 225} {
-			fp, err := c.Footprint(1, size, size)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows, err := m.Describe(1, size, size, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tot := Totals(rows)
-			if int(tot.Params) != want || tot.SavedBytes != fp.ActivationBytes {
-				t.Errorf("%s at %d: Describe %d params %d bytes held, footprint %d bytes", name, size, tot.Params, tot.SavedBytes, fp.ActivationBytes)
-			}
+			tot := describeChecked(t, name, c, m, size)
 			t.Logf("%s at %d²: %d params, %.3f GMACs", name, size, tot.Params, float64(tot.MACs)/1e9)
 		}
 	}
+}
+
+// describeChecked returns the totals of m's Describe rows for one
+// size×size image, failing the test unless they agree with the built
+// model's parameter count and c's analytic Footprint (parameters and held
+// activation bytes).
+func describeChecked(t *testing.T, name string, c Config, m *Model, size int) LayerInfo {
+	t.Helper()
+	fp, err := c.Footprint(1, size, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := m.Describe(1, size, size, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := Totals(rows)
+	if int64(tot.Params) != fp.Params || tot.Params != m.NumParams() || tot.SavedBytes != fp.ActivationBytes {
+		t.Errorf("%s at %d²: Describe %d params %d bytes held, footprint %d params %d bytes, built %d params",
+			name, size, tot.Params, tot.SavedBytes, fp.Params, fp.ActivationBytes, m.NumParams())
+	}
+	return tot
 }
 
 // TestResNetGradients checks a small ResNeXt (the resnet stem, a stage

@@ -52,19 +52,7 @@ func TestRoadmapPresets(t *testing.T) {
 			t.Fatalf("%s: %v", s.Preset, err)
 		}
 		for _, size := range []int{224, 225} {
-			fp, err := c.Footprint(1, size, size)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows, err := m.Describe(1, size, size, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tot := Totals(rows)
-			if int64(tot.Params) != fp.Params || tot.Params != m.NumParams() || tot.SavedBytes != fp.ActivationBytes {
-				t.Errorf("%s at %d²: Describe %d params %d bytes held, footprint %d params %d bytes, built %d params",
-					s.Preset, size, tot.Params, tot.SavedBytes, fp.Params, fp.ActivationBytes, m.NumParams())
-			}
+			tot := describeChecked(t, s.Preset, c, m, size)
 			if size != 224 {
 				continue
 			}
