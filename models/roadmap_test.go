@@ -239,8 +239,8 @@ func gradCheck(t *testing.T, c Config) {
 // TestRoadmapParts checks a roadmap step's parts the way the other kinds'
 // are used: names (stem.0/1, stages.i.blocks.j.convK, the shortcut's
 // downsample.0/1), layer decay (each block its own layer, the shortcut
-// with its block), profiling at 64², and errors naming the field for bad
-// keys.
+// with its block), profiling at 64², errors naming the field for bad keys,
+// and that the official naming refuses a BatchNorm patchify stem.
 func TestRoadmapParts(t *testing.T) {
 	c, _ := Variant("roadmap_10_fewer_norms")
 	c.NumClasses = 10
@@ -276,6 +276,13 @@ func TestRoadmapParts(t *testing.T) {
 	}
 	if Totals(rows).Params != m.NumParams() {
 		t.Errorf("profile counts %d parameters, the model %d", Totals(rows).Params, m.NumParams())
+	}
+	tiny, _ := Variant("convnext_tiny")
+	for norm, want := range map[string]bool{"layernorm": true, "batchnorm": false} {
+		tiny.Stem = &PartSpec{Kind: "patchify", Dim: 96, Stride: 4, Params: Params{"norm": norm}}
+		if tiny.ConvNeXtOnly() != want {
+			t.Errorf("convnext_tiny with a %s patchify stem: ConvNeXtOnly %v", norm, !want)
+		}
 	}
 	for key, v := range map[string]any{"ratio": 0.0, "kernel": 4, "act": "silu", "norms": "some", "norm": "groupnorm", "activations": "one", "dw_first": 1} {
 		bad := c
