@@ -72,22 +72,23 @@ func readRoadmap(a BlockArgs) (roadmapBlock, error) {
 	if r.kernel, err = p.Int("kernel", 3); err != nil {
 		return r, err
 	}
-	choice := func(key, def string, ok ...string) (string, error) {
+	// choice reads key, one of def (its default) and other.
+	choice := func(key, def, other string) (string, error) {
 		v, err := p.String(key, def)
-		if err == nil && v != ok[0] && v != ok[1] {
-			err = fmt.Errorf("field %s: %q is neither %q nor %q: %w", key, v, ok[0], ok[1], ErrSpec)
+		if err == nil && v != def && v != other {
+			err = fmt.Errorf("field %s: %q is neither %q nor %q: %w", key, v, def, other, ErrSpec)
 		}
 		return v, err
 	}
-	act, err := choice("act", "relu", "relu", "gelu")
+	act, err := choice("act", "relu", "gelu")
 	if err != nil {
 		return r, err
 	}
-	acts, err := choice("activations", "all", "all", "one")
+	acts, err := choice("activations", "all", "one")
 	if err != nil {
 		return r, err
 	}
-	norms, err := choice("norms", "all", "all", "one")
+	norms, err := choice("norms", "all", "one")
 	if err != nil {
 		return r, err
 	}
