@@ -10,9 +10,20 @@ import (
 
 // The ConvNeXt parts (official models/convnextv2.py and models/convnext.py;
 // timm's convnext.py names): the "patchify" stem, the "convnext" block and
-// downsample, and the "norm_linear" head.
+// downsample, and the "norm_linear" head. The patchify stem's key norm
+// ("layernorm", the default, or "batchnorm": the ConvNeXt roadmap's steps
+// before its BN → LN step, docs/ROADMAP.md) picks its normalisation; with
+// BatchNorm the conv has no bias, as every conv a BatchNorm follows.
 func init() {
-	RegisterStem("patchify", BlockKind{Check: func(BlockArgs) error { return nil }, Cost: patchifyCost, Build: buildPatchify})
+	RegisterStem("patchify", BlockKind{
+		Keys: []string{"norm"},
+		Check: func(a BlockArgs) error {
+			_, err := normKind(a.Params, "norm")
+			return err
+		},
+		Cost:  patchifyCost,
+		Build: buildPatchify,
+	})
 	RegisterDownsample("convnext", BlockKind{Check: func(BlockArgs) error { return nil }, Cost: convnextDownsampleCost, Build: buildConvNeXtDownsample})
 	RegisterBlock("convnext", BlockKind{
 		Keys:       []string{"kernel", "mlp_ratio", "hidden", "grn", "layer_scale", "se", "eca"},
@@ -38,24 +49,30 @@ func noHeadDim(kind string) func(BlockArgs) error {
 	}
 }
 
-// patchifyCost: Conv2D k=s=Stride with bias, LayerNorm (output and two
-// statistics per pixel).
+// patchifyCost: Conv2D k=s=Stride (with bias under LayerNorm), then
+// LayerNorm (output and two statistics per pixel) or BatchNorm (output and
+// two statistics per channel).
 func patchifyCost(a BlockArgs, n, h, w int) Cost {
 	H, W := h/a.Stride, w/a.Stride
 	p, d := float64(n)*float64(H)*float64(W), float64(a.Out)
-	return Cost{
-		Params: float64(a.In*a.Stride*a.Stride)*d + d + 2*d,
-		Saved:  2*p*d + 2*p, OutH: H, OutW: W,
-	}
+	c := Cost{Params: float64(a.In*a.Stride*a.Stride)*d + 2*d, Saved: p * d, OutH: H, OutW: W}
+	nk, _ := normKind(a.Params, "norm")
+	c.Params += nk.biasParams(d)
+	c.Saved += nk.saved(p, d)
+	return c
 }
 
 func buildPatchify(a BlockArgs) (layers.Layer, error) {
-	conv, err := layers.NewConv2D(a.Backend, layers.Join(a.Name, "0"), a.In, a.Out, a.Stride, a.Stride, 0, true, a.Init)
+	nk, err := normKind(a.Params, "norm")
+	if err != nil {
+		return nil, err
+	}
+	conv, err := layers.NewConv2D(a.Backend, layers.Join(a.Name, "0"), a.In, a.Out, a.Stride, a.Stride, 0, nk.bias(), a.Init)
 	if err != nil {
 		return nil, err
 	}
 	conv.NoInputGrad = true
-	norm, err := layers.NewLayerNorm(a.Backend, layers.Join(a.Name, "1"), a.Out, a.Eps)
+	norm, err := nk.build(a, layers.Join(a.Name, "1"), a.Out)
 	if err != nil {
 		return nil, err
 	}

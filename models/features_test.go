@@ -28,19 +28,7 @@ func TestFeaturesGolden(t *testing.T) {
 	}{{cpu.New(), 1e-4, 1e-5}, {cpu.New64(), 2e-7, 1e-12}} {
 		for _, name := range []string{"convnext_tiny", "resnet50"} {
 			t.Run(name+"/"+tc.be.Name(), func(t *testing.T) {
-				path := filepath.Join("testdata", "golden", "features", name+".safetensors")
-				golden, meta, err := ReadSafetensors(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gain, err := strconv.ParseFloat(meta["gain"], 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var in []int
-				if err := json.Unmarshal([]byte(meta["input"]), &in); err != nil {
-					t.Fatal(err)
-				}
+				golden, gain, in := readFeatureGolden(t, name)
 				c, err := Variant(name)
 				if err != nil {
 					t.Fatal(err)
@@ -85,6 +73,24 @@ func TestFeaturesGolden(t *testing.T) {
 			})
 		}
 	}
+}
+
+// readFeatureGolden reads testdata/golden/features/<name>.safetensors:
+// timm's feature maps features.0 … features.3, the formula's gain and the
+// input shape [N, C, H, W].
+func readFeatureGolden(t *testing.T, name string) (golden []Tensor, gain float64, input []int) {
+	t.Helper()
+	golden, meta, err := ReadSafetensors(filepath.Join("testdata", "golden", "features", name+".safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gain, err = strconv.ParseFloat(meta["gain"], 64); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(meta["input"]), &input); err != nil {
+		t.Fatal(err)
+	}
+	return golden, gain, input
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

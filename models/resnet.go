@@ -12,7 +12,9 @@ import (
 // dict with the "resnet" naming (conv1, bn1, layerI.J.*, fc):
 //
 //   - stem "resnet": conv1 (7×7, stride 2, pad 3, no bias) → bn1 → ReLU →
-//     3×3 stride-2 pad-1 max pool; Dim channels, total stride 4.
+//     3×3 stride-2 pad-1 max pool; Dim channels, total stride 4. Stride 2
+//     leaves the max pool out (the usual stem for small images, which the
+//     roadmap study at 28² uses).
 //   - block "bottleneck": conv1 (1×1 to mid) → bn1 → ReLU → conv2 (3×3,
 //     the block's stride, groups) → bn2 → ReLU → conv3 (1×1 to dim) → bn3,
 //     plus the shortcut (the identity, or downsample.0 1×1 conv with the
@@ -74,26 +76,32 @@ func resnetPreset(depths []int, block Params) Config {
 }
 
 func checkResNetStem(a BlockArgs) error {
-	if a.Stride != 4 {
-		return fmt.Errorf("field stride: the resnet stem strides 4 (7×7 stride-2 conv, stride-2 max pool), got %d: %w", a.Stride, ErrSpec)
+	if a.Stride != 4 && a.Stride != 2 {
+		return fmt.Errorf("field stride: the resnet stem strides 4 (7×7 stride-2 conv, stride-2 max pool) or 2 (no max pool), got %d: %w", a.Stride, ErrSpec)
 	}
 	return nil
 }
 
 // resnetStemCost: conv, BatchNorm (output and two statistics per channel)
-// and ReLU at half resolution, then the pooled output.
+// and ReLU at half resolution, then the pooled output (stride 4).
 func resnetStemCost(a BlockArgs, n, h, w int) Cost {
 	h1, w1 := (h+1)/2, (w+1)/2
-	h2, w2 := (h1+1)/2, (w1+1)/2
 	d := float64(a.Out)
-	p1, p2 := float64(n*h1*w1), float64(n*h2*w2)
-	return Cost{Params: float64(a.In*49)*d + 2*d, Saved: 3*p1*d + 2*d + p2*d, OutH: h2, OutW: w2}
+	p1 := float64(n * h1 * w1)
+	c := Cost{Params: float64(a.In*49)*d + 2*d, Saved: 3*p1*d + 2*d, OutH: h1, OutW: w1}
+	if a.Stride == 4 {
+		c.OutH, c.OutW = (h1+1)/2, (w1+1)/2
+		c.Saved += float64(n*c.OutH*c.OutW) * d
+	}
+	return c
 }
 
 func buildResNetStem(a BlockArgs) (layers.Layer, error) {
 	b := convBNBuilder{a: a}
 	b.convBN("conv1", "bn1", a.In, a.Out, 7, 2, 1, true)
-	b.add(layers.NewMaxPool2d(a.Backend, layers.Join(a.Name, "maxpool"), 3, 2, 1))
+	if a.Stride == 4 {
+		b.add(layers.NewMaxPool2d(a.Backend, layers.Join(a.Name, "maxpool"), 3, 2, 1))
+	}
 	if b.err != nil {
 		return nil, b.err
 	}

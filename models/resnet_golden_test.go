@@ -12,9 +12,10 @@ import (
 )
 
 // TestResNetGolden builds resnet50 and resnext50_32x4d from their presets,
-// checks that the model's parameters and buffers are exactly timm's state
-// dict (every name and shape, the golden file's list), loads the formula's
-// weights by name and matches timm's float64 logits
+// and the ConvNeXt roadmap's last step (roadmap_12_convnext_tiny) against
+// timm's convnext_tiny, checks that the model's parameters and buffers are
+// exactly timm's state dict (every name and shape, the golden file's list),
+// loads the formula's weights by name and matches timm's float64 logits
 // (scripts/golden/resnet.py) for a [2, 3, 64, 64] input: within 1e-4
 // relative on the float32 CPU backend (plus 1e-5 of the largest logit for
 // logits near zero), within 1e-9 on the float64 one.
@@ -23,9 +24,10 @@ func TestResNetGolden(t *testing.T) {
 		be         kernels.Backend
 		rtol, atol float64
 	}{{cpu.New(), 1e-4, 1e-5}, {cpu.New64(), 1e-9, 1e-12}} {
-		for _, name := range []string{"resnet50", "resnext50_32x4d"} {
+		for name, golden := range map[string]string{"resnet50": "resnet/resnet50", "resnext50_32x4d": "resnet/resnext50_32x4d",
+			"roadmap_12_convnext_tiny": "roadmap/convnext_tiny"} {
 			t.Run(name+"/"+tc.be.Name(), func(t *testing.T) {
-				g, err := testutil.LoadEfficientGolden(filepath.Join("testdata", "golden", "resnet", name+".json"))
+				g, err := testutil.LoadEfficientGolden(filepath.Join("testdata", "golden", golden+".json"))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/nextconv/nextconv/internal/testutil"
-	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
 )
 
@@ -27,29 +25,33 @@ func TestResNetParamCounts(t *testing.T) {
 		if got := m.NumParams(); got != want {
 			t.Errorf("%s: %d parameters, timm has %d", name, got, want)
 		}
-		fp, err := c.Footprint(1, 224, 224)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := int(fp.Params); got != want {
-			t.Errorf("%s: analytic count %d, timm has %d", name, got, want)
-		}
 		for _, size := range []int{224, 225} {
-			fp, err := c.Footprint(1, size, size)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows, err := m.Describe(1, size, size, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tot := Totals(rows)
-			if int(tot.Params) != want || tot.SavedBytes != fp.ActivationBytes {
-				t.Errorf("%s at %d: Describe %d params %d bytes held, footprint %d bytes", name, size, tot.Params, tot.SavedBytes, fp.ActivationBytes)
-			}
+			tot := describeChecked(t, name, c, m, size)
 			t.Logf("%s at %d²: %d params, %.3f GMACs", name, size, tot.Params, float64(tot.MACs)/1e9)
 		}
 	}
+}
+
+// describeChecked returns the totals of m's Describe rows for one
+// size×size image, failing the test unless they agree with the built
+// model's parameter count and c's analytic Footprint (parameters and held
+// activation bytes).
+func describeChecked(t *testing.T, name string, c Config, m *Model, size int) LayerInfo {
+	t.Helper()
+	fp, err := c.Footprint(1, size, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := m.Describe(1, size, size, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := Totals(rows)
+	if int64(tot.Params) != fp.Params || tot.Params != m.NumParams() || tot.SavedBytes != fp.ActivationBytes {
+		t.Errorf("%s at %d²: Describe %d params %d bytes held, footprint %d params %d bytes, built %d params",
+			name, size, tot.Params, tot.SavedBytes, fp.Params, fp.ActivationBytes, m.NumParams())
+	}
+	return tot
 }
 
 // TestResNetGradients checks a small ResNeXt (the resnet stem, a stage
@@ -67,47 +69,7 @@ func TestResNetGradients(t *testing.T) {
 		{Kind: "bottleneck", Depth: 2, Dim: 8, Stride: 1},
 		{Kind: "bottleneck", Depth: 1, Dim: 16, Stride: 2, Params: Params{"groups": 2}},
 	}
-	be := cpu.New64()
-	m, err := New(be, c, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.SetTraining(true)
-	rng := testutil.NewRand(3)
-	for _, p := range m.Params() {
-		copy(p.Value.Host64(), testutil.Rand64(rng, p.Value.Len(), 0.5))
-	}
-	x, _ := be.Alloc(kernels.Shape{2, 13, 11, 2})
-	copy(x.Host64(), testutil.Rand64(rng, x.Len(), 1))
-	r := testutil.Rand64(rng, 2*3, 1)
-	loss := func() float64 {
-		y, err := m.Forward(x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := 0.0
-		for i, v := range y.Host64() {
-			s += v * r[i]
-		}
-		return s
-	}
-	loss()
-	if err := m.Arena.ZeroGrad(); err != nil {
-		t.Fatal(err)
-	}
-	dy, _ := be.Alloc(kernels.Shape{2, 3})
-	copy(dy.Host64(), r)
-	if err := m.Backward(dy); err != nil {
-		t.Fatal(err)
-	}
-	grads := make([][]float64, len(m.Params()))
-	for i, p := range m.Params() {
-		grads[i] = append([]float64(nil), p.Grad.Host64()...)
-	}
-	const h, rtol, atol = 1e-6, 1e-5, 1e-7
-	for i, p := range m.Params() {
-		testutil.AllClose(t, "d"+p.Name, grads[i], testutil.NumGrad(p.Value.Host64(), h, loss), rtol, atol)
-	}
+	gradCheck(t, c)
 }
 
 // TestResNetProfile profiles resnet50 at 64² on the CPU: the profiler's

@@ -445,12 +445,16 @@ func inlineTOML(m map[string]any) ([]byte, error) {
 }
 
 // ConvNeXtOnly reports whether every part of c's Spec is ConvNeXt's (the
-// patchify stem, convnext blocks and downsamples, the norm_linear head):
-// the networks the official repositories' checkpoint naming can name.
+// patchify stem with its LayerNorm, convnext blocks and downsamples, the
+// norm_linear head): the networks the official repositories' checkpoint
+// naming can name.
 func (c Config) ConvNeXtOnly() bool {
 	sp := c.Spec()
 	if sp.Stem.Kind != "patchify" || sp.Head.Kind != "norm_linear" || c.Names != "" {
 		return false
+	}
+	if nk, err := normKind(sp.Stem.Params, "norm"); err != nil || nk != layerNorm {
+		return false // the roadmap's BatchNorm patchify stem
 	}
 	for _, st := range sp.Stages {
 		if st.Kind != "convnext" || (st.Downsample != "" && st.Downsample != "convnext") {

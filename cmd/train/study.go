@@ -17,7 +17,8 @@ func studyCmd(ctx context.Context, args []string) error {
 
 trains every [[candidate]] of the study file with its one recipe, measures params, MACs,
 training img/s, inference latency at batch 1 and 64, test top-1/top-5 and (qat = true) int8
-top-1, and writes results.csv, results.md, top1_vs_macs.png and top1_vs_latency.png into
+top-1, and writes results.csv, results.md, top1_vs_macs.png and top1_vs_latency.png (and
+steps.png, top-1 and MACs along the candidates' order, with [study] steps_plot = true) into
 [study] out_dir; re-running skips finished candidates and resumes an interrupted one
 (-remeasure: and measures the finished ones' latencies again)`)
 	path := fs.String("config", "", "study TOML file (required; see configs/study_*.toml)")

@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Golden data for timm's ResNet baselines (resnet50, resnext50_32x4d) and
-for backbone features (Model.Features) of resnet50 and convnext_tiny.
+"""Golden data for timm's ResNet baselines (resnet50, resnext50_32x4d), for
+backbone features (Model.Features) of resnet50 and convnext_tiny, and for
+the ConvNeXt roadmap's last step (convnext_tiny's logits).
 
 Run from the repository root with the system Python that has PyTorch 1.13
 and TIMM_SRC pointing at timm's `timm/` package from
 huggingface/pytorch-image-models at commit aa4b5850, as for efficient.py:
 
-    TIMM_SRC=DIR /usr/bin/python3 scripts/golden/resnet.py
+    TIMM_SRC=DIR /usr/bin/python3 scripts/golden/resnet.py [logits] [features] [roadmap]
+
+(all three parts when none is named).
 
 Weights and inputs come from efficient.py's formula (fill, uniform; its
 docstring defines them), with the same gain search, so no weights are
@@ -22,7 +25,10 @@ committed. It writes:
   float64 on the formula input of shape [1, 3, 32, 48] (a non-square input
   catches a swapped H and W); tensors "features.I" for I = 0..3 (the
   stage index, strides 4, 8, 16, 32) in NHWC, float32, and metadata "gain"
-  and "input" (the NCHW shape).
+  and "input" (the NCHW shape);
+- models/testdata/golden/roadmap/convnext_tiny.json: convnext_tiny's logits
+  in the resnet/ files' format, for the roadmap's last step
+  (roadmap_12_convnext_tiny).
 """
 
 import json
@@ -38,9 +44,11 @@ import efficient
 
 ROOT = efficient.ROOT
 LOGITS_DIR = os.path.join(ROOT, "models", "testdata", "golden", "resnet")
+ROADMAP_DIR = os.path.join(ROOT, "models", "testdata", "golden", "roadmap")
 FEATURES_DIR = os.path.join(ROOT, "models", "testdata", "golden", "features")
 
 MODELS = {"resnet50": 25_557_032, "resnext50_32x4d": 25_028_904}
+ROADMAP = {"convnext_tiny": 28_589_128}
 FEATURES = {"resnet50": (25_557_032, (1, 2, 3, 4)), "convnext_tiny": (28_589_128, (0, 1, 2, 3))}
 FEATURE_INPUT = [1, 3, 32, 48]
 
@@ -83,13 +91,13 @@ def write_safetensors(path, tensors, meta):
     os.replace(tmp, path)
 
 
-def logits(timm):
-    os.makedirs(LOGITS_DIR, exist_ok=True)
-    for name, count in MODELS.items():
+def logits(timm, models=MODELS, out=LOGITS_DIR):
+    os.makedirs(out, exist_ok=True)
+    for name, count in models.items():
         m, params, tensors, gain = with_gain(timm, name, count)
         y = efficient.run(m, [2, 3, 64, 64])
         print(f"{name} gain {gain}: logits std {y.std().item():.4g}, mean |y0 - y1| {(y[0] - y[1]).abs().mean().item():.4g}")
-        write_json(os.path.join(LOGITS_DIR, name + ".json"), {
+        write_json(os.path.join(out, name + ".json"), {
             "model": name, "timm_commit": "aa4b5850", "params": params, "gain": gain,
             "tensors": tensors, "inputs": [{"shape": [2, 3, 64, 64], "logits": y.flatten().tolist()}],
         })
@@ -125,8 +133,15 @@ def main():
     import timm
 
     print("timm", timm.__version__, "torch", torch.__version__)
-    logits(timm)
-    features(timm)
+    parts = set(sys.argv[1:]) or {"logits", "features", "roadmap"}
+    if parts - {"logits", "features", "roadmap"}:
+        sys.exit(f"unknown part(s) {sorted(parts)}: want logits, features or roadmap")
+    if "logits" in parts:
+        logits(timm)
+    if "features" in parts:
+        features(timm)
+    if "roadmap" in parts:
+        logits(timm, ROADMAP, ROADMAP_DIR)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,11 @@ type Settings struct {
 	PruneSteps int     `toml:"prune_steps"`
 	PruneLR    float64 `toml:"prune_lr"`
 	PruneCalib int     `toml:"prune_calib"`
+	// StepsPlot marks the candidates as ordered steps (each changing one
+	// thing of the one before, as the ConvNeXt roadmap's presets do): Run
+	// also writes steps.png, test top-1 and MACs against the step
+	// (WriteSteps).
+	StepsPlot bool `toml:"steps_plot"`
 }
 
 // Candidate is one [[candidate]] entry: a model, trained with the study's

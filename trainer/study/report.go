@@ -199,3 +199,52 @@ func margin(lo, hi float64) float64 {
 	}
 	return 1
 }
+
+// WriteSteps writes stepsPlot into dir: for a study whose candidates are
+// ordered steps (the ConvNeXt roadmap, docs/ROADMAP.md), test top-1 (top
+// panel) and MACs per image (bottom panel) against the step, the x axis
+// labelled with the candidates' names in the study's order, as an 8×8 in
+// PNG written atomically. [study] steps_plot = true asks for it.
+func WriteSteps(dir string, rs []Result) error {
+	err := fsutil.WriteAtomic(filepath.Join(dir, stepsPlot), func(w io.Writer) error {
+		top1 := make(plotter.XYs, len(rs))
+		macs := make(plotter.XYs, len(rs))
+		named, blank := make([]gplot.Tick, len(rs)), make([]gplot.Tick, len(rs)) // names under the bottom panel only
+		for i, r := range rs {
+			top1[i] = plotter.XY{X: float64(i), Y: r.Top1}
+			macs[i] = plotter.XY{X: float64(i), Y: float64(r.MACs) / 1e6}
+			named[i], blank[i] = gplot.Tick{Value: float64(i), Label: r.Name}, gplot.Tick{Value: float64(i), Label: " "} // a blank label: still a major tick, with its grid line
+		}
+		var plots []*gplot.Plot
+		for _, panel := range []struct {
+			xys   plotter.XYs
+			label string
+			color color.Color
+			ticks []gplot.Tick
+		}{{top1, "test top-1 (%)", plot.Top1Color, blank}, {macs, "MACs per image (millions)", plot.TrainLossColor, named}} {
+			p := gplot.New()
+			p.Y.Label.Text = panel.label
+			p.Add(plotter.NewGrid())
+			if len(rs) > 0 {
+				l, s, err := plotter.NewLinePoints(panel.xys)
+				if err != nil {
+					return err
+				}
+				l.Color, l.Width = panel.color, vg.Points(1.5)
+				s.Color, s.Shape, s.Radius = panel.color, draw.CircleGlyph{}, vg.Points(3.5)
+				p.Add(l, s)
+			}
+			p.X.Min, p.X.Max = -0.5, float64(len(rs))-0.5
+			p.X.Tick.Marker = gplot.ConstantTicks(panel.ticks)
+			plots = append(plots, p)
+		}
+		plots[0].Title.Text = "test top-1 and MACs along the steps"
+		plots[1].X.Tick.Label.Rotation = math.Pi / 4
+		plots[1].X.Tick.Label.XAlign, plots[1].X.Tick.Label.YAlign = draw.XRight, draw.YTop
+		return plot.WritePNG(w, plots, 8*vg.Inch, 8*vg.Inch)
+	})
+	if err != nil {
+		return fmt.Errorf("study: %s: %w", stepsPlot, err)
+	}
+	return nil
+}

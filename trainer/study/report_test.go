@@ -1,10 +1,14 @@
 package study
 
 import (
+	"image/color"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nextconv/nextconv/trainer/plot"
 )
 
 // TestWriteReportsMarksFront writes the reports of four known results and
@@ -55,5 +59,48 @@ func TestWriteReportsMarksFront(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() < 1000 {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+// TestWriteSteps draws the steps plot of three results and checks the
+// picture: 8×8 in at the plot DPI, with the top-1 line's colour in the top
+// half and the MACs line's in the bottom half, and no file for an
+// unwritable directory.
+func TestWriteSteps(t *testing.T) {
+	rs := []Result{{Name: "00_resnet50", MACs: 8e6, Top1: 90}, {Name: "01_stage_ratio", MACs: 9e6, Top1: 91}, {Name: "02_patchify", MACs: 7e6, Top1: 89.5}}
+	dir := t.TempDir()
+	if err := WriteSteps(dir, rs); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, stepsPlot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	if side := int(8 * plot.DPI); b.Dx() != side || b.Dy() != side {
+		t.Errorf("steps.png is %v, want %d×%d", b, side, side)
+	}
+	has := func(c color.RGBA, y0, y1 int) bool {
+		for y := y0; y < y1; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				r, g, bl, _ := img.At(x, y).RGBA()
+				if uint8(r>>8) == c.R && uint8(g>>8) == c.G && uint8(bl>>8) == c.B {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	mid := (b.Min.Y + b.Max.Y) / 2
+	if !has(plot.Top1Color, b.Min.Y, mid) || has(plot.Top1Color, mid, b.Max.Y) || !has(plot.TrainLossColor, mid, b.Max.Y) {
+		t.Errorf("steps.png: want the top-1 line above, the MACs line below")
+	}
+	if err := WriteSteps(filepath.Join(dir, "missing", "dir"), rs); err == nil {
+		t.Error("no error for a missing directory")
 	}
 }

@@ -71,6 +71,7 @@ const (
 	mdFile      = "results.md"
 	macsPlot    = "top1_vs_macs.png"
 	latencyPlot = "top1_vs_latency.png"
+	stepsPlot   = "steps.png" // WriteSteps, with [study] steps_plot
 )
 
 // Options are Run's optional inputs.
@@ -165,6 +166,11 @@ func Run(ctx context.Context, s *Study, o Options) ([]Result, error) {
 	}
 	if err := WriteReports(dir, results); err != nil {
 		return results, err
+	}
+	if s.Settings.StepsPlot {
+		if err := WriteSteps(dir, results); err != nil {
+			return results, err
+		}
 	}
 	fmt.Fprintf(log, "study: %d candidates in %s; results in %s\n", n, time.Since(start).Round(time.Second), filepath.Join(dir, mdFile))
 	return results, nil

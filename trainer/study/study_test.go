@@ -466,3 +466,54 @@ func TestShippedStudyCandidates(t *testing.T) {
 			len(s.Candidates), hybrids, attention, phi, qat, pruned)
 	}
 }
+
+// TestShippedRoadmapStudies loads the roadmap studies: each lists the
+// roadmap's steps in order (candidate i is models.Roadmap()[i]) and asks
+// for the steps plot. The Fashion-MNIST and CIFAR-100 ones build every
+// candidate at their input size (28², 32²), each a different network,
+// printing parameters and MACs (the figures in the Fashion-MNIST file's
+// header); the ImageNet one is checked as Load checks it (full-size
+// presets, TestRoadmapPresets in package models builds them).
+func TestShippedRoadmapStudies(t *testing.T) {
+	steps := models.Roadmap()
+	for _, tc := range []struct {
+		file                  string
+		size, inChans, labels int
+	}{{"study_roadmap_fashion_mnist.toml", 28, 1, 10}, {"study_roadmap_cifar100.toml", 32, 3, 100}, {"study_roadmap_imagenet.toml", 0, 3, 1000}} {
+		s, err := Load(filepath.Join("..", "..", "configs", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Candidates) != len(steps) || !s.Settings.StepsPlot {
+			t.Fatalf("%s: %d candidates (the roadmap has %d steps), steps_plot %v", tc.file, len(s.Candidates), len(steps), s.Settings.StepsPlot)
+		}
+		seen := map[string]string{}
+		for i, c := range s.Candidates {
+			if c.Model.Variant != steps[i].Preset {
+				t.Errorf("%s: candidate %d is %s, want step %s", tc.file, i, c.Model.Variant, steps[i].Preset)
+			}
+			if tc.size == 0 {
+				continue
+			}
+			mc, err := s.Config(c).ModelConfig(tc.inChans, tc.labels)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name, err)
+			}
+			m, err := models.New(cpu.New(), mc, 0)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name, err)
+			}
+			rows, err := m.Describe(1, tc.size, tc.size, 4)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name, err)
+			}
+			macs := models.Totals(rows).MACs
+			t.Logf("%s %-24s %7d params %6.2f M MACs at %d², depths %v dims %v", tc.file, c.Name, m.NumParams(), float64(macs)/1e6, tc.size, mc.Depths, mc.Dims)
+			key := fmt.Sprint(m.NumParams(), macs, mc.Spec().Stages[0].Params)
+			if other, dup := seen[key]; dup {
+				t.Errorf("%s: %s builds the same model as %s", tc.file, c.Name, other)
+			}
+			seen[key] = c.Name
+		}
+	}
+}
