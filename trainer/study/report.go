@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -153,7 +154,7 @@ func writePareto(w io.Writer, rs []Result, xLabel string, cost func(Result) floa
 		sc.Color, sc.Shape, sc.Radius = dominatedColor, draw.CircleGlyph{}, vg.Points(3)
 		p.Add(sc)
 		p.Legend.Add("candidate", sc)
-		labels, err := plotter.NewLabels(plotter.XYLabels{XYs: all, Labels: names})
+		labels, err := plotter.NewLabels(plotter.XYLabels{XYs: all, Labels: mergeLabels(all, names)})
 		if err != nil {
 			return err
 		}
@@ -186,6 +187,27 @@ func writePareto(w io.Writer, rs []Result, xLabel string, cost func(Result) floa
 	}
 	p.Legend.Top = true
 	return plot.WritePNG(w, []*gplot.Plot{p}, 8*vg.Inch, 6*vg.Inch)
+}
+
+// mergeLabels returns names with the names of points that would print on
+// top of each other (closer than 1 % of the x span and 2 % of the y span,
+// e.g. a pruned model and a narrower one of the same size and accuracy)
+// joined into the first one's label, and the others blank.
+func mergeLabels(xys plotter.XYs, names []string) []string {
+	xmin, xmax, ymin, ymax := plotter.XYRange(xys)
+	near := func(a, b plotter.XY) bool {
+		return math.Abs(a.X-b.X) <= 0.01*(xmax-xmin) && math.Abs(a.Y-b.Y) <= 0.02*(ymax-ymin)
+	}
+	out := slices.Clone(names)
+	for i := range xys {
+		for j := range i {
+			if out[j] != "" && near(xys[i], xys[j]) {
+				out[j], out[i] = out[j]+", "+names[i], ""
+				break
+			}
+		}
+	}
+	return out
 }
 
 // margin returns a tenth of the span [lo, hi], or of |hi| (1 at 0) when

@@ -5,10 +5,12 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nextconv/nextconv/trainer/plot"
+	"gonum.org/v1/plot/plotter"
 )
 
 // TestWriteReportsMarksFront writes the reports of four known results and
@@ -102,5 +104,16 @@ func TestWriteSteps(t *testing.T) {
 	}
 	if err := WriteSteps(filepath.Join(dir, "missing", "dir"), rs); err == nil {
 		t.Error("no error for a missing directory")
+	}
+}
+
+// TestMergeLabels: points that would print on top of each other share one
+// label; distinct points keep their own.
+func TestMergeLabels(t *testing.T) {
+	xys := plotter.XYs{{X: 14.3, Y: 89.13}, {X: 25.7, Y: 88.85}, {X: 14.3, Y: 89.13}, {X: 36.1, Y: 90.75}, {X: 14.31, Y: 89.14}}
+	got := mergeLabels(xys, []string{"a", "b", "c", "d", "e"})
+	want := []string{"a, c, e", "b", "", "d", ""}
+	if !slices.Equal(got, want) {
+		t.Errorf("labels %q, want %q", got, want)
 	}
 }
