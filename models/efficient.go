@@ -137,10 +137,19 @@ func (m *EfficientNet) StateTensors() []*layers.Param {
 // InChans]; H and W must be at least 32 (five stride-2 steps). The result
 // belongs to the model until the next Forward.
 func (m *EfficientNet) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	if len(x.Shape) != 4 || x.Shape[3] != m.Arch.InChans || x.Shape[1] < 32 || x.Shape[2] < 32 {
-		return kernels.Tensor{}, fmt.Errorf("model %s: input shape %v, want [N H W %d] (NHWC) with H, W >= 32: %w", m.Arch.Name, x.Shape, m.Arch.InChans, kernels.ErrShape)
+	if err := m.checkInput(x); err != nil {
+		return kernels.Tensor{}, err
 	}
 	return m.Net.Forward(x)
+}
+
+// checkInput returns an error wrapping kernels.ErrShape unless x is [N, H,
+// W, InChans] with H, W >= 32.
+func (m *EfficientNet) checkInput(x kernels.Tensor) error {
+	if len(x.Shape) != 4 || x.Shape[3] != m.Arch.InChans || x.Shape[1] < 32 || x.Shape[2] < 32 {
+		return fmt.Errorf("model %s: input shape %v, want [N H W %d] (NHWC) with H, W >= 32: %w", m.Arch.Name, x.Shape, m.Arch.InChans, kernels.ErrShape)
+	}
+	return nil
 }
 
 // Backward propagates dlogits [N, NumClasses], accumulating parameter
