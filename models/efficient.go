@@ -41,26 +41,10 @@ func NewEfficientNet(be kernels.Backend, arch EfficientArch, seed uint64) (*Effi
 	}
 	init := rand.New(rand.NewPCG(seed, 1))
 	m := &EfficientNet{Arch: arch, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath))}
-	var net []layers.Layer
-	var firstErr error
-	add := func(l layers.Layer, err error) {
-		if firstErr == nil && err != nil {
-			firstErr = err
-		}
-		if firstErr == nil {
-			net = append(net, l)
-		}
+	net, err := efficientStem(be, init, arch.InChans, arch.StemWidth, act)
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: %w", arch.Name, err)
 	}
-	convBN := func(conv, bn string, cin, cout, k, stride int) {
-		c, err := layers.NewConv2D(be, conv, cin, cout, k, stride, k/2, false, init)
-		if c != nil && conv == "conv_stem" {
-			c.NoInputGrad = true
-		}
-		add(c, err)
-		add(layers.NewBatchNorm2d(be, bn, cout, layers.DefaultBNEps, layers.DefaultBNMomentum))
-		add(layers.NewActivation(be, bn+".act", act))
-	}
-	convBN("conv_stem", "bn1", arch.InChans, arch.StemWidth, 3, 2)
 	in := arch.StemWidth
 	for i, st := range arch.Stages {
 		for j, bc := range st {
@@ -75,23 +59,11 @@ func NewEfficientNet(be kernels.Backend, arch EfficientArch, seed uint64) (*Effi
 			in = bc.Out
 		}
 	}
-	switch arch.Head {
-	case HeadEfficientNet:
-		convBN("conv_head", "bn2", in, arch.Features, 1, 1)
-		net = append(net, layers.NewGlobalAvgPool(be, "global_pool"))
-	case HeadMobileNetV4:
-		pool := layers.NewGlobalAvgPool(be, "global_pool")
-		pool.KeepDims = true // the 1×1 conv_head runs on [N, 1, 1, C]
-		net = append(net, pool)
-		convBN("conv_head", "norm_head", in, arch.Features, 1, 1)
-		net = append(net, layers.NewReshape("flatten", arch.Features))
-	default:
-		return nil, fmt.Errorf("models: %s: head %q unknown (want %s or %s)", arch.Name, arch.Head, HeadEfficientNet, HeadMobileNetV4)
+	head, err := efficientHead(be, init, arch.Head, in, arch.Features, arch.NumClasses, act)
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: %w", arch.Name, err)
 	}
-	add(layers.NewLinear(be, "classifier", arch.Features, arch.NumClasses, true, init))
-	if firstErr != nil {
-		return nil, fmt.Errorf("models: %s: %w", arch.Name, firstErr)
-	}
+	net = append(net, head...)
 	m.Net = layers.NewSequential("", net...)
 	if m.Arena, err = layers.NewArena(be, m.Net.Params()); err != nil {
 		return nil, err

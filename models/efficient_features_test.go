@@ -24,7 +24,7 @@ import (
 // same tensors.
 func TestEfficientFeaturesGolden(t *testing.T) {
 	info := map[string][]FeatureInfo{
-		"efficientnet_b0": {{0, 16, 2}, {1, 24, 4}, {2, 40, 8}, {4, 112, 16}, {6, 320, 32}},
+		"efficientnet_b0":        {{0, 16, 2}, {1, 24, 4}, {2, 40, 8}, {4, 112, 16}, {6, 320, 32}},
 		"mobilenetv4_conv_small": {{-1, 32, 2}, {0, 32, 4}, {1, 64, 8}, {2, 96, 16}, {4, 960, 32}},
 	}
 	for _, tc := range []struct {
