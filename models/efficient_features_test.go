@@ -3,12 +3,10 @@ package models
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"path/filepath"
 	"strconv"
 	"testing"
 
-	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
 )
@@ -74,13 +72,7 @@ func TestEfficientFeaturesGolden(t *testing.T) {
 					if gt.Name != fmt.Sprintf("features.%d", i) || !f.Shape.Equal(kernels.Shape(gt.Shape)) || !f.Shape.Equal(want) {
 						t.Fatalf("feature %d: model %v, timm %s %v, FeatureInfo %v", i, f.Shape, gt.Name, gt.Shape, want)
 					}
-					wantV := make([]float64, len(gt.Data))
-					peak := 0.0
-					for j, v := range gt.Data {
-						wantV[j] = float64(v)
-						peak = max(peak, math.Abs(wantV[j]))
-					}
-					testutil.AllClose(t, fmt.Sprintf("%s features.%d", name, i), hostValues(t, tc.be, f), wantV, tc.rtol, tc.atol*peak)
+					matchFeature(t, tc.be, name, f, gt, tc.rtol, tc.atol)
 				}
 				sub, err := m.Features(x, []int{1, 4})
 				if err != nil {
