@@ -35,6 +35,13 @@ type Resource struct {
 // (CIFAR: https://www.cs.toronto.edu/~kriz/cifar.html; Fashion-MNIST: the
 // zalandoresearch/fashion-mnist README, also torchvision's FashionMNIST
 // resources).
+//
+// The CIFAR archives have no SHA256 yet: their authors publish only MD5s,
+// and a SHA-256 must be computed from an MD5-verified copy, which could not
+// be downloaded where this code was written (the build machines reach only
+// the Go module proxy and the Debian and npm registries). MD5 catches
+// truncated and corrupted transfers but not a deliberately forged archive;
+// set SHA256 (checked in addition to MD5) once someone has computed it.
 var (
 	// FashionMNISTResources are the four gzip files of Fashion-MNIST, from
 	// Zalando's S3 website mirror (torchvision's source) and the GitHub

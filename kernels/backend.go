@@ -120,7 +120,7 @@ type NormOps interface {
 	GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma Tensor, s GRNShape) error
 }
 
-// ActivationOps are GELU and global average pooling.
+// ActivationOps are GELU, global average pooling and max pooling.
 type ActivationOps interface {
 	// GELU computes y = GELU(x) elementwise; y may alias x.
 	GELU(y, x Tensor, approx GELUApprox) error
@@ -131,6 +131,16 @@ type ActivationOps interface {
 	AvgPool(y, x Tensor, s PoolShape) error
 	// AvgPoolBackward overwrites dx [N, HW, C] = dy[n, c]/HW.
 	AvgPoolBackward(dx, dy Tensor, s PoolShape) error
+
+	// MaxPool writes the maxima of each window of x [N, H, W, C] into y
+	// [N, OH, OW, C] for [MaxPoolShape] s: padding never wins, the first
+	// maximum in row-major window order wins a tie and a NaN wins over
+	// numbers (PyTorch's nn.MaxPool2d).
+	MaxPool(y, x Tensor, s MaxPoolShape) error
+	// MaxPoolBackward overwrites dx [N, H, W, C] with dy [N, OH, OW, C]
+	// routed to each window's winner in x (as MaxPool picks it), summed
+	// in row-major output order where windows overlap.
+	MaxPoolBackward(dx, dy, x Tensor, s MaxPoolShape) error
 }
 
 // ElementwiseOps are the adds and scalings that residuals, drop path, layer

@@ -310,16 +310,3 @@ func (s MaxPoolShape) Validate() error {
 	}
 	return nil
 }
-
-// MaxPooler is implemented by backends with a max pool kernel (the CPU
-// backend; the CUDA backend has none yet, and layers.MaxPool2d refuses to
-// run on a backend without it).
-type MaxPooler interface {
-	// MaxPool writes the window maxima of x [N, H, W, C] into y [N, OH,
-	// OW, C].
-	MaxPool(y, x Tensor, s MaxPoolShape) error
-	// MaxPoolBackward overwrites dx [N, H, W, C] with dy [N, OH, OW, C]
-	// routed to each window's maximum in x (the first in row-major order
-	// on ties, as PyTorch's CPU kernel), summed where windows overlap.
-	MaxPoolBackward(dx, dy, x Tensor, s MaxPoolShape) error
-}

@@ -1,21 +1,17 @@
 package layers
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// ErrNoMaxPool is wrapped by the error of a MaxPool2d on a backend without
-// a max pool kernel ([kernels.MaxPooler]; the CUDA backend has none yet).
-var ErrNoMaxPool = errors.New("backend has no max pool kernel (CPU only for now)")
-
 // MaxPool2d is PyTorch's nn.MaxPool2d(K, Stride, Pad) on NHWC input: x [N,
 // H, W, C] → y [N, OH, OW, C], OH = (H + 2·Pad − K)/Stride + 1 (floor);
 // padding never wins. ResNet's stem pools with K 3, Stride 2, Pad 1
-// (timm's resnet.py). It runs on backends implementing
-// [kernels.MaxPooler] and returns an error wrapping [ErrNoMaxPool] on others.
+// (timm's resnet.py). Ties go to the first maximum in window order and a
+// NaN wins ([kernels.ActivationOps].MaxPool); outputs and input gradients
+// are activations (bf16 in bf16 precision).
 type MaxPool2d struct {
 	name           string
 	be             kernels.Backend
@@ -51,29 +47,17 @@ func (l *MaxPool2d) shape(in kernels.Shape) (kernels.MaxPoolShape, error) {
 	return s, nil
 }
 
-func (l *MaxPool2d) pooler(phase string) (kernels.MaxPooler, error) {
-	p, ok := l.be.(kernels.MaxPooler)
-	if !ok {
-		return nil, LayerError(l.name, "MaxPool2d", phase, ErrNoMaxPool)
-	}
-	return p, nil
-}
-
 // Forward pools x [N, H, W, C].
 func (l *MaxPool2d) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	defer PopRange(PushRange(l.be, l.name))
-	p, err := l.pooler("forward")
-	if err != nil {
-		return kernels.Tensor{}, err
-	}
 	s, err := l.shape(x.Shape)
 	if err != nil {
 		return kernels.Tensor{}, err
 	}
 	oh, ow := s.Out()
-	y, err := l.out.Get(l.be, kernels.Shape{s.N, oh, ow, s.C})
+	y, err := l.out.GetAct(l.be, kernels.Shape{s.N, oh, ow, s.C})
 	if err == nil {
-		err = p.MaxPool(y, x, s)
+		err = l.be.MaxPool(y, x, s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "MaxPool2d", "forward", err)
@@ -88,13 +72,9 @@ func (l *MaxPool2d) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	if l.x.Nil() {
 		return kernels.Tensor{}, LayerError(l.name, "MaxPool2d", "backward", ErrNoForward)
 	}
-	p, err := l.pooler("backward")
-	if err != nil {
-		return kernels.Tensor{}, err
-	}
-	dx, err := l.dx.Get(l.be, l.x.Shape)
+	dx, err := l.dx.GetAct(l.be, l.x.Shape)
 	if err == nil {
-		err = p.MaxPoolBackward(dx, dy, l.x, l.s)
+		err = l.be.MaxPoolBackward(dx, dy, l.x, l.s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "MaxPool2d", "backward", err)

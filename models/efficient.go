@@ -41,26 +41,10 @@ func NewEfficientNet(be kernels.Backend, arch EfficientArch, seed uint64) (*Effi
 	}
 	init := rand.New(rand.NewPCG(seed, 1))
 	m := &EfficientNet{Arch: arch, Backend: be, DropRNG: philox.New(philox.Derive(seed, philox.StreamDropPath))}
-	var net []layers.Layer
-	var firstErr error
-	add := func(l layers.Layer, err error) {
-		if firstErr == nil && err != nil {
-			firstErr = err
-		}
-		if firstErr == nil {
-			net = append(net, l)
-		}
+	net, err := efficientStem(be, init, arch.InChans, arch.StemWidth, act)
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: %w", arch.Name, err)
 	}
-	convBN := func(conv, bn string, cin, cout, k, stride int) {
-		c, err := layers.NewConv2D(be, conv, cin, cout, k, stride, k/2, false, init)
-		if c != nil && conv == "conv_stem" {
-			c.NoInputGrad = true
-		}
-		add(c, err)
-		add(layers.NewBatchNorm2d(be, bn, cout, layers.DefaultBNEps, layers.DefaultBNMomentum))
-		add(layers.NewActivation(be, bn+".act", act))
-	}
-	convBN("conv_stem", "bn1", arch.InChans, arch.StemWidth, 3, 2)
 	in := arch.StemWidth
 	for i, st := range arch.Stages {
 		for j, bc := range st {
@@ -75,23 +59,11 @@ func NewEfficientNet(be kernels.Backend, arch EfficientArch, seed uint64) (*Effi
 			in = bc.Out
 		}
 	}
-	switch arch.Head {
-	case HeadEfficientNet:
-		convBN("conv_head", "bn2", in, arch.Features, 1, 1)
-		net = append(net, layers.NewGlobalAvgPool(be, "global_pool"))
-	case HeadMobileNetV4:
-		pool := layers.NewGlobalAvgPool(be, "global_pool")
-		pool.KeepDims = true // the 1×1 conv_head runs on [N, 1, 1, C]
-		net = append(net, pool)
-		convBN("conv_head", "norm_head", in, arch.Features, 1, 1)
-		net = append(net, layers.NewReshape("flatten", arch.Features))
-	default:
-		return nil, fmt.Errorf("models: %s: head %q unknown (want %s or %s)", arch.Name, arch.Head, HeadEfficientNet, HeadMobileNetV4)
+	head, err := efficientHead(be, init, arch.Head, in, arch.Features, arch.NumClasses, act)
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: %w", arch.Name, err)
 	}
-	add(layers.NewLinear(be, "classifier", arch.Features, arch.NumClasses, true, init))
-	if firstErr != nil {
-		return nil, fmt.Errorf("models: %s: %w", arch.Name, firstErr)
-	}
+	net = append(net, head...)
 	m.Net = layers.NewSequential("", net...)
 	if m.Arena, err = layers.NewArena(be, m.Net.Params()); err != nil {
 		return nil, err
@@ -137,10 +109,19 @@ func (m *EfficientNet) StateTensors() []*layers.Param {
 // InChans]; H and W must be at least 32 (five stride-2 steps). The result
 // belongs to the model until the next Forward.
 func (m *EfficientNet) Forward(x kernels.Tensor) (kernels.Tensor, error) {
-	if len(x.Shape) != 4 || x.Shape[3] != m.Arch.InChans || x.Shape[1] < 32 || x.Shape[2] < 32 {
-		return kernels.Tensor{}, fmt.Errorf("model %s: input shape %v, want [N H W %d] (NHWC) with H, W >= 32: %w", m.Arch.Name, x.Shape, m.Arch.InChans, kernels.ErrShape)
+	if err := m.checkInput(x); err != nil {
+		return kernels.Tensor{}, err
 	}
 	return m.Net.Forward(x)
+}
+
+// checkInput returns an error wrapping kernels.ErrShape unless x is [N, H,
+// W, InChans] with H, W >= 32.
+func (m *EfficientNet) checkInput(x kernels.Tensor) error {
+	if len(x.Shape) != 4 || x.Shape[3] != m.Arch.InChans || x.Shape[1] < 32 || x.Shape[2] < 32 {
+		return fmt.Errorf("model %s: input shape %v, want [N H W %d] (NHWC) with H, W >= 32: %w", m.Arch.Name, x.Shape, m.Arch.InChans, kernels.ErrShape)
+	}
+	return nil
 }
 
 // Backward propagates dlogits [N, NumClasses], accumulating parameter

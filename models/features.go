@@ -1,7 +1,6 @@
 package models
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/nextconv/nextconv/kernels"
@@ -12,7 +11,7 @@ import (
 // the feature's side, the product of the stem's and the stages' strides up
 // to it).
 type FeatureInfo struct {
-	Stage     int // stage index, 0-based
+	Stage     int // stage index, 0-based (−1: an EfficientNet's stem)
 	Channels  int // C of the feature [N, H', W', C]
 	Reduction int // H' = ⌈H/Reduction⌉ for ResNet's padded convolutions, ⌊H/Reduction⌋ for ConvNeXt's patchify and downsamples (equal when Reduction divides H)
 }
@@ -47,13 +46,8 @@ func (m *Model) FeatureInfo() []FeatureInfo {
 // It returns Forward's errors for a bad input, and an error naming the
 // stage list when it is empty, out of range or not increasing.
 func (m *Model) Features(x kernels.Tensor, stages []int) ([]kernels.Tensor, error) {
-	ns := len(m.Stages)
-	ok := len(stages) > 0 && stages[0] >= 0 && stages[len(stages)-1] < ns
-	for i := 1; ok && i < len(stages); i++ {
-		ok = stages[i] > stages[i-1]
-	}
-	if !ok {
-		return nil, fmt.Errorf("model %s: features of stages %v: want strictly increasing stage indices in [0, %d]", m.Config.Name, stages, ns-1)
+	if err := checkFeatureIndices(m.Config.Name, stages, len(m.Stages)); err != nil {
+		return nil, err
 	}
 	if err := m.checkInput(x); err != nil {
 		return nil, err

@@ -55,13 +55,7 @@ func TestFeaturesGolden(t *testing.T) {
 					if want := (kernels.Shape{in[0], ceilDiv(in[2], info[i].Reduction), ceilDiv(in[3], info[i].Reduction), info[i].Channels}); name == "resnet50" && !f.Shape.Equal(want) {
 						t.Errorf("feature %d shape %v, FeatureInfo says %v", i, f.Shape, want)
 					}
-					want := make([]float64, len(g.Data))
-					peak := 0.0
-					for j, v := range g.Data {
-						want[j] = float64(v)
-						peak = max(peak, math.Abs(want[j]))
-					}
-					testutil.AllClose(t, fmt.Sprintf("%s features.%d", name, i), hostValues(t, tc.be, f), want, tc.rtol, tc.atol*peak)
+					matchFeature(t, tc.be, name, f, g, tc.rtol, tc.atol)
 				}
 				sub, err := m.Features(x, []int{1, 3})
 				if err != nil {
@@ -94,6 +88,20 @@ func readFeatureGolden(t *testing.T, name string) (golden []Tensor, gain float64
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// matchFeature compares feature f of model name on be with timm's golden
+// tensor g (NHWC float32) within rtol relative plus atol times the golden
+// feature's largest magnitude.
+func matchFeature(t *testing.T, be kernels.Backend, name string, f kernels.Tensor, g Tensor, rtol, atol float64) {
+	t.Helper()
+	want := make([]float64, len(g.Data))
+	peak := 0.0
+	for j, v := range g.Data {
+		want[j] = float64(v)
+		peak = max(peak, math.Abs(want[j]))
+	}
+	testutil.AllClose(t, name+" "+g.Name, hostValues(t, be, f), want, rtol, atol*peak)
+}
 
 // loadFormula sets every parameter and buffer of m to the golden formula's
 // values for its name under timm's shape (the model's shape with BatchNorm's

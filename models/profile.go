@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nextconv/nextconv/kernels"
-	"github.com/nextconv/nextconv/layers"
 )
 
 // timer is a backend wrapper whose profiler ranges measure wall time: every
@@ -50,25 +49,6 @@ func (t *timer) RangePop() {
 	if len(t.stack) > 0 {
 		t.stack[len(t.stack)-1].child += d
 	}
-}
-
-// MaxPool passes the max pool through to the wrapped backend, which may
-// have none (an error wrapping layers.ErrNoMaxPool then).
-func (t *timer) MaxPool(y, x kernels.Tensor, s kernels.MaxPoolShape) error {
-	p, ok := t.Backend.(kernels.MaxPooler)
-	if !ok {
-		return fmt.Errorf("%s: %w", t.Backend.Name(), layers.ErrNoMaxPool)
-	}
-	return p.MaxPool(y, x, s)
-}
-
-// MaxPoolBackward passes the max pool's backward through, as MaxPool.
-func (t *timer) MaxPoolBackward(dx, dy, x kernels.Tensor, s kernels.MaxPoolShape) error {
-	p, ok := t.Backend.(kernels.MaxPooler)
-	if !ok {
-		return fmt.Errorf("%s: %w", t.Backend.Name(), layers.ErrNoMaxPool)
-	}
-	return p.MaxPoolBackward(dx, dy, x, s)
 }
 
 // ProfileOptions sets what Profile measures.

@@ -67,18 +67,20 @@ func readState(t *testing.T, path string) map[string][]float32 {
 // bf16 weight copy a resume rebuilds from the float32 checkpoint).
 func TestResumeIsBitIdentical(t *testing.T) {
 	for _, prec := range []string{"fp32", "bf16"} {
-		t.Run(prec, func(t *testing.T) { testResumeIsBitIdentical(t, prec) })
+		t.Run(prec, func(t *testing.T) { testResumeIsBitIdentical(t, func(c *Config) { c.Train.Precision = prec }) })
 	}
 }
 
-func testResumeIsBitIdentical(t *testing.T, prec string) {
+// testResumeIsBitIdentical is TestResumeIsBitIdentical on quickConfig
+// changed by edit.
+func testResumeIsBitIdentical(t *testing.T, edit func(*Config)) {
 	whole := quickConfig(t, 6)
-	whole.Train.Precision = prec
+	edit(&whole)
 	if err := run(t, whole, 0); err != nil {
 		t.Fatal(err)
 	}
 	split := quickConfig(t, 6)
-	split.Train.Precision = prec
+	edit(&split)
 	if err := run(t, split, 3); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("stopping after 3 steps: %v", err)
 	}

@@ -250,6 +250,18 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 	case "avgpool_fwd_f32", "avgpool_bwd_f32": // y|dx, x|dy, N, HW, C
 		n, hw, c := a.i(2), a.i(3), a.i(4)
 		return cost{Bytes: 4 * (n*hw*c + n*c), FLOPs: n * hw * c, Shape: grnShape(n, hw, c)}, nil
+	case "maxpool_fwd_f32", "maxpool_bwd_f32": // y|dx, x|dy, [x,] N, H, W, C, K, S, P, OH, OW
+		i, bwd := 2, l.Kernel == "maxpool_bwd_f32"
+		if bwd {
+			i = 3
+		}
+		n, h, w, c, k := a.i(i), a.i(i+1), a.i(i+2), a.i(i+3), a.i(i+4)
+		in, out := n*h*w*c, n*a.i(i+7)*a.i(i+8)*c
+		shape := fmt.Sprintf("%d×%d×%d×%d K%d S%d", n, h, w, c, k, a.i(i+5))
+		if bwd { // x and dy read, dx written; each window's winner recomputed by each of its K² inputs
+			return cost{Bytes: 4 * (2*in + out), FLOPs: out * k * k * k * k, Shape: shape}, nil
+		}
+		return cost{Bytes: 4 * (in + out), FLOPs: out * k * k, Shape: shape}, nil
 	case "cross_entropy_fwd_f32": // loss, prob, logits, target, K; grid N
 		n, k := int64(l.Grid.X), a.i(4)
 		return cost{Bytes: 4 * (3*n*k + n), FLOPs: 6 * n * k, Shape: rc(n, k)}, nil

@@ -319,3 +319,46 @@ func TestBatchNormActivationCosts(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPoolCosts records ResNet's stem pool (3×3, stride 2, pad 1) on the
+// CUDA backend and checks the traffic kernels/src/maxpool.cu documents:
+// the input read and the output written once forward; x and dy read and
+// dx written once backward.
+func TestMaxPoolCosts(t *testing.T) {
+	r := newRecorder()
+	be, err := gpu.New(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := kernels.MaxPoolShape{N: 2, H: 13, W: 11, C: 6, K: 3, Stride: 2, Pad: 1}
+	x, err := be.Alloc(kernels.Shape{2, 13, 11, 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := be.Alloc(kernels.Shape{2, 7, 6, 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.on = true
+	if err := be.MaxPool(y, x, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.MaxPoolBackward(x, y, x, s); err != nil {
+		t.Fatal(err)
+	}
+	const in, out = 2 * 13 * 11 * 6, 2 * 7 * 6 * 6
+	want := map[string]int64{"maxpool_fwd_f32": 4 * (in + out), "maxpool_bwd_f32": 4 * (2*in + out)}
+	for _, l := range r.launches {
+		cost, err := costOf(l, r.uploads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cost.Bytes != want[l.Kernel] {
+			t.Errorf("%s: %d B, want %d", l.Kernel, cost.Bytes, want[l.Kernel])
+		}
+		delete(want, l.Kernel)
+	}
+	for k := range want {
+		t.Errorf("%s was not launched", k)
+	}
+}

@@ -21,7 +21,7 @@ func forward(ctx context.Context, args []string) error {
 	in := fs.String("input", "", "safetensors file with tensor x [N, C, H, W] float32 (required)")
 	out := fs.String("output", "", "safetensors file to write tensor logits [N, classes] (or the -features) to (required)")
 	fs.StringVar(out, "out", "", "the same as -output")
-	feats := fs.String("features", "", "comma-separated stage indices (e.g. 0,1,2,3): write those stages' outputs features.I [N, C, H/s, W/s] (NCHW, as PyTorch lays them out; s the stage's reduction, Model.FeatureInfo) instead of the logits (timm's features_only; ResNet's out_indices are these plus 1)")
+	feats := fs.String("features", "", "comma-separated feature indices (e.g. 0,1,2,3): write those features.I [N, C, H/s, W/s] (NCHW, as PyTorch lays them out; s the feature's reduction, FeatureInfo) instead of the logits, as timm's features_only: for spec-built models the stage indices (ResNet's out_indices are these plus 1), for timm's EfficientNet/MobileNet baselines timm's out_indices 0..4")
 	mf := addModelFlags(fs)
 	ema := fs.Bool("ema", false, "use a training checkpoint's EMA weights")
 	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
@@ -55,6 +55,7 @@ func forward(ctx context.Context, args []string) error {
 	}
 	var m interface {
 		Forward(kernels.Tensor) (kernels.Tensor, error)
+		Features(kernels.Tensor, []int) ([]kernels.Tensor, error)
 	}
 	var inChans int
 	if arch, err := models.EfficientPreset(*mf.name, *mf.classes, 0); err == nil {
@@ -62,9 +63,6 @@ func forward(ctx context.Context, args []string) error {
 		// dict (BatchNorm buffers included).
 		if *ema {
 			return errors.New("-ema applies to nextconv training checkpoints, not to timm's " + arch.Name)
-		}
-		if stages != nil {
-			return errors.New("-features: " + arch.Name + " is one of timm's EfficientNet/MobileNet baselines, which have no Features yet (spec-built models do: ConvNeXt, ResNet, the hybrids)")
 		}
 		en, err := models.NewEfficientNet(be, arch, 0)
 		if err != nil {
@@ -96,9 +94,6 @@ func forward(ctx context.Context, args []string) error {
 		}
 		cm.SetTraining(false)
 		m, inChans = cm, mc.InChans
-		if stages != nil {
-			m = featureModel{cm, stages}
-		}
 	}
 	if x == nil || len(x.Shape) != 4 || x.Shape[1] != inChans {
 		return fmt.Errorf("%s: need tensor x of shape [N %d H W] (NCHW float32)", *in, inChans)
@@ -112,8 +107,8 @@ func forward(ctx context.Context, args []string) error {
 		return err
 	}
 	var outs []kernels.Tensor
-	if fm, ok := m.(featureModel); ok {
-		outs, err = fm.Features(xt, fm.stages)
+	if stages != nil {
+		outs, err = m.Features(xt, stages)
 	} else {
 		var logits kernels.Tensor
 		logits, err = m.Forward(xt)
@@ -147,15 +142,8 @@ func forward(ctx context.Context, args []string) error {
 	return nil
 }
 
-// featureModel is a spec-built model whose chosen stages' outputs `train
-// forward -features` writes.
-type featureModel struct {
-	*models.Model
-	stages []int
-}
-
-// parseStages reads -features' comma-separated stage indices; "" is nil
-// (write the logits). Model.Features checks the range and the order.
+// parseStages reads -features' comma-separated indices; "" is nil (write
+// the logits). The model's Features checks the range and the order.
 func parseStages(s string) ([]int, error) {
 	if s == "" {
 		return nil, nil
@@ -164,7 +152,7 @@ func parseStages(s string) ([]int, error) {
 	for _, f := range strings.Split(s, ",") {
 		i, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
-			return nil, fmt.Errorf("-features %q: %q is not a stage index", s, f)
+			return nil, fmt.Errorf("-features %q: %q is not a feature index", s, f)
 		}
 		out = append(out, i)
 	}

@@ -121,17 +121,33 @@ func forwardGolden(t *testing.T, golden, name string) (ckpt, xf, out string) {
 	return ckpt, xf, out
 }
 
-// TestForwardFeatures runs `train forward -model resnet50 -features
-// 0,1,2,3 -out F` on the formula weights and matches the written NCHW
-// features against timm's features_only=True outputs (out_indices 1..4,
-// models/testdata/golden/features, NHWC) within 1e-4 relative; a stage list
-// out of range is refused.
+// TestForwardFeatures runs `train forward -model NAME -features 0,1,...
+// -out F` on the formula weights of resnet50 (stages 0..3, timm's
+// out_indices 1..4), efficientnet_b0 and mobilenetv4_conv_small (timm's
+// out_indices 0..4) and matches the written NCHW features against timm's
+// features_only=True outputs (models/testdata/golden/features, NHWC) within
+// 1e-4 relative; an index list out of range or not increasing is refused.
 func TestForwardFeatures(t *testing.T) {
-	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", "resnet", "resnet50.json"))
+	for _, tc := range []struct{ name, dir, indices, bad string }{
+		{"resnet50", "resnet", "0,1,2,3", "4"},
+		{"efficientnet_b0", "efficient", "0,1,2,3,4", "5"},
+		{"mobilenetv4_conv_small", "efficient", "0,1,2,3,4", "5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testForwardFeatures(t, tc.name, tc.dir, tc.indices, tc.bad)
+		})
+	}
+}
+
+// testForwardFeatures is TestForwardFeatures for model name, whose logits
+// golden file (the formula's gain and timm's state dict) is in
+// models/testdata/golden/dir.
+func testForwardFeatures(t *testing.T, name, dir, indices, bad string) {
+	g, err := testutil.LoadEfficientGolden(filepath.Join("..", "..", "models", "testdata", "golden", dir, name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden, meta, err := models.ReadSafetensors(filepath.Join("..", "..", "models", "testdata", "golden", "features", "resnet50.safetensors"))
+	golden, meta, err := models.ReadSafetensors(filepath.Join("..", "..", "models", "testdata", "golden", "features", name+".safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +158,8 @@ func TestForwardFeatures(t *testing.T) {
 	for i, e := range g.Tensors {
 		weights[i] = models.Tensor{Name: e.Name, Shape: e.Shape, Data: g.Values(e)}
 	}
-	dir := t.TempDir()
-	ckpt, xf, out := filepath.Join(dir, "timm.safetensors"), filepath.Join(dir, "x.safetensors"), filepath.Join(dir, "features.safetensors")
+	tmp := t.TempDir()
+	ckpt, xf, out := filepath.Join(tmp, "timm.safetensors"), filepath.Join(tmp, "x.safetensors"), filepath.Join(tmp, "features.safetensors")
 	if err := models.WriteSafetensors(ckpt, weights, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -151,16 +167,16 @@ func TestForwardFeatures(t *testing.T) {
 	if err := models.WriteSafetensors(xf, []models.Tensor{x}, nil); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-checkpoint", ckpt, "-input", xf, "-out", out, "-model", "resnet50", "-features"}
-	if err := forward(context.Background(), append(args, "0,1,2,3")); err != nil {
+	args := []string{"-checkpoint", ckpt, "-input", xf, "-out", out, "-model", name, "-features"}
+	if err := forward(context.Background(), append(args, indices)); err != nil {
 		t.Fatal(err)
 	}
 	got, _, err := models.ReadSafetensors(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 4 {
-		t.Fatalf("wrote %d tensors, want 4", len(got))
+	if len(got) != len(golden) {
+		t.Fatalf("wrote %d tensors, want %d", len(got), len(golden))
 	}
 	for i, f := range got {
 		w := golden[i]
@@ -170,9 +186,9 @@ func TestForwardFeatures(t *testing.T) {
 		}
 		testutil.AllClose(t, f.Name, f.Data, models.NHWCToNCHW(w.Data, n, h, wd, c), 1e-4, 1e-5)
 	}
-	for _, bad := range []string{"4", "2,1", "x"} {
-		if err := forward(context.Background(), append(args, bad)); err == nil {
-			t.Errorf("-features %s accepted", bad)
+	for _, b := range []string{bad, "2,1", "x"} {
+		if err := forward(context.Background(), append(args, b)); err == nil {
+			t.Errorf("-features %s accepted", b)
 		}
 	}
 }

@@ -268,6 +268,16 @@ CUDASIM_REGISTER(layernorm_bwd_reduce_f32, "dw", "db", "part", "T", "C")
 CUDASIM_LAUNCH_BOUNDS(layernorm_bwd_reduce_f32, 1024)
 }  // namespace cudasim_src_layernorm
 
+// kernels/src/maxpool.cu
+CUDASIM_SOURCE("kernels", "kernels/src/maxpool.cu", "ad44dc8c14f12d8e3fa020e3b4f1abf57155b03a146f12e4659c83c95aa53ecb")
+namespace cudasim_src_maxpool {
+#include "../../kernels/src/maxpool.cu"
+CUDASIM_REGISTER(maxpool_fwd_f32, "y", "x", "N", "H", "W", "C", "K", "S", "P", "OH", "OW")
+CUDASIM_REGISTER(maxpool_bwd_f32, "dx", "dy", "x", "N", "H", "W", "C", "K", "S", "P", "OH", "OW")
+CUDASIM_REGISTER(maxpool_fwd_bf16, "y", "x", "N", "H", "W", "C", "K", "S", "P", "OH", "OW")
+CUDASIM_REGISTER(maxpool_bwd_bf16, "dx", "dy", "x", "N", "H", "W", "C", "K", "S", "P", "OH", "OW")
+}  // namespace cudasim_src_maxpool
+
 // kernels/src/mlp.cu
 CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "9d75c2f8053230237244be832b3c2a419835b25b91f29b16f1df635a8a5a88a6")
 namespace cudasim_src_mlp {

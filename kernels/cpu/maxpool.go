@@ -8,7 +8,8 @@ import (
 
 // MaxPool writes the maxima of each K×K window of x [N, H, W, C] (stride
 // s.Stride, padding s.Pad that never wins) into y [N, OH, OW, C], PyTorch's
-// nn.MaxPool2d. It returns an error wrapping kernels.ErrShape for an invalid
+// nn.MaxPool2d: the first maximum in window order wins a tie, a NaN wins
+// over numbers. It returns an error wrapping kernels.ErrShape for an invalid
 // s or a missing or mis-sized tensor, kernels.ErrDType for a wrong dtype.
 func (b *Backend) MaxPool(y, x kernels.Tensor, s kernels.MaxPoolShape) error {
 	const op = "cpu maxpool"
@@ -20,12 +21,14 @@ func (b *Backend) MaxPool(y, x kernels.Tensor, s kernels.MaxPoolShape) error {
 	} else {
 		maxPool(b, host[float32](y), host[float32](x), nil, s)
 	}
+	b.roundBF16(y) // a no-op unless x is float32 and y bf16
 	return nil
 }
 
 // MaxPoolBackward overwrites dx [N, H, W, C] with dy [N, OH, OW, C] routed
-// to each window's first maximum in x, summed where windows overlap.
-// Errors as for MaxPool.
+// to each window's first maximum in x, summed in row-major output order
+// where windows overlap (the order kernels/gpu's gather follows). A bf16 dx
+// holds each float32 sum rounded once. Errors as for MaxPool.
 func (b *Backend) MaxPoolBackward(dx, dy, x kernels.Tensor, s kernels.MaxPoolShape) error {
 	const op = "cpu maxpool backward"
 	if err := b.checkMaxPool(op, s, kernels.Arg{Name: "x", T: x}, kernels.Arg{Name: "dy", T: dy}, kernels.Arg{Name: "dx", T: dx}); err != nil {
@@ -36,6 +39,7 @@ func (b *Backend) MaxPoolBackward(dx, dy, x kernels.Tensor, s kernels.MaxPoolSha
 	} else {
 		maxPoolBackward(b, host[float32](dx), host[float32](dy), host[float32](x), s)
 	}
+	b.roundBF16(dx)
 	return nil
 }
 

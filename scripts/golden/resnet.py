@@ -18,14 +18,17 @@ committed. It writes:
 - models/testdata/golden/resnet/<model>.json for resnet50 and
   resnext50_32x4d, in efficient.py's format (params, gain, the state dict's
   names, shapes and dtypes, and float64 logits for a [2, 3, 64, 64] input);
-- models/testdata/golden/features/<model>.safetensors for resnet50 and
-  convnext_tiny: timm's features_only=True model (out_indices (1, 2, 3, 4)
-  for ResNet, whose index 0 is the stride-2 stem activation; (0, 1, 2, 3)
-  for ConvNeXt), loaded with the full model's formula weights, run in
-  float64 on the formula input of shape [1, 3, 32, 48] (a non-square input
-  catches a swapped H and W); tensors "features.I" for I = 0..3 (the
-  stage index, strides 4, 8, 16, 32) in NHWC, float32, and metadata "gain"
-  and "input" (the NCHW shape);
+- models/testdata/golden/features/<model>.safetensors for resnet50,
+  convnext_tiny, efficientnet_b0 and mobilenetv4_conv_small: timm's
+  features_only=True model (out_indices (1, 2, 3, 4) for ResNet, whose index
+  0 is the stride-2 stem activation; (0, 1, 2, 3) for ConvNeXt; (0, 1, 2, 3,
+  4) for the EfficientNet/MobileNet baselines, timm's default: the ends of
+  the stages before each stride change, reductions 2 to 32), loaded with the
+  full model's formula weights, run in float64 on the formula input of shape
+  [1, 3, 32, 48] (a non-square input catches a swapped H and W); tensors
+  "features.I" for I = 0, 1, ... (the position in the list, strides 4, 8,
+  16, 32 for ResNet and ConvNeXt) in NHWC, float32, and metadata "gain" and
+  "input" (the NCHW shape);
 - models/testdata/golden/roadmap/convnext_tiny.json: convnext_tiny's logits
   in the resnet/ files' format, for the roadmap's last step
   (roadmap_12_convnext_tiny).
@@ -49,7 +52,12 @@ FEATURES_DIR = os.path.join(ROOT, "models", "testdata", "golden", "features")
 
 MODELS = {"resnet50": 25_557_032, "resnext50_32x4d": 25_028_904}
 ROADMAP = {"convnext_tiny": 28_589_128}
-FEATURES = {"resnet50": (25_557_032, (1, 2, 3, 4)), "convnext_tiny": (28_589_128, (0, 1, 2, 3))}
+FEATURES = {
+    "resnet50": (25_557_032, (1, 2, 3, 4)),
+    "convnext_tiny": (28_589_128, (0, 1, 2, 3)),
+    "efficientnet_b0": (5_288_548, (0, 1, 2, 3, 4)),
+    "mobilenetv4_conv_small": (3_774_024, (0, 1, 2, 3, 4)),
+}
 FEATURE_INPUT = [1, 3, 32, 48]
 
 
