@@ -296,6 +296,9 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		n := a.i(4)
 		return cost{Bytes: 12 * n, FLOPs: 3 * n, Shape: elems(n)}, nil
 	}
+	if c, ok, err := bf16Cost(l, a, uploads); ok {
+		return c, err
+	}
 	return cost{}, fmt.Errorf("perfmodel: no cost model for kernel %s (add it to cmd/perfmodel/costs.go)", l.Kernel)
 }
 

@@ -3,6 +3,7 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/nextconv/nextconv/cuda/sim"
@@ -200,5 +201,69 @@ func TestPoolIsStreamAware(t *testing.T) {
 	z, _ := b.Alloc(kernels.Shape{64})
 	if err := b.Scale(z, z, 2); !errors.Is(err, sim.ErrMissingWait) {
 		t.Fatalf("main-stream launch over an unfinished side-stream copy: %v, want ErrMissingWait", err)
+	}
+}
+
+// TestInputBF16 runs the batch kernels on a bf16 batch against the CPU
+// emulation: Normalize into bf16 (normalize_u8_bf16), mixup
+// (mix_blend_bf16) and CutMix (mix_cut_bf16) on odd shapes (one channel,
+// one row, an odd batch with a middle sample). Both compute each element
+// in float32 with the same operations and round it once, so they agree
+// bit for bit.
+func TestInputBF16(t *testing.T) {
+	p := newPair(t, 6)
+	mean, std := []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225}
+	const max = 5 * 7 * 9 * 3
+	sc, err := p.cpu.NewStager(max, mean, std)
+	p.ok(err)
+	sg, err := p.gpu.NewStager(max, mean, std)
+	p.ok(err)
+	for step, s := range []kernels.Shape{{5, 7, 9, 3}, {1, 1, 1, 3}, {3, 1, 5, 3}} {
+		n := s.Len()
+		pix := make([]byte, n)
+		for i := range pix {
+			pix[i] = byte(p.rng.IntN(256))
+		}
+		for _, st := range []kernels.Stager{sc, sg} {
+			buf, err := st.Host(n)
+			p.ok(err)
+			copy(buf, pix)
+		}
+		yc, yg := p.out16(s)
+		p.ok(sc.Normalize(yc))
+		p.ok(sg.Normalize(yg))
+		p.exact16(fmt.Sprintf("normalize batch %d %v", step, s), yc, yg)
+	}
+	p.ok(sc.Close())
+	p.ok(sg.Close())
+	for _, s := range []kernels.Shape{{5, 3, 7, 3}, {4, 6, 5, 1}, {1, 2, 3, 2}} {
+		for _, lam := range []float64{0.3141, 1, 0} {
+			xc, xg := p.in16(s, 2)
+			p.ok(p.cpu.MixBlend(xc, lam))
+			p.ok(p.gpu.MixBlend(xg, lam))
+			p.exact16(fmt.Sprintf("blend %v λ %v", s, lam), xc, xg)
+		}
+		for _, box := range [][4]int{{0, s[1], 0, s[2]}, {1, s[1] - 1, 1, 2}, {1, 1, 0, s[2]}} {
+			xc, xg := p.in16(s, 2)
+			p.ok(p.cpu.MixCut(xc, box))
+			p.ok(p.gpu.MixCut(xg, box))
+			p.exact16(fmt.Sprintf("cut %v box %v", s, box), xc, xg)
+		}
+	}
+}
+
+// exact16 checks that the bf16 device tensor g equals the CPU emulation's
+// c bit for bit.
+func (p *pair) exact16(what string, c, g kernels.Tensor) {
+	p.t.Helper()
+	if dt := g.Data.DType(); dt != kernels.BFloat16 {
+		p.t.Fatalf("%s is %v on the device, want bfloat16", what, dt)
+	}
+	got := make([]float32, g.Len())
+	p.ok(p.gpu.Download(got, g))
+	for i, w := range hostValues(c) {
+		if math.Float32bits(got[i]) != math.Float32bits(w) {
+			p.t.Fatalf("%s[%d] = %v, emulation %v", what, i, got[i], w)
+		}
 	}
 }
