@@ -223,9 +223,9 @@ func TestBF16Errors(t *testing.T) {
 	if !errors.Is(mixed, kernels.ErrDType) || !strings.Contains(mixed.Error(), "b is float32 but a is bfloat16") {
 		t.Errorf("mixed Add: %v", mixed)
 	}
-	bwd := p.gpu.ChannelScaleBackward(x16, g, x16, x16, g)
-	if !errors.Is(bwd, kernels.ErrDType) || !strings.Contains(bwd.Error(), "x is bfloat16") {
-		t.Errorf("bf16 ChannelScaleBackward: %v", bwd)
+	fq := p.gpu.FakeQuant(x16, x16, g, g, kernels.QuantShape{Outer: 4, Channels: 8, Inner: 1, QMin: -128, QMax: 127, MinScale: 1e-8})
+	if !errors.Is(fq, kernels.ErrDType) || !strings.Contains(fq.Error(), "x is bfloat16") {
+		t.Errorf("bf16 FakeQuant: %v", fq)
 	}
 	if _, err := p.gpu.AllocDType(s, kernels.Float64); !errors.Is(err, kernels.ErrDType) {
 		t.Errorf("float64 alloc: %v", err)
