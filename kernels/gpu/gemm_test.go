@@ -18,11 +18,9 @@ import (
 // one emulates bf16; it has no TF32 and stays FP32 for it).
 func precisionPair(t *testing.T, seed uint64, prec kernels.Precision) *pair {
 	p := newPair(t, seed)
+	p.ok(p.gpu.SetPrecision(prec))
 	if prec == kernels.BF16 {
-		p.gpu.prec = prec // SetPrecision refuses it until every op has a bf16 kernel (bf16Complete)
 		p.ok(p.cpu.SetPrecision(prec))
-	} else {
-		p.ok(p.gpu.SetPrecision(prec))
 	}
 	return p
 }
