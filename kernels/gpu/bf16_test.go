@@ -50,6 +50,23 @@ func (p *pair) out16(s kernels.Shape) (c, g kernels.Tensor) {
 	return c, g
 }
 
+// inAs is in (float32) or in16 by dt; outAs is out or out16.
+func (p *pair) inAs(dt kernels.DType, s kernels.Shape, scale float64) (c, g kernels.Tensor) {
+	p.t.Helper()
+	if dt == kernels.BFloat16 {
+		return p.in16(s, scale)
+	}
+	return p.in(s, scale)
+}
+
+func (p *pair) outAs(dt kernels.DType, s kernels.Shape) (c, g kernels.Tensor) {
+	p.t.Helper()
+	if dt == kernels.BFloat16 {
+		return p.out16(s)
+	}
+	return p.out(s)
+}
+
 // same16 downloads the bf16 tensor g and compares it with the CPU
 // emulation's c: every element equal, one bf16 ulp apart, or within atol.
 // It logs how many elements differ.
