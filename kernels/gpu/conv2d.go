@@ -60,10 +60,10 @@ func (p convPlan) shapes() layerShapes {
 // (im2col_bf16 gathers bf16 patches, exact copies) and y is bf16 or
 // float32, rounded once by the product (docs/BF16.md). The ConvNeXt stem
 // (K = Stride = 4) and downsampling layers (K = Stride = 2) take the
-// im2col path. It returns an
-// error wrapping kernels.ErrShape or kernels.ErrDType naming the tensor if s
-// is invalid or a tensor does not match it or is not device memory of this
-// backend.
+// im2col path. It returns an error wrapping kernels.ErrShape or
+// kernels.ErrDType naming the tensor if s is invalid or a tensor does not
+// match it or is not device memory of this backend, or if x and w differ
+// in dtype.
 func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) error {
 	const op = "conv2d"
 	if err := s.Validate(); err != nil {
