@@ -63,6 +63,10 @@ func bf16Cost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (c cost, ok b
 	case "convert_f32_bf16", "convert_bf16_f32": // y, x, n
 		n := a.i(2)
 		return cost{Bytes: 6 * n, Shape: elems(n)}, true, nil
+	// The bf16 twins of the LayerNorm, GRN, pooling, GELU and elementwise
+	// kernels costed in streamCost: the same formulas with 2-byte
+	// activations. (A streamCost case naming a _bf16 kernel takes
+	// precedence over these.)
 	case "layernorm_fwd_bf16", "layernorm_gelu_fwd_bf16": // y, mean, rstd, x, w, b, rows, C, eps[, approx]
 		rows, c := a.i(6), a.i(7)
 		flops := int64(7)
