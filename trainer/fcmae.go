@@ -89,8 +89,12 @@ func (p *Pretrainer) init(ctx context.Context, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err = SetPrecision(p.be, cfg.Train.Backend, cfg.Train.Precision); err != nil {
-		return fmt.Errorf("config: train.precision = %q on backend %s: %w", cfg.Train.Precision, cfg.Train.Backend, err)
+	setting := cfg.Train.Precision
+	if setting == "" && cfg.Train.Backend != "cpu" {
+		setting = string(kernels.FP32) // the CUDA backend's masking and patch-loss kernels are float32 only
+	}
+	if _, err = SetPrecision(p.be, cfg.Train.Backend, setting); err != nil {
+		return fmt.Errorf("config: train.precision = %q on backend %s: %w", setting, cfg.Train.Backend, err)
 	}
 	if p.model, err = models.NewFCMAE(p.be, mc, cfg.FCMAE, cfg.Train.Seed); err != nil {
 		return err

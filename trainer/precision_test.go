@@ -7,6 +7,7 @@ import (
 
 	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/kernels/cpu"
+	"github.com/nextconv/nextconv/models"
 )
 
 // TestSetPrecision checks the defaults and the errors of train.precision:
@@ -86,5 +87,45 @@ func TestDefaultPrecisionFallsBack(t *testing.T) {
 	}
 	if p, err := SetPrecision(cpu.New(), "cuda", ""); err != nil || p != kernels.BF16 {
 		t.Errorf("default on a CUDA backend that runs bf16: %v, %v", p, err)
+	}
+}
+
+// TestModelPrecision: on a CUDA backend the default precision stays as
+// SetPrecision picks it for ConvNeXt V1 and V2 (every op has bf16 kernels)
+// and becomes fp32 for a model with SE, ECA, an efficient block or a
+// custom stem; an explicit bf16 for such a model is an error naming it,
+// while the CPU (whose emulation covers every op) keeps any setting.
+func TestModelPrecision(t *testing.T) {
+	v2, err := models.Variant("convnextv2_atto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := models.Variant("convnext_atto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	convStages := v2
+	convStages.Stages = []models.StageSpec{{Kind: "convnext", Depth: 1, Dim: 8, Params: models.Params{"kernel": 3}}}
+	eca := v2
+	eca.Name, eca.Stages = "eca", []models.StageSpec{{Kind: "convnext", Depth: 1, Dim: 8, Params: models.Params{"eca": true}}}
+	mb := v2
+	mb.Name, mb.Stages = "mb", []models.StageSpec{{Kind: "mbconv", Depth: 1, Dim: 8, Params: models.Params{"kernel": 3, "expand": 2}}}
+	stem := v2
+	stem.Name, stem.Stem = "stem", &models.PartSpec{}
+	for _, c := range []models.Config{v2, v1, convStages} {
+		if s, err := ModelPrecision("cuda", "", c); err != nil || s != "" {
+			t.Errorf("%s: default %q, %v; want it left to SetPrecision", c.Name, s, err)
+		}
+	}
+	for _, c := range []models.Config{eca, mb, stem} {
+		if s, err := ModelPrecision("cuda", "", c); err != nil || s != "fp32" {
+			t.Errorf("%s: default %q, %v; want fp32", c.Name, s, err)
+		}
+		if _, err := ModelPrecision("cudasim", "bf16", c); err == nil || !strings.Contains(err.Error(), c.Name) {
+			t.Errorf("%s: explicit bf16: %v, want an error naming the model", c.Name, err)
+		}
+		if s, err := ModelPrecision("cpu", "bf16", c); err != nil || s != "bf16" {
+			t.Errorf("%s on the CPU: %q, %v", c.Name, s, err)
+		}
 	}
 }

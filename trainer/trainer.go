@@ -112,6 +112,9 @@ func (t *Trainer) init(ctx context.Context, log io.Writer) error {
 	if setting == "" && cfg.QAT.Enabled {
 		setting = string(kernels.FP32) // fake quantization runs in fp32
 	}
+	if setting, err = ModelPrecision(cfg.Train.Backend, setting, mc); err != nil {
+		return fmt.Errorf("config: train.precision: %w", err)
+	}
 	if t.precision, err = SetPrecision(be, cfg.Train.Backend, setting); err != nil {
 		return fmt.Errorf("config: train.precision = %q on backend %s: %w", setting, cfg.Train.Backend, err)
 	}

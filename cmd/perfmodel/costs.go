@@ -82,7 +82,8 @@ func costOf(l launch, uploads map[cuda.DevicePtr][]byte) (c cost, err error) {
 	case "dwconv_wt_f32": // wt, w, C, KK
 		c, kk := a.i(2), a.i(3)
 		return cost{Bytes: 8 * c * kk, Shape: fmt.Sprintf("C%d K²=%d", c, kk)}, nil
-	case "dwconv_fwd_f32", "dwconv_bwd_input_f32", "dwconv_bwd_weight_f32":
+	case "dwconv_fwd_f32", "dwconv_bwd_input_f32", "dwconv_bwd_weight_f32",
+		"dwconv_fwd_bf16", "dwconv_bwd_input_bf16", "dwconv_bwd_weight_bf16":
 		return dwCost(name, a, l.Grid, 0)
 	}
 	if k, ok := tiledK(l.Kernel); ok {
@@ -91,23 +92,30 @@ func costOf(l launch, uploads map[cuda.DevicePtr][]byte) (c cost, err error) {
 	return streamCost(l, a, uploads)
 }
 
-// tiledK returns K of a tiled depthwise kernel name (dwconv_*_k7_f32).
+// tiledK returns K of a tiled depthwise kernel name (dwconv_*_k7_f32 or
+// dwconv_*_k7_bf16).
 func tiledK(name string) (int64, bool) {
 	if !strings.HasPrefix(name, "dwconv_") {
 		return 0, false
 	}
-	i := strings.LastIndex(name, "_k")
-	if i < 0 || !strings.HasSuffix(name, "_f32") {
+	i, j := strings.LastIndex(name, "_k"), strings.LastIndex(name, "_")
+	if i < 0 || j <= i || (name[j:] != "_f32" && name[j:] != "_bf16") {
 		return 0, false
 	}
-	k, err := strconv.Atoi(name[i+2 : len(name)-4])
+	k, err := strconv.Atoi(name[i+2 : j])
 	return int64(k), err == nil
 }
 
 // dwCost is the depthwise family. k is K for the tiled kernels (0 for the
 // generic ones, which pass K as an argument). Taps falling in the padding
-// are counted as FLOPs, the paper's MAC convention.
+// are counted as FLOPs, the paper's MAC convention. The _bf16 kernels move
+// 2 bytes per activation element (x, y, dx, dy); weights, bias and partial
+// sums stay 4.
 func dwCost(name string, a args, grid cuda.Dim3, k int64) (cost, error) {
+	act := int64(4)
+	if strings.HasSuffix(name, "_bf16") {
+		act = 2
+	}
 	var n, h, w, c, s, oh, ow int64
 	switch {
 	case strings.HasPrefix(name, "dwconv_fwd"): // y, x, wt, b, hasBias, N, H, W, C, [K,] S, OH, OW
@@ -129,12 +137,12 @@ func dwCost(name string, a args, grid cuda.Dim3, k int64) (cost, error) {
 	shape := fmt.Sprintf("%d×%d×%d×%d K%d S%d", n, h, w, c, k, s)
 	switch {
 	case strings.HasPrefix(name, "dwconv_fwd"):
-		return cost{Bytes: 4 * (x + y + taps*c + c), FLOPs: 2*taps*y + y, Shape: shape}, nil
+		return cost{Bytes: act*(x+y) + 4*(taps*c+c), FLOPs: 2*taps*y + y, Shape: shape}, nil
 	case strings.HasPrefix(name, "dwconv_bwd_input"):
-		return cost{Bytes: 4 * (y + x + taps*c), FLOPs: 2 * taps * y, Shape: shape}, nil
+		return cost{Bytes: act*(y+x) + 4*taps*c, FLOPs: 2 * taps * y, Shape: shape}, nil
 	default: // weight gradient: dy and x in, per-chunk partials out
 		part := int64(grid.Y) * c * (taps + 1)
-		return cost{Bytes: 4 * (y + x + part), FLOPs: 2*taps*y + y, Shape: fmt.Sprintf("%s → %s", shape, plural(int64(grid.Y), "chunk"))}, nil
+		return cost{Bytes: act*(y+x) + 4*part, FLOPs: 2*taps*y + y, Shape: fmt.Sprintf("%s → %s", shape, plural(int64(grid.Y), "chunk"))}, nil
 	}
 }
 
@@ -307,6 +315,9 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 	case "ema_f32": // avg, x, decay, 1−decay, n
 		n := a.i(4)
 		return cost{Bytes: 12 * n, FLOPs: 3 * n, Shape: elems(n)}, nil
+	}
+	if c, ok, err := bf16Cost(l, a, uploads); ok {
+		return c, err
 	}
 	return cost{}, fmt.Errorf("perfmodel: no cost model for kernel %s (add it to cmd/perfmodel/costs.go)", l.Kernel)
 }

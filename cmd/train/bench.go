@@ -70,8 +70,12 @@ func bench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeBE()
-	if _, err := trainer.SetPrecision(be, *backend, *precision); err != nil {
-		return fmt.Errorf("-precision %q on backend %s: %w", *precision, *backend, err)
+	setting, err := trainer.ModelPrecision(*backend, *precision, mc)
+	if err != nil {
+		return fmt.Errorf("-precision: %w", err)
+	}
+	if _, err := trainer.SetPrecision(be, *backend, setting); err != nil {
+		return fmt.Errorf("-precision %q on backend %s: %w", setting, *backend, err)
 	}
 	r, err := trainer.Bench(ctx, be, mc, *batch, *size, *warmup, *steps)
 	if err != nil {

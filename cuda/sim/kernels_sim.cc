@@ -47,13 +47,15 @@ CUDASIM_LAUNCH_BOUNDS(bn_bwd_apply_f32, BN_THREADS)
 }  // namespace cudasim_src_batchnorm
 
 // kernels/src/bias.cu
-CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "daa0b3e0915284024b88eab3b84bf4fccba045f242c0594f691a314e57b4d929")
+CUDASIM_SOURCE("kernels", "kernels/src/bias.cu", "45908bbbb7d0bb8096070f499266f16b0fbbee1b7b6d0cf3dede7eb7e4997a42")
 namespace cudasim_src_bias {
 #include "../../kernels/src/bias.cu"
 CUDASIM_REGISTER(bias_add_f32, "y", "b", "rows", "cols")
 CUDASIM_LAUNCH_BOUNDS(bias_add_f32, 256)
 CUDASIM_REGISTER(column_sum_f32, "out", "in", "rows", "cols", "ld", "rows_per_chunk", "accumulate")
 CUDASIM_LAUNCH_BOUNDS(column_sum_f32, 256)
+CUDASIM_REGISTER(column_sum_bf16, "out", "in", "rows", "cols", "ld", "rows_per_chunk", "accumulate")
+CUDASIM_LAUNCH_BOUNDS(column_sum_bf16, 256)
 }  // namespace cudasim_src_bias
 
 // kernels/src/channelconv.cu
@@ -73,54 +75,87 @@ CUDASIM_REGISTER(convert_bf16_f32, "y", "x", "n")
 }  // namespace cudasim_src_convert
 
 // kernels/src/crossentropy.cu
-CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "9b9fb6f20b0813abe10a6c05d0fcf3c5cb41ea4940df92359210c85dd1a346e8")
+CUDASIM_SOURCE("kernels", "kernels/src/crossentropy.cu", "9fc4efcf5c0460cda1caa9edf2dc4801b98bc5ef934b0378698e75e071eb75cc")
 namespace cudasim_src_crossentropy {
 #include "../../kernels/src/crossentropy.cu"
 CUDASIM_REGISTER(cross_entropy_fwd_f32, "loss", "prob", "logits", "target", "K")
 CUDASIM_LAUNCH_BOUNDS(cross_entropy_fwd_f32, 256)
+CUDASIM_REGISTER(cross_entropy_fwd_bf16, "loss", "prob", "logits", "target", "K")
+CUDASIM_LAUNCH_BOUNDS(cross_entropy_fwd_bf16, 256)
 CUDASIM_REGISTER(cross_entropy_bwd_f32, "dlogits", "prob", "target", "scale", "n")
+CUDASIM_REGISTER(cross_entropy_bwd_bf16, "dlogits", "prob", "target", "scale", "n")
 }  // namespace cudasim_src_crossentropy
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "09baf5d309da9048e8aac77273a8ae50ca0a521e53f651ad62fed4b829d46b29")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "43b95229934ee8b6e410e008ecf8626dc3cf1dfe0dc0271c550de8c7b3972e55")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")
 CUDASIM_LAUNCH_BOUNDS(dwconv_wt_f32, 256)
 CUDASIM_REGISTER(dwconv_fwd_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "K", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "K", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_input_f32, "dx", "dy", "wt", "N", "H", "W", "C", "K", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "K", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_weight_f32, "part", "dy", "x", "N", "H", "W", "C", "K", "S", "OH", "OW", "pixels_per_chunk")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_bf16, "part", "dy", "x", "N", "H", "W", "C", "K", "S", "OH", "OW", "pixels_per_chunk")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_bf16, 256)
 CUDASIM_REGISTER(dwconv_fwd_k3_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k3_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k3_bf16, 256)
 CUDASIM_REGISTER(dwconv_fwd_k5_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k5_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k5_bf16, 256)
 CUDASIM_REGISTER(dwconv_fwd_k7_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k7_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k7_bf16, 256)
 CUDASIM_REGISTER(dwconv_fwd_k9_f32, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k9_f32, 256)
+CUDASIM_REGISTER(dwconv_fwd_k9_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k9_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_input_k3_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k3_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k3_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_input_k5_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k5_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k5_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_input_k7_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k7_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k7_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_input_k9_f32, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k9_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_input_k9_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k9_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_weight_k3_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k3_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k3_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k3_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_weight_k5_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k5_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k5_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k5_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_weight_k7_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k7_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k7_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k7_bf16, 256)
 CUDASIM_REGISTER(dwconv_bwd_weight_k9_f32, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_f32, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k9_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_bf16, 256)
 }  // namespace cudasim_src_dwconv
 
 // kernels/src/elementwise.cu
-CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "f012a11ff7c574f4644b5310c5631e24513522dea36015d531269747b5afecc4")
+CUDASIM_SOURCE("kernels", "kernels/src/elementwise.cu", "875327fd41e975793c2a8f7a38769d6affd7e9e622bfb0c6579061c5b041d62e")
 namespace cudasim_src_elementwise {
 #include "../../kernels/src/elementwise.cu"
 CUDASIM_REGISTER(add_f32, "y", "a", "b", "n")
@@ -132,6 +167,8 @@ CUDASIM_REGISTER(scale_samples_bf16, "y", "x", "scale", "per", "samples")
 CUDASIM_REGISTER(channel_scale_bf16, "y", "x", "gamma", "n", "C")
 CUDASIM_REGISTER(channel_scale_bwd_f32, "dx", "partial", "dy", "x", "gamma", "rows", "C", "width", "rows_per_chunk")
 CUDASIM_LAUNCH_BOUNDS(channel_scale_bwd_f32, 256)
+CUDASIM_REGISTER(channel_scale_bwd_bf16, "dx", "partial", "dy", "x", "gamma", "rows", "C", "width", "rows_per_chunk")
+CUDASIM_LAUNCH_BOUNDS(channel_scale_bwd_bf16, 256)
 CUDASIM_REGISTER(channel_scale_dgamma_f32, "dgamma", "partial", "chunks", "C")
 CUDASIM_REGISTER(sum_squares_partial_f32, "partial", "x", "n")
 CUDASIM_LAUNCH_BOUNDS(sum_squares_partial_f32, 256)
@@ -225,22 +262,29 @@ CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_bf16, GRN_THREADS)
 }  // namespace cudasim_src_grn
 
 // kernels/src/im2col.cu
-CUDASIM_SOURCE("kernels", "kernels/src/im2col.cu", "b0f53ad239458800d468461b4d0c635110ea50ecf33c27c209b9dde4ecffa666")
+CUDASIM_SOURCE("kernels", "kernels/src/im2col.cu", "2174ce81980a47a539569553fc8bc6931ba1909f6ba7f04f83905381365d957a")
 namespace cudasim_src_im2col {
 #include "../../kernels/src/im2col.cu"
 CUDASIM_REGISTER(im2col_f32, "cols", "x", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "pixels")
 CUDASIM_LAUNCH_BOUNDS(im2col_f32, 256)
 CUDASIM_REGISTER(col2im_f32, "dx", "dcols", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "r1", "q0", "count", "accumulate")
 CUDASIM_LAUNCH_BOUNDS(col2im_f32, 256)
+CUDASIM_REGISTER(im2col_bf16, "cols", "x", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "pixels")
+CUDASIM_LAUNCH_BOUNDS(im2col_bf16, 256)
+CUDASIM_REGISTER(col2im_bf16, "dx", "dcols", "H", "W", "CIn", "K", "S", "P", "OH", "OW", "r0", "r1", "q0", "count", "accumulate")
+CUDASIM_LAUNCH_BOUNDS(col2im_bf16, 256)
 }  // namespace cudasim_src_im2col
 
 // kernels/src/input.cu
-CUDASIM_SOURCE("kernels", "kernels/src/input.cu", "e1dea7c885add9e10283bb4de4b94e45ab5a3fe79167f3cd04309fa8f1a54792")
+CUDASIM_SOURCE("kernels", "kernels/src/input.cu", "b85055e2fc0da047e929eefd23258e418d007d6fb8470f5f2b6ab34f973be027")
 namespace cudasim_src_input {
 #include "../../kernels/src/input.cu"
 CUDASIM_REGISTER(normalize_u8_f32, "y", "x", "stats", "n", "C")
 CUDASIM_REGISTER(mix_blend_f32, "x", "N", "per", "lam", "oml")
 CUDASIM_REGISTER(mix_cut_f32, "x", "N", "H", "W", "C", "y0", "y1", "x0", "x1")
+CUDASIM_REGISTER(normalize_u8_bf16, "y", "x", "stats", "n", "C")
+CUDASIM_REGISTER(mix_blend_bf16, "x", "N", "per", "lam", "oml")
+CUDASIM_REGISTER(mix_cut_bf16, "x", "N", "H", "W", "C", "y0", "y1", "x0", "x1")
 CUDASIM_REGISTER(mix_targets_f32, "t", "labels", "N", "K", "off", "on_y", "on_j", "mixed")
 }  // namespace cudasim_src_input
 
@@ -297,11 +341,13 @@ CUDASIM_LAUNCH_BOUNDS(mlp_bwd_params_f32, MLP_THREADS)
 }  // namespace cudasim_src_mlp
 
 // kernels/src/optim.cu
-CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "dff1fab05853d50b75a1890ca0abccadb731a67535d64dfcc76f625f22202bff")
+CUDASIM_SOURCE("kernels", "kernels/src/optim.cu", "555492e76c2cc8b7595ae9939cf691025d58c921b463e6d0c74312dcd77a9a6b")
 namespace cudasim_src_optim {
 #include "../../kernels/src/optim.cu"
 CUDASIM_REGISTER(adamw_f32, "p", "g", "m", "v", "chunks", "hyper", "beta1", "beta2", "eps")
 CUDASIM_LAUNCH_BOUNDS(adamw_f32, 256)
+CUDASIM_REGISTER(adamw_bf16, "p", "g", "m", "v", "p16", "chunks", "hyper", "beta1", "beta2", "eps")
+CUDASIM_LAUNCH_BOUNDS(adamw_bf16, 256)
 CUDASIM_REGISTER(sgd_f32, "p", "g", "buf", "chunks", "hyper", "momentum", "dampening", "nesterov")
 CUDASIM_LAUNCH_BOUNDS(sgd_f32, 256)
 }  // namespace cudasim_src_optim

@@ -28,10 +28,22 @@ func (b *Backend) AllocDType(s kernels.Shape, dt kernels.DType) (kernels.Tensor,
 	return kernels.Tensor{}, fmt.Errorf("gpu alloc %v: the CUDA backend does not store %v: %w", s, dt, kernels.ErrDType)
 }
 
-// AdamWBF16 is not yet supported; it returns an error wrapping
-// kernels.ErrDType.
+// AdamWBF16 is AdamW that also refreshes p16, the bf16 copy of the arena
+// the matrix products read in bf16 precision (kernels.OptimOps.AdamWBF16,
+// docs/BF16.md §3): p16[i] = bf16(p[i]) (nearest even) of every updated
+// element, in the same launch (adamw_bf16); elements outside every group
+// are untouched in both. p16 is a BFloat16 device tensor of p's length.
+// Errors as for AdamW, and one wrapping kernels.ErrDType if p16 is not
+// bf16.
 func (b *Backend) AdamWBF16(p, g, m, v, p16 kernels.Tensor, groups []kernels.AdamWGroup, h kernels.AdamWHyper) error {
-	return b.errNoBF16("adamw-bf16")
+	const op = "gpu adamw-bf16"
+	if err := checkDevice(op, kernels.Arg{Name: "p16", T: p16, Want: p.Shape}); err != nil {
+		return err
+	}
+	if dt := p16.Data.DType(); dt != kernels.BFloat16 {
+		return fmt.Errorf("%s: p16 is %v, want bfloat16: %w", op, dt, kernels.ErrDType)
+	}
+	return b.adamW(op, "adamw_bf16", p, g, m, v, p16, groups, h)
 }
 
 // checkActs checks the activation arguments of an op that has float32 and

@@ -50,6 +50,23 @@ func (p *pair) out16(s kernels.Shape) (c, g kernels.Tensor) {
 	return c, g
 }
 
+// inAs is in (float32) or in16 by dt; outAs is out or out16.
+func (p *pair) inAs(dt kernels.DType, s kernels.Shape, scale float64) (c, g kernels.Tensor) {
+	p.t.Helper()
+	if dt == kernels.BFloat16 {
+		return p.in16(s, scale)
+	}
+	return p.in(s, scale)
+}
+
+func (p *pair) outAs(dt kernels.DType, s kernels.Shape) (c, g kernels.Tensor) {
+	p.t.Helper()
+	if dt == kernels.BFloat16 {
+		return p.out16(s)
+	}
+	return p.out(s)
+}
+
 // same16 downloads the bf16 tensor g and compares it with the CPU
 // emulation's c: every element equal, one bf16 ulp apart, or within atol.
 // It logs how many elements differ.
@@ -223,9 +240,9 @@ func TestBF16Errors(t *testing.T) {
 	if !errors.Is(mixed, kernels.ErrDType) || !strings.Contains(mixed.Error(), "b is float32 but a is bfloat16") {
 		t.Errorf("mixed Add: %v", mixed)
 	}
-	bwd := p.gpu.ChannelScaleBackward(x16, g, x16, x16, g)
-	if !errors.Is(bwd, kernels.ErrDType) || !strings.Contains(bwd.Error(), "x is bfloat16") {
-		t.Errorf("bf16 ChannelScaleBackward: %v", bwd)
+	fq := p.gpu.FakeQuant(x16, x16, g, g, kernels.QuantShape{Outer: 4, Channels: 8, Inner: 1, QMin: -128, QMax: 127, MinScale: 1e-8})
+	if !errors.Is(fq, kernels.ErrDType) || !strings.Contains(fq.Error(), "x is bfloat16") {
+		t.Errorf("bf16 FakeQuant: %v", fq)
 	}
 	if _, err := p.gpu.AllocDType(s, kernels.Float64); !errors.Is(err, kernels.ErrDType) {
 		t.Errorf("float64 alloc: %v", err)

@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"github.com/nextconv/nextconv/cuda"
+	"github.com/nextconv/nextconv/kernels"
 )
 
 // Launch geometry of the bias kernels (kernels/src/bias.cu).
@@ -29,6 +30,12 @@ func (b *Backend) biasAdd(y, bias cuda.DevicePtr, rows, cols int) error {
 // Chunks of more than 32 rows are split over columnSumLanes threads per
 // column (one barrier); shorter ones are summed by one thread, barrier-free.
 func (b *Backend) columnSum(out, in cuda.DevicePtr, rows, cols, ld, rowsPerChunk int, accumulate bool) error {
+	return b.columnSumOf(kernels.Float32, out, in, rows, cols, ld, rowsPerChunk, accumulate)
+}
+
+// columnSumOf is columnSum over an in of dtype dt (column_sum_bf16 reads
+// bf16); out is float32.
+func (b *Backend) columnSumOf(dt kernels.DType, out, in cuda.DevicePtr, rows, cols, ld, rowsPerChunk int, accumulate bool) error {
 	lanes := 1
 	if rowsPerChunk > 32 {
 		lanes = columnSumLanes
@@ -39,29 +46,31 @@ func (b *Backend) columnSum(out, in cuda.DevicePtr, rows, cols, ld, rowsPerChunk
 	}
 	grid := cuda.Dim3{X: blocks(cols, columnSumWidth), Y: blocks(rows, rowsPerChunk), Z: 1}
 	block := cuda.Dim3{X: columnSumWidth, Y: lanes, Z: 1}
-	return b.launch("column_sum_f32", grid, block, 0, b.args().Ptr(out).Ptr(in).Int32(int32(rows)).
+	return b.launch(kernelFor("column_sum", dt), grid, block, 0, b.args().Ptr(out).Ptr(in).Int32(int32(rows)).
 		Int32(int32(cols)).Int32(int32(ld)).Int32(int32(rowsPerChunk)).Int32(acc))
 }
 
-// biasGrad adds the column sums of dy [rows, cols] to db [cols]: the bias
-// gradient of Linear and Conv2D. It is deterministic: one pass writes the
+// biasGrad adds the column sums of dy [rows, cols] (float32 or bf16) to db
+// [cols] (float32): the bias gradient of Linear and Conv2D. It is
+// deterministic: one pass writes the
 // sums of at most biasGradChunks chunks of rows into a scratch buffer of
 // the pool, a second adds them into db in chunk order (one pass, straight
 // into db, when the rows fit one chunk).
-func (b *Backend) biasGrad(db, dy cuda.DevicePtr, rows, cols int) error {
+func (b *Backend) biasGrad(db, dy kernels.Tensor, rows, cols int) error {
+	dt := dy.Data.DType()
 	perChunk := max(64, blocks(rows, biasGradChunks))
 	perChunk = blocks(perChunk, columnSumLanes) * columnSumLanes
 	chunks := blocks(rows, perChunk)
 	if chunks == 1 {
-		return b.columnSum(db, dy, rows, cols, cols, rows, true)
+		return b.columnSumOf(dt, ptr(db), ptr(dy), rows, cols, cols, rows, true)
 	}
 	part, err := b.pool.get(4 * chunks * cols)
 	if err != nil {
 		return err
 	}
 	defer b.pool.put(part, 4*chunks*cols)
-	if err := b.columnSum(part, dy, rows, cols, cols, perChunk, false); err != nil {
+	if err := b.columnSumOf(dt, part, ptr(dy), rows, cols, cols, perChunk, false); err != nil {
 		return err
 	}
-	return b.columnSum(db, part, chunks, cols, cols, chunks, true)
+	return b.columnSum(ptr(db), part, chunks, cols, cols, chunks, true)
 }

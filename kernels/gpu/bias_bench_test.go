@@ -30,7 +30,7 @@ func BenchmarkBiasGrad(b *testing.B) {
 			h := newBench(b)
 			h.simLimit(simSeconds(int64(rows*cols), biasGradBlocks(rows, cols)), convSimSeconds, "estimated seconds")
 			dy, db := h.rand(kernels.Shape{rows, cols}, 1), h.rand(kernels.Shape{cols}, 1)
-			h.runGFLOPs(4*int64(rows*cols), int64(rows*cols), func() error { return h.g.biasGrad(ptr(db), ptr(dy), rows, cols) })
+			h.runGFLOPs(4*int64(rows*cols), int64(rows*cols), func() error { return h.g.biasGrad(db, dy, rows, cols) })
 		})
 	}
 }

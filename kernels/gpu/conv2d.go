@@ -1,8 +1,6 @@
 package gpu
 
 import (
-	"fmt"
-
 	"github.com/nextconv/nextconv/cuda"
 	"github.com/nextconv/nextconv/kernels"
 )
@@ -58,13 +56,14 @@ func (p convPlan) shapes() layerShapes {
 // cuBLASLt in tf32 and bf16) computes its block of y = cols·wᵀ with w used
 // as stored (strided views, no copies); the bias is added as in Linear (the
 // product's epilogue, else bias_add_f32). A 1×1 convolution with stride 1
-// and no padding multiplies x directly; it is the only path that takes
-// bf16 tensors until im2col has a bf16 kernel (an error wrapping
-// kernels.ErrDType otherwise). The ConvNeXt stem (K = Stride = 4) and
-// downsampling layers (K = Stride = 2) take the im2col path. It returns an
-// error wrapping kernels.ErrShape or kernels.ErrDType naming the tensor if s
-// is invalid or a tensor does not match it or is not device memory of this
-// backend.
+// and no padding multiplies x directly. In bf16 precision x and w are bf16
+// (im2col_bf16 gathers bf16 patches, exact copies) and y is bf16 or
+// float32, rounded once by the product (docs/BF16.md). The ConvNeXt stem
+// (K = Stride = 4) and downsampling layers (K = Stride = 2) take the
+// im2col path. It returns an error wrapping kernels.ErrShape or
+// kernels.ErrDType naming the tensor if s is invalid or a tensor does not
+// match it or is not device memory of this backend, or if x and w differ
+// in dtype.
 func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) error {
 	const op = "conv2d"
 	if err := s.Validate(); err != nil {
@@ -80,23 +79,21 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 			return err
 		}
 	} else {
-		if x.Data.DType() != kernels.Float32 {
-			return fmt.Errorf("%s: %v input: %w", op, x.Data.DType(), b.errNoBF16("im2col"))
-		}
-		colBytes := 4 * p.perStep * p.ow * p.ck
-		cols, err := b.pool.get(colBytes)
+		colBytes := p.colBytes()
+		buf, err := b.pool.get(colBytes)
 		if err != nil {
 			return err
 		}
-		defer b.pool.put(cols, colBytes)
+		defer b.pool.put(buf, colBytes)
+		cols := operand{p: buf, t: operandOf(x).t}
 		for r0 := 0; r0 < p.rows; r0 += p.perStep {
 			r1 := min(p.rows, r0+p.perStep)
 			pix := (r1 - r0) * p.ow
-			if err := b.im2col(cols, ptr(x), p, r0, r1); err != nil {
+			if err := b.im2col(cols, x, p, r0, r1); err != nil {
 				return err
 			}
 			yc := operandOf(y).at(r0 * p.ow * s.COut)
-			if err := b.forwardGEMM(op, p, operandOf(w), operand{p: cols}, yc, pix, epi, bo); err != nil {
+			if err := b.forwardGEMM(op, p, operandOf(w), cols, yc, pix, epi, bo); err != nil {
 				return err
 			}
 		}
@@ -107,15 +104,18 @@ func (b *Backend) Conv2D(y, x, w, bias kernels.Tensor, s kernels.ConvShape) erro
 // Conv2DBackward computes the gradients of [Backend.Conv2D] from dy [N, OH,
 // OW, COut]: dx [N, H, W, CIn] is overwritten (nil skips it, as the stem
 // needs), dw [COut, CIn/G, K, K] and db [COut] (nil skips it) are
-// accumulated. A dense 1×1 convolution goes through weightGrad (bf16
-// operands allowed, the bias gradient as in Linear); otherwise the tensors
-// must be float32, db is the deterministic two-pass column sum of dy, and
-// per chunk of output rows it re-gathers the patch matrix cols, adds
-// dyᵀ·cols to dw (one GEMM per group, beta = 1), forms dcols = dy·w (one
-// GEMM per group, in the same buffer) and col2im_f32 gathers, for every
-// element of dx, the entries of dcols that came from it (no atomics,
-// deterministic). With several chunks dx is zeroed first and each chunk
-// adds its share. Errors are those of Conv2D.
+// accumulated. A dense 1×1 convolution goes through weightGrad (the bias
+// gradient as in Linear); otherwise db is the deterministic two-pass
+// column sum of dy (column_sum_f32 or _bf16), and per chunk of output rows
+// it re-gathers the patch matrix cols, adds dyᵀ·cols to dw (one GEMM per
+// group, beta = 1), forms the float32 dcols = dy·w (one GEMM per group, in
+// the same buffer) and col2im gathers, for every element of dx, the
+// entries of dcols that came from it (no atomics, deterministic). With
+// several chunks dx is zeroed first and each chunk adds its share; a bf16
+// dx whose elements several chunks share (K > Stride) is summed in a
+// float32 scratch tensor and converted once at the end, so that every
+// element is rounded once. In bf16 precision x, w and dy are bf16 and dw,
+// db float32. Errors are those of Conv2D.
 func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.ConvShape) error {
 	const op = "conv2d backward"
 	if err := s.Validate(); err != nil {
@@ -134,57 +134,69 @@ func (b *Backend) Conv2DBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.
 		}
 		return b.gemm(op, false, false, p.ck, p.rows*p.ow, s.COut, operandOf(w), p.ck, operandOf(dy), s.COut, 0, operandOf(dx), p.ck, cuda.EpilogueDefault, operand{})
 	}
-	if x.Data.DType() != kernels.Float32 || dy.Data.DType() != kernels.Float32 {
-		return fmt.Errorf("%s: %v input, %v output gradient: %w", op, x.Data.DType(), dy.Data.DType(), b.errNoBF16("im2col and grouped products"))
-	}
 	if !db.Nil() {
-		if err := b.biasGrad(ptr(db), ptr(dy), p.rows*p.ow, s.COut); err != nil {
+		if err := b.biasGrad(db, dy, p.rows*p.ow, s.COut); err != nil {
 			return err
 		}
 	}
+	xo, dyo, dwo := operandOf(x), operandOf(dy), operandOf(dw)
 	if p.direct {
-		if err := b.weightGradGEMM(op, p, ptr(x), ptr(dy), ptr(dw), p.rows*p.ow); err != nil {
+		if err := b.weightGradGEMM(op, p, xo, dyo, dwo, p.rows*p.ow); err != nil {
 			return err
 		}
 		if dx.Nil() {
 			return nil
 		}
-		return b.colGradGEMM(op, p, ptr(w), ptr(dy), ptr(dx), p.rows*p.ow)
+		return b.colGradGEMM(op, p, operandOf(w), dyo, operandOf(dx), p.rows*p.ow)
 	}
-	colBytes := 4 * p.perStep * p.ow * p.ck
-	cols, err := b.pool.get(colBytes)
+	colBytes := p.colBytes()
+	buf, err := b.pool.get(colBytes)
 	if err != nil {
 		return err
 	}
-	defer b.pool.put(cols, colBytes)
+	defer b.pool.put(buf, colBytes)
+	cols, dcols := operand{p: buf, t: xo.t}, operand{p: buf}
 	chunked := p.perStep < p.rows
+	dxAcc, sum := dx, false // sum: dx is summed in a float32 scratch tensor
 	if !dx.Nil() && chunked {
-		if err := b.drv.Memset(ptr(dx), 0, 4*dx.Len()); err != nil {
+		if sum = dx.Data.DType() != kernels.Float32 && s.K > s.Stride; sum {
+			if dxAcc, err = b.Alloc(dx.Shape); err != nil { // zero-filled
+				return err
+			}
+			defer b.Free(dxAcc)
+		} else if err := b.drv.Memset(ptr(dx), 0, dx.Data.DType().Size()*dx.Len()); err != nil {
 			return err
 		}
 	}
 	for r0 := 0; r0 < p.rows; r0 += p.perStep {
 		r1 := min(p.rows, r0+p.perStep)
 		pix := (r1 - r0) * p.ow
-		dyc := ptr(dy) + cuda.DevicePtr(4*r0*p.ow*s.COut)
-		if err := b.im2col(cols, ptr(x), p, r0, r1); err != nil {
+		dyc := dyo.at(r0 * p.ow * s.COut)
+		if err := b.im2col(cols, x, p, r0, r1); err != nil {
 			return err
 		}
-		if err := b.weightGradGEMM(op, p, cols, dyc, ptr(dw), pix); err != nil {
+		if err := b.weightGradGEMM(op, p, cols, dyc, dwo, pix); err != nil {
 			return err
 		}
 		if dx.Nil() {
 			continue
 		}
-		if err := b.colGradGEMM(op, p, ptr(w), dyc, cols, pix); err != nil {
+		if err := b.colGradGEMM(op, p, operandOf(w), dyc, dcols, pix); err != nil {
 			return err
 		}
-		if err := b.col2im(ptr(dx), cols, p, r0, r1, chunked); err != nil {
+		if err := b.col2im(dxAcc, dcols.p, p, r0, r1, chunked); err != nil {
 			return err
 		}
 	}
+	if sum {
+		return b.convert(dx, dxAcc)
+	}
 	return nil
 }
+
+// colBytes is the size of the patch buffer: one chunk of float32 dcols
+// (its bf16 patches take the first half).
+func (p convPlan) colBytes() int { return 4 * p.perStep * p.ow * p.ck }
 
 // forwardGEMM computes y [pix, COut] = cols·wᵀ for pix patch rows of cols
 // [pix, CIn·K·K], one GEMM per group g over its column block, w's rows
@@ -204,12 +216,12 @@ func (b *Backend) forwardGEMM(op string, p convPlan, w, cols, y operand, pix int
 }
 
 // weightGradGEMM adds dyᵀ·cols to dw [COut, CIn/G·K·K] per group
-// (column-major: dwᵀ += colsᵀ·dy over each group's blocks, beta = 1), on
-// float32 operands.
-func (b *Backend) weightGradGEMM(op string, p convPlan, cols, dy, dw cuda.DevicePtr, pix int) error {
+// (column-major: dwᵀ += colsᵀ·dy over each group's blocks, beta = 1); cols
+// and dy of one type, dw float32.
+func (b *Backend) weightGradGEMM(op string, p convPlan, cols, dy, dw operand, pix int) error {
 	for g := range p.g {
-		cg, dyg, dwg := cols+off(g*p.cgk), dy+off(g*p.cog), dw+off(g*p.cog*p.cgk)
-		if err := b.gemm(op, false, true, p.cgk, p.cog, pix, operand{p: cg}, p.ck, operand{p: dyg}, p.s.COut, 1, operand{p: dwg}, p.cgk, cuda.EpilogueDefault, operand{}); err != nil {
+		cg, dyg, dwg := cols.at(g*p.cgk), dy.at(g*p.cog), dw.at(g*p.cog*p.cgk)
+		if err := b.gemm(op, false, true, p.cgk, p.cog, pix, cg, p.ck, dyg, p.s.COut, 1, dwg, p.cgk, cuda.EpilogueDefault, operand{}); err != nil {
 			return err
 		}
 	}
@@ -217,12 +229,12 @@ func (b *Backend) weightGradGEMM(op string, p convPlan, cols, dy, dw cuda.Device
 }
 
 // colGradGEMM overwrites dcols [pix, CIn·K·K] with dy·w per group
-// (column-major: dcolsᵀ = wᵀ·dyᵀ over each group's blocks), on float32
-// operands.
-func (b *Backend) colGradGEMM(op string, p convPlan, w, dy, dcols cuda.DevicePtr, pix int) error {
+// (column-major: dcolsᵀ = wᵀ·dyᵀ over each group's blocks); w and dy of
+// one type, dcols float32 or bf16 (rounded once).
+func (b *Backend) colGradGEMM(op string, p convPlan, w, dy, dcols operand, pix int) error {
 	for g := range p.g {
-		wg, dyg, cg := w+off(g*p.cog*p.cgk), dy+off(g*p.cog), dcols+off(g*p.cgk)
-		if err := b.gemm(op, false, false, p.cgk, pix, p.cog, operand{p: wg}, p.cgk, operand{p: dyg}, p.s.COut, 0, operand{p: cg}, p.ck, cuda.EpilogueDefault, operand{}); err != nil {
+		wg, dyg, cg := w.at(g*p.cog*p.cgk), dy.at(g*p.cog), dcols.at(g*p.cgk)
+		if err := b.gemm(op, false, false, p.cgk, pix, p.cog, wg, p.cgk, dyg, p.s.COut, 0, cg, p.ck, cuda.EpilogueDefault, operand{}); err != nil {
 			return err
 		}
 	}
@@ -232,19 +244,21 @@ func (b *Backend) colGradGEMM(op string, p convPlan, w, dy, dcols cuda.DevicePtr
 // off returns the byte offset of float32 element i.
 func off(i int) cuda.DevicePtr { return cuda.DevicePtr(4 * i) }
 
-// im2col launches im2col_f32 for output rows [r0, r1) into cols.
-func (b *Backend) im2col(cols, x cuda.DevicePtr, p convPlan, r0, r1 int) error {
+// im2col launches im2col_f32 (im2col_bf16 for a bf16 x, into bf16 cols)
+// for output rows [r0, r1) into cols.
+func (b *Backend) im2col(cols operand, x kernels.Tensor, p convPlan, r0, r1 int) error {
 	s := p.s
 	pix := (r1 - r0) * p.ow
-	return b.launch("im2col_f32", dim1(blocks(pix*p.ck, 256)), dim1(256), 0, b.args().Ptr(cols).Ptr(x).
+	return b.launch(kernelFor("im2col", x.Data.DType()), dim1(blocks(pix*p.ck, 256)), dim1(256), 0, b.args().Ptr(cols.p).Ptr(ptr(x)).
 		Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.CIn)).Int32(int32(s.K)).Int32(int32(s.Stride)).
 		Int32(int32(s.Pad)).Int32(int32(p.oh)).Int32(int32(p.ow)).Int32(int32(r0)).Int32(int32(pix)))
 }
 
-// col2im launches col2im_f32 for the patch gradient of output rows [r0,
-// r1). Without accumulate it overwrites all of dx (one chunk covers the
-// batch); with it, it adds into the input rows those output rows touch.
-func (b *Backend) col2im(dx, dcols cuda.DevicePtr, p convPlan, r0, r1 int, accumulate bool) error {
+// col2im launches col2im_f32 (col2im_bf16 for a bf16 dx) for the float32
+// patch gradient of output rows [r0, r1). Without accumulate it overwrites
+// all of dx (one chunk covers the batch); with it, it adds into the input
+// rows those output rows touch.
+func (b *Backend) col2im(dx kernels.Tensor, dcols cuda.DevicePtr, p convPlan, r0, r1 int, accumulate bool) error {
 	s := p.s
 	q0, q1 := 0, s.N*s.H // input rows n·H + ih to visit
 	acc := int32(0)
@@ -259,7 +273,7 @@ func (b *Backend) col2im(dx, dcols cuda.DevicePtr, p convPlan, r0, r1 int, accum
 	if count <= 0 {
 		return nil
 	}
-	return b.launch("col2im_f32", dim1(blocks(count, 256)), dim1(256), 0, b.args().Ptr(dx).Ptr(dcols).
+	return b.launch(kernelFor("col2im", dx.Data.DType()), dim1(blocks(count, 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).Ptr(dcols).
 		Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.CIn)).Int32(int32(s.K)).Int32(int32(s.Stride)).
 		Int32(int32(s.Pad)).Int32(int32(p.oh)).Int32(int32(p.ow)).Int32(int32(r0)).Int32(int32(r1)).
 		Int32(int32(q0)).Int32(int32(count)).Int32(acc))

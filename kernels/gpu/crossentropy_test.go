@@ -1,8 +1,10 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/nextconv/nextconv/kernels"
@@ -131,4 +133,40 @@ func TestCrossEntropyErrors(t *testing.T) {
 		{"backward short dlogits", p.gpu.CrossEntropyBackward(short, pr, tg, 1, s), kernels.ErrShape},
 		{"backward host target", p.gpu.CrossEntropyBackward(l, pr, hostT, 1, s), kernels.ErrDType},
 	})
+}
+
+// TestCrossEntropyBF16 runs the loss on bf16 logits (bf16 autocast: the
+// softmax, loss and probabilities in float32, dlogits written bf16)
+// against the CPU emulation on odd class counts and every kind of target:
+// loss and prob to the float32 test's tolerances, dlogits within one bf16
+// ulp.
+func TestCrossEntropyBF16(t *testing.T) {
+	p := newPair(t, 31)
+	for _, s := range []kernels.LossShape{{N: 3, K: 7}, {N: 1, K: 1}, {N: 2, K: 37}, {N: 2, K: 1000}, {N: 5, K: 9}} {
+		for _, kind := range []string{"one-hot", "smoothed", "mixup", "soft"} {
+			name := fmt.Sprintf("cross-entropy bf16 %+v %s", s, kind)
+			nk := kernels.Shape{s.N, s.K}
+			lc, lg := p.in16(nk, 8)
+			tc, tg := p.from(nk, ceTargets(p, kind, s.N, s.K))
+			pc, pg := p.out(nk)
+			lossc, lossg := p.out(kernels.Shape{s.N})
+			p.ok(p.cpu.CrossEntropy(lossc, pc, lc, tc, s))
+			p.ok(p.gpu.CrossEntropy(lossg, pg, lg, tg, s))
+			p.same(name+" loss", lossc, lossg, 1e-6, 1e-7)
+			p.same(name+" prob", pc, pg, 1e-6, 1e-9)
+			dc, dg := p.out16(nk)
+			p.ok(p.cpu.CrossEntropyBackward(dc, pc, tc, 1/float64(s.N), s))
+			p.ok(p.gpu.CrossEntropyBackward(dg, pg, tg, 1/float64(s.N), s))
+			p.same16(name+" dlogits", dc, dg, 0)
+		}
+	}
+	// A bf16 prob is refused, naming it: the probabilities stay float32.
+	nk := kernels.Shape{2, 3}
+	_, lg := p.in16(nk, 1)
+	_, tg := p.in(nk, 1)
+	_, pg := p.out16(nk)
+	_, lossg := p.out(kernels.Shape{2})
+	if err := p.gpu.CrossEntropy(lossg, pg, lg, tg, kernels.LossShape{N: 2, K: 3}); !errors.Is(err, kernels.ErrDType) || !strings.Contains(err.Error(), "prob") {
+		t.Errorf("bf16 prob: %v, want an ErrDType naming prob", err)
+	}
 }

@@ -33,26 +33,59 @@ func dwTiled(s kernels.DWConvShape) bool {
 	return (s.K == 3 || s.K == 5 || s.K == 7 || s.K == 9) && (s.Stride == 1 || s.Stride == 2)
 }
 
-// The tiled kernels' names by K (those of dwTiled), formatted once so that
-// launches do not.
+// The tiled kernels' names by K (those of dwTiled) and activation dtype
+// (dwNames.of), formatted once so that launches do not.
 var (
-	dwFwdNames       = dwNames("dwconv_fwd_k%d_f32")
-	dwBwdInputNames  = dwNames("dwconv_bwd_input_k%d_f32")
-	dwBwdWeightNames = dwNames("dwconv_bwd_weight_k%d_f32")
+	dwFwdNames       = newDWNames("dwconv_fwd_k%d")
+	dwBwdInputNames  = newDWNames("dwconv_bwd_input_k%d")
+	dwBwdWeightNames = newDWNames("dwconv_bwd_weight_k%d")
 )
 
-func dwNames(format string) (names [10]string) {
+// dwNames holds a tiled kernel's name by K: [K][0] the float32 kernel,
+// [K][1] the bf16 one.
+type dwNames [10][2]string
+
+func newDWNames(format string) (names dwNames) {
 	for k := 3; k < len(names); k += 2 {
-		names[k] = fmt.Sprintf(format, k)
+		base := fmt.Sprintf(format, k)
+		names[k] = [2]string{kernelFor(base, kernels.Float32), kernelFor(base, kernels.BFloat16)}
 	}
 	return names
 }
 
-// dwShapes returns the tensor shapes of the depthwise convolution at s and
-// its int32 counts, x and y.
-func dwShapes(s kernels.DWConvShape) layerShapes {
+// of returns the name of the kernel for K = k on activations of dtype dt.
+func (n *dwNames) of(k int, dt kernels.DType) string {
+	if dt == kernels.BFloat16 {
+		return n[k][1]
+	}
+	return n[k][0]
+}
+
+// dwCheck validates s and the tensors of its forward (args of
+// kernels.LayerShapes.Forward) or backward (Backward): x, y, dx and dy are
+// activations of one dtype, float32 or bf16, which it returns (checkActs);
+// w, b, dw and db are float32. x and y must fit the kernels' int32 sizes.
+// Errors wrap kernels.ErrShape or kernels.ErrDType and name op and the
+// tensor.
+func dwCheck(op string, s kernels.DWConvShape, args func(kernels.LayerShapes) []kernels.Arg) (kernels.DType, error) {
+	if err := s.Validate(); err != nil {
+		return 0, err
+	}
 	l := s.Layer()
-	return layerShapes{l, []int{l.X.Len(), l.Y.Len()}, false}
+	var acts, f32 []kernels.Arg
+	for _, a := range args(l) {
+		switch a.Name {
+		case "x", "y", "dx", "dy":
+			acts = append(acts, a)
+		default:
+			f32 = append(f32, a)
+		}
+	}
+	dt, err := checkActs(op, acts, f32...)
+	if err != nil {
+		return 0, err
+	}
+	return dt, checkInt32(op, l.X.Len(), l.Y.Len())
 }
 
 // DWConv computes the depthwise convolution of [kernels.DWConvShape] s,
@@ -61,20 +94,21 @@ func dwShapes(s kernels.DWConvShape) layerShapes {
 //	y[n,oh,ow,c] = b[c] + Σ_{kh,kw} x[n, oh·S+kh−P, ow·S+kw−P, c]·w[c,0,kh,kw]
 //
 // with zero padding P = K/2; x [N, H, W, C], w [C, 1, K, K], b [C] (nil
-// for none), y [N, OH, OW, C] overwritten. The weights are transposed to
-// tap-major [K·K, C] in a pooled scratch buffer (dwconv_wt_f32), then for K
-// = 3, 5, 7, 9 and stride 1 or 2 each thread computes a 4×4 output tile of
-// one channel with its weights in registers (dwconv_fwd_k<K>_f32); other
-// shapes take dwconv_fwd_f32, one thread per output. dwconv.cu documents
-// the geometry and the bytes and FLOPs. It returns an error wrapping
-// kernels.ErrShape or kernels.ErrDType naming the tensor if s is invalid or
-// a tensor does not match it or is not device memory of this backend.
+// for none), y [N, OH, OW, C] overwritten. x and y are both float32 or
+// both bf16 (docs/BF16.md: float32 arithmetic, y rounded once at its
+// store); w and b are float32. The weights are transposed to tap-major
+// [K·K, C] in a pooled scratch buffer (dwconv_wt_f32), then for K = 3, 5,
+// 7, 9 and stride 1 or 2 each thread computes a 4×4 output tile of one
+// channel with its weights in registers (dwconv_fwd_k<K>_f32 or _bf16);
+// other shapes take dwconv_fwd_f32 (_bf16), one thread per output.
+// dwconv.cu documents the geometry and the bytes and FLOPs. It returns an
+// error wrapping kernels.ErrShape or kernels.ErrDType naming the tensor if
+// s is invalid, a tensor does not match it or is not device memory of this
+// backend, or the activations' dtypes differ.
 func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) error {
 	const op = "dwconv"
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	if err := dwShapes(s).checkForward(op, y, x, w, bias); err != nil {
+	dt, err := dwCheck(op, s, func(l kernels.LayerShapes) []kernels.Arg { return l.Forward(y, x, w, bias) })
+	if err != nil {
 		return err
 	}
 	wt, err := b.dwTransposed(w, s)
@@ -89,11 +123,11 @@ func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) er
 	oh, ow := s.OutH(), s.OutW()
 	if dwTiled(s) {
 		threads := s.N * blocks(oh, dwTile) * blocks(ow, dwTile) * s.C
-		return b.launch(dwFwdNames[s.K], dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
+		return b.launch(dwFwdNames.of(s.K, dt), dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
 			Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).
 			Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 	}
-	return b.launch("dwconv_fwd_f32", dim1(blocks(y.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
+	return b.launch(kernelFor("dwconv_fwd", dt), dim1(blocks(y.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
 		Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).
 		Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.K)).Int32(int32(s.Stride)).Int32(int32(oh)).
 		Int32(int32(ow)))
@@ -101,27 +135,26 @@ func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) er
 
 // DWConvBackward computes the gradients of [Backend.DWConv] from dy [N, OH,
 // OW, C]: dx [N, H, W, C] is overwritten (nil skips it), dw [C, 1, K, K]
-// and db [C] (nil skips it) are accumulated. dx is gathered per 4×4 input
-// tile (dwconv_bwd_input_k<K>_f32, or one thread per element for other
+// and db [C] (nil skips it) are accumulated. dy, x and dx are float32 or
+// all bf16; w, dw and db float32. dx is gathered per 4×4 input tile
+// (dwconv_bwd_input_k<K>_f32 or _bf16, or one thread per element for other
 // shapes), with no atomics. The weight and bias gradients are summed
-// deterministically in two passes: dwconv_bwd_weight_k<K>_f32 (or the
-// generic dwconv_bwd_weight_f32) writes per-block partial sums into a
-// pooled scratch buffer and column_sum_f32 adds them, in a fixed order, into
-// dw and db. Errors are those of DWConv.
+// deterministically in two passes: dwconv_bwd_weight_k<K> (or the generic
+// dwconv_bwd_weight) writes float32 per-block partial sums into a pooled
+// scratch buffer and column_sum_f32 adds them, in a fixed order, into dw
+// and db. Errors are those of DWConv.
 func (b *Backend) DWConvBackward(dx, dw, db, dy, x, w kernels.Tensor, s kernels.DWConvShape) error {
 	const op = "dwconv backward"
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	if err := dwShapes(s).checkBackward(op, dx, dw, db, dy, x, w); err != nil {
+	dt, err := dwCheck(op, s, func(l kernels.LayerShapes) []kernels.Arg { return l.Backward(dx, dw, db, dy, x, w) })
+	if err != nil {
 		return err
 	}
 	if !dx.Nil() {
-		if err := b.dwInputGrad(dx, dy, w, s); err != nil {
+		if err := b.dwInputGrad(dx, dy, w, s, dt); err != nil {
 			return err
 		}
 	}
-	return b.dwWeightGrad(dw, db, dy, x, s)
+	return b.dwWeightGrad(dw, db, dy, x, s, dt)
 }
 
 // dwTransposed returns a pooled buffer holding w [C, K·K] transposed to
@@ -140,8 +173,9 @@ func (b *Backend) dwTransposed(w kernels.Tensor, s kernels.DWConvShape) (cuda.De
 	return wt, nil
 }
 
-// dwInputGrad overwrites dx with the input gradient.
-func (b *Backend) dwInputGrad(dx, dy, w kernels.Tensor, s kernels.DWConvShape) error {
+// dwInputGrad overwrites dx with the input gradient; dt is the dtype of dx
+// and dy.
+func (b *Backend) dwInputGrad(dx, dy, w kernels.Tensor, s kernels.DWConvShape, dt kernels.DType) error {
 	wt, err := b.dwTransposed(w, s)
 	if err != nil {
 		return err
@@ -150,18 +184,19 @@ func (b *Backend) dwInputGrad(dx, dy, w kernels.Tensor, s kernels.DWConvShape) e
 	oh, ow := s.OutH(), s.OutW()
 	if dwTiled(s) {
 		threads := s.N * blocks(s.H, dwTile) * blocks(s.W, dwTile) * s.C
-		return b.launch(dwBwdInputNames[s.K], dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
+		return b.launch(dwBwdInputNames.of(s.K, dt), dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
 			Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).
 			Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 	}
-	return b.launch("dwconv_bwd_input_f32", dim1(blocks(dx.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
+	return b.launch(kernelFor("dwconv_bwd_input", dt), dim1(blocks(dx.Len(), 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
 		Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).
 		Int32(int32(s.K)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 }
 
 // dwWeightGrad accumulates dw and (unless nil) db through per-chunk partial
-// sums part [chunks, C·(K²+1)] in a pooled scratch buffer.
-func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvShape) error {
+// sums part [chunks, C·(K²+1)] (float32) in a pooled scratch buffer; dt is
+// the dtype of dy and x.
+func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvShape, dt kernels.DType) error {
 	kk := s.K * s.K
 	ld := s.C * (kk + 1) // one row of part: dw in [C, K·K] order, then db
 	oh, ow := s.OutH(), s.OutW()
@@ -184,7 +219,7 @@ func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvSha
 		per = max(1, min(dwMaxTilesPerThread, tiles*nct/(ty*dwMinBlocks)))
 		per = max(per, blocks(tiles, ty*65535)) // gridDim.y <= 65535
 		chunks = blocks(tiles, ty*per)
-		name = dwBwdWeightNames[s.K]
+		name = dwBwdWeightNames.of(s.K, dt)
 		grid, block = cuda.Dim3{X: nct, Y: chunks, Z: 1}, cuda.Dim3{X: ct, Y: ty, Z: 1}
 		smem = 4 * (kk + 1) * ty * ct
 	} else {
@@ -193,7 +228,7 @@ func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvSha
 		chunks = max(1, min(pixels, dwMinBlocks/bx))
 		per = max(blocks(pixels, chunks), blocks(pixels, 65535))
 		chunks = blocks(pixels, per)
-		name = "dwconv_bwd_weight_f32"
+		name = kernelFor("dwconv_bwd_weight", dt)
 		grid, block = cuda.Dim3{X: bx, Y: chunks, Z: 1}, dim1(256)
 	}
 	part, err := b.pool.get(4 * chunks * ld)

@@ -161,15 +161,17 @@ func channelTile(C int) int {
 // Rows·C elements; dx may alias dy or x. The sum is deterministic: a first
 // kernel (channel_scale_bwd_f32) writes float64 partial sums per chunk of
 // rows to a scratch buffer, a second (channel_scale_dgamma_f32) adds them in
-// chunk order. Errors as for ChannelScale.
+// chunk order. dx, dy and x are float32 or all bf16
+// (channel_scale_bwd_bf16: float32 arithmetic, dx rounded once); gamma and
+// dgamma float32. Errors as for ChannelScale.
 func (b *Backend) ChannelScaleBackward(dx, dgamma, dy, x, gamma kernels.Tensor) error {
 	const op = "gpu channel-scale backward"
-	if _, err := checkChannel(op, x, gamma, kernels.Arg{Name: "dy", T: dy, Want: x.Shape},
-		kernels.Arg{Name: "dx", T: dx, Want: x.Shape}); err != nil {
+	dt, err := checkChannel(op, x, gamma, kernels.Arg{Name: "dy", T: dy, Want: x.Shape},
+		kernels.Arg{Name: "dx", T: dx, Want: x.Shape})
+	if err != nil {
 		return err
 	}
-	if err := checkArgs(op, kernels.Arg{Name: "x", T: x, Want: x.Shape}, kernels.Arg{Name: "dy", T: dy, Want: x.Shape},
-		kernels.Arg{Name: "dx", T: dx, Want: x.Shape}, kernels.Arg{Name: "dgamma", T: dgamma, Want: gamma.Shape}); err != nil {
+	if err := checkArgs(op, kernels.Arg{Name: "dgamma", T: dgamma, Want: gamma.Shape}); err != nil {
 		return err
 	}
 	if err := fits32(op, x.Len()); err != nil || x.Len() == 0 {
@@ -190,7 +192,7 @@ func (b *Backend) ChannelScaleBackward(dx, dgamma, dy, x, gamma kernels.Tensor) 
 	}
 	defer b.pool.put(partial, bytes)
 	grid := cuda.Dim3{X: blocks(C, width), Y: chunks, Z: 1}
-	if err := b.launch("channel_scale_bwd_f32", grid, dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).
+	if err := b.launch(kernelFor("channel_scale_bwd", dt), grid, dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).
 		Ptr(partial).Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(ptr(gamma)).Int32(int32(rows)).Int32(int32(C)).
 		Int32(int32(width)).Int32(int32(perChunk))); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/nextconv/nextconv/kernels"
@@ -101,28 +102,49 @@ func TestChannelScaleMatchesCPU(t *testing.T) {
 	}
 }
 
+// TestChannelScaleBackwardMatchesCPU runs layer scale's backward on
+// float32 and on bf16 dy, x and dx (channel_scale_bwd_bf16, against the
+// CPU emulation) on odd channel counts, one row and tiles wider than a
+// block, in place and not: dx equal (bf16: within one ulp), dgamma
+// (float32, accumulated) to 1e-6.
 func TestChannelScaleBackwardMatchesCPU(t *testing.T) {
 	p := newPair(t, 5)
-	for _, rc := range channelShapes {
-		s, cs := kernels.Shape{rc[0], rc[1]}, kernels.Shape{rc[1]}
-		for _, alias := range []string{"", "dx = dy", "dx = x"} {
-			name := fmt.Sprintf("channel-scale backward %v %s", s, alias)
-			xc, xg := p.in(s, 1)
-			dyc, dyg := p.in(s, 1)
-			gc, gg := p.in(cs, 1)
-			dgc, dgg := p.acc(cs)
-			dxc, dxg := p.out(s)
-			switch alias {
-			case "dx = dy":
-				dxc, dxg = dyc, dyg
-			case "dx = x":
-				dxc, dxg = xc, xg
+	for _, dt := range []kernels.DType{kernels.Float32, kernels.BFloat16} {
+		for _, rc := range channelShapes {
+			s, cs := kernels.Shape{rc[0], rc[1]}, kernels.Shape{rc[1]}
+			for _, alias := range []string{"", "dx = dy", "dx = x"} {
+				name := fmt.Sprintf("channel-scale backward %v %v %s", dt, s, alias)
+				xc, xg := p.inAs(dt, s, 1)
+				dyc, dyg := p.inAs(dt, s, 1)
+				gc, gg := p.in(cs, 1)
+				dgc, dgg := p.acc(cs)
+				dxc, dxg := p.outAs(dt, s)
+				switch alias {
+				case "dx = dy":
+					dxc, dxg = dyc, dyg
+				case "dx = x":
+					dxc, dxg = xc, xg
+				}
+				p.ok(p.cpu.ChannelScaleBackward(dxc, dgc, dyc, xc, gc))
+				p.ok(p.gpu.ChannelScaleBackward(dxg, dgg, dyg, xg, gg))
+				if dt == kernels.BFloat16 {
+					p.same16(name+" dx", dxc, dxg, 0)
+				} else {
+					p.same(name+" dx", dxc, dxg, 0, 0)
+				}
+				p.same(name+" dgamma", dgc, dgg, 1e-6, 1e-7)
 			}
-			p.ok(p.cpu.ChannelScaleBackward(dxc, dgc, dyc, xc, gc))
-			p.ok(p.gpu.ChannelScaleBackward(dxg, dgg, dyg, xg, gg))
-			p.same(name+" dx", dxc, dxg, 0, 0)
-			p.same(name+" dgamma", dgc, dgg, 1e-6, 1e-7)
 		}
+	}
+	// Mixed activation dtypes are refused, naming the odd one.
+	s := kernels.Shape{3, 5}
+	_, xg := p.in16(s, 1)
+	_, dyg := p.in(s, 1)
+	_, dxg := p.out16(s)
+	_, gg := p.in(kernels.Shape{5}, 1)
+	_, dgg := p.acc(kernels.Shape{5})
+	if err := p.gpu.ChannelScaleBackward(dxg, dgg, dyg, xg, gg); !errors.Is(err, kernels.ErrDType) || !strings.Contains(err.Error(), "dy") {
+		t.Errorf("float32 dy with bf16 x: %v, want an ErrDType naming dy", err)
 	}
 }
 

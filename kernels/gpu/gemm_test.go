@@ -18,11 +18,9 @@ import (
 // one emulates bf16; it has no TF32 and stays FP32 for it).
 func precisionPair(t *testing.T, seed uint64, prec kernels.Precision) *pair {
 	p := newPair(t, seed)
+	p.ok(p.gpu.SetPrecision(prec))
 	if prec == kernels.BF16 {
-		p.gpu.prec = prec // SetPrecision refuses it until every op has a bf16 kernel (bf16Complete)
 		p.ok(p.cpu.SetPrecision(prec))
-	} else {
-		p.ok(p.gpu.SetPrecision(prec))
 	}
 	return p
 }
@@ -122,11 +120,36 @@ func TestLinearBF16(t *testing.T) {
 	}
 }
 
-// TestConv2DBF16 is TestLinearBF16 for a 1×1 convolution (the direct,
-// im2col-free path; stride 1, odd channel counts, W = 1).
+// TestConv2DBF16 is TestLinearBF16 for Conv2D on every shape of convCases
+// plus a 1×1 convolution with W = 1: the direct GEMM, im2col_bf16 and
+// col2im_bf16 (stem, downsampling, stride 2, padding, groups, H or W = 1,
+// odd channel counts), with the whole batch in one chunk and in chunks of
+// two output rows (dx accumulated over chunks in bf16 where K ≤ Stride,
+// in a float32 scratch tensor otherwise).
 func TestConv2DBF16(t *testing.T) {
-	s := kernels.ConvShape{N: 2, H: 3, W: 1, CIn: 7, COut: 5, K: 1, Stride: 1}
-	p := precisionPair(t, 950, kernels.BF16)
+	saved := convColBytes
+	t.Cleanup(func() { convColBytes = saved })
+	cases := append([]kernels.ConvShape{{N: 2, H: 3, W: 1, CIn: 7, COut: 5, K: 1, Stride: 1}}, convCases...)
+	for i, s := range cases {
+		for _, chunked := range []bool{false, true} {
+			if chunked && s.K == 1 && s.Stride == 1 {
+				continue // the direct GEMM has no buffer
+			}
+			t.Run(fmt.Sprintf("%s_chunked%v", convName(s), chunked), func(t *testing.T) {
+				convColBytes = saved
+				if p := newConvPlan(s); chunked {
+					convColBytes = 4 * 2 * p.ow * p.ck
+				}
+				checkConv2DBF16(t, uint64(950+i), s)
+			})
+		}
+	}
+}
+
+// checkConv2DBF16 runs Conv2D at s and its backward in bf16 on both
+// backends and compares y and dx (bf16, one ulp) and dw, db (float32).
+func checkConv2DBF16(t *testing.T, seed uint64, s kernels.ConvShape) {
+	p := precisionPair(t, seed, kernels.BF16)
 	l := s.Layer()
 	cx, gx := p.typed(l.X, kernels.BFloat16, 1)
 	cw, gw := p.typed(l.W, kernels.BFloat16, 1)
@@ -208,8 +231,8 @@ func TestPrecisionDevice(t *testing.T) {
 
 // TestGEMMDTypeErrors: a product of a bf16 by a float32 matrix, a bf16
 // output with a float32 bias (which cuBLASLt's epilogue cannot add and no
-// bf16 bias kernel exists for) and a bf16 im2col convolution are errors
-// wrapping ErrDType, not silent conversions.
+// bf16 bias kernel exists for) and an im2col convolution of bf16 patches
+// by float32 weights are errors wrapping ErrDType, not silent conversions.
 func TestGEMMDTypeErrors(t *testing.T) {
 	p := precisionPair(t, 970, kernels.BF16)
 	s := kernels.LinearShape{Rows: 3, In: 4, Out: 5}
@@ -221,11 +244,11 @@ func TestGEMMDTypeErrors(t *testing.T) {
 	cs := kernels.ConvShape{N: 1, H: 4, W: 4, CIn: 2, COut: 3, K: 2, Stride: 2}
 	l := cs.Layer()
 	_, cx := p.typed(l.X, kernels.BFloat16, 1)
-	_, cw := p.typed(l.W, kernels.BFloat16, 1)
+	_, cw := p.typed(l.W, kernels.Float32, 1)
 	_, cy := p.typed(l.Y, kernels.BFloat16, 0)
 	wantErrors(t, []errCase{
 		{"bf16 by float32", p.gpu.Linear(y16, x16, w32, kernels.Tensor{}, s), kernels.ErrDType},
 		{"float32 bias, bf16 y", p.gpu.Linear(y16, x16, w16, b32, s), kernels.ErrDType},
-		{"bf16 im2col", p.gpu.Conv2D(cy, cx, cw, kernels.Tensor{}, cs), kernels.ErrDType},
+		{"bf16 patches by float32 weights", p.gpu.Conv2D(cy, cx, cw, kernels.Tensor{}, cs), kernels.ErrDType},
 	})
 }

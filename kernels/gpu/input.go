@@ -90,10 +90,11 @@ func (s *stager) Host(n int) ([]byte, error) {
 }
 
 // Normalize queues the current slot's copy on the copy stream and the
-// normalisation into y (normalize_u8_f32) on the main stream.
+// normalisation into y (normalize_u8_f32, or normalize_u8_bf16 for a bf16
+// y, rounded once) on the main stream.
 func (s *stager) Normalize(y kernels.Tensor) error {
 	const op = "gpu normalize"
-	n, err := checkStream(op, kernels.Arg{Name: "y", T: y, Want: kernels.Shape{s.n}})
+	n, dt, err := checkBatch(op, kernels.Arg{Name: "y", T: y, Want: kernels.Shape{s.n}})
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func (s *stager) Normalize(y kernels.Tensor) error {
 	if err := d.WaitEvent(nil, s.copied[i]); err != nil {
 		return err
 	}
-	if err := s.b.launch("normalize_u8_f32", streamGrid(n), dim1(streamThreads), 0, s.b.args().Ptr(ptr(y)).Ptr(s.dev[i]).Ptr(s.stats).Int32(int32(n)).Int32(int32(s.c))); err != nil {
+	if err := s.b.launch(kernelFor("normalize_u8", dt), streamGrid(n), dim1(streamThreads), 0, s.b.args().Ptr(ptr(y)).Ptr(s.dev[i]).Ptr(s.stats).Int32(int32(n)).Int32(int32(s.c))); err != nil {
 		return err
 	}
 	return d.RecordEvent(s.consumed[i], nil)
@@ -159,12 +160,13 @@ func (s *stager) Close() error {
 	return first
 }
 
-// MixBlend mixes x with its reverse in place (mix_blend_f32); see
+// MixBlend mixes x with its reverse in place (mix_blend_f32, or
+// mix_blend_bf16 for a bf16 x, rounded once); see
 // kernels.InputOps.MixBlend. Errors as for Add, and kernels.ErrShape for
 // lam outside [0, 1].
 func (b *Backend) MixBlend(x kernels.Tensor, lam float64) error {
 	const op = "gpu mix-blend"
-	n, err := checkStream(op, kernels.Arg{Name: "x", T: x, Want: x.Shape})
+	n, dt, err := checkBatch(op, kernels.Arg{Name: "x", T: x, Want: x.Shape})
 	if err != nil || n == 0 {
 		return err
 	}
@@ -172,14 +174,14 @@ func (b *Backend) MixBlend(x kernels.Tensor, lam float64) error {
 		return fmt.Errorf("%s: x %v, lambda %v: %w", op, x.Shape, lam, kernels.ErrShape)
 	}
 	l := float32(lam)
-	return b.launch("mix_blend_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(x)).Int32(int32(x.Shape[0])).Int32(int32(n/x.Shape[0])).Float32(l).Float32(1-l))
+	return b.launch(kernelFor("mix_blend", dt), streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(x)).Int32(int32(x.Shape[0])).Int32(int32(n/x.Shape[0])).Float32(l).Float32(1-l))
 }
 
 // MixCut swaps the box between each pair of samples of x [N, H, W, C]
-// (mix_cut_f32); see kernels.InputOps.MixCut.
+// (mix_cut_f32, or mix_cut_bf16 for a bf16 x); see kernels.InputOps.MixCut.
 func (b *Backend) MixCut(x kernels.Tensor, box [4]int) error {
 	const op = "gpu mix-cut"
-	n, err := checkStream(op, kernels.Arg{Name: "x", T: x, Want: x.Shape})
+	n, dt, err := checkBatch(op, kernels.Arg{Name: "x", T: x, Want: x.Shape})
 	if err != nil {
 		return err
 	}
@@ -191,7 +193,7 @@ func (b *Backend) MixCut(x kernels.Tensor, box [4]int) error {
 	if n == 0 || swapped == 0 {
 		return nil
 	}
-	return b.launch("mix_cut_f32", streamGrid(swapped), dim1(streamThreads), 0, b.args().Ptr(ptr(x)).Int32(int32(s[0])).Int32(int32(s[1])).Int32(int32(s[2])).Int32(int32(s[3])).Int32(int32(box[0])).Int32(int32(box[1])).Int32(int32(box[2])).Int32(int32(box[3])))
+	return b.launch(kernelFor("mix_cut", dt), streamGrid(swapped), dim1(streamThreads), 0, b.args().Ptr(ptr(x)).Int32(int32(s[0])).Int32(int32(s[1])).Int32(int32(s[2])).Int32(int32(s[3])).Int32(int32(box[0])).Int32(int32(box[1])).Int32(int32(box[2])).Int32(int32(box[3])))
 }
 
 // MixTargets writes the soft targets t [N, K] of labels [N]
@@ -233,4 +235,15 @@ func (b *Backend) DropMask(mask kernels.Tensor, keep float64, seed, counter uint
 		return fmt.Errorf("%s: keep probability %v outside (0, 1]: %w", op, keep, kernels.ErrShape)
 	}
 	return b.launch("drop_mask_f32", streamGrid(n), dim1(streamThreads), 0, b.args().Ptr(ptr(mask)).Int32(int32(n)).Uint32(uint32(seed)).Uint32(uint32(seed>>32)).Uint32(uint32(counter)).Uint32(uint32(counter>>32)).Float32(float32(keep)).Float32(float32(1/keep)))
+}
+
+// checkBatch is checkStream for the one float32 or bf16 batch tensor of an
+// input op; it also returns the batch's dtype.
+func checkBatch(op string, x kernels.Arg) (int, kernels.DType, error) {
+	dt, err := checkActs(op, []kernels.Arg{x})
+	if err != nil {
+		return 0, 0, err
+	}
+	n := x.T.Len()
+	return n, dt, fits32(op, n)
 }

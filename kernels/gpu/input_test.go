@@ -3,6 +3,7 @@ package gpu
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/nextconv/nextconv/cuda/sim"
@@ -64,7 +65,9 @@ func TestDropMaskMatchesCPU(t *testing.T) {
 
 // TestStagerMatchesCPU runs three batches through each backend's stager
 // (so the CUDA one reuses both slots, its copies on the side stream) and
-// compares with the CPU's and with datasets.Normalize's table.
+// compares with the CPU's and with datasets.Normalize's table; then three
+// more into a bf16 batch (normalize_u8_bf16), bit for bit the CPU
+// emulation's.
 func TestStagerMatchesCPU(t *testing.T) {
 	p := newPair(t, 4)
 	mean, std := []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225}
@@ -75,7 +78,11 @@ func TestStagerMatchesCPU(t *testing.T) {
 	p.ok(err)
 	sg, err := p.gpu.NewStager(max, mean, std)
 	p.ok(err)
-	for step, s := range []kernels.Shape{{5, 7, 9, 3}, {3, 7, 9, 3}, {1, 1, 1, 3}} {
+	for step, s := range []kernels.Shape{{5, 7, 9, 3}, {3, 7, 9, 3}, {1, 1, 1, 3}, {5, 7, 9, 3}, {1, 1, 1, 3}, {3, 1, 5, 3}} {
+		dt := kernels.Float32
+		if step >= 3 {
+			dt = kernels.BFloat16
+		}
 		n := s.Len()
 		pix := make([]byte, n)
 		for i := range pix {
@@ -86,10 +93,13 @@ func TestStagerMatchesCPU(t *testing.T) {
 			p.ok(err)
 			copy(buf, pix)
 		}
-		yc, yg := p.out(s)
+		yc, yg := p.outAs(dt, s)
 		p.ok(sc.Normalize(yc))
 		p.ok(sg.Normalize(yg))
-		p.same(fmt.Sprintf("batch %d %v", step, s), yc, yg, 0, 0)
+		p.exact(fmt.Sprintf("batch %d %v", step, s), yc, yg)
+		if dt == kernels.BFloat16 {
+			continue
+		}
 		for i, v := range pix {
 			if want := norm.Value(i%3, v); yc.Host32()[i] != want {
 				t.Fatalf("batch %d element %d: %v, datasets.Normalize %v", step, i, yc.Host32()[i], want)
@@ -103,20 +113,26 @@ func TestStagerMatchesCPU(t *testing.T) {
 	p.ok(sg.Close())
 }
 
+// TestMixMatchesCPU compares mixup and CutMix on float32 and on bf16
+// batches (mix_blend_bf16, mix_cut_bf16: float32 arithmetic rounded once,
+// as the CPU emulation) bit for bit, on odd shapes (one channel, an odd
+// batch with a middle sample), and the soft targets.
 func TestMixMatchesCPU(t *testing.T) {
 	p := newPair(t, 5)
-	for _, s := range []kernels.Shape{{5, 3, 7, 3}, {4, 6, 5, 1}, {1, 2, 3, 2}} {
-		for _, lam := range []float64{0.3141, 1, 0} {
-			xc, xg := p.in(s, 2)
-			p.ok(p.cpu.MixBlend(xc, lam))
-			p.ok(p.gpu.MixBlend(xg, lam))
-			p.same(fmt.Sprintf("blend %v λ %v", s, lam), xc, xg, 0, 0)
-		}
-		for _, box := range [][4]int{{0, s[1], 0, s[2]}, {1, s[1] - 1, 1, 2}, {1, 1, 0, s[2]}} {
-			xc, xg := p.in(s, 2)
-			p.ok(p.cpu.MixCut(xc, box))
-			p.ok(p.gpu.MixCut(xg, box))
-			p.same(fmt.Sprintf("cut %v box %v", s, box), xc, xg, 0, 0)
+	for _, dt := range []kernels.DType{kernels.Float32, kernels.BFloat16} {
+		for _, s := range []kernels.Shape{{5, 3, 7, 3}, {4, 6, 5, 1}, {1, 2, 3, 2}} {
+			for _, lam := range []float64{0.3141, 1, 0} {
+				xc, xg := p.inAs(dt, s, 2)
+				p.ok(p.cpu.MixBlend(xc, lam))
+				p.ok(p.gpu.MixBlend(xg, lam))
+				p.exact(fmt.Sprintf("blend %v %v λ %v", dt, s, lam), xc, xg)
+			}
+			for _, box := range [][4]int{{0, s[1], 0, s[2]}, {1, s[1] - 1, 1, 2}, {1, 1, 0, s[2]}} {
+				xc, xg := p.inAs(dt, s, 2)
+				p.ok(p.cpu.MixCut(xc, box))
+				p.ok(p.gpu.MixCut(xg, box))
+				p.exact(fmt.Sprintf("cut %v %v box %v", dt, s, box), xc, xg)
+			}
 		}
 	}
 	_, xg := p.in(kernels.Shape{2, 3, 3, 1}, 1)
@@ -200,5 +216,21 @@ func TestPoolIsStreamAware(t *testing.T) {
 	z, _ := b.Alloc(kernels.Shape{64})
 	if err := b.Scale(z, z, 2); !errors.Is(err, sim.ErrMissingWait) {
 		t.Fatalf("main-stream launch over an unfinished side-stream copy: %v, want ErrMissingWait", err)
+	}
+}
+
+// exact checks that the device tensor g equals the CPU's c bit for bit,
+// in c's dtype (float32, or bf16 against the CPU emulation).
+func (p *pair) exact(what string, c, g kernels.Tensor) {
+	p.t.Helper()
+	if dt, want := g.Data.DType(), c.Data.DType(); dt != want {
+		p.t.Fatalf("%s is %v on the device, want %v", what, dt, want)
+	}
+	got := make([]float32, g.Len())
+	p.ok(p.gpu.Download(got, g))
+	for i, w := range hostValues(c) {
+		if math.Float32bits(got[i]) != math.Float32bits(w) {
+			p.t.Fatalf("%s[%d] = %v, emulation %v", what, i, got[i], w)
+		}
 	}
 }

@@ -74,7 +74,7 @@ func (b *Backend) weightGrad(op string, x operand, ck int, dy kernels.Tensor, co
 		if db.Nil() {
 			return nil
 		}
-		return b.biasGrad(ptr(db), ptr(dy), rows, cout)
+		return b.biasGrad(db, dy, rows, cout)
 	}
 	sums, err := b.scratch(op, 4*cout)
 	if err != nil {

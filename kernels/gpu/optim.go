@@ -155,7 +155,12 @@ func (b *Backend) uploadTable(op string, chunks []optimChunk) error {
 // this backend's device memory, and an error for coefficients PyTorch
 // rejects (AdamWHyper.Validate).
 func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, h kernels.AdamWHyper) error {
-	const op = "gpu adamw"
+	return b.adamW("gpu adamw", "adamw_f32", p, g, m, v, kernels.Tensor{}, groups, h)
+}
+
+// adamW checks AdamW's tensors and launches kernel (adamw_f32, or
+// adamw_bf16 with the bf16 copy p16, checked by the caller).
+func (b *Backend) adamW(op, kernel string, p, g, m, v, p16 kernels.Tensor, groups []kernels.AdamWGroup, h kernels.AdamWHyper) error {
 	if err := checkArgs(op, kernels.Arg{Name: "p", T: p, Want: p.Shape}, kernels.Arg{Name: "g", T: g, Want: p.Shape},
 		kernels.Arg{Name: "m", T: m, Want: p.Shape}, kernels.Arg{Name: "v", T: v, Want: p.Shape}); err != nil {
 		return err
@@ -164,7 +169,11 @@ func (b *Backend) AdamW(p, g, m, v kernels.Tensor, groups []kernels.AdamWGroup, 
 	if err != nil || chunks == 0 {
 		return err
 	}
-	return b.launch("adamw_f32", dim1(chunks), dim1(streamThreads), 0, b.args().Ptr(ptr(p)).Ptr(ptr(g)).Ptr(ptr(m)).Ptr(ptr(v)).
+	args := b.args().Ptr(ptr(p)).Ptr(ptr(g)).Ptr(ptr(m)).Ptr(ptr(v))
+	if !p16.Nil() {
+		args = args.Ptr(ptr(p16))
+	}
+	return b.launch(kernel, dim1(chunks), dim1(streamThreads), 0, args.
 		Ptr(b.optim.ptr).Ptr(b.optim.hyper).Float64(h.Beta1).Float64(h.Beta2).Float64(h.Eps))
 }
 

@@ -1,10 +1,12 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"testing"
 
+	"github.com/nextconv/nextconv/internal/bfloat16"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -212,5 +214,52 @@ func TestOptimTableSurvivesSchedule(t *testing.T) {
 	p.same("v", vc, vg, 1e-6, 0)
 	if u := p.gpu.optim.uploads; u != 1 {
 		t.Errorf("%d chunk-table uploads over 3 scheduled steps, want 1", u)
+	}
+}
+
+// TestAdamWBF16MatchesCPU runs AdamWBF16 (adamw_bf16) against the CPU's on
+// the optimizer tests' arena (a gap, a group spanning two chunks, an empty
+// group, untouched elements at the end): p, m and v as in AdamW, and the
+// bf16 copy p16 the rounding of the updated p bit for bit (within one
+// bf16 ulp of the CPU's) inside the groups and unchanged (NaN) outside.
+func TestAdamWBF16MatchesCPU(t *testing.T) {
+	p := newPair(t, 42)
+	s := kernels.Shape{optimArena}
+	initP := p.randVals(optimArena, 1)
+	pc, pg := p.from(s, initP)
+	mc, mg := p.from(s, make([]float32, optimArena))
+	vc, vg := p.from(s, make([]float32, optimArena))
+	lc, lg := p.out16(s) // NaN on the device
+	h := kernels.AdamWHyper{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	for step := 1; step <= 2; step++ {
+		h.Step = step
+		gc, gg := p.in(s, 0.1)
+		p.ok(p.cpu.AdamWBF16(pc, gc, mc, vc, lc, optimGroups(step), h))
+		p.ok(p.gpu.AdamWBF16(pg, gg, mg, vg, lg, optimGroups(step), h))
+		name := fmt.Sprintf("adamw-bf16 step %d", step)
+		p.same(name+" p", pc, pg, 1e-6, 1e-9)
+		p.same(name+" m", mc, mg, 1e-6, 1e-12)
+		p.same(name+" v", vc, vg, 1e-6, 1e-15)
+		got, updated := make([]float32, optimArena), make([]float32, optimArena)
+		p.ok(p.gpu.Download(got, lg))
+		p.ok(p.gpu.Download(updated, pg))
+		for i, v := range got {
+			if outside(i) && v == v {
+				t.Fatalf("%s p16[%d] outside every group was written (%v)", name, i, v)
+			}
+			if !outside(i) && v != bfloat16.Round(updated[i]) {
+				t.Fatalf("%s p16[%d] = %v, want bf16(%v) = %v", name, i, v, updated[i], bfloat16.Round(updated[i]))
+			}
+		}
+		for i, w := range hostValues(lc) {
+			if !outside(i) && bfloat16.ULPs(got[i], w) > 1 {
+				t.Fatalf("%s p16[%d] = %v, CPU %v", name, i, got[i], w)
+			}
+		}
+	}
+	p.sameOutside("adamw-bf16 p", pg, initP)
+	_, p32 := p.out(s)
+	if err := p.gpu.AdamWBF16(pg, pg, mg, vg, p32, optimGroups(1), h); !errors.Is(err, kernels.ErrDType) {
+		t.Errorf("float32 p16: %v, want ErrDType", err)
 	}
 }

@@ -3,7 +3,7 @@
 // Both work on a row-major matrix [rows, cols] whose rows are pixels (or
 // Linear rows) and whose columns are output channels: the NHWC activation
 // of a convolution seen as [N·OH·OW, COut].
-#include "compat.cuh"
+#include "bf16.cuh"
 
 // bias_add_f32 adds the bias row to every row of y in place:
 //
@@ -38,14 +38,15 @@ extern "C" __global__ void __launch_bounds__(256) bias_add_f32(float* y, const f
 // row; with BY = 8 the eight partial sums of a column meet in shared memory
 // (one barrier) and are added in ty order. Bytes: 4·rows·cols read,
 // 4·chunks·cols written; 1 FLOP per element read.
-extern "C" __global__ void __launch_bounds__(256) column_sum_f32(float* out, const float* in, int rows, int cols, int ld, int rows_per_chunk, int accumulate) {
+template <class T>
+static __device__ __forceinline__ void column_sum(float* out, const T* in, int rows, int cols, int ld, int rows_per_chunk, int accumulate) {
 	__shared__ float part[8][33];
 	const int c = blockIdx.x * 32 + threadIdx.x;
 	const int r0 = blockIdx.y * rows_per_chunk;
 	const int r1 = min(rows, r0 + rows_per_chunk);
 	float sum = 0.f;
 	if (c < cols) {
-		for (int r = r0 + (int)threadIdx.y; r < r1; r += blockDim.y) sum += __ldg(in + (long long)r * ld + c);
+		for (int r = r0 + (int)threadIdx.y; r < r1; r += blockDim.y) sum += ld_f32(in, (long long)r * ld + c);
 	}
 	if (blockDim.y > 1) {  // block-uniform: every thread takes the same branch
 		part[threadIdx.y][threadIdx.x] = sum;
@@ -57,4 +58,15 @@ extern "C" __global__ void __launch_bounds__(256) column_sum_f32(float* out, con
 		float* o = out + (long long)blockIdx.y * cols + c;
 		*o = accumulate ? *o + sum : sum;
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(256) column_sum_f32(float* out, const float* in, int rows, int cols, int ld, int rows_per_chunk, int accumulate) {
+	column_sum(out, in, rows, cols, ld, rows_per_chunk, accumulate);
+}
+
+// column_sum_bf16 is column_sum_f32 over a bf16 matrix (a bf16 output
+// gradient dy): float32 sums and float32 out, 2 bytes read per element.
+// Its partial sums are float32, so the second pass is column_sum_f32.
+extern "C" __global__ void __launch_bounds__(256) column_sum_bf16(float* out, const __nv_bfloat16* in, int rows, int cols, int ld, int rows_per_chunk, int accumulate) {
+	column_sum(out, in, rows, cols, ld, rows_per_chunk, accumulate);
 }

@@ -35,10 +35,27 @@
 // The weight gradient is deterministic: a first kernel writes per-block
 // partial sums part[chunk, C·K² + C] (dw in [C, K·K] order, then db), and
 // column_sum_f32 (bias.cu) adds the chunks in a fixed order into dw and db.
-#include "compat.cuh"
+//
+// Activations x, y, dx and dy are float (the _f32 kernels) or __nv_bfloat16
+// (the _bf16 kernels, docs/BF16.md): every kernel is a template on that
+// storage type T, reads it through ld_f32 (bf16.cuh) and computes in
+// float32, with the weights, the bias and the partial sums always float32;
+// a bf16 output is rounded once, by st_f32 when its final value is stored.
+// A bf16 element is 2 bytes, so the bf16 kernels move half the activation
+// bytes with the same arithmetic.
+#include "bf16.cuh"
 
 // Side of the square pixel tile one thread computes in the tiled kernels.
 #define DW_T 4
+
+// dw_ld_or0 returns element i of p as float when ok, else 0 (padding).
+// For bf16 only the 16-bit load is conditional and the widening is not, so
+// the unrolled tile loops do not keep one predicate alive per load (which
+// made dwconv_bwd_weight_k7_bf16 spill).
+static __device__ __forceinline__ float dw_ld_or0(const float* __restrict__ p, long long i, bool ok) { return ok ? p[i] : 0.f; }
+static __device__ __forceinline__ float dw_ld_or0(const __nv_bfloat16* __restrict__ p, long long i, bool ok) {
+	return __bfloat162float(ok ? p[i] : __ushort_as_bfloat16(0));
+}
 
 // dwconv_wt_f32 transposes depthwise weights w [C, K·K] to tap-major wt
 // [K·K, C]: wt[t·C + c] = w[c·KK + t]. Launch: 1-D, one thread per element
@@ -58,10 +75,11 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_wt_f32(float* wt, const
 // [K·K, C] and, when has_bias != 0, b [C] (b may be null otherwise).
 // Launch: 1-D, one thread per element of y (blockDim.x = 256, gridDim.x =
 // ceil(N·OH·OW·C / 256)); c is the fastest index, so all loads and stores
-// are coalesced. Bytes: 4 written per output plus up to K² loads (L1) of x
-// and wt; 2·K² FLOPs per output. Taps are summed in (kh, kw) order after
-// the bias, as the CPU reference does.
-extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_f32(float* y, const float* x, const float* wt, const float* b, int has_bias, int N, int H, int W, int C, int K, int S, int OH, int OW) {
+// are coalesced. Bytes: sizeof(T) written per output plus up to K² loads
+// (L1) of x and wt; 2·K² FLOPs per output. Taps are summed in (kh, kw)
+// order after the bias, as the CPU reference does.
+template <class T>
+static __device__ __forceinline__ void dw_fwd_generic(T* __restrict__ y, const T* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int K, int S, int OH, int OW) {
 	const unsigned e = blockIdx.x * blockDim.x + threadIdx.x;
 	if (e < (unsigned)(N * OH * OW * C)) {
 		const unsigned pix = e / C, rows = pix / OW;
@@ -71,14 +89,23 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_f32(float* y, const
 		for (int kh = 0; kh < K; kh++) {
 			const int ih = oh * S + kh - P;
 			if (ih < 0 || ih >= H) continue;
-			const float* xrow = x + ((long long)n * H + ih) * W * C + c;
+			const T* xrow = x + ((long long)n * H + ih) * W * C + c;
 			for (int kw = 0; kw < K; kw++) {
 				const int iw = ow * S + kw - P;
-				if (iw >= 0 && iw < W) acc = fmaf(__ldg(xrow + (long long)iw * C), __ldg(wt + (kh * K + kw) * C + c), acc);
+				if (iw >= 0 && iw < W) acc = fmaf(ld_f32(xrow, (long long)iw * C), __ldg(wt + (kh * K + kw) * C + c), acc);
 			}
 		}
-		y[e] = acc;
+		st_f32(y, e, acc);
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int K, int S, int OH, int OW) {
+	dw_fwd_generic(y, x, wt, b, has_bias, N, H, W, C, K, S, OH, OW);
+}
+
+// dwconv_fwd_bf16 is dwconv_fwd_f32 on bf16 x and y.
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int K, int S, int OH, int OW) {
+	dw_fwd_generic(y, x, wt, b, has_bias, N, H, W, C, K, S, OH, OW);
 }
 
 // dwconv_bwd_input_f32 overwrites dx [N, H, W, C] with the input gradient
@@ -89,7 +116,8 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_f32(float* y, const
 // gathered per element of dx (no atomics). Only kh ≡ ih + P (mod S) with
 // kh <= ih + P can match, so the tap loops step by S. Launch: 1-D, one
 // thread per element of dx (blockDim.x = 256), c fastest.
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_f32(float* dx, const float* dy, const float* wt, int N, int H, int W, int C, int K, int S, int OH, int OW) {
+template <class T>
+static __device__ __forceinline__ void dw_bwd_input_generic(T* __restrict__ dx, const T* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int K, int S, int OH, int OW) {
 	const unsigned e = blockIdx.x * blockDim.x + threadIdx.x;
 	if (e < (unsigned)(N * H * W * C)) {
 		const unsigned pix = e / C, rows = pix / W;
@@ -99,14 +127,23 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_f32(float* dx
 		for (int kh = (ih + P) % S; kh < K && kh <= ih + P; kh += S) {
 			const int oh = (ih + P - kh) / S;
 			if (oh >= OH) continue;
-			const float* dyrow = dy + ((long long)n * OH + oh) * OW * C + c;
+			const T* dyrow = dy + ((long long)n * OH + oh) * OW * C + c;
 			for (int kw = (iw + P) % S; kw < K && kw <= iw + P; kw += S) {
 				const int ow = (iw + P - kw) / S;
-				if (ow < OW) acc = fmaf(__ldg(dyrow + (long long)ow * C), __ldg(wt + (kh * K + kw) * C + c), acc);
+				if (ow < OW) acc = fmaf(ld_f32(dyrow, (long long)ow * C), __ldg(wt + (kh * K + kw) * C + c), acc);
 			}
 		}
-		dx[e] = acc;
+		st_f32(dx, e, acc);
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_f32(float* __restrict__ dx, const float* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int K, int S, int OH, int OW) {
+	dw_bwd_input_generic(dx, dy, wt, N, H, W, C, K, S, OH, OW);
+}
+
+// dwconv_bwd_input_bf16 is dwconv_bwd_input_f32 on bf16 dy and dx.
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int K, int S, int OH, int OW) {
+	dw_bwd_input_generic(dx, dy, wt, N, H, W, C, K, S, OH, OW);
 }
 
 // dwconv_bwd_weight_f32 writes the per-chunk partial weight and bias
@@ -116,12 +153,14 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_f32(float* dx
 //	part[k, c·K² + t] = Σ_pixels dy[pixel, c]·x[input pixel of tap t, c]
 //	part[k, C·K² + c] = Σ_pixels dy[pixel, c]
 //
-// part is [chunks, C·(K² + 1)] row-major. Launch: gridDim = (ceil(C·(K²+1)
-// / 256), chunks), blockDim.x = 256; thread i of the row takes tap t = i / C
-// and channel c = i % C (t = K² is the bias), so the loads of a warp are
-// coalesced over channels. Each thread loops over its chunk's pixels: two
-// loads per FMA, which is why the tiled kernels exist.
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_f32(float* part, const float* dy, const float* x, int N, int H, int W, int C, int K, int S, int OH, int OW, int pixels_per_chunk) {
+// part is [chunks, C·(K² + 1)] row-major, float32 for either T. Launch:
+// gridDim = (ceil(C·(K²+1) / 256), chunks), blockDim.x = 256; thread i of
+// the row takes tap t = i / C and channel c = i % C (t = K² is the bias),
+// so the loads of a warp are coalesced over channels. Each thread loops
+// over its chunk's pixels: two loads per FMA, which is why the tiled
+// kernels exist.
+template <class T>
+static __device__ __forceinline__ void dw_bwd_weight_generic(float* __restrict__ part, const T* __restrict__ dy, const T* __restrict__ x, int N, int H, int W, int C, int K, int S, int OH, int OW, int pixels_per_chunk) {
 	const int KK = K * K;
 	const int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < (KK + 1) * C) {
@@ -132,18 +171,27 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_f32(float* p
 		const int p1 = min(pixels, p0 + pixels_per_chunk);
 		float acc = 0.f;
 		for (int p = p0; p < p1; p++) {
-			const float g = __ldg(dy + (long long)p * C + c);
+			const float g = ld_f32(dy, (long long)p * C + c);
 			if (t == KK) {
 				acc += g;
 				continue;
 			}
 			const int rows = p / OW, ow = p - rows * OW, oh = rows % OH, n = rows / OH;
 			const int ih = oh * S + kh - P, iw = ow * S + kw - P;
-			if (ih >= 0 && ih < H && iw >= 0 && iw < W) acc = fmaf(g, __ldg(x + (((long long)n * H + ih) * W + iw) * C + c), acc);
+			if (ih >= 0 && ih < H && iw >= 0 && iw < W) acc = fmaf(g, ld_f32(x, (((long long)n * H + ih) * W + iw) * C + c), acc);
 		}
 		const long long row = (long long)blockIdx.y * (KK + 1) * C;
 		part[row + (t == KK ? KK * C + c : c * KK + t)] = acc;
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_f32(float* __restrict__ part, const float* __restrict__ dy, const float* __restrict__ x, int N, int H, int W, int C, int K, int S, int OH, int OW, int pixels_per_chunk) {
+	dw_bwd_weight_generic(part, dy, x, N, H, W, C, K, S, OH, OW, pixels_per_chunk);
+}
+
+// dwconv_bwd_weight_bf16 is dwconv_bwd_weight_f32 on bf16 dy and x.
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int K, int S, int OH, int OW, int pixels_per_chunk) {
+	dw_bwd_weight_generic(part, dy, x, N, H, W, C, K, S, OH, OW, pixels_per_chunk);
 }
 
 // ---- tiled kernels: K and S known at compile time --------------------------
@@ -180,14 +228,15 @@ __device__ __forceinline__ void dw_fill_tile(float (&acc)[DW_T][DW_T], float v) 
 // dw_store_tile writes the register tile acc to rows r0.. and columns c0..
 // of channel c of sample n of out [N, rows, cols, C] (NHWC), leaving out
 // the elements past the last row or column.
-__device__ __forceinline__ void dw_store_tile(float* out, const float (&acc)[DW_T][DW_T], int rows, int cols, int C, int n, int r0, int c0, int c) {
+template <class T>
+__device__ __forceinline__ void dw_store_tile(T* __restrict__ out, const float (&acc)[DW_T][DW_T], int rows, int cols, int C, int n, int r0, int c0, int c) {
 #pragma unroll
 	for (int i = 0; i < DW_T; i++) {
 		if (r0 + i >= rows) continue;
-		float* row = out + ((long long)n * rows + r0 + i) * cols * C + c;
+		T* row = out + ((long long)n * rows + r0 + i) * cols * C + c;
 #pragma unroll
 		for (int q = 0; q < DW_T; q++)
-			if (c0 + q < cols) row[(long long)(c0 + q) * C] = acc[i][q];
+			if (c0 + q < cols) st_f32(row, (long long)(c0 + q) * C, acc[i][q]);
 	}
 }
 
@@ -198,19 +247,19 @@ __device__ __forceinline__ void dw_store_tile(float* out, const float (&acc)[DW_
 // f(i, q, kh, kw, v) for every output (i, q) of the tile that reads it,
 // through tap kh = r − i·S, kw = j − q·S, in (r, j, i, q) order: for a
 // fixed output, taps in (kh, kw) order, as in the CPU reference.
-template <int K, int S, typename F>
-__device__ __forceinline__ void dw_window(const float* x, int H, int W, int C, int n, int oh0, int ow0, int c, F f) {
+template <int K, int S, class T, typename F>
+__device__ __forceinline__ void dw_window(const T* __restrict__ x, int H, int W, int C, int n, int oh0, int ow0, int c, F f) {
 	constexpr int P = K / 2, R = (DW_T - 1) * S + K;
 	const int ih0 = oh0 * S - P, iw0 = ow0 * S - P;
 #pragma unroll
 	for (int r = 0; r < R; r++) {
 		const int ih = ih0 + r;
 		if (ih < 0 || ih >= H) continue;
-		const float* xrow = x + ((long long)n * H + ih) * W * C + c;
+		const T* xrow = x + ((long long)n * H + ih) * W * C + c;
 #pragma unroll
 		for (int j = 0; j < R; j++) {
 			const int iw = iw0 + j;
-			const float v = (iw >= 0 && iw < W) ? __ldg(xrow + (long long)iw * C) : 0.f;
+			const float v = dw_ld_or0(xrow, (long long)iw * C, iw >= 0 && iw < W);
 #pragma unroll
 			for (int i = 0; i < DW_T; i++) {
 				const int kh = r - i * S;
@@ -228,8 +277,8 @@ __device__ __forceinline__ void dw_window(const float* x, int H, int W, int C, i
 // dw_fwd_tile computes the DW_T×DW_T output tile at (oh0, ow0) of channel c
 // of sample n over its input window (dw_window). Taps reach each output in
 // (kh, kw) order after the bias, as in the CPU reference.
-template <int K, int S>
-__device__ __forceinline__ void dw_fwd_tile(float* y, const float* x, const float* wt, const float* b, int has_bias, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
+template <int K, int S, class T>
+__device__ __forceinline__ void dw_fwd_tile(T* __restrict__ y, const T* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
 	float w[K][K];
 	dw_load_taps<K>(w, wt, C, c);
 	const float b0 = has_bias ? __ldg(b + c) : 0.f;
@@ -244,8 +293,8 @@ __device__ __forceinline__ void dw_fwd_tile(float* y, const float* x, const floa
 // is oh = ih0/S + a for a in [−⌊P/S⌋, ⌊(DW_T−1+P)/S⌋]; dx row i receives
 // it through tap kh = i + P − a·S when 0 <= kh < K, all known at compile
 // time because ih0 ≡ 0 (mod S).
-template <int K, int S>
-__device__ __forceinline__ void dw_bwd_input_tile(float* dx, const float* dy, const float* wt, int H, int W, int C, int OH, int OW, int n, int ih0, int iw0, int c) {
+template <int K, int S, class T>
+__device__ __forceinline__ void dw_bwd_input_tile(T* __restrict__ dx, const T* __restrict__ dy, const float* __restrict__ wt, int H, int W, int C, int OH, int OW, int n, int ih0, int iw0, int c) {
 	constexpr int P = K / 2, A0 = -(P / S), A1 = (DW_T - 1 + P) / S;
 	float w[K][K];
 	dw_load_taps<K>(w, wt, C, c);
@@ -256,11 +305,11 @@ __device__ __forceinline__ void dw_bwd_input_tile(float* dx, const float* dy, co
 	for (int a = A0; a <= A1; a++) {
 		const int oh = oh0 + a;
 		if (oh < 0 || oh >= OH) continue;
-		const float* dyrow = dy + ((long long)n * OH + oh) * OW * C + c;
+		const T* dyrow = dy + ((long long)n * OH + oh) * OW * C + c;
 #pragma unroll
 		for (int bq = A0; bq <= A1; bq++) {
 			const int ow = ow0 + bq;
-			const float v = (ow >= 0 && ow < OW) ? __ldg(dyrow + (long long)ow * C) : 0.f;
+			const float v = dw_ld_or0(dyrow, (long long)ow * C, ow >= 0 && ow < OW);
 #pragma unroll
 			for (int i = 0; i < DW_T; i++) {
 				const int kh = i + P - a * S;
@@ -280,43 +329,43 @@ __device__ __forceinline__ void dw_bwd_input_tile(float* dx, const float* dy, co
 // gradient contributions of the DW_T×DW_T output tile at (oh0, ow0):
 // dy of the tile is held in registers and every input value of the window
 // is multiplied into each tap that pairs it with an output of the tile.
-template <int K, int S>
-__device__ __forceinline__ void dw_bwd_weight_tile(float (&acc)[K][K], float& accb, const float* dy, const float* x, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
+template <int K, int S, class T>
+__device__ __forceinline__ void dw_bwd_weight_tile(float (&acc)[K][K], float& accb, const T* __restrict__ dy, const T* __restrict__ x, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
 	float g[DW_T][DW_T];
 #pragma unroll
 	for (int i = 0; i < DW_T; i++) {
 		const int oh = oh0 + i;
-		const float* dyrow = dy + ((long long)n * OH + oh) * OW * C + c;
+		const T* dyrow = dy + ((long long)n * OH + oh) * OW * C + c;
 #pragma unroll
 		for (int q = 0; q < DW_T; q++) {
-			g[i][q] = (oh < OH && ow0 + q < OW) ? __ldg(dyrow + (long long)(ow0 + q) * C) : 0.f;
+			g[i][q] = dw_ld_or0(dyrow, (long long)(ow0 + q) * C, oh < OH && ow0 + q < OW);
 			accb += g[i][q];
 		}
 	}
 	dw_window<K, S>(x, H, W, C, n, oh0, ow0, c, [&](int i, int q, int kh, int kw, float v) { acc[kh][kw] = fmaf(g[i][q], v, acc[kh][kw]); });
 }
 
-// dw_fwd_tiled is the body of dwconv_fwd_k*_f32: one thread per (output
+// dw_fwd_tiled is the body of dwconv_fwd_k*: one thread per (output
 // tile, channel), channel fastest.
-template <int K, int S>
-__device__ __forceinline__ void dw_fwd_tiled(float* y, const float* x, const float* wt, const float* b, int has_bias, int N, int H, int W, int C, int OH, int OW) {
+template <int K, int S, class T>
+__device__ __forceinline__ void dw_fwd_tiled(T* __restrict__ y, const T* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int OH, int OW) {
 	const int tilesH = (OH + DW_T - 1) / DW_T, tilesW = (OW + DW_T - 1) / DW_T;
 	int n, tr, tc, c;
 	if (dw_tile_index(blockIdx.x * blockDim.x + threadIdx.x, N, C, tilesH, tilesW, n, tr, tc, c))
 		dw_fwd_tile<K, S>(y, x, wt, b, has_bias, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
 }
 
-// dw_bwd_input_tiled is the body of dwconv_bwd_input_k*_f32: one thread
-// per (input tile, channel), channel fastest.
-template <int K, int S>
-__device__ __forceinline__ void dw_bwd_input_tiled(float* dx, const float* dy, const float* wt, int N, int H, int W, int C, int OH, int OW) {
+// dw_bwd_input_tiled is the body of dwconv_bwd_input_k*: one thread per
+// (input tile, channel), channel fastest.
+template <int K, int S, class T>
+__device__ __forceinline__ void dw_bwd_input_tiled(T* __restrict__ dx, const T* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int OH, int OW) {
 	const int tilesH = (H + DW_T - 1) / DW_T, tilesW = (W + DW_T - 1) / DW_T;
 	int n, tr, tc, c;
 	if (dw_tile_index(blockIdx.x * blockDim.x + threadIdx.x, N, C, tilesH, tilesW, n, tr, tc, c))
 		dw_bwd_input_tile<K, S>(dx, dy, wt, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
 }
 
-// dw_bwd_weight_tiled is the body of dwconv_bwd_weight_k*_f32. Block
+// dw_bwd_weight_tiled is the body of dwconv_bwd_weight_k*. Block
 // (blockIdx.x, blockIdx.y) takes channels [blockIdx.x·CT, +CT) with CT =
 // blockDim.x and output tiles [blockIdx.y·TY·tiles_per_thread, +TY·
 // tiles_per_thread) with TY = blockDim.y: thread (tx, ty) accumulates K² + 1
@@ -326,8 +375,8 @@ __device__ __forceinline__ void dw_bwd_input_tiled(float* dx, const float* dy, c
 // to part[blockIdx.y, C·(K²+1)] (dw in [C, K·K] order, then db). With TY =
 // 1 (wide channel tiles) the shared buffer only transposes the sums into
 // coalesced stores.
-template <int K, int S>
-__device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, const float* dy, const float* x, int N, int H, int W, int C, int OH, int OW, int tiles_per_thread) {
+template <int K, int S, class T>
+__device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* __restrict__ part, const T* __restrict__ dy, const T* __restrict__ x, int N, int H, int W, int C, int OH, int OW, int tiles_per_thread) {
 	constexpr int KK = K * K;
 	const int CT = blockDim.x, TY = blockDim.y, nt = CT * TY;
 	const int tx = threadIdx.x, ty = threadIdx.y, c0 = blockIdx.x * CT, c = c0 + tx;
@@ -371,22 +420,23 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, con
 
 // ---- tiled entry points ----------------------------------------------------
 //
-// dwconv_fwd_k{3,5,7,9}_f32 overwrite y from x, wt [K·K, C] and (has_bias)
-// b. Launch: 1-D, one thread per (output tile, channel) with the channel
+// dwconv_fwd_k{3,5,7,9}_{f32,bf16} overwrite y from x, wt [K·K, C] and
+// (has_bias) b; the _bf16 kernels read and write bf16 x and y. Launch: 1-D, one thread per (output tile, channel) with the channel
 // fastest: blockDim.x = 256, gridDim.x = ceil(N·⌈OH/4⌉·⌈OW/4⌉·C / 256).
 // S must be 1 or 2 (anything else writes nothing; the host uses the
 // generic kernel then).
 //
-// dwconv_bwd_input_k{3,5,7,9}_f32 overwrite dx from dy and wt. Launch as
+// dwconv_bwd_input_k{3,5,7,9}_{f32,bf16} overwrite dx from dy and wt
+// (bf16 dy and dx for _bf16). Launch as
 // the forward but over input tiles: N·⌈H/4⌉·⌈W/4⌉·C threads.
 //
-// dwconv_bwd_weight_k{3,5,7,9}_f32 write the partial sums part [chunks,
-// C·(K²+1)] of dw_bwd_weight_tiled. Launch: blockDim = (CT, TY) with CT·TY
+// dwconv_bwd_weight_k{3,5,7,9}_{f32,bf16} write the float32 partial sums
+// part [chunks, C·(K²+1)] of dw_bwd_weight_tiled (from bf16 dy and x for
+// _bf16). Launch: blockDim = (CT, TY) with CT·TY
 // <= 256, gridDim = (⌈C/CT⌉, chunks) where chunks = ⌈tiles /
 // (TY·tiles_per_thread)⌉, dynamic shared memory 4·(K²+1)·TY·CT bytes
-// (<= 48 KB). Bytes: x about once (L1 serves
-// the window overlap), dy once, part 4·chunks·C·(K²+1); 2·K² FLOPs per
-// output element, as the forward.
+// (<= 48 KB). Bytes: x about once (L1 serves the window overlap), dy once,
+// part 4·chunks·C·(K²+1); 2·K² FLOPs per output element, as the forward.
 
 #define DW_STRIDES(call) \
 	if (S == 1) {        \
@@ -395,76 +445,152 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* part, con
 		call(2);         \
 	}
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k3_f32(float* y, const float* x, const float* wt, const float* b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k3_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
 #define DW_CALL(s) dw_fwd_tiled<3, s>(y, x, wt, b, has_bias, N, H, W, C, OH, OW)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k5_f32(float* y, const float* x, const float* wt, const float* b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k3_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+#define DW_CALL(s) dw_fwd_tiled<3, s>(y, x, wt, b, has_bias, N, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k5_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
 #define DW_CALL(s) dw_fwd_tiled<5, s>(y, x, wt, b, has_bias, N, H, W, C, OH, OW)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k7_f32(float* y, const float* x, const float* wt, const float* b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k5_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+#define DW_CALL(s) dw_fwd_tiled<5, s>(y, x, wt, b, has_bias, N, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k7_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
 #define DW_CALL(s) dw_fwd_tiled<7, s>(y, x, wt, b, has_bias, N, H, W, C, OH, OW)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k9_f32(float* y, const float* x, const float* wt, const float* b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k7_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+#define DW_CALL(s) dw_fwd_tiled<7, s>(y, x, wt, b, has_bias, N, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k9_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
 #define DW_CALL(s) dw_fwd_tiled<9, s>(y, x, wt, b, has_bias, N, H, W, C, OH, OW)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k3_f32(float* dx, const float* dy, const float* wt, int N, int H, int W, int C, int S, int OH, int OW) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_fwd_k9_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+#define DW_CALL(s) dw_fwd_tiled<9, s>(y, x, wt, b, has_bias, N, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k3_f32(float* __restrict__ dx, const float* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
 #define DW_CALL(s) dw_bwd_input_tiled<3, s>(dx, dy, wt, N, H, W, C, OH, OW)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k5_f32(float* dx, const float* dy, const float* wt, int N, int H, int W, int C, int S, int OH, int OW) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k3_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
+#define DW_CALL(s) dw_bwd_input_tiled<3, s>(dx, dy, wt, N, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k5_f32(float* __restrict__ dx, const float* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
 #define DW_CALL(s) dw_bwd_input_tiled<5, s>(dx, dy, wt, N, H, W, C, OH, OW)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k7_f32(float* dx, const float* dy, const float* wt, int N, int H, int W, int C, int S, int OH, int OW) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k5_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
+#define DW_CALL(s) dw_bwd_input_tiled<5, s>(dx, dy, wt, N, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k7_f32(float* __restrict__ dx, const float* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
 #define DW_CALL(s) dw_bwd_input_tiled<7, s>(dx, dy, wt, N, H, W, C, OH, OW)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k9_f32(float* dx, const float* dy, const float* wt, int N, int H, int W, int C, int S, int OH, int OW) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k7_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
+#define DW_CALL(s) dw_bwd_input_tiled<7, s>(dx, dy, wt, N, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k9_f32(float* __restrict__ dx, const float* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
 #define DW_CALL(s) dw_bwd_input_tiled<9, s>(dx, dy, wt, N, H, W, C, OH, OW)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k3_f32(float* part, const float* dy, const float* x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_input_k9_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
+#define DW_CALL(s) dw_bwd_input_tiled<9, s>(dx, dy, wt, N, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k3_f32(float* __restrict__ part, const float* __restrict__ dy, const float* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
 	CUDA_DYN_SMEM(float, red);
 #define DW_CALL(s) dw_bwd_weight_tiled<3, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k5_f32(float* part, const float* dy, const float* x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k3_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+	CUDA_DYN_SMEM(float, red);
+#define DW_CALL(s) dw_bwd_weight_tiled<3, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k5_f32(float* __restrict__ part, const float* __restrict__ dy, const float* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
 	CUDA_DYN_SMEM(float, red);
 #define DW_CALL(s) dw_bwd_weight_tiled<5, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k7_f32(float* part, const float* dy, const float* x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k5_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+	CUDA_DYN_SMEM(float, red);
+#define DW_CALL(s) dw_bwd_weight_tiled<5, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k7_f32(float* __restrict__ part, const float* __restrict__ dy, const float* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
 	CUDA_DYN_SMEM(float, red);
 #define DW_CALL(s) dw_bwd_weight_tiled<7, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k9_f32(float* part, const float* dy, const float* x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k7_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+	CUDA_DYN_SMEM(float, red);
+#define DW_CALL(s) dw_bwd_weight_tiled<7, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k9_f32(float* __restrict__ part, const float* __restrict__ dy, const float* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+	CUDA_DYN_SMEM(float, red);
+#define DW_CALL(s) dw_bwd_weight_tiled<9, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k9_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
 	CUDA_DYN_SMEM(float, red);
 #define DW_CALL(s) dw_bwd_weight_tiled<9, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
 	DW_STRIDES(DW_CALL)

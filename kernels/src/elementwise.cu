@@ -100,8 +100,9 @@ extern "C" __global__ void channel_scale_bf16(__nv_bfloat16* y, const __nv_bfloa
 // warp reads consecutive addresses (whole rows when width = C). The rpp
 // per-thread sums of a channel are added in shared memory in row order.
 // Traffic: 12 bytes/element + 8·C bytes per chunk; 1 FP32 + 2 FP64 FLOPs.
-extern "C" __global__ void __launch_bounds__(256) channel_scale_bwd_f32(float* dx, double* partial, const float* dy,
-	const float* x, const float* gamma, int rows, int C, int width, int rows_per_chunk) {
+template <class T>
+static __device__ __forceinline__ void channel_scale_bwd(T* dx, double* partial, const T* dy, const T* x, const float* gamma,
+	int rows, int C, int width, int rows_per_chunk) {
 	__shared__ double sums[256];
 	const int rpp = 256 / width;
 	const int t = threadIdx.x;
@@ -114,9 +115,9 @@ extern "C" __global__ void __launch_bounds__(256) channel_scale_bwd_f32(float* d
 		const float g = gamma[c];
 		for (int r = r0 + j; r < r1; r += rpp) {
 			const size_t i = (size_t)r * C + c;
-			const float d = dy[i];
-			acc += (double)d * (double)x[i];
-			dx[i] = g * d;
+			const float d = ld_f32(dy, i);
+			acc += (double)d * (double)ld_f32(x, i);
+			st_f32(dx, i, g * d);
 		}
 	}
 	sums[t] = acc;
@@ -126,6 +127,19 @@ extern "C" __global__ void __launch_bounds__(256) channel_scale_bwd_f32(float* d
 		for (int k = 0; k < rpp; k++) s += sums[k * width + t];
 		partial[(size_t)blockIdx.y * C + c] = s;
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(256) channel_scale_bwd_f32(float* dx, double* partial, const float* dy,
+	const float* x, const float* gamma, int rows, int C, int width, int rows_per_chunk) {
+	channel_scale_bwd(dx, partial, dy, x, gamma, rows, C, width, rows_per_chunk);
+}
+
+// channel_scale_bwd_bf16 is channel_scale_bwd_f32 on bf16 dx, dy and x
+// (float32 gamma, float64 partials; dx rounded once), the backward of V1's
+// layer scale in bf16. Traffic: 6 bytes/element + 8·C bytes per chunk.
+extern "C" __global__ void __launch_bounds__(256) channel_scale_bwd_bf16(__nv_bfloat16* dx, double* partial, const __nv_bfloat16* dy,
+	const __nv_bfloat16* x, const float* gamma, int rows, int C, int width, int rows_per_chunk) {
+	channel_scale_bwd(dx, partial, dy, x, gamma, rows, C, width, rows_per_chunk);
 }
 
 // channel_scale_dgamma_f32: dgamma[c] = (float)((double)dgamma[c] + Σ_k

@@ -6,7 +6,12 @@
 // is ordered like a row of the OIHW weights, so w [COut, CIn·K·K] is used
 // by cuBLAS as it is stored: y = cols·wᵀ. The batch is processed in chunks
 // of whole output rows r = n·OH + oh in [r0, r1) to bound the buffer.
-#include "compat.cuh"
+// The kernels are templates on the storage type T of x and cols (im2col)
+// and of dx (col2im): float, or __nv_bfloat16 for bf16 activations
+// (docs/BF16.md). im2col copies elements, so its bf16 patches are exact;
+// col2im reads a float32 patch gradient (the product dy·w is stored in
+// float32 so that its taps are summed before the one rounding of dx).
+#include "bf16.cuh"
 
 // im2col_f32 writes the patches of output rows [r0, r0 + pixels/OW):
 //
@@ -22,7 +27,8 @@
 // which L1 serves. Bytes: 4 written per element plus the input once from
 // DRAM (K²/S² times from L1); no FLOPs, a handful of integer divisions per
 // element.
-extern "C" __global__ void __launch_bounds__(256) im2col_f32(float* cols, const float* x, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int pixels) {
+template <class T>
+static __device__ __forceinline__ void im2col(T* cols, const T* x, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int pixels) {
 	const int KK = K * K, ck = CIn * KK;
 	const unsigned e = blockIdx.x * blockDim.x + threadIdx.x;
 	if (e < (unsigned)(pixels * ck)) {
@@ -33,9 +39,13 @@ extern "C" __global__ void __launch_bounds__(256) im2col_f32(float* cols, const 
 		const int kh = t / K, kw = t - kh * K;
 		const int ih = oh * S + kh - P, iw = ow * S + kw - P;
 		float v = 0.f;
-		if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = __ldg(x + (((long long)n * H + ih) * W + iw) * CIn + ci);
-		cols[e] = v;
+		if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = ld_f32(x, (((long long)n * H + ih) * W + iw) * CIn + ci);
+		st_f32(cols, e, v);
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(256) im2col_f32(float* cols, const float* x, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int pixels) {
+	im2col(cols, x, H, W, CIn, K, S, P, OH, OW, r0, pixels);
 }
 
 // col2im_f32 is the adjoint of im2col_f32 in gather form: each element of
@@ -58,7 +68,8 @@ extern "C" __global__ void __launch_bounds__(256) im2col_f32(float* cols, const 
 // dcols are strided by K² floats across the warp and served by L1/L2.
 // Bytes: 4 per dx element written (8 when accumulating) plus dcols once;
 // ⌈K/S⌉² adds per element.
-extern "C" __global__ void __launch_bounds__(256) col2im_f32(float* dx, const float* dcols, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int r1, int q0, int count, int accumulate) {
+template <class T>
+static __device__ __forceinline__ void col2im(T* dx, const float* dcols, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int r1, int q0, int count, int accumulate) {
 	const int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < count) {
 		const int KK = K * K, ck = CIn * KK;
@@ -77,7 +88,26 @@ extern "C" __global__ void __launch_bounds__(256) col2im_f32(float* dx, const fl
 				if (ow < OW) sum += __ldg(row + (long long)ow * ck + kw);
 			}
 		}
-		float* d = dx + (long long)q0 * rowLen + i;
-		*d = accumulate ? *d + sum : sum;
+		const long long d = (long long)q0 * rowLen + i;
+		st_f32(dx, d, accumulate ? ld_f32(dx, d) + sum : sum);
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(256) col2im_f32(float* dx, const float* dcols, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int r1, int q0, int count, int accumulate) {
+	col2im(dx, dcols, H, W, CIn, K, S, P, OH, OW, r0, r1, q0, count, accumulate);
+}
+
+// im2col_bf16 and col2im_bf16 are im2col_f32 and col2im_f32 on bf16
+// activations: x, cols and dx bf16, dcols float32; each dx element is the
+// float32 sum of its taps rounded once. A bf16 dx is only accumulated into
+// (accumulate = 1) where no earlier chunk wrote the element (kernel size
+// at most the stride), so that it is still rounded once; the host uses a
+// float32 dx otherwise. Bytes: 2 per cols element written, 2 (4 when
+// accumulating) per dx element plus 4 per dcols element read.
+extern "C" __global__ void __launch_bounds__(256) im2col_bf16(__nv_bfloat16* cols, const __nv_bfloat16* x, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int pixels) {
+	im2col(cols, x, H, W, CIn, K, S, P, OH, OW, r0, pixels);
+}
+
+extern "C" __global__ void __launch_bounds__(256) col2im_bf16(__nv_bfloat16* dx, const float* dcols, int H, int W, int CIn, int K, int S, int P, int OH, int OW, int r0, int r1, int q0, int count, int accumulate) {
+	col2im(dx, dcols, H, W, CIn, K, S, P, OH, OW, r0, r1, q0, count, accumulate);
 }

@@ -23,7 +23,7 @@
 // is far below float rounding). On an H100 the FP64 work (a division and a
 // square root per element) stays under the memory time; on GPUs with
 // 1/64-rate FP64 it would not.
-#include "compat.cuh"
+#include "bf16.cuh"
 
 // optim_chunk is one block's work: elements [offset, offset+len) of the
 // arena with two per-group constants c0, c1 whose meaning depends on the
@@ -50,7 +50,10 @@ struct optim_chunk {
 // Geometry: one block (256 threads) per chunk, block-stride loop; no
 // barriers. Traffic: 28 bytes/element (4 loads, 3 stores); ~10 FP64 FLOPs,
 // one FP64 sqrt and one FP64 division.
-extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const float* g, float* m, float* v,
+//
+// adamw (the body of adamw_f32 and adamw_bf16) also stores, when p16 is not
+// null, p16[i] = bf16(p[i]) of the updated element.
+static __device__ __forceinline__ void adamw(float* p, const float* g, float* m, float* v, __nv_bfloat16* p16,
 	const optim_chunk* chunks, const double* hyper, double beta1, double beta2, double eps) {
 	const optim_chunk ch = chunks[blockIdx.x];
 	const double lr_ref = hyper[0], bc1 = hyper[1], bc2_sqrt = hyper[2];
@@ -66,10 +69,27 @@ extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const floa
 		const float mi = (float)((double)ms[i] * beta1 + (1.0 - beta1) * gi);
 		const float vi = (float)((double)vs[i] * beta2 + (1.0 - beta2) * gi * gi);
 		const double denom = sqrt((double)vi) / bc2_sqrt + eps;
-		ps[i] = (float)(pi + neg_step * (double)mi / denom);
+		const float pn = (float)(pi + neg_step * (double)mi / denom);
+		ps[i] = pn;
 		ms[i] = mi;
 		vs[i] = vi;
+		if (p16 != nullptr) st_f32(p16, ch.offset + i, pn);
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(256) adamw_f32(float* p, const float* g, float* m, float* v,
+	const optim_chunk* chunks, const double* hyper, double beta1, double beta2, double eps) {
+	adamw(p, g, m, v, nullptr, chunks, hyper, beta1, beta2, eps);
+}
+
+// adamw_bf16 is adamw_f32 that also refreshes the bf16 copy of the
+// parameters the matrix products read in bf16 precision (docs/BF16.md §3):
+// p16[i] = bf16(p[i]) (nearest even) of every updated element, in the same
+// pass; elements outside every chunk are not touched in p16 either.
+// Traffic: 30 bytes/element.
+extern "C" __global__ void __launch_bounds__(256) adamw_bf16(float* p, const float* g, float* m, float* v,
+	__nv_bfloat16* p16, const optim_chunk* chunks, const double* hyper, double beta1, double beta2, double eps) {
+	adamw(p, g, m, v, p16, chunks, hyper, beta1, beta2, eps);
 }
 
 // sgd_f32: one torch.optim.SGD step over the chunks of a parameter arena:
