@@ -13,7 +13,8 @@
 # -tags cuda, and train) link only libcuda.so.1, the NVIDIA driver's
 # library, and load cuBLAS and cuBLASLt of CUDA 13, 12 or 11 at run time:
 # the archive carries no CUDA library, which bundle.sh checks with ldd, and
-# stays under 40 MB, which it checks too. Built on Debian 12 they need glibc
+# stays under 40 MB per backend it holds, which it checks too (a GPU machine
+# gets the cuda one; --backend both is the CI self-test's, twice the binaries). Built on Debian 12 they need glibc
 # 2.34 or newer; bundle.sh fails if they would need more than Ubuntu 22.04's
 # 2.35. The cudasim binaries (bin/cudasim/,
 # built without the tag) run the same steps on the CUDA simulator, so that
@@ -26,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BACKENDS=cuda
 OUT=nextconv-gpu.tar.gz
-MAX_MB=40
+MAX_MB=40 # per backend
 MAX_GLIBC=2.35 # Ubuntu 22.04
 usage() { echo "usage: scripts/gpu/bundle.sh [--backend cuda|cudasim|both] [OUT.tar.gz]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -87,7 +88,8 @@ done
 tar czf "$OUT" -C "$STAGE" nextconv-gpu
 size=$(stat -c %s "$OUT")
 echo "bundle: $OUT, $((size / 1024)) KiB: $BACKENDS"
-if [ "$size" -gt $((MAX_MB * 1024 * 1024)) ]; then
-	echo "bundle: larger than $MAX_MB MB" >&2
+limit=$((MAX_MB * $(echo $BACKENDS | wc -w)))
+if [ "$size" -gt $((limit * 1024 * 1024)) ]; then
+	echo "bundle: larger than $limit MB ($MAX_MB MB per backend)" >&2
 	exit 1
 fi
