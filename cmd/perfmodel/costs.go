@@ -224,6 +224,18 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 	case "grn_bwd_apply_f32": // dx, dy, x, coef, HW, C
 		n, hw, c := int64(l.Grid.Y), a.i(4), a.i(5)
 		return cost{Bytes: 4 * (3*n*hw*c + 2*n*c), FLOPs: 3 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+	case "mlp_fwd_f32", "mlp_fwd_bf16": // h, part, a, bias, HW, C, chunk; grid (C/32, chunks, N)
+		n, hw, c, chunks := int64(l.Grid.Z), a.i(4), a.i(5), int64(l.Grid.Y)
+		return cost{Bytes: 2*actSize(l.Kernel)*n*hw*c + 4*(n*chunks*c+c), FLOPs: 22 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+	case "mlp_sum_chunks_f32": // sumsq, part, chunks, C; grid (C/256, N)
+		n, chunks, c := int64(l.Grid.Y), a.i(2), a.i(3)
+		return cost{Bytes: 4 * n * c * (chunks + 1), FLOPs: n * c * chunks, Shape: fmt.Sprintf("N%d C%d, %s", n, c, plural(chunks, "chunk"))}, nil
+	case "mlp_bwd_f32", "mlp_bwd_bf16": // da, bpart, dy, h, a, bias, coef, HW, C, chunk
+		n, hw, c, chunks := int64(l.Grid.Z), a.i(7), a.i(8), int64(l.Grid.Y)
+		return cost{Bytes: 4*actSize(l.Kernel)*n*hw*c + 4*(n*chunks*c+2*n*c+c), FLOPs: 35 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+	case "mlp_bwd_params_f32": // dgamma, dbeta, dbias, share, bpart, N, parts, C
+		n, parts, c := a.i(5), a.i(6), a.i(7)
+		return cost{Bytes: 4 * c * (2*n + parts + 6), FLOPs: c * (2*n + parts), Shape: fmt.Sprintf("N%d C%d, %s", n, c, plural(parts, "part"))}, nil
 	case "grn_bwd_params_f32": // dgamma, dbeta, share, N, C
 		n, c := a.i(3), a.i(4)
 		return cost{Bytes: 4 * (2*n*c + 4*c), FLOPs: 2 * n * c, Shape: fmt.Sprintf("N%d C%d", n, c)}, nil
@@ -297,6 +309,15 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		return cost{Bytes: 12 * n, FLOPs: 3 * n, Shape: elems(n)}, nil
 	}
 	return cost{}, fmt.Errorf("perfmodel: no cost model for kernel %s (add it to cmd/perfmodel/costs.go)", l.Kernel)
+}
+
+// actSize is the bytes of one activation element of a kernel: 2 for the
+// bf16 instantiations (name suffix _bf16), else 4.
+func actSize(kernel string) int64 {
+	if strings.HasSuffix(kernel, "_bf16") {
+		return 2
+	}
+	return 4
 }
 
 // chunkElements sums the element counts of the n optim_chunk entries
