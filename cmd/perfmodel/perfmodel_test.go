@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/kernels/bin"
 	"github.com/nextconv/nextconv/kernels/gpu"
 )
 
@@ -324,6 +325,45 @@ func TestBatchNormActivationCosts(t *testing.T) {
 		"bn_bwd_sums_f32", "bn_bwd_coef_f32", "bn_bwd_apply_f32", "act_fwd_f32", "act_bwd_f32"} {
 		if !seen[k] {
 			t.Errorf("%s was not launched", k)
+		}
+	}
+}
+
+// TestBF16Costs prices every recorded float32 launch whose kernel has a
+// _bf16 instantiation in kernels/bin as that instantiation (the same
+// arguments): the cost model must know it, count the same FLOPs and fewer
+// bytes (the activations at 2 B), and the step must reach the bf16 kernels
+// of the V2 block's hot path.
+func TestBF16Costs(t *testing.T) {
+	twins := map[string]bool{}
+	for _, k := range bin.Kernels {
+		if base, ok := strings.CutSuffix(k, "_bf16"); ok {
+			twins[base+"_f32"] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, tr := range recorded(t) {
+		for _, it := range tr.Items {
+			if !twins[it.Kernel] {
+				continue
+			}
+			l := it.launch
+			l.Kernel = strings.TrimSuffix(l.Kernel, "_f32") + "_bf16"
+			c, err := costOf(l, nil)
+			switch {
+			case err != nil:
+				t.Fatalf("%s: %v", l.Kernel, err)
+			case c.FLOPs != it.FLOPs || c.Bytes >= it.Bytes || 2*c.Bytes < it.Bytes:
+				t.Fatalf("%s: %d FLOPs, %d B; %s: %d FLOPs, %d B (want the same FLOPs, between half and all the bytes)",
+					l.Kernel, c.FLOPs, c.Bytes, it.Kernel, it.FLOPs, it.Bytes)
+			}
+			seen[l.Kernel] = true
+		}
+	}
+	for _, k := range []string{"mlp_fwd_bf16", "mlp_bwd_bf16", "grn_apply_bf16", "grn_bwd_sums_bf16", "layernorm_fwd_bf16",
+		"layernorm_bwd_bf16", "add_bf16", "avgpool_fwd_bf16", "avgpool_bwd_bf16"} {
+		if !seen[k] {
+			t.Errorf("the step has no launch of %s's float32 twin", k)
 		}
 	}
 }

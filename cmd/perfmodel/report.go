@@ -66,7 +66,7 @@ generator.
 - float32 tensors (the backend's only dtype), NHWC, the published configurations: no drop path,
   no layer scale, erf GELU, AdamW (β = 0.9, 0.999) with weight decay on conv and linear weights,
   no gradient clipping, no EMA. The V2 blocks run their MLP's bias, GELU and GRN through the
-  fused passes (layers.FusedMLP: ` + "`mlp_fwd`, `mlp_bwd`" + `, kernels/src/mlp.cu), as the backend does.
+  fused passes (layers.FusedMLP: `+"`mlp_fwd`, `mlp_bwd`"+`, kernels/src/mlp.cu), as the backend does.
 - Traffic: each launch reads its inputs from HBM and writes its outputs to HBM exactly once,
   and nothing stays in the %d MB L2 between launches (it would hold many stage-3 and stage-4
   tensors, so late stages are pessimistic). Re-reads inside a launch are counted once, on the
