@@ -197,7 +197,7 @@ CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "b4ba28fe58d99b98ccac34ac937f9671811ef7c45aee1c9ab2797251bf2f786f")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "f568380d27918aaf0fa0b109f39a40121719ceb9737b1336eb7339e53bb16d88")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -297,7 +297,7 @@ CUDASIM_LAUNCH_BOUNDS(sgd_f32, 256)
 }  // namespace cudasim_src_optim
 
 // kernels/src/pool.cu
-CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "b9992199c4691a05b7e9c1d411e578ca75394106a3753b7ea721244e8aca6fb9")
+CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "8a674401009a8501d459f778a62cb991154e5803e09d605e70e2df182440a630")
 namespace cudasim_src_pool {
 #include "../../kernels/src/pool.cu"
 CUDASIM_REGISTER(avgpool_fwd_f32, "y", "x", "N", "HW", "C")

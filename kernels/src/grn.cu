@@ -28,10 +28,10 @@
 // Traffic: 4 B read per element, 4·C B written per chunk; 2 FLOPs per
 // element.
 //
-// The activation kernels (sumsq, apply, bwd_sums, bwd_apply) are templates
-// on the storage type T of x, y, dy and dx; the _bf16 kernels at the end of
-// the file instantiate them for bf16 activations (float32 sums and
-// arithmetic, y and dx rounded once).
+// The statistics kernels (sumsq, bwd_sums) are templates on the storage
+// type T of x and dy; the _bf16 kernels at the end of the file instantiate
+// them for bf16 activations, and run the apply passes through grn_map8
+// (float32 sums and arithmetic, y and dx rounded once).
 template <class T>
 static __device__ __forceinline__ void grn_sumsq(float* __restrict__ part, const T* __restrict__ x, int HW, int C,
                                                  int chunk, float (&sums)[GRN_ROWS][32]) {
@@ -89,19 +89,14 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 //
 // Launch: block 256, grid (ceil(HW·C/256), N); one element per thread.
 // Traffic 8 B per element (coef and beta stay in L1/L2); 2 FLOPs.
-template <class T>
-static __device__ __forceinline__ void grn_apply(T* y, const T* x, const float* coef, const float* beta, int HW, int C) {
+extern "C" __global__ void __launch_bounds__(GRN_THREADS)
+    grn_apply_f32(float* y, const float* x, const float* coef, const float* beta, int HW, int C) {
 	const int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < HW * C) {
 		const int c = i % C;
 		const size_t at = (size_t)blockIdx.y * HW * C + i;
-		st_f32(y, at, ld_f32(x, at) * coef[(size_t)blockIdx.y * C + c] + beta[c]);
+		y[at] = x[at] * coef[(size_t)blockIdx.y * C + c] + beta[c];
 	}
-}
-
-extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_apply_f32(float* y, const float* x, const float* coef, const float* beta, int HW, int C) {
-	grn_apply(y, x, coef, beta, HW, C);
 }
 
 // grn_bwd_sums_f32 writes the chunk sums part[n][k][0][c] = Σ dy·x and
@@ -195,20 +190,15 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 //
 // Launch: block 256, grid (ceil(HW·C/256), N); one element per thread.
 // Traffic 12 B per element; 3 FLOPs.
-template <class T>
-static __device__ __forceinline__ void grn_bwd_apply(T* dx, const T* dy, const T* x, const float* coef, int HW, int C) {
+extern "C" __global__ void __launch_bounds__(GRN_THREADS)
+    grn_bwd_apply_f32(float* dx, const float* dy, const float* x, const float* coef, int HW, int C) {
 	const int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < HW * C) {
 		const int c = i % C;
 		const size_t at = (size_t)blockIdx.y * HW * C + i;
 		const float* cf = coef + (size_t)blockIdx.y * 2 * C;
-		st_f32(dx, at, ld_f32(dy, at) * cf[c] + ld_f32(x, at) * cf[C + c]);
+		dx[at] = dy[at] * cf[c] + x[at] * cf[C + c];
 	}
-}
-
-extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_bwd_apply_f32(float* dx, const float* dy, const float* x, const float* coef, int HW, int C) {
-	grn_bwd_apply(dx, dy, x, coef, HW, C);
 }
 
 // grn_bwd_params_f32 adds the samples' shares share [N][2][C] of
@@ -237,13 +227,13 @@ extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
 	grn_sumsq(part, x, HW, C, chunk, sums);
 }
 
-// grn_map8 writes y[i] = f(i, 8-element group's values) for the elements
-// i of sample blockIdx.y, HW·C of them at y and a (b optional: nullptr
-// gives f zeros), thread t of the row of blocks taking the 8 elements
-// [8t, 8t + 8): 16-byte vector loads and stores when y, a and b of the
-// sample are 16-byte aligned, scalar ones for a partial last group or an
-// unaligned sample. f(v, w, c) maps a's and b's values of channel c to y's.
-// y may alias a or b (each element is read and written by one thread).
+// grn_map8 writes y[i] = f(a[i], b[i], i mod C) for the HW·C elements i of
+// sample blockIdx.y of y, a and b [N, HW, C] (b optional: nullptr gives f
+// zeros), thread t of the sample's blocks taking the elements [8t, 8t + 8):
+// 16-byte vector loads and stores when y, a and b of the sample are
+// 16-byte aligned, scalar ones for a partial last group or an unaligned
+// sample. y may alias a or b (each element is read and written by one
+// thread).
 //
 // Launch: block 256, grid (ceil(HW·C/8/256), N).
 template <class F>
