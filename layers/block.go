@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/nextconv/nextconv/internal/philox"
 	"github.com/nextconv/nextconv/kernels"
@@ -93,6 +94,14 @@ type Block struct {
 	Scale    *LayerScale       // nil unless Config.LayerScale > 0
 	Attn     *ChannelAttention // SE or ECA; nil unless Config.SE > 0 or Config.ECA
 	DropPath *DropPath
+	// Fused is the MLP's first half through the backend's fused passes
+	// (FC1, GELU and GRN as one [FusedMLP]); nil unless the block is the
+	// plain V2 case: a backend with kernels.MLPOps, GRN, erf GELU, no SE
+	// or ECA.
+	Fused *FusedMLP
+	fused *Residual // the body with Fused in place of FC1, Act and GRN
+	plain []Layer   // the body's layers as built, to notice a rewritten body
+	last  *Residual // the path the last Forward took
 }
 
 // NewBlock builds a block named name (e.g. "stages.1.blocks.0") on be.
@@ -143,7 +152,37 @@ func NewBlock(be kernels.Backend, name string, cfg BlockConfig, init *rand.Rand,
 	}
 	body = append(body, b.DropPath)
 	b.Residual = NewResidual(be, name, NewSequential(Join(name, "body"), body...))
+	if _, ok := be.(kernels.MLPOps); ok && cfg.GRN && cfg.GELU == kernels.GELUErf && b.Attn == nil { // SE and ECA take the separate ops
+		if b.Fused, err = NewFusedMLP(be, Join(name, "mlp"), b.FC1, b.Act, b.GRN); err != nil {
+			return nil, err
+		}
+		// The Sequential holds body itself, which a rewrite changes in place.
+		b.plain = slices.Clone(body)
+		fused := append([]Layer{b.DWConv, b.Norm, b.Fused}, body[5:]...) // FC2 onwards
+		b.fused = NewResidual(be, name, NewSequential(Join(name, "body"), fused...))
+	}
 	return b, nil
+}
+
+// Forward computes x + DropPath(...(x)). It runs the fused MLP when the
+// block has one ([Block.Fused]) and its Body is still the Sequential of its
+// own layers that NewBlock built; a body that something rewrote (fake
+// quantization wrapped around the Linears, a pruning tap after the GELU)
+// runs as it stands, through the separate ops.
+func (b *Block) Forward(x kernels.Tensor) (kernels.Tensor, error) {
+	b.last = b.Residual
+	if body, ok := b.Body.(*Sequential); ok && b.fused != nil && slices.Equal(body.Layers, b.plain) {
+		b.last = b.fused
+	}
+	return b.last.Forward(x)
+}
+
+// Backward returns dL/dx through the path the last Forward took.
+func (b *Block) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
+	if b.last == nil {
+		return b.Residual.Backward(dy)
+	}
+	return b.last.Backward(dy)
 }
 
 // newBlockAttention returns the channel attention of a ConvNeXt block with

@@ -53,6 +53,12 @@ func (l *Linear) Params() []*Param { return ParamList(l.Weight, l.Bias) }
 
 // Forward applies the layer to the last axis of x.
 func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
+	return l.forward(x, operandOf(l.Bias))
+}
+
+// forward is Forward with the bias operand given: the zero Tensor leaves
+// the bias out of the product (a [FusedMLP] adds it in its own pass).
+func (l *Linear) forward(x, bias kernels.Tensor) (kernels.Tensor, error) {
 	defer PopRange(PushRange(l.be, l.name))
 	if len(x.Shape) == 0 || x.Shape[len(x.Shape)-1] != l.In {
 		return kernels.Tensor{}, ShapeError(l.name, "Linear", "forward", x.Shape, fmt.Sprintf("[... %d]", l.In))
@@ -65,7 +71,7 @@ func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 		x, err = l.xlo.GEMMInput(l.be, x)
 	}
 	if err == nil {
-		err = l.be.Linear(y, x, l.Weight.Operand(), operandOf(l.Bias), s)
+		err = l.be.Linear(y, x, l.Weight.Operand(), bias, s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Linear", "forward", err)
@@ -76,6 +82,12 @@ func (l *Linear) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 
 // Backward accumulates weight and bias gradients and returns dx.
 func (l *Linear) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
+	return l.backward(dy, GradOf(l.Bias))
+}
+
+// backward is Backward with the bias gradient given: the zero Tensor
+// leaves it to the caller (a [FusedMLP] sums it in its own pass).
+func (l *Linear) backward(dy, db kernels.Tensor) (kernels.Tensor, error) {
 	defer PopRange(PushRange(l.be, BackwardName(l.name)))
 	if l.x.Nil() {
 		return kernels.Tensor{}, LayerError(l.name, "Linear", "backward", ErrNoForward)
@@ -85,7 +97,7 @@ func (l *Linear) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	}
 	dx, err := l.dx.GetAct(l.be, l.x.Shape)
 	if err == nil {
-		err = l.be.LinearBackward(dx, l.Weight.Grad, GradOf(l.Bias), dy, l.x, l.Weight.Operand(), l.s)
+		err = l.be.LinearBackward(dx, l.Weight.Grad, db, dy, l.x, l.Weight.Operand(), l.s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "Linear", "backward", err)

@@ -28,8 +28,16 @@ func pipelineConfig(t *testing.T, steps int) Config {
 
 // hostInput hides a backend's kernels.InputOps, so the trainer takes the
 // host path: float32 batches normalised by the loader, mixed by Mix.Apply
-// and uploaded, drop-path masks drawn by philox.KeepMask and uploaded.
-type hostInput struct{ kernels.Backend }
+// and uploaded, drop-path masks drawn by philox.KeepMask and uploaded. It
+// keeps kernels.MLPOps, so that the model's V2 blocks run the same fused
+// MLP kernels on both paths (newHostInput).
+type hostInput struct {
+	kernels.Backend
+	kernels.MLPOps
+}
+
+// newHostInput wraps be, which must implement kernels.MLPOps.
+func newHostInput(be kernels.Backend) hostInput { return hostInput{be, be.(kernels.MLPOps)} }
 
 // runOn runs c on be until stopAfter (0: to the end) and returns the
 // trainer, closed.
@@ -100,7 +108,7 @@ func TestDevicePipeline(t *testing.T) {
 	want := filepath.Join(whole.Train.OutDir, "last.safetensors")
 
 	host := pipelineConfig(t, steps+1)
-	runOn(t, host, hostInput{openSim(t)}, steps)
+	runOn(t, host, newHostInput(openSim(t)), steps)
 	t.Run("host path", func(t *testing.T) { sameTensors(t, filepath.Join(host.Train.OutDir, "last.safetensors"), want) })
 
 	split := pipelineConfig(t, steps+1)

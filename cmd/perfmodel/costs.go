@@ -148,22 +148,27 @@ func dwCost(name string, a args, grid cuda.Dim3, k int64) (cost, error) {
 
 // streamCost covers the normalisation, activation, elementwise, loss and
 // optimizer kernels.
+//
+// A kernel with a _bf16 instantiation is costed under both names: its
+// activation tensors at act bytes an element (actSize), everything else
+// (statistics, parameters, partial sums) at 4.
 func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, error) {
+	act := actSize(l.Kernel)
 	switch l.Kernel {
-	case "layernorm_fwd_f32", "layernorm_gelu_fwd_f32": // y, mean, rstd, x, w, b, rows, C, eps[, approx]
+	case "layernorm_fwd_f32", "layernorm_gelu_fwd_f32", "layernorm_fwd_bf16", "layernorm_gelu_fwd_bf16": // y, mean, rstd, x, w, b, rows, C, eps[, approx]
 		rows, c := a.i(6), a.i(7)
 		flops := int64(7)
-		if l.Kernel == "layernorm_gelu_fwd_f32" {
+		if strings.HasPrefix(l.Kernel, "layernorm_gelu") {
 			flops += 20
 		}
-		return cost{Bytes: 4 * (2*rows*c + 2*rows + 2*c), FLOPs: flops * rows * c, Shape: rc(rows, c)}, nil
-	case "layernorm_bwd_f32", "layernorm_gelu_bwd_f32": // dx, part, slabs, dy, x, mean, rstd, w, [b,] rows, C, rowsPerBlock
+		return cost{Bytes: 2*act*rows*c + 4*(2*rows+2*c), FLOPs: flops * rows * c, Shape: rc(rows, c)}, nil
+	case "layernorm_bwd_f32", "layernorm_gelu_bwd_f32", "layernorm_bwd_bf16", "layernorm_gelu_bwd_bf16": // dx, part, slabs, dy, x, mean, rstd, w, [b,] rows, C, rowsPerBlock
 		i, flops := 8, int64(15)
-		if l.Kernel == "layernorm_gelu_bwd_f32" {
+		if strings.HasPrefix(l.Kernel, "layernorm_gelu") {
 			i, flops = 9, 45
 		}
 		rows, c, blocks := a.i(i), a.i(i+1), int64(l.Grid.X)
-		bytes := 4 * (3*rows*c + 2*rows + 2*c + blocks*2*c)
+		bytes := 3*act*rows*c + 4*(2*rows+2*c+blocks*2*c)
 		if a.ptr(2) != 0 { // per-warp slabs in global scratch: written and read back
 			bytes += 2 * 4 * blocks * int64(l.Block.X/32) * 2 * c
 		}
@@ -172,12 +177,12 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		t, c := a.i(3), a.i(4)
 		return cost{Bytes: 4 * (2*t*c + 4*c), FLOPs: 2 * t * c, Shape: fmt.Sprintf("%d × 2·%d", t, c)}, nil
 
-	case "gelu_fwd_f32": // y, x, n, approx
+	case "gelu_fwd_f32", "gelu_fwd_bf16": // y, x, n, approx
 		n := a.i(2)
-		return cost{Bytes: 8 * n, FLOPs: 20 * n, Shape: elems(n)}, nil
-	case "gelu_bwd_f32": // dx, dy, x, n, approx
+		return cost{Bytes: 2 * act * n, FLOPs: 20 * n, Shape: elems(n)}, nil
+	case "gelu_bwd_f32", "gelu_bwd_bf16": // dx, dy, x, n, approx
 		n := a.i(3)
-		return cost{Bytes: 12 * n, FLOPs: 30 * n, Shape: elems(n)}, nil
+		return cost{Bytes: 3 * act * n, FLOPs: 30 * n, Shape: elems(n)}, nil
 	case "act_fwd_f32", "act_bwd_f32": // y|dx, [dy,] x, n, kind (2 SiLU and 5 Sigmoid take an exponential)
 		i, bytes := 2, int64(8)
 		if l.Kernel == "act_bwd_f32" {
@@ -214,40 +219,55 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		n, c := a.i(5), a.i(6)
 		return cost{Bytes: 12*n + 16*c, FLOPs: 5 * n, Shape: rc(n/c, c)}, nil
 
-	case "grn_sumsq_f32": // part, x, HW, C, chunk; grid (C/32, chunks, N)
+	case "grn_sumsq_f32", "grn_sumsq_bf16": // part, x, HW, C, chunk; grid (C/32, chunks, N)
 		n, hw, c, chunks := int64(l.Grid.Z), a.i(2), a.i(3), int64(l.Grid.Y)
-		return cost{Bytes: 4 * (n*hw*c + n*chunks*c), FLOPs: 2 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+		return cost{Bytes: act*n*hw*c + 4*n*chunks*c, FLOPs: 2 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
 	case "grn_coef_f32": // coef, gnorm, part, gamma, chunks, C, eps; grid N
 		n, chunks, c := int64(l.Grid.X), a.i(4), a.i(5)
 		return cost{Bytes: 4 * n * c * (chunks + 3), FLOPs: n * c * (chunks + 4), Shape: fmt.Sprintf("N%d C%d, %s", n, c, plural(chunks, "chunk"))}, nil
-	case "grn_apply_f32": // y, x, coef, beta, HW, C; grid (HW·C/256, N)
+	case "grn_apply_f32", "grn_apply_bf16": // y, x, coef, beta, HW, C; grid (HW·C/256 or HW·C/8/256, N)
 		n, hw, c := int64(l.Grid.Y), a.i(4), a.i(5)
-		return cost{Bytes: 4 * (2*n*hw*c + n*c + c), FLOPs: 2 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
-	case "grn_bwd_sums_f32": // part, dy, x, HW, C, chunk
+		return cost{Bytes: 2*act*n*hw*c + 4*(n*c+c), FLOPs: 2 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+	case "grn_bwd_sums_f32", "grn_bwd_sums_bf16": // part, dy, x, HW, C, chunk
 		n, hw, c, chunks := int64(l.Grid.Z), a.i(3), a.i(4), int64(l.Grid.Y)
-		return cost{Bytes: 4 * (2*n*hw*c + 2*n*chunks*c), FLOPs: 3 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+		return cost{Bytes: 2*act*n*hw*c + 8*n*chunks*c, FLOPs: 3 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
 	case "grn_bwd_coef_f32": // coef, share, part, gnorm, gamma, chunks, C, eps
 		n, chunks, c := int64(l.Grid.X), a.i(5), a.i(6)
 		return cost{Bytes: 8 * n * c * (chunks + 4), FLOPs: n * c * (2*chunks + 10), Shape: fmt.Sprintf("N%d C%d, %s", n, c, plural(chunks, "chunk"))}, nil
-	case "grn_bwd_apply_f32": // dx, dy, x, coef, HW, C
+	case "grn_bwd_apply_f32", "grn_bwd_apply_bf16": // dx, dy, x, coef, HW, C
 		n, hw, c := int64(l.Grid.Y), a.i(4), a.i(5)
-		return cost{Bytes: 4 * (3*n*hw*c + 2*n*c), FLOPs: 3 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+		return cost{Bytes: 3*act*n*hw*c + 8*n*c, FLOPs: 3 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+	case "mlp_fwd_f32", "mlp_fwd_bf16": // h, part, a, bias, HW, C, chunk; grid (C/32, chunks, N)
+		n, hw, c, chunks := int64(l.Grid.Z), a.i(4), a.i(5), int64(l.Grid.Y)
+		return cost{Bytes: 2*act*n*hw*c + 4*(n*chunks*c+c), FLOPs: 22 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+	case "mlp_sum_chunks_f32": // sumsq, part, chunks, C; grid (C/256, N)
+		n, chunks, c := int64(l.Grid.Y), a.i(2), a.i(3)
+		return cost{Bytes: 4 * n * c * (chunks + 1), FLOPs: n * c * chunks, Shape: fmt.Sprintf("N%d C%d, %s", n, c, plural(chunks, "chunk"))}, nil
+	case "mlp_bwd_f32", "mlp_bwd_bf16": // da, bpart, dy, h, a, bias, coef, HW, C, chunk
+		n, hw, c, chunks := int64(l.Grid.Z), a.i(7), a.i(8), int64(l.Grid.Y)
+		return cost{Bytes: 4*act*n*hw*c + 4*(n*chunks*c+2*n*c+c), FLOPs: 35 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
+	case "mlp_bwd_params_f32": // dgamma, dbeta, dbias, share, bpart, N, parts, C
+		n, parts, c := a.i(5), a.i(6), a.i(7)
+		return cost{Bytes: 4 * c * (2*n + parts + 6), FLOPs: c * (2*n + parts), Shape: fmt.Sprintf("N%d C%d, %s", n, c, plural(parts, "part"))}, nil
 	case "grn_bwd_params_f32": // dgamma, dbeta, share, N, C
 		n, c := a.i(3), a.i(4)
 		return cost{Bytes: 4 * (2*n*c + 4*c), FLOPs: 2 * n * c, Shape: fmt.Sprintf("N%d C%d", n, c)}, nil
 
-	case "add_f32": // y, a, b, n
+	case "add_f32", "add_bf16": // y, a, b, n
 		n := a.i(3)
-		return cost{Bytes: 12 * n, FLOPs: n, Shape: elems(n)}, nil
+		return cost{Bytes: 3 * act * n, FLOPs: n, Shape: elems(n)}, nil
+	case "convert_f32_bf16", "convert_bf16_f32": // y, x, n
+		n := a.i(2)
+		return cost{Bytes: 6 * n, Shape: elems(n)}, nil
 	case "scale_f32": // y, x, alpha, n
 		n := a.i(3)
 		return cost{Bytes: 8 * n, FLOPs: n, Shape: elems(n)}, nil
-	case "scale_samples_f32": // y, x, scale, per, samples
+	case "scale_samples_f32", "scale_samples_bf16": // y, x, scale, per, samples
 		n := a.i(3) * a.i(4)
-		return cost{Bytes: 8*n + 4*a.i(4), FLOPs: n, Shape: elems(n)}, nil
-	case "channel_scale_f32": // y, x, gamma, n, C
+		return cost{Bytes: 2*act*n + 4*a.i(4), FLOPs: n, Shape: elems(n)}, nil
+	case "channel_scale_f32", "channel_scale_bf16": // y, x, gamma, n, C
 		n := a.i(3)
-		return cost{Bytes: 8*n + 4*a.i(4), FLOPs: n, Shape: elems(n)}, nil
+		return cost{Bytes: 2*act*n + 4*a.i(4), FLOPs: n, Shape: elems(n)}, nil
 	case "channel_scale_bwd_f32": // dx, partial, dy, x, gamma, rows, C, width, perChunk
 		rows, c := a.i(5), a.i(6)
 		return cost{Bytes: 12*rows*c + 8*int64(l.Grid.Y)*c, FLOPs: 3 * rows * c, Shape: rc(rows, c)}, nil
@@ -255,9 +275,9 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		chunks, c := a.i(2), a.i(3)
 		return cost{Bytes: 8*chunks*c + 8*c, FLOPs: chunks * c, Shape: fmt.Sprintf("%d × %d", chunks, c)}, nil
 
-	case "avgpool_fwd_f32", "avgpool_bwd_f32": // y|dx, x|dy, N, HW, C
+	case "avgpool_fwd_f32", "avgpool_bwd_f32", "avgpool_fwd_bf16", "avgpool_bwd_bf16": // y|dx, x|dy, N, HW, C
 		n, hw, c := a.i(2), a.i(3), a.i(4)
-		return cost{Bytes: 4 * (n*hw*c + n*c), FLOPs: n * hw * c, Shape: grnShape(n, hw, c)}, nil
+		return cost{Bytes: act * (n*hw*c + n*c), FLOPs: n * hw * c, Shape: grnShape(n, hw, c)}, nil
 	case "maxpool_fwd_f32", "maxpool_bwd_f32": // y|dx, x|dy, [x,] N, H, W, C, K, S, P, OH, OW
 		i, bwd := 2, l.Kernel == "maxpool_bwd_f32"
 		if bwd {
@@ -320,6 +340,15 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		return c, err
 	}
 	return cost{}, fmt.Errorf("perfmodel: no cost model for kernel %s (add it to cmd/perfmodel/costs.go)", l.Kernel)
+}
+
+// actSize is the bytes of one activation element of a kernel: 2 for the
+// bf16 instantiations (name suffix _bf16), else 4.
+func actSize(kernel string) int64 {
+	if strings.HasSuffix(kernel, "_bf16") {
+		return 2
+	}
+	return 4
 }
 
 // chunkElements sums the element counts of the n optim_chunk entries

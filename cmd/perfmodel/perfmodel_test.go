@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nextconv/nextconv/kernels"
+	"github.com/nextconv/nextconv/kernels/bin"
 	"github.com/nextconv/nextconv/kernels/gpu"
 )
 
@@ -132,10 +133,13 @@ func TestPublishedMACs(t *testing.T) {
 	}
 }
 
-// TestBlockTraffic checks the traffic of the unfused block kernels against
-// §4.3's per-block counts in units of A: depthwise forward and input
-// gradient 2A (read once, write once), GELU 8A forward and 12A backward
-// (on the 4C hidden tensor), residual add 3A, and at 224 px the two
+// TestBlockTraffic checks the traffic of the block kernels against §4.3's
+// per-block counts in units of A: depthwise forward and input gradient 2A
+// (read once, write once), on the 4C hidden tensor the fused MLP passes
+// (the block runs layers.FusedMLP) 8A forward (read a, write h, as the
+// unfused GELU) and 16A backward (read dy, h and a, write da), and GRN's
+// apply pass 8A (at 224 px: at 28 px the per-sample [N, C] statistics
+// they also move are a few percent), residual add 3A, and at 224 px the two
 // forward SGEMMs 10A (their weights are negligible there, not at 28 px).
 // Σ A itself must match §4.2's 76.3M (Atto) and 274.6M (Tiny).
 func TestBlockTraffic(t *testing.T) {
@@ -148,16 +152,21 @@ func TestBlockTraffic(t *testing.T) {
 		}
 		fwd, bwd := blockUnits(tr, "forward"), blockUnits(tr, "backward")
 		for _, c := range []struct {
-			what string
-			got  float64
-			want float64
+			what    string
+			got     float64
+			want    float64
+			only224 bool
 		}{
-			{"dwconv_fwd_k7_f32", fwd["dwconv_fwd_k7_f32"], 2},
-			{"dwconv_bwd_input_k7_f32", bwd["dwconv_bwd_input_k7_f32"], 2},
-			{"gelu_fwd_f32", fwd["gelu_fwd_f32"], 8},
-			{"gelu_bwd_f32", bwd["gelu_bwd_f32"], 12},
-			{"add_f32 forward", fwd["add_f32"], 3},
+			{"dwconv_fwd_k7_f32", fwd["dwconv_fwd_k7_f32"], 2, false},
+			{"dwconv_bwd_input_k7_f32", bwd["dwconv_bwd_input_k7_f32"], 2, false},
+			{"mlp_fwd_f32", fwd["mlp_fwd_f32"], 8, true},
+			{"mlp_bwd_f32", bwd["mlp_bwd_f32"], 16, true},
+			{"grn_apply_f32", fwd["grn_apply_f32"], 8, true},
+			{"add_f32 forward", fwd["add_f32"], 3, false},
 		} {
+			if c.only224 && tr.W.Size != 224 {
+				continue
+			}
 			if d := c.got/c.want - 1; d > 0.02 || d < -0.02 {
 				t.Errorf("%v: %s moves %.3gA per block, want %gA", tr.W, c.what, c.got, c.want)
 			}
@@ -360,5 +369,44 @@ func TestMaxPoolCosts(t *testing.T) {
 	}
 	for k := range want {
 		t.Errorf("%s was not launched", k)
+	}
+}
+
+// TestBF16Costs prices every recorded float32 launch whose kernel has a
+// _bf16 instantiation in kernels/bin as that instantiation (the same
+// arguments): the cost model must know it, count the same FLOPs and fewer
+// bytes (the activations at 2 B), and the step must reach the bf16 kernels
+// of the V2 block's hot path.
+func TestBF16Costs(t *testing.T) {
+	twins := map[string]bool{}
+	for _, k := range bin.Kernels {
+		if base, ok := strings.CutSuffix(k, "_bf16"); ok {
+			twins[base+"_f32"] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, tr := range recorded(t) {
+		for _, it := range tr.Items {
+			if !twins[it.Kernel] {
+				continue
+			}
+			l := it.launch
+			l.Kernel = strings.TrimSuffix(l.Kernel, "_f32") + "_bf16"
+			c, err := costOf(l, nil)
+			switch {
+			case err != nil:
+				t.Fatalf("%s: %v", l.Kernel, err)
+			case c.FLOPs != it.FLOPs || c.Bytes >= it.Bytes || 2*c.Bytes < it.Bytes:
+				t.Fatalf("%s: %d FLOPs, %d B; %s: %d FLOPs, %d B (want the same FLOPs, between half and all the bytes)",
+					l.Kernel, c.FLOPs, c.Bytes, it.Kernel, it.FLOPs, it.Bytes)
+			}
+			seen[l.Kernel] = true
+		}
+	}
+	for _, k := range []string{"mlp_fwd_bf16", "mlp_bwd_bf16", "grn_apply_bf16", "grn_bwd_sums_bf16", "layernorm_fwd_bf16",
+		"layernorm_bwd_bf16", "add_bf16", "avgpool_fwd_bf16", "avgpool_bwd_bf16"} {
+		if !seen[k] {
+			t.Errorf("the step has no launch of %s's float32 twin", k)
+		}
 	}
 }

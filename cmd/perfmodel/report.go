@@ -65,7 +65,8 @@ generator.
 
 - float32 tensors (the backend's only dtype), NHWC, the published configurations: no drop path,
   no layer scale, erf GELU, AdamW (β = 0.9, 0.999) with weight decay on conv and linear weights,
-  no gradient clipping, no EMA.
+  no gradient clipping, no EMA. The V2 blocks run their MLP's bias, GELU and GRN through the
+  fused passes (layers.FusedMLP: `+"`mlp_fwd`, `mlp_bwd`"+`, kernels/src/mlp.cu), as the backend does.
 - Traffic: each launch reads its inputs from HBM and writes its outputs to HBM exactly once,
   and nothing stays in the %d MB L2 between launches (it would hold many stage-3 and stage-4
   tensors, so late stages are pessimistic). Re-reads inside a launch are counted once, on the
@@ -76,7 +77,8 @@ generator.
   gradients accumulate).
 - FLOPs: an FMA is 2; SGEMM 2·m·n·k; depthwise 2·K² per output, padded taps included (the
   paper's convention); other kernels the per-element counts of their comments (LayerNorm ≈ 7
-  forward, 15 backward; GELU ≈ 20 forward, 30 backward; GRN 2–3; AdamW ≈ 12, in FP64 on the
+  forward, 15 backward; GELU ≈ 20 forward, 30 backward; fused MLP ≈ 22 forward, 35 backward;
+  GRN 2–3; AdamW ≈ 12, in FP64 on the
   GPU but counted against the FP32 peak, as it is memory-bound either way).
 - Roofline per launch: max(bytes / %s, FLOPs / peak) on the %s of
   docs/PERFORMANCE.md §4.1. SGEMMs are given twice: at the FP32 FMA peak of

@@ -12,7 +12,7 @@
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
 CUDASIM_SOURCE("kernels", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
-CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "263aa66047a766d94d5b2939f470ce3f9de7222ca3ca7b386e5fba9b095ea6d3")
+CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "f28ff3a80eec633fefdac00d8f39ed1f89d49914b4c317f3c5d8b41ecfefd3a8")
 
 // kernels/src/activation.cu
 CUDASIM_SOURCE("kernels", "kernels/src/activation.cu", "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8")
@@ -234,7 +234,7 @@ CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "7754d8b418991f2286f9cc8c36063eeef96e425ddb022881894654b740765f94")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "f568380d27918aaf0fa0b109f39a40121719ceb9737b1336eb7339e53bb16d88")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -289,7 +289,7 @@ CUDASIM_REGISTER(mix_targets_f32, "t", "labels", "N", "K", "off", "on_y", "on_j"
 }  // namespace cudasim_src_input
 
 // kernels/src/layernorm.cu
-CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "0b51f4ecbf76b3d56e13d8cb430b015435b6b5cbedc25441d7bfa3ff114e3fd1")
+CUDASIM_SOURCE("kernels", "kernels/src/layernorm.cu", "d8808c350bc514e5a7eecbfec3ebfa778ed7e0aeab1f779ca6dd40cca0b0c161")
 namespace cudasim_src_layernorm {
 #include "../../kernels/src/layernorm.cu"
 CUDASIM_REGISTER(layernorm_fwd_f32, "y", "mean", "rstd", "x", "w", "b", "rows", "C", "eps")
@@ -323,7 +323,7 @@ CUDASIM_REGISTER(maxpool_bwd_bf16, "dx", "dy", "x", "N", "H", "W", "C", "K", "S"
 }  // namespace cudasim_src_maxpool
 
 // kernels/src/mlp.cu
-CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "9d75c2f8053230237244be832b3c2a419835b25b91f29b16f1df635a8a5a88a6")
+CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "4008fad655d5f38607ee5c3ba354fc1e67404a2f8eb6dff2fe5cd7f50ede9c44")
 namespace cudasim_src_mlp {
 #include "../../kernels/src/mlp.cu"
 CUDASIM_REGISTER(mlp_fwd_f32, "h", "part", "a", "bias", "HW", "C", "chunk")
@@ -353,7 +353,7 @@ CUDASIM_LAUNCH_BOUNDS(sgd_f32, 256)
 }  // namespace cudasim_src_optim
 
 // kernels/src/pool.cu
-CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "45ceebeafdccc554fa09e0dfb3792404eee23920cdf233dee01f8efd671ae27f")
+CUDASIM_SOURCE("kernels", "kernels/src/pool.cu", "8a674401009a8501d459f778a62cb991154e5803e09d605e70e2df182440a630")
 namespace cudasim_src_pool {
 #include "../../kernels/src/pool.cu"
 CUDASIM_REGISTER(avgpool_fwd_f32, "y", "x", "N", "HW", "C")

@@ -397,3 +397,93 @@ func TestBF16AvgPool(t *testing.T) {
 		p.same16(fmt.Sprintf("avgpool backward %+v", s), dxc, dxg, 0)
 	}
 }
+
+// view16 returns bf16 tensors of shape s holding v (rounded) on both
+// backends, the device one a view that starts off elements into a larger
+// allocation: off = 1 puts it off the 16-byte alignment.
+func (p *pair) view16(s kernels.Shape, v []float32, off int) (c, g kernels.Tensor) {
+	p.t.Helper()
+	c, _ = p.from16(s, v)
+	_, big := p.from16(kernels.Shape{off + s.Len()}, append(make([]float32, off), v...))
+	g, err := big.View(off, s)
+	p.ok(err)
+	return c, g
+}
+
+// TestBF16VectorPaths checks the bf16 kernels with 16-byte vector accesses
+// (GRN's apply passes, LayerNorm with C a multiple of 8, average pooling)
+// on shapes that take the vector path (aligned, C and H·W·C multiples of
+// 8) and on the same shapes through views one element off the alignment
+// (the scalar path), against the CPU emulation as the other bf16 tests do.
+func TestBF16VectorPaths(t *testing.T) {
+	p := newPair(t, 73)
+	for _, off := range []int{0, 1} {
+		t.Run(fmt.Sprintf("off%d", off), func(t *testing.T) {
+			p.t = t
+			act := func(s kernels.Shape, scale float64) (c, g kernels.Tensor) {
+				return p.view16(s, p.randVals(s.Len(), scale), off)
+			}
+			gs := kernels.GRNShape{N: 2, HW: 5, C: 24, Eps: 1e-6}
+			xs, cs, ns := kernels.Shape{gs.N, gs.HW, gs.C}, kernels.Shape{gs.C}, kernels.Shape{gs.N, gs.C}
+			xc, xg := act(xs, 1)
+			gc, gg := p.in(cs, 1)
+			bc, bg := p.in(cs, 1)
+			yc, yg := act(xs, 1)
+			nc, ng := p.out(ns)
+			p.ok(p.cpu.GRN(yc, nc, xc, gc, bc, gs))
+			p.ok(p.gpu.GRN(yg, ng, xg, gg, bg, gs))
+			p.same16("grn y", yc, yg, grnFwdAtol)
+			dyc, dyg := act(xs, 1)
+			dxc, dxg := act(xs, 1)
+			dgc, dgg := p.acc(cs)
+			dbc, dbg := p.acc(cs)
+			p.ok(p.cpu.GRNBackward(dxc, dgc, dbc, dyc, xc, nc, gc, gs))
+			p.ok(p.gpu.GRNBackward(dxg, dgg, dbg, dyg, xg, p.device(nc), gg, gs))
+			p.same16("grn dx", dxc, dxg, grnBwdAtol)
+			p.same("grn dgamma", dgc, dgg, grnBwdRtol, grnBwdAtol)
+
+			ls := kernels.NormShape{Rows: 5, C: 48, Eps: 1e-6}
+			rs, lc := kernels.Shape{ls.Rows, ls.C}, kernels.Shape{ls.C}
+			for _, fused := range []bool{false, true} {
+				lx, lxg := act(rs, 2)
+				wc, wg := p.in(lc, 1)
+				lb, lbg := p.in(lc, 0.5)
+				ly, lyg := act(rs, 1)
+				mc, mg := p.out(kernels.Shape{ls.Rows})
+				sc, sg := p.out(kernels.Shape{ls.Rows})
+				ldy, ldyg := act(rs, 1)
+				ldx, ldxg := act(rs, 1)
+				dwc, dwg := p.acc(lc)
+				dbc2, dbg2 := p.acc(lc)
+				if fused {
+					p.ok(p.cpu.LayerNormGELU(ly, mc, sc, lx, wc, lb, ls, kernels.GELUErf))
+					p.ok(p.gpu.LayerNormGELU(lyg, mg, sg, lxg, wg, lbg, ls, kernels.GELUErf))
+					p.ok(p.cpu.LayerNormGELUBackward(ldx, dwc, dbc2, ldy, lx, mc, sc, wc, lb, ls, kernels.GELUErf))
+					p.ok(p.gpu.LayerNormGELUBackward(ldxg, dwg, dbg2, ldyg, lxg, p.device(mc), p.device(sc), wg, lbg, ls, kernels.GELUErf))
+				} else {
+					p.ok(p.cpu.LayerNorm(ly, mc, sc, lx, wc, lb, ls))
+					p.ok(p.gpu.LayerNorm(lyg, mg, sg, lxg, wg, lbg, ls))
+					p.ok(p.cpu.LayerNormBackward(ldx, dwc, dbc2, ldy, lx, mc, sc, wc, ls))
+					p.ok(p.gpu.LayerNormBackward(ldxg, dwg, dbg2, ldyg, lxg, p.device(mc), p.device(sc), wg, ls))
+				}
+				p.same16(fmt.Sprintf("layernorm gelu=%v y", fused), ly, lyg, lnFwdAtol)
+				p.same(fmt.Sprintf("layernorm gelu=%v rstd", fused), sc, sg, lnFwdRtol, 0)
+				p.same16(fmt.Sprintf("layernorm gelu=%v dx", fused), ldx, ldxg, lnBwdAtol)
+				p.same(fmt.Sprintf("layernorm gelu=%v dw", fused), dwc, dwg, lnBwdRtol, lnBwdAtol)
+				p.same(fmt.Sprintf("layernorm gelu=%v db", fused), dbc2, dbg2, lnBwdRtol, lnBwdAtol)
+			}
+
+			ps := kernels.PoolShape{N: 3, HW: 5, C: 16}
+			px, pxg := act(kernels.Shape{ps.N, ps.HW, ps.C}, 2)
+			py, pyg := act(kernels.Shape{ps.N, ps.C}, 1)
+			p.ok(p.cpu.AvgPool(py, px, ps))
+			p.ok(p.gpu.AvgPool(pyg, pxg, ps))
+			p.same16("avgpool", py, pyg, 0)
+			pdy, pdyg := act(kernels.Shape{ps.N, ps.C}, 2)
+			pdx, pdxg := act(kernels.Shape{ps.N, ps.HW, ps.C}, 1)
+			p.ok(p.cpu.AvgPoolBackward(pdx, pdy, ps))
+			p.ok(p.gpu.AvgPoolBackward(pdxg, pdyg, ps))
+			p.same16("avgpool backward", pdx, pdxg, 0)
+		})
+	}
+}

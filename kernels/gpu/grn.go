@@ -59,8 +59,19 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 		Ptr(part).Ptr(ptr(gamma)).Int32(int32(chunks)).Int32(C).Float32(float32(s.Eps))); err != nil {
 		return err
 	}
-	return b.launch(kernelFor("grn_apply", dt), cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(y)).
+	return b.launch(kernelFor("grn_apply", dt), grnApplyGrid(s, dt), dim1(grnThreads), 0, b.args().Ptr(ptr(y)).
 		Ptr(ptr(x)).Ptr(coef).Ptr(ptr(beta)).Int32(hw).Int32(C))
+}
+
+// grnApplyGrid is the grid of grn_apply and grn_bwd_apply over the HW·C
+// elements of each of the N samples: one element a thread, or 8 for the
+// bf16 kernels (grn_map8 in kernels/src/grn.cu).
+func grnApplyGrid(s kernels.GRNShape, dt kernels.DType) cuda.Dim3 {
+	per := 1
+	if dt == kernels.BFloat16 {
+		per = 8
+	}
+	return cuda.Dim3{X: blocks(blocks(s.HW*s.C, per), grnThreads), Y: s.N, Z: 1}
 }
 
 // GRNBackward overwrites dx [N, HW, C] and accumulates dgamma and dbeta [C]
@@ -89,7 +100,7 @@ func (b *Backend) GRNBackward(dx, dgamma, dbeta, dy, x, gnorm, gamma kernels.Ten
 	}
 	defer t.free()
 	hw, C := int32(s.HW), int32(s.C)
-	if err := b.launch(kernelFor("grn_bwd_apply", dt), cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(dx)).
+	if err := b.launch(kernelFor("grn_bwd_apply", dt), grnApplyGrid(s, dt), dim1(grnThreads), 0, b.args().Ptr(ptr(dx)).
 		Ptr(ptr(dy)).Ptr(ptr(x)).Ptr(t.coef).Int32(hw).Int32(C)); err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func (b *Backend) GRNApply(y, gnorm, x, sumSq, gamma, beta kernels.Tensor, s ker
 		Ptr(ptr(sumSq)).Ptr(ptr(gamma)).Int32(1).Int32(C).Float32(float32(s.Eps))); err != nil {
 		return err
 	}
-	return b.launch(kernelFor("grn_apply", dt), cuda.Dim3{X: blocks(s.HW*s.C, grnThreads), Y: s.N, Z: 1}, dim1(grnThreads), 0, b.args().Ptr(ptr(y)).
+	return b.launch(kernelFor("grn_apply", dt), grnApplyGrid(s, dt), dim1(grnThreads), 0, b.args().Ptr(ptr(y)).
 		Ptr(ptr(x)).Ptr(coef).Ptr(ptr(beta)).Int32(int32(s.HW)).Int32(C))
 }
 

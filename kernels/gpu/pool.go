@@ -25,12 +25,17 @@ func (b *Backend) AvgPool(y, x kernels.Tensor, s kernels.PoolShape) error {
 	if err := fits32(op, x.Len()); err != nil {
 		return err
 	}
-	return b.launch(kernelFor("avgpool_fwd", dt), dim1(blocks(s.N*s.C, streamThreads)), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
+	outputs := s.N * s.C // one a thread; avgpool_fwd_bf16 takes 8 channels a thread
+	if dt == kernels.BFloat16 {
+		outputs = s.N * blocks(s.C, 8)
+	}
+	return b.launch(kernelFor("avgpool_fwd", dt), dim1(blocks(outputs, streamThreads)), dim1(streamThreads), 0, b.args().Ptr(ptr(y)).
 		Ptr(ptr(x)).Int32(int32(s.N)).Int32(int32(s.HW)).Int32(int32(s.C)))
 }
 
 // AvgPoolBackward overwrites dx [N, HW, C] with dy[n, c]/HW
-// (avgpool_bwd_f32), the gradient of AvgPool. Errors as for AvgPool.
+// (avgpool_bwd_f32, or avgpool_bwd_bf16 on bf16 dx and dy), the gradient
+// of AvgPool. Errors as for AvgPool.
 func (b *Backend) AvgPoolBackward(dx, dy kernels.Tensor, s kernels.PoolShape) error {
 	const op = "gpu avgpool backward"
 	if err := s.Validate(); err != nil {
@@ -44,6 +49,6 @@ func (b *Backend) AvgPoolBackward(dx, dy kernels.Tensor, s kernels.PoolShape) er
 	if err := fits32(op, dx.Len()); err != nil {
 		return err
 	}
-	return b.launch(kernelFor("avgpool_bwd", dt), streamGrid(dx.Len()), dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).
+	return b.launch(kernelFor("avgpool_bwd", dt), streamGridFor(dx.Len(), dt), dim1(streamThreads), 0, b.args().Ptr(ptr(dx)).
 		Ptr(ptr(dy)).Int32(int32(s.N)).Int32(int32(s.HW)).Int32(int32(s.C)))
 }

@@ -28,12 +28,13 @@
 // Traffic: 4 B read per element, 4·C B written per chunk; 2 FLOPs per
 // element.
 //
-// The activation kernels (sumsq, apply, bwd_sums, bwd_apply) are templates
-// on the storage type T of x, y, dy and dx; the _bf16 kernels at the end of
-// the file instantiate them for bf16 activations (float32 sums and
-// arithmetic, y and dx rounded once).
+// The statistics kernels (sumsq, bwd_sums) are templates on the storage
+// type T of x and dy; the _bf16 kernels at the end of the file instantiate
+// them for bf16 activations, and run the apply passes through grn_map8
+// (float32 sums and arithmetic, y and dx rounded once).
 template <class T>
-static __device__ __forceinline__ void grn_sumsq(float* part, const T* x, int HW, int C, int chunk, float (&sums)[GRN_ROWS][32]) {
+static __device__ __forceinline__ void grn_sumsq(float* __restrict__ part, const T* __restrict__ x, int HW, int C,
+                                                 int chunk, float (&sums)[GRN_ROWS][32]) {
 	const int c = blockIdx.x * 32 + threadIdx.x;
 	const int k = blockIdx.y;
 	const int n = blockIdx.z;
@@ -46,19 +47,14 @@ static __device__ __forceinline__ void grn_sumsq(float* part, const T* x, int HW
 			s += v * v;
 		}
 	}
-	sums[threadIdx.y][threadIdx.x] = s;
-	__syncthreads();
+	const float t = rows_sum(s, sums);
 	if (threadIdx.y == 0 && c < C) {
-		float t = 0.0f;
-		for (int j = 0; j < GRN_ROWS; j++) {
-			t += sums[j][threadIdx.x];
-		}
 		part[((size_t)n * gridDim.y + k) * C + c] = t;
 	}
 }
 
 extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
-    grn_sumsq_f32(float* part, const float* x, int HW, int C, int chunk) {
+    grn_sumsq_f32(float* __restrict__ part, const float* __restrict__ x, int HW, int C, int chunk) {
 	__shared__ float sums[GRN_ROWS][32];
 	grn_sumsq(part, x, HW, C, chunk, sums);
 }
@@ -71,17 +67,14 @@ extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
 // Launch: block 256, grid N; thread t of block n takes channels t, t + 256,
 // ... Traffic: 4·C·(chunks + 3) B per sample.
 extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_coef_f32(float* coef, float* gnorm, const float* part, const float* gamma, int chunks, int C, float eps) {
+    grn_coef_f32(float* __restrict__ coef, float* __restrict__ gnorm, const float* __restrict__ part,
+                 const float* __restrict__ gamma, int chunks, int C, float eps) {
 	__shared__ float2 red[32];
 	const int n = blockIdx.x;
 	float* gn = gnorm + (size_t)n * C;
 	float m = 0.0f;
 	for (int c = threadIdx.x; c < C; c += blockDim.x) {
-		float ss = 0.0f;
-		for (int k = 0; k < chunks; k++) {
-			ss += part[((size_t)n * chunks + k) * C + c];
-		}
-		const float g = sqrtf(ss);
+		const float g = sqrtf(strided_sum(part + (size_t)n * chunks * C + c, chunks, C));
 		gn[c] = g;
 		m += g;
 	}
@@ -96,19 +89,14 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 //
 // Launch: block 256, grid (ceil(HW·C/256), N); one element per thread.
 // Traffic 8 B per element (coef and beta stay in L1/L2); 2 FLOPs.
-template <class T>
-static __device__ __forceinline__ void grn_apply(T* y, const T* x, const float* coef, const float* beta, int HW, int C) {
+extern "C" __global__ void __launch_bounds__(GRN_THREADS)
+    grn_apply_f32(float* y, const float* x, const float* coef, const float* beta, int HW, int C) {
 	const int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < HW * C) {
 		const int c = i % C;
 		const size_t at = (size_t)blockIdx.y * HW * C + i;
-		st_f32(y, at, ld_f32(x, at) * coef[(size_t)blockIdx.y * C + c] + beta[c]);
+		y[at] = x[at] * coef[(size_t)blockIdx.y * C + c] + beta[c];
 	}
-}
-
-extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_apply_f32(float* y, const float* x, const float* coef, const float* beta, int HW, int C) {
-	grn_apply(y, x, coef, beta, HW, C);
 }
 
 // grn_bwd_sums_f32 writes the chunk sums part[n][k][0][c] = Σ dy·x and
@@ -116,7 +104,8 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 // [N, HW, C]. Launch as for grn_sumsq_f32; traffic 8 B read per element,
 // 8·C B written per chunk.
 template <class T>
-static __device__ __forceinline__ void grn_bwd_sums(float* part, const T* dy, const T* x, int HW, int C, int chunk,
+static __device__ __forceinline__ void grn_bwd_sums(float* __restrict__ part, const T* __restrict__ dy,
+                                                    const T* __restrict__ x, int HW, int C, int chunk,
                                                     float (&sums)[2][GRN_ROWS][32]) {
 	const int c = blockIdx.x * 32 + threadIdx.x;
 	const int k = blockIdx.y;
@@ -132,16 +121,9 @@ static __device__ __forceinline__ void grn_bwd_sums(float* part, const T* dy, co
 			sd += d;
 		}
 	}
-	sums[0][threadIdx.y][threadIdx.x] = sdx;
-	sums[1][threadIdx.y][threadIdx.x] = sd;
-	__syncthreads();
+	const float t0 = rows_sum(sdx, sums[0]);
+	const float t1 = rows_sum(sd, sums[1]);
 	if (threadIdx.y == 0 && c < C) {
-		float t0 = 0.0f;
-		float t1 = 0.0f;
-		for (int j = 0; j < GRN_ROWS; j++) {
-			t0 += sums[0][j][threadIdx.x];
-			t1 += sums[1][j][threadIdx.x];
-		}
 		float* p = part + ((size_t)n * gridDim.y + k) * 2 * C + c;
 		p[0] = t0;
 		p[C] = t1;
@@ -149,7 +131,8 @@ static __device__ __forceinline__ void grn_bwd_sums(float* part, const T* dy, co
 }
 
 extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
-    grn_bwd_sums_f32(float* part, const float* dy, const float* x, int HW, int C, int chunk) {
+    grn_bwd_sums_f32(float* __restrict__ part, const float* __restrict__ dy, const float* __restrict__ x, int HW, int C,
+                     int chunk) {
 	__shared__ float sums[2][GRN_ROWS][32];
 	grn_bwd_sums(part, dy, x, HW, C, chunk, sums);
 }
@@ -172,8 +155,8 @@ extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
 // Launch: block 256, grid N; thread t of block n takes channels t, t + 256,
 // ... Traffic: 8·C·(chunks + 4) B per sample.
 extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_bwd_coef_f32(float* coef, float* share, const float* part, const float* gnorm, const float* gamma, int chunks,
-                     int C, float eps) {
+    grn_bwd_coef_f32(float* __restrict__ coef, float* __restrict__ share, const float* __restrict__ part,
+                     const float* __restrict__ gnorm, const float* __restrict__ gamma, int chunks, int C, float eps) {
 	__shared__ float2 red[32];
 	const int n = blockIdx.x;
 	const float* gn = gnorm + (size_t)n * C;
@@ -181,15 +164,10 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 	float m = 0.0f;
 	float cross = 0.0f;
 	for (int c = threadIdx.x; c < C; c += blockDim.x) {
-		float s = 0.0f;
-		float sd = 0.0f;
-		for (int k = 0; k < chunks; k++) {
-			const float* p = part + ((size_t)n * chunks + k) * 2 * C + c;
-			s += p[0];
-			sd += p[C];
-		}
+		const float* p = part + (size_t)n * chunks * 2 * C + c;
+		const float s = strided_sum(p, chunks, 2 * (size_t)C);
 		sh[c] = s;
-		sh[C + c] = sd;
+		sh[C + c] = strided_sum(p + C, chunks, 2 * (size_t)C);
 		m += gn[c];
 		cross += gamma[c] * s * gn[c];
 	}
@@ -212,20 +190,15 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 //
 // Launch: block 256, grid (ceil(HW·C/256), N); one element per thread.
 // Traffic 12 B per element; 3 FLOPs.
-template <class T>
-static __device__ __forceinline__ void grn_bwd_apply(T* dx, const T* dy, const T* x, const float* coef, int HW, int C) {
+extern "C" __global__ void __launch_bounds__(GRN_THREADS)
+    grn_bwd_apply_f32(float* dx, const float* dy, const float* x, const float* coef, int HW, int C) {
 	const int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i < HW * C) {
 		const int c = i % C;
 		const size_t at = (size_t)blockIdx.y * HW * C + i;
 		const float* cf = coef + (size_t)blockIdx.y * 2 * C;
-		st_f32(dx, at, ld_f32(dy, at) * cf[c] + ld_f32(x, at) * cf[C + c]);
+		dx[at] = dy[at] * cf[c] + x[at] * cf[C + c];
 	}
-}
-
-extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_bwd_apply_f32(float* dx, const float* dy, const float* x, const float* coef, int HW, int C) {
-	grn_bwd_apply(dx, dy, x, coef, HW, C);
 }
 
 // grn_bwd_params_f32 adds the samples' shares share [N][2][C] of
@@ -234,42 +207,89 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 //
 // Launch: block 256, grid ceil(C/256). Traffic 8·C·(N + 2) B.
 extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_bwd_params_f32(float* dgamma, float* dbeta, const float* share, int N, int C) {
+    grn_bwd_params_f32(float* __restrict__ dgamma, float* __restrict__ dbeta, const float* __restrict__ share, int N,
+                       int C) {
 	const int c = blockIdx.x * blockDim.x + threadIdx.x;
 	if (c < C) {
-		float sg = 0.0f;
-		float sb = 0.0f;
-		for (int n = 0; n < N; n++) {
-			sg += share[(size_t)n * 2 * C + c];
-			sb += share[(size_t)n * 2 * C + C + c];
-		}
-		dgamma[c] += sg;
-		dbeta[c] += sb;
+		dgamma[c] += strided_sum(share + c, N, 2 * (size_t)C);
+		dbeta[c] += strided_sum(share + C + c, N, 2 * (size_t)C);
 	}
 }
 
 // grn_sumsq_bf16, grn_apply_bf16, grn_bwd_sums_bf16 and grn_bwd_apply_bf16
-// are the float32 kernels of the same names on bf16 activations. Launch
-// as those; activation traffic 2 B per element and tensor.
+// are the float32 kernels of the same names on bf16 activations (float32
+// arithmetic, as written there); activation traffic 2 B per element and
+// tensor. The statistics kernels launch as the float32 ones; the apply
+// kernels take 8 elements a thread with 16-byte vector accesses.
 extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
-    grn_sumsq_bf16(float* part, const __nv_bfloat16* x, int HW, int C, int chunk) {
+    grn_sumsq_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ x, int HW, int C, int chunk) {
 	__shared__ float sums[GRN_ROWS][32];
 	grn_sumsq(part, x, HW, C, chunk, sums);
 }
 
+// grn_map8 writes y[i] = f(a[i], b[i], i mod C) for the HW·C elements i of
+// sample blockIdx.y of y, a and b [N, HW, C] (b optional: nullptr gives f
+// zeros), thread t of the sample's blocks taking the elements [8t, 8t + 8):
+// 16-byte vector loads and stores when y, a and b of the sample are
+// 16-byte aligned, scalar ones for a partial last group or an unaligned
+// sample. y may alias a or b (each element is read and written by one
+// thread).
+//
+// Launch: block 256, grid (ceil(HW·C/8/256), N).
+template <class F>
+static __device__ __forceinline__ void grn_map8(__nv_bfloat16* y, const __nv_bfloat16* a, const __nv_bfloat16* b,
+                                                int HW, int C, F f) {
+	const long long per = (long long)HW * C;
+	const long long i0 = 8 * ((long long)blockIdx.x * blockDim.x + threadIdx.x);
+	if (i0 >= per) {
+		return;
+	}
+	const long long base = (long long)blockIdx.y * per;
+	y += base;
+	a += base;
+	if (b != nullptr) {
+		b += base;
+	}
+	int c = (int)(i0 % C);
+	if (i0 + 8 <= per && aligned16(y) && aligned16(a) && (b == nullptr || aligned16(b))) {
+		float va[8], vb[8] = {0, 0, 0, 0, 0, 0, 0, 0}, out[8];
+		ld8(a, i0, va);
+		if (b != nullptr) ld8(b, i0, vb);
+#pragma unroll
+		for (int k = 0; k < 8; k++) {
+			out[k] = f(va[k], vb[k], c);
+			c = c + 1 == C ? 0 : c + 1;
+		}
+		st8(y, i0, out);
+		return;
+	}
+	const long long i1 = i0 + 8 < per ? i0 + 8 : per;
+	for (long long i = i0; i < i1; i++) {
+		st_f32(y, i, f(ld_f32(a, i), b != nullptr ? ld_f32(b, i) : 0.0f, (int)(i % C)));
+	}
+}
+
+// grn_apply_bf16 is grn_apply_f32 on bf16 x and y, 8 elements a thread
+// (grn_map8): grid (ceil(HW·C/8/256), N).
 extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_apply_bf16(__nv_bfloat16* y, const __nv_bfloat16* x, const float* coef, const float* beta, int HW, int C) {
-	grn_apply(y, x, coef, beta, HW, C);
+    grn_apply_bf16(__nv_bfloat16* y, const __nv_bfloat16* x, const float* __restrict__ coef,
+                   const float* __restrict__ beta, int HW, int C) {
+	const float* cf = coef + (size_t)blockIdx.y * C;
+	grn_map8(y, x, nullptr, HW, C, [cf, beta](float v, float, int c) { return v * cf[c] + beta[c]; });
 }
 
 extern "C" __global__ void __launch_bounds__(32 * GRN_ROWS)
-    grn_bwd_sums_bf16(float* part, const __nv_bfloat16* dy, const __nv_bfloat16* x, int HW, int C, int chunk) {
+    grn_bwd_sums_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x,
+                      int HW, int C, int chunk) {
 	__shared__ float sums[2][GRN_ROWS][32];
 	grn_bwd_sums(part, dy, x, HW, C, chunk, sums);
 }
 
+// grn_bwd_apply_bf16 is grn_bwd_apply_f32 on bf16 dx, dy and x, 8
+// elements a thread (grn_map8): grid (ceil(HW·C/8/256), N).
 extern "C" __global__ void __launch_bounds__(GRN_THREADS)
-    grn_bwd_apply_bf16(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* x, const float* coef, int HW,
-                       int C) {
-	grn_bwd_apply(dx, dy, x, coef, HW, C);
+    grn_bwd_apply_bf16(__nv_bfloat16* dx, const __nv_bfloat16* dy, const __nv_bfloat16* x, const float* __restrict__ coef,
+                       int HW, int C) {
+	const float* cf = coef + (size_t)blockIdx.y * 2 * C;
+	grn_map8(dx, dy, x, HW, C, [cf, C](float d, float v, int c) { return d * cf[c] + v * cf[C + c]; });
 }

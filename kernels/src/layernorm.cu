@@ -22,6 +22,38 @@
 
 #define LN_MAX_THREADS 256
 
+// ln_vec says whether the bf16 kernels take the rows of p [rows, C] in
+// 8-channel groups with 16-byte vector accesses: lane l then owns channels
+// [8l, 8l + 8), [8l + 256, 8l + 264), ... (C a multiple of 8 and p 16-byte
+// aligned, so every row is). The float32 kernels and unaligned bf16 rows
+// keep one channel a lane (channels l, l + 32, ...), so float32 results do
+// not change; the per-lane partial sums, and so the last bits of the bf16
+// kernels' statistics, depend on the layout.
+template <class T>
+static __device__ __forceinline__ bool ln_vec(const T* p, int C) {
+	return sizeof(T) == 2 && (C & 7) == 0 && aligned16(p);
+}
+
+// ln_ld loads lane's group at channel c of row r (8 values if vec, else
+// v[0]) and returns how many it loaded; ln_st stores them back likewise.
+template <class T>
+static __device__ __forceinline__ int ln_ld(const T* r, int c, bool vec, float (&v)[8]) {
+	if (vec) {
+		ld8(r, c, v);
+		return 8;
+	}
+	v[0] = ld_f32(r, c);
+	return 1;
+}
+template <class T>
+static __device__ __forceinline__ void ln_st(T* r, int c, bool vec, const float (&v)[8]) {
+	if (vec) {
+		st8(r, c, v);
+	} else {
+		st_f32(r, c, v[0]);
+	}
+}
+
 // ln_fwd normalises row r = blockIdx.x·warps + warp, if it exists:
 // y = act((x − mean)·rstd·w + b), and stores mean and rstd. T is the
 // storage type of x and y (float, or __nv_bfloat16 for bf16 activations:
@@ -41,20 +73,41 @@ static __device__ __forceinline__ void ln_fwd(T* y, float* mean, float* rstd, co
 		// Only lane 0 loads x[0] (and broadcasts it), so when y aliases x
 		// no lane can read x[0] after lane 0 has overwritten it.
 		const float k = __shfl_sync(0xffffffffu, lane == 0 ? ld_f32(xr, 0) : 0.0f, 0);
+		const bool vec = ln_vec(x, C) && ln_vec(y, C);
+		const int first = vec ? 8 * lane : lane;
+		const int step = vec ? 256 : 32;
+		float v[8];
 		float s = 0.0f;
-		for (int c = lane; c < C; c += 32) {
-			s += ld_f32(xr, c) - k;
+		for (int c = first; c < C; c += step) {
+			const int n = ln_ld(xr, c, vec, v);
+#pragma unroll
+			for (int j = 0; j < 8; j++) {
+				if (j < n) s += v[j] - k;
+			}
 		}
 		const float m = warp_sum(s) / (float)C;
 		float q = 0.0f;
-		for (int c = lane; c < C; c += 32) {
-			const float d = (ld_f32(xr, c) - k) - m;
-			q += d * d;
+		for (int c = first; c < C; c += step) {
+			const int n = ln_ld(xr, c, vec, v);
+#pragma unroll
+			for (int j = 0; j < 8; j++) {
+				if (j < n) {
+					const float d = (v[j] - k) - m;
+					q += d * d;
+				}
+			}
 		}
 		const float rs = rsqrtf(warp_sum(q) / (float)C + eps);
-		for (int c = lane; c < C; c += 32) {
-			const float u = ((ld_f32(xr, c) - k) - m) * rs * w[c] + b[c];
-			st_f32(yr, c, approx < 0 ? u : gelu_act(u, approx));
+		for (int c = first; c < C; c += step) {
+			const int n = ln_ld(xr, c, vec, v);
+#pragma unroll
+			for (int j = 0; j < 8; j++) {
+				if (j < n) {
+					const float u = ((v[j] - k) - m) * rs * w[c + j] + b[c + j];
+					v[j] = approx < 0 ? u : gelu_act(u, approx);
+				}
+			}
+			ln_st(yr, c, vec, v);
 		}
 		if (lane == 0) {
 			mean[r] = k + m;
@@ -115,31 +168,51 @@ static __device__ __forceinline__ void ln_bwd(T* dx, float* part, float* slabs, 
 		const float rs = rstd[r];
 		// Pass 1: the row sums of g = d·w and g·x̂, where d is dy, or
 		// dy·GELU'(u) for the fused op (stored in dx for pass 2).
+		const bool vec = ln_vec(x, C) && ln_vec(dy, C) && ln_vec(dx, C);  // bf16 only: !keep
+		const int first = vec ? 8 * lane : lane;
+		const int step = vec ? 256 : 32;
+		float xv[8];
+		float dv[8];
 		float sg = 0.0f;
 		float sgx = 0.0f;
-		for (int c = lane; c < C; c += 32) {
-			const float xh = (ld_f32(xr, c) - mu) * rs;
-			float d = ld_f32(dyr, c);
-			if (approx >= 0) {
-				d *= gelu_grad(xh * w[c] + b[c], approx);
-				if (keep) st_f32(dxr, c, d);
+		for (int c = first; c < C; c += step) {
+			const int n = ln_ld(xr, c, vec, xv);
+			ln_ld(dyr, c, vec, dv);
+#pragma unroll
+			for (int j = 0; j < 8; j++) {
+				if (j < n) {
+					const float xh = (xv[j] - mu) * rs;
+					float d = dv[j];
+					if (approx >= 0) {
+						d *= gelu_grad(xh * w[c + j] + b[c + j], approx);
+						if (keep) st_f32(dxr, c + j, d);
+					}
+					const float g = d * w[c + j];
+					sg += g;
+					sgx += g * xh;
+				}
 			}
-			const float g = d * w[c];
-			sg += g;
-			sgx += g * xh;
 		}
 		sg = warp_sum(sg) * inv_c;
 		sgx = warp_sum(sgx) * inv_c;
 		// Pass 2: dx and this warp's shares of dw and db. Each lane reads
 		// and writes only its own channels, so dx may alias dy.
 		const T* dr = approx >= 0 && keep ? dxr : dyr;
-		for (int c = lane; c < C; c += 32) {
-			const float xh = (ld_f32(xr, c) - mu) * rs;
-			float d = ld_f32(dr, c);
-			if (approx >= 0 && !keep) d *= gelu_grad(xh * w[c] + b[c], approx);
-			acc[c] += d * xh;
-			acc[C + c] += d;
-			st_f32(dxr, c, rs * (d * w[c] - sg - xh * sgx));
+		for (int c = first; c < C; c += step) {
+			const int n = ln_ld(xr, c, vec, xv);
+			ln_ld(dr, c, vec, dv);
+#pragma unroll
+			for (int j = 0; j < 8; j++) {
+				if (j < n) {
+					const float xh = (xv[j] - mu) * rs;
+					float d = dv[j];
+					if (approx >= 0 && !keep) d *= gelu_grad(xh * w[c + j] + b[c + j], approx);
+					acc[c + j] += d * xh;
+					acc[C + c + j] += d;
+					dv[j] = rs * (d * w[c + j] - sg - xh * sgx);
+				}
+			}
+			ln_st(dxr, c, vec, dv);
 		}
 	}
 	__syncthreads();
@@ -196,8 +269,10 @@ extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
 // layernorm_fwd_bf16, layernorm_gelu_fwd_bf16, layernorm_bwd_bf16 and
 // layernorm_gelu_bwd_bf16 are the kernels above on bf16 activations (x, y,
 // dy, dx): float32 statistics, parameters, partial sums and arithmetic,
-// each bf16 output rounded once. Launch as their float32 forms; traffic
-// per element halves for the activations (2 B each).
+// each bf16 output rounded once; 16-byte vector accesses, 8 channels a
+// lane, when C is a multiple of 8 and the tensors are 16-byte aligned
+// (ln_vec). Launch as their float32 forms; traffic per element halves for
+// the activations (2 B each).
 extern "C" __global__ void __launch_bounds__(LN_MAX_THREADS)
     layernorm_fwd_bf16(__nv_bfloat16* y, float* mean, float* rstd, const __nv_bfloat16* x, const float* w, const float* b,
                        int rows, int C, float eps) {

@@ -20,6 +20,7 @@
 // h, which GRN's apply pass then reads.
 #include "bf16.cuh"
 #include "gelu.cuh"
+#include "reduce.cuh"
 
 #define MLP_ROWS 8      // blockDim.y of the chunked kernels
 #define MLP_THREADS 256 // threads of the per-channel kernels
@@ -61,13 +62,8 @@ static __device__ __forceinline__ void mlp_fwd(T* __restrict__ h, float* __restr
 			s += v * v;
 		}
 	}
-	sums[threadIdx.y][threadIdx.x] = s;
-	__syncthreads();
+	const float t = rows_sum(s, sums);
 	if (threadIdx.y == 0 && c < C) {
-		float t = 0.0f;
-		for (int j = 0; j < MLP_ROWS; j++) {
-			t += sums[j][threadIdx.x];
-		}
 		part[((size_t)n * gridDim.y + k) * C + c] = t;
 	}
 }
@@ -97,11 +93,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS)
 	const int c = blockIdx.x * blockDim.x + threadIdx.x;
 	const int n = blockIdx.y;
 	if (c < C) {
-		float s = 0.0f;
-		for (int k = 0; k < chunks; k++) {
-			s += part[((size_t)n * chunks + k) * C + c];
-		}
-		sumsq[(size_t)n * C + c] = s;
+		sumsq[(size_t)n * C + c] = strided_sum(part + (size_t)n * chunks * C + c, chunks, C);
 	}
 }
 
@@ -135,13 +127,8 @@ static __device__ __forceinline__ void mlp_bwd(T* __restrict__ da, float* __rest
 			s += d;
 		}
 	}
-	sums[threadIdx.y][threadIdx.x] = s;
-	__syncthreads();
+	const float t = rows_sum(s, sums);
 	if (threadIdx.y == 0 && c < C) {
-		float t = 0.0f;
-		for (int j = 0; j < MLP_ROWS; j++) {
-			t += sums[j][threadIdx.x];
-		}
 		bpart[((size_t)n * gridDim.y + k) * C + c] = t;
 	}
 }
@@ -176,18 +163,8 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS)
                        const float* __restrict__ share, const float* __restrict__ bpart, int N, int parts, int C) {
 	const int c = blockIdx.x * blockDim.x + threadIdx.x;
 	if (c < C) {
-		float sg = 0.0f;
-		float sb = 0.0f;
-		for (int n = 0; n < N; n++) {
-			sg += share[(size_t)n * 2 * C + c];
-			sb += share[(size_t)n * 2 * C + C + c];
-		}
-		float sd = 0.0f;
-		for (int p = 0; p < parts; p++) {
-			sd += bpart[(size_t)p * C + c];
-		}
-		dgamma[c] += sg;
-		dbeta[c] += sb;
-		dbias[c] += sd;
+		dgamma[c] += strided_sum(share + c, N, 2 * (size_t)C);
+		dbeta[c] += strided_sum(share + C + c, N, 2 * (size_t)C);
+		dbias[c] += strided_sum(bpart + c, parts, C);
 	}
 }

@@ -1,5 +1,5 @@
 // reduce.cuh: warp and block sums in a fixed order, shared by the kernels
-// that reduce (layernorm.cu, grn.cu, fakequant.cu, crossentropy.cu,
+// that reduce (layernorm.cu, grn.cu, mlp.cu, fakequant.cu, crossentropy.cu,
 // elementwise.cu, fcmae.cu). Every sum is formed in an order that depends
 // only on the launch geometry, so results never depend on scheduling.
 #pragma once
@@ -47,5 +47,36 @@ static __device__ __forceinline__ double block_sum_f64(double v) {
 	double s = 0.0;
 	const unsigned nw = blockDim.x >> 5;
 	for (unsigned w = 0; w < nw; w++) s += warp_sums[w];
+	return s;
+}
+
+// rows_sum returns, to the threads of row 0 (threadIdx.y == 0) of a
+// (32, ROWS) block, the sum of s over the block's ROWS rows in column
+// threadIdx.x, added in row order through sums (shared memory the caller
+// does not touch again before a barrier); other threads get 0. It is the
+// last step of the chunked per-channel statistics kernels (grn.cu,
+// mlp.cu), whose threads run along the channels and whose rows take
+// interleaved pixels. Every thread of the block must call it.
+template <int ROWS>
+static __device__ __forceinline__ float rows_sum(float s, float (&sums)[ROWS][32]) {
+	sums[threadIdx.y][threadIdx.x] = s;
+	__syncthreads();
+	float t = 0.0f;
+	if (threadIdx.y == 0) {
+		for (int j = 0; j < ROWS; j++) {
+			t += sums[j][threadIdx.x];
+		}
+	}
+	return t;
+}
+
+// strided_sum returns Σ_{k < count} p[k·stride], added in order k = 0, 1,
+// ...: the chunk sums of one channel that rows_sum wrote (stride C, or 2·C
+// for interleaved pairs), or one channel's per-sample shares.
+static __device__ __forceinline__ float strided_sum(const float* __restrict__ p, int count, size_t stride) {
+	float s = 0.0f;
+	for (int k = 0; k < count; k++) {
+		s += p[(size_t)k * stride];
+	}
 	return s;
 }
