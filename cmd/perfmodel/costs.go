@@ -112,10 +112,7 @@ func tiledK(name string) (int64, bool) {
 // 2 bytes per activation element (x, y, dx, dy); weights, bias and partial
 // sums stay 4.
 func dwCost(name string, a args, grid cuda.Dim3, k int64) (cost, error) {
-	act := int64(4)
-	if strings.HasSuffix(name, "_bf16") {
-		act = 2
-	}
+	act := actSize(name)
 	var n, h, w, c, s, oh, ow int64
 	switch {
 	case strings.HasPrefix(name, "dwconv_fwd"): // y, x, wt, b, hasBias, N, H, W, C, [K,] S, OH, OW

@@ -387,7 +387,7 @@ func TestBF16Costs(t *testing.T) {
 	seen := map[string]bool{}
 	for _, tr := range recorded(t) {
 		for _, it := range tr.Items {
-			if !twins[it.Kernel] {
+			if !twins[it.Kernel] || it.Kernel == "adamw_f32" { // adamw_bf16 takes one more argument (the bf16 copy); the recorded bf16 steps price it
 				continue
 			}
 			l := it.launch
