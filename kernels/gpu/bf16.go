@@ -8,12 +8,6 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
-// errNoBF16 is the error of the bf16 entry points the CUDA backend does not
-// implement yet (issue 12).
-func (b *Backend) errNoBF16(op string) error {
-	return fmt.Errorf("gpu %s on %s: bfloat16 is not yet supported by the CUDA backend: %w", op, b.Name(), kernels.ErrDType)
-}
-
 // AllocDType returns a zero-filled device tensor of shape s and dtype dt:
 // Float32 (as Alloc) or BFloat16 (2 bytes per element; allocations are
 // 256-byte aligned, so the kernels' 16-byte vector loads apply from the

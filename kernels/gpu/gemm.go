@@ -13,8 +13,11 @@ import (
 // with TF32 tensor cores or bf16 inputs and float32 accumulation. TF32 and
 // BF16 need compute capability 8.0 (sm_80, Ampere) or newer; on an older
 // device the error names the device, its compute capability and the
-// setting. An unknown precision is an error naming it; BF16 is an error
-// wrapping kernels.ErrDType while bf16Complete is false.
+// setting. An unknown precision is an error naming it. Every op of a
+// ConvNeXt V1 or V2 training step has bf16 kernels (TestBF16TrainingStep);
+// an op without them (fake quantization, FCMAE, BatchNorm) refuses bf16
+// tensors with an error wrapping kernels.ErrDType, and the trainer picks
+// fp32 for models and runs that need one (trainer.ModelPrecision).
 func (b *Backend) SetPrecision(p kernels.Precision) error {
 	if _, err := kernels.ParsePrecision(string(p)); err != nil {
 		return fmt.Errorf("gpu backend: %w", err)
@@ -24,19 +27,9 @@ func (b *Backend) SetPrecision(p kernels.Precision) error {
 		return fmt.Errorf("gpu backend: [train] precision = %q needs a GPU of compute capability 8.0 (sm_80) or newer; %s is sm_%d%d (use precision = \"fp32\")",
 			p, dev.Name, dev.Major, dev.Minor)
 	}
-	if p == kernels.BF16 && !bf16Complete {
-		return fmt.Errorf("gpu backend: [train] precision = \"bf16\" on %s: %w", dev, b.errNoBF16("training"))
-	}
 	b.prec = p
 	return nil
 }
-
-// bf16Complete says whether every op a model runs has its bf16 kernel on
-// this backend; while it is false SetPrecision refuses BF16 (so that the
-// trainer's default falls back to FP32 instead of failing mid-step). Every
-// op of a ConvNeXt V1 or V2 training step has one (TestBF16TrainingStep);
-// fake quantization and FCMAE's ops still refuse bf16 tensors.
-const bf16Complete = true
 
 // Precision returns the precision in force: FP32 unless SetPrecision
 // chose another.
