@@ -195,11 +195,7 @@ func runCandidate(ctx context.Context, s *Study, c Candidate, label string, log 
 	}
 	r := Result{Name: c.Name, Backend: s.Recipe.Train.Backend, TrainImgPerSec: tr.ImgPerSec, TrainSeconds: tr.Seconds,
 		Steps: tr.Steps, Top1: tr.Top1, Top5: tr.Top5, QAT: c.QAT, Fingerprint: fingerprint(s, c)}
-	info, err := trainer.DataInfo(s.Recipe.Data)
-	if err != nil {
-		return r, err
-	}
-	mc, err := s.Config(c).ModelConfig(info.C, info.NumClasses())
+	mc, err := floatModel(s, c)
 	if err != nil {
 		return r, err
 	}
@@ -283,15 +279,21 @@ func fingerprint(s *Study, c Candidate) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// floatModel returns candidate c's model configuration before any pruning,
+// for the study's dataset (its channels and classes).
+func floatModel(s *Study, c Candidate) (models.Config, error) {
+	info, err := trainer.DataInfo(s.Recipe.Data)
+	if err != nil {
+		return models.Config{}, err
+	}
+	return s.Config(c).ModelConfig(info.C, info.NumClasses())
+}
+
 // remeasure measures finished candidate c's latencies again (its pruned
 // model's when it was pruned) and rewrites its result.json; r is the result
 // read back, whose other fields are kept.
 func remeasure(ctx context.Context, s *Study, c Candidate, r Result) (Result, error) {
-	info, err := trainer.DataInfo(s.Recipe.Data)
-	if err != nil {
-		return r, err
-	}
-	mc, err := s.Config(c).ModelConfig(info.C, info.NumClasses())
+	mc, err := floatModel(s, c)
 	if err != nil {
 		return r, err
 	}
