@@ -254,7 +254,16 @@ func runNVCC(p *plan, nvcc string, args []string) (string, error) {
 	if err := os.WriteFile(unit, []byte(p.umbrella), 0o644); err != nil {
 		return "", err
 	}
-	cmd := exec.Command(nvcc, append(args, unit)...)
+	argv := append([]string{nvcc}, append(args, unit)...)
+	if setarch, err := exec.LookPath("setarch"); err == nil {
+		// Address-space layout randomisation off (util-linux setarch -R):
+		// cicc's output for the largest unrolled kernels (the K = 9
+		// depthwise weight gradients) depends on where its heap lands,
+		// so with ASLR two builds of the same sources differed and
+		// -check failed at random.
+		argv = append([]string{setarch, "-R"}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = p.root
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	out, err := cmd.CombinedOutput()

@@ -35,7 +35,7 @@
 //	kernelgen -check   rebuild into a temporary directory and fail when
 //	                   kernels.fatbin or manifest.go differ from the result
 //	                   (the fatbin from each of up to three rebuilds)
-//	kernelgen -ptxas   compile every kernel for sm_80 and sm_90 with
+//	kernelgen -ptxas   compile every kernel for sm_80, sm_86, sm_89 and sm_90 with
 //	                   -Xptxas -v, print registers, shared memory, stack
 //	                   frame and spills per kernel, and fail when any kernel
 //	                   spills or uses local memory (scripts/ptxas-report.sh)
@@ -54,7 +54,7 @@ func main() {
 	flag.StringVar(&cfg.NVCC, "nvcc", "", "nvcc to run (default: nvcc on PATH)")
 	flag.BoolVar(&cfg.AnyNVCC, "any-nvcc", false, "accept an nvcc release other than "+PinnedRelease)
 	check := flag.Bool("check", false, "rebuild into a temporary directory and report differences instead of writing")
-	ptxas := flag.Bool("ptxas", false, "print per-kernel ptxas resource usage for sm_80 and sm_90; fail on spills or local memory")
+	ptxas := flag.Bool("ptxas", false, "print per-kernel ptxas resource usage for sm_80, sm_86, sm_89 and sm_90; fail on spills or local memory")
 	flag.Parse()
 	if cfg.SrcDir == "" || (cfg.OutDir == "" && !*ptxas) || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: kernelgen -src DIR -out DIR [-nvcc PATH] [-any-nvcc] [-check]\n       kernelgen -src DIR -ptxas [-nvcc PATH]")

@@ -11,9 +11,10 @@ import (
 	"text/tabwriter"
 )
 
-// ReportArchs are the GPUs the ptxas report compiles for: the oldest
-// (A100) and the newest (H100) of the fatbin's targets.
-var ReportArchs = []string{"sm_80", "sm_90"}
+// ReportArchs are the GPUs the ptxas report compiles for: every SASS
+// target of the fatbin (A100, A10/RTX 30xx, L4/L40/RTX 40xx, H100), so
+// that a spill or local memory on any of them fails the check.
+var ReportArchs = []string{"sm_80", "sm_86", "sm_89", "sm_90"}
 
 // Usage is ptxas's resource report for one function on one architecture.
 type Usage struct {
