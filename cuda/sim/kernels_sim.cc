@@ -87,7 +87,7 @@ CUDASIM_REGISTER(cross_entropy_bwd_bf16, "dlogits", "prob", "target", "scale", "
 }  // namespace cudasim_src_crossentropy
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "43b95229934ee8b6e410e008ecf8626dc3cf1dfe0dc0271c550de8c7b3972e55")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "8bc408fdacd1df18797089e464e71823e6d972ea11a7e06b92af8a1653b9e8b8")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")
@@ -152,6 +152,30 @@ CUDASIM_REGISTER(dwconv_bwd_weight_k9_f32, "part", "dy", "x", "N", "H", "W", "C"
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_f32, 256)
 CUDASIM_REGISTER(dwconv_bwd_weight_k9_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
 CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_bf16, 256)
+CUDASIM_REGISTER(dwconv_fwd_k3_vec_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k3_vec_bf16, DW_VTHREADS)
+CUDASIM_REGISTER(dwconv_fwd_k5_vec_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k5_vec_bf16, DW_VTHREADS)
+CUDASIM_REGISTER(dwconv_fwd_k7_vec_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k7_vec_bf16, DW_VTHREADS)
+CUDASIM_REGISTER(dwconv_fwd_k9_vec_bf16, "y", "x", "wt", "b", "has_bias", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_fwd_k9_vec_bf16, DW_VTHREADS)
+CUDASIM_REGISTER(dwconv_bwd_input_k3_vec_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k3_vec_bf16, DW_VTHREADS)
+CUDASIM_REGISTER(dwconv_bwd_input_k5_vec_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k5_vec_bf16, DW_VTHREADS)
+CUDASIM_REGISTER(dwconv_bwd_input_k7_vec_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k7_vec_bf16, DW_VTHREADS)
+CUDASIM_REGISTER(dwconv_bwd_input_k9_vec_bf16, "dx", "dy", "wt", "N", "H", "W", "C", "S", "OH", "OW")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_input_k9_vec_bf16, DW_VTHREADS)
+CUDASIM_REGISTER(dwconv_bwd_weight_k3_vec_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k3_vec_bf16, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k5_vec_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k5_vec_bf16, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k7_vec_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k7_vec_bf16, 256)
+CUDASIM_REGISTER(dwconv_bwd_weight_k9_vec_bf16, "part", "dy", "x", "N", "H", "W", "C", "S", "OH", "OW", "tiles_per_thread")
+CUDASIM_LAUNCH_BOUNDS(dwconv_bwd_weight_k9_vec_bf16, 256)
 }  // namespace cudasim_src_dwconv
 
 // kernels/src/elementwise.cu

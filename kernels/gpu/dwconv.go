@@ -19,6 +19,17 @@ const (
 	// dwMaxTilesPerThread bounds the tiles one thread of the tiled weight
 	// gradient sums before its block reduces.
 	dwMaxTilesPerThread = 8
+	// dwVecChannels is the channel group of the bf16 vector path: one
+	// 16-byte load of bf16 (DW_VC in dwconv.cu).
+	dwVecChannels = 8
+	// dwVecTiles is the side, in tiles, of a forward or input-gradient
+	// vector block (DW_VB), which has dwVecChannels·dwVecTiles² = 128
+	// threads (DW_VTHREADS).
+	dwVecTiles   = 4
+	dwVecThreads = dwVecChannels * dwVecTiles * dwVecTiles
+	// dwGroupPixels is the padded pixel count of a dy tile staged by the
+	// vector weight gradient (DW_GP).
+	dwGroupPixels = dwTile*dwTile + 1
 )
 
 // dwMinBlocks is the number of blocks the weight-gradient pass aims for
@@ -33,6 +44,31 @@ func dwTiled(s kernels.DWConvShape) bool {
 	return (s.K == 3 || s.K == 5 || s.K == 7 || s.K == 9) && (s.Stride == 1 || s.Stride == 2)
 }
 
+// dwVector reports whether the bf16 tiled kernels of s take their vector
+// path (the _vec_bf16 kernels of dwconv.cu: windows staged through shared
+// memory with 16-byte loads) for activations of dtype dt: bf16, C a
+// multiple of 8 and every tensor of acts 16-byte aligned (views may start
+// anywhere; fresh allocations are 256-byte aligned).
+func dwVector(s kernels.DWConvShape, dt kernels.DType, acts ...kernels.Tensor) bool {
+	if dt != kernels.BFloat16 || s.C%dwVecChannels != 0 || !dwTiled(s) {
+		return false
+	}
+	for _, t := range acts {
+		if ptr(t)%16 != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// dwVecGrid is the 1-D grid of a forward or input-gradient vector launch
+// over an image of rows × cols pixels (y for the forward, dx for the input
+// gradient): one block per (sample, 4×4 tiles, 8 channels).
+func dwVecGrid(s kernels.DWConvShape, rows, cols int) cuda.Dim3 {
+	side := dwTile * dwVecTiles
+	return dim1(s.N * blocks(rows, side) * blocks(cols, side) * s.C / dwVecChannels)
+}
+
 // The tiled kernels' names by K (those of dwTiled) and activation dtype
 // (dwNames.of), formatted once so that launches do not.
 var (
@@ -42,20 +78,24 @@ var (
 )
 
 // dwNames holds a tiled kernel's name by K: [K][0] the float32 kernel,
-// [K][1] the bf16 one.
-type dwNames [10][2]string
+// [K][1] the bf16 one, [K][2] the bf16 vector one.
+type dwNames [10][3]string
 
 func newDWNames(format string) (names dwNames) {
 	for k := 3; k < len(names); k += 2 {
 		base := fmt.Sprintf(format, k)
-		names[k] = [2]string{kernelFor(base, kernels.Float32), kernelFor(base, kernels.BFloat16)}
+		names[k] = [3]string{kernelFor(base, kernels.Float32), kernelFor(base, kernels.BFloat16), kernelFor(base+"_vec", kernels.BFloat16)}
 	}
 	return names
 }
 
-// of returns the name of the kernel for K = k on activations of dtype dt.
-func (n *dwNames) of(k int, dt kernels.DType) string {
-	if dt == kernels.BFloat16 {
+// of returns the name of the kernel for K = k on activations of dtype dt,
+// the vector one when vec (dwVector).
+func (n *dwNames) of(k int, dt kernels.DType, vec bool) string {
+	switch {
+	case vec:
+		return n[k][2]
+	case dt == kernels.BFloat16:
 		return n[k][1]
 	}
 	return n[k][0]
@@ -99,8 +139,11 @@ func dwCheck(op string, s kernels.DWConvShape, args func(kernels.LayerShapes) []
 // store); w and b are float32. The weights are transposed to tap-major
 // [K·K, C] in a pooled scratch buffer (dwconv_wt_f32), then for K = 3, 5,
 // 7, 9 and stride 1 or 2 each thread computes a 4×4 output tile of one
-// channel with its weights in registers (dwconv_fwd_k<K>_f32 or _bf16);
-// other shapes take dwconv_fwd_f32 (_bf16), one thread per output.
+// channel with its weights in registers (dwconv_fwd_k<K>_f32 or _bf16;
+// bf16 x and y with C % 8 == 0, both 16-byte aligned, take
+// dwconv_fwd_k<K>_vec_bf16, which stages x through shared memory with
+// 16-byte loads and gives bit for bit the same y); other shapes take
+// dwconv_fwd_f32 (_bf16), one thread per output.
 // dwconv.cu documents the geometry and the bytes and FLOPs. It returns an
 // error wrapping kernels.ErrShape or kernels.ErrDType naming the tensor if
 // s is invalid, a tensor does not match it or is not device memory of this
@@ -122,8 +165,12 @@ func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) er
 	}
 	oh, ow := s.OutH(), s.OutW()
 	if dwTiled(s) {
-		threads := s.N * blocks(oh, dwTile) * blocks(ow, dwTile) * s.C
-		return b.launch(dwFwdNames.of(s.K, dt), dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(y)).
+		grid, block := dim1(blocks(s.N*blocks(oh, dwTile)*blocks(ow, dwTile)*s.C, 256)), dim1(256)
+		vec := dwVector(s, dt, x, y)
+		if vec {
+			grid, block = dwVecGrid(s, oh, ow), dim1(dwVecThreads)
+		}
+		return b.launch(dwFwdNames.of(s.K, dt, vec), grid, block, 0, b.args().Ptr(ptr(y)).
 			Ptr(ptr(x)).Ptr(wt).Ptr(ptr(bias)).Int32(hasBias).Int32(int32(s.N)).Int32(int32(s.H)).
 			Int32(int32(s.W)).Int32(int32(s.C)).Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 	}
@@ -138,7 +185,9 @@ func (b *Backend) DWConv(y, x, w, bias kernels.Tensor, s kernels.DWConvShape) er
 // and db [C] (nil skips it) are accumulated. dy, x and dx are float32 or
 // all bf16; w, dw and db float32. dx is gathered per 4×4 input tile
 // (dwconv_bwd_input_k<K>_f32 or _bf16, or one thread per element for other
-// shapes), with no atomics. The weight and bias gradients are summed
+// shapes), with no atomics. On bf16 with C % 8 == 0, each tiled pass
+// whose tensors are 16-byte aligned (dy and dx; dy and x) takes its
+// _vec_bf16 kernel (as DWConv), with bit for bit the same dx, dw and db. The weight and bias gradients are summed
 // deterministically in two passes: dwconv_bwd_weight_k<K> (or the generic
 // dwconv_bwd_weight) writes float32 per-block partial sums into a pooled
 // scratch buffer and column_sum_f32 adds them, in a fixed order, into dw
@@ -183,8 +232,12 @@ func (b *Backend) dwInputGrad(dx, dy, w kernels.Tensor, s kernels.DWConvShape, d
 	defer b.pool.put(wt, 4*s.WShape().Len())
 	oh, ow := s.OutH(), s.OutW()
 	if dwTiled(s) {
-		threads := s.N * blocks(s.H, dwTile) * blocks(s.W, dwTile) * s.C
-		return b.launch(dwBwdInputNames.of(s.K, dt), dim1(blocks(threads, 256)), dim1(256), 0, b.args().Ptr(ptr(dx)).
+		grid, block := dim1(blocks(s.N*blocks(s.H, dwTile)*blocks(s.W, dwTile)*s.C, 256)), dim1(256)
+		vec := dwVector(s, dt, dy, dx)
+		if vec {
+			grid, block = dwVecGrid(s, s.H, s.W), dim1(dwVecThreads)
+		}
+		return b.launch(dwBwdInputNames.of(s.K, dt, vec), grid, block, 0, b.args().Ptr(ptr(dx)).
 			Ptr(ptr(dy)).Ptr(wt).Int32(int32(s.N)).Int32(int32(s.H)).Int32(int32(s.W)).Int32(int32(s.C)).
 			Int32(int32(s.Stride)).Int32(int32(oh)).Int32(int32(ow)))
 	}
@@ -219,9 +272,22 @@ func (b *Backend) dwWeightGrad(dw, db, dy, x kernels.Tensor, s kernels.DWConvSha
 		per = max(1, min(dwMaxTilesPerThread, tiles*nct/(ty*dwMinBlocks)))
 		per = max(per, blocks(tiles, ty*65535)) // gridDim.y <= 65535
 		chunks = blocks(tiles, ty*per)
-		name = dwBwdWeightNames.of(s.K, dt)
+		vec := dwVector(s, dt, dy, x)
+		if vec {
+			// The same ty, per and chunks (so the same sums in the same
+			// order); channel tiles of whole 8-channel groups, as many as
+			// the thread and shared-memory bounds allow for this ty, and
+			// room for the staged dy tiles and window row.
+			groups, most := s.C/dwVecChannels, max(1, min(256, dwSmemFloats/(kk+1))/(dwVecChannels*ty))
+			nct = blocks(groups, most)
+			ct = dwVecChannels * blocks(groups, nct)
+			rp := ((dwTile-1)*s.Stride + s.K) | 1
+			smem = max(4*(kk+1)*ty*ct, 2*ty*ct*(dwGroupPixels+rp))
+		} else {
+			smem = 4 * (kk + 1) * ty * ct
+		}
+		name = dwBwdWeightNames.of(s.K, dt, vec)
 		grid, block = cuda.Dim3{X: nct, Y: chunks, Z: 1}, cuda.Dim3{X: ct, Y: ty, Z: 1}
-		smem = 4 * (kk + 1) * ty * ct
 	} else {
 		pixels := s.N * oh * ow
 		bx := blocks(ld, 256)

@@ -28,7 +28,8 @@
 // 3.35 TB/s; docs/PERFORMANCE.md §4): the forward is bound by DRAM bandwidth,
 // about 0.42·10¹² outputs/s, as long as the FMAs and the L1 traffic (the
 // 100 window loads and 49 weight loads of a 16-output tile) hide under it.
-// The forward and the input gradient need no shared memory and no barrier.
+// The forward and the input gradient need no shared memory and no barrier
+// (the bf16 vector path below stages through shared memory instead).
 // Other kernel sizes and strides take the generic kernels (one thread per
 // element, runtime loops), which are correct for any shape but slower.
 //
@@ -43,6 +44,38 @@
 // a bf16 output is rounded once, by st_f32 when its final value is stored.
 // A bf16 element is 2 bytes, so the bf16 kernels move half the activation
 // bytes with the same arithmetic.
+//
+// bf16 vector path. A tiled bf16 kernel reads one channel a thread, so a
+// warp load is 64 bytes of 2-byte accesses. Holding 8 channels a thread
+// instead would need 8·K² weights in registers; the _vec_bf16 kernels
+// (taken when C % 8 == 0 and the activations are 16-byte aligned; the
+// host decides) keep one channel a thread and stage the input through
+// shared memory instead. A block loads its windows cooperatively with
+// 16-byte uint4 loads (8 channels of one pixel), waits, and each thread
+// runs the scalar kernels' per-tile code on its 4×4 tile of one channel,
+// reading the window from shared memory (the window sources DWGlobal,
+// DWShared and DWRows). Only where a value is read from changes: every
+// output sums the same values in the same order (bias, then taps in
+// (kh, kw) order; the weight gradient's per-thread tile order, ty-ordered
+// block sums and chunk geometry are the scalar kernel's), so the results
+// are bit for bit those of the scalar kernels, which stay the fallback.
+//   - Forward and input gradient: a block of 128 threads is 8 channels ×
+//     4×4 tiles (16×16 pixels); it stages its whole window once, skewed
+//     by one pixel every tile step so that the 4 tiles of a warp read
+//     different banks (DWWin). Static shared memory: at most 26.8 KB
+//     (forward, K = 9, S = 2: 39 × 43 pixels of 16 bytes), so no opt-in.
+//     The window is read from DRAM about once per block; its halo (at
+//     K = 7, S = 1, 22² pixels for 16² outputs) is served by L2.
+//   - Weight gradient: the block geometry must stay that of the scalar
+//     kernel, where TY tiles of CT channels can be anywhere in the image,
+//     so the block streams its TY windows one row at a time (2 barriers a
+//     row) and stages the TY dy tiles: 2·TY·CT·(17 + RP) bytes, at most
+//     15.9 KB, in the dynamic buffer that the block sums reuse.
+//   - Stores stay per thread, 2 bytes: a warp store writes 8 channels of
+//     4 pixels, 4 runs of 16 contiguous bytes, the same 16-byte pieces a
+//     staged uint4 store of the block's 8 channels would write. Staging
+//     would only trade 16 store instructions a thread for 2, at the cost
+//     of a barrier and a shared-memory transpose.
 #include "bf16.cuh"
 
 // Side of the square pixel tile one thread computes in the tiled kernels.
@@ -240,61 +273,86 @@ __device__ __forceinline__ void dw_store_tile(T* __restrict__ out, const float (
 	}
 }
 
+// A window source hands a tile's input values to dw_window and
+// dw_bwd_input_tile. row(r, ih) returns a handle to window row r (image
+// row ih, inside the image); at(row, j, iw) returns window column j (image
+// column iw) of that row as float, 0 outside the image. stage(r) and
+// release(r) run before and after window row r whether or not it is
+// inside the image, in block-uniform control flow: the streamed source
+// (DWRows) loads and frees a row there, the others do nothing. Sources
+// change only where a value is read from, never which value or in what
+// order it is summed.
+
+// DWGlobal reads channel c of sample n of src [N, rows, cols, C] (NHWC)
+// straight from global memory, one element a load.
+template <class T>
+struct DWGlobal {
+	const T* src;
+	int n, rows, cols, C, c;
+	__device__ __forceinline__ void stage(int) const {}
+	__device__ __forceinline__ void release(int) const {}
+	__device__ __forceinline__ const T* row(int, int ih) const { return src + ((long long)n * rows + ih) * cols * C + c; }
+	__device__ __forceinline__ float at(const T* row, int, int iw) const { return dw_ld_or0(row, (long long)iw * C, iw >= 0 && iw < cols); }
+};
+
 // dw_window walks the input window of the DW_T×DW_T output tile at
-// (oh0, ow0) of channel c of sample n of x [N, H, W, C]: window row r
+// (oh0, ow0) of an image H rows high, reading it from src: window row r
 // (column j) is ih = oh0·S − P + r (iw = ow0·S − P + j); rows outside the
 // image are skipped, columns outside read as 0. Each value v is handed to
 // f(i, q, kh, kw, v) for every output (i, q) of the tile that reads it,
 // through tap kh = r − i·S, kw = j − q·S, in (r, j, i, q) order: for a
 // fixed output, taps in (kh, kw) order, as in the CPU reference.
-template <int K, int S, class T, typename F>
-__device__ __forceinline__ void dw_window(const T* __restrict__ x, int H, int W, int C, int n, int oh0, int ow0, int c, F f) {
+template <int K, int S, class Src, typename F>
+__device__ __forceinline__ void dw_window(const Src& src, int H, int oh0, int ow0, F f) {
 	constexpr int P = K / 2, R = (DW_T - 1) * S + K;
 	const int ih0 = oh0 * S - P, iw0 = ow0 * S - P;
 #pragma unroll
 	for (int r = 0; r < R; r++) {
+		src.stage(r);
 		const int ih = ih0 + r;
-		if (ih < 0 || ih >= H) continue;
-		const T* xrow = x + ((long long)n * H + ih) * W * C + c;
+		if (ih >= 0 && ih < H) {
+			const auto row = src.row(r, ih);
 #pragma unroll
-		for (int j = 0; j < R; j++) {
-			const int iw = iw0 + j;
-			const float v = dw_ld_or0(xrow, (long long)iw * C, iw >= 0 && iw < W);
+			for (int j = 0; j < R; j++) {
+				const float v = src.at(row, j, iw0 + j);
 #pragma unroll
-			for (int i = 0; i < DW_T; i++) {
-				const int kh = r - i * S;
-				if (kh < 0 || kh >= K) continue;
+				for (int i = 0; i < DW_T; i++) {
+					const int kh = r - i * S;
+					if (kh < 0 || kh >= K) continue;
 #pragma unroll
-				for (int q = 0; q < DW_T; q++) {
-					const int kw = j - q * S;
-					if (kw >= 0 && kw < K) f(i, q, kh, kw, v);
+					for (int q = 0; q < DW_T; q++) {
+						const int kw = j - q * S;
+						if (kw >= 0 && kw < K) f(i, q, kh, kw, v);
+					}
 				}
 			}
 		}
+		src.release(r);
 	}
 }
 
 // dw_fwd_tile computes the DW_T×DW_T output tile at (oh0, ow0) of channel c
-// of sample n over its input window (dw_window). Taps reach each output in
-// (kh, kw) order after the bias, as in the CPU reference.
-template <int K, int S, class T>
-__device__ __forceinline__ void dw_fwd_tile(T* __restrict__ y, const T* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int H, int W, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
+// of sample n of y over its input window, read from x (dw_window). Taps
+// reach each output in (kh, kw) order after the bias, as in the CPU
+// reference.
+template <int K, int S, class T, class Src>
+__device__ __forceinline__ void dw_fwd_tile(T* __restrict__ y, const Src& x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int H, int C, int OH, int OW, int n, int oh0, int ow0, int c) {
 	float w[K][K];
 	dw_load_taps<K>(w, wt, C, c);
 	const float b0 = has_bias ? __ldg(b + c) : 0.f;
 	float acc[DW_T][DW_T];
 	dw_fill_tile(acc, b0);
-	dw_window<K, S>(x, H, W, C, n, oh0, ow0, c, [&](int i, int q, int kh, int kw, float v) { acc[i][q] = fmaf(v, w[kh][kw], acc[i][q]); });
+	dw_window<K, S>(x, H, oh0, ow0, [&](int i, int q, int kh, int kw, float v) { acc[i][q] = fmaf(v, w[kh][kw], acc[i][q]); });
 	dw_store_tile(y, acc, OH, OW, C, n, oh0, ow0, c);
 }
 
 // dw_bwd_input_tile overwrites the DW_T×DW_T tile of dx at (ih0, iw0),
-// ih0 and iw0 multiples of DW_T (hence of S). Output row a of the window
-// is oh = ih0/S + a for a in [−⌊P/S⌋, ⌊(DW_T−1+P)/S⌋]; dx row i receives
-// it through tap kh = i + P − a·S when 0 <= kh < K, all known at compile
-// time because ih0 ≡ 0 (mod S).
-template <int K, int S, class T>
-__device__ __forceinline__ void dw_bwd_input_tile(T* __restrict__ dx, const T* __restrict__ dy, const float* __restrict__ wt, int H, int W, int C, int OH, int OW, int n, int ih0, int iw0, int c) {
+// ih0 and iw0 multiples of DW_T (hence of S), reading dy from src. Output
+// row a of the window is oh = ih0/S + a for a in [−⌊P/S⌋, ⌊(DW_T−1+P)/S⌋]
+// (window row a + ⌊P/S⌋); dx row i receives it through tap kh = i + P −
+// a·S when 0 <= kh < K, all known at compile time because ih0 ≡ 0 (mod S).
+template <int K, int S, class T, class Src>
+__device__ __forceinline__ void dw_bwd_input_tile(T* __restrict__ dx, const Src& dy, const float* __restrict__ wt, int H, int W, int C, int OH, int n, int ih0, int iw0, int c) {
 	constexpr int P = K / 2, A0 = -(P / S), A1 = (DW_T - 1 + P) / S;
 	float w[K][K];
 	dw_load_taps<K>(w, wt, C, c);
@@ -305,11 +363,10 @@ __device__ __forceinline__ void dw_bwd_input_tile(T* __restrict__ dx, const T* _
 	for (int a = A0; a <= A1; a++) {
 		const int oh = oh0 + a;
 		if (oh < 0 || oh >= OH) continue;
-		const T* dyrow = dy + ((long long)n * OH + oh) * OW * C + c;
+		const auto dyrow = dy.row(a - A0, oh);
 #pragma unroll
 		for (int bq = A0; bq <= A1; bq++) {
-			const int ow = ow0 + bq;
-			const float v = dw_ld_or0(dyrow, (long long)ow * C, ow >= 0 && ow < OW);
+			const float v = dy.at(dyrow, bq - A0, ow0 + bq);
 #pragma unroll
 			for (int i = 0; i < DW_T; i++) {
 				const int kh = i + P - a * S;
@@ -342,7 +399,7 @@ __device__ __forceinline__ void dw_bwd_weight_tile(float (&acc)[K][K], float& ac
 			accb += g[i][q];
 		}
 	}
-	dw_window<K, S>(x, H, W, C, n, oh0, ow0, c, [&](int i, int q, int kh, int kw, float v) { acc[kh][kw] = fmaf(g[i][q], v, acc[kh][kw]); });
+	dw_window<K, S>(DWGlobal<T>{x, n, H, W, C, c}, H, oh0, ow0, [&](int i, int q, int kh, int kw, float v) { acc[kh][kw] = fmaf(g[i][q], v, acc[kh][kw]); });
 }
 
 // dw_fwd_tiled is the body of dwconv_fwd_k*: one thread per (output
@@ -352,7 +409,7 @@ __device__ __forceinline__ void dw_fwd_tiled(T* __restrict__ y, const T* __restr
 	const int tilesH = (OH + DW_T - 1) / DW_T, tilesW = (OW + DW_T - 1) / DW_T;
 	int n, tr, tc, c;
 	if (dw_tile_index(blockIdx.x * blockDim.x + threadIdx.x, N, C, tilesH, tilesW, n, tr, tc, c))
-		dw_fwd_tile<K, S>(y, x, wt, b, has_bias, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
+		dw_fwd_tile<K, S>(y, DWGlobal<T>{x, n, H, W, C, c}, wt, b, has_bias, H, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
 }
 
 // dw_bwd_input_tiled is the body of dwconv_bwd_input_k*: one thread per
@@ -362,42 +419,28 @@ __device__ __forceinline__ void dw_bwd_input_tiled(T* __restrict__ dx, const T* 
 	const int tilesH = (H + DW_T - 1) / DW_T, tilesW = (W + DW_T - 1) / DW_T;
 	int n, tr, tc, c;
 	if (dw_tile_index(blockIdx.x * blockDim.x + threadIdx.x, N, C, tilesH, tilesW, n, tr, tc, c))
-		dw_bwd_input_tile<K, S>(dx, dy, wt, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
+		dw_bwd_input_tile<K, S>(dx, DWGlobal<T>{dy, n, OH, OW, C, c}, wt, H, W, C, OH, n, tr * DW_T, tc * DW_T, c);
 }
 
-// dw_bwd_weight_tiled is the body of dwconv_bwd_weight_k*. Block
-// (blockIdx.x, blockIdx.y) takes channels [blockIdx.x·CT, +CT) with CT =
-// blockDim.x and output tiles [blockIdx.y·TY·tiles_per_thread, +TY·
-// tiles_per_thread) with TY = blockDim.y: thread (tx, ty) accumulates K² + 1
-// sums in registers over tiles ty, ty + TY, ... of that range, the TY
-// threads of a channel meet in dynamic shared memory red [(K²+1)·TY·CT]
-// (one barrier) and their sums are added in ty order and written, coalesced,
-// to part[blockIdx.y, C·(K²+1)] (dw in [C, K·K] order, then db). With TY =
-// 1 (wide channel tiles) the shared buffer only transposes the sums into
-// coalesced stores.
-template <int K, int S, class T>
-__device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* __restrict__ part, const T* __restrict__ dy, const T* __restrict__ x, int N, int H, int W, int C, int OH, int OW, int tiles_per_thread) {
+// dw_tile_at splits tile index tile (tile-major over [N, tilesH, tilesW])
+// into (n, tile row, tile column).
+__device__ __forceinline__ void dw_tile_at(int tile, int tilesH, int tilesW, int& n, int& tr, int& tc) {
+	const int rows = tile / tilesW;
+	tc = tile - rows * tilesW;
+	tr = rows % tilesH;
+	n = rows / tilesH;
+}
+
+// dw_reduce_part finishes a weight-gradient block of blockDim = (CT, TY)
+// threads for channels [c0, c0 + CT): thread (tx, ty) puts its K² + 1 sums
+// acc and accb into red [(K²+1)·TY·CT] (one barrier), and the TY sums of
+// each (channel, tap) are added in ty order and written, coalesced, to
+// part[blockIdx.y, C·(K²+1)] (dw in [C, K·K] order, then db). With TY = 1
+// (wide channel tiles) red only transposes the sums into coalesced stores.
+template <int K>
+__device__ __forceinline__ void dw_reduce_part(float* red, float* __restrict__ part, const float (&acc)[K][K], float accb, int C, int c0) {
 	constexpr int KK = K * K;
-	const int CT = blockDim.x, TY = blockDim.y, nt = CT * TY;
-	const int tx = threadIdx.x, ty = threadIdx.y, c0 = blockIdx.x * CT, c = c0 + tx;
-	const int tilesH = (OH + DW_T - 1) / DW_T, tilesW = (OW + DW_T - 1) / DW_T;
-	const int tiles = N * tilesH * tilesW;
-	float acc[K][K];
-#pragma unroll
-	for (int kh = 0; kh < K; kh++)
-#pragma unroll
-		for (int kw = 0; kw < K; kw++) acc[kh][kw] = 0.f;
-	float accb = 0.f;
-	if (c < C) {
-		const int first = blockIdx.y * TY * tiles_per_thread + ty;
-		for (int k = 0; k < tiles_per_thread; k++) {
-			const int tile = first + k * TY;
-			if (tile >= tiles) break;
-			const int rows = tile / tilesW;
-			const int tc = tile - rows * tilesW, tr = rows % tilesH, n = rows / tilesH;
-			dw_bwd_weight_tile<K, S>(acc, accb, dy, x, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
-		}
-	}
+	const int CT = blockDim.x, TY = blockDim.y, nt = CT * TY, tx = threadIdx.x, ty = threadIdx.y;
 #pragma unroll
 	for (int kh = 0; kh < K; kh++)
 #pragma unroll
@@ -416,6 +459,274 @@ __device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* __restric
 		for (int k = 0; k < TY; k++) s += red[(t * TY + k) * CT + cx];
 		row[isBias ? KK * C + c0 + cx : c0 * KK + e] = s;
 	}
+}
+
+// dw_bwd_weight_tiled is the body of dwconv_bwd_weight_k*. Block
+// (blockIdx.x, blockIdx.y) takes channels [blockIdx.x·CT, +CT) with CT =
+// blockDim.x and output tiles [blockIdx.y·TY·tiles_per_thread, +TY·
+// tiles_per_thread) with TY = blockDim.y: thread (tx, ty) accumulates K² + 1
+// sums in registers over tiles ty, ty + TY, ... of that range, and
+// dw_reduce_part adds the TY threads of a channel in dynamic shared memory
+// red [(K²+1)·TY·CT].
+template <int K, int S, class T>
+__device__ __forceinline__ void dw_bwd_weight_tiled(float* red, float* __restrict__ part, const T* __restrict__ dy, const T* __restrict__ x, int N, int H, int W, int C, int OH, int OW, int tiles_per_thread) {
+	const int CT = blockDim.x, TY = blockDim.y;
+	const int tx = threadIdx.x, ty = threadIdx.y, c0 = blockIdx.x * CT, c = c0 + tx;
+	const int tilesH = (OH + DW_T - 1) / DW_T, tilesW = (OW + DW_T - 1) / DW_T;
+	const int tiles = N * tilesH * tilesW;
+	float acc[K][K];
+#pragma unroll
+	for (int kh = 0; kh < K; kh++)
+#pragma unroll
+		for (int kw = 0; kw < K; kw++) acc[kh][kw] = 0.f;
+	float accb = 0.f;
+	if (c < C) {
+		const int first = blockIdx.y * TY * tiles_per_thread + ty;
+		for (int k = 0; k < tiles_per_thread; k++) {
+			const int tile = first + k * TY;
+			if (tile >= tiles) break;
+			int n, tr, tc;
+			dw_tile_at(tile, tilesH, tilesW, n, tr, tc);
+			dw_bwd_weight_tile<K, S>(acc, accb, dy, x, H, W, C, OH, OW, n, tr * DW_T, tc * DW_T, c);
+		}
+	}
+	dw_reduce_part<K>(red, part, acc, accb, C, c0);
+}
+
+// ---- bf16 vector path: windows staged through shared memory -------------
+//
+// The tiled kernels above read one channel a thread, so a warp's load is
+// 32 bf16 (64 bytes) of 2-byte accesses. The _vec_bf16 kernels below, used
+// when C % 8 == 0 and the activations are 16-byte aligned, let a block
+// load the input windows of its tiles cooperatively into shared memory
+// with 16-byte uint4 loads (8 channels of one pixel each), then every
+// thread runs the same per-tile code as above on its own 4×4 tile of one
+// channel, reading the window from shared memory instead of global memory.
+// Only where a value is read from changes: each output still sums the
+// same values in the same order, so the results are bit for bit those of
+// the scalar kernels.
+
+// Channels of a vector block: one 16-byte uint4 of bf16 per pixel.
+#define DW_VC 8
+// A forward or input-gradient vector block covers DW_VB×DW_VB tiles of
+// DW_VC channels: DW_VC·DW_VB² = 128 threads, thread (channel, tile) with
+// the channel fastest, so a warp is one row of DW_VB tiles.
+#define DW_VB 4
+#define DW_VTHREADS (DW_VC * DW_VB * DW_VB)
+
+// DWWin sizes a vector block's shared window of WR×WR pixels (uint4 each)
+// whose tiles start every D columns. Column u is stored at u + u/D (one
+// pixel of padding after every D columns), so the 4 tiles of a warp, D + 1
+// pixels apart, read 4 different 16-byte bank groups: no bank conflicts.
+template <int WR_, int D>
+struct DWWin {
+	static constexpr int WR = WR_, pitch = WR + (WR - 1) / D, size = WR * pitch;
+};
+// DWFwdWin: the forward's window over x, (DW_VB·DW_T − 1)·S + K pixels a
+// side, tiles every DW_T·S columns (at most 39 × 43 pixels, 26.8 KB, at
+// K = 9, S = 2).
+template <int K, int S>
+struct DWFwdWin : DWWin<(DW_VB * DW_T - 1) * S + K, DW_T * S> {};
+// DWBwdWin: the input gradient's window over dy, (DW_VB − 1)·DW_T/S rows
+// plus the ⌊(DW_T−1+P)/S⌋ + ⌊P/S⌋ + 1 of one tile (dw_bwd_input_tile),
+// tiles every DW_T/S columns (at most 24 × 29 pixels, 11 KB, at K = 9,
+// S = 1).
+template <int K, int S>
+struct DWBwdWin : DWWin<(DW_VB - 1) * (DW_T / S) + (DW_T - 1 + K / 2) / S + (K / 2) / S + 1, DW_T / S> {};
+// DW_VSMEM is the static shared window of the K kernels, in uint4: the
+// larger of the two strides.
+#define DW_VSMEM(Win, k) (Win<k, 1>::size > Win<k, 2>::size ? Win<k, 1>::size : Win<k, 2>::size)
+
+// DWShared reads a window staged by dw_stage: p points at the thread's
+// channel in the first pixel of its tile's window.
+template <int D, int PITCH>
+struct DWShared {
+	const __nv_bfloat16* p;
+	__device__ __forceinline__ void stage(int) const {}
+	__device__ __forceinline__ void release(int) const {}
+	__device__ __forceinline__ const __nv_bfloat16* row(int r, int) const { return p + r * PITCH * DW_VC; }
+	__device__ __forceinline__ float at(const __nv_bfloat16* row, int j, int) const { return __bfloat162float(row[(j + j / D) * DW_VC]); }
+};
+
+// dw_ld8_or0 returns the 8 bf16 at p + i as one 16-byte load when ok,
+// else zeros; p + i must be 16-byte aligned.
+static __device__ __forceinline__ uint4 dw_ld8_or0(const __nv_bfloat16* __restrict__ p, long long i, bool ok) {
+	return ok ? *reinterpret_cast<const uint4*>(p + i) : make_uint4(0, 0, 0, 0);
+}
+
+// dw_stage loads the Win::WR × Win::WR pixels from row r0 and column c0 of
+// channels [ch0, ch0 + 8) of sample n of src [N, rows, cols, C] into buf
+// (skewed, DWWin), zeros outside the image, then waits for the block.
+template <class Win, int D>
+__device__ __forceinline__ void dw_stage(uint4* buf, const __nv_bfloat16* __restrict__ src, int rows, int cols, int C, int n, int r0, int c0, int ch0) {
+	for (int e = threadIdx.x; e < Win::WR * Win::WR; e += DW_VTHREADS) {
+		const int r = e / Win::WR, u = e - r * Win::WR, ih = r0 + r, iw = c0 + u;
+		buf[r * Win::pitch + u + u / D] = dw_ld8_or0(src, (((long long)n * rows + ih) * cols + iw) * C + ch0, ih >= 0 && ih < rows && iw >= 0 && iw < cols);
+	}
+	__syncthreads();
+}
+
+// DWVBlock locates a forward or input-gradient vector block and its
+// thread: blockIdx.x runs over (n, block row, block column, channel group)
+// with the channel group fastest, so neighbouring blocks read the same
+// pixels; (ti, tj) is the thread's tile in the block, c its channel.
+struct DWVBlock {
+	int n, r0, c0, ch0, ti, tj, c;
+};
+
+// dw_vblock returns the DWVBlock of this thread for tiles of an image
+// tilesH × tilesW tiles; r0 and c0 are the block's first pixel row and
+// column of that image.
+__device__ __forceinline__ DWVBlock dw_vblock(int C, int tilesH, int tilesW) {
+	const unsigned groups = C / DW_VC, bH = (tilesH + DW_VB - 1) / DW_VB, bW = (tilesW + DW_VB - 1) / DW_VB;
+	unsigned b = blockIdx.x;
+	DWVBlock v;
+	v.ch0 = (int)(b % groups) * DW_VC;
+	b /= groups;
+	v.c0 = (int)(b % bW) * DW_VB * DW_T;
+	b /= bW;
+	v.r0 = (int)(b % bH) * DW_VB * DW_T;
+	v.n = (int)(b / bH);
+	const int tile = threadIdx.x / DW_VC;
+	v.ti = tile / DW_VB;
+	v.tj = tile - v.ti * DW_VB;
+	v.c = v.ch0 + (int)(threadIdx.x % DW_VC);
+	return v;
+}
+
+// dw_shared returns the DWShared of thread v's tile in window buf: its
+// rows start ti·D rows down, its columns tj·(D + 1) pixels along.
+template <class Win, int D>
+__device__ __forceinline__ DWShared<D, Win::pitch> dw_shared(const uint4* buf, const DWVBlock& v) {
+	return {reinterpret_cast<const __nv_bfloat16*>(buf + v.ti * D * Win::pitch + v.tj * (D + 1)) + (v.c - v.ch0)};
+}
+
+// dw_fwd_vec is the body of dwconv_fwd_k*_vec_bf16: the block stages the
+// x window of its DW_VB×DW_VB output tiles (DWFwdWin) and each thread
+// computes its tile with dw_fwd_tile; threads whose tile lies past the
+// image store nothing.
+template <int K, int S>
+__device__ __forceinline__ void dw_fwd_vec(uint4* buf, __nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int H, int W, int C, int OH, int OW) {
+	using Win = DWFwdWin<K, S>;
+	constexpr int P = K / 2, D = DW_T * S;
+	const DWVBlock v = dw_vblock(C, (OH + DW_T - 1) / DW_T, (OW + DW_T - 1) / DW_T);
+	dw_stage<Win, D>(buf, x, H, W, C, v.n, v.r0 * S - P, v.c0 * S - P, v.ch0);
+	dw_fwd_tile<K, S>(y, dw_shared<Win, D>(buf, v), wt, b, has_bias, H, C, OH, OW, v.n, v.r0 + v.ti * DW_T, v.c0 + v.tj * DW_T, v.c);
+}
+
+// dw_bwd_input_vec is the body of dwconv_bwd_input_k*_vec_bf16: the block
+// stages the dy window of its DW_VB×DW_VB input tiles (DWBwdWin, from
+// output row r0/S − ⌊P/S⌋) and each thread computes its tile with
+// dw_bwd_input_tile.
+template <int K, int S>
+__device__ __forceinline__ void dw_bwd_input_vec(uint4* buf, __nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int H, int W, int C, int OH, int OW) {
+	using Win = DWBwdWin<K, S>;
+	constexpr int A0 = -((K / 2) / S), D = DW_T / S;
+	const DWVBlock v = dw_vblock(C, (H + DW_T - 1) / DW_T, (W + DW_T - 1) / DW_T);
+	dw_stage<Win, D>(buf, dy, OH, OW, C, v.n, v.r0 / S + A0, v.c0 / S + A0, v.ch0);
+	dw_bwd_input_tile<K, S>(dx, dw_shared<Win, D>(buf, v), wt, H, W, C, OH, v.n, v.r0 + v.ti * DW_T, v.c0 + v.tj * DW_T, v.c);
+}
+
+// DW_GP is the padded pixel count of a staged dy tile and DWRows<K,
+// S>::RP that of a staged window row: odd, so the threads of one channel
+// and consecutive ty (TY > 1 puts several in a warp when CT < 32) read
+// different bank groups.
+#define DW_GP (DW_T * DW_T + 1)
+
+// DWRows streams the x windows of the TY tiles a weight-gradient vector
+// block works on at once (tiles tile0 + ty) one window row at a time
+// through buf [TY][RP][CT] bf16: stage(r) loads row r of every window
+// with 16-byte loads (zeros outside the image and for tiles >= tiles),
+// then waits for the block; release(r) waits until every thread has read
+// it. Rows of the windows overlap between vertically adjacent tiles; L1
+// serves them.
+template <int K, int S>
+struct DWRows {
+	static constexpr int R = (DW_T - 1) * S + K, RP = R | 1;
+	__nv_bfloat16* buf;
+	const __nv_bfloat16* x;
+	int H, W, C, c0, tile0, tiles, tilesH, tilesW;
+	__device__ __forceinline__ void stage(int r) const {
+		const int CT = blockDim.x, G = CT / DW_VC, TY = blockDim.y;
+#pragma unroll 1
+		for (int e = threadIdx.y * CT + threadIdx.x; e < TY * R * G; e += CT * TY) {
+			const int t = e / (R * G), rest = e - t * R * G, j = rest / G, g = rest - j * G;
+			const int tile = tile0 + t;
+			int n = 0, tr = 0, tc = 0;
+			if (tile < tiles) dw_tile_at(tile, tilesH, tilesW, n, tr, tc);
+			const int ih = tr * DW_T * S - K / 2 + r, iw = tc * DW_T * S - K / 2 + j;
+			const bool ok = tile < tiles && c0 + g * DW_VC < C && ih >= 0 && ih < H && iw >= 0 && iw < W;
+			*reinterpret_cast<uint4*>(buf + (t * RP + j) * CT + g * DW_VC) = dw_ld8_or0(x, (((long long)n * H + ih) * W + iw) * C + c0 + g * DW_VC, ok);
+		}
+		__syncthreads();
+	}
+	__device__ __forceinline__ void release(int) const { __syncthreads(); }
+	__device__ __forceinline__ const __nv_bfloat16* row(int, int) const { return buf + threadIdx.y * RP * blockDim.x + threadIdx.x; }
+	__device__ __forceinline__ float at(const __nv_bfloat16* row, int j, int) const { return __bfloat162float(row[j * blockDim.x]); }
+};
+
+// dw_stage_dy loads the dy tiles of tiles tile0 + t, t < TY, channels
+// [c0, c0 + CT), into gbuf [TY][DW_GP][CT] with 16-byte loads (zeros past
+// the image and for tiles >= tiles), then waits for the block.
+__device__ __forceinline__ void dw_stage_dy(__nv_bfloat16* gbuf, const __nv_bfloat16* __restrict__ dy, int C, int OH, int OW, int c0, int tile0, int tiles, int tilesH, int tilesW) {
+	const int CT = blockDim.x, G = CT / DW_VC, TY = blockDim.y;
+#pragma unroll 1
+	for (int e = threadIdx.y * CT + threadIdx.x; e < TY * DW_T * DW_T * G; e += CT * TY) {
+		const int t = e / (DW_T * DW_T * G), rest = e - t * DW_T * DW_T * G, p = rest / G, g = rest - p * G;
+		const int tile = tile0 + t;
+		int n = 0, tr = 0, tc = 0;
+		if (tile < tiles) dw_tile_at(tile, tilesH, tilesW, n, tr, tc);
+		const int oh = tr * DW_T + p / DW_T, ow = tc * DW_T + p % DW_T;
+		const bool ok = tile < tiles && c0 + g * DW_VC < C && oh < OH && ow < OW;
+		*reinterpret_cast<uint4*>(gbuf + (t * DW_GP + p) * CT + g * DW_VC) = dw_ld8_or0(dy, (((long long)n * OH + oh) * OW + ow) * C + c0 + g * DW_VC, ok);
+	}
+	__syncthreads();
+}
+
+// dw_bwd_weight_vec is the body of dwconv_bwd_weight_k*_vec_bf16: the
+// geometry, the tiles of each thread and their order are those of
+// dw_bwd_weight_tiled (blockDim = (CT, TY), CT a multiple of 8), so the
+// partial sums are bit for bit the same; only the loads change. For each
+// group of TY tiles the block stages their dy tiles (dw_stage_dy) and
+// streams their x windows row by row (DWRows) through the dynamic shared
+// memory that dw_reduce_part later reuses as red: 2·TY·CT·(DW_GP + RP)
+// bytes, at most 15.9 KB. A thread past the last tile skips every window
+// row (its tile row is set above the image) and its bias sum.
+template <int K, int S>
+__device__ __forceinline__ void dw_bwd_weight_vec(float* red, float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int OH, int OW, int tiles_per_thread) {
+	const int CT = blockDim.x, TY = blockDim.y;
+	const int tx = threadIdx.x, ty = threadIdx.y, c0 = blockIdx.x * CT, c = c0 + tx;
+	const int tilesH = (OH + DW_T - 1) / DW_T, tilesW = (OW + DW_T - 1) / DW_T;
+	const int tiles = N * tilesH * tilesW;
+	__nv_bfloat16* gbuf = reinterpret_cast<__nv_bfloat16*>(red);
+	__nv_bfloat16* rbuf = gbuf + TY * DW_GP * CT;
+	float acc[K][K];
+#pragma unroll
+	for (int kh = 0; kh < K; kh++)
+#pragma unroll
+		for (int kw = 0; kw < K; kw++) acc[kh][kw] = 0.f;
+	float accb = 0.f;
+	const int first = blockIdx.y * TY * tiles_per_thread;
+	for (int k = 0; k < tiles_per_thread; k++) {
+		const int tile0 = first + k * TY;
+		if (tile0 >= tiles) break; // block-uniform
+		dw_stage_dy(gbuf, dy, C, OH, OW, c0, tile0, tiles, tilesH, tilesW);
+		const int tile = tile0 + ty;
+		const bool active = tile < tiles && c < C;
+		int n = 0, tr = 0, tc = 0;
+		if (active) dw_tile_at(tile, tilesH, tilesW, n, tr, tc);
+		float g[DW_T][DW_T];
+#pragma unroll
+		for (int i = 0; i < DW_T; i++)
+#pragma unroll
+			for (int q = 0; q < DW_T; q++) {
+				g[i][q] = __bfloat162float(gbuf[(ty * DW_GP + i * DW_T + q) * CT + tx]);
+				if (active) accb += g[i][q];
+			}
+		const DWRows<K, S> rows{rbuf, x, H, W, C, c0, tile0, tiles, tilesH, tilesW};
+		dw_window<K, S>(rows, H, active ? tr * DW_T : -DWRows<K, S>::R, tc * DW_T, [&](int i, int q, int kh, int kw, float v) { acc[kh][kw] = fmaf(g[i][q], v, acc[kh][kw]); });
+	}
+	dw_reduce_part<K>(red, part, acc, accb, C, c0);
 }
 
 // ---- tiled entry points ----------------------------------------------------
@@ -593,6 +904,105 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k9_f32(float
 extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k9_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
 	CUDA_DYN_SMEM(float, red);
 #define DW_CALL(s) dw_bwd_weight_tiled<9, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+// ---- bf16 vector entry points ---------------------------------------------
+//
+// dwconv_fwd_k{3,5,7,9}_vec_bf16 and dwconv_bwd_input_k{3,5,7,9}_vec_bf16
+// take the arguments of their _bf16 twins and need C % 8 == 0 and
+// 16-byte-aligned x and y (dy and dx). Launch: blockDim.x = 128
+// (DW_VTHREADS), gridDim.x = N·⌈tilesH/4⌉·⌈tilesW/4⌉·C/8 with tilesH ×
+// tilesW the 4×4 tiles of y (forward) or of dx (input gradient); static
+// shared memory DW_VSMEM (at most 26.8 KB, forward K = 9).
+//
+// dwconv_bwd_weight_k{3,5,7,9}_vec_bf16 take the arguments of
+// dwconv_bwd_weight_k*_bf16 and its launch, except that CT must be a
+// multiple of 8 (C % 8 == 0, 16-byte-aligned dy and x) and the dynamic
+// shared memory is the larger of 4·(K²+1)·TY·CT and 2·TY·CT·(DW_GP + RP)
+// bytes (dw_bwd_weight_vec).
+
+extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_fwd_k3_vec_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+	__shared__ uint4 buf[DW_VSMEM(DWFwdWin, 3)];
+#define DW_CALL(s) dw_fwd_vec<3, s>(buf, y, x, wt, b, has_bias, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_fwd_k5_vec_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+	__shared__ uint4 buf[DW_VSMEM(DWFwdWin, 5)];
+#define DW_CALL(s) dw_fwd_vec<5, s>(buf, y, x, wt, b, has_bias, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_fwd_k7_vec_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+	__shared__ uint4 buf[DW_VSMEM(DWFwdWin, 7)];
+#define DW_CALL(s) dw_fwd_vec<7, s>(buf, y, x, wt, b, has_bias, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_fwd_k9_vec_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
+	__shared__ uint4 buf[DW_VSMEM(DWFwdWin, 9)];
+#define DW_CALL(s) dw_fwd_vec<9, s>(buf, y, x, wt, b, has_bias, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_bwd_input_k3_vec_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
+	__shared__ uint4 buf[DW_VSMEM(DWBwdWin, 3)];
+#define DW_CALL(s) dw_bwd_input_vec<3, s>(buf, dx, dy, wt, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_bwd_input_k5_vec_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
+	__shared__ uint4 buf[DW_VSMEM(DWBwdWin, 5)];
+#define DW_CALL(s) dw_bwd_input_vec<5, s>(buf, dx, dy, wt, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_bwd_input_k7_vec_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
+	__shared__ uint4 buf[DW_VSMEM(DWBwdWin, 7)];
+#define DW_CALL(s) dw_bwd_input_vec<7, s>(buf, dx, dy, wt, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_bwd_input_k9_vec_bf16(__nv_bfloat16* __restrict__ dx, const __nv_bfloat16* __restrict__ dy, const float* __restrict__ wt, int N, int H, int W, int C, int S, int OH, int OW) {
+	__shared__ uint4 buf[DW_VSMEM(DWBwdWin, 9)];
+#define DW_CALL(s) dw_bwd_input_vec<9, s>(buf, dx, dy, wt, H, W, C, OH, OW)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) dwconv_bwd_weight_k3_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+	CUDA_DYN_SMEM(float, red);
+#define DW_CALL(s) dw_bwd_weight_vec<3, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) dwconv_bwd_weight_k5_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+	CUDA_DYN_SMEM(float, red);
+#define DW_CALL(s) dw_bwd_weight_vec<5, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) dwconv_bwd_weight_k7_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+	CUDA_DYN_SMEM(float, red);
+#define DW_CALL(s) dw_bwd_weight_vec<7, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
+	DW_STRIDES(DW_CALL)
+#undef DW_CALL
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) dwconv_bwd_weight_k9_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+	CUDA_DYN_SMEM(float, red);
+#define DW_CALL(s) dw_bwd_weight_vec<9, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
