@@ -92,12 +92,13 @@ func costOf(l launch, uploads map[cuda.DevicePtr][]byte) (c cost, err error) {
 	return streamCost(l, a, uploads)
 }
 
-// tiledK returns K of a tiled depthwise kernel name (dwconv_*_k7_f32 or
-// dwconv_*_k7_bf16).
+// tiledK returns K of a tiled depthwise kernel name (dwconv_*_k7_f32,
+// dwconv_*_k7_bf16 or the vector dwconv_*_k7_vec_bf16).
 func tiledK(name string) (int64, bool) {
 	if !strings.HasPrefix(name, "dwconv_") {
 		return 0, false
 	}
+	name = strings.Replace(name, "_vec_", "_", 1)
 	i, j := strings.LastIndex(name, "_k"), strings.LastIndex(name, "_")
 	if i < 0 || j <= i || (name[j:] != "_f32" && name[j:] != "_bf16") {
 		return 0, false
@@ -110,7 +111,11 @@ func tiledK(name string) (int64, bool) {
 // generic ones, which pass K as an argument). Taps falling in the padding
 // are counted as FLOPs, the paper's MAC convention. The _bf16 kernels move
 // 2 bytes per activation element (x, y, dx, dy); weights, bias and partial
-// sums stay 4.
+// sums stay 4. The _vec_bf16 kernels are costed as their scalar twins: a
+// block stages its window once with 16-byte loads, and the halos that
+// neighbouring blocks (or rows of a weight-gradient block) share come from
+// L2, as the scalar kernels' overlapping windows come from L1 and L2, so
+// DRAM still sees each activation about once.
 func dwCost(name string, a args, grid cuda.Dim3, k int64) (cost, error) {
 	act := actSize(name)
 	var n, h, w, c, s, oh, ow int64

@@ -9,9 +9,11 @@ import (
 )
 
 // TestDWConvBF16Costs records the depthwise convolution, forward and
-// backward, on float32 and on bf16 activations (a tiled and a generic
-// shape) and checks that every launch has a cost model, that each bf16
-// kernel ran where its float32 twin did, with the same FLOPs, and that it
+// backward, on float32 and on bf16 activations (a tiled shape, which takes
+// the bf16 vector kernels, and a generic one) and checks that every launch
+// has a cost model, that each bf16 kernel ran where its float32 twin did
+// (a _vec_bf16 kernel's twin is the scalar tiled one), with the same
+// FLOPs, and that it
 // moves exactly 2 bytes less per element of its two activation tensors
 // (x and y in the forward, dy and dx or x in the backward).
 func TestDWConvBF16Costs(t *testing.T) {
@@ -52,13 +54,16 @@ func TestDWConvBF16Costs(t *testing.T) {
 			be.Close()
 		}
 		act := int64(s.XShape().Len() + s.YShape().Len())
-		n := 0
+		n, vec := 0, 0
 		for name, b16 := range bytes {
-			base, ok := strings.CutSuffix(name, "_bf16")
+			base, ok := strings.CutSuffix(strings.Replace(name, "_vec_", "_", 1), "_bf16")
 			if !ok {
 				continue
 			}
 			n++
+			if strings.Contains(name, "_vec_") {
+				vec++
+			}
 			f32, ok := bytes[base+"_f32"]
 			switch {
 			case !ok:
@@ -71,6 +76,13 @@ func TestDWConvBF16Costs(t *testing.T) {
 		}
 		if n != 3 {
 			t.Errorf("%+v: %d bf16 depthwise kernels ran, want 3 (forward, input and weight gradient)", s, n)
+		}
+		want := 0
+		if s.K == 7 { // tiled, C % 8 == 0
+			want = 3
+		}
+		if vec != want {
+			t.Errorf("%+v: %d bf16 vector kernels ran, want %d", s, vec, want)
 		}
 	}
 }
