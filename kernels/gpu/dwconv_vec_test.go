@@ -111,6 +111,18 @@ func dwVecCase(p *pair, s kernels.DWConvShape, vec bool) {
 	p.same("db", dbc, v.db, 1e-4, 1e-4)
 }
 
+// dwVecCases runs dwVecCase on each shape in a subtest: those with C % 8
+// == 0 must take the vector path, the others the scalar one.
+func dwVecCases(t *testing.T, seed uint64, shapes []kernels.DWConvShape) {
+	p := newPair(t, seed)
+	for _, s := range shapes {
+		t.Run(fmt.Sprintf("K%d_S%d_%dx%dx%dx%d", s.K, s.Stride, s.N, s.H, s.W, s.C), func(t *testing.T) {
+			p.t = t
+			dwVecCase(p, s, s.C%8 == 0)
+		})
+	}
+}
+
 // TestBF16DWConvVectorPath runs dwVecCase on every compiled (K, stride)
 // pair: channel counts that are multiples of 8 (one group, several, and
 // more than one weight-gradient block at C = 264, whose last block has a
@@ -118,51 +130,30 @@ func dwVecCase(p *pair, s kernels.DWConvShape, vec bool) {
 // path; images one pixel high or wide, partial 4×4 tiles, and images of
 // several 16×16-pixel vector blocks with partial blocks at both edges.
 func TestBF16DWConvVectorPath(t *testing.T) {
-	p := newPair(t, 89)
-	sizes := []struct{ N, H, W, C int }{
-		{2, 9, 6, 16},
-		{1, 1, 7, 8},
-		{1, 6, 1, 24},
-		{1, 19, 21, 8},
-		{2, 5, 7, 13},
-	}
+	var shapes []kernels.DWConvShape
 	for _, k := range []int{3, 5, 7, 9} {
 		for _, stride := range []int{1, 2} {
-			for _, z := range sizes {
-				s := kernels.DWConvShape{N: z.N, H: z.H, W: z.W, C: z.C, K: k, Stride: stride}
-				t.Run(fmt.Sprintf("K%d_S%d_%dx%dx%dx%d", k, stride, z.N, z.H, z.W, z.C), func(t *testing.T) {
-					p.t = t
-					dwVecCase(p, s, z.C%8 == 0)
-				})
+			for _, z := range []struct{ N, H, W, C int }{{2, 9, 6, 16}, {1, 1, 7, 8}, {1, 6, 1, 24}, {1, 19, 21, 8}, {2, 5, 7, 13}} {
+				shapes = append(shapes, kernels.DWConvShape{N: z.N, H: z.H, W: z.W, C: z.C, K: k, Stride: stride})
 			}
 		}
 	}
-	for _, s := range []kernels.DWConvShape{
-		{N: 1, H: 35, W: 33, C: 8, K: 5, Stride: 2},
-		{N: 1, H: 5, W: 6, C: 264, K: 7, Stride: 1},
-	} {
-		t.Run(fmt.Sprintf("K%d_S%d_%dx%dx%dx%d", s.K, s.Stride, s.N, s.H, s.W, s.C), func(t *testing.T) {
-			p.t = t
-			dwVecCase(p, s, true)
-		})
-	}
+	shapes = append(shapes,
+		kernels.DWConvShape{N: 1, H: 35, W: 33, C: 8, K: 5, Stride: 2},
+		kernels.DWConvShape{N: 1, H: 5, W: 6, C: 264, K: 7, Stride: 1})
+	dwVecCases(t, 89, shapes)
 }
 
 // TestBF16DWConvVectorTilesPerThread makes the vector weight-gradient
-// threads sum several tiles each, with several threads a channel (TY > 1)
-// and a last chunk of fewer tiles than the block has threads a channel.
+// threads sum several tiles each (80 tiles, TY = 15 threads a channel, 5
+// tiles a thread: a second chunk of 5 tiles), and runs a chunk of fewer
+// tiles (18) than the block has threads a channel (TY = 32).
 func TestBF16DWConvVectorTilesPerThread(t *testing.T) {
 	saved := dwMinBlocks
 	dwMinBlocks = 1
 	t.Cleanup(func() { dwMinBlocks = saved })
-	p := newPair(t, 97)
-	for _, s := range []kernels.DWConvShape{
-		{N: 3, H: 20, W: 18, C: 16, K: 7, Stride: 1},
+	dwVecCases(t, 97, []kernels.DWConvShape{
+		{N: 5, H: 14, W: 15, C: 16, K: 7, Stride: 1},
 		{N: 2, H: 17, W: 23, C: 8, K: 3, Stride: 2},
-	} {
-		t.Run(fmt.Sprintf("K%d_S%d_%dx%dx%dx%d", s.K, s.Stride, s.N, s.H, s.W, s.C), func(t *testing.T) {
-			p.t = t
-			dwVecCase(p, s, true)
-		})
-	}
+	})
 }

@@ -638,8 +638,8 @@ __device__ __forceinline__ void dw_bwd_input_vec(uint4* buf, __nv_bfloat16* __re
 // through buf [TY][RP][CT] bf16: stage(r) loads row r of every window
 // with 16-byte loads (zeros outside the image and for tiles >= tiles),
 // then waits for the block; release(r) waits until every thread has read
-// it. Rows of the windows overlap between vertically adjacent tiles; L1
-// serves them.
+// it. The windows of neighbouring tiles overlap; L1 and L2 serve the
+// overlap, as for the scalar kernel.
 template <int K, int S>
 struct DWRows {
 	static constexpr int R = (DW_T - 1) * S + K, RP = R | 1;
