@@ -3,6 +3,7 @@ package gpu
 import (
 	"testing"
 
+	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -52,4 +53,57 @@ func dwBarrierBlocks(s kernels.DWConvShape) int {
 		n += blocks(s.C*taps, columnSumWidth)
 	}
 	return n
+}
+
+// BenchmarkDWConvBF16 times the 7×7 depthwise forward and backward on bf16
+// activations at the ConvNeXt V2-Atto stages, through the vector kernels
+// (vec: 16-byte-aligned tensors, the _vec_bf16 kernels) and through the
+// scalar tiled ones (scalar: the same tensors one element off the
+// alignment), so that one GPU run compares the two paths. Bytes and FLOPs
+// as BenchmarkDWConv and BenchmarkDWConvBackward count them, at 2 bytes an
+// activation element.
+func BenchmarkDWConvBF16(b *testing.B) {
+	for _, st := range attoStages {
+		s := kernels.DWConvShape{N: st.N, H: st.H, W: st.H, C: st.C, K: 7, Stride: 1}
+		vecBlocks := int(dwVecGrid(s, s.H, s.W).X) // forward and input-gradient blocks, which synchronise
+		for _, path := range []struct {
+			name string
+			off  int
+		}{{"vec", 0}, {"scalar", 1}} {
+			b.Run(st.String()+"/fwd_"+path.name, func(b *testing.B) {
+				h := newBench(b)
+				h.simLimit(simSeconds(s.MACs(), vecBlocks), convSimSeconds, "estimated seconds")
+				x, y := h.rand16(s.XShape(), path.off), h.rand16(s.YShape(), path.off)
+				w, bias := h.rand(s.WShape(), 1), h.rand(kernels.Shape{s.C}, 1)
+				bytes := 2*int64(x.Len()+y.Len()) + 4*int64(w.Len()+bias.Len())
+				h.runGFLOPs(bytes, 2*s.MACs(), func() error { return h.g.DWConv(y, x, w, bias, s) })
+			})
+			b.Run(st.String()+"/bwd_"+path.name, func(b *testing.B) {
+				h := newBench(b)
+				h.simLimit(simSeconds(2*s.MACs(), vecBlocks+dwBarrierBlocks(s)), convSimSeconds, "estimated seconds")
+				x, dy, dx := h.rand16(s.XShape(), path.off), h.rand16(s.YShape(), path.off), h.rand16(s.XShape(), path.off)
+				w, dw, db := h.rand(s.WShape(), 1), h.rand(s.WShape(), 1), h.rand(kernels.Shape{s.C}, 1)
+				bytes := 2 * int64(x.Len()+dy.Len()+dx.Len())
+				h.runGFLOPs(bytes, 4*s.MACs(), func() error { return h.g.DWConvBackward(dx, dw, db, dy, x, w, s) })
+			})
+		}
+	}
+}
+
+// rand16 returns a bf16 device tensor of shape s with values drawn
+// uniformly from [−1, 1), a view that starts off elements into its
+// allocation (off = 1 breaks the 16-byte alignment).
+func (h *bench) rand16(s kernels.Shape, off int) kernels.Tensor {
+	h.b.Helper()
+	t, err := h.g.AllocDType(kernels.Shape{off + s.Len()}, kernels.BFloat16)
+	if err == nil {
+		err = h.g.Upload(t, testutil.Rand(h.rng, t.Len(), 1))
+	}
+	if err == nil {
+		t, err = t.View(off, s)
+	}
+	if err != nil {
+		h.b.Fatal(err)
+	}
+	return t
 }
