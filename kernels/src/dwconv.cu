@@ -65,11 +65,14 @@
 //     different banks (DWWin). Static shared memory: at most 26.8 KB
 //     (forward, K = 9, S = 2: 39 × 43 pixels of 16 bytes), so no opt-in.
 //     The window is read from DRAM about once per block; its halo (at
-//     K = 7, S = 1, 22² pixels for 16² outputs) is served by L2.
+//     K = 7, S = 1, 22² pixels for 16² outputs) is served by L2. Edge
+//     blocks of an image whose side is not a multiple of 16 pixels leave
+//     threads idle (at the 7×7 of a ConvNeXt's last stage, 12 of 16).
 //   - Weight gradient: the block geometry must stay that of the scalar
 //     kernel, where TY tiles of CT channels can be anywhere in the image,
 //     so the block streams its TY windows one row at a time (2 barriers a
-//     row) and stages the TY dy tiles: 2·TY·CT·(17 + RP) bytes, at most
+//     row; each thread's loads of a row are worked out once per tile
+//     group) and stages the TY dy tiles: 2·TY·CT·(17 + RP) bytes, at most
 //     15.9 KB, in the dynamic buffer that the block sums reuse.
 //   - Stores stay per thread, 2 bytes: a warp store writes 8 channels of
 //     4 pixels, 4 runs of 16 contiguous bytes, the same 16-byte pieces a
@@ -638,25 +641,26 @@ __device__ __forceinline__ void dw_bwd_input_vec(uint4* buf, __nv_bfloat16* __re
 // through buf [TY][RP][CT] bf16: stage(r) loads row r of every window
 // with 16-byte loads (zeros outside the image and for tiles >= tiles),
 // then waits for the block; release(r) waits until every thread has read
-// it. The windows of neighbouring tiles overlap; L1 and L2 serve the
-// overlap, as for the scalar kernel.
+// it. A row is TY·R·CT/8 loads for the block's TY·CT threads, so each
+// thread has at most SLOTS = ⌈R/8⌉ of them, the same (tile, column,
+// channel group) in every row: dw_rows works out their addresses once per
+// tile group, and stage(r) only adds the row. The windows of neighbouring
+// tiles overlap; L1 and L2 serve the overlap, as for the scalar kernel.
 template <int K, int S>
 struct DWRows {
-	static constexpr int R = (DW_T - 1) * S + K, RP = R | 1;
+	static constexpr int R = (DW_T - 1) * S + K, RP = R | 1, SLOTS = (R + DW_VC - 1) / DW_VC;
 	__nv_bfloat16* buf;
 	const __nv_bfloat16* x;
-	int H, W, C, c0, tile0, tiles, tilesH, tilesW;
+	int H;
+	long long rowStride;   // W·C, elements
+	long long off[SLOTS];  // element offset of the slot's pixel in window row 0
+	int ih0[SLOTS];        // its image row in window row 0, below −R for a slot that reads nothing
+	int dst[SLOTS];        // its offset in buf, −1 for an unused slot
 	__device__ __forceinline__ void stage(int r) const {
-		const int CT = blockDim.x, G = CT / DW_VC, TY = blockDim.y;
-#pragma unroll 1
-		for (int e = threadIdx.y * CT + threadIdx.x; e < TY * R * G; e += CT * TY) {
-			const int t = e / (R * G), rest = e - t * R * G, j = rest / G, g = rest - j * G;
-			const int tile = tile0 + t;
-			int n = 0, tr = 0, tc = 0;
-			if (tile < tiles) dw_tile_at(tile, tilesH, tilesW, n, tr, tc);
-			const int ih = tr * DW_T * S - K / 2 + r, iw = tc * DW_T * S - K / 2 + j;
-			const bool ok = tile < tiles && c0 + g * DW_VC < C && ih >= 0 && ih < H && iw >= 0 && iw < W;
-			*reinterpret_cast<uint4*>(buf + (t * RP + j) * CT + g * DW_VC) = dw_ld8_or0(x, (((long long)n * H + ih) * W + iw) * C + c0 + g * DW_VC, ok);
+#pragma unroll
+		for (int k = 0; k < SLOTS; k++) {
+			const int ih = ih0[k] + r;
+			if (dst[k] >= 0) *reinterpret_cast<uint4*>(buf + dst[k]) = dw_ld8_or0(x, off[k] + r * rowStride, ih >= 0 && ih < H);
 		}
 		__syncthreads();
 	}
@@ -664,6 +668,35 @@ struct DWRows {
 	__device__ __forceinline__ const __nv_bfloat16* row(int, int) const { return buf + threadIdx.y * RP * blockDim.x + threadIdx.x; }
 	__device__ __forceinline__ float at(const __nv_bfloat16* row, int j, int) const { return __bfloat162float(row[j * blockDim.x]); }
 };
+
+// dw_rows returns the DWRows of tiles tile0 + t, t < TY, channels [c0,
+// c0 + CT) of x [N, H, W, C]: load e = tid + k·TY·CT of a row (slot k) is
+// window column j of tile t for channel group g, e = (t·R + j)·G + g.
+template <int K, int S>
+__device__ __forceinline__ DWRows<K, S> dw_rows(__nv_bfloat16* buf, const __nv_bfloat16* __restrict__ x, int H, int W, int C, int c0, int tile0, int tiles, int tilesH, int tilesW) {
+	using Rows = DWRows<K, S>;
+	constexpr int R = Rows::R, P = K / 2;
+	const int CT = blockDim.x, G = CT / DW_VC, TY = blockDim.y, nt = CT * TY;
+	Rows rows;
+	rows.buf = buf;
+	rows.x = x;
+	rows.H = H;
+	rows.rowStride = (long long)W * C;
+#pragma unroll
+	for (int k = 0; k < Rows::SLOTS; k++) {
+		const int e = threadIdx.y * CT + threadIdx.x + k * nt;
+		const int t = e / (R * G), rest = e - t * R * G, j = rest / G, g = rest - j * G;
+		const int tile = tile0 + t;
+		int n = 0, tr = 0, tc = 0;
+		if (tile < tiles) dw_tile_at(tile, tilesH, tilesW, n, tr, tc);
+		const int ih = tr * DW_T * S - P, iw = tc * DW_T * S - P + j;
+		const bool ok = tile < tiles && c0 + g * DW_VC < C && iw >= 0 && iw < W;
+		rows.dst[k] = e < TY * R * G ? (t * Rows::RP + j) * CT + g * DW_VC : -1;
+		rows.ih0[k] = ok ? ih : -2 * R;
+		rows.off[k] = (((long long)n * H + ih) * W + iw) * C + c0 + g * DW_VC;
+	}
+	return rows;
+}
 
 // dw_stage_dy loads the dy tiles of tiles tile0 + t, t < TY, channels
 // [c0, c0 + CT), into gbuf [TY][DW_GP][CT] with 16-byte loads (zeros past
@@ -723,7 +756,7 @@ __device__ __forceinline__ void dw_bwd_weight_vec(float* red, float* __restrict_
 				g[i][q] = __bfloat162float(gbuf[(ty * DW_GP + i * DW_T + q) * CT + tx]);
 				if (active) accb += g[i][q];
 			}
-		const DWRows<K, S> rows{rbuf, x, H, W, C, c0, tile0, tiles, tilesH, tilesW};
+		const DWRows<K, S> rows = dw_rows<K, S>(rbuf, x, H, W, C, c0, tile0, tiles, tilesH, tilesW);
 		dw_window<K, S>(rows, H, active ? tr * DW_T : -DWRows<K, S>::R, tc * DW_T, [&](int i, int q, int kh, int kw, float v) { acc[kh][kw] = fmaf(g[i][q], v, acc[kh][kw]); });
 	}
 	dw_reduce_part<K>(red, part, acc, accb, C, c0);
@@ -921,7 +954,10 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k9_bf16(floa
 // dwconv_bwd_weight_k*_bf16 and its launch, except that CT must be a
 // multiple of 8 (C % 8 == 0, 16-byte-aligned dy and x) and the dynamic
 // shared memory is the larger of 4·(K²+1)·TY·CT and 2·TY·CT·(DW_GP + RP)
-// bytes (dw_bwd_weight_vec).
+// bytes (dw_bwd_weight_vec). Their launch bounds ask for 2 blocks of 256
+// threads an SM at K <= 7, which holds them to 128 registers without
+// spilling (ptxas chose 133 to 150 at K = 7 otherwise, one block of 240
+// threads where the scalar kernel fits two); K = 9 needs about 160.
 
 extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_fwd_k3_vec_bf16(__nv_bfloat16* __restrict__ y, const __nv_bfloat16* __restrict__ x, const float* __restrict__ wt, const float* __restrict__ b, int has_bias, int N, int H, int W, int C, int S, int OH, int OW) {
 	__shared__ uint4 buf[DW_VSMEM(DWFwdWin, 3)];
@@ -979,21 +1015,21 @@ extern "C" __global__ void __launch_bounds__(DW_VTHREADS) dwconv_bwd_input_k9_ve
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1) dwconv_bwd_weight_k3_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+extern "C" __global__ void __launch_bounds__(256, 2) dwconv_bwd_weight_k3_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
 	CUDA_DYN_SMEM(float, red);
 #define DW_CALL(s) dw_bwd_weight_vec<3, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1) dwconv_bwd_weight_k5_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+extern "C" __global__ void __launch_bounds__(256, 2) dwconv_bwd_weight_k5_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
 	CUDA_DYN_SMEM(float, red);
 #define DW_CALL(s) dw_bwd_weight_vec<5, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
 	DW_STRIDES(DW_CALL)
 #undef DW_CALL
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1) dwconv_bwd_weight_k7_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
+extern "C" __global__ void __launch_bounds__(256, 2) dwconv_bwd_weight_k7_vec_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int S, int OH, int OW, int tiles_per_thread) {
 	CUDA_DYN_SMEM(float, red);
 #define DW_CALL(s) dw_bwd_weight_vec<7, s>(red, part, dy, x, N, H, W, C, OH, OW, tiles_per_thread)
 	DW_STRIDES(DW_CALL)
