@@ -323,7 +323,7 @@ CUDASIM_REGISTER(maxpool_bwd_bf16, "dx", "dy", "x", "N", "H", "W", "C", "K", "S"
 }  // namespace cudasim_src_maxpool
 
 // kernels/src/mlp.cu
-CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "4008fad655d5f38607ee5c3ba354fc1e67404a2f8eb6dff2fe5cd7f50ede9c44")
+CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "68d418555690e0a1597238b2b4c8022172beb1ac599e7df6da6c1cde13a33e36")
 namespace cudasim_src_mlp {
 #include "../../kernels/src/mlp.cu"
 CUDASIM_REGISTER(mlp_fwd_f32, "h", "part", "a", "bias", "HW", "C", "chunk")

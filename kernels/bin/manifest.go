@@ -190,7 +190,7 @@ var Sources = map[string]string{
 	"kernels/src/input.cu":        "b85055e2fc0da047e929eefd23258e418d007d6fb8470f5f2b6ab34f973be027",
 	"kernels/src/layernorm.cu":    "d8808c350bc514e5a7eecbfec3ebfa778ed7e0aeab1f779ca6dd40cca0b0c161",
 	"kernels/src/maxpool.cu":      "ad44dc8c14f12d8e3fa020e3b4f1abf57155b03a146f12e4659c83c95aa53ecb",
-	"kernels/src/mlp.cu":          "4008fad655d5f38607ee5c3ba354fc1e67404a2f8eb6dff2fe5cd7f50ede9c44",
+	"kernels/src/mlp.cu":          "68d418555690e0a1597238b2b4c8022172beb1ac599e7df6da6c1cde13a33e36",
 	"kernels/src/optim.cu":        "555492e76c2cc8b7595ae9939cf691025d58c921b463e6d0c74312dcd77a9a6b",
 	"kernels/src/pool.cu":         "8a674401009a8501d459f778a62cb991154e5803e09d605e70e2df182440a630",
 	"kernels/src/random.cu":       "0f66d315963ca45543c429d2cd8d70a76151fd627f95ede95874bb835dee9153",

@@ -10,7 +10,7 @@ import (
 var _ kernels.MLPOps = (*Backend)(nil)
 
 // BiasGELUSumSq writes h = GELU_erf(a + bias) for a and h [N, HW, C] (h
-// must not alias a) and bias [C], and sumSq [N, C] = Σ_hw h², in one pass
+// must not alias a) and bias [C] (the zero Tensor: a holds it), and sumSq [N, C] = Σ_hw h², in one pass
 // over the hidden tensor (mlp_fwd_f32 in kernels/src/mlp.cu, which also
 // forms the chunk sums of squares grn_sumsq_f32 would), then
 // mlp_sum_chunks_f32 adds the chunk sums in order when HW spans more than
@@ -25,7 +25,7 @@ func (b *Backend) BiasGELUSumSq(h, sumSq, a, bias kernels.Tensor, s kernels.GRNS
 	const op = "gpu bias gelu sumsq"
 	x := kernels.Shape{s.N, s.HW, s.C}
 	dt, err := grnCheck(op, s, kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "h", T: h, Want: x},
-		kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}}, kernels.Arg{Name: "sumSq", T: sumSq, Want: kernels.Shape{s.N, s.C}})
+		kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}, Optional: true}, kernels.Arg{Name: "sumSq", T: sumSq, Want: kernels.Shape{s.N, s.C}})
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (b *Backend) GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnor
 	const op = "gpu grn gelu backward"
 	x := kernels.Shape{s.N, s.HW, s.C}
 	args := append(s.BackwardArgs(da, dgamma, dbeta, dy, h, gnorm, gamma),
-		kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}},
+		kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}, Optional: true},
 		kernels.Arg{Name: "dbias", T: dbias, Want: kernels.Shape{s.C}})
 	dt, err := grnCheck(op, s, args...)
 	if err != nil {

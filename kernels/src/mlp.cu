@@ -4,7 +4,10 @@
 //	forward:  h = GELU_erf(a + b1) and the GRN sums of squares Σ_hw h²
 //	backward: dh = GRN apply backward, da = dh·GELU'(a + b1), db1 = Σ da
 //
-// a is fc1's product without its bias. The forward replaces the bias add,
+// a is fc1's product, without its bias in fp32 and tf32 (b1 is added here,
+// saving bias_add_f32's pass) and with it in bf16 (cuBLASLt's BIAS epilogue
+// adds the bf16 bias before the product's one rounding, as autocast does;
+// b1 is then null here). The forward replaces the bias add,
 // the GELU and GRN's sum-of-squares pass by one pass (read a, write h);
 // GRN then runs only its coefficient and apply kernels (grn.cu). The
 // backward keeps GRN's statistics pass (grn_bwd_sums_f32, which the
@@ -37,7 +40,8 @@ static __device__ __forceinline__ float st_stored(__nv_bfloat16* p, long long i,
 	return __bfloat162float(r);
 }
 
-// mlp_fwd_f32 writes h[n,hw,c] = GELU_erf(a[n,hw,c] + bias[c]) and the
+// mlp_fwd_f32 writes h[n,hw,c] = GELU_erf(a[n,hw,c] + bias[c]) (bias null:
+// a already holds it, added by fc1's product) and the
 // chunk sums of squares part[n][k][c] = Σ_{hw in chunk k} h² for a and h
 // [N, HW, C] (h must not alias a), chunk k covering rows
 // [k·chunk, min((k+1)·chunk, HW)).
@@ -54,7 +58,7 @@ static __device__ __forceinline__ void mlp_fwd(T* __restrict__ h, float* __restr
 	const int h1 = min((k + 1) * chunk, HW);
 	float s = 0.0f;
 	if (c < C) {
-		const float b = bias[c];
+		const float b = bias ? bias[c] : 0.f;
 		const size_t base = (size_t)n * HW * C + c;
 		for (int r = k * chunk + threadIdx.y; r < h1; r += MLP_ROWS) {
 			const size_t at = base + (size_t)r * C;
@@ -98,7 +102,7 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS)
 }
 
 // mlp_bwd_f32 writes da = (dy·coef[n][0][c] + h·coef[n][1][c])·GELU_erf'(a
-// + bias[c]) for dy, h, a and da [N, HW, C] (da aliases none of them),
+// + bias[c]) (bias null as in mlp_fwd_f32) for dy, h, a and da [N, HW, C] (da aliases none of them),
 // coef [N][2][C] from grn_bwd_coef_f32 (GRN's dx = dy·a_c + x·k_c with
 // x = h), and the chunk sums bpart[n][k][c] = Σ_{hw in chunk k} da of the
 // bias gradient.
@@ -116,7 +120,7 @@ static __device__ __forceinline__ void mlp_bwd(T* __restrict__ da, float* __rest
 	const int h1 = min((k + 1) * chunk, HW);
 	float s = 0.0f;
 	if (c < C) {
-		const float b = bias[c];
+		const float b = bias ? bias[c] : 0.f;
 		const float ca = coef[(size_t)n * 2 * C + c];
 		const float ck = coef[(size_t)n * 2 * C + C + c];
 		const size_t base = (size_t)n * HW * C + c;
