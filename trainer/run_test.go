@@ -156,6 +156,40 @@ func testNonFiniteLossKeepsCheckpoint(t *testing.T, prec string) {
 	}
 }
 
+// TestResumeComplete resumes a run that has finished: it trains and saves
+// nothing and reports the accuracy of the weights it restored, the same as
+// the finished run's last evaluation.
+func TestResumeComplete(t *testing.T) {
+	c := quickConfig(t, 2)
+	tr, err := New(context.Background(), c, cpu.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := tr.Run(context.Background())
+	tr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := filepath.Join(c.Train.OutDir, "last.safetensors")
+	before, _ := os.ReadFile(last)
+	c.Train.Resume = true
+	tr, err = New(context.Background(), c, cpu.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	again, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(done.Top1 > 0) || again.Top1 != done.Top1 || again.Top5 != done.Top5 || again.EMATop1 != done.EMATop1 || again.Steps != 2 {
+		t.Errorf("resumed finished run: %+v, want the finished run's %+v", again, done)
+	}
+	if after, _ := os.ReadFile(last); !bytes.Equal(before, after) {
+		t.Error("resuming a finished run rewrote last.safetensors")
+	}
+}
+
 // TestResumeOtherModel refuses to resume a checkpoint of another model.
 func TestResumeOtherModel(t *testing.T) {
 	c := quickConfig(t, 4)
