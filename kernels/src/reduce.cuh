@@ -70,6 +70,35 @@ static __device__ __forceinline__ float rows_sum(float s, float (&sums)[ROWS][32
 	return t;
 }
 
+// rows_sum8 is rows_sum for threads that own 8 channels each (the 16-byte
+// vector statistics kernels): on return, s[q] of the threads of row 0 of a
+// (X, ROWS) block is the sum of s[q] over the block's ROWS rows in column
+// threadIdx.x, added in row order, so every channel gets the bits rows_sum
+// gives it; other threads' s is unchanged. sums is shared memory laid out
+// [row][q][column], so the 8 stores of a warp are each conflict-free, and
+// the caller does not touch it again before a barrier. Every thread of the
+// block must call it.
+#define STATS_VX 8 // blockDim.x of the 8-channel statistics kernels (64 channels a block)
+
+template <int ROWS, int X>
+static __device__ __forceinline__ void rows_sum8(float (&s)[8], float (&sums)[ROWS][8][X]) {
+#pragma unroll
+	for (int q = 0; q < 8; q++) {
+		sums[threadIdx.y][q][threadIdx.x] = s[q];
+	}
+	__syncthreads();
+	if (threadIdx.y == 0) {
+#pragma unroll
+		for (int q = 0; q < 8; q++) {
+			float t = 0.0f;
+			for (int j = 0; j < ROWS; j++) {
+				t += sums[j][q][threadIdx.x];
+			}
+			s[q] = t;
+		}
+	}
+}
+
 // strided_sum returns Σ_{k < count} p[k·stride], added in order k = 0, 1,
 // ...: the chunk sums of one channel that rows_sum wrote (stride C, or 2·C
 // for interleaved pairs), or one channel's per-sample shares.
