@@ -12,7 +12,7 @@
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
 CUDASIM_SOURCE("kernels", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
-CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "703f195cc774ea9b4423a8ec5fef7b07da44476f31779144e30524d6b84d8040")
+CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "b1007f1808c2b933ec442d15695361dc8094b53d04e9172d7ea1364a20c030d5")
 
 // kernels/src/activation.cu
 CUDASIM_SOURCE("kernels", "kernels/src/activation.cu", "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8")
@@ -234,7 +234,7 @@ CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "43f0a079c9d94b830972a228aa691b91059d8e4dc25bef723bbff5e25e34b2ba")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "42b04393941ff6e266bba0462726fb5fd1fb8d020fc3f4a747b6316d8354e207")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -327,7 +327,7 @@ CUDASIM_REGISTER(maxpool_bwd_bf16, "dx", "dy", "x", "N", "H", "W", "C", "K", "S"
 }  // namespace cudasim_src_maxpool
 
 // kernels/src/mlp.cu
-CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "c9536552a3a541ded898695c7f894cd48a24ddb02c7bb48877119ee63e5b4b77")
+CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "20572990118941cedef427161f248f4b44ed538dd660e5a48ed1ee535cbab344")
 namespace cudasim_src_mlp {
 #include "../../kernels/src/mlp.cu"
 CUDASIM_REGISTER(mlp_fwd_f32, "h", "part", "a", "bias", "HW", "C", "chunk")

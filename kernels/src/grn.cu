@@ -313,48 +313,33 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
 extern "C" __global__ void __launch_bounds__(STATS_VX * GRN_ROWS)
     grn_sumsq_v8_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ x, int HW, int C, int chunk) {
 	__shared__ float sums[GRN_ROWS][8][STATS_VX];
-	const int c = 8 * (blockIdx.x * STATS_VX + threadIdx.x);
-	const int k = blockIdx.y;
-	const int n = blockIdx.z;
-	const int h1 = min((k + 1) * chunk, HW);
-	float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	if (c < C) {
-		const __nv_bfloat16* xn = x + (size_t)n * HW * C + c;
-		for (int h = k * chunk + threadIdx.y; h < h1; h += GRN_ROWS) {
+	const stats8 t = stats8_at(HW, C, chunk);
+	float s[8] = {};
+	if (t.c < C) {
+		for (int h = t.r0; h < t.r1; h += GRN_ROWS) {
 			float v[8];
-			ld8(xn, (size_t)h * C, v);
+			ld8(x, t.base + (size_t)h * C, v);
 #pragma unroll
 			for (int q = 0; q < 8; q++) {
 				s[q] += v[q] * v[q];
 			}
 		}
 	}
-	rows_sum8(s, sums);
-	if (threadIdx.y == 0 && c < C) {
-		float* p = part + ((size_t)n * gridDim.y + k) * C + c;
-#pragma unroll
-		for (int q = 0; q < 8; q++) {
-			p[q] = s[q];
-		}
-	}
+	rows_sum8(part + t.part * C + t.c, s, sums, t.c < C);
 }
 
 extern "C" __global__ void __launch_bounds__(STATS_VX * GRN_ROWS)
     grn_bwd_sums_v8_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy,
                          const __nv_bfloat16* __restrict__ x, int HW, int C, int chunk) {
 	__shared__ float sums[2][GRN_ROWS][8][STATS_VX];
-	const int c = 8 * (blockIdx.x * STATS_VX + threadIdx.x);
-	const int k = blockIdx.y;
-	const int n = blockIdx.z;
-	const int h1 = min((k + 1) * chunk, HW);
-	float sdx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	float sd[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	if (c < C) {
-		const size_t base = (size_t)n * HW * C + c;
-		for (int h = k * chunk + threadIdx.y; h < h1; h += GRN_ROWS) {
+	const stats8 t = stats8_at(HW, C, chunk);
+	float sdx[8] = {};
+	float sd[8] = {};
+	if (t.c < C) {
+		for (int h = t.r0; h < t.r1; h += GRN_ROWS) {
 			float d[8], v[8];
-			ld8(dy, base + (size_t)h * C, d);
-			ld8(x, base + (size_t)h * C, v);
+			ld8(dy, t.base + (size_t)h * C, d);
+			ld8(x, t.base + (size_t)h * C, v);
 #pragma unroll
 			for (int q = 0; q < 8; q++) {
 				sdx[q] += d[q] * v[q];
@@ -362,14 +347,7 @@ extern "C" __global__ void __launch_bounds__(STATS_VX * GRN_ROWS)
 			}
 		}
 	}
-	rows_sum8(sdx, sums[0]);
-	rows_sum8(sd, sums[1]);
-	if (threadIdx.y == 0 && c < C) {
-		float* p = part + ((size_t)n * gridDim.y + k) * 2 * C + c;
-#pragma unroll
-		for (int q = 0; q < 8; q++) {
-			p[q] = sdx[q];
-			p[C + q] = sd[q];
-		}
-	}
+	float* p = part + t.part * 2 * C + t.c;
+	rows_sum8(p, sdx, sums[0], t.c < C);
+	rows_sum8(p + C, sd, sums[1], t.c < C);
 }

@@ -202,20 +202,16 @@ extern "C" __global__ void __launch_bounds__(STATS_VX * MLP_ROWS)
     mlp_fwd_v8_bf16(__nv_bfloat16* __restrict__ h, float* __restrict__ part, const __nv_bfloat16* __restrict__ a,
                     const float* __restrict__ bias, int HW, int C, int chunk) {
 	__shared__ float sums[MLP_ROWS][8][STATS_VX];
-	const int c = 8 * (blockIdx.x * STATS_VX + threadIdx.x);
-	const int k = blockIdx.y;
-	const int n = blockIdx.z;
-	const int h1 = min((k + 1) * chunk, HW);
-	float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	if (c < C) {
+	const stats8 t = stats8_at(HW, C, chunk);
+	float s[8] = {};
+	if (t.c < C) {
 		float b[8];
 #pragma unroll
 		for (int q = 0; q < 8; q++) {
-			b[q] = bias ? bias[c + q] : 0.f;
+			b[q] = bias ? bias[t.c + q] : 0.f;
 		}
-		const size_t base = (size_t)n * HW * C + c;
-		for (int r = k * chunk + threadIdx.y; r < h1; r += MLP_ROWS) {
-			const size_t at = base + (size_t)r * C;
+		for (int r = t.r0; r < t.r1; r += MLP_ROWS) {
+			const size_t at = t.base + (size_t)r * C;
 			float v[8];
 			ld8(a, at, v);
 #pragma unroll
@@ -226,14 +222,7 @@ extern "C" __global__ void __launch_bounds__(STATS_VX * MLP_ROWS)
 			st8(h, at, v);
 		}
 	}
-	rows_sum8(s, sums);
-	if (threadIdx.y == 0 && c < C) {
-		float* p = part + ((size_t)n * gridDim.y + k) * C + c;
-#pragma unroll
-		for (int q = 0; q < 8; q++) {
-			p[q] = s[q];
-		}
-	}
+	rows_sum8(part + t.part * C + t.c, s, sums, t.c < C);
 }
 
 extern "C" __global__ void __launch_bounds__(STATS_VX * MLP_ROWS)
@@ -241,23 +230,19 @@ extern "C" __global__ void __launch_bounds__(STATS_VX * MLP_ROWS)
                     const __nv_bfloat16* __restrict__ h, const __nv_bfloat16* __restrict__ a,
                     const float* __restrict__ bias, const float* __restrict__ coef, int HW, int C, int chunk) {
 	__shared__ float sums[MLP_ROWS][8][STATS_VX];
-	const int c = 8 * (blockIdx.x * STATS_VX + threadIdx.x);
-	const int k = blockIdx.y;
-	const int n = blockIdx.z;
-	const int h1 = min((k + 1) * chunk, HW);
-	float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	if (c < C) {
+	const stats8 t = stats8_at(HW, C, chunk);
+	float s[8] = {};
+	if (t.c < C) {
 		float b[8], ca[8], ck[8];
-		const float* cf = coef + (size_t)n * 2 * C + c;
+		const float* cf = coef + (size_t)blockIdx.z * 2 * C + t.c;
 #pragma unroll
 		for (int q = 0; q < 8; q++) {
-			b[q] = bias ? bias[c + q] : 0.f;
+			b[q] = bias ? bias[t.c + q] : 0.f;
 			ca[q] = cf[q];
 			ck[q] = cf[C + q];
 		}
-		const size_t base = (size_t)n * HW * C + c;
-		for (int r = k * chunk + threadIdx.y; r < h1; r += MLP_ROWS) {
-			const size_t at = base + (size_t)r * C;
+		for (int r = t.r0; r < t.r1; r += MLP_ROWS) {
+			const size_t at = t.base + (size_t)r * C;
 			float vd[8], vh[8], va[8], d[8];
 			ld8(dy, at, vd);
 			ld8(h, at, vh);
@@ -270,12 +255,5 @@ extern "C" __global__ void __launch_bounds__(STATS_VX * MLP_ROWS)
 			st8(da, at, d);
 		}
 	}
-	rows_sum8(s, sums);
-	if (threadIdx.y == 0 && c < C) {
-		float* p = bpart + ((size_t)n * gridDim.y + k) * C + c;
-#pragma unroll
-		for (int q = 0; q < 8; q++) {
-			p[q] = s[q];
-		}
-	}
+	rows_sum8(bpart + t.part * C + t.c, s, sums, t.c < C);
 }
