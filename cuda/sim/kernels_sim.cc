@@ -12,7 +12,7 @@
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
 CUDASIM_SOURCE("kernels", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
-CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "b1007f1808c2b933ec442d15695361dc8094b53d04e9172d7ea1364a20c030d5")
+CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "812a38e80f892eae4fac65deb10afa7b89582e4c25c9fd5b47299497090ca5a2")
 
 // kernels/src/activation.cu
 CUDASIM_SOURCE("kernels", "kernels/src/activation.cu", "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8")

@@ -198,5 +198,5 @@ var Sources = map[string]string{
 	"kernels/src/optim.cu":        "555492e76c2cc8b7595ae9939cf691025d58c921b463e6d0c74312dcd77a9a6b",
 	"kernels/src/pool.cu":         "8a674401009a8501d459f778a62cb991154e5803e09d605e70e2df182440a630",
 	"kernels/src/random.cu":       "0f66d315963ca45543c429d2cd8d70a76151fd627f95ede95874bb835dee9153",
-	"kernels/src/reduce.cuh":      "b1007f1808c2b933ec442d15695361dc8094b53d04e9172d7ea1364a20c030d5",
+	"kernels/src/reduce.cuh":      "812a38e80f892eae4fac65deb10afa7b89582e4c25c9fd5b47299497090ca5a2",
 }

@@ -78,7 +78,7 @@ static __device__ __forceinline__ float rows_sum(float s, float (&sums)[ROWS][32
 // 8·(STATS_VX·cx + i) (it owns c to c + 7 if c < C), its rows r0 =
 // k·chunk + j, r0 + ROWS, ... below r1 = min((k + 1)·chunk, HW), base, the
 // offset of element (n, 0, c), and part = n·chunks + k, the row of its
-// chunk sums.
+// chunk sums; stats8_at returns the calling thread's.
 struct stats8 {
 	int c, r0, r1;
 	size_t base, part;
