@@ -115,10 +115,13 @@ func TestMLPErrors(t *testing.T) {
 // 2^-7 relative, so with HW = 1 sumSq is compared at rtol 1e-2. GRNApply
 // and the backward get the CPU's h, sumSq and gnorm on both sides. The
 // odd cases pass no bias, as layers.FusedMLP does in BF16 precision (fc1's
-// product adds it), the even ones a float32 bias.
+// product adds it), the even ones a float32 bias. C = 320, 24 and 40 take
+// the 8-channel kernels (mlp_fwd_v8_bf16, mlp_bwd_v8_bf16,
+// grn_bwd_sums_v8_bf16), odd C the scalar ones.
 func TestBF16MLPFused(t *testing.T) {
 	p := newPair(t, 62)
-	for i, tc := range []grnCase{{2, 1, 37, nil, nil}, {2, 35, 3, nil, nil}, {3, 150, 37, nil, nil}, {2, 25, 320, nil, nil}} {
+	for i, tc := range []grnCase{{2, 1, 37, nil, nil}, {2, 35, 3, nil, nil}, {3, 150, 37, nil, nil}, {2, 25, 320, nil, nil},
+		{3, 150, 24, nil, nil}, {3, 150, 24, nil, nil}, {2, 1, 40, nil, nil}, {2, 1, 40, nil, nil}} {
 		t.Run(fmt.Sprintf("N%d_HW%d_C%d_bias%t", tc.N, tc.HW, tc.C, i%2 == 0), func(t *testing.T) {
 			p.t = t
 			s := kernels.GRNShape{N: tc.N, HW: tc.HW, C: tc.C, Eps: 1e-6}

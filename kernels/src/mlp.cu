@@ -20,7 +20,10 @@
 // templates on the storage type T of a, h, dy and da (float, or
 // __nv_bfloat16 for the _bf16 kernels): float32 arithmetic and sums, each
 // bf16 output rounded once; the forward's sums square the stored (rounded)
-// h, which GRN's apply pass then reads.
+// h, which GRN's apply pass then reads. The bf16 kernels have _v8_bf16
+// variants (at the end of the file) that move 8 channels a thread with
+// 16-byte accesses, bit-identical to them; the host picks those when C is
+// a multiple of 8 and the activations are 16-byte aligned.
 #include "bf16.cuh"
 #include "gelu.cuh"
 #include "reduce.cuh"
@@ -38,6 +41,14 @@ static __device__ __forceinline__ float st_stored(__nv_bfloat16* p, long long i,
 	const __nv_bfloat16 r = __float2bfloat16_rn(v);
 	p[i] = r;
 	return __bfloat162float(r);
+}
+
+// mlp_da returns da = (dy·ca + h·ck)·GELU_erf'(a + b) for one element:
+// GRN's dx (coefficients ca, ck) through the GELU at a + b. The scalar and
+// the 8-channel backward kernels share it, so both form the same
+// expression (and the same fused multiply-adds).
+static __device__ __forceinline__ float mlp_da(float dy, float h, float a, float b, float ca, float ck) {
+	return (dy * ca + h * ck) * gelu_grad(a + b, 0);
 }
 
 // mlp_fwd_f32 writes h[n,hw,c] = GELU_erf(a[n,hw,c] + bias[c]) (bias null:
@@ -126,7 +137,7 @@ static __device__ __forceinline__ void mlp_bwd(T* __restrict__ da, float* __rest
 		const size_t base = (size_t)n * HW * C + c;
 		for (int r = k * chunk + threadIdx.y; r < h1; r += MLP_ROWS) {
 			const size_t at = base + (size_t)r * C;
-			const float d = (ld_f32(dy, at) * ca + ld_f32(h, at) * ck) * gelu_grad(ld_f32(a, at) + b, 0);
+			const float d = mlp_da(ld_f32(dy, at), ld_f32(h, at), ld_f32(a, at), b, ca, ck);
 			st_f32(da, at, d);
 			s += d;
 		}
@@ -171,4 +182,78 @@ extern "C" __global__ void __launch_bounds__(MLP_THREADS)
 		dbeta[c] += strided_sum(share + C + c, N, 2 * (size_t)C);
 		dbias[c] += strided_sum(bpart + c, parts, C);
 	}
+}
+
+// mlp_fwd_v8_bf16 and mlp_bwd_v8_bf16 are mlp_fwd_bf16 and mlp_bwd_bf16
+// with 8 consecutive channels a thread, moved with one 16-byte load or
+// store a row and tensor (ld8, st8). The host launches them when C is a
+// multiple of 8 and every activation starts 16-byte aligned (then every
+// row of every sample is), the scalar kernels otherwise. Each channel's
+// values are formed and added in the scalar kernels' order (rows
+// k·chunk + j, + 8, ...; then the 8 row sums in row order, rows_sum8), so
+// h, da and the chunk sums are bit-identical to the scalar kernels'.
+// bias is read with scalar loads (it may be null, as there).
+//
+// Launch: block (STATS_VX, 8), grid (ceil(C/(8·STATS_VX)), ceil(HW/chunk),
+// N). Thread (i, j) of block (cx, k, n) takes channels
+// [8·(STATS_VX·cx + i), + 8); a warp moves 4 rows of 128 contiguous bytes
+// a tensor. Traffic as the scalar kernels.
+extern "C" __global__ void __launch_bounds__(STATS_VX * MLP_ROWS)
+    mlp_fwd_v8_bf16(__nv_bfloat16* __restrict__ h, float* __restrict__ part, const __nv_bfloat16* __restrict__ a,
+                    const float* __restrict__ bias, int HW, int C, int chunk) {
+	__shared__ float sums[MLP_ROWS][8][STATS_VX];
+	const stats8 t = stats8_at(HW, C, chunk);
+	float s[8] = {};
+	if (t.c < C) {
+		float b[8];
+#pragma unroll
+		for (int q = 0; q < 8; q++) {
+			b[q] = bias ? bias[t.c + q] : 0.f;
+		}
+		for (int r = t.r0; r < t.r1; r += MLP_ROWS) {
+			const size_t at = t.base + (size_t)r * C;
+			float v[8];
+			ld8(a, at, v);
+#pragma unroll
+			for (int q = 0; q < 8; q++) {
+				v[q] = __bfloat162float(__float2bfloat16_rn(gelu_act(v[q] + b[q], 0)));  // h as stored
+				s[q] += v[q] * v[q];
+			}
+			st8(h, at, v);
+		}
+	}
+	rows_sum8(part + t.part * C + t.c, s, sums, t.c < C);
+}
+
+extern "C" __global__ void __launch_bounds__(STATS_VX * MLP_ROWS)
+    mlp_bwd_v8_bf16(__nv_bfloat16* __restrict__ da, float* __restrict__ bpart, const __nv_bfloat16* __restrict__ dy,
+                    const __nv_bfloat16* __restrict__ h, const __nv_bfloat16* __restrict__ a,
+                    const float* __restrict__ bias, const float* __restrict__ coef, int HW, int C, int chunk) {
+	__shared__ float sums[MLP_ROWS][8][STATS_VX];
+	const stats8 t = stats8_at(HW, C, chunk);
+	float s[8] = {};
+	if (t.c < C) {
+		float b[8], ca[8], ck[8];
+		const float* cf = coef + (size_t)blockIdx.z * 2 * C + t.c;
+#pragma unroll
+		for (int q = 0; q < 8; q++) {
+			b[q] = bias ? bias[t.c + q] : 0.f;
+			ca[q] = cf[q];
+			ck[q] = cf[C + q];
+		}
+		for (int r = t.r0; r < t.r1; r += MLP_ROWS) {
+			const size_t at = t.base + (size_t)r * C;
+			float vd[8], vh[8], va[8], d[8];
+			ld8(dy, at, vd);
+			ld8(h, at, vh);
+			ld8(a, at, va);
+#pragma unroll
+			for (int q = 0; q < 8; q++) {
+				d[q] = mlp_da(vd[q], vh[q], va[q], b[q], ca[q], ck[q]);
+				s[q] += d[q];
+			}
+			st8(da, at, d);
+		}
+	}
+	rows_sum8(bpart + t.part * C + t.c, s, sums, t.c < C);
 }
