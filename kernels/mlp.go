@@ -15,7 +15,9 @@ package kernels
 // they are deterministic. It is optional: layers type-assert a Backend.
 type MLPOps interface {
 	// BiasGELUSumSq writes h = GELU_erf(a + bias) [N, HW, C] (a [N, HW,
-	// C], bias [C]) and sumSq [N, C] = Σ_hw h² of the stored h (after
+	// C], bias [C], or the zero Tensor when fc1's product already added
+	// it, as in BF16 precision, where autocast adds the bias before the
+	// product's one rounding to bf16) and sumSq [N, C] = Σ_hw h² of the stored h (after
 	// its bf16 rounding where h is bf16; float32 storage), in one pass.
 	// h must not alias a (the backward reads a).
 	BiasGELUSumSq(h, sumSq, a, bias Tensor, s GRNShape) error

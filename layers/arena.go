@@ -6,16 +6,26 @@ import (
 	"github.com/nextconv/nextconv/kernels"
 )
 
+// ArenaAlign is the alignment of every parameter in an [Arena], in
+// elements: 8 elements are 16 bytes of the bf16 weight copy and 32 bytes of
+// the float32 values and gradients, so every parameter view meets the
+// 16-byte alignment of cuBLASLt's fastest kernels (operands and bias
+// vectors) and of the bf16 kernels' vector loads (docs/BF16.md).
+const ArenaAlign = 8
+
 // Arena holds every parameter of a model in one contiguous value buffer and
 // one gradient buffer (llm.c's parameter arena), so that zeroing gradients is
-// one memset, AdamW one fused launch and a checkpoint one copy.
+// one memset, AdamW one fused launch and a checkpoint one copy. Each
+// parameter starts at a multiple of [ArenaAlign] elements; the padding
+// between parameters is zero in Values, Grads and Low and stays zero under
+// the optimizer (zero gradient, zero weight).
 type Arena struct {
-	Values, Grads kernels.Tensor // [Total] each
-	// Low is the bf16 copy of Values [Total] in kernels.BF16 precision (the
+	Values, Grads kernels.Tensor // [Len] each, padding included
+	// Low is the bf16 copy of Values [Len] in kernels.BF16 precision (the
 	// zero Tensor otherwise); each Param's Low is a view into it.
 	Low     kernels.Tensor
 	Params  []*Param // in arena order
-	Offsets []int    // element offset of each Param in the arena
+	Offsets []int    // element offset of each Param in the arena, a multiple of ArenaAlign
 	be      kernels.Backend
 }
 
@@ -34,12 +44,13 @@ func NewArena(be kernels.Backend, params []*Param) (*Arena, error) {
 			return nil, fmt.Errorf("layers: arena: duplicate parameter name %q", p.Name)
 		}
 		seen[p.Name] = true
-		offsets[i] = total
-		total += p.Value.Len()
+		offsets[i] = AlignUp(total)
+		total = offsets[i] + p.Value.Len()
 	}
 	if total == 0 {
 		return nil, fmt.Errorf("layers: arena: no parameters")
 	}
+	total = AlignUp(total)
 	a := &Arena{Params: params, Offsets: offsets, be: be}
 	var err error
 	if a.Values, err = be.Alloc(kernels.Shape{total}); err != nil {
@@ -86,8 +97,48 @@ func (a *Arena) SyncLow() error {
 	return nil
 }
 
-// Len returns the total number of parameter elements.
+// Len returns the number of elements of Values, Grads and Low: the
+// parameters' elements and the alignment padding.
 func (a *Arena) Len() int { return a.Values.Len() }
+
+// NumParams returns the number of parameter elements, padding excluded.
+func (a *Arena) NumParams() int { return CountParams(a.Params) }
+
+// Pack returns the parameters' elements of flat [Len] (a host copy of an
+// arena-shaped buffer: values, gradients, optimizer moments or EMA
+// weights) one parameter after another without the padding: [NumParams],
+// the "arena order" checkpoints store, which does not depend on
+// ArenaAlign. It panics if len(flat) != Len.
+func (a *Arena) Pack(flat []float32) []float32 {
+	if len(flat) != a.Len() {
+		panic(fmt.Sprintf("layers: arena pack: %d elements, want %d", len(flat), a.Len()))
+	}
+	packed := make([]float32, 0, a.NumParams())
+	for i, p := range a.Params {
+		packed = append(packed, flat[a.Offsets[i]:a.Offsets[i]+p.Value.Len()]...)
+	}
+	return packed
+}
+
+// Unpack is the inverse of Pack: packed [NumParams] in arena order to an
+// arena-shaped [Len] with zero padding. It returns an error naming both
+// sizes if len(packed) != NumParams.
+func (a *Arena) Unpack(packed []float32) ([]float32, error) {
+	if n := a.NumParams(); len(packed) != n {
+		return nil, fmt.Errorf("layers: arena: %d elements for %d parameter elements", len(packed), n)
+	}
+	flat := make([]float32, a.Len())
+	for i, p := range a.Params {
+		n := p.Value.Len()
+		copy(flat[a.Offsets[i]:a.Offsets[i]+n], packed[:n])
+		packed = packed[n:]
+	}
+	return flat, nil
+}
+
+// AlignUp rounds n up to a multiple of ArenaAlign: the arena offset of the
+// parameter that follows one ending at element n.
+func AlignUp(n int) int { return (n + ArenaAlign - 1) / ArenaAlign * ArenaAlign }
 
 // ZeroGrad sets every gradient to zero.
 func (a *Arena) ZeroGrad() error { return a.be.Zero(a.Grads) }

@@ -10,18 +10,18 @@ import (
 // FC1(x))), for x [N, H, W, FC1.In] and a result [N, H, W, FC1.Out], run
 // through the backend's fused passes ([kernels.MLPOps], docs/BF16.md):
 //
-//	a = x·W1ᵀ (the product without its bias)
-//	h, Σ_hw h² = BiasGELUSumSq(a, b1)    y = GRNApply(h, Σ_hw h²)
+//	a = x·W1ᵀ (+ b1 in bf16)
+//	h, Σ_hw h² = BiasGELUSumSq(a, b1 in fp32/tf32)    y = GRNApply(h, Σ_hw h²)
 //
 // and backward GRNGELUBackward (GRN's backward, GELU's backward and the fc1
 // bias gradient in one pass over the hidden tensor) before FC1's product
 // backward. It owns no parameters: it reads and accumulates those of FC1
 // and GRN, the block's own layers, so checkpoints and parameter counts are
-// the unfused block's. The results equal FC1, GELU and GRN run one after
-// another up to float rounding; in bf16 precision the bias is added in
-// float32 to the product rounded to bf16, where the unfused path adds the
-// bf16 bias in the product's epilogue before rounding (both within a bf16
-// ulp of each other).
+// the unfused block's. In float32 activations the bias is added by the
+// fused pass (one bias-add pass saved); in bf16 precision FC1's product adds
+// the bf16 bias before its one rounding to bf16, as
+// torch.autocast(bfloat16) does (cuBLASLt's BIAS epilogue on the GPU), so
+// the results equal FC1, GELU and GRN run one after another.
 type FusedMLP struct {
 	name  string
 	be    kernels.Backend
@@ -29,7 +29,8 @@ type FusedMLP struct {
 	FC1   *Linear
 	Act   *GELU
 	GRN   *GRN
-	a     kernels.Tensor // FC1's output, the bias not added
+	a     kernels.Tensor // FC1's output
+	bias  kernels.Tensor // the bias the fused passes add: FC1's, or none in bf16
 	s     kernels.GRNShape
 	sumSq Buffer
 }
@@ -64,7 +65,11 @@ func (l *FusedMLP) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if len(x.Shape) != 4 || x.Shape[3] != l.FC1.In {
 		return kernels.Tensor{}, ShapeError(l.name, "FusedMLP", "forward", x.Shape, fmt.Sprintf("[N H W %d]", l.FC1.In))
 	}
-	a, err := l.FC1.forward(x, kernels.Tensor{})
+	inProduct, bias := operandOf(l.FC1.Bias), kernels.Tensor{}
+	if kernels.PrecisionOf(l.be) != kernels.BF16 {
+		inProduct, bias = kernels.Tensor{}, l.FC1.Bias.Value
+	}
+	a, err := l.FC1.forward(x, inProduct)
 	if err != nil {
 		return kernels.Tensor{}, err
 	}
@@ -82,7 +87,7 @@ func (l *FusedMLP) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 		g, err = l.GRN.gnorm.Get(l.be, stats)
 	}
 	if err == nil {
-		err = l.ops.BiasGELUSumSq(h, ss, a, l.FC1.Bias.Value, s)
+		err = l.ops.BiasGELUSumSq(h, ss, a, bias, s)
 	}
 	if err == nil {
 		err = l.ops.GRNApply(y, g, h, ss, l.GRN.Gamma.Value, l.GRN.Beta.Value, s)
@@ -90,7 +95,7 @@ func (l *FusedMLP) Forward(x kernels.Tensor) (kernels.Tensor, error) {
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "FusedMLP", "forward", err)
 	}
-	l.a, l.s = a, s
+	l.a, l.bias, l.s = a, bias, s
 	return y, nil
 }
 
@@ -107,7 +112,7 @@ func (l *FusedMLP) Backward(dy kernels.Tensor) (kernels.Tensor, error) {
 	da, err := l.Act.dx.GetAct(l.be, l.a.Shape)
 	if err == nil {
 		err = l.ops.GRNGELUBackward(da, l.FC1.Bias.Grad, l.GRN.Gamma.Grad, l.GRN.Beta.Grad, dy, l.Act.out.t, l.a,
-			l.FC1.Bias.Value, l.GRN.gnorm.t, l.GRN.Gamma.Value, l.s)
+			l.bias, l.GRN.gnorm.t, l.GRN.Gamma.Value, l.s)
 	}
 	if err != nil {
 		return kernels.Tensor{}, LayerError(l.name, "FusedMLP", "backward", err)

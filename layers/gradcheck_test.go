@@ -255,3 +255,34 @@ func TestArena(t *testing.T) {
 		t.Error("duplicate names accepted")
 	}
 }
+
+// TestArenaAlign checks that parameters of sizes that are not multiples of
+// ArenaAlign (a 3→5 Linear: weight 15, bias 5) start at multiples of it,
+// that the padding is zero, and that Pack and Unpack convert between the
+// padded arena and the packed arena order of checkpoints.
+func TestArenaAlign(t *testing.T) {
+	be := cpu.New()
+	lin := must[*Linear](t)(NewLinear(be, "head", 3, 5, true, testutil.NewRand(4)))
+	if err := be.Upload(lin.Bias.Value, []float32{1, 2, 3, 4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	a := must[*Arena](t)(NewArena(be, lin.Params()))
+	if a.Offsets[1] != 16 || a.Len() != 24 || a.NumParams() != 20 {
+		t.Fatalf("offsets %v, Len %d, NumParams %d; want bias at 16, 24 and 20", a.Offsets, a.Len(), a.NumParams())
+	}
+	flat := a.Values.Host32()
+	for _, i := range []int{15, 21, 22, 23} {
+		if flat[i] != 0 {
+			t.Errorf("padding element %d = %v, want 0", i, flat[i])
+		}
+	}
+	packed := a.Pack(flat)
+	if len(packed) != 20 || packed[15] != 1 || packed[19] != 5 || packed[14] != flat[14] {
+		t.Fatalf("Pack = %v", packed)
+	}
+	back := must[[]float32](t)(a.Unpack(packed))
+	testutil.AllClose(t, "Unpack(Pack)", back, flat, 0, 0)
+	if _, err := a.Unpack(flat); err == nil || !strings.Contains(err.Error(), "24 elements for 20") {
+		t.Errorf("Unpack of an arena-shaped slice: %v", err)
+	}
+}

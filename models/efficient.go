@@ -75,7 +75,7 @@ func NewEfficientNet(be kernels.Backend, arch EfficientArch, seed uint64) (*Effi
 func (m *EfficientNet) Params() []*layers.Param { return m.Arena.Params }
 
 // NumParams returns the number of parameter elements.
-func (m *EfficientNet) NumParams() int { return m.Arena.Len() }
+func (m *EfficientNet) NumParams() int { return m.Arena.NumParams() }
 
 // Buffers returns the BatchNorm running statistics (and batch counts) in
 // state-dict order.

@@ -190,7 +190,7 @@ func scaleParam(be kernels.Backend, p *layers.Param, s float64) error {
 func (m *Model) Params() []*layers.Param { return m.Arena.Params }
 
 // NumParams returns the number of parameter elements.
-func (m *Model) NumParams() int { return m.Arena.Len() }
+func (m *Model) NumParams() int { return m.Arena.NumParams() }
 
 // Forward computes logits [N, NumClasses] for images x [N, H, W, InChans]
 // (NHWC). H and W must survive the stem and every downsampling (at least

@@ -95,8 +95,10 @@ func New(be kernels.Backend, arena *layers.Arena, cfg Config, lrScale func(name 
 			wd = cfg.WeightDecay
 		}
 		off, n := arena.Offsets[i], p.Value.Len()
-		if k := len(o.groups) - 1; k >= 0 && o.scales[k] == scale && o.groups[k].WeightDecay == wd && o.groups[k].Offset+o.groups[k].Len == off {
-			o.groups[k].Len += n
+		// A group runs over the padding up to the next parameter (zero
+		// weights and gradients, which AdamW and SGD leave at zero).
+		if k := len(o.groups) - 1; k >= 0 && o.scales[k] == scale && o.groups[k].WeightDecay == wd && layers.AlignUp(o.groups[k].Offset+o.groups[k].Len) == off {
+			o.groups[k].Len = off + n - o.groups[k].Offset
 			continue
 		}
 		o.groups = append(o.groups, kernels.AdamWGroup{Offset: off, Len: n, WeightDecay: wd})

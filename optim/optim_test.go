@@ -82,23 +82,27 @@ func TestGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// conv_dw.weight (decay) | conv_dw.bias, norm.* (none) | fc1.weight | fc1.bias, grn.* | fc2.weight (×0.5) | fc2.bias
+	// conv_dw.weight (decay) | conv_dw.bias, norm.* (none) | fc1.weight | fc1.bias, grn.* | fc2.weight (×0.5) | fc2.bias;
+	// a group spans the padding between its parameters (each starts at a
+	// multiple of layers.ArenaAlign = 8): conv_dw.bias 4 + 4, norm.weight
+	// 4 + 4, norm.bias 4.
 	gs := o.Groups(2)
 	want := []struct {
 		lr, wd float64
 		n      int
-	}{{2, 0.05, 4 * 49}, {2, 0, 4 + 8}, {2, 0.05, 16 * 4}, {2, 0, 16 + 32}, {1, 0.05, 4 * 16}, {2, 0, 4}}
+	}{{2, 0.05, 4 * 49}, {2, 0, 5 * 4}, {2, 0.05, 16 * 4}, {2, 0, 16 + 32}, {1, 0.05, 4 * 16}, {2, 0, 4}}
 	if len(gs) != len(want) {
 		t.Fatalf("%d groups %+v, want %d", len(gs), gs, len(want))
 	}
 	off := 0
 	for i, g := range gs {
+		off = layers.AlignUp(off)
 		if g.LR != want[i].lr || g.WeightDecay != want[i].wd || g.Len != want[i].n || g.Offset != off {
 			t.Errorf("group %d = %+v, want lr %v wd %v len %d at %d", i, g, want[i].lr, want[i].wd, want[i].n, off)
 		}
 		off += g.Len
 	}
-	if off != a.Len() {
+	if layers.AlignUp(off) != a.Len() {
 		t.Errorf("groups cover %d of %d elements", off, a.Len())
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // Checkpoint tensor names beside the model's own (timm-named) parameters.
 const (
-	tensorOptimM = "optim.m" // AdamW first moment or SGD momentum, arena order
+	tensorOptimM = "optim.m" // AdamW first moment or SGD momentum, arena order (layers.Arena.Pack)
 	tensorOptimV = "optim.v" // AdamW second moment, arena order
 	tensorEMA    = "ema"     // EMA weights, arena order
 	metaState    = "nextconv.train_state"
@@ -56,13 +56,14 @@ func (t *Trainer) saveCheckpoint(path string) error {
 	if t.ema != nil {
 		flat[tensorEMA] = t.ema.Weights()
 	}
+	arena := t.model.Arena
 	for _, name := range []string{tensorOptimM, tensorOptimV, tensorEMA} {
 		if x := flat[name]; !x.Nil() {
 			data := make([]float32, x.Len())
 			if err := t.be.Download(data, x); err != nil {
 				return err
 			}
-			tensors = append(tensors, models.Tensor{Name: name, Shape: []int{x.Len()}, Data: data})
+			tensors = append(tensors, models.Tensor{Name: name, Shape: []int{arena.NumParams()}, Data: arena.Pack(data)})
 		}
 	}
 	tensors = append(tensors, quantTensors(t.quantized)...)
@@ -116,10 +117,11 @@ func (t *Trainer) loadCheckpoint(path string) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("checkpoint %s: tensor %q missing (was it written with another optimizer or without EMA?)", path, name)
 		}
-		if len(src.Data) != dst.Len() {
-			return "", fmt.Errorf("checkpoint %s: tensor %q has %d elements, want %d", path, name, len(src.Data), dst.Len())
+		data, err := t.model.Arena.Unpack(src.Data)
+		if err != nil {
+			return "", fmt.Errorf("checkpoint %s: tensor %q: %w", path, name, err)
 		}
-		if err := t.be.Upload(dst, src.Data); err != nil {
+		if err := t.be.Upload(dst, data); err != nil {
 			return "", err
 		}
 	}
@@ -180,10 +182,11 @@ func loadWeights(m *models.Model, path string, ema bool) (map[string]models.Tens
 	if !ok {
 		return nil, fmt.Errorf("checkpoint %s has no EMA weights", path)
 	}
-	if len(avg.Data) != m.Arena.Len() {
-		return nil, fmt.Errorf("checkpoint %s: EMA has %d elements, the model %d", path, len(avg.Data), m.Arena.Len())
+	data, err := m.Arena.Unpack(avg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: EMA weights: %w", path, err)
 	}
-	if err := m.Backend.Upload(m.Arena.Values, avg.Data); err != nil {
+	if err := m.Backend.Upload(m.Arena.Values, data); err != nil {
 		return nil, err
 	}
 	return extra, m.Arena.SyncLow()

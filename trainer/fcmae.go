@@ -149,7 +149,7 @@ func (p *Pretrainer) Run(ctx context.Context) (PretrainResult, error) {
 	}
 	m := p.model
 	fmt.Fprintf(p.log.out, "fcmae %s: %d parameters (encoder and decoder) on %s, patch %d px, mask ratio %g, %d steps of %d images\n",
-		m.Encoder.Config.Name, m.Arena.Len(), p.be.Name(), m.Patch, m.Config.MaskRatio, p.steps, p.cfg.Train.BatchSize)
+		m.Encoder.Config.Name, m.Arena.NumParams(), p.be.Name(), m.Patch, m.Config.MaskRatio, p.steps, p.cfg.Train.BatchSize)
 	loader, err := datasets.NewLoader(ctx, datasets.LoaderConfig{
 		Dataset: p.data.Train, Pipeline: p.data.TrainPipe, BatchSize: p.cfg.Train.BatchSize,
 		Shuffle: true, DropLast: true, Seed: p.cfg.Train.Seed, Workers: p.cfg.Data.Workers, Prefetch: p.cfg.Data.Prefetch,

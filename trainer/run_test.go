@@ -143,7 +143,8 @@ func testNonFiniteLossKeepsCheckpoint(t *testing.T, prec string) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	w := tr.Model().Arena.Values.Host32()
+	ps := tr.Model().Arena.Params
+	w := ps[len(ps)-1].Value.Host32()
 	w[len(w)-1] = float32(math.NaN()) // the head bias: every logit of that class becomes NaN
 	_, err = tr.Run(context.Background())
 	if !errors.Is(err, ErrNonFinite) {
@@ -152,6 +153,40 @@ func testNonFiniteLossKeepsCheckpoint(t *testing.T, prec string) {
 	after, _ := os.ReadFile(last)
 	if !bytes.Equal(before, after) {
 		t.Error("a diverged run rewrote last.safetensors")
+	}
+}
+
+// TestResumeComplete resumes a run that has finished: it trains and saves
+// nothing and reports the accuracy of the weights it restored, the same as
+// the finished run's last evaluation.
+func TestResumeComplete(t *testing.T) {
+	c := quickConfig(t, 2)
+	tr, err := New(context.Background(), c, cpu.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := tr.Run(context.Background())
+	tr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := filepath.Join(c.Train.OutDir, "last.safetensors")
+	before, _ := os.ReadFile(last)
+	c.Train.Resume = true
+	tr, err = New(context.Background(), c, cpu.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	again, err := tr.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(done.Top1 > 0) || again.Top1 != done.Top1 || again.Top5 != done.Top5 || again.EMATop1 != done.EMATop1 || again.Steps != 2 {
+		t.Errorf("resumed finished run: %+v, want the finished run's %+v", again, done)
+	}
+	if after, _ := os.ReadFile(last); !bytes.Equal(before, after) {
+		t.Error("resuming a finished run rewrote last.safetensors")
 	}
 }
 

@@ -282,6 +282,9 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	if d := t.cfg.Train.TimeLimit.Duration; d > 0 {
 		deadline = start.Add(d)
 	}
+	if first >= t.steps {
+		return t.complete(res)
+	}
 	t.log.StartProgress(t.steps, t.state.Step)
 	defer t.log.StopProgress()
 	t.model.SetTraining(true)
@@ -350,6 +353,27 @@ func (t *Trainer) Run(ctx context.Context) (Result, error) {
 	if train := (elapsed - t.pauses).Seconds(); train > 0 {
 		res.ImgPerSec = float64((t.state.Step-first)*t.cfg.Train.BatchSize*t.cfg.Train.UpdateFreq) / train
 	}
+	return res, nil
+}
+
+// complete is Run on a resumed run that has no steps left: it evaluates the
+// restored weights (and EMA) so that the Result reports their accuracy
+// rather than zeros, and trains, records and saves nothing.
+func (t *Trainer) complete(res Result) (Result, error) {
+	t.log.Printf("the run was already complete at step %d; evaluating its last checkpoint", t.state.Step)
+	ev, err := t.Evaluate(false)
+	if err != nil {
+		return res, err
+	}
+	res.Top1, res.Top5 = ev.Top1, ev.Top5
+	if t.ema != nil {
+		evEMA, err := t.Evaluate(true)
+		if err != nil {
+			return res, err
+		}
+		res.EMATop1 = evEMA.Top1
+	}
+	res.Steps, res.Seconds = t.state.Step, t.state.Seconds
 	return res, nil
 }
 

@@ -221,7 +221,7 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 		n, c := a.i(5), a.i(6)
 		return cost{Bytes: 12*n + 16*c, FLOPs: 5 * n, Shape: rc(n/c, c)}, nil
 
-	case "grn_sumsq_f32", "grn_sumsq_bf16": // part, x, HW, C, chunk; grid (C/32, chunks, N)
+	case "grn_sumsq_f32", "grn_sumsq_bf16", "grn_sumsq_v8_bf16": // part, x, HW, C, chunk; grid (C/32 or C/64, chunks, N)
 		n, hw, c, chunks := int64(l.Grid.Z), a.i(2), a.i(3), int64(l.Grid.Y)
 		return cost{Bytes: act*n*hw*c + 4*n*chunks*c, FLOPs: 2 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
 	case "grn_coef_f32": // coef, gnorm, part, gamma, chunks, C, eps; grid N
@@ -230,7 +230,7 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 	case "grn_apply_f32", "grn_apply_bf16": // y, x, coef, beta, HW, C; grid (HW·C/256 or HW·C/8/256, N)
 		n, hw, c := int64(l.Grid.Y), a.i(4), a.i(5)
 		return cost{Bytes: 2*act*n*hw*c + 4*(n*c+c), FLOPs: 2 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
-	case "grn_bwd_sums_f32", "grn_bwd_sums_bf16": // part, dy, x, HW, C, chunk
+	case "grn_bwd_sums_f32", "grn_bwd_sums_bf16", "grn_bwd_sums_v8_bf16": // part, dy, x, HW, C, chunk
 		n, hw, c, chunks := int64(l.Grid.Z), a.i(3), a.i(4), int64(l.Grid.Y)
 		return cost{Bytes: 2*act*n*hw*c + 8*n*chunks*c, FLOPs: 3 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
 	case "grn_bwd_coef_f32": // coef, share, part, gnorm, gamma, chunks, C, eps
@@ -239,13 +239,13 @@ func streamCost(l launch, a args, uploads map[cuda.DevicePtr][]byte) (cost, erro
 	case "grn_bwd_apply_f32", "grn_bwd_apply_bf16": // dx, dy, x, coef, HW, C
 		n, hw, c := int64(l.Grid.Y), a.i(4), a.i(5)
 		return cost{Bytes: 3*act*n*hw*c + 8*n*c, FLOPs: 3 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
-	case "mlp_fwd_f32", "mlp_fwd_bf16": // h, part, a, bias, HW, C, chunk; grid (C/32, chunks, N)
+	case "mlp_fwd_f32", "mlp_fwd_bf16", "mlp_fwd_v8_bf16": // h, part, a, bias, HW, C, chunk; grid (C/32 or C/64, chunks, N)
 		n, hw, c, chunks := int64(l.Grid.Z), a.i(4), a.i(5), int64(l.Grid.Y)
 		return cost{Bytes: 2*act*n*hw*c + 4*(n*chunks*c+c), FLOPs: 22 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
 	case "mlp_sum_chunks_f32": // sumsq, part, chunks, C; grid (C/256, N)
 		n, chunks, c := int64(l.Grid.Y), a.i(2), a.i(3)
 		return cost{Bytes: 4 * n * c * (chunks + 1), FLOPs: n * c * chunks, Shape: fmt.Sprintf("N%d C%d, %s", n, c, plural(chunks, "chunk"))}, nil
-	case "mlp_bwd_f32", "mlp_bwd_bf16": // da, bpart, dy, h, a, bias, coef, HW, C, chunk
+	case "mlp_bwd_f32", "mlp_bwd_bf16", "mlp_bwd_v8_bf16": // da, bpart, dy, h, a, bias, coef, HW, C, chunk
 		n, hw, c, chunks := int64(l.Grid.Z), a.i(7), a.i(8), int64(l.Grid.Y)
 		return cost{Bytes: 4*act*n*hw*c + 4*(n*chunks*c+2*n*c+c), FLOPs: 35 * n * hw * c, Shape: grnShape(n, hw, c)}, nil
 	case "mlp_bwd_params_f32": // dgamma, dbeta, dbias, share, bpart, N, parts, C

@@ -179,7 +179,7 @@ func TestBlockTraffic(t *testing.T) {
 
 // TestOptimizerTraffic checks that AdamW updates every parameter once
 // (28 bytes each: p, g, m, v read, p, m, v written) and that zeroing the
-// gradients writes 4 bytes a parameter.
+// gradients writes 4 bytes an arena element (padding included).
 func TestOptimizerTraffic(t *testing.T) {
 	for _, tr := range recorded(t) {
 		var adamw, zero int64
@@ -191,8 +191,11 @@ func TestOptimizerTraffic(t *testing.T) {
 				zero += it.Bytes
 			}
 		}
-		if p := int64(tr.Params); adamw != 28*p || zero != 4*p {
-			t.Errorf("%v: AdamW %d B, zero-grad %d B; want %d and %d for %d parameters", tr.W, adamw, zero, 28*p, 4*p, p)
+		// AdamW's groups cover the parameters (no padding between those of
+		// these models); zeroing covers the whole gradient arena, the
+		// padding after the head's bias included.
+		if p, a := int64(tr.Params), int64(tr.Arena); adamw != 28*p || zero != 4*a {
+			t.Errorf("%v: AdamW %d B, zero-grad %d B; want %d and %d for %d parameters in %d arena elements", tr.W, adamw, zero, 28*p, 4*a, p, a)
 		}
 	}
 }

@@ -54,6 +54,9 @@ type trace struct {
 	Items  []item
 	Rows   []models.LayerInfo // models.Describe at the workload's input
 	Params int
+	// Arena is the parameter arena's length in elements, the alignment
+	// padding after parameters included (layers.ArenaAlign).
+	Arena int
 	// Uploads counts the host-to-device copies inside the step: each is
 	// synchronous (it waits for the queued work) and cannot be captured
 	// in a CUDA Graph as a plain copy.
@@ -136,7 +139,7 @@ func recordIn(w workload, prec kernels.Precision) (*trace, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &trace{W: w, Rows: rows, Params: m.NumParams(), Uploads: rec.uploadsOn}
+	t := &trace{W: w, Rows: rows, Params: m.NumParams(), Arena: m.Arena.Len(), Uploads: rec.uploadsOn}
 	for _, l := range rec.launches {
 		c, err := costOf(l, rec.uploads)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nextconv/nextconv/kernels"
 	"github.com/nextconv/nextconv/models"
 	"github.com/nextconv/nextconv/trainer"
 )
@@ -47,6 +48,36 @@ func (f modelFlags) config() (models.Config, error) {
 	return mc, mc.Validate()
 }
 
+// deviceFlags are the flags that pick the backend and its precision.
+type deviceFlags struct{ backend, precision *string }
+
+func addDeviceFlags(fs *flag.FlagSet) deviceFlags {
+	return deviceFlags{
+		backend:   fs.String("backend", "cpu", "cpu, cuda or cudasim"),
+		precision: fs.String("precision", "", "bf16, tf32 or fp32 (docs/BF16.md; default bf16 on CUDA, fp32 on the CPU)"),
+	}
+}
+
+// open opens the backend in the precision chosen for model mc
+// (trainer.ModelPrecision: the flag, else the backend's default for mc).
+// The error names the flag and the backend when the precision is unknown
+// or the device cannot run it.
+func (f deviceFlags) open(mc models.Config) (kernels.Backend, func() error, error) {
+	setting, err := trainer.ModelPrecision(*f.backend, *f.precision, mc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-precision: %w", err)
+	}
+	be, closeBE, err := trainer.OpenBackend(*f.backend)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := trainer.SetPrecision(be, *f.backend, setting); err != nil {
+		closeBE()
+		return nil, nil, fmt.Errorf("-precision %q on backend %s: %w", setting, *f.backend, err)
+	}
+	return be, closeBE, nil
+}
+
 // bench measures training throughput.
 func bench(ctx context.Context, args []string) error {
 	fs := newFlagSet("train bench", "usage: train bench {-model NAME | -config FILE} -size PX -batch N [-steps N] [-backend B] [-precision P] [-json]")
@@ -55,8 +86,7 @@ func bench(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", 32, "images per step")
 	steps := fs.Int("steps", 5, "timed steps")
 	warmup := fs.Int("warmup", 2, "untimed steps first")
-	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
-	precision := fs.String("precision", "", "bf16, tf32 or fp32 (docs/BF16.md; default bf16 on CUDA, fp32 on the CPU)")
+	df := addDeviceFlags(fs)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -65,18 +95,11 @@ func bench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	be, closeBE, err := trainer.OpenBackend(*backend)
+	be, closeBE, err := df.open(mc)
 	if err != nil {
 		return err
 	}
 	defer closeBE()
-	setting, err := trainer.ModelPrecision(*backend, *precision, mc)
-	if err != nil {
-		return fmt.Errorf("-precision: %w", err)
-	}
-	if _, err := trainer.SetPrecision(be, *backend, setting); err != nil {
-		return fmt.Errorf("-precision %q on backend %s: %w", setting, *backend, err)
-	}
 	r, err := trainer.Bench(ctx, be, mc, *batch, *size, *warmup, *steps)
 	if err != nil {
 		return err

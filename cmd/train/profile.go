@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/nextconv/nextconv/internal/fsutil"
 	"github.com/nextconv/nextconv/models"
-	"github.com/nextconv/nextconv/trainer"
 )
 
 // profile prints the per-layer table and optionally writes it as JSON.
@@ -18,8 +16,7 @@ func profile(ctx context.Context, args []string) error {
 	size := fs.Int("size", 224, "input side in pixels")
 	batch := fs.Int("batch", 1, "images per pass")
 	iters := fs.Int("iters", 3, "timed forward+backward passes averaged")
-	backend := fs.String("backend", "cpu", "cpu, cuda or cudasim")
-	precision := fs.String("precision", "", "bf16, tf32 or fp32 (docs/BF16.md; default bf16 on CUDA, fp32 on the CPU)")
+	df := addDeviceFlags(fs)
 	jsonPath := fs.String("json", "", "also write the table as JSON to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -28,18 +25,11 @@ func profile(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	be, closeBE, err := trainer.OpenBackend(*backend)
+	be, closeBE, err := df.open(mc)
 	if err != nil {
 		return err
 	}
 	defer closeBE()
-	setting, err := trainer.ModelPrecision(*backend, *precision, mc)
-	if err != nil {
-		return fmt.Errorf("-precision: %w", err)
-	}
-	if _, err := trainer.SetPrecision(be, *backend, setting); err != nil {
-		return fmt.Errorf("-precision %q on backend %s: %w", setting, *backend, err)
-	}
 	rows, err := models.Profile(ctx, be, mc, models.ProfileOptions{Batch: *batch, Size: *size, Iters: *iters})
 	if err != nil {
 		return err

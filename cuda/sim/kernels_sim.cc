@@ -12,7 +12,7 @@
 CUDASIM_SOURCE("kernels", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
 CUDASIM_SOURCE("kernels", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
 CUDASIM_SOURCE("kernels", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
-CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "f28ff3a80eec633fefdac00d8f39ed1f89d49914b4c317f3c5d8b41ecfefd3a8")
+CUDASIM_SOURCE("kernels", "kernels/src/reduce.cuh", "812a38e80f892eae4fac65deb10afa7b89582e4c25c9fd5b47299497090ca5a2")
 
 // kernels/src/activation.cu
 CUDASIM_SOURCE("kernels", "kernels/src/activation.cu", "6975b15ea27c11a555102937799aef73283542481263c802b6df64fc6caf8ea8")
@@ -258,7 +258,7 @@ CUDASIM_LAUNCH_BOUNDS(gelu_bwd_bf16, GELU_THREADS)
 }  // namespace cudasim_src_gelu
 
 // kernels/src/grn.cu
-CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "f568380d27918aaf0fa0b109f39a40121719ceb9737b1336eb7339e53bb16d88")
+CUDASIM_SOURCE("kernels", "kernels/src/grn.cu", "42b04393941ff6e266bba0462726fb5fd1fb8d020fc3f4a747b6316d8354e207")
 namespace cudasim_src_grn {
 #include "../../kernels/src/grn.cu"
 CUDASIM_REGISTER(grn_sumsq_f32, "part", "x", "HW", "C", "chunk")
@@ -283,6 +283,10 @@ CUDASIM_REGISTER(grn_bwd_sums_bf16, "part", "dy", "x", "HW", "C", "chunk")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_sums_bf16, 32 * GRN_ROWS)
 CUDASIM_REGISTER(grn_bwd_apply_bf16, "dx", "dy", "x", "coef", "HW", "C")
 CUDASIM_LAUNCH_BOUNDS(grn_bwd_apply_bf16, GRN_THREADS)
+CUDASIM_REGISTER(grn_sumsq_v8_bf16, "part", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_sumsq_v8_bf16, STATS_VX * GRN_ROWS)
+CUDASIM_REGISTER(grn_bwd_sums_v8_bf16, "part", "dy", "x", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(grn_bwd_sums_v8_bf16, STATS_VX * GRN_ROWS)
 }  // namespace cudasim_src_grn
 
 // kernels/src/im2col.cu
@@ -347,7 +351,7 @@ CUDASIM_REGISTER(maxpool_bwd_bf16, "dx", "dy", "x", "N", "H", "W", "C", "K", "S"
 }  // namespace cudasim_src_maxpool
 
 // kernels/src/mlp.cu
-CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "4008fad655d5f38607ee5c3ba354fc1e67404a2f8eb6dff2fe5cd7f50ede9c44")
+CUDASIM_SOURCE("kernels", "kernels/src/mlp.cu", "20572990118941cedef427161f248f4b44ed538dd660e5a48ed1ee535cbab344")
 namespace cudasim_src_mlp {
 #include "../../kernels/src/mlp.cu"
 CUDASIM_REGISTER(mlp_fwd_f32, "h", "part", "a", "bias", "HW", "C", "chunk")
@@ -362,6 +366,10 @@ CUDASIM_REGISTER(mlp_bwd_bf16, "da", "bpart", "dy", "h", "a", "bias", "coef", "H
 CUDASIM_LAUNCH_BOUNDS(mlp_bwd_bf16, 32 * MLP_ROWS)
 CUDASIM_REGISTER(mlp_bwd_params_f32, "dgamma", "dbeta", "dbias", "share", "bpart", "N", "parts", "C")
 CUDASIM_LAUNCH_BOUNDS(mlp_bwd_params_f32, MLP_THREADS)
+CUDASIM_REGISTER(mlp_fwd_v8_bf16, "h", "part", "a", "bias", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_fwd_v8_bf16, STATS_VX * MLP_ROWS)
+CUDASIM_REGISTER(mlp_bwd_v8_bf16, "da", "bpart", "dy", "h", "a", "bias", "coef", "HW", "C", "chunk")
+CUDASIM_LAUNCH_BOUNDS(mlp_bwd_v8_bf16, STATS_VX * MLP_ROWS)
 }  // namespace cudasim_src_mlp
 
 // kernels/src/optim.cu

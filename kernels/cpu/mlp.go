@@ -9,7 +9,7 @@ import (
 var _ kernels.MLPOps = (*Backend)(nil)
 
 // BiasGELUSumSq writes h = GELU_erf(a + bias) for a and h [N, HW, C] and
-// bias [C], rounds h to bf16 where h is a bf16 activation, and
+// bias [C] (the zero Tensor when a already holds it), rounds h to bf16 where h is a bf16 activation, and
 // writes sumSq [N, C] = Σ_hw h² of the stored h, summed in float64 one row
 // after another as GRN's sum-of-squares pass does (grnSumSq), then stored
 // as float32. It is the reference of the CUDA backend's fused kernel
@@ -23,7 +23,7 @@ func (b *Backend) BiasGELUSumSq(h, sumSq, a, bias kernels.Tensor, s kernels.GRNS
 	}
 	x := kernels.Shape{s.N, s.HW, s.C}
 	if err := b.checkArgs(op, kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "h", T: h, Want: x},
-		kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}}, kernels.Arg{Name: "sumSq", T: sumSq, Want: kernels.Shape{s.N, s.C}}); err != nil {
+		kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}, Optional: true}, kernels.Arg{Name: "sumSq", T: sumSq, Want: kernels.Shape{s.N, s.C}}); err != nil {
 		return err
 	}
 	if b.dt == kernels.Float64 {
@@ -65,7 +65,7 @@ func (b *Backend) GRNApply(y, gnorm, x, sumSq, gamma, beta kernels.Tensor, s ker
 
 // GRNGELUBackward is GRNBackward of the GRN whose input was h (dh = the
 // gradient of h, not stored, overwriting da), then da = dh·GELU_erf'(a +
-// bias) and dbias [C] += Σ_{n,hw} da, summed (addColumnSums) before da is
+// bias) (bias the zero Tensor when a holds it) and dbias [C] += Σ_{n,hw} da, summed (addColumnSums) before da is
 // rounded to bf16 where it is a bf16 activation. dgamma and dbeta [C]
 // accumulate as in GRNBackward. Errors as for BiasGELUSumSq.
 func (b *Backend) GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnorm, gamma kernels.Tensor, s kernels.GRNShape) error {
@@ -75,7 +75,7 @@ func (b *Backend) GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnor
 	}
 	x := kernels.Shape{s.N, s.HW, s.C}
 	args := append(s.BackwardArgs(da, dgamma, dbeta, dy, h, gnorm, gamma),
-		kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}},
+		kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}, Optional: true},
 		kernels.Arg{Name: "dbias", T: dbias, Want: kernels.Shape{s.C}})
 	if err := b.checkArgs(op, args...); err != nil {
 		return err
@@ -94,20 +94,30 @@ func (b *Backend) GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnor
 	return nil
 }
 
-// biasGELU writes h[r,c] = GELU_erf(a[r,c] + bias[c]), the sum rounded to T
-// as the unfused bias add stores it.
+// biasGELU writes h[r,c] = GELU_erf(a[r,c] + bias[c]) (bias nil: a[r,c]),
+// the sum rounded to T as the unfused bias add stores it.
 func biasGELU[T Float](b *Backend, h, a, bias []T, C int) {
 	fast := isFloat32[T]()
-	bias = bias[:C]
 	b.parallelFor(len(a)/C, C*(1+geluCostOf(fast)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			hr, ar := h[r*C:(r+1)*C], a[r*C:(r+1)*C]
-			for c, v := range ar {
-				hr[c] = v + bias[c]
-			}
+			hr := h[r*C : (r+1)*C]
+			addBiasRow(hr, a[r*C:(r+1)*C], bias)
 			geluSlice(hr, hr, kernels.GELUErf, fast)
 		}
 	})
+}
+
+// addBiasRow writes dst[c] = a[c] + bias[c], or a copy of a when bias is
+// nil (the product already added it).
+func addBiasRow[T Float](dst, a, bias []T) {
+	if bias == nil {
+		copy(dst, a)
+		return
+	}
+	bias = bias[:len(a)]
+	for c, v := range a {
+		dst[c] = v + bias[c]
+	}
 }
 
 // hiddenSumSq writes ss[n,c] = Σ_hw x[n,hw,c]², summed by grnSumSq.
@@ -154,13 +164,10 @@ func grnGELUBackward[T Float](b *Backend, da, dbias, dgamma, dbeta, dy, h, a, bi
 	grnBackward(b, da, dgamma, dbeta, dy, h, gnorm, gamma, s)
 	C, rows := s.C, s.N*s.HW
 	fast := isFloat32[T]()
-	bias = bias[:C]
 	b.parallelFor(rows, C*(1+geluCostOf(fast)), func(lo, hi int) {
 		pre := make([]T, C)
 		for r := lo; r < hi; r++ {
-			for c, v := range a[r*C : (r+1)*C] {
-				pre[c] = v + bias[c]
-			}
+			addBiasRow(pre, a[r*C:(r+1)*C], bias)
 			geluGradSlice(da[r*C:(r+1)*C], da[r*C:(r+1)*C], pre, kernels.GELUErf, fast)
 		}
 	})

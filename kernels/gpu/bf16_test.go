@@ -326,11 +326,15 @@ func lnCheckPair16(p *pair, tc lnCase, fused, alias bool) {
 
 // TestBF16GRN checks GRN and its backward on bf16 activations against the
 // CPU emulation: HW = 1, odd C, more than one HW chunk, an all-zero sample
-// and a zero channel, a Atto-like width, in place and not. gnorm and the
-// parameter gradients are float32 (float32 tolerances); y and dx bf16.
+// and a zero channel, a Atto-like width, in place and not. C = 320, 24 and
+// 40 take the 8-channel statistics kernels (grn_sumsq_v8_bf16,
+// grn_bwd_sums_v8_bf16; TestBF16GRNMLPVector checks the choice), odd C the
+// scalar ones. gnorm and the parameter gradients are float32 (float32
+// tolerances); y and dx bf16.
 func TestBF16GRN(t *testing.T) {
 	p := newPair(t, 61)
-	cases := []grnCase{{2, 1, 37, []int{1}, []int{36}}, {2, 35, 3, nil, nil}, {3, 150, 37, []int{0}, nil}, {2, 25, 320, nil, []int{0, 7}}}
+	cases := []grnCase{{2, 1, 37, []int{1}, []int{36}}, {2, 35, 3, nil, nil}, {3, 150, 37, []int{0}, nil}, {2, 25, 320, nil, []int{0, 7}},
+		{3, 150, 24, []int{1}, []int{5}}, {2, 1, 40, nil, nil}}
 	for _, tc := range cases {
 		for _, alias := range []bool{false, true} {
 			t.Run(fmt.Sprintf("N%d_HW%d_C%d_alias%v", tc.N, tc.HW, tc.C, alias), func(t *testing.T) {

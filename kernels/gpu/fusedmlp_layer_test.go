@@ -10,8 +10,8 @@ import (
 	"github.com/nextconv/nextconv/layers"
 )
 
-// TestBF16FusedMLPLayer runs layers.FusedMLP (FC1 without its bias through
-// cuBLASLt, BiasGELUSumSq, GRNApply; backward GRNGELUBackward and FC1's
+// TestBF16FusedMLPLayer runs layers.FusedMLP (FC1 with its bf16 bias in
+// cuBLASLt's BIAS epilogue, BiasGELUSumSq without a bias, GRNApply; backward GRNGELUBackward and FC1's
 // product backward) in bf16 on the simulated CUDA backend and on the CPU
 // emulation from the same bf16 weights and inputs, over an odd hidden width
 // (13) and odd H·W (15): the output y, whose inputs already passed through

@@ -27,8 +27,9 @@ const grnThreads = 256
 //
 // and writes g to gnorm [N, C] for GRNBackward. gamma and beta are [C]; an
 // all-zero sample gives y = beta + x; y may alias x. Three launches
-// (kernels/src/grn.cu): chunked sums of squares over HW (grn_sumsq_f32),
-// the per-sample norms and scales (grn_coef_f32), and the elementwise
+// (kernels/src/grn.cu): chunked sums of squares over HW (grn_sumsq_f32;
+// for bf16 x grn_sumsq_bf16, or grn_sumsq_v8_bf16 as grnStats picks), the
+// per-sample norms and scales (grn_coef_f32), and the elementwise
 // y = x·(1 + gamma·Nx) + beta (grn_apply_f32); sums are float32 in a fixed
 // order. It returns an error wrapping kernels.ErrShape for an invalid s, a
 // missing or mis-sized tensor or N above 65,535, kernels.ErrDType for host
@@ -51,7 +52,8 @@ func (b *Backend) GRN(y, gnorm, x, gamma, beta kernels.Tensor, s kernels.GRNShap
 	}
 	defer freeCoef()
 	hw, C := int32(s.HW), int32(s.C)
-	if err := b.launch(kernelFor("grn_sumsq", dt), grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(part).
+	name, grid, block := grnStats("grn_sumsq", dt, s, chunks, x)
+	if err := b.launch(name, grid, block, 0, b.args().Ptr(part).
 		Ptr(ptr(x)).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
 		return err
 	}
@@ -132,7 +134,8 @@ func (b *Backend) grnBackwardCoef(op string, dt kernels.DType, s kernels.GRNShap
 	}
 	t.coef, t.share = t.part+off(nPart), t.part+off(nPart+nCoef)
 	hw, C := int32(s.HW), int32(s.C)
-	err = b.launch(kernelFor("grn_bwd_sums", dt), grnStatsGrid(s, t.chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(t.part).
+	name, grid, block := grnStats("grn_bwd_sums", dt, s, t.chunks, dy, x)
+	err = b.launch(name, grid, block, 0, b.args().Ptr(t.part).
 		Ptr(ptr(dy)).Ptr(ptr(x)).Int32(hw).Int32(C).Int32(int32(grnChunk)))
 	if err == nil {
 		err = b.launch("grn_bwd_coef_f32", dim1(s.N), dim1(grnThreads), 0, b.args().Ptr(t.coef).Ptr(t.share).
@@ -145,10 +148,34 @@ func (b *Backend) grnBackwardCoef(op string, dt kernels.DType, s kernels.GRNShap
 	return t, nil
 }
 
-// grnStatsGrid is the grid of the GRN statistics kernels: channel tiles of
-// 32, HW chunks, samples.
-func grnStatsGrid(s kernels.GRNShape, chunks int) cuda.Dim3 {
-	return cuda.Dim3{X: blocks(s.C, 32), Y: chunks, Z: s.N}
+// statsVX is blockDim.x of the 8-channel statistics kernels (STATS_VX in
+// kernels/src/reduce.cuh): 64 channels a block.
+const statsVX = 8
+
+// grnStats returns the kernel, grid and block of the chunked statistics
+// kernel name ("grn_sumsq", "grn_bwd_sums", "mlp_fwd", "mlp_bwd") over
+// chunks HW chunks of s, for activations acts of dtype dt. For bf16 with C
+// a multiple of 8 and every one of acts starting 16-byte aligned it is
+// name_v8_bf16 (8 channels a thread, 16-byte loads; block (8, 8), grid
+// (ceil(C/64), chunks, N)), bit-identical to the scalar kernel; otherwise
+// name_f32 or name_bf16 (one channel a thread; block (32, 8), grid
+// (ceil(C/32), chunks, N)).
+func grnStats(name string, dt kernels.DType, s kernels.GRNShape, chunks int, acts ...kernels.Tensor) (string, cuda.Dim3, cuda.Dim3) {
+	if dt == kernels.BFloat16 && s.C%8 == 0 && aligned16(acts...) {
+		return name + "_v8_bf16", cuda.Dim3{X: blocks(s.C, 8*statsVX), Y: chunks, Z: s.N}, cuda.Dim3{X: statsVX, Y: 8, Z: 1}
+	}
+	return kernelFor(name, dt), cuda.Dim3{X: blocks(s.C, 32), Y: chunks, Z: s.N}, cuda.Dim3{X: 32, Y: 8, Z: 1}
+}
+
+// aligned16 reports whether every tensor of ts starts at a 16-byte aligned
+// device address.
+func aligned16(ts ...kernels.Tensor) bool {
+	for _, t := range ts {
+		if ptr(t)%16 != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // grnCheck validates s, including the limits of the kernels' grids (N and

@@ -10,7 +10,7 @@ import (
 var _ kernels.MLPOps = (*Backend)(nil)
 
 // BiasGELUSumSq writes h = GELU_erf(a + bias) for a and h [N, HW, C] (h
-// must not alias a) and bias [C], and sumSq [N, C] = Σ_hw h², in one pass
+// must not alias a) and bias [C] (the zero Tensor: a holds it), and sumSq [N, C] = Σ_hw h², in one pass
 // over the hidden tensor (mlp_fwd_f32 in kernels/src/mlp.cu, which also
 // forms the chunk sums of squares grn_sumsq_f32 would), then
 // mlp_sum_chunks_f32 adds the chunk sums in order when HW spans more than
@@ -20,12 +20,15 @@ var _ kernels.MLPOps = (*Backend)(nil)
 // kernels.ErrShape for an invalid s, a mis-sized tensor or a grid over the
 // CUDA limits, kernels.ErrDType for a host tensor or activations of mixed
 // dtypes, or the driver's error. Activations (a, h) are float32 or bf16
-// (mlp_fwd_bf16: h rounded once, its sums squaring the stored h).
+// (mlp_fwd_bf16: h rounded once, its sums squaring the stored h;
+// mlp_fwd_v8_bf16, 8 channels a thread with 16-byte accesses and the same
+// bits, when C is a multiple of 8 and a and h are 16-byte aligned, see
+// grnStats).
 func (b *Backend) BiasGELUSumSq(h, sumSq, a, bias kernels.Tensor, s kernels.GRNShape) error {
 	const op = "gpu bias gelu sumsq"
 	x := kernels.Shape{s.N, s.HW, s.C}
 	dt, err := grnCheck(op, s, kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "h", T: h, Want: x},
-		kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}}, kernels.Arg{Name: "sumSq", T: sumSq, Want: kernels.Shape{s.N, s.C}})
+		kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}, Optional: true}, kernels.Arg{Name: "sumSq", T: sumSq, Want: kernels.Shape{s.N, s.C}})
 	if err != nil {
 		return err
 	}
@@ -40,7 +43,8 @@ func (b *Backend) BiasGELUSumSq(h, sumSq, a, bias kernels.Tensor, s kernels.GRNS
 		part = p
 	}
 	hw, C := int32(s.HW), int32(s.C)
-	if err := b.launch(kernelFor("mlp_fwd", dt), grnStatsGrid(s, chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}, 0, b.args().Ptr(ptr(h)).Ptr(part).
+	name, grid, block := grnStats("mlp_fwd", dt, s, chunks, h, a)
+	if err := b.launch(name, grid, block, 0, b.args().Ptr(ptr(h)).Ptr(part).
 		Ptr(ptr(a)).Ptr(ptr(bias)).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
 		return err
 	}
@@ -91,7 +95,7 @@ func (b *Backend) GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnor
 	const op = "gpu grn gelu backward"
 	x := kernels.Shape{s.N, s.HW, s.C}
 	args := append(s.BackwardArgs(da, dgamma, dbeta, dy, h, gnorm, gamma),
-		kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}},
+		kernels.Arg{Name: "a", T: a, Want: x}, kernels.Arg{Name: "bias", T: bias, Want: kernels.Shape{s.C}, Optional: true},
 		kernels.Arg{Name: "dbias", T: dbias, Want: kernels.Shape{s.C}})
 	dt, err := grnCheck(op, s, args...)
 	if err != nil {
@@ -106,10 +110,10 @@ func (b *Backend) GRNGELUBackward(da, dbias, dgamma, dbeta, dy, h, a, bias, gnor
 	}
 	defer t.free()
 	hw, C := int32(s.HW), int32(s.C)
-	grid, block := grnStatsGrid(s, t.chunks), cuda.Dim3{X: 32, Y: 8, Z: 1}
+	name, grid, block := grnStats("mlp_bwd", dt, s, t.chunks, da, dy, h, a)
 	// The chunk sums of dy·h are spent: their first N·chunks·C floats take
 	// the bias gradient's chunk sums.
-	if err := b.launch(kernelFor("mlp_bwd", dt), grid, block, 0, b.args().Ptr(ptr(da)).Ptr(t.part).Ptr(ptr(dy)).Ptr(ptr(h)).
+	if err := b.launch(name, grid, block, 0, b.args().Ptr(ptr(da)).Ptr(t.part).Ptr(ptr(dy)).Ptr(ptr(h)).
 		Ptr(ptr(a)).Ptr(ptr(bias)).Ptr(t.coef).Int32(hw).Int32(C).Int32(int32(grnChunk))); err != nil {
 		return err
 	}

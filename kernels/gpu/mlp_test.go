@@ -113,16 +113,24 @@ func TestMLPErrors(t *testing.T) {
 // (same16), the float32 outputs with GRN's tolerances, except sumSq,
 // which sums the squares of the stored h: one ulp of h moves h² by up to
 // 2^-7 relative, so with HW = 1 sumSq is compared at rtol 1e-2. GRNApply
-// and the backward get the CPU's h, sumSq and gnorm on both sides.
+// and the backward get the CPU's h, sumSq and gnorm on both sides. The
+// odd cases pass no bias, as layers.FusedMLP does in BF16 precision (fc1's
+// product adds it), the even ones a float32 bias. C = 320, 24 and 40 take
+// the 8-channel kernels (mlp_fwd_v8_bf16, mlp_bwd_v8_bf16,
+// grn_bwd_sums_v8_bf16), odd C the scalar ones.
 func TestBF16MLPFused(t *testing.T) {
 	p := newPair(t, 62)
-	for _, tc := range []grnCase{{2, 1, 37, nil, nil}, {2, 35, 3, nil, nil}, {3, 150, 37, nil, nil}, {2, 25, 320, nil, nil}} {
-		t.Run(fmt.Sprintf("N%d_HW%d_C%d", tc.N, tc.HW, tc.C), func(t *testing.T) {
+	for i, tc := range []grnCase{{2, 1, 37, nil, nil}, {2, 35, 3, nil, nil}, {3, 150, 37, nil, nil}, {2, 25, 320, nil, nil},
+		{3, 150, 24, nil, nil}, {3, 150, 24, nil, nil}, {2, 1, 40, nil, nil}, {2, 1, 40, nil, nil}} {
+		t.Run(fmt.Sprintf("N%d_HW%d_C%d_bias%t", tc.N, tc.HW, tc.C, i%2 == 0), func(t *testing.T) {
 			p.t = t
 			s := kernels.GRNShape{N: tc.N, HW: tc.HW, C: tc.C, Eps: 1e-6}
 			xs, c, nc := kernels.Shape{tc.N, tc.HW, tc.C}, kernels.Shape{tc.C}, kernels.Shape{tc.N, tc.C}
 			ac, ag := p.in16(xs, 2)
-			bc, bg := p.in(c, 0.5)
+			var bc, bg kernels.Tensor
+			if i%2 == 0 {
+				bc, bg = p.in(c, 0.5)
+			}
 			hc, hg := p.out16(xs)
 			sc, sg := p.out(nc)
 			p.ok(p.cpu.BiasGELUSumSq(hc, sc, ac, bc, s))

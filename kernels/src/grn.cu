@@ -11,7 +11,10 @@
 // per-(n, c) coefficients, and one streaming apply pass. Threads run along
 // C, the contiguous NHWC axis, so every warp access is a coalesced run of
 // 32 channels. All sums are formed in a fixed order: results do not depend
-// on scheduling, and there are no atomics.
+// on scheduling, and there are no atomics. On bf16 activations the apply
+// passes take 8 elements a thread, and the statistics passes have _v8_bf16
+// variants (at the end of the file) that take 8 channels a thread with
+// 16-byte loads, adding in the same order as the scalar ones.
 #include "bf16.cuh"
 #include "reduce.cuh"
 
@@ -292,4 +295,59 @@ extern "C" __global__ void __launch_bounds__(GRN_THREADS)
                        int HW, int C) {
 	const float* cf = coef + (size_t)blockIdx.y * 2 * C;
 	grn_map8(dx, dy, x, HW, C, [cf, C](float d, float v, int c) { return d * cf[c] + v * cf[C + c]; });
+}
+
+// grn_sumsq_v8_bf16 and grn_bwd_sums_v8_bf16 are grn_sumsq_bf16 and
+// grn_bwd_sums_bf16 with 8 consecutive channels a thread, read with one
+// 16-byte load a row and tensor (ld8). The host launches them when C is a
+// multiple of 8 and the activations start 16-byte aligned (then every row
+// of every sample is), the scalar kernels otherwise. Each channel's values
+// are added in the scalar kernels' order (rows k·chunk + j, + 8, ...; then
+// the 8 row sums in row order, rows_sum8), so the chunk sums, and every
+// result computed from them, are bit-identical to the scalar kernels'.
+//
+// Launch: block (STATS_VX, 8), grid (ceil(C/(8·STATS_VX)), ceil(HW/chunk), N).
+// Thread (i, j) of block (cx, k, n) takes channels [8·(STATS_VX·cx + i),
+// + 8); a warp reads 4 rows of 128 contiguous bytes. Traffic as the scalar
+// kernels.
+extern "C" __global__ void __launch_bounds__(STATS_VX * GRN_ROWS)
+    grn_sumsq_v8_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ x, int HW, int C, int chunk) {
+	__shared__ float sums[GRN_ROWS][8][STATS_VX];
+	const stats8 t = stats8_at(HW, C, chunk);
+	float s[8] = {};
+	if (t.c < C) {
+		for (int h = t.r0; h < t.r1; h += GRN_ROWS) {
+			float v[8];
+			ld8(x, t.base + (size_t)h * C, v);
+#pragma unroll
+			for (int q = 0; q < 8; q++) {
+				s[q] += v[q] * v[q];
+			}
+		}
+	}
+	rows_sum8(part + t.part * C + t.c, s, sums, t.c < C);
+}
+
+extern "C" __global__ void __launch_bounds__(STATS_VX * GRN_ROWS)
+    grn_bwd_sums_v8_bf16(float* __restrict__ part, const __nv_bfloat16* __restrict__ dy,
+                         const __nv_bfloat16* __restrict__ x, int HW, int C, int chunk) {
+	__shared__ float sums[2][GRN_ROWS][8][STATS_VX];
+	const stats8 t = stats8_at(HW, C, chunk);
+	float sdx[8] = {};
+	float sd[8] = {};
+	if (t.c < C) {
+		for (int h = t.r0; h < t.r1; h += GRN_ROWS) {
+			float d[8], v[8];
+			ld8(dy, t.base + (size_t)h * C, d);
+			ld8(x, t.base + (size_t)h * C, v);
+#pragma unroll
+			for (int q = 0; q < 8; q++) {
+				sdx[q] += d[q] * v[q];
+				sd[q] += d[q];
+			}
+		}
+	}
+	float* p = part + t.part * 2 * C + t.c;
+	rows_sum8(p, sdx, sums[0], t.c < C);
+	rows_sum8(p + C, sd, sums[1], t.c < C);
 }

@@ -70,6 +70,57 @@ static __device__ __forceinline__ float rows_sum(float s, float (&sums)[ROWS][32
 	return t;
 }
 
+#define STATS_VX 8 // blockDim.x of the 8-channel statistics kernels (64 channels a block)
+
+// stats8 is what thread (i, j) of block (cx, k, n) of a chunked 8-channel
+// statistics kernel over [N, HW, C] (block (STATS_VX, ROWS), grid
+// (ceil(C/(8·STATS_VX)), chunks, N)) works on: its first channel c =
+// 8·(STATS_VX·cx + i) (it owns c to c + 7 if c < C), its rows r0 =
+// k·chunk + j, r0 + ROWS, ... below r1 = min((k + 1)·chunk, HW), base, the
+// offset of element (n, 0, c), and part = n·chunks + k, the row of its
+// chunk sums; stats8_at returns the calling thread's.
+struct stats8 {
+	int c, r0, r1;
+	size_t base, part;
+};
+
+static __device__ __forceinline__ stats8 stats8_at(int HW, int C, int chunk) {
+	stats8 t;
+	t.c = 8 * (blockIdx.x * STATS_VX + threadIdx.x);
+	t.r0 = (int)blockIdx.y * chunk + (int)threadIdx.y;
+	t.r1 = min((int)(blockIdx.y + 1) * chunk, HW);
+	t.base = (size_t)blockIdx.z * HW * C + t.c;
+	t.part = (size_t)blockIdx.z * gridDim.y + blockIdx.y;
+	return t;
+}
+
+// rows_sum8 is rows_sum for threads that own 8 channels each (the 16-byte
+// vector statistics kernels), storing the sums: the threads of row 0 of a
+// (X, ROWS) block for which own is true write p[q] = the sum of s[q] over
+// the block's ROWS rows in column threadIdx.x, q < 8, added in row order,
+// so every channel gets the bits rows_sum gives it. sums is shared memory
+// laid out [row][q][column], so the 8 stores of a warp are each
+// conflict-free, and the caller does not touch it again before a barrier.
+// Every thread of the block must call it.
+template <int ROWS, int X>
+static __device__ __forceinline__ void rows_sum8(float* p, const float (&s)[8], float (&sums)[ROWS][8][X], bool own) {
+#pragma unroll
+	for (int q = 0; q < 8; q++) {
+		sums[threadIdx.y][q][threadIdx.x] = s[q];
+	}
+	__syncthreads();
+	if (threadIdx.y == 0 && own) {
+#pragma unroll
+		for (int q = 0; q < 8; q++) {
+			float t = 0.0f;
+			for (int j = 0; j < ROWS; j++) {
+				t += sums[j][q][threadIdx.x];
+			}
+			p[q] = t;
+		}
+	}
+}
+
 // strided_sum returns Σ_{k < count} p[k·stride], added in order k = 0, 1,
 // ...: the chunk sums of one channel that rows_sum wrote (stride C, or 2·C
 // for interleaved pairs), or one channel's per-sample shares.

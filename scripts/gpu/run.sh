@@ -84,7 +84,7 @@ SAN_SIZE_racecheck=112
 # enough for a CI machine; the same script paths are exercised.
 if [ "$BACKEND" = cuda ]; then
 	: "${MODELS:=atto tiny}" "${PRECISIONS:=bf16 fp32 tf32}" "${TORCH_PRECISIONS:=bf16 fp32 tf32}"
-	: "${KERNEL_TESTS:=.}" "${KERNEL_BENCH:=^Benchmark(DWConv|DWConvBackward|LayerNorm|LayerNormBackward|GELU|GELUBackward|GRN|GRNBackward|Linear|LinearBackward|Conv2D|Conv2DBackward|Add)/(N32|[0-9]+x|erf_N32|\[32_)}"
+	: "${KERNEL_TESTS:=.}" "${KERNEL_BENCH:=^Benchmark(DWConv|DWConvBackward|LayerNorm|LayerNormBackward|GELU|GELUBackward|GRN|GRNBackward|BF16MLPForward|BF16MLPBackward|Linear|LinearBackward|Conv2D|Conv2DBackward|Add)/(N32|[0-9]+x|erf_N32|\[32_)}"
 	SHAPE="-size 224 -batch 128"
 	BENCH_STEPS="-steps 20 -warmup 5"
 	REPEATS=3

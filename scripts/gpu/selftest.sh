@@ -4,6 +4,8 @@
 # ldd that the cuda binaries link libcuda and no cuBLAS, runs run.sh from the
 # unpacked bundle on the simulator (--backend cudasim) and checks that its
 # results.json and report.md hold every step and a measured training step.
+# The PyTorch side, which needs a CUDA device there, gets a CPU dry run of
+# torch_gpu_step.py here, so that a GPU session does not find its bugs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TMP=$(mktemp -d)
@@ -50,3 +52,11 @@ for s in ("| train bench atto fp32 | PASS |", "| nextconv | convnextv2_atto |", 
 print("selftest: run.sh --backend cudasim passed; %d steps, train %.0f ms/step on the simulator"
       % (len(r["steps"]), r["train"][0]["step_ms"]))
 PY
+
+/usr/bin/python3 scripts/gpu/torch_gpu_step.py --device cpu --variant atto --size 32 --batch 2 \
+	--steps 1 --warmup 1 --precision fp32 --channels-last | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+if not (r["impl"] == "pytorch" and r["step_ms"] > 0 and r["layout"] == "channels_last"):
+    sys.exit("selftest: torch_gpu_step.py dry run printed %s" % r)
+print("selftest: torch_gpu_step.py dry run on the CPU: %.0f ms/step" % r["step_ms"])'

@@ -19,6 +19,12 @@ Options choose how PyTorch runs it:
                            (weights and AdamW stay float32)
   --channels-last          model and input in channels_last memory format
                            (NHWC, nextconv's layout)
+  --device cuda|cpu        cpu is a dry run for machines without a GPU
+                           (scripts/gpu/selftest.sh): the same step under CPU
+                           autocast, to prove the script runs; its times mean
+                           nothing (PyTorch 1.13's CPU autocast leaves
+                           layer_norm out, so a bf16 dry run fails there;
+                           the self-test dry-runs fp32)
 Prints one JSON object.
 
 Usage: python3 scripts/gpu/torch_gpu_step.py --variant atto --size 224 --batch 128 \
@@ -50,8 +56,10 @@ def main():
     p.add_argument("--mode", default="eager", choices=["eager", "compile"])
     p.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     a = p.parse_args()
-    if not torch.cuda.is_available():
+    cuda = a.device == "cuda"
+    if cuda and not torch.cuda.is_available():
         sys.exit("torch_gpu_step.py: this PyTorch has no usable CUDA device")
 
     tf32 = a.precision == "tf32"
@@ -59,7 +67,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    dev = torch.device("cuda")
+    dev = torch.device(a.device)
     depths, dims = VARIANTS[a.variant]
     model = convnextv2(depths, dims, a.in_chans, a.classes, a.stem).to(dev)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
@@ -80,32 +88,35 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+        with torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
             loss = F.cross_entropy(run(x), y, label_smoothing=0.1)
         loss.backward()
         opt.step()
 
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     t0 = time.perf_counter()
     for _ in range(a.warmup):
         step()
-    torch.cuda.synchronize()
+    sync()
     warm_s = time.perf_counter() - t0
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    if cuda:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
     t0 = time.perf_counter()
-    start.record()
     for _ in range(a.steps):
         step()
-    end.record()
-    torch.cuda.synchronize()
+    if cuda:
+        end.record()
+    sync()
     wall_ms = (time.perf_counter() - t0) * 1e3 / a.steps
-    gpu_ms = start.elapsed_time(end) / a.steps
+    gpu_ms = start.elapsed_time(end) / a.steps if cuda else None
     print(json.dumps({
-        "impl": "pytorch", "torch": torch.__version__, "gpu": torch.cuda.get_device_name(),
+        "impl": "pytorch", "torch": torch.__version__, "gpu": torch.cuda.get_device_name() if cuda else "none (cpu dry run)",
         "model": "convnextv2_" + a.variant, "mode": a.mode, "precision": a.precision,
         "layout": "channels_last" if a.channels_last else "NCHW", "fused_adamw": fused,
         "batch": a.batch, "size": a.size, "steps": a.steps, "warmup_s": warm_s,
         "step_ms": wall_ms, "gpu_step_ms": gpu_ms, "img_per_s": a.batch / (wall_ms / 1e3),
-        "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
     }))
 
 

@@ -12,7 +12,7 @@
 CUDASIM_SOURCE("simtest", "kernels/src/compat.cuh", "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7")
 CUDASIM_SOURCE("simtest", "kernels/src/bf16.cuh", "e920779c0946bb2540d6ad1d9e4567ad21f1f41dc1d01de17169c8e4e4c8d00e")
 CUDASIM_SOURCE("simtest", "kernels/src/gelu.cuh", "35e7806a0a90a88a5da666e68c0ebb9462ee23a4a2b256622a957d352b0382c6")
-CUDASIM_SOURCE("simtest", "kernels/src/reduce.cuh", "f28ff3a80eec633fefdac00d8f39ed1f89d49914b4c317f3c5d8b41ecfefd3a8")
+CUDASIM_SOURCE("simtest", "kernels/src/reduce.cuh", "812a38e80f892eae4fac65deb10afa7b89582e4c25c9fd5b47299497090ca5a2")
 CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim.h", "0be93628dafcfc59dad817a56522dd173a84ad8b87e44e469d8964685d104b93")
 CUDASIM_SOURCE("simtest", "cuda/sim/cuda_sim_runtime.h", "1473bcc1bf6048a1844e3545b59f6b373f3636bf5897e1895e1d046c9891ed5e")
 
