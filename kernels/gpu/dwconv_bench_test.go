@@ -3,7 +3,6 @@ package gpu
 import (
 	"testing"
 
-	"github.com/nextconv/nextconv/internal/testutil"
 	"github.com/nextconv/nextconv/kernels"
 )
 
@@ -73,7 +72,7 @@ func BenchmarkDWConvBF16(b *testing.B) {
 			b.Run(st.String()+"/fwd_"+path.name, func(b *testing.B) {
 				h := newBench(b)
 				h.simLimit(simSeconds(s.MACs(), vecBlocks), convSimSeconds, "estimated seconds")
-				x, y := h.rand16(s.XShape(), path.off), h.rand16(s.YShape(), path.off)
+				x, y := h.rand16(s.XShape(), 1, path.off), h.rand16(s.YShape(), 1, path.off)
 				w, bias := h.rand(s.WShape(), 1), h.rand(kernels.Shape{s.C}, 1)
 				bytes := 2*int64(x.Len()+y.Len()) + 4*int64(w.Len()+bias.Len())
 				h.runGFLOPs(bytes, 2*s.MACs(), func() error { return h.g.DWConv(y, x, w, bias, s) })
@@ -81,29 +80,11 @@ func BenchmarkDWConvBF16(b *testing.B) {
 			b.Run(st.String()+"/bwd_"+path.name, func(b *testing.B) {
 				h := newBench(b)
 				h.simLimit(simSeconds(2*s.MACs(), vecBlocks+dwBarrierBlocks(s)), convSimSeconds, "estimated seconds")
-				x, dy, dx := h.rand16(s.XShape(), path.off), h.rand16(s.YShape(), path.off), h.rand16(s.XShape(), path.off)
+				x, dy, dx := h.rand16(s.XShape(), 1, path.off), h.rand16(s.YShape(), 1, path.off), h.rand16(s.XShape(), 1, path.off)
 				w, dw, db := h.rand(s.WShape(), 1), h.rand(s.WShape(), 1), h.rand(kernels.Shape{s.C}, 1)
 				bytes := 2 * int64(x.Len()+dy.Len()+dx.Len())
 				h.runGFLOPs(bytes, 4*s.MACs(), func() error { return h.g.DWConvBackward(dx, dw, db, dy, x, w, s) })
 			})
 		}
 	}
-}
-
-// rand16 returns a bf16 device tensor of shape s with values drawn
-// uniformly from [−1, 1), a view that starts off elements into its
-// allocation (off = 1 breaks the 16-byte alignment).
-func (h *bench) rand16(s kernels.Shape, off int) kernels.Tensor {
-	h.b.Helper()
-	t, err := h.g.AllocDType(kernels.Shape{off + s.Len()}, kernels.BFloat16)
-	if err == nil {
-		err = h.g.Upload(t, testutil.Rand(h.rng, t.Len(), 1))
-	}
-	if err == nil {
-		t, err = t.View(off, s)
-	}
-	if err != nil {
-		h.b.Fatal(err)
-	}
-	return t
 }
