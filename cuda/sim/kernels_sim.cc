@@ -87,7 +87,7 @@ CUDASIM_REGISTER(cross_entropy_bwd_bf16, "dlogits", "prob", "target", "scale", "
 }  // namespace cudasim_src_crossentropy
 
 // kernels/src/dwconv.cu
-CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "43d7c873df750e0578d1e113e92e98253122f14d5c77093bad39fb6db1ef0eb1")
+CUDASIM_SOURCE("kernels", "kernels/src/dwconv.cu", "bc320781133a7d2ecf169c451a9c598aa6597dc4e35e3aaef65de4fdfad95ec5")
 namespace cudasim_src_dwconv {
 #include "../../kernels/src/dwconv.cu"
 CUDASIM_REGISTER(dwconv_wt_f32, "wt", "w", "C", "KK")

@@ -194,7 +194,7 @@ var Sources = map[string]string{
 	"kernels/src/compat.cuh":      "07329e9c6d3bfbd0484894d8c00f871578cfcbcbb3c3125f37feabcf84945be7",
 	"kernels/src/convert.cu":      "2233cd1a18a5eb052ed59530f106d56e4f1eeb3b3412cf2546c641b9c4c314fe",
 	"kernels/src/crossentropy.cu": "9fc4efcf5c0460cda1caa9edf2dc4801b98bc5ef934b0378698e75e071eb75cc",
-	"kernels/src/dwconv.cu":       "43d7c873df750e0578d1e113e92e98253122f14d5c77093bad39fb6db1ef0eb1",
+	"kernels/src/dwconv.cu":       "bc320781133a7d2ecf169c451a9c598aa6597dc4e35e3aaef65de4fdfad95ec5",
 	"kernels/src/elementwise.cu":  "875327fd41e975793c2a8f7a38769d6affd7e9e622bfb0c6579061c5b041d62e",
 	"kernels/src/fakequant.cu":    "775b3aecf1a96a74299f8c56c39b1b34a3ada4162fd82606331147268e1f4855",
 	"kernels/src/fcmae.cu":        "1b644ccef7aa6af07009a39a5d3aef84c09fc867e60707b9d2f0c20ff23cc60c",

@@ -62,7 +62,7 @@
 //   - Forward and input gradient: a block of 128 threads is 8 channels ×
 //     4×4 tiles (16×16 pixels); it stages its whole window once, skewed
 //     by one pixel every tile step so that the 4 tiles of a warp read
-//     different banks (DWWin). Static shared memory: at most 26.8 KB
+//     different banks (DWWin). Static shared memory: at most 26,832 B
 //     (forward, K = 9, S = 2: 39 × 43 pixels of 16 bytes), so no opt-in.
 //     The window is read from DRAM about once per block; its halo (at
 //     K = 7, S = 1, 22² pixels for 16² outputs) is served by L2. Edge
@@ -73,7 +73,8 @@
 //     so the block streams its TY windows one row at a time (2 barriers a
 //     row; each thread's loads of a row are worked out once per tile
 //     group) and stages the TY dy tiles: 2·TY·CT·(17 + RP) bytes, at most
-//     15.9 KB, in the dynamic buffer that the block sums reuse.
+//     15,360 B (K = 7, S = 2, 256 threads), in the dynamic buffer
+//     that the block sums reuse.
 //   - Stores stay per thread, 2 bytes: a warp store writes 8 channels of
 //     4 pixels, 4 runs of 16 contiguous bytes, the same 16-byte pieces a
 //     staged uint4 store of the block's 8 channels would write. Staging
@@ -526,13 +527,13 @@ struct DWWin {
 	static constexpr int WR = WR_, pitch = WR + (WR - 1) / D, size = WR * pitch;
 };
 // DWFwdWin: the forward's window over x, (DW_VB·DW_T − 1)·S + K pixels a
-// side, tiles every DW_T·S columns (at most 39 × 43 pixels, 26.8 KB, at
+// side, tiles every DW_T·S columns (at most 39 × 43 pixels, 26,832 B, at
 // K = 9, S = 2).
 template <int K, int S>
 struct DWFwdWin : DWWin<(DW_VB * DW_T - 1) * S + K, DW_T * S> {};
 // DWBwdWin: the input gradient's window over dy, (DW_VB − 1)·DW_T/S rows
 // plus the ⌊(DW_T−1+P)/S⌋ + ⌊P/S⌋ + 1 of one tile (dw_bwd_input_tile),
-// tiles every DW_T/S columns (at most 24 × 29 pixels, 11 KB, at K = 9,
+// tiles every DW_T/S columns (at most 24 × 29 pixels, 11,136 B, at K = 9,
 // S = 1).
 template <int K, int S>
 struct DWBwdWin : DWWin<(DW_VB - 1) * (DW_T / S) + (DW_T - 1 + K / 2) / S + (K / 2) / S + 1, DW_T / S> {};
@@ -723,7 +724,7 @@ __device__ __forceinline__ void dw_stage_dy(__nv_bfloat16* gbuf, const __nv_bflo
 // group of TY tiles the block stages their dy tiles (dw_stage_dy) and
 // streams their x windows row by row (DWRows) through the dynamic shared
 // memory that dw_reduce_part later reuses as red: 2·TY·CT·(DW_GP + RP)
-// bytes, at most 15.9 KB. A thread past the last tile skips every window
+// bytes, at most 15,360 B. A thread past the last tile skips every window
 // row (its tile row is set above the image) and its bias sum.
 template <int K, int S>
 __device__ __forceinline__ void dw_bwd_weight_vec(float* red, float* __restrict__ part, const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x, int N, int H, int W, int C, int OH, int OW, int tiles_per_thread) {
@@ -948,7 +949,7 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_bwd_weight_k9_bf16(floa
 // 16-byte-aligned x and y (dy and dx). Launch: blockDim.x = 128
 // (DW_VTHREADS), gridDim.x = N·⌈tilesH/4⌉·⌈tilesW/4⌉·C/8 with tilesH ×
 // tilesW the 4×4 tiles of y (forward) or of dx (input gradient); static
-// shared memory DW_VSMEM (at most 26.8 KB, forward K = 9).
+// shared memory DW_VSMEM (at most 26,832 B, forward K = 9).
 //
 // dwconv_bwd_weight_k{3,5,7,9}_vec_bf16 take the arguments of
 // dwconv_bwd_weight_k*_bf16 and its launch, except that CT must be a
