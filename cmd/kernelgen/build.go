@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"go/format"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +51,8 @@ var Gencode = []string{
 // (dwconv_bwd_weight_k9_f32 came out in one of two forms from run to run).
 // A unit in a fresh temporary directory and a new PID made every build
 // differ, so -check could never pass. Giving both the same names on every
-// run and machine makes the fatbin a function of the sources and nvcc alone.
+// run and machine, and nvcc the same build directory and environment
+// (runNVCC), makes the fatbin a function of the sources and nvcc alone.
 const (
 	UnitName = "kernels.cu"
 	stubName = "kernels.fatbin.c"
@@ -243,34 +247,84 @@ func parseSymbols(out string) (ptx map[string]bool, entries map[string][]string)
 }
 
 // runNVCC compiles p's translation unit with args (output flags included)
-// from the module root and returns nvcc's combined output.
-func runNVCC(p *plan, nvcc string, args []string) (string, error) {
-	tmp, err := os.MkdirTemp("", "kernelgen-")
+// and returns nvcc's combined output. nvcc runs in a fresh build directory
+// (buildDir) that holds the unit and a copy of p's sources at p.srcRel, with
+// an environment of its own (PATH to nvcc's directory and /usr/bin:/bin,
+// LC_ALL=C, TMPDIR and HOME in the build directory); a relative output path
+// in args lands there, and collect, when not nil, reads the outputs before
+// the directory is removed.
+//
+// cicc's code for the largest unrolled kernels (the K = 9 depthwise weight
+// gradients) depends on its heap layout, which the lengths of the strings
+// it holds shift: with nvcc run in the checkout, a clone elsewhere built
+// other PTX for dwconv_bwd_weight_k9_bf16 than the committed fatbin, and
+// before that a temporary name of varying length or address-space
+// randomisation did the same between two builds. So the build sees the
+// same paths of the same lengths and the same environment on every run and
+// machine, and runs with randomisation off (util-linux setarch -R).
+func runNVCC(p *plan, nvcc string, args []string, collect func(dir string) error) (string, error) {
+	dir, err := buildDir()
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
-	unit := filepath.Join(tmp, UnitName)
-	if err := os.WriteFile(unit, []byte(p.umbrella), 0o644); err != nil {
+	defer os.RemoveAll(dir)
+	if err := copySources(filepath.Join(p.root, filepath.FromSlash(p.srcRel)), filepath.Join(dir, filepath.FromSlash(p.srcRel))); err != nil {
 		return "", err
 	}
-	argv := append([]string{nvcc}, append(args, unit)...)
+	if err := os.WriteFile(filepath.Join(dir, UnitName), []byte(p.umbrella), 0o644); err != nil {
+		return "", err
+	}
+	argv := append([]string{nvcc}, append(args, UnitName)...)
 	if setarch, err := exec.LookPath("setarch"); err == nil {
-		// Address-space layout randomisation off (util-linux setarch -R):
-		// cicc's output for the largest unrolled kernels (the K = 9
-		// depthwise weight gradients) depends on where its heap lands,
-		// so with ASLR two builds of the same sources differed and
-		// -check failed at random.
 		argv = append([]string{setarch, "-R"}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = p.root
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + filepath.Dir(nvcc) + ":/usr/bin:/bin", "LC_ALL=C", "TMPDIR=" + dir, "HOME=" + dir}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("%s %s: %v\n%s", nvcc, strings.Join(args, " "), err, out)
 	}
-	return string(out), nil
+	if collect != nil {
+		err = collect(dir)
+	}
+	return string(out), err
+}
+
+// buildDir makes a new directory for one nvcc run whose path has the same
+// length on every run: /tmp/kernelgen-XXXXXXXX, eight hex digits.
+func buildDir() (string, error) {
+	for {
+		dir := fmt.Sprintf("/tmp/kernelgen-%08x", rand.Uint32())
+		if err := os.Mkdir(dir, 0o755); !errors.Is(err, fs.ErrExist) {
+			return dir, err
+		}
+	}
+}
+
+// copySources copies the regular files of src (the kernel sources and
+// headers) into dst, creating it.
+func copySources(src, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // build compiles the fatbin into dir and returns the manifest's text.
@@ -285,7 +339,14 @@ func build(cfg Config, dir string) (manifest []byte, err error) {
 	}
 	flags := FatbinFlags(p.srcRel)
 	fatbin := filepath.Join(dir, FatbinFile)
-	if _, err := runNVCC(p, nvcc, append(append([]string(nil), flags...), "-o", fatbin)); err != nil {
+	copyOut := func(bdir string) error {
+		data, err := os.ReadFile(filepath.Join(bdir, FatbinFile))
+		if err == nil {
+			err = os.WriteFile(fatbin, data, 0o644)
+		}
+		return err
+	}
+	if _, err := runNVCC(p, nvcc, append(append([]string(nil), flags...), "-o", FatbinFile), copyOut); err != nil {
 		return nil, err
 	}
 	if err := verifyImage(nvcc, fatbin, p.kernels); err != nil {

@@ -155,7 +155,7 @@ func reportPTXAS(cfg Config, w io.Writer) error {
 	var all []Usage
 	for _, arch := range ReportArchs {
 		args := append([]string{"-cubin", "-arch=" + arch, "-Xptxas", "-v", "-o", "/dev/null"}, commonFlags(p.srcRel)...)
-		out, err := runNVCC(p, nvcc, args)
+		out, err := runNVCC(p, nvcc, args, nil)
 		if err != nil {
 			return err
 		}
