@@ -185,6 +185,17 @@ func ptr(t kernels.Tensor) cuda.DevicePtr {
 	return t.Data.(Buffer).Ptr
 }
 
+// aligned16 reports whether every tensor of ts starts at a 16-byte aligned
+// device address.
+func aligned16(ts ...kernels.Tensor) bool {
+	for _, t := range ts {
+		if ptr(t)%16 != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // blocks returns the number of blocks of size threads covering n items.
 func blocks(n, threads int) int { return (n + threads - 1) / threads }
 

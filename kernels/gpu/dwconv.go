@@ -50,15 +50,7 @@ func dwTiled(s kernels.DWConvShape) bool {
 // multiple of 8 and every tensor of acts 16-byte aligned (views may start
 // anywhere; fresh allocations are 256-byte aligned).
 func dwVector(s kernels.DWConvShape, dt kernels.DType, acts ...kernels.Tensor) bool {
-	if dt != kernels.BFloat16 || s.C%dwVecChannels != 0 || !dwTiled(s) {
-		return false
-	}
-	for _, t := range acts {
-		if ptr(t)%16 != 0 {
-			return false
-		}
-	}
-	return true
+	return dt == kernels.BFloat16 && s.C%dwVecChannels == 0 && dwTiled(s) && aligned16(acts...)
 }
 
 // dwVecGrid is the 1-D grid of a forward or input-gradient vector launch

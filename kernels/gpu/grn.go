@@ -167,17 +167,6 @@ func grnStats(name string, dt kernels.DType, s kernels.GRNShape, chunks int, act
 	return kernelFor(name, dt), cuda.Dim3{X: blocks(s.C, 32), Y: chunks, Z: s.N}, cuda.Dim3{X: 32, Y: 8, Z: 1}
 }
 
-// aligned16 reports whether every tensor of ts starts at a 16-byte aligned
-// device address.
-func aligned16(ts ...kernels.Tensor) bool {
-	for _, t := range ts {
-		if ptr(t)%16 != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // grnCheck validates s, including the limits of the kernels' grids (N and
 // the HW chunks are grid dimensions of at most 65,535) and 32-bit sizes,
 // then the tensors: x, y, dx and dy are activations of one dtype, which it
