@@ -10,7 +10,7 @@
 #   3. the simulator's tests and the CUDA backend's (every production kernel
 #      on the simulator against the CPU reference) again under ASan and
 #      UBSan (scripts/sim-asan.sh);
-#   4. every fuzz target for a few seconds (scripts/fuzz.sh);
+#   4. every fuzz target on 30,000 new inputs (scripts/fuzz.sh);
 #   5. the CUDA build: the committed fatbin against a fresh nvcc build
 #      (cmd/kernelgen -check, which compares bytes), go vet and go build
 #      with -tags cuda against the real headers and libcuda, the ptxas report
@@ -44,7 +44,7 @@ step "simulator and CUDA backend under ASan/UBSan"
 scripts/sim-asan.sh
 
 step "fuzz targets"
-scripts/fuzz.sh "${NEXTCONV_FUZZTIME:-10s}"
+scripts/fuzz.sh "${NEXTCONV_FUZZTIME:-30000x}"
 
 if command -v nvcc >/dev/null 2>&1; then
 	step "committed fatbin against a fresh build"
